@@ -1,0 +1,250 @@
+"""Configuration: one TOML file, every key overridable from the environment.
+
+The file path comes from ``--config`` or ``MALLCORE_CONFIG``; no file at all
+gives a working demo shop on SQLite. Any key can be overridden by an
+environment variable named ``MALLCORE_`` + the key path joined by double
+underscores, upper-cased::
+
+    MALLCORE_DATABASE__URL=postgresql+psycopg://root@127.0.0.1/test
+    MALLCORE_CENTERS__ENABLED='["catalog", "payment"]'
+    MALLCORE_CENTERS__RISK__MAX_ORDERS_PER_CUSTOMER_PER_HOUR=20
+
+Values are read as TOML values when they parse as one (numbers, booleans,
+arrays), else as strings. Everything is validated with msgspec at start-up;
+an unknown key or a wrong type raises :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import ConfigError
+
+ENV_PREFIX = "MALLCORE_"
+ENV_SEPARATOR = "__"
+
+# The first-party centers, in the order a demo enables them. Only those that
+# are installed are enabled by default.
+FIRST_PARTY_CENTERS = (
+    "catalog",
+    "payment",
+    "wms",
+    "tms",
+    "refund",
+    "finance",
+    "promotion",
+    "membership",
+    "risk",
+)
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///mallcore.db"
+    echo: bool = False
+    pool_size: int = 20
+    max_overflow: int = 20
+    # Apply the enabled centers' migrations when the server starts.
+    migrate_on_start: bool = True
+    # How long a SQLite writer waits for the lock before giving up.
+    busy_timeout_ms: int = 30_000
+    # PostgreSQL schema to use (search_path), e.g. one schema per deployment.
+    schema: str | None = None
+
+
+class TokenConfig(_Section):
+    subject: str
+    roles: list[str]
+    shop: str | None = None
+
+
+class JWTConfig(_Section):
+    # HS* algorithms use ``secret``; RS*/ES* use ``public_key`` (PEM).
+    secret: str | None = None
+    public_key: str | None = None
+    algorithms: list[str] = msgspec.field(default_factory=lambda: ["HS256"])
+    issuer: str | None = None
+    audience: str | None = None
+    roles_claim: str = "roles"
+    shop_claim: str = "shop"
+    leeway_seconds: int = 30
+
+
+class AuthConfig(_Section):
+    # Signs customers' tracking links. Generated and kept in the database
+    # when not set, so every worker of one deployment agrees.
+    secret: str | None = None
+    tokens: dict[str, TokenConfig] = msgspec.field(default_factory=dict)
+    jwt: JWTConfig | None = None
+    # Tokens issued by ``mallcore token create`` (stored hashed).
+    database_tokens: bool = True
+    # How long a database token lookup is cached in each worker.
+    token_cache_seconds: float = 30.0
+
+
+class HttpConfig(_Section):
+    max_body_bytes: int = 1_048_576
+    # Public address used in links sent to customers (tracking pages).
+    base_url: str = ""
+    title: str = "mallcore"
+    idempotency_ttl_hours: int = 48
+
+
+class OrdersConfig(_Section):
+    currency: str = "CNY"
+    max_lines: int = 100
+    max_quantity: int = 9_999
+
+
+class JobsConfig(_Section):
+    # Run the centers' periodic jobs (expiry, SLA timers...) inside ``serve``.
+    enabled: bool = True
+    tick_seconds: float = 5.0
+
+
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["console", "json"] = "console"
+
+
+class Config(_Section):
+    database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    http: HttpConfig = msgspec.field(default_factory=HttpConfig)
+    orders: OrdersConfig = msgspec.field(default_factory=OrdersConfig)
+    jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    # ``[centers]``: ``enabled`` plus one raw table per center, validated
+    # later against the schema each center declares.
+    centers: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Where the file came from, for messages.
+    source: str = "<defaults>"
+
+    @property
+    def enabled_centers(self) -> list[str] | None:
+        enabled = self.centers.get("enabled")
+        return None if enabled is None else list(enabled)
+
+    def center_settings(self, name: str) -> dict[str, Any]:
+        raw = self.centers.get(name, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{self.source}: [centers.{name}] must be a table, got {type(raw).__name__}")
+        return raw
+
+
+_PATH = re.compile(r"`\$((?:\.[A-Za-z0-9_\-]+|\[[^\]]*\])*)`")
+
+
+def _where(err: msgspec.ValidationError) -> str:
+    match = _PATH.search(str(err))
+    if not match or not match.group(1):
+        return ""
+    return match.group(1).lstrip(".").replace("[", ".").replace("]", "").replace("'", "").replace('"', "")
+
+
+def _explain(err: msgspec.ValidationError, source: str, prefix: str = "") -> str:
+    message = _PATH.sub("", str(err)).rstrip(" -")
+    key = _where(err)
+    unknown = re.search(r"unknown field `([^`]+)`", message)
+    if unknown:
+        key = ".".join(p for p in (key, unknown.group(1)) if p)
+        message = "unknown key"
+    key = ".".join(p for p in (prefix, key) if p)
+    return f"{source}: config key '{key}': {message}" if key else f"{source}: {message}"
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> list[str]:
+    applied = []
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or ENV_SEPARATOR not in name:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split(ENV_SEPARATOR)]
+        if not all(path):
+            raise ConfigError(f"environment variable {name}: empty key segment")
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment variable {name}: '{part}' is not a table")
+            node = child
+        node[path[-1]] = _parse_env_value(env[name])
+        applied.append(name)
+    return applied
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read the TOML file (if any), apply environment overrides, validate."""
+    env = os.environ if env is None else env
+    path = path or env.get("MALLCORE_CONFIG") or None
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file {file} does not exist")
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+        source = str(file)
+    if overrides:
+        _merge(data, overrides)
+    _apply_env(data, env)
+    data["source"] = source
+    try:
+        config = msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(exc, source)) from exc
+    enabled = config.centers.get("enabled")
+    if enabled is not None and (
+        not isinstance(enabled, list) or not all(isinstance(x, str) for x in enabled)
+    ):
+        raise ConfigError(f"{source}: config key 'centers.enabled': expected a list of center names")
+    return config
+
+
+def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+def validate_settings(
+    center: str, schema: type[msgspec.Struct] | None, raw: dict[str, Any], source: str
+) -> Any:
+    """Validate ``[centers.<center>]`` against the center's declared Struct."""
+    if schema is None:
+        if raw:
+            key = next(iter(raw))
+            raise ConfigError(
+                f"{source}: config key 'centers.{center}.{key}': unknown key ({center} takes no settings)"
+            )
+        return None
+    try:
+        return msgspec.convert(raw, schema)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(exc, source, prefix=f"centers.{center}")) from exc

@@ -1,0 +1,59 @@
+"""Events: a transactional outbox, delivered in process after commit.
+
+``ctx.emit(topic, payload)`` buffers an event; the stage writes all of its
+events to the ``outbox`` table in its own transaction (one statement), and
+after the commit hands each to the handlers centers subscribed with
+``center_subscriptions``. In-process delivery is best effort (a crash between
+commit and delivery loses it); relays to outside brokers read the outbox table
+itself from a stored position and deliver at least once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from . import tables as t
+from .context import Event
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+Handler = Callable[["Kernel", Event], Any]
+
+
+class EventBus:
+    def __init__(self, kernel: Kernel, subscriptions: Iterable[tuple[str, str, Handler]]) -> None:
+        self.kernel = kernel
+        self._subs = list(subscriptions)  # (center, pattern, handler)
+        self._routes: dict[str, list[tuple[str, Handler]]] = {}
+
+    def handlers(self, topic: str) -> list[tuple[str, Handler]]:
+        route = self._routes.get(topic)
+        if route is None:
+            route = [(center, h) for center, pattern, h in self._subs if fnmatchcase(topic, pattern)]
+            self._routes[topic] = route
+        return route
+
+    def write(self, conn: sa.Connection, events: Sequence[Event]) -> None:
+        if events:
+            conn.execute(
+                t.outbox.insert(),
+                [
+                    {"topic": e.topic, "order_id": e.order_id, "payload": e.payload, "created_at": e.at}
+                    for e in events
+                ],
+            )
+
+    def deliver(self, events: Sequence[Event]) -> None:
+        for event in events:
+            for center, handler in self.handlers(event.topic):
+                try:
+                    handler(self.kernel, event)
+                except Exception:
+                    self.kernel.log.exception(
+                        "event.handler_failed", topic=event.topic, center=center, order_id=event.order_id
+                    )

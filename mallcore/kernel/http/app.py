@@ -1,0 +1,167 @@
+"""The HTTP app: a factory for a standalone app, and a plugin to mount into yours.
+
+Standalone::
+
+    app = create_app()                        # config from MALLCORE_CONFIG / defaults
+
+Mounted beside a host's own routes (the host keeps its app, middleware and
+auth; mallcore's routes get their own error handlers and body limit)::
+
+    kernel = Kernel(load_config("mallcore.toml"))
+    app = Litestar(route_handlers=[...], plugins=[MallcorePlugin(kernel, path="/shop")])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from litestar import Controller, Litestar, Request, Router
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins import InitPlugin
+
+from ... import __version__
+from ..auth import Principal
+from ..config import Config, load_config
+from ..errors import PluginError
+from ..kernel import Kernel
+from .errors import HANDLERS
+from .middleware import request_id_middleware
+from .orders import order_routes
+
+
+def _principal_provider(kernel: Kernel) -> Provide:
+    auth = kernel.auth
+
+    def principal(request: Request[Any, Any, Any]) -> Principal:
+        return auth.from_header(request.headers.get("authorization"), request)
+
+    return Provide(principal, sync_to_thread=False)
+
+
+def _kernel_provider(kernel: Kernel) -> Provide:
+    def provide() -> Kernel:
+        return kernel
+
+    return Provide(provide, sync_to_thread=False)
+
+
+def _routes_of(item: Any, prefix: str = "") -> Iterable[tuple[str, str]]:
+    """(method, path) pairs of a handler, controller or router, for conflict checks."""
+    if isinstance(item, HTTPRouteHandler):
+        for path in item.paths:
+            for method in item.http_methods:
+                yield method, (prefix.rstrip("/") + "/" + path.strip("/")).rstrip("/") or "/"
+    elif isinstance(item, Router):
+        for handler in item.route_handlers:
+            yield from _routes_of(handler, prefix.rstrip("/") + "/" + item.path.strip("/"))
+    elif isinstance(item, type) and issubclass(item, Controller):
+        base = prefix.rstrip("/") + "/" + (item.path or "").strip("/")
+        for name in dir(item):
+            attr = getattr(item, name, None)
+            if isinstance(attr, HTTPRouteHandler):
+                yield from _routes_of(attr, base)
+
+
+def collect_routes(kernel: Kernel) -> list[Any]:
+    """The kernel's routes and every enabled center's, checked for collisions."""
+    owners: dict[tuple[str, str], str] = {}
+    handlers: list[Any] = []
+    contributions = {"kernel": order_routes(kernel), **kernel.call_each("center_routes", kernel=kernel)}
+    for center, routes in contributions.items():
+        for item in routes or ():
+            for key in _routes_of(item):
+                if key in owners:
+                    raise PluginError(
+                        f"centers '{owners[key]}' and '{center}' both route {key[0]} {key[1]}", center=center
+                    )
+                owners[key] = center
+            handlers.append(item)
+    return handlers
+
+
+def build_router(kernel: Kernel, path: str = "/") -> Router:
+    kernel.mount_path = "" if path.strip("/") == "" else "/" + path.strip("/")
+    return Router(
+        path=path,
+        route_handlers=collect_routes(kernel),
+        dependencies={"principal": _principal_provider(kernel), "kernel": _kernel_provider(kernel)},
+        exception_handlers=HANDLERS,
+        middleware=[request_id_middleware],
+        request_max_body_size=kernel.config.http.max_body_bytes,
+        signature_namespace={"Principal": Principal, "Kernel": Kernel},
+    )
+
+
+class MallcorePlugin(InitPlugin):
+    """Mount a kernel and its enabled centers into a Litestar app.
+
+    ``lifecycle=True`` starts the kernel (center start-up hooks, jobs) with
+    the app and stops it with the app.
+    """
+
+    def __init__(self, kernel: Kernel, *, path: str = "/", lifecycle: bool = True) -> None:
+        self.kernel = kernel
+        self.path = path
+        self.lifecycle = lifecycle
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.route_handlers.append(build_router(self.kernel, self.path))
+        if self.lifecycle:
+            app_config.on_startup.append(self._startup)
+            app_config.on_shutdown.append(self._shutdown)
+        template_dirs = [
+            d for d in (getattr(c, "template_dir", lambda: None)() for c in self.kernel.centers.values()) if d
+        ]
+        if template_dirs and app_config.template_config is None:
+            from litestar.contrib.jinja import JinjaTemplateEngine
+            from litestar.template.config import TemplateConfig
+
+            app_config.template_config = TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine)
+        return app_config
+
+    def _startup(self) -> None:
+        self.kernel.startup()
+
+    def _shutdown(self) -> None:
+        self.kernel.shutdown()
+
+
+def create_app(
+    kernel: Kernel | None = None, *, config: Config | None = None, debug: bool = False, lifecycle: bool = True
+) -> Litestar:
+    """A standalone Litestar app serving one kernel, OpenAPI at ``/schema``."""
+    kernel = kernel or Kernel(config or load_config())
+    openapi = OpenAPIConfig(
+        title=kernel.config.http.title,
+        version=__version__,
+        path="/schema",
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", description="API token or JWT")
+            }
+        ),
+        security=[{"bearer": []}],
+    )
+    app = Litestar(
+        plugins=[MallcorePlugin(kernel, lifecycle=lifecycle)],
+        openapi_config=openapi,
+        exception_handlers=HANDLERS,
+        debug=debug,
+        logging_config=None,
+    )
+    app.state["mallcore"] = kernel
+    return app
+
+
+def app_from_environment() -> Litestar:
+    """Factory for ``uvicorn --factory`` (what ``mallcore serve`` runs in each worker)."""
+    from ..logs import configure_logging
+
+    config = load_config()
+    configure_logging(config.logging)
+    return create_app(Kernel(config))

@@ -1,0 +1,68 @@
+"""Every error as JSON: ``{"code": <stable code>, "detail": <for humans>}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import OperationalError
+
+from ..errors import MallcoreError
+
+_BY_STATUS = {
+    400: "invalid_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+log = structlog.get_logger("mallcore")
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(
+        content=msgspec.json.encode(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def mallcore_error(request: Request[Any, Any, Any], exc: MallcoreError) -> Response[bytes]:
+    return _json(exc.status, exc.to_dict())
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    code = _BY_STATUS.get(status, "http_error")
+    detail = exc.detail or code
+    body: dict[str, Any] = {"code": code, "detail": detail}
+    if status == 400 and "malformed" in str(detail).lower():
+        body["code"] = "malformed_json"
+    if isinstance(exc, ValidationException) and exc.extra:
+        body["errors"] = exc.extra
+    headers = getattr(exc, "headers", None)
+    return _json(status, body, dict(headers) if headers else None)
+
+
+def database_error(request: Request[Any, Any, Any], exc: OperationalError) -> Response[bytes]:
+    log.exception("database.error", path=request.url.path)
+    return _json(503, {"code": "database_unavailable", "detail": "the database is unavailable; try again"})
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.exception("request.failed", path=request.url.path)
+    return _json(500, {"code": "internal_error", "detail": "internal error; it has been logged"})
+
+
+HANDLERS: dict[Any, Any] = {
+    MallcoreError: mallcore_error,
+    HTTPException: http_error,
+    OperationalError: database_error,
+    Exception: internal_error,
+}

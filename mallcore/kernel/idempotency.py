@@ -1,0 +1,100 @@
+"""``Idempotency-Key``: a replay returns the first response and changes nothing.
+
+The key is scoped to the caller (``subject``). The first successful response
+is stored *in the same transaction* as the work it describes, so there is
+never an order without its stored reply or the other way round. A request
+whose key is already stored gets the stored reply; the same key with another
+body or another endpoint is refused (422 ``idempotency_key_reused``). Two
+concurrent requests with one key both run, but only one can insert the key:
+the other's transaction (its order, its stock) rolls back and it answers with
+the winner's stored reply, so concurrent duplicates create one order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import msgspec
+import sqlalchemy as sa
+
+from . import tables as t
+from .context import utcnow
+from .errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+MAX_KEY_LENGTH = 200
+
+
+class Claim(msgspec.Struct, frozen=True):
+    subject: str
+    key: str
+    scope: str
+    request_hash: str
+
+
+class Stored(msgspec.Struct, frozen=True):
+    scope: str
+    request_hash: str
+    status_code: int
+    response: bytes
+
+
+class Idempotency:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def claim(self, subject: str, key: str | None, scope: str, canonical_body: bytes) -> Claim | None:
+        if key is None:
+            return None
+        key = key.strip()
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise InvalidInput(
+                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters", code="idempotency_key_invalid"
+            )
+        digest = hashlib.sha256(scope.encode() + b"\0" + canonical_body).hexdigest()
+        return Claim(subject=subject, key=key, scope=scope, request_hash=digest)
+
+    def lookup(self, claim: Claim) -> Stored | None:
+        k = t.idempotency_keys.c
+        with self.kernel.db.transaction(write=False) as conn:
+            row = conn.execute(
+                sa.select(k.scope, k.request_hash, k.status_code, k.response).where(
+                    k.subject == claim.subject, k.key == claim.key
+                )
+            ).first()
+        if row is None:
+            return None
+        return Stored(row.scope, row.request_hash, row.status_code, bytes(row.response))
+
+    def replay(self, claim: Claim, stored: Stored) -> tuple[int, bytes]:
+        if stored.scope != claim.scope or stored.request_hash != claim.request_hash:
+            raise InvalidInput(
+                "this Idempotency-Key was already used for a different request",
+                code="idempotency_key_reused",
+            )
+        return stored.status_code, stored.response
+
+    def record(self, conn: sa.Connection, claim: Claim, status_code: int, response: bytes) -> None:
+        conn.execute(
+            t.idempotency_keys.insert().values(
+                subject=claim.subject,
+                key=claim.key,
+                scope=claim.scope,
+                request_hash=claim.request_hash,
+                status_code=status_code,
+                response=response,
+                created_at=utcnow(),
+            )
+        )
+
+    def purge(self) -> int:
+        """Forget keys older than ``http.idempotency_ttl_hours`` (a periodic job)."""
+        cutoff = utcnow() - timedelta(hours=self.kernel.config.http.idempotency_ttl_hours)
+        with self.kernel.db.transaction() as conn:
+            return conn.execute(
+                t.idempotency_keys.delete().where(t.idempotency_keys.c.created_at < cutoff)
+            ).rowcount

@@ -1,0 +1,96 @@
+"""Migrations: one Alembic branch per center, applied for the enabled ones.
+
+Each center keeps its revisions in its own folder (``migrations/`` beside
+its module) with the center's name as branch label; its first revision
+depends on the kernel's. ``mallcore db upgrade`` points Alembic at the
+kernel's folder plus the enabled centers' and upgrades every head, so a
+disabled center's tables are never created. On PostgreSQL an advisory lock
+lets several workers start at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+HERE = Path(__file__).parent / "migrations"
+LOCK_ID = 0x6D616C6C  # "mall"
+
+
+def version_locations(kernel: Kernel) -> dict[str, Path]:
+    locations = {"kernel": HERE / "versions"}
+    for name, center in kernel.centers.items():
+        path = center.migrations_path() if hasattr(center, "migrations_path") else None
+        if path is not None:
+            locations[name] = Path(path)
+    return locations
+
+
+def alembic_config(kernel: Kernel, connection: sa.Connection | None = None) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(HERE))
+    cfg.set_main_option("version_locations", " ".join(str(p) for p in version_locations(kernel).values()))
+    cfg.set_main_option("path_separator", "space")
+    cfg.attributes["kernel"] = kernel
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(kernel: Kernel, target: str = "heads") -> None:
+    with kernel.db.engine.connect() as conn:
+        if not kernel.db.is_sqlite:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_ID})
+            conn.commit()
+        try:
+            command.upgrade(alembic_config(kernel, conn), target)
+            conn.commit()
+        finally:
+            if not kernel.db.is_sqlite:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_ID})
+                conn.commit()
+
+
+def current(kernel: Kernel) -> list[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    with kernel.db.engine.connect() as conn:
+        return sorted(MigrationContext.configure(conn).get_current_heads())
+
+
+def revision(kernel: Kernel, center: str, message: str) -> None:
+    """Autogenerate a revision for one center's branch (developers' tool)."""
+    locations = version_locations(kernel)
+    if center not in locations:
+        raise SystemExit(f"center '{center}' has no migrations folder; create {center}/migrations/ first")
+    cfg = alembic_config(kernel)
+    cfg.attributes["only"] = center
+    existing = _branch_head(cfg, center)
+    kernel_head = None if center == "kernel" or existing else _branch_head(cfg, "kernel")
+    command.revision(
+        cfg,
+        message=message,
+        autogenerate=True,
+        head=f"{center}@head" if existing else "base",
+        branch_label=None if existing else center,
+        version_path=str(locations[center]),
+        depends_on=kernel_head,
+    )
+
+
+def _branch_head(cfg: AlembicConfig, branch: str) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(cfg)
+    try:
+        rev = script.get_revision(f"{branch}@head")
+    except Exception:
+        return None
+    return None if rev is None else rev.revision

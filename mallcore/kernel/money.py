@@ -1,0 +1,77 @@
+"""Money: integer minor units with an ISO currency, and the allocation rule.
+
+Every amount in mallcore is an ``int`` of minor units (fen, cents). There is
+no float anywhere near money. Order-level adjustments (a spend-X-save-Y
+discount, freight, a coupon) are shared out to lines by :func:`allocate`, the
+largest-remainder rule, so that the lines always sum to the order exactly and
+the refundable amount of any line follows from what was allocated to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+
+class Money(msgspec.Struct, frozen=True):
+    amount: int
+    currency: str
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"currency mismatch: {self.currency} vs {other.currency}")
+
+
+def allocate(amount: int, weights: Sequence[int]) -> list[int]:
+    """Split ``amount`` over ``weights`` by the largest-remainder rule.
+
+    The parts always sum to ``amount`` exactly and each part is within one
+    minor unit of its exact proportional share. Ties in the remainder go to
+    the earlier weight, so the result depends only on the inputs. A negative
+    ``amount`` (a discount) is split like a positive one with the sign kept.
+    All-zero weights split evenly.
+    """
+    n = len(weights)
+    if n == 0:
+        if amount:
+            raise ValueError("cannot allocate a non-zero amount over no weights")
+        return []
+    if any(w < 0 for w in weights):
+        raise ValueError("weights must not be negative")
+    if amount < 0:
+        return [-part for part in allocate(-amount, weights)]
+    total = sum(weights)
+    if total == 0:
+        weights = [1] * n
+        total = n
+    parts = [amount * w // total for w in weights]
+    short = amount - sum(parts)
+    if short:
+        # Remainder of each exact share, biggest first; index breaks ties.
+        order = sorted(range(n), key=lambda i: (-(amount * weights[i] % total), i))
+        for i in order[:short]:
+            parts[i] += 1
+    return parts
+
+
+def share(total: int, quantity: int, units: int) -> int:
+    """The amount of ``units`` out of ``quantity`` equal units summing to ``total``.
+
+    Cumulative: ``share(t, q, a) + (share(t, q, a + b) - share(t, q, a))`` is
+    what ``a`` then ``b`` units refund, and ``share(t, q, q) == t``, so partial
+    refunds of a line can never add up to more than the line.
+    """
+    if quantity <= 0:
+        raise ValueError("quantity must be positive")
+    if not 0 <= units <= quantity:
+        raise ValueError("units out of range")
+    return total * units // quantity

@@ -1,0 +1,671 @@
+"""Orders: placement and every later stage, each in one transaction.
+
+A stage opens a write transaction, loads and locks the order, builds an
+:class:`OrderContext`, calls the stage's hook, then writes the order's
+changes, its timeline entries and its outbox events (one statement each) and
+commits. After the commit, events go to subscribers and ``after_commit``
+callbacks run. A raise anywhere rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import sqlalchemy as sa
+
+from . import pricing, states
+from . import tables as t
+from .auth import SYSTEM, Principal, require
+from .context import Address, Adjustment, Line, Order, OrderContext, Payment, Phase, utcnow
+from .errors import Conflict, InvalidInput, NotFound, PaymentFailed
+from .idempotency import Claim
+from .schemas import (
+    AdjustmentView,
+    AllocationView,
+    LineView,
+    OrderSummary,
+    OrderView,
+    PaymentView,
+    PlaceOrder,
+    TimelineView,
+)
+from .states import OrderStatus as S
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+_PHASE_NAMES = {int(p): p.name.lower() for p in Phase}
+
+
+class OrderService:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.db = kernel.db
+        self.hook = kernel.hook
+        self._insert_order = t.orders.insert().returning(t.orders.c.id)
+        self._insert_lines = t.order_lines.insert().returning(
+            t.order_lines.c.id, sort_by_parameter_order=True
+        )
+        self._select_order = sa.select(t.orders).where(t.orders.c.id == sa.bindparam("order_id"))
+        self._select_order_locked = self.db.lock_clause(self._select_order)
+        self._select_lines = (
+            sa.select(t.order_lines)
+            .where(t.order_lines.c.order_id == sa.bindparam("order_id"))
+            .order_by(t.order_lines.c.line_no)
+        )
+        self._select_adjustments = (
+            sa.select(t.order_adjustments)
+            .where(t.order_adjustments.c.order_id == sa.bindparam("order_id"))
+            .order_by(t.order_adjustments.c.id)
+        )
+
+    # -- loading --------------------------------------------------------------
+
+    def load(self, conn: sa.Connection, order_id: int, *, lock: bool = False) -> Order | None:
+        stmt = self._select_order_locked if lock else self._select_order
+        row = conn.execute(stmt, {"order_id": order_id}).first()
+        return None if row is None else _order_from_row(row)
+
+    def load_lines(self, conn: sa.Connection, order_id: int) -> list[Line]:
+        return [
+            Line(
+                id=r.id,
+                line_no=r.line_no,
+                sku=r.sku,
+                name=r.name,
+                quantity=r.quantity,
+                unit_price=r.unit_price,
+                subtotal=r.subtotal,
+                discount=r.discount,
+                shipping=r.shipping,
+                fees=r.fees,
+                total=r.total,
+                weight_grams=r.weight_grams,
+                attrs=r.attrs or {},
+            )
+            for r in conn.execute(self._select_lines, {"order_id": order_id})
+        ]
+
+    def load_adjustments(self, conn: sa.Connection, order_id: int) -> list[Adjustment]:
+        return [
+            Adjustment(
+                id=r.id,
+                source=r.source,
+                reason=r.reason,
+                amount=r.amount,
+                phase=r.phase,
+                line_id=r.line_id,
+                code=r.code,
+                allocation={int(k): v for k, v in (r.allocation or {}).items()},
+            )
+            for r in conn.execute(self._select_adjustments, {"order_id": order_id})
+        ]
+
+    def visible(
+        self, conn: sa.Connection, principal: Principal, order_id: int, *, lock: bool = False
+    ) -> Order:
+        order = self.load(conn, order_id, lock=lock)
+        if order is None or not principal.can_see(order.shop, order.customer):
+            raise NotFound(f"order {order_id} not found", code="order_not_found")
+        return order
+
+    # -- the stage runner ------------------------------------------------------
+
+    @contextmanager
+    def stage(self, name: str, order_id: int, principal: Principal = SYSTEM) -> Iterator[OrderContext]:
+        """Run one stage on an existing order: ``with kernel.orders.stage(...) as ctx``.
+
+        The order is loaded, locked and checked visible to ``principal``
+        (404 otherwise). Leaving the block writes and commits; a raise rolls
+        back. Stages do not nest.
+        """
+        with self.db.transaction() as conn:
+            order = self.visible(conn, principal, order_id, lock=True)
+            ctx = OrderContext(self.kernel, name, order, conn, principal)
+            yield ctx
+            self.finish(ctx)
+        self.delivered(ctx)
+
+    def finish(self, ctx: OrderContext) -> None:
+        """Write what the stage buffered, in its transaction."""
+        conn = ctx.conn
+        if ctx._session is not None:
+            ctx._session.flush()
+            ctx._session.close()
+        order_id = ctx.order.id
+        if ctx._changes:
+            conn.execute(
+                t.orders.update().where(t.orders.c.id == order_id).values(**_dump_changes(ctx._changes))
+            )
+        if ctx._timeline:
+            conn.execute(
+                t.order_timeline.insert(),
+                [
+                    {
+                        "order_id": e.order_id or order_id,
+                        "at": e.at,
+                        "kind": e.kind,
+                        "actor": e.actor,
+                        "message": e.message,
+                        "messages": e.messages,
+                        "public": e.public,
+                        "ref": e.ref,
+                        "data": e.data,
+                    }
+                    for e in ctx._timeline
+                ],
+            )
+        if ctx._events:
+            for event in ctx._events:
+                if event.order_id is None:
+                    event.order_id = order_id
+            self.kernel.events.write(conn, ctx._events)
+
+    def delivered(self, ctx: OrderContext) -> None:
+        """After commit: hand events to subscribers, run after-commit callbacks."""
+        if ctx._events:
+            self.kernel.events.deliver(ctx._events)
+        for fn in ctx._after_commit:
+            try:
+                fn()
+            except Exception:
+                ctx.log.exception("after_commit.failed", callback=getattr(fn, "__name__", repr(fn)))
+
+    # -- placement -------------------------------------------------------------
+
+    def _new_order(self, principal: Principal, req: PlaceOrder) -> tuple[Order, list[Line]]:
+        require(principal, "customer")
+        cfg = self.kernel.config.orders
+        merged: dict[str, int] = {}
+        for line in req.lines:
+            merged[line.sku] = merged.get(line.sku, 0) + line.quantity
+        if len(merged) > cfg.max_lines:
+            raise InvalidInput(f"an order has at most {cfg.max_lines} lines", code="too_many_lines")
+        for sku, quantity in merged.items():
+            if quantity > cfg.max_quantity:
+                raise InvalidInput(
+                    f"at most {cfg.max_quantity} units of {sku} per order", code="quantity_too_large"
+                )
+        shop = self.kernel.shops.get(req.shop)
+        now = utcnow()
+        order = Order(
+            shop=req.shop,
+            customer=principal.subject,
+            status=S.AWAITING_PAYMENT.value,
+            currency=shop.currency,
+            address=req.address,
+            coupons=list(req.coupons),
+            points=req.points,
+            placed_at=now,
+            updated_at=now,
+            extra={"note": req.note} if req.note else {},
+        )
+        lines = [Line(sku=sku, quantity=q, line_no=i) for i, (sku, q) in enumerate(merged.items(), 1)]
+        return order, lines
+
+    def preview(self, principal: Principal, req: PlaceOrder) -> OrderView:
+        """Price an order without placing it: every adjustment, explained."""
+        order, lines = self._new_order(principal, req)
+        with self.db.transaction(write=False) as conn:
+            ctx = OrderContext(self.kernel, "preview", order, conn, principal, lines)
+            self.hook.order_pre_validate(ctx=ctx)
+            self.hook.order_price(ctx=ctx)
+            applied = pricing.price(order, lines, ctx.adjustments)
+            conn.rollback()
+        order.id = 0
+        for line in lines:
+            line.id = 0
+        return self.render(order, lines, applied)
+
+    def place(
+        self, principal: Principal, req: PlaceOrder, *, claim: Claim | None = None
+    ) -> tuple[OrderView, bytes]:
+        order, lines = self._new_order(principal, req)
+        with self.db.transaction() as conn:
+            ctx = OrderContext(self.kernel, "place", order, conn, principal, lines)
+            view = self._place(ctx)
+            body = msgspec.json.encode(view)
+            self.finish_reply(ctx, claim, 201, body)
+            self.finish(ctx)
+        ctx.log.info("order.placed", total=order.total, lines=len(lines))
+        self.delivered(ctx)
+        return view, body
+
+    def place_in(
+        self, outer: OrderContext, req: PlaceOrder, *, customer: str, no_charge: str | None = None
+    ) -> OrderView:
+        """Place an order for ``customer`` inside another stage's transaction.
+
+        Used for an exchange's replacement: ``parent_id`` is the outer order;
+        with ``no_charge`` (the reason shown) a settlement adjustment brings
+        the total to zero and the order is paid at once (method
+        ``no_charge``), so it goes on to reserve and dispatch like any order.
+        Its events are delivered after the outer stage commits.
+        """
+        principal = Principal(customer, frozenset({"customer"}))
+        order, lines = self._new_order(principal, req)
+        order.parent_id = outer.order.id
+        ctx = OrderContext(self.kernel, "place", order, outer.conn, principal, lines)
+        view = self._place(ctx, no_charge=no_charge)
+        if no_charge and order.total == 0:
+            payment = Payment(method="no_charge", amount=0, currency=order.currency, status="captured")
+            self.hook.order_pay(ctx=ctx, payment=payment)
+            self.mark_paid(ctx, payment)
+            view.status = order.status
+        self.finish(ctx)
+        outer.after_commit(lambda: self.delivered(ctx))
+        return view
+
+    def _place(self, ctx: OrderContext, *, no_charge: str | None = None) -> OrderView:
+        order, lines, conn = ctx.order, ctx.lines, ctx.conn
+        self.hook.order_pre_validate(ctx=ctx)
+        self.hook.order_price(ctx=ctx)
+        if no_charge:
+            # Clamped to whatever the order stands at: the total becomes zero.
+            ctx.adjust("kernel", no_charge, -(10**15), phase=Phase.SETTLEMENT, code="no_charge")
+        applied = pricing.price(order, lines, ctx.adjustments)
+        order.id = conn.execute(self._insert_order, _order_row(order)).scalar_one()
+        line_ids = conn.execute(self._insert_lines, [_line_row(order.id, line) for line in lines]).scalars()
+        for line, line_id in zip(lines, line_ids, strict=True):
+            line.id = line_id
+        ctx.log = ctx.log.bind(order_id=order.id)
+        self.hook.order_reserve(ctx=ctx)
+        by_no = {line.line_no: line.id for line in lines}
+        if applied:
+            for adj in applied:
+                adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
+                adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}
+            conn.execute(t.order_adjustments.insert(), [_adjustment_row(order.id, a) for a in applied])
+        en, zh = states.MESSAGES[S.AWAITING_PAYMENT]
+        ctx.timeline("order.placed", en, zh=zh, data={"total": order.total, "currency": order.currency})
+        ctx.emit(
+            "order.placed",
+            {
+                "shop": order.shop,
+                "customer": order.customer,
+                "total": order.total,
+                "currency": order.currency,
+                "parent_id": order.parent_id,
+                "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
+            },
+        )
+        return self.render(order, lines, applied, conn=conn)
+
+    # -- payment -----------------------------------------------------------------
+
+    def pay(
+        self,
+        principal: Principal,
+        order_id: int,
+        method: str,
+        amount: int | None,
+        data: dict[str, Any] | None = None,
+        *,
+        claim: Claim | None = None,
+    ) -> tuple[PaymentView, bytes]:
+        require(principal, "customer")
+        with self.stage("pay", order_id, principal) as ctx:
+            order = ctx.order
+            if order.customer != principal.subject and not principal.is_admin:
+                raise NotFound(f"order {order_id} not found", code="order_not_found")
+            if order.status != S.AWAITING_PAYMENT:
+                raise Conflict(
+                    f"order {order_id} is {order.status}, not awaiting payment",
+                    code="order_not_payable",
+                    extra={"status": order.status},
+                )
+            if amount is not None and amount != order.total:
+                raise InvalidInput(
+                    f"amount {amount} does not match the order total {order.total}",
+                    code="amount_mismatch",
+                    extra={"total": order.total},
+                )
+            payment = Payment(method=method, amount=order.total, currency=order.currency, data=data or {})
+            self.hook.order_pay(ctx=ctx, payment=payment)
+            if payment.status == "unhandled":
+                raise InvalidInput(
+                    f"no enabled center takes payment method '{method}'", code="payment_method_unsupported"
+                )
+            if payment.status == "captured":
+                self.mark_paid(ctx, payment)
+            elif payment.status == "failed":
+                ctx.timeline(
+                    "payment.failed",
+                    f"Payment failed: {payment.failure or 'declined'}",
+                    zh="支付失败",
+                    ref=None if payment.id is None else f"payment:{payment.id}",
+                )
+            else:
+                ctx.timeline("payment.pending", "Payment started, waiting for the provider", zh="支付处理中")
+            view = PaymentView(
+                id=payment.id,
+                order_id=order_id,
+                status=payment.status,
+                method=payment.method,
+                amount=payment.amount,
+                currency=payment.currency,
+                reference=payment.reference,
+                failure=payment.failure,
+                order_status=order.status,
+            )
+            body = msgspec.json.encode(view)
+            status_code = 402 if payment.status == "failed" else 201
+            if payment.status == "failed":
+                body = msgspec.json.encode(
+                    {"code": "payment_failed", "detail": payment.failure or "declined", "payment": view}
+                )
+            self.finish_reply(ctx, claim, status_code, body)
+        if payment.status == "failed":
+            raise PaymentFailed(
+                payment.failure or "the payment was declined", extra={"payment": msgspec.to_builtins(view)}
+            )
+        return view, body
+
+    def finish_reply(self, ctx: OrderContext, claim: Claim | None, status: int, body: bytes) -> None:
+        """Record an idempotent reply in the stage (written by :meth:`finish`)."""
+        if claim is not None:
+            self.kernel.idempotency.record(ctx.conn, claim, status, body)
+
+    def mark_paid(self, ctx: OrderContext, payment: Payment) -> None:
+        """Book a captured payment on the order: ``paid``, then status ``paid``."""
+        ctx.set(paid=ctx.order.paid + payment.amount)
+        ctx.transition(S.PAID)
+
+    def confirm_payment(self, ctx: OrderContext, payment: Payment) -> None:
+        """Complete a ``pending`` payment (a provider's webhook said captured).
+
+        ``payment.status`` must be ``captured``; other centers' ``order_pay``
+        implementations see it as they would a payment captured at once.
+        """
+        if ctx.order.status != S.AWAITING_PAYMENT:
+            raise Conflict(f"order {ctx.order.id} is {ctx.order.status}", code="order_not_payable")
+        self.hook.order_pay(ctx=ctx, payment=payment)
+        self.mark_paid(ctx, payment)
+
+    # -- later stages ------------------------------------------------------------
+
+    def cancel(self, principal: Principal, order_id: int, reason: str) -> OrderView:
+        with self.stage("cancel", order_id, principal) as ctx:
+            self.cancel_in(ctx, reason)
+        return self.get(principal, order_id)
+
+    def cancel_in(self, ctx: OrderContext, reason: str) -> None:
+        """Cancel inside an open stage: release holds, refund what was paid."""
+        principal, order = ctx.principal, ctx.order
+        is_owner = order.customer == principal.subject and "customer" in principal.roles
+        if not (is_owner or principal.can_act_for_shop(order.shop, "merchant")):
+            raise NotFound(f"order {order.id} not found", code="order_not_found")
+        if not states.can(order.status, S.CANCELLED):
+            raise Conflict(
+                f"an order that is {order.status} can no longer be cancelled",
+                code="invalid_transition",
+                extra={"status": order.status, "target": "cancelled"},
+            )
+        self.hook.order_cancel(ctx=ctx, reason=reason)
+        if order.paid > order.refunded:
+            self.kernel.refunds.refund_everything(ctx, reason=f"order cancelled: {reason}")
+        ctx.transition(S.CANCELLED, message=f"Order cancelled: {reason}", zh=f"订单已取消:{reason}")
+
+    def dispatch(self, principal: Principal, order_id: int) -> OrderView:
+        with self.stage("dispatch", order_id, principal) as ctx:
+            if not principal.can_act_for_shop(ctx.order.shop, "merchant", "warehouse"):
+                raise NotFound(f"order {order_id} not found", code="order_not_found")
+            self.dispatch_in(ctx)
+        return self.get(principal, order_id)
+
+    def dispatch_in(self, ctx: OrderContext) -> None:
+        states.check(ctx.order.status, S.DISPATCHED)
+        self.hook.order_dispatch(ctx=ctx)
+        ctx.transition(S.DISPATCHED)
+
+    def ship_in(self, ctx: OrderContext) -> None:
+        """The first parcel was picked up (TMS calls this on a carrier event)."""
+        ctx.transition(S.SHIPPED)
+
+    def deliver_in(self, ctx: OrderContext) -> None:
+        states.check(ctx.order.status, S.DELIVERED)
+        self.hook.order_deliver(ctx=ctx)
+        ctx.transition(S.DELIVERED)
+
+    def complete_in(self, ctx: OrderContext) -> None:
+        ctx.transition(S.COMPLETED)
+
+    def staff_step(self, principal: Principal, order_id: int, step: str) -> OrderView:
+        """Manual ship / deliver / complete by staff, for shops without TMS."""
+        steps = {"ship": self.ship_in, "deliver": self.deliver_in, "complete": self.complete_in}
+        with self.stage(step, order_id, principal) as ctx:
+            if not principal.can_act_for_shop(ctx.order.shop, "merchant", "warehouse"):
+                raise NotFound(f"order {order_id} not found", code="order_not_found")
+            steps[step](ctx)
+        return self.get(principal, order_id)
+
+    # -- reading ---------------------------------------------------------------
+
+    def render(
+        self,
+        order: Order,
+        lines: Sequence[Line],
+        adjustments: Sequence[Adjustment],
+        *,
+        conn: sa.Connection | None = None,
+    ) -> OrderView:
+        assert order.id is not None
+        view = OrderView(
+            id=order.id,
+            shop=order.shop,
+            customer=order.customer,
+            status=order.status,
+            currency=order.currency,
+            subtotal=order.subtotal,
+            discount=order.discount,
+            shipping=order.shipping,
+            fees=order.fees,
+            total=order.total,
+            paid=order.paid,
+            refunded=order.refunded,
+            lines=[
+                LineView(
+                    id=line.id or 0,
+                    line_no=line.line_no,
+                    sku=line.sku,
+                    name=line.name,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price or 0,
+                    subtotal=line.subtotal,
+                    discount=line.discount,
+                    shipping=line.shipping,
+                    fees=line.fees,
+                    total=line.total,
+                )
+                for line in lines
+            ],
+            adjustments=[
+                AdjustmentView(
+                    source=a.source,
+                    reason=a.reason,
+                    amount=a.amount,
+                    phase=_PHASE_NAMES.get(a.phase, str(a.phase)),
+                    line_id=a.line_id,
+                    code=a.code,
+                    allocation=[AllocationView(k, v) for k, v in (a.allocation or {}).items()],
+                )
+                for a in adjustments
+            ],
+            tracking_url=self.kernel.tracking_url(order.id) if order.id else None,
+            address=order.address,
+            coupons=order.coupons,
+            points=order.points,
+            parent_id=order.parent_id,
+            hold=order.hold,
+            placed_at=order.placed_at,
+            updated_at=order.updated_at,
+            extra=order.extra,
+        )
+        if conn is not None:
+            self.hook.order_view(kernel=self.kernel, conn=conn, order=order, view=view)
+        return view
+
+    def get(self, principal: Principal, order_id: int) -> OrderView:
+        with self.db.transaction(write=False) as conn:
+            order = self.visible(conn, principal, order_id)
+            return self.render(
+                order, self.load_lines(conn, order_id), self.load_adjustments(conn, order_id), conn=conn
+            )
+
+    def list(
+        self,
+        principal: Principal,
+        *,
+        status: str | None = None,
+        shop: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[OrderSummary]:
+        o = t.orders.c
+        stmt = sa.select(o.id, o.shop, o.customer, o.status, o.currency, o.total, o.placed_at)
+        if not principal.is_admin:
+            if principal.has("merchant", "warehouse", "finance"):
+                if principal.shop is not None:
+                    stmt = stmt.where(o.shop == principal.shop)
+            else:
+                stmt = stmt.where(o.customer == principal.subject)
+        if status:
+            stmt = stmt.where(o.status == status)
+        if shop:
+            stmt = stmt.where(o.shop == shop)
+        if before:
+            stmt = stmt.where(o.id < before)
+        stmt = stmt.order_by(o.id.desc()).limit(max(1, min(limit, 200)))
+        with self.db.transaction(write=False) as conn:
+            return [OrderSummary(**row._asdict()) for row in conn.execute(stmt)]
+
+    def timeline(
+        self, principal: Principal, order_id: int, *, lang: str = "en", ref: str | None = None
+    ) -> list[TimelineView]:
+        with self.db.transaction(write=False) as conn:
+            order = self.visible(conn, principal, order_id)
+            staff = principal.is_admin or principal.can_act_for_shop(
+                order.shop, "merchant", "warehouse", "finance"
+            )
+            return self.timeline_entries(conn, order_id, lang=lang, public_only=not staff, ref=ref)
+
+    def timeline_entries(
+        self,
+        conn: sa.Connection,
+        order_id: int,
+        *,
+        lang: str = "en",
+        public_only: bool = True,
+        ref: str | None = None,
+    ) -> list[TimelineView]:
+        c = t.order_timeline.c
+        stmt = sa.select(t.order_timeline).where(c.order_id == order_id)
+        if public_only:
+            stmt = stmt.where(c.public.is_(True))
+        if ref is not None:
+            stmt = stmt.where(c.ref == ref)
+        entries = []
+        for r in conn.execute(stmt.order_by(c.id)):
+            message = (r.messages or {}).get(lang) or r.message
+            entries.append(
+                TimelineView(
+                    at=r.at,
+                    kind=r.kind,
+                    actor=r.actor,
+                    message=message,
+                    public=r.public,
+                    ref=r.ref,
+                    data=r.data,
+                )
+            )
+        return entries
+
+
+def _order_from_row(row: Any) -> Order:
+    return Order(
+        id=row.id,
+        shop=row.shop,
+        customer=row.customer,
+        status=row.status,
+        currency=row.currency,
+        subtotal=row.subtotal,
+        discount=row.discount,
+        shipping=row.shipping,
+        fees=row.fees,
+        total=row.total,
+        paid=row.paid,
+        refunded=row.refunded,
+        address=None if row.address is None else msgspec.convert(row.address, type=Address),
+        coupons=row.coupons or [],
+        points=row.points,
+        parent_id=row.parent_id,
+        hold=row.hold,
+        extra=row.extra or {},
+        placed_at=row.placed_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    return {
+        "shop": order.shop,
+        "customer": order.customer,
+        "status": order.status,
+        "currency": order.currency,
+        "subtotal": order.subtotal,
+        "discount": order.discount,
+        "shipping": order.shipping,
+        "fees": order.fees,
+        "total": order.total,
+        "paid": 0,
+        "refunded": 0,
+        "address": None if order.address is None else msgspec.to_builtins(order.address),
+        "coupons": order.coupons or None,
+        "points": order.points,
+        "parent_id": order.parent_id,
+        "hold": order.hold,
+        "extra": order.extra or None,
+        "placed_at": order.placed_at,
+        "updated_at": order.updated_at,
+    }
+
+
+def _line_row(order_id: int, line: Line) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "line_no": line.line_no,
+        "sku": line.sku,
+        "name": line.name or line.sku,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "subtotal": line.subtotal,
+        "discount": line.discount,
+        "shipping": line.shipping,
+        "fees": line.fees,
+        "total": line.total,
+        "weight_grams": line.weight_grams,
+        "attrs": line.attrs or None,
+    }
+
+
+def _adjustment_row(order_id: int, adj: Adjustment) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "line_id": adj.line_id,
+        "phase": adj.phase,
+        "source": adj.source,
+        "reason": adj.reason,
+        "code": adj.code,
+        "amount": adj.amount,
+        "allocation": {str(k): v for k, v in (adj.allocation or {}).items()} or None,
+    }
+
+
+def _dump_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(changes)
+    if "address" in out and out["address"] is not None:
+        out["address"] = msgspec.to_builtins(out["address"])
+    return out

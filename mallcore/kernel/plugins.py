@@ -1,0 +1,156 @@
+"""Finding, loading, ordering and registering centers.
+
+Centers are found through the ``mallcore.centers`` entry-point group; the
+first-party centers register there exactly as a third party does. Only the
+entry points that config enables are imported. Order is declared, never
+install order: a center runs after what it ``requires`` and what it lists in
+``after``; ties are broken by name so the order is the same everywhere.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .config import FIRST_PARTY_CENTERS
+from .errors import PluginError
+
+ENTRY_POINT_GROUP = "mallcore.centers"
+
+
+def installed_centers() -> dict[str, EntryPoint]:
+    """Entry points of every installed center, by name (nothing imported)."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def default_enabled(installed: Iterable[str]) -> list[str]:
+    have = set(installed)
+    return [name for name in FIRST_PARTY_CENTERS if name in have]
+
+
+def instantiate(obj: Any, name: str) -> Any:
+    center = obj() if isinstance(obj, type) else obj
+    declared = getattr(center, "name", None)
+    if declared != name:
+        raise PluginError(
+            f"center registered as '{name}' declares name {declared!r}; the entry-point name "
+            "and the center's name must be the same",
+            center=name,
+        )
+    return center
+
+
+def load_centers(enabled: Sequence[str], extra: Sequence[Any] = ()) -> list[Any]:
+    """Import and instantiate the enabled centers, plus ``extra`` objects.
+
+    ``extra`` are centers given directly (tests, embedding); they need no
+    entry point but must be listed in ``enabled`` too, or they are added.
+    """
+    given = {}
+    for obj in extra:
+        name = getattr(obj, "name", None)
+        if not isinstance(name, str):
+            raise PluginError(f"{obj!r} has no 'name' attribute; every center needs one")
+        given[name] = obj
+    seen: set[str] = set()
+    duplicates = sorted({n for n in enabled if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if duplicates:
+        raise PluginError(f"centers.enabled lists {', '.join(duplicates)} more than once")
+    available = installed_centers()
+    centers = []
+    for name in list(enabled) + [n for n in given if n not in enabled]:
+        if name in given:
+            centers.append(instantiate(given[name], name))
+            continue
+        ep = available.get(name)
+        if ep is None:
+            known = ", ".join(sorted(available)) or "none"
+            raise PluginError(
+                f"center '{name}' is enabled in config but not installed (installed: {known})",
+                center=name,
+            )
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise PluginError(
+                f"center '{name}' failed to import from {ep.value}: {exc}", center=name
+            ) from exc
+        centers.append(instantiate(obj, name))
+    return centers
+
+
+def order_centers(centers: Sequence[Any]) -> list[Any]:
+    """Topologically order centers by ``requires`` and ``after``; name breaks ties."""
+    by_name = {c.name: c for c in centers}
+    for c in centers:
+        for need in getattr(c, "requires", ()):
+            if need not in by_name:
+                raise PluginError(
+                    f"center '{c.name}' requires center '{need}', which is not enabled; "
+                    f"add '{need}' to centers.enabled",
+                    center=c.name,
+                )
+        for other in getattr(c, "conflicts", ()):
+            if other in by_name:
+                raise PluginError(
+                    f"centers '{c.name}' and '{other}' conflict and cannot both be enabled",
+                    center=c.name,
+                )
+    before: dict[str, set[str]] = {n: set() for n in by_name}
+    for c in centers:
+        for dep in (*getattr(c, "requires", ()), *getattr(c, "after", ())):
+            if dep in by_name and dep != c.name:
+                before[c.name].add(dep)
+    ready = [n for n, deps in before.items() if not deps]
+    heapq.heapify(ready)
+    ordered: list[str] = []
+    while ready:
+        name = heapq.heappop(ready)
+        ordered.append(name)
+        for other, deps in before.items():
+            if name in deps:
+                deps.discard(name)
+                if not deps:
+                    heapq.heappush(ready, other)
+    if len(ordered) != len(by_name):
+        stuck = sorted(set(by_name) - set(ordered))
+        raise PluginError(f"centers {', '.join(stuck)} depend on each other in a cycle (requires/after)")
+    return [by_name[n] for n in ordered]
+
+
+def make_plugin_manager(
+    centers: Sequence[Any], internal: Sequence[tuple[str, Any]] = ()
+) -> pluggy.PluginManager:
+    """One plugin manager per kernel, with centers registered in order.
+
+    pluggy calls the most recently registered implementation first, so we
+    register in reverse: the first center in order is called first.
+    ``internal`` plugins (the kernel's own defaults) are registered before
+    everything, so they run last.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name, plugin in internal:
+        pm.register(plugin, name=name)
+    for center in reversed(centers):
+        try:
+            pm.register(center, name=center.name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"center '{center.name}': {exc}", center=center.name) from exc
+    unknown = [
+        (impl.plugin_name, hook.name)
+        for hook in (getattr(pm.hook, n) for n in dir(pm.hook) if not n.startswith("_"))
+        if not hook.has_spec()
+        for impl in hook.get_hookimpls()
+    ]
+    if unknown:
+        center, hook = unknown[0]
+        raise PluginError(
+            f"center '{center}' implements '{hook}', which is not a mallcore hook (typo?)", center=center
+        )
+    return pm

@@ -1,0 +1,95 @@
+"""Catalog request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from mallcore.kernel.schemas import ShopCode
+
+SkuCode = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-/]+$")]
+Price = Annotated[int, Meta(ge=0, le=10**12, description="minor units")]
+Weight = Annotated[int, Meta(ge=0, le=10**8, description="grams")]
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class SkuIn(_In):
+    code: SkuCode
+    price: Price
+    weight_grams: Weight = 0
+    name: Annotated[str, Meta(max_length=200)] = ""
+    attrs: dict[str, Any] = msgspec.field(default_factory=dict)
+    active: bool = True
+
+
+class ProductIn(_In):
+    name: Name
+    shop: ShopCode
+    skus: Annotated[list[SkuIn], Meta(min_length=1, max_length=200)]
+    description: Annotated[str, Meta(max_length=20_000)] = ""
+    category_id: int | None = None
+    attrs: dict[str, Any] = msgspec.field(default_factory=dict)
+    active: bool = True
+
+
+class ProductPatch(_In):
+    name: Name | None = None
+    description: Annotated[str, Meta(max_length=20_000)] | None = None
+    category_id: int | None = None
+    attrs: dict[str, Any] | None = None
+    active: bool | None = None
+
+
+class SkuPatch(_In):
+    price: Price | None = None
+    weight_grams: Weight | None = None
+    name: Annotated[str, Meta(max_length=200)] | None = None
+    attrs: dict[str, Any] | None = None
+    active: bool | None = None
+
+
+class CategoryIn(_In):
+    name: Name
+    kind: Literal["back", "front"] = "back"
+    parent_id: int | None = None
+    # For a front category: the back categories it shows.
+    shows: list[int] = msgspec.field(default_factory=list)
+
+
+class SkuView(msgspec.Struct, kw_only=True):
+    id: int
+    code: str
+    name: str
+    price: int
+    currency: str
+    weight_grams: int
+    active: bool
+    attrs: dict[str, Any]
+
+
+class ProductView(msgspec.Struct, kw_only=True):
+    id: int
+    shop: str
+    name: str
+    description: str
+    category_id: int | None
+    active: bool
+    attrs: dict[str, Any]
+    skus: list[SkuView]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CategoryView(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    kind: str
+    parent_id: int | None
+    shows: list[int] = msgspec.field(default_factory=list)

@@ -1,0 +1,202 @@
+"""``mallcore.testing``: the pytest plugin integrators use to test their centers.
+
+Installed with mallcore (registered under ``pytest11``), it gives one
+fixture, ``mallcore``, a :class:`Kit`::
+
+    def test_fee_is_added(mallcore):
+        kernel = mallcore.kernel(centers=["catalog", "payment"], extra=[FeeCenter],
+                                 settings={"fee": {"amount": 150}})
+        admin = mallcore.client(kernel, "admin")
+        mallcore.product(kernel, shop="s1", skus=[("TEE-1", 1999)])
+        alice = mallcore.client(kernel, "customer", "alice")
+        order = alice.post("/orders", json={"shop": "s1", "lines": [{"sku": "TEE-1", "quantity": 1}]}).json()
+        assert order["total"] == 1999 + 150
+
+- ``kit.kernel(...)``: a kernel with the chosen centers and settings on a
+  throw-away database (a SQLite file in the test's temporary folder, or a
+  fresh schema on the PostgreSQL server named by
+  ``MALLCORE_TEST_DATABASE_URL``), tables created, jobs off.
+- ``kit.client(kernel, role, subject, shop=...)``: an HTTP test client
+  authenticated as a principal of that role.
+- ``extra=[MyCenter]``: temporary centers, registered for this kernel only,
+  with no entry point.
+
+Everything is torn down at the end of the test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from litestar.testing import TestClient
+
+from mallcore.kernel import Kernel, Principal
+from mallcore.kernel.config import load_config
+from mallcore.kernel.http.app import create_app
+
+TEST_DATABASE_ENV = "MALLCORE_TEST_DATABASE_URL"
+BASIC_CENTERS = ("catalog", "payment")
+
+
+def test_database_url() -> str | None:
+    """The PostgreSQL server tests run against, if ``MALLCORE_TEST_DATABASE_URL`` is set."""
+    return os.environ.get(TEST_DATABASE_ENV) or None
+
+
+class Kit:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self._kernels: list[Kernel] = []
+        self._apps: dict[int, Any] = {}
+        self._clients: list[TestClient[Any]] = []
+        self._schemas: list[tuple[str, str]] = []
+        self._seq = 0
+
+    # -- kernels -------------------------------------------------------------
+
+    def database(self) -> dict[str, Any]:
+        """A fresh database: a SQLite file, or a new schema on the test PostgreSQL."""
+        self._seq += 1
+        url = test_database_url()
+        if not url:
+            return {"url": f"sqlite:///{self.tmp_path / f'mallcore-{self._seq}.db'}"}
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+        self._schemas.append((url, schema))
+        return {"url": url, "schema": schema}
+
+    def kernel(
+        self,
+        centers: Sequence[str] = BASIC_CENTERS,
+        *,
+        settings: dict[str, dict[str, Any]] | None = None,
+        extra: Sequence[Any] = (),
+        config: dict[str, Any] | None = None,
+        migrate: bool = False,
+    ) -> Kernel:
+        """A kernel with ``centers`` enabled (plus ``extra`` center objects or classes)."""
+        overrides: dict[str, Any] = {
+            "database": self.database(),
+            "jobs": {"enabled": False},
+            "centers": {"enabled": list(centers) + [c.name for c in extra if c.name not in centers]},
+        }
+        for name, values in (settings or {}).items():
+            overrides["centers"][name] = values
+        if config:
+            _merge(overrides, config)
+        kernel = Kernel(load_config(overrides=overrides, env={}), centers=extra)
+        if migrate:
+            kernel.upgrade()
+        else:
+            kernel.create_schema()
+        kernel.startup(jobs=False)
+        self._kernels.append(kernel)
+        return kernel
+
+    # -- clients -------------------------------------------------------------
+
+    def token(
+        self, kernel: Kernel, roles: str | Sequence[str], subject: str | None = None, shop: str | None = None
+    ) -> str:
+        """A bearer token for a principal, valid in ``kernel`` for this test."""
+        roles = (roles,) if isinstance(roles, str) else tuple(roles)
+        subject = subject or f"{roles[0]}-{shop or 'any'}"
+        token = f"test-{uuid.uuid4().hex}"
+        kernel.auth.static[token] = Principal(subject, frozenset(roles), shop)
+        return token
+
+    def app(self, kernel: Kernel) -> Any:
+        app = self._apps.get(id(kernel))
+        if app is None:
+            app = self._apps[id(kernel)] = create_app(kernel, lifecycle=False)
+        return app
+
+    def client(
+        self,
+        kernel: Kernel,
+        roles: str | Sequence[str] | None = "customer",
+        subject: str | None = None,
+        *,
+        shop: str | None = None,
+    ) -> TestClient[Any]:
+        """An HTTP client for ``kernel``'s app; ``roles=None`` sends no token."""
+        client: TestClient[Any] = TestClient(self.app(kernel), raise_server_exceptions=False)
+        client.__enter__()
+        if roles is not None:
+            client.headers["Authorization"] = f"Bearer {self.token(kernel, roles, subject, shop)}"
+        self._clients.append(client)
+        return client
+
+    # -- data ------------------------------------------------------------------
+
+    def product(
+        self,
+        kernel: Kernel,
+        *,
+        shop: str = "s1",
+        skus: Sequence[tuple[str, int] | tuple[str, int, int]] = (("SKU-1", 1000),),
+        name: str = "Test product",
+    ) -> dict[str, Any]:
+        """Create a product through ``POST /catalog/products`` as an admin."""
+        admin = self.client(kernel, "admin", "kit-admin")
+        body = {
+            "name": name,
+            "shop": shop,
+            "skus": [
+                {"code": s[0], "price": s[1], "weight_grams": s[2] if len(s) > 2 else 0}  # type: ignore[misc]
+                for s in skus
+            ],
+        }
+        response = admin.post("/catalog/products", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    # -- teardown ----------------------------------------------------------------
+
+    def close(self) -> None:
+        for client in self._clients:
+            try:
+                client.__exit__(None, None, None)
+            except Exception:
+                pass
+        for kernel in self._kernels:
+            kernel.close()
+        for url, schema in self._schemas:
+            admin = sa.create_engine(url, poolclass=sa.pool.NullPool)
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            admin.dispose()
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+@pytest.fixture
+def mallcore(tmp_path: Path) -> Iterator[Kit]:
+    """A :class:`Kit` for building kernels and clients; everything is torn down after the test."""
+    kit = Kit(tmp_path)
+    try:
+        yield kit
+    finally:
+        kit.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = test_database_url()
+    if url:
+        return f"mallcore: tests run against PostgreSQL ({sa.make_url(url).render_as_string(hide_password=True)})"
+    return "mallcore: tests run against SQLite (set MALLCORE_TEST_DATABASE_URL for PostgreSQL)"
