@@ -3,7 +3,7 @@
 Centers import from here and never from another center's package.
 """
 
-from .auth import SYSTEM, Principal, require, require_visible
+from .auth import SYSTEM, Caller, Principal, require, require_visible
 from .center import Center
 from .config import Config, load_config
 from .context import Address, Adjustment, Event, Line, Order, OrderContext, Payment, Phase, utcnow
@@ -33,6 +33,7 @@ __all__ = [
     "SYSTEM",
     "Address",
     "Adjustment",
+    "Caller",
     "Center",
     "Config",
     "ConfigError",

@@ -17,12 +17,13 @@ import hashlib
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import jwt
 import msgspec
 import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeSerializer
+from litestar.di import NamedDependency
 
 from . import tables as t
 from .context import utcnow
@@ -70,6 +71,10 @@ class Principal(msgspec.Struct, frozen=True):
 
 
 SYSTEM = Principal("system", frozenset({"admin", "system"}))
+
+# Declare ``principal: Caller`` in a route handler to require a bearer token
+# and receive its principal (401 without one).
+Caller: TypeAlias = NamedDependency[Principal]
 
 
 def require(principal: Principal, *roles: str) -> None:

@@ -74,6 +74,8 @@ class Refund(msgspec.Struct, kw_only=True):
     note: str | None = None
     reviewable: bool = True
     review_by: list[str] = msgspec.field(default_factory=list)
+    # Context from the requesting center (e.g. {"case_id": 3, "approved_by": "m1"}).
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
     created_at: Any = None
     updated_at: Any = None
 
@@ -199,6 +201,7 @@ class RefundService:
         shipping: ShippingMode = "none",
         review: bool = True,
         close_when_full: bool = True,
+        data: dict[str, Any] | None = None,
     ) -> Refund:
         """Open a refund inside ``ctx`` (the order is locked by the stage).
 
@@ -238,6 +241,7 @@ class RefundService:
             requested_by=ctx.principal.subject,
             lines=lines,
             reviewable=review,
+            data=data or {},
             created_at=now,
             updated_at=now,
         )
@@ -255,6 +259,7 @@ class RefundService:
                 ref=ref,
                 requested_by=refund.requested_by,
                 reviewers=[],
+                data=data or None,
                 created_at=now,
                 updated_at=now,
             )
@@ -418,6 +423,7 @@ class RefundService:
             reviewers=list(row.reviewers or []),
             provider_ref=row.provider_ref,
             note=row.note,
+            data=row.data or {},
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

@@ -162,6 +162,8 @@ refunds = sa.Table(
     sa.Column("reviewers", JSON, nullable=True),
     sa.Column("provider_ref", sa.String(128), nullable=True),
     sa.Column("note", sa.String(500), nullable=True),
+    # context from the requesting center, e.g. who approved the case
+    sa.Column("data", JSON, nullable=True),
     sa.Column("created_at", Time(), nullable=False),
     sa.Column("updated_at", Time(), nullable=False),
     sa.Index("ix_refunds_order", "order_id"),

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.exc import IntegrityError
 
-from ..auth import Principal, require
+from ..auth import Caller, require
 from ..errors import Conflict, MallcoreError
 from ..i18n import pick_language
 from ..idempotency import Claim
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         required=False,
         description="Replays of the same key return the first response and change nothing.",
     ),
@@ -46,7 +46,7 @@ def raw_json(body: bytes, status: int = 200, headers: dict[str, str] | None = No
 
 def idempotent(
     kernel: Kernel,
-    principal: Principal,
+    principal: Caller,
     key: str | None,
     scope: str,
     data: msgspec.Struct,
@@ -89,7 +89,7 @@ def order_routes(kernel: Kernel) -> list[Any]:
 
     @post("/orders", status_code=201, sync_to_thread=True, tags=["orders"], summary="Place an order")
     def place_order(
-        data: PlaceOrder, principal: Principal, idempotency_key: IdempotencyKey = None
+        data: JSONBody[PlaceOrder], principal: Caller, idempotency_key: IdempotencyKey = None
     ) -> Response[OrderView]:
         def run(claim: Claim | None) -> tuple[int, bytes]:
             return 201, orders.place(principal, data, claim=claim)[1]
@@ -103,33 +103,39 @@ def order_routes(kernel: Kernel) -> list[Any]:
         tags=["orders"],
         summary="Price without placing",
     )
-    def preview_order(data: PlaceOrder, principal: Principal) -> OrderView:
+    def preview_order(data: JSONBody[PlaceOrder], principal: Caller) -> OrderView:
         return orders.preview(principal, data)
 
     @get("/orders", sync_to_thread=True, tags=["orders"], summary="List visible orders, newest first")
     def list_orders(
-        principal: Principal,
-        status: str | None = None,
-        shop: str | None = None,
-        before: int | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        principal: Caller,
+        status: FromQuery[str | None] = None,
+        shop: FromQuery[str | None] = None,
+        before: FromQuery[int | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> list[OrderSummary]:
         return orders.list(principal, status=status, shop=shop, before=before, limit=limit)
 
     @get("/orders/{order_id:int}", sync_to_thread=True, tags=["orders"])
-    def get_order(order_id: int, principal: Principal) -> OrderView:
+    def get_order(order_id: FromPath[int], principal: Caller) -> OrderView:
         return orders.get(principal, order_id)
 
     @get("/orders/{order_id:int}/timeline", sync_to_thread=True, tags=["orders"])
     def order_timeline(
-        order_id: int, principal: Principal, request: Request[Any, Any, Any], ref: str | None = None
+        order_id: FromPath[int],
+        principal: Caller,
+        request: Request[Any, Any, Any],
+        ref: FromQuery[str | None] = None,
     ) -> list[TimelineView]:
         lang = pick_language(request.headers.get("accept-language"))
         return orders.timeline(principal, order_id, lang=lang, ref=ref)
 
     @post("/orders/{order_id:int}/payments", status_code=201, sync_to_thread=True, tags=["orders"])
     def pay_order(
-        order_id: int, data: PayOrder, principal: Principal, idempotency_key: IdempotencyKey = None
+        order_id: FromPath[int],
+        data: JSONBody[PayOrder],
+        principal: Caller,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[PaymentView]:
         def run(claim: Claim | None) -> tuple[int, bytes]:
             return 201, orders.pay(principal, order_id, data.method, data.amount, data.data, claim=claim)[1]
@@ -137,11 +143,13 @@ def order_routes(kernel: Kernel) -> list[Any]:
         return idempotent(kernel, principal, idempotency_key, f"POST /orders/{order_id}/payments", data, run)
 
     @post("/orders/{order_id:int}/cancel", status_code=200, sync_to_thread=True, tags=["orders"])
-    def cancel_order(order_id: int, principal: Principal, data: CancelOrder | None = None) -> OrderView:
+    def cancel_order(
+        order_id: FromPath[int], principal: Caller, data: JSONBody[CancelOrder | None] = None
+    ) -> OrderView:
         return orders.cancel(principal, order_id, (data or CancelOrder()).reason)
 
     @post("/orders/{order_id:int}/dispatch", status_code=200, sync_to_thread=True, tags=["orders"])
-    def dispatch_order(order_id: int, principal: Principal) -> OrderView:
+    def dispatch_order(order_id: FromPath[int], principal: Caller) -> OrderView:
         return orders.dispatch(principal, order_id)
 
     def staff_step(step: str) -> Any:
@@ -153,17 +161,19 @@ def order_routes(kernel: Kernel) -> list[Any]:
             name=f"order_{step}",
             summary=f"Staff: mark the order {step} by hand",
         )
-        def handler(order_id: int, principal: Principal, data: StaffStep | None = None) -> OrderView:
+        def handler(
+            order_id: FromPath[int], principal: Caller, data: JSONBody[StaffStep | None] = None
+        ) -> OrderView:
             return orders.staff_step(principal, order_id, step)
 
         return handler
 
     @get("/shops", sync_to_thread=True, tags=["shops"])
-    def list_shops(principal: Principal) -> list[Shop]:
+    def list_shops(principal: Caller) -> list[Shop]:
         return kernel.shops.all()
 
     @post("/shops", status_code=201, sync_to_thread=True, tags=["shops"])
-    def create_shop(data: ShopIn, principal: Principal) -> Shop:
+    def create_shop(data: JSONBody[ShopIn], principal: Caller) -> Shop:
         require(principal, "admin")
         with kernel.db.transaction() as conn:
             if kernel.shops.find(conn, data.code) is not None:
@@ -171,7 +181,7 @@ def order_routes(kernel: Kernel) -> list[Any]:
             return kernel.shops.ensure(conn, data.code, data.name, data.currency)
 
     @get("/me", sync_to_thread=False, tags=["auth"])
-    def whoami(principal: Principal) -> Me:
+    def whoami(principal: Caller) -> Me:
         return Me(principal.subject, sorted(principal.roles), principal.shop)
 
     return [

@@ -6,10 +6,19 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from litestar import get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.exc import IntegrityError
 
-from mallcore.kernel import Conflict, Forbidden, InvalidInput, Kernel, NotFound, Principal, require, utcnow
+from mallcore.kernel import (
+    Caller,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    Kernel,
+    NotFound,
+    require,
+    utcnow,
+)
 
 from . import tables as t
 from .schemas import (
@@ -24,7 +33,7 @@ from .schemas import (
 )
 
 
-def _may_manage(principal: Principal, shop: str) -> None:
+def _may_manage(principal: Caller, shop: str) -> None:
     require(principal, "merchant")
     if not principal.can_act_for_shop(shop, "merchant"):
         raise Forbidden(f"you do not manage shop {shop}", code="shop_forbidden")
@@ -71,13 +80,13 @@ def routes(kernel: Kernel) -> list[Any]:
             for row in rows
         ]
 
-    def product_or_404(conn: sa.Connection, product_id: int) -> ProductView:
+    def product_or_404(conn: sa.Connection, product_id: FromPath[int]) -> ProductView:
         found = load_products(conn, t.products.c.id == product_id, 1)
         if not found:
             raise NotFound(f"product {product_id} not found", code="product_not_found")
         return found[0]
 
-    def insert_skus(conn: sa.Connection, product_id: int, shop: str, skus: list[SkuIn]) -> None:
+    def insert_skus(conn: sa.Connection, product_id: FromPath[int], shop: str, skus: list[SkuIn]) -> None:
         codes = [s.code for s in skus]
         if len(set(codes)) != len(codes):
             raise InvalidInput("SKU codes repeat within the request", code="sku_code_repeated")
@@ -115,7 +124,7 @@ def routes(kernel: Kernel) -> list[Any]:
                 raise InvalidInput(f"category {category_id} is not a back category", code="category_invalid")
 
     @post("/catalog/products", status_code=201, sync_to_thread=True, tags=["catalog"])
-    def create_product(data: ProductIn, principal: Principal) -> ProductView:
+    def create_product(data: JSONBody[ProductIn], principal: Caller) -> ProductView:
         _may_manage(principal, data.shop)
         now = utcnow()
         try:
@@ -144,12 +153,12 @@ def routes(kernel: Kernel) -> list[Any]:
 
     @get("/catalog/products", sync_to_thread=True, tags=["catalog"])
     def list_products(
-        shop: str | None = None,
-        q: str | None = None,
-        category_id: int | None = None,
-        before: int | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
-        include_inactive: bool = False,
+        shop: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
+        category_id: FromQuery[int | None] = None,
+        before: FromQuery[int | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        include_inactive: FromQuery[bool] = False,
     ) -> list[ProductView]:
         p = t.products.c
         where = [sa.true()]
@@ -167,12 +176,14 @@ def routes(kernel: Kernel) -> list[Any]:
             return load_products(conn, sa.and_(*where), limit)
 
     @get("/catalog/products/{product_id:int}", sync_to_thread=True, tags=["catalog"])
-    def get_product(product_id: int) -> ProductView:
+    def get_product(product_id: FromPath[int]) -> ProductView:
         with db.transaction(write=False) as conn:
             return product_or_404(conn, product_id)
 
     @patch("/catalog/products/{product_id:int}", sync_to_thread=True, tags=["catalog"])
-    def update_product(product_id: int, data: ProductPatch, principal: Principal) -> ProductView:
+    def update_product(
+        product_id: FromPath[int], data: JSONBody[ProductPatch], principal: Caller
+    ) -> ProductView:
         with db.transaction() as conn:
             product = product_or_404(conn, product_id)
             _may_manage(principal, product.shop)
@@ -188,7 +199,7 @@ def routes(kernel: Kernel) -> list[Any]:
             return product_or_404(conn, product_id)
 
     @post("/catalog/products/{product_id:int}/skus", status_code=201, sync_to_thread=True, tags=["catalog"])
-    def add_skus(product_id: int, data: list[SkuIn], principal: Principal) -> ProductView:
+    def add_skus(product_id: FromPath[int], data: JSONBody[list[SkuIn]], principal: Caller) -> ProductView:
         if not data:
             raise InvalidInput("send at least one SKU", code="sku_missing")
         try:
@@ -202,7 +213,7 @@ def routes(kernel: Kernel) -> list[Any]:
             return product_or_404(conn, product_id)
 
     @get("/catalog/skus/{code:str}", sync_to_thread=True, tags=["catalog"])
-    def get_sku(code: str) -> ProductView:
+    def get_sku(code: FromPath[str]) -> ProductView:
         with db.transaction(write=False) as conn:
             product_id = conn.execute(sa.select(t.skus.c.product_id).where(t.skus.c.code == code)).scalar()
             if product_id is None:
@@ -210,7 +221,7 @@ def routes(kernel: Kernel) -> list[Any]:
             return product_or_404(conn, product_id)
 
     @patch("/catalog/skus/{code:str}", sync_to_thread=True, tags=["catalog"])
-    def update_sku(code: str, data: SkuPatch, principal: Principal) -> ProductView:
+    def update_sku(code: FromPath[str], data: JSONBody[SkuPatch], principal: Caller) -> ProductView:
         with db.transaction() as conn:
             row = conn.execute(
                 sa.select(t.skus.c.shop, t.skus.c.product_id).where(t.skus.c.code == code)
@@ -226,7 +237,7 @@ def routes(kernel: Kernel) -> list[Any]:
             return product_or_404(conn, row.product_id)
 
     @post("/catalog/categories", status_code=201, sync_to_thread=True, tags=["catalog"])
-    def create_category(data: CategoryIn, principal: Principal) -> CategoryView:
+    def create_category(data: JSONBody[CategoryIn], principal: Caller) -> CategoryView:
         require(principal, "admin")
         with db.transaction() as conn:
             if data.parent_id is not None:
@@ -269,7 +280,7 @@ def routes(kernel: Kernel) -> list[Any]:
         )
 
     @get("/catalog/categories", sync_to_thread=True, tags=["catalog"])
-    def list_categories(kind: str | None = None) -> list[CategoryView]:
+    def list_categories(kind: FromQuery[str | None] = None) -> list[CategoryView]:
         c = t.categories.c
         stmt = sa.select(t.categories).order_by(c.id)
         if kind:

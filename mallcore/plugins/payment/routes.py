@@ -8,10 +8,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter, RawBody
 from sqlalchemy.exc import IntegrityError
 
-from mallcore.kernel import SYSTEM, InvalidInput, Kernel, NotFound, Payment, Principal, require, utcnow
+from mallcore.kernel import (
+    SYSTEM,
+    Caller,
+    InvalidInput,
+    Kernel,
+    NotFound,
+    Payment,
+    require,
+    utcnow,
+)
 from mallcore.kernel.signing import HEADER, verify
 
 from . import tables as t
@@ -23,10 +32,10 @@ if TYPE_CHECKING:
 
 class PaymentRecord(msgspec.Struct, kw_only=True):
     id: int
-    order_id: int
+    order_id: FromPath[int]
     shop: str
     method: str
-    provider: str
+    provider: FromPath[str]
     status: str
     amount: int
     refunded: int
@@ -50,7 +59,7 @@ class WebhookResult(msgspec.Struct):
 def routes(kernel: Kernel, center: PaymentCenter) -> list[Any]:
     db = kernel.db
 
-    def apply_event(provider: str, event: WebhookEvent, payload: dict[str, Any]) -> WebhookResult:
+    def apply_event(provider: FromPath[str], event: WebhookEvent, payload: dict[str, Any]) -> WebhookResult:
         p = t.payments.c
         with db.transaction(write=False) as conn:
             row = conn.execute(
@@ -99,7 +108,7 @@ def routes(kernel: Kernel, center: PaymentCenter) -> list[Any]:
         return WebhookResult("applied")
 
     @post("/payment/webhooks/{provider:str}", status_code=200, sync_to_thread=True, tags=["payment"])
-    def webhook(provider: str, request: Request[Any, Any, Any], body: bytes) -> WebhookResult:
+    def webhook(provider: FromPath[str], request: Request[Any, Any, Any], body: RawBody) -> WebhookResult:
         secret = center.settings.webhook_secrets.get(provider)
         if provider not in center.providers or not secret:
             raise NotFound(f"no webhook for provider {provider}", code="provider_unknown")
@@ -114,7 +123,7 @@ def routes(kernel: Kernel, center: PaymentCenter) -> list[Any]:
         return apply_event(provider, event, payload)
 
     @post("/payment/sandbox/{reference:str}/capture", status_code=200, sync_to_thread=True, tags=["payment"])
-    def sandbox_capture(reference: str, principal: Principal) -> WebhookResult:
+    def sandbox_capture(reference: FromPath[str], principal: Caller) -> WebhookResult:
         """Act as the sandbox provider confirming a pending payment."""
         require(principal, "admin")
         event = WebhookEvent(id=f"manual-{reference}", type="payment.captured", reference=reference)
@@ -122,9 +131,9 @@ def routes(kernel: Kernel, center: PaymentCenter) -> list[Any]:
 
     @get("/payment/payments", sync_to_thread=True, tags=["payment"])
     def list_payments(
-        principal: Principal,
-        order_id: int | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        principal: Caller,
+        order_id: FromQuery[int | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[PaymentRecord]:
         p = t.payments.c
         stmt = sa.select(t.payments).order_by(p.id.desc()).limit(limit)
@@ -144,7 +153,7 @@ def routes(kernel: Kernel, center: PaymentCenter) -> list[Any]:
 
     @get("/payment/statements/{provider:str}", sync_to_thread=True, tags=["payment"], media_type="text/csv")
     def statement(
-        provider: str, principal: Principal, day: Annotated[date, Parameter(query="date")]
+        provider: FromPath[str], principal: Caller, day: Annotated[date, QueryParameter(name="date")]
     ) -> Response[str]:
         """The provider's statement of one day, as CSV (what reconciliation imports)."""
         require(principal, "finance")

@@ -18,7 +18,7 @@ import msgspec
 import sqlalchemy as sa
 from litestar import get
 
-from mallcore.kernel import Center, Kernel, OrderContext, Phase, Principal, hookimpl, require
+from mallcore.kernel import Caller, Center, Kernel, OrderContext, Phase, hookimpl, require
 
 metadata = sa.MetaData()
 
@@ -72,7 +72,7 @@ class FeeCenter(Center):
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
         @get("/fee/charges", sync_to_thread=True, tags=["fee"])
-        def list_charges(principal: Principal) -> list[Charge]:
+        def list_charges(principal: Caller) -> list[Charge]:
             require(principal, "merchant")
             stmt = sa.select(charges.c.order_id, charges.c.shop, charges.c.amount).order_by(charges.c.id)
             if not principal.is_admin:

@@ -1,23 +1,22 @@
 """kernel tables
 
-Revision ID: 42f3cc1f06ee
+Revision ID: aaeaf4f9b735
 Revises:
-Create Date: 2026-11-25 16:20:02.382838
+Create Date: 2026-11-25 16:22:09.955312
 
 """
 
-from collections.abc import Sequence
+from typing import Sequence, Union
 
-import sqlalchemy as sa
 from alembic import op
-
+import sqlalchemy as sa
 from mallcore.kernel import columns
 
 # revision identifiers, used by Alembic.
-revision: str = "42f3cc1f06ee"
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = ("kernel",)
-depends_on: str | Sequence[str] | None = None
+revision: str = "aaeaf4f9b735"
+down_revision: Union[str, Sequence[str], None] = None
+branch_labels: Union[str, Sequence[str], None] = ("kernel",)
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
@@ -191,6 +190,7 @@ def upgrade() -> None:
         sa.Column("reviewers", columns.JSON, nullable=True),
         sa.Column("provider_ref", sa.String(length=128), nullable=True),
         sa.Column("note", sa.String(length=500), nullable=True),
+        sa.Column("data", columns.JSON, nullable=True),
         sa.Column("created_at", columns.Time(), nullable=False),
         sa.Column("updated_at", columns.Time(), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,23 +1,22 @@
 """payment tables
 
-Revision ID: 7963af9bdf70
+Revision ID: 58f8e1fb1e3b
 Revises:
-Create Date: 2026-11-25 16:20:10.746360
+Create Date: 2026-11-25 16:22:18.710449
 
 """
 
-from collections.abc import Sequence
+from typing import Sequence, Union
 
-import sqlalchemy as sa
 from alembic import op
-
+import sqlalchemy as sa
 from mallcore.kernel import columns
 
 # revision identifiers, used by Alembic.
-revision: str = "7963af9bdf70"
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = ("payment",)
-depends_on: str | Sequence[str] | None = "42f3cc1f06ee"
+revision: str = "58f8e1fb1e3b"
+down_revision: Union[str, Sequence[str], None] = None
+branch_labels: Union[str, Sequence[str], None] = ("payment",)
+depends_on: Union[str, Sequence[str], None] = "aaeaf4f9b735"
 
 
 def upgrade() -> None:

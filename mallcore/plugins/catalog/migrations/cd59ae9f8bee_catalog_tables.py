@@ -1,23 +1,22 @@
 """catalog tables
 
-Revision ID: 05befe460200
+Revision ID: cd59ae9f8bee
 Revises:
-Create Date: 2026-11-25 16:20:06.689033
+Create Date: 2026-11-25 16:22:14.189772
 
 """
 
-from collections.abc import Sequence
+from typing import Sequence, Union
 
-import sqlalchemy as sa
 from alembic import op
-
+import sqlalchemy as sa
 from mallcore.kernel import columns
 
 # revision identifiers, used by Alembic.
-revision: str = "05befe460200"
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = ("catalog",)
-depends_on: str | Sequence[str] | None = "42f3cc1f06ee"
+revision: str = "cd59ae9f8bee"
+down_revision: Union[str, Sequence[str], None] = None
+branch_labels: Union[str, Sequence[str], None] = ("catalog",)
+depends_on: Union[str, Sequence[str], None] = "aaeaf4f9b735"
 
 
 def upgrade() -> None:

@@ -1,0 +1,1 @@
+"""Shared test set-up. The ``mallcore`` fixture comes from ``mallcore.testing``."""
