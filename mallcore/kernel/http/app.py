@@ -118,7 +118,7 @@ class MallcorePlugin(InitPlugin):
             d for d in (getattr(c, "template_dir", lambda: None)() for c in self.kernel.centers.values()) if d
         ]
         if template_dirs and app_config.template_config is None:
-            from litestar.contrib.jinja import JinjaTemplateEngine
+            from litestar.plugins.jinja import JinjaTemplateEngine
             from litestar.template.config import TemplateConfig
 
             app_config.template_config = TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine)
