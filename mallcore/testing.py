@@ -49,11 +49,40 @@ def test_database_url() -> str | None:
     return os.environ.get(TEST_DATABASE_ENV) or None
 
 
+class Client:
+    """An httpx-style client that sends one principal's bearer token."""
+
+    def __init__(self, transport: TestClient[Any], token: str | None) -> None:
+        self.transport = transport
+        self.token = token
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if self.token is not None:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        return self.transport.request(method, url, headers=headers, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> Any:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", url, **kwargs)
+
+
 class Kit:
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
         self._kernels: list[Kernel] = []
-        self._apps: dict[int, Any] = {}
+        self._apps: dict[int, TestClient[Any]] = {}
         self._clients: list[TestClient[Any]] = []
         self._schemas: list[tuple[str, str]] = []
         self._seq = 0
@@ -115,10 +144,18 @@ class Kit:
         return token
 
     def app(self, kernel: Kernel) -> Any:
-        app = self._apps.get(id(kernel))
-        if app is None:
-            app = self._apps[id(kernel)] = create_app(kernel, lifecycle=False)
-        return app
+        return self._transport(kernel).app
+
+    def _transport(self, kernel: Kernel) -> TestClient[Any]:
+        # One test client (one app, one lifespan) per kernel, shared by every
+        # principal's Client; it is safe to use from many threads at once.
+        client = self._apps.get(id(kernel))
+        if client is None:
+            client = TestClient(create_app(kernel, lifecycle=False), raise_server_exceptions=False)
+            client.__enter__()
+            self._apps[id(kernel)] = client
+            self._clients.append(client)
+        return client
 
     def client(
         self,
@@ -127,14 +164,10 @@ class Kit:
         subject: str | None = None,
         *,
         shop: str | None = None,
-    ) -> TestClient[Any]:
+    ) -> Client:
         """An HTTP client for ``kernel``'s app; ``roles=None`` sends no token."""
-        client: TestClient[Any] = TestClient(self.app(kernel), raise_server_exceptions=False)
-        client.__enter__()
-        if roles is not None:
-            client.headers["Authorization"] = f"Bearer {self.token(kernel, roles, subject, shop)}"
-        self._clients.append(client)
-        return client
+        token = None if roles is None else self.token(kernel, roles, subject, shop)
+        return Client(self._transport(kernel), token)
 
     # -- data ------------------------------------------------------------------
 

@@ -1,0 +1,139 @@
+import pytest
+import sqlalchemy as sa
+from litestar import get
+
+from mallcore.kernel import Center, Kernel, PluginError, hookimpl, load_config
+from mallcore.kernel.http.app import create_app
+from mallcore.kernel.plugins import order_centers
+
+
+def make(name, requires=(), after=(), conflicts=()):
+    return type(name.title(), (Center,), {"name": name, "requires": requires, "after": after, "conflicts": conflicts})
+
+
+def kernel_with(tmp_path, enabled, extra=()):
+    config = load_config(overrides={"database": {"url": f"sqlite:///{tmp_path}/k.db"}, "centers": {"enabled": enabled}}, env={})
+    return Kernel(config, centers=extra)
+
+
+def test_order_follows_requires_and_after_then_name_never_install_order():
+    a, b, c, d = make("alpha"), make("beta", after=("delta",)), make("gamma", requires=("alpha",)), make("delta")
+    names = [x.name for x in order_centers([c(), b(), a(), d()])]
+    assert names == ["alpha", "delta", "beta", "gamma"]
+    assert names == [x.name for x in order_centers([d(), a(), b(), c()])]
+
+
+def test_hooks_are_called_in_center_order(mallcore):
+    calls = []
+
+    def recorder(name, **kw):
+        def order_price(self, ctx):
+            calls.append(self.name)
+
+        return type(name.title(), (Center,), {"name": name, "order_price": hookimpl(order_price), **kw})
+
+    kernel = mallcore.kernel(extra=[recorder("zeta"), recorder("eta", after=("zeta",)), recorder("aleph")])
+    mallcore.product(kernel)
+    alice = mallcore.client(kernel, "customer", "alice")
+    assert alice.post("/orders", json={"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1}]}).status_code == 201
+    assert calls == ["aleph", "zeta", "eta"]
+
+
+def test_a_required_center_that_is_not_enabled_stops_start_up(tmp_path):
+    needy = make("needy", requires=("catalog", "ghost"))
+    with pytest.raises(PluginError, match="'needy' requires center 'ghost'"):
+        kernel_with(tmp_path, ["catalog", "payment", "needy"], [needy])
+
+
+def test_an_unknown_center_name_stops_start_up_listing_installed_ones(tmp_path):
+    with pytest.raises(PluginError, match=r"'warehouse9' is enabled in config but not installed \(installed: .*catalog"):
+        kernel_with(tmp_path, ["catalog", "payment", "warehouse9"])
+
+
+def test_conflicting_centers_and_cycles_stop_start_up(tmp_path):
+    one, two = make("one", conflicts=("two",)), make("two")
+    with pytest.raises(PluginError, match="conflict"):
+        kernel_with(tmp_path, ["one", "two"], [one, two])
+    p, q = make("p", after=("q",)), make("q", after=("p",))
+    with pytest.raises(PluginError, match="cycle"):
+        kernel_with(tmp_path, ["p", "q"], [p, q])
+
+
+def test_a_misspelt_hook_is_refused_naming_the_center(tmp_path):
+    typo = type("Typo", (Center,), {"name": "typo", "order_prise": hookimpl(lambda self, ctx: None)})
+    with pytest.raises(PluginError, match="'typo' implements 'order_prise'"):
+        kernel_with(tmp_path, ["catalog", "payment", "typo"], [typo])
+
+
+def test_tables_must_carry_the_center_prefix_and_not_collide(tmp_path):
+    md = sa.MetaData()
+    sa.Table("orders_extra", md, sa.Column("id", sa.Integer, primary_key=True))
+    sloppy = type("Sloppy", (Center,), {"name": "sloppy", "tables": md})
+    with pytest.raises(PluginError, match="'sloppy_"):
+        kernel_with(tmp_path, ["catalog", "payment", "sloppy"], [sloppy])
+
+
+def test_two_centers_claiming_one_route_stop_start_up_naming_both(tmp_path):
+    def routes(self, kernel):
+        @get("/catalog/products", sync_to_thread=False)
+        def clash() -> dict:
+            return {}
+
+        return [clash]
+
+    thief = type("Thief", (Center,), {"name": "thief", "center_routes": hookimpl(routes)})
+    kernel = kernel_with(tmp_path, ["catalog", "payment", "thief"], [thief])
+    with pytest.raises(PluginError, match="'catalog' and 'thief' both route GET /catalog/products"):
+        create_app(kernel)
+
+
+def test_the_custom_center_is_discovered_when_enabled(mallcore):
+    kernel = mallcore.kernel(centers=["catalog", "payment", "fee"], settings={"fee": {"amount": 250}})
+    assert "fee" in kernel.centers
+    assert "fee_charges" in kernel.metadatas["fee"].tables
+    mallcore.product(kernel, skus=[("SKU-1", 1000)])
+    order = mallcore.client(kernel, "customer", "alice").post(
+        "/orders", json={"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 2}]}
+    )
+    assert order.status_code == 201
+    assert order.json()["total"] == 2250
+    assert order.json()["fees"] == 250
+    charges = mallcore.client(kernel, "merchant", "m", shop="s1").get("/fee/charges")
+    assert charges.status_code == 200
+    assert charges.json() == [{"order_id": order.json()["id"], "shop": "s1", "amount": 250}]
+
+
+def test_the_custom_center_is_absent_when_disabled(mallcore):
+    kernel = mallcore.kernel(centers=["catalog", "payment"])
+    assert "fee" not in kernel.centers
+    assert "fee" not in kernel.metadatas
+    with kernel.db.transaction(write=False) as conn:
+        assert "fee_charges" not in sa.inspect(conn).get_table_names()
+    assert not [i for i in kernel.hook.order_price.get_hookimpls() if i.plugin_name == "fee"]
+    mallcore.product(kernel, skus=[("SKU-1", 1000)])
+    client = mallcore.client(kernel, "admin", "root")
+    assert client.get("/fee/charges").status_code == 404
+    order = mallcore.client(kernel, "customer", "alice").post(
+        "/orders", json={"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 2}]}
+    )
+    assert order.json()["total"] == 2000
+
+
+def test_only_enabled_entry_points_are_imported(tmp_path):
+    import sys
+
+    sys.modules.pop("mallcore_fee", None)
+    kernel = kernel_with(tmp_path, ["catalog", "payment"])
+    kernel.close()
+    assert "mallcore_fee" not in sys.modules
+    kernel = kernel_with(tmp_path, ["catalog", "payment", "fee"])
+    kernel.close()
+    assert "mallcore_fee" in sys.modules
+
+
+def test_each_kernel_has_its_own_plugin_manager_and_center_instances(mallcore):
+    a = mallcore.kernel(centers=["catalog", "payment", "fee"], settings={"fee": {"amount": 1}})
+    b = mallcore.kernel(centers=["catalog", "payment", "fee"], settings={"fee": {"amount": 2}})
+    assert a.pm is not b.pm
+    assert a.centers["fee"] is not b.centers["fee"]
+    assert (a.centers["fee"].settings.amount, b.centers["fee"].settings.amount) == (1, 2)
