@@ -1,15 +1,145 @@
-"""客服 after-sale: returns, refunds, exchanges, repairs, tracking page.
+"""客服 after-sale: refunds, returns, exchanges and repairs the customer can follow step by step.
 
-Work in progress: see the issue for this center.
+Cases of four types (refund only 仅退款, return and refund 退货退款, exchange
+换货, repair 返修) move through the state machine of :mod:`.states`; each
+step is written to the order's timeline (``ref="after_sale:<id>"``) in
+Chinese and English and announced to the other centers through
+``order_after_sale`` (WMS restocks, TMS tracks the return parcel and books
+pickups, membership and promotion claw back). Money moves only through the
+kernel's refund ledger (``kernel.refunds.request``).
+
+Hooks:
+
+- ``order_refund``: a case's refund approved by finance (or rejected) moves
+  the case (``refunded``, or back to the merchant).
+- ``after_sale_parcel``: TMS's carrier events on return parcels and pickups.
+- ``order_cancel``: open requests of a cancelled order are closed.
+- ``order_view``: the order's cases (and, on a replacement order, the case
+  it replaces) under ``extra``.
+
+Routes: ``/after-sales`` (DESIGN §6), ``/refund/reasons``, and the
+customer's tracking page ``/track/{order_id}?token=...``. SLA timers run as
+the job ``refund.sla`` and as ``mallcore refund sla``.
 """
 
 from __future__ import annotations
 
-from mallcore.kernel import Center
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from mallcore.kernel import Center, Job, Kernel, OrderContext, Refund, hookimpl, utcnow
+from mallcore.kernel.aftersale import ParcelEvent
+
+from . import sla
+from . import tables as t
+from .cases import Cases
+from .routes import routes
+from .schemas import RefundSettings
 
 
 class RefundCenter(Center):
     name = "refund"
     requires = ("payment",)
     after = ("catalog", "wms", "tms", "finance")
-    description = "客服 after-sale"
+    description = "客服 after-sale: refunds, returns, exchanges, repairs, tracking page"
+    tables = t.metadata
+    Settings = RefundSettings
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Tests move time forward by replacing this.
+        self.clock: Callable[[], datetime] = utcnow
+        self._cases: Cases | None = None
+
+    @property
+    def cases(self) -> Cases:
+        if self._cases is None:
+            self._cases = Cases(self)
+        return self._cases
+
+    # -- hooks ---------------------------------------------------------------------
+
+    @hookimpl
+    def order_refund(self, ctx: OrderContext, refund: Refund) -> None:
+        if refund.source == self.name and refund.status in ("refunded", "rejected"):
+            self.cases.refund_settled(ctx, refund)
+
+    @hookimpl
+    def after_sale_parcel(self, ctx: OrderContext, event: ParcelEvent) -> None:
+        self.cases.parcel_event(ctx, event)
+
+    @hookimpl
+    def order_cancel(self, ctx: OrderContext, reason: str) -> None:
+        self.cases.order_cancelled(ctx, reason)
+
+    @hookimpl
+    def order_view(self, kernel: Kernel, conn: sa.Connection, order: Any, view: Any) -> None:
+        if not order.id:
+            return
+        c = t.cases.c
+        rows = conn.execute(
+            sa.select(c.id, c.order_id, c.type, c.status, c.refund_amount, c.replacement_order_id)
+            .where(sa.or_(c.order_id == order.id, c.replacement_order_id == order.id))
+            .order_by(c.id)
+        ).all()
+        mine = [r for r in rows if r.order_id == order.id]
+        if mine:
+            view.extra["after_sales"] = [
+                {
+                    "id": r.id,
+                    "type": r.type,
+                    "status": r.status,
+                    "refund_amount": r.refund_amount,
+                    "replacement_order_id": r.replacement_order_id,
+                }
+                for r in mine
+            ]
+        for r in rows:
+            if r.replacement_order_id == order.id:
+                view.extra["replacement_for"] = {"case_id": r.id, "order_id": r.order_id}
+
+    @hookimpl
+    def center_routes(self, kernel: Kernel) -> list[Any]:
+        return routes(kernel, self)
+
+    @hookimpl
+    def center_jobs(self, kernel: Kernel) -> list[Job]:
+        return [
+            Job(
+                "refund.sla",
+                self.settings.sla_interval_seconds,
+                lambda k: sla.run(self),
+                "after-sale SLA timers: auto-approve, close, auto-receive, escalate",
+            )
+        ]
+
+    @hookimpl
+    def center_commands(self) -> list[click.Command]:
+        from mallcore.kernel.cli import pass_kernel
+
+        @click.command("sla")
+        @click.option("--dry-run", is_flag=True, help="List the due timers without acting.")
+        @pass_kernel
+        def sla_command(kernel: Kernel, dry_run: bool) -> None:
+            """Fire due after-sale SLA timers now (safe beside running servers)."""
+            center = kernel.centers["refund"]
+            if dry_run:
+                for row in sla.due(center, center.clock()):
+                    click.echo(
+                        f"case {row.id} (order {row.order_id}) {row.status}: {row.timer} due {row.due_at}"
+                    )
+                return
+            click.echo(f"{sla.run(center)} case(s) took their default outcome")
+
+        return [sla_command]
+
+    @hookimpl
+    def center_demo(self, kernel: Kernel, demo: Any) -> None:
+        demo.notes.append(
+            "refund: open an after-sale case with POST /after-sales once an order is delivered; "
+            "the customer follows it on the order's tracking_url"
+        )

@@ -1,0 +1,221 @@
+"""Request and response bodies of the after-sale API (DESIGN §6) and the center's settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from mallcore.kernel.aftersale import CaseType, Disposition, Grade, Pickup, ReturnParcel
+from mallcore.kernel.schemas import TimelineView
+
+ShippingMode = Literal["none", "proportional", "remaining"]
+Text = Annotated[str, Meta(max_length=500)]
+Carrier = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")]
+TrackingNo = Annotated[str, Meta(min_length=4, max_length=40, pattern=r"^[A-Za-z0-9\-]+$")]
+Phone = Annotated[str, Meta(min_length=5, max_length=20, pattern=r"^\+?[0-9][0-9 \-]*$")]
+Units = Annotated[int, Meta(ge=1, le=1_000_000)]
+
+
+# -- settings -------------------------------------------------------------------
+
+
+class Reason(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    code: Annotated[str, Meta(min_length=1, max_length=64)]
+    en: str
+    zh: str
+    # The merchant's fault (wrong item, damaged, not as described): freight is
+    # refunded by ``shipping_merchant_fault`` and return windows do not apply
+    # to quality problems in the same way in the source; we keep one window.
+    merchant_fault: bool = False
+
+
+DEFAULT_REASONS = [
+    Reason(code="no_reason", en="No reason (7-day return)", zh="七天无理由退换货"),
+    Reason(code="wrong_size", en="Wrong size or colour", zh="尺码/颜色不合适"),
+    Reason(code="quality", en="Quality problem", zh="质量问题", merchant_fault=True),
+    Reason(code="damaged", en="Arrived damaged", zh="商品破损", merchant_fault=True),
+    Reason(code="wrong_item", en="Wrong item sent", zh="商家发错货", merchant_fault=True),
+    Reason(code="missing", en="Missing parts or items", zh="少件/漏发", merchant_fault=True),
+    Reason(code="not_as_described", en="Not as described", zh="与描述不符", merchant_fault=True),
+    Reason(code="not_wanted", en="No longer wanted", zh="不想要了"),
+    Reason(code="other", en="Other", zh="其他"),
+]
+
+
+class RefundSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[centers.refund]``: every default is what a Taobao-style shop does."""
+
+    reasons: list[Reason] = msgspec.field(default_factory=lambda: list(DEFAULT_REASONS))
+    # Case types customers may open.
+    types: list[CaseType] = msgspec.field(
+        default_factory=lambda: ["refund_only", "return_refund", "exchange", "repair"]
+    )
+    # 七天无理由: days after delivery a refund, return or exchange may be opened.
+    return_window_days: int = 7
+    # Repairs (warranty) may be asked for this long after delivery.
+    repair_window_days: int = 365
+    # A refund-only case on an order not yet dispatched is a cancellation of
+    # those lines: approve it at once.
+    auto_approve_unshipped: bool = True
+    # Refund when the merchant approves a return, before the goods are back
+    # (JD's "闪电退款"); otherwise only units the warehouse received are refunded.
+    refund_before_return: bool = False
+    # Freight refunded with goods: before the order shipped, for reasons that
+    # are the merchant's fault, and otherwise (see kernel.refunds).
+    shipping_unshipped: ShippingMode = "proportional"
+    shipping_merchant_fault: ShippingMode = "proportional"
+    shipping: ShippingMode = "none"
+    # Restocking fee, percent of the goods value of returned units by
+    # inspection grade, deducted unless the reason is the merchant's fault.
+    restocking_fee_percent: dict[Grade, Annotated[int, Meta(ge=0, le=100)]] = msgspec.field(
+        default_factory=dict
+    )
+    # Where returns go back to; default: the warehouse the goods left from.
+    return_warehouse: str | None = None
+    # SLA timers and their default outcomes.
+    merchant_response_hours: int = 48  # merchant silent -> approved
+    return_ship_days: int = 7  # customer never ships -> closed
+    inspect_days: int = 3  # goods signed at the warehouse, not inspected -> received and refunded
+    pickup_grace_hours: int = 24  # pickup window passed with no pickup -> back to awaiting return
+    transit_days: int = 10  # return parcel not arrived -> escalated (flag, re-armed)
+    staff_days: int = 3  # repair, ship-back, finance review overdue -> escalated (flag, re-armed)
+    sla_interval_seconds: float = 60.0
+
+
+# -- requests -------------------------------------------------------------------
+
+
+class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class CaseLineIn(_In):
+    line_id: int
+    quantity: Units
+
+
+class OpenCase(_In):
+    order_id: int
+    type: CaseType
+    lines: Annotated[list[CaseLineIn], Meta(min_length=1, max_length=100)]
+    reason: Annotated[str, Meta(min_length=1, max_length=64)]
+    reason_text: Text = ""
+    # exchange: another variant of the same product, by order line
+    replacement_skus: dict[int, Annotated[str, Meta(min_length=1, max_length=64)]] = msgspec.field(
+        default_factory=dict
+    )
+
+
+class Decision(_In):
+    note: Text = ""
+    # exchange that cannot be replaced: settle it as a refund
+    resolution: Literal["default", "refund"] = "default"
+
+
+class Rejection(_In):
+    reason: Annotated[str, Meta(min_length=1, max_length=500)]
+
+
+class Withdrawal(_In):
+    reason: Text = ""
+
+
+class ReturnShipment(_In):
+    carrier: Carrier
+    tracking_no: TrackingNo
+    phone: Phone
+
+
+class PickupIn(_In):
+    window_start: datetime
+    window_end: datetime
+    address: dict[str, Any] | None = None
+    carrier: Carrier = "sandbox"
+
+
+class InspectionIn(_In):
+    line_id: int
+    quantity: Units
+    grade: Grade = "A"
+    disposition: Disposition | None = None
+    passed: bool = True
+    note: Text = ""
+
+
+class Receive(_In):
+    passed: bool = True
+    note: Text = ""
+    # per unit (or several alike); default: every unit of the case, as ``passed`` says
+    inspections: list[InspectionIn] | None = None
+    warehouse: str | None = None
+
+
+class StaffNote(_In):
+    note: Text = ""
+
+
+class ShipBack(_In):
+    carrier: Carrier
+    tracking_no: TrackingNo
+
+
+# -- responses ------------------------------------------------------------------
+
+
+class CaseLineView(msgspec.Struct, kw_only=True):
+    line_id: int
+    sku: str
+    quantity: int
+    received: int
+    replacement_sku: str | None = None
+
+
+class CaseView(msgspec.Struct, kw_only=True):
+    id: int
+    order_id: int
+    type: str
+    status: str
+    status_text: str
+    shop: str
+    customer: str
+    reason: str
+    reason_text: str
+    lines: list[CaseLineView]
+    shipped: bool
+    refund_amount: int
+    refund_id: int | None
+    refund_status: str | None
+    # what the case's units would refund now (0 once refunded)
+    refundable_amount: int
+    currency: str
+    replacement_order_id: int | None
+    return_parcel: ReturnParcel | None
+    pickup: Pickup | None
+    inspections: list[dict[str, Any]]
+    due_at: datetime | None
+    timer: str | None
+    created_at: datetime
+    updated_at: datetime
+    timeline: list[TimelineView]
+
+
+class CaseSummary(msgspec.Struct, kw_only=True):
+    id: int
+    order_id: int
+    type: str
+    status: str
+    shop: str
+    customer: str
+    refund_amount: int
+    replacement_order_id: int | None
+    due_at: datetime | None
+    created_at: datetime
+
+
+class ReasonView(msgspec.Struct, kw_only=True):
+    code: str
+    text: str
+    merchant_fault: bool

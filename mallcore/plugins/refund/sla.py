@@ -1,0 +1,160 @@
+"""SLA timers: when a party is late, the case takes its default outcome.
+
+Every case that is not finished carries one timer (``due_at`` + ``timer``),
+set by :func:`timer_for` each time the case changes state:
+
+============================  ===========================  ==========================================
+waiting for                   timer                        default outcome when it passes
+============================  ===========================  ==========================================
+merchant (``requested``)      ``merchant_response_hours``  approved (``approve``)
+customer (``awaiting_return``) ``return_ship_days``        closed (``close``)
+courier (``pickup_requested``) window end + grace          back to awaiting return (``pickup_expired``)
+carrier (shipped, in transit)  ``transit_days``            flagged for staff, re-armed (``escalate``)
+warehouse (parcel signed)     ``inspect_days``             received as passed (quarantine) and refunded (``receive``)
+merchant (``inspected``, exchange or refund to redo)  ``merchant_response_hours``  approved: replacement, else refund
+staff (repair, finance review) ``staff_days``              flagged for staff, re-armed (``escalate``)
+============================  ===========================  ==========================================
+
+:func:`run` fires due timers. It is a job inside ``mallcore serve`` and the
+command ``mallcore refund sla``; several runners may race. Each due case is
+handled in its order's stage (the order row locked) and only if its timer is
+still the one that was read (``due_at`` unchanged), so a case fires once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from mallcore.kernel import SYSTEM, Conflict, MallcoreError
+
+from . import states as st
+from . import tables as t
+from .schemas import Decision, Receive
+from .states import CaseStatus as S
+
+if TYPE_CHECKING:
+    from . import RefundCenter
+    from .cases import Case
+
+# A timer whose outcome failed is tried again this much later.
+RETRY = timedelta(hours=1)
+
+
+def timer_for(settings: Any, case: Case, now: datetime) -> tuple[datetime | None, str | None]:
+    """The timer a case gets on entering its current state."""
+    status = case.status
+    if status in st.TERMINAL or status in st.TRANSIENT:
+        return None, None
+    hours, days = timedelta(hours=1), timedelta(days=1)
+    if status == S.REQUESTED:
+        return now + settings.merchant_response_hours * hours, "approve"
+    if status == S.AWAITING_RETURN:
+        return now + settings.return_ship_days * days, "close"
+    if status == S.PICKUP_REQUESTED:
+        end = case.pickup.window_end if case.pickup is not None else now
+        return max(end, now) + settings.pickup_grace_hours * hours, "pickup_expired"
+    if status in (S.RETURN_SHIPPED, S.RETURN_IN_TRANSIT):
+        arrived = case.data.get("arrived_at")
+        if arrived:
+            return datetime.fromisoformat(arrived) + settings.inspect_days * days, "receive"
+        return now + settings.transit_days * days, "escalate"
+    if status == S.INSPECTED and case.type != "repair":
+        return now + settings.merchant_response_hours * hours, "approve"
+    return now + settings.staff_days * days, "escalate"
+
+
+def due(center: RefundCenter, now: datetime, limit: int = 500) -> list[Any]:
+    c = t.cases.c
+    with center.kernel.db.transaction(write=False) as conn:
+        return list(
+            conn.execute(
+                sa.select(c.id, c.order_id, c.due_at, c.timer, c.status)
+                .where(c.due_at <= now, c.timer.is_not(None))
+                .order_by(c.due_at, c.id)
+                .limit(limit)
+            )
+        )
+
+
+def run(center: RefundCenter, now: datetime | None = None, limit: int = 500) -> int:
+    """Fire every due timer once; returns how many cases took their default outcome."""
+    from .cases import NOW
+
+    kernel, cases = center.kernel, center.cases
+    now = now or center.clock()
+    fired = 0
+    for row in due(center, now, limit):
+        try:
+            with kernel.orders.stage("after_sale_sla", row.order_id, SYSTEM) as ctx:
+                ctx.stash[NOW] = now
+                case = cases.load(ctx.conn, row.id)
+                # Another runner got here first: the timer changed or went.
+                if case is None or case.due_at != row.due_at or case.timer != row.timer:
+                    continue
+                fire(center, ctx, case)
+            fired += 1
+        except MallcoreError as exc:
+            center.log.warning("after_sale.sla_failed", case_id=row.id, timer=row.timer, code=exc.code)
+            c = t.cases.c
+            with kernel.db.transaction() as conn:
+                conn.execute(
+                    t.cases.update().where(c.id == row.id, c.due_at == row.due_at).values(due_at=now + RETRY)
+                )
+    return fired
+
+
+def fire(center: RefundCenter, ctx: Any, case: Case) -> None:
+    cases, s = center.cases, center.settings
+    timer = case.timer
+    if timer == "approve":
+        if case.status == S.INSPECTED and case.type == "exchange":
+            try:
+                cases.approve(ctx, case, actor="system", auto="sla")
+            except Conflict:
+                cases.note(
+                    ctx,
+                    case,
+                    "exchange_refunded",
+                    "No replacement could be made in time; the exchange is settled as a refund",
+                    "换新商品暂时无法提供,已改为退款",
+                )
+                cases.approve(ctx, case, actor="system", decision=Decision(resolution="refund"), auto="sla")
+        else:
+            cases.approve(ctx, case, actor="system", auto="sla")
+    elif timer == "close":
+        days = s.return_ship_days
+        cases.move(
+            ctx,
+            case,
+            S.CLOSED,
+            f"The goods were not sent back within {days} days; the case is closed",
+            f"买家超时({days} 天)未寄回商品,售后已关闭",
+        )
+    elif timer == "pickup_expired":
+        if case.pickup is not None:
+            case.pickup.status = "failed"
+        cases.move(
+            ctx,
+            case,
+            S.AWAITING_RETURN,
+            "The courier did not pick up the goods in the booked window; book again or ship them yourself",
+            "快递员未在预约时间内上门取件,请重新预约或自行寄回",
+        )
+    elif timer == "receive":
+        cases.receive(ctx, case, Receive(passed=True), actor="system", auto=True)
+    else:  # escalate: flag for staff and look again later
+        overdue = (case.data.get("overdue") or 0) + 1
+        case.data["overdue"] = overdue
+        case.due_at, case.timer = timer_for(s, case, cases.now(ctx))
+        cases.save(ctx, case)
+        cases.note(
+            ctx,
+            case,
+            "overdue",
+            f"SLA: case overdue while {case.status} (reminder {overdue})",
+            f"售后超时提醒:当前状态 {case.status}(第 {overdue} 次)",
+            public=False,
+        )

@@ -1,0 +1,138 @@
+"""The after-sale flows through HTTP, with catalog + payment + refund (and a stand-in carrier)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from .conftest import Shop
+
+
+def test_taobao_return_refund_with_customer_waybill(shop: Shop) -> None:
+    order = shop.delivered_order([("TEE-M", 2), ("MUG", 1)])
+    tee = order["lines"][0]
+    r = shop.open(order, "return_refund", [(tee["id"], 1)], reason_text="too small")
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert case["status"] == "requested"
+    assert case["order_id"] == order["id"] and case["type"] == "return_refund"
+    assert case["refund_id"] is None and case["refund_amount"] == 0
+    assert case["refundable_amount"] == 7900
+    assert case["timeline"][0]["message"].startswith("Return and refund request submitted")
+
+    r = shop.merchant.post(f"/after-sales/{case['id']}/approve", json={"note": "ok"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "awaiting_return"
+
+    r = shop.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SF1234567", "phone": "13800000000"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "return_shipped"
+    assert r.json()["return_parcel"]["tracking_no"] == "SF1234567"
+
+    shop.carrier.event(shop.kernel, order["id"], case["id"], "picked_up", "SF1234567")
+    assert shop.case(case["id"])["status"] == "return_in_transit"
+    shop.carrier.event(shop.kernel, order["id"], case["id"], "delivered", "SF1234567")
+    arrived = shop.case(case["id"])
+    assert arrived["status"] == "return_in_transit" and arrived["timer"] == "receive"
+
+    r = shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True, "note": "intact"})
+    assert r.status_code == 200, r.text
+    done = r.json()
+    # no finance center: the kernel approves and pays at once
+    assert done["status"] == "refunded"
+    assert done["refund_amount"] == 7900 and done["refund_id"]
+    kinds = [e["kind"] for e in done["timeline"]]
+    for kind in ("after_sale.received", "after_sale.inspected", "after_sale.refunded"):
+        assert kind in kinds
+    assert done["due_at"] is None
+
+    o = shop.alice.get(f"/orders/{order['id']}").json()
+    assert o["refunded"] == 7900 and o["status"] == "delivered"
+    assert o["extra"]["after_sales"][0]["status"] == "refunded"
+    # the customer reads the case in Chinese
+    zh = shop.alice.get(f"/after-sales/{case['id']}", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).json()
+    messages = [e["message"] for e in zh["timeline"]]
+    assert "商品已经收到且登记检测完毕,等待处理" in messages
+    assert any(m.startswith("买家已寄出") for m in messages)
+    assert all(e["public"] for e in zh["timeline"])
+    # staff also see the internal inspection entry
+    staff = shop.merchant.get(f"/after-sales/{case['id']}").json()
+    assert any(not e["public"] and e["kind"] == "after_sale.inspection" for e in staff["timeline"])
+
+
+def test_full_return_closes_the_order(shop: Shop) -> None:
+    order = shop.delivered_order([("TEE-M", 1)])
+    line = order["lines"][0]
+    case = shop.open(order, "return_refund", [(line["id"], 1)]).json()
+    shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    shop.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SF7654321", "phone": "13800000000"},
+    )
+    r = shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True})
+    assert r.json()["status"] == "refunded"
+    o = shop.alice.get(f"/orders/{order['id']}").json()
+    assert o["status"] == "closed" and o["refunded"] == o["paid"]
+
+
+def test_refund_only_before_shipment_is_a_cancellation_of_those_lines(shop: Shop) -> None:
+    order = shop.order([("TEE-M", 2), ("MUG", 1)])
+    tee = order["lines"][0]
+    r = shop.open(order, "refund_only", [(tee["id"], 2)], reason="not_wanted")
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert case["status"] == "refunded"
+    assert case["shipped"] is False
+    # freight policy before shipment: proportional (no freight here) -> the goods value
+    assert case["refund_amount"] == 2 * 7900
+    steps = [s for cid, s in shop.carrier.steps if cid == case["id"]]
+    assert steps == ["requested", "approved", "refunded"]
+    o = shop.alice.get(f"/orders/{order['id']}").json()
+    assert o["status"] == "paid" and o["refunded"] == 2 * 7900
+
+
+def test_other_customers_case_and_order_are_not_found(shop: Shop) -> None:
+    order = shop.delivered_order([("TEE-M", 1)])
+    line = order["lines"][0]
+    r = shop.open(order, "return_refund", [(line["id"], 1)], client=shop.bob)
+    assert r.status_code == 404 and r.json()["code"] == "order_not_found"
+    case = shop.open(order, "return_refund", [(line["id"], 1)]).json()
+    assert shop.bob.get(f"/after-sales/{case['id']}").status_code == 404
+    r = shop.bob.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SF1111111", "phone": "13800000000"},
+    )
+    assert r.status_code == 404
+    other_shop = shop.kit.client(shop.kernel, "merchant", "m2", shop="s2")
+    assert other_shop.get(f"/after-sales/{case['id']}").status_code == 404
+    assert other_shop.post(f"/after-sales/{case['id']}/approve").status_code == 404
+    assert [c["id"] for c in shop.bob.get("/after-sales").json()] == []
+    assert [c["id"] for c in shop.alice.get("/after-sales").json()] == [case["id"]]
+    assert [c["id"] for c in shop.merchant.get("/after-sales").json()] == [case["id"]]
+
+
+def test_pickup_booked_fails_and_is_rebooked(shop: Shop) -> None:
+    order = shop.delivered_order([("TEE-M", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    start = datetime.now(UTC) + timedelta(hours=2)
+    window = {"window_start": start.isoformat(), "window_end": (start + timedelta(hours=3)).isoformat()}
+    r = shop.alice.post(f"/after-sales/{case['id']}/pickup", json=window)
+    assert r.status_code == 200, r.text
+    booked = r.json()
+    assert booked["status"] == "pickup_requested"
+    assert booked["pickup"]["status"] == "booked" and booked["pickup"]["courier"] == "王师傅"
+    assert booked["pickup"]["address"]["detail"] == "1 West Lake Rd"
+    assert booked["return_parcel"]["tracking_no"] == f"PU{case['id']}N1"
+    shop.carrier.event(
+        shop.kernel, order["id"], case["id"], "pickup_failed", f"PU{case['id']}N1", kind="pickup"
+    )
+    failed = shop.case(case["id"])
+    assert failed["status"] == "awaiting_return" and failed["pickup"]["status"] == "failed"
+    r = shop.alice.post(f"/after-sales/{case['id']}/pickup", json=window)
+    assert r.status_code == 200, r.text
+    assert r.json()["pickup"]["attempts"] == 2
+    shop.carrier.event(shop.kernel, order["id"], case["id"], "picked_up", f"PU{case['id']}N2", kind="pickup")
+    assert shop.case(case["id"])["status"] == "return_in_transit"
