@@ -146,7 +146,7 @@ api_tokens = sa.Table(
 )
 
 refunds = sa.Table(
-    "refunds",
+    "order_refunds",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("order_id", Id, sa.ForeignKey("orders.id"), nullable=False),
@@ -166,21 +166,21 @@ refunds = sa.Table(
     sa.Column("data", JSON, nullable=True),
     sa.Column("created_at", Time(), nullable=False),
     sa.Column("updated_at", Time(), nullable=False),
-    sa.Index("ix_refunds_order", "order_id"),
-    sa.Index("ix_refunds_status", "status", "shop"),
+    sa.Index("ix_order_refunds_order", "order_id"),
+    sa.Index("ix_order_refunds_status", "status", "shop"),
 )
 
 refund_lines = sa.Table(
-    "refund_lines",
+    "order_refund_lines",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("refund_id", Id, sa.ForeignKey("refunds.id"), nullable=False),
+    sa.Column("refund_id", Id, sa.ForeignKey("order_refunds.id"), nullable=False),
     sa.Column("line_id", Id, nullable=False),
     sa.Column("quantity", sa.Integer, nullable=False),
     sa.Column("amount", Amount, nullable=False),
     # the part of ``amount`` that is freight
     sa.Column("shipping", Amount, nullable=False, server_default="0"),
-    sa.Index("ix_refund_lines_refund", "refund_id"),
+    sa.Index("ix_order_refund_lines_refund", "refund_id"),
 )
 
 kernel_meta = sa.Table(

@@ -24,6 +24,9 @@ _BY_STATUS = {
     503: "unavailable",
 }
 
+# Litestar's wording when a body is not JSON at all (msgspec's DecodeError).
+_UNREADABLE = ("malformed", "truncated", "invalid utf-8", "trailing characters")
+
 log = structlog.get_logger("mallcore")
 
 
@@ -42,7 +45,7 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     code = _BY_STATUS.get(status, "http_error")
     detail = exc.detail or code
     body: dict[str, Any] = {"code": code, "detail": detail}
-    if status == 400 and "malformed" in str(detail).lower():
+    if status == 400 and any(word in str(detail).lower() for word in _UNREADABLE):
         body["code"] = "malformed_json"
     if isinstance(exc, ValidationException) and exc.extra:
         body["errors"] = exc.extra

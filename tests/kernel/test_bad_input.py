@@ -1,0 +1,80 @@
+"""Bad input answers 4xx with a stable code and writes nothing."""
+
+import pytest
+
+from tests.helpers import order_body, snapshot
+
+
+@pytest.fixture
+def shop(mallcore):
+    kernel = mallcore.kernel()
+    mallcore.product(kernel, skus=[("SKU-1", 1000)])
+    return kernel
+
+
+CASES = [
+    ("unknown sku", order_body(lines=[("NOPE", 1)]), 422, "sku_unknown"),
+    ("zero quantity", order_body(lines=[("SKU-1", 0)]), 400, "invalid_request"),
+    ("negative quantity", order_body(lines=[("SKU-1", -3)]), 400, "invalid_request"),
+    ("no lines", {"shop": "s1", "lines": []}, 400, "invalid_request"),
+    ("missing lines", {"shop": "s1"}, 400, "invalid_request"),
+    ("missing shop", {"lines": [{"sku": "SKU-1", "quantity": 1}]}, 400, "invalid_request"),
+    ("missing sku", {"shop": "s1", "lines": [{"quantity": 1}]}, 400, "invalid_request"),
+    ("fractional quantity", {"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1.5}]}, 400, "invalid_request"),
+    ("unknown field", {**order_body(), "discount": 500}, 400, "invalid_request"),
+    ("address missing a field", {**order_body(), "address": {"name": "A"}}, 400, "invalid_request"),
+    ("too many units", order_body(lines=[("SKU-1", 10_000)]), 422, "quantity_too_large"),
+    ("unknown shop", order_body(shop="ghost"), 422, "shop_unknown"),
+    ("negative points", {**order_body(), "points": -1}, 400, "invalid_request"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "status", "code"), CASES, ids=[c[0] for c in CASES])
+def test_bad_orders_are_refused_and_write_nothing(mallcore, shop, name, body, status, code):
+    alice = mallcore.client(shop, "customer", "alice")
+    before = snapshot(shop)
+    r = alice.post("/orders", json=body)
+    assert (r.status_code, r.json()["code"]) == (status, code), r.text
+    assert r.json()["detail"]
+    assert snapshot(shop) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "code"),
+    [
+        (b'{"shop": "s1", "lines": [', 400, "malformed_json"),
+        (b"not json", 400, "malformed_json"),
+        (b'{"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1}], "note": "' + b"x" * 1_100_000 + b'"}', 413, "body_too_large"),
+    ],
+    ids=["truncated", "garbage", "oversized"],
+)
+def test_unreadable_bodies_are_refused_and_write_nothing(mallcore, shop, content, status, code):
+    alice = mallcore.client(shop, "customer", "alice")
+    before = snapshot(shop)
+    r = alice.post("/orders", content=content, headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()["code"]) == (status, code)
+    assert snapshot(shop) == before
+
+
+def test_bad_product_input_is_refused(mallcore, shop):
+    merchant = mallcore.client(shop, "merchant", "m1", shop="s1")
+    before = snapshot(shop)
+    for body, code in [
+        ({"name": "x", "shop": "s1", "skus": []}, "invalid_request"),
+        ({"name": "x", "shop": "s1", "skus": [{"code": "A", "price": -1}]}, "invalid_request"),
+        ({"name": "x", "shop": "s1", "skus": [{"code": "SKU-1", "price": 1}]}, "sku_code_taken"),
+        ({"name": "x", "shop": "s1", "skus": [{"code": "B", "price": 1}, {"code": "B", "price": 2}]}, "sku_code_repeated"),
+        ({"name": "x", "shop": "s2", "skus": [{"code": "C", "price": 1}]}, "shop_forbidden"),
+    ]:
+        r = merchant.post("/catalog/products", json=body)
+        assert r.json()["code"] == code, (body, r.text)
+        assert 400 <= r.status_code < 500
+    assert snapshot(shop) == before
+
+
+def test_unknown_routes_and_methods_answer_json(mallcore, shop):
+    client = mallcore.client(shop, "customer", "alice")
+    r = client.get("/nowhere")
+    assert (r.status_code, r.json()["code"]) == (404, "not_found")
+    r = client.delete("/orders")
+    assert (r.status_code, r.json()["code"]) == (405, "method_not_allowed")

@@ -1,0 +1,57 @@
+import structlog
+from litestar import Litestar, get
+from litestar.testing import TestClient
+
+from mallcore.kernel.http.app import MallcorePlugin
+from tests.helpers import order_body
+
+
+def test_openapi_is_served_at_schema_with_the_contract_paths(mallcore):
+    kernel = mallcore.kernel()
+    schema = mallcore.client(kernel, None).get("/schema/openapi.json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in ("/orders", "/orders/{order_id}", "/orders/{order_id}/payments", "/orders/{order_id}/cancel",
+                 "/orders/{order_id}/timeline", "/catalog/products"):
+        assert path in paths, path
+    params = {p["name"] for p in paths["/orders"]["post"]["parameters"]}
+    assert "Idempotency-Key" in params
+
+
+def test_every_response_carries_a_request_id_and_logs_bind_it_with_the_order(mallcore):
+    kernel = mallcore.kernel()
+    mallcore.product(kernel, skus=[("SKU-1", 1000)])
+    alice = mallcore.client(kernel, "customer", "alice")
+    with structlog.testing.capture_logs() as logs:
+        r = alice.post("/orders", json=order_body(), headers={"X-Request-ID": "req-42"})
+    assert r.headers["x-request-id"] == "req-42"
+    placed = [e for e in logs if e["event"] == "order.placed"]
+    assert placed and placed[0]["order_id"] == r.json()["id"]
+    assert alice.get("/me").headers["x-request-id"]
+
+
+def test_the_kernel_mounts_into_a_host_app_beside_its_own_routes(mallcore):
+    kernel = mallcore.kernel()
+
+    @get("/health", sync_to_thread=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    host = Litestar(route_handlers=[health], plugins=[MallcorePlugin(kernel, path="/shop", lifecycle=False)])
+    token = mallcore.token(kernel, "admin", "root")
+    alice = mallcore.token(kernel, "customer", "alice")
+    with TestClient(host) as client:
+        assert client.get("/health").json() == {"status": "ok"}
+        made = client.post(
+            "/shop/catalog/products",
+            json={"name": "Tea", "shop": "s1", "skus": [{"code": "TEA", "price": 2500}]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert made.status_code == 201
+        order = client.post(
+            "/shop/orders", json=order_body(lines=[("TEA", 1)]), headers={"Authorization": f"Bearer {alice}"}
+        ).json()
+        assert order["tracking_url"].startswith(f"/shop/track/{order['id']}?token=")
+        # mallcore's error format applies to its routes; the host's 404 stays the host's
+        assert client.get("/shop/orders/999", headers={"Authorization": f"Bearer {alice}"}).json()["code"] == "order_not_found"
+        assert client.get("/orders").status_code == 404
