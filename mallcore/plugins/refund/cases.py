@@ -520,6 +520,7 @@ class Cases:
     # -- customer -----------------------------------------------------------------
 
     def withdraw(self, ctx: OrderContext, case: Case, reason: str) -> None:
+        st.check(case.type, case.status, S.CANCELLED)
         if case.refund_status in ("requested", "pending_review", "approved", "refunded"):
             raise Conflict("a refund is already under way for this case", code="case_has_refund")
         suffix_en, suffix_zh = (f": {reason}", f":{reason}") if reason else ("", "")
