@@ -1,11 +1,50 @@
 """库存中心 + 调度中心 WMS and dispatch: warehouses, stock, reservations, warehouse choice.
 
-Work in progress: see the issue for this center.
+Hooks:
+
+- ``order_reserve`` (``reserve_on = "place"``, the default): holds stock in
+  one warehouse that fills every line, nearest the delivery region (else a
+  split over the fewest warehouses); one conditional UPDATE for all lines,
+  so stock is never oversold; ``OutOfStock`` (409 ``out_of_stock``, naming
+  the SKUs) otherwise.
+- ``order_pay``: with ``reserve_on = "pay"`` holds stock once the payment is
+  captured (and checks availability before the provider is called); then,
+  unless ``manual_dispatch``, dispatches the order right after the payment
+  commits.
+- ``order_dispatch``: picks the warehouse(s) (nearest single warehouse, else
+  fewest warehouses then cheapest freight by ``freight_quote``), ships the
+  units (outbound movements, reservations consumed), fills ``ctx.parcels``
+  for TMS and says on the timeline which warehouses and why.
+- ``order_cancel``: releases the order's holds.
+- ``order_after_sale``: at ``inspected`` puts passed units back by
+  disposition (restock, B-grade, quarantine); at ``refunded`` for a refund
+  before shipment, releases those units' holds.
+
+Jobs: ``wms.expire_unpaid`` (cancel unpaid orders past their hold) and
+``wms.dispatch_paid`` (dispatch paid orders left behind). Command: ``mallcore
+wms expire``. Routes under ``/wms``; see ``docs/centers/wms.md``.
 """
 
 from __future__ import annotations
 
-from mallcore.kernel import Center
+from datetime import timedelta
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from mallcore.kernel import Center, Job, Kernel, OrderContext, Payment, hookimpl, utcnow
+from mallcore.kernel.aftersale import AfterSaleCase
+from mallcore.kernel.cli import pass_kernel
+
+from . import jobs
+from . import tables as t
+from .planning import Plan, plans
+from .routes import routes
+from .schemas import WmsSettings
+from .stock import StockService, movement
+
+_PAY_CHECK = object()  # stash key: availability read before the provider charged
 
 
 class WmsCenter(Center):
@@ -13,3 +52,276 @@ class WmsCenter(Center):
     requires = ("catalog",)
     after = ("payment",)
     description = "库存中心 + 调度中心 WMS and dispatch"
+    tables = t.metadata
+    Settings = WmsSettings
+
+    stock: StockService
+    settings: WmsSettings
+
+    def bind(self, kernel: Kernel, settings: Any) -> None:
+        super().bind(kernel, settings)
+        self.stock = StockService(self)
+
+    # -- placement ---------------------------------------------------------------
+
+    @hookimpl
+    def order_reserve(self, ctx: OrderContext) -> None:
+        if self.settings.reserve_on != "place":
+            return
+        placed = ctx.order.placed_at or utcnow()
+        self.stock.reserve(
+            ctx.conn,
+            ctx.order,
+            ctx.lines,
+            actor=ctx.principal.subject,
+            reason="order placed",
+            expires_at=placed + timedelta(minutes=self.settings.unpaid_hold_minutes),
+        )
+
+    # -- payment -------------------------------------------------------------------
+
+    @hookimpl(tryfirst=True, specname="order_pay")
+    def order_pay_check(self, ctx: OrderContext, payment: Payment) -> None:
+        """Reserve-at-pay: refuse before the provider charges if the stock is gone."""
+        if self.settings.reserve_on != "pay" or payment.status != "unhandled":
+            return
+        if self.stock.has_live(ctx.conn, ctx.order.id or 0):
+            ctx.stash[_PAY_CHECK] = None
+            return
+        need = {line.sku: line.quantity for line in ctx.lines}
+        region = ctx.order.address.region if ctx.order.address is not None else None
+        sites = self.stock.ranked(ctx.conn, region)
+        avail = self.stock.available(ctx.conn, need)
+        if not plans(need, avail, sites, region, max_warehouses=self.settings.max_split):
+            raise self.stock.out_of_stock(need, avail, sites)
+        ctx.stash[_PAY_CHECK] = avail
+
+    @hookimpl(trylast=True)
+    def order_pay(self, ctx: OrderContext, payment: Payment) -> None:
+        if payment.status != "captured":
+            return
+        order_id = ctx.order.id
+        assert order_id is not None
+        if self.settings.reserve_on == "pay":
+            checked = ctx.stash.get(_PAY_CHECK, False)
+            if checked is False and self.stock.has_live(ctx.conn, order_id):
+                checked = None
+            if checked is not None:
+                self.stock.reserve(
+                    ctx.conn,
+                    ctx.order,
+                    ctx.lines,
+                    actor=ctx.principal.subject,
+                    reason="order paid",
+                    expires_at=None,
+                    avail=checked or None,
+                )
+        if not self.settings.manual_dispatch and not ctx.order.hold:
+            kernel = self.kernel
+            ctx.after_commit(lambda: jobs.dispatch_one(kernel, self, order_id))
+
+    # -- dispatch --------------------------------------------------------------------
+
+    @hookimpl
+    def order_dispatch(self, ctx: OrderContext) -> None:
+        plan, parcels, compared = self.stock.dispatch(ctx)
+        ctx.parcels = parcels
+        names = self.stock.warehouses(ctx.conn)
+
+        def label(sep: str, left: str, right: str) -> str:
+            return sep.join(
+                f"{names[c].site.name}{left}{c}{right}" if c in names else c for c in plan.warehouses
+            )
+
+        en, zh = _explain(plan, label(", ", " (", ")"), label("、", "(", ")"), compared, ctx.order.currency)
+        ctx.timeline(
+            "wms.dispatch",
+            en,
+            zh=zh,
+            data={
+                "rule": plan.rule,
+                "warehouses": list(plan.warehouses),
+                "freight": plan.freight,
+                "plans_compared": compared,
+                "parcels": [
+                    {
+                        "warehouse": p.warehouse,
+                        "lines": [list(x) for x in p.lines],
+                        "weight_grams": p.weight_grams,
+                    }
+                    for p in parcels
+                ],
+            },
+        )
+        ctx.emit(
+            "wms.dispatched",
+            {"warehouses": list(plan.warehouses), "rule": plan.rule, "parcels": len(parcels)},
+        )
+
+    # -- cancellation and after-sale ----------------------------------------------------
+
+    @hookimpl
+    def order_cancel(self, ctx: OrderContext, reason: str) -> None:
+        assert ctx.order.id is not None
+        self.stock.release_order(ctx.conn, ctx.order.id, actor=ctx.principal.subject, reason=reason)
+
+    @hookimpl
+    def order_after_sale(self, ctx: OrderContext, case: AfterSaleCase) -> None:
+        ref = f"after_sale:{case.id}"
+        if case.status == "inspected":
+            done = self.stock.restock(ctx, case)
+            if done:
+                what = ", ".join(
+                    f"{d['quantity']} x {d['sku']} → {d['warehouse']} ({d['bucket']})" for d in done
+                )
+                ctx.timeline(
+                    "wms.return_restock",
+                    f"Returned goods put back: {what}",
+                    zh=f"退货已入库:{what}",
+                    public=False,
+                    ref=ref,
+                    data={"restocked": done},
+                )
+        elif case.status == "refunded" and case.type == "refund_only" and not case.shipped:
+            if ctx.order.status not in ("paid", "awaiting_payment"):
+                ctx.log.info("wms.release_skipped", case_id=case.id, status=ctx.order.status)
+                return
+            units = self.stock.release_lines(ctx, case)
+            ctx.timeline(
+                "wms.release",
+                f"Stock released for {units} unit(s) refunded before shipment",
+                zh=f"发货前退款,已释放 {units} 件库存",
+                public=False,
+                ref=ref,
+                data={"units": units},
+            )
+
+    # -- what the center brings ------------------------------------------------------------
+
+    @hookimpl
+    def center_routes(self, kernel: Kernel) -> list[Any]:
+        return routes(kernel, self)
+
+    @hookimpl
+    def center_jobs(self, kernel: Kernel) -> list[Job]:
+        return [
+            Job(
+                "wms.expire_unpaid",
+                self.settings.expire_every_seconds,
+                lambda k: jobs.expire_unpaid(k, self),
+                "cancel unpaid orders whose stock hold ran out",
+            ),
+            Job(
+                "wms.dispatch_paid",
+                self.settings.dispatch_retry_every_seconds,
+                lambda k: jobs.dispatch_paid(k, self),
+                "dispatch paid orders that automatic dispatch left behind",
+            ),
+        ]
+
+    @hookimpl
+    def center_commands(self) -> list[click.Command]:
+        center_name = self.name
+
+        @click.command("expire")
+        @pass_kernel
+        def expire(kernel: Kernel) -> None:
+            """Cancel unpaid orders whose hold ran out, releasing their stock (safe to run anywhere)."""
+            n = jobs.expire_unpaid(kernel, kernel.centers[center_name])
+            click.echo(f"cancelled {n} unpaid order(s)")
+
+        @click.command("dispatch-pending")
+        @pass_kernel
+        def dispatch_pending(kernel: Kernel) -> None:
+            """Dispatch paid orders that automatic dispatch left behind."""
+            n = jobs.dispatch_paid(kernel, kernel.centers[center_name])
+            click.echo(f"dispatched {n} order(s)")
+
+        return [expire, dispatch_pending]
+
+    @hookimpl
+    def center_demo(self, kernel: Kernel, demo: Any) -> None:
+        now = utcnow()
+        w, m = t.warehouses.c, t.movements.c
+        with kernel.db.transaction() as conn:
+            have = set(conn.execute(sa.select(w.code)).scalars())
+            new = [x for x in DEMO_WAREHOUSES if x[0] not in have]
+            if new:
+                conn.execute(
+                    t.warehouses.insert(),
+                    [
+                        {
+                            "code": code,
+                            "name": name,
+                            "region": region,
+                            "active": True,
+                            "priority": 0,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for code, name, region, _ in new
+                    ],
+                )
+            stocked = set(
+                (row.sku, row.warehouse)
+                for row in conn.execute(
+                    sa.select(m.sku, m.warehouse).where(m.kind == "inbound", m.ref == "demo")
+                ).all()
+            )
+            rows = [
+                (sku, code, units)
+                for code, _, _, units in DEMO_WAREHOUSES
+                for sku in demo.skus
+                if (sku, code) not in stocked
+            ]
+            if rows:
+                self.stock.add(conn, [{"sku": sku, "warehouse": wh, "on_hand": q} for sku, wh, q in rows])
+                conn.execute(
+                    t.movements.insert(),
+                    [
+                        movement(sku, wh, "inbound", "demo", "demo stock", now, on_hand=q, ref="demo")
+                        for sku, wh, q in rows
+                    ],
+                )
+        self.stock.invalidate()
+        demo.notes.append(
+            "wms: warehouses "
+            + ", ".join(
+                f"{code} {name} ({region}, {units} of each SKU)"
+                for code, name, region, units in DEMO_WAREHOUSES
+            )
+        )
+
+
+DEMO_WAREHOUSES = [
+    ("SH", "Shanghai warehouse 上海仓", "310000", 100),
+    ("GZ", "Guangzhou warehouse 广州仓", "440100", 60),
+    ("BJ", "Beijing warehouse 北京仓", "110000", 30),
+]
+
+
+def _money(amount: int, currency: str) -> str:
+    sign = "-" if amount < 0 else ""
+    whole, cents = divmod(abs(amount), 100)
+    return f"{sign}{whole}.{cents:02d} {currency}"
+
+
+def _explain(plan: Plan, label: str, label_zh: str, compared: int, currency: str) -> tuple[str, str]:
+    if plan.rule == "single":
+        return (
+            f"Shipping from {label}: the nearest warehouse that has every item",
+            f"由{label_zh}发货:距收货地址最近且商品齐全的仓库",
+        )
+    n = len(plan.warehouses)
+    en = f"Shipping in {n} parcels from {label}: no single warehouse has every item, so the order is split across the fewest warehouses"
+    zh = f"分{n}个包裹由{label_zh}发货:没有一个仓库商品齐全,按最少仓库拆单"
+    if plan.freight is not None and compared > 1:
+        en += f", the cheapest of {compared} ways (freight {_money(plan.freight, currency)})"
+        zh += f",在{compared}种方案中运费最低({_money(plan.freight, currency)})"
+    else:
+        en += ", nearest first"
+        zh += ",优先最近的仓库"
+    return en, zh
+
+
+__all__ = ["WmsCenter"]

@@ -1,0 +1,137 @@
+"""WMS jobs: cancel unpaid orders whose hold ran out, dispatch paid orders left behind.
+
+Both are safe when several runners race (``mallcore serve`` workers, ``mallcore
+jobs run``, ``mallcore wms expire``): each order is handled in its own stage,
+which locks the order row (PostgreSQL) or the database (SQLite) and re-checks
+its status; the loser of a race finds the order already moved and skips it,
+and the release itself is conditional (``status = 'live'``), so stock is
+released exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from mallcore.kernel import SYSTEM, Conflict, MallcoreError, NotFound, OrderStatus, utcnow
+from mallcore.kernel import tables as kt
+
+from . import tables as t
+
+if TYPE_CHECKING:
+    from mallcore.kernel import Kernel
+
+    from . import WmsCenter
+
+EXPIRE_REASON = "payment timeout"
+
+
+def expire_unpaid(kernel: Kernel, center: WmsCenter) -> int:
+    """Cancel unpaid orders older than the hold time; returns how many this run cancelled."""
+    settings = center.settings
+    cutoff = utcnow() - timedelta(minutes=settings.unpaid_hold_minutes)
+    o = kt.orders.c
+    with kernel.db.transaction(write=False) as conn:
+        due = (
+            conn.execute(
+                sa.select(o.id)
+                .where(o.status == OrderStatus.AWAITING_PAYMENT.value, o.placed_at < cutoff)
+                .order_by(o.id)
+                .limit(settings.expire_batch)
+            )
+            .scalars()
+            .all()
+        )
+    cancelled = 0
+    for order_id in due:
+        try:
+            with kernel.orders.stage("expire", order_id, SYSTEM) as ctx:
+                order = ctx.order
+                # Re-checked under the lock: paid or cancelled meanwhile means nothing to do.
+                if order.status != OrderStatus.AWAITING_PAYMENT or (
+                    order.placed_at is not None and order.placed_at >= cutoff
+                ):
+                    continue
+                kernel.orders.cancel_in(ctx, EXPIRE_REASON)
+                cancelled += 1
+        except (Conflict, NotFound):
+            # Another runner got there first.
+            continue
+    cancelled_orphans = release_orphans(kernel, center)
+    if cancelled_orphans:
+        center.log.warning("wms.orphans_released", orders=cancelled_orphans)
+    return cancelled
+
+
+def release_orphans(kernel: Kernel, center: WmsCenter) -> int:
+    """Release live reservations of orders that ended without WMS hearing of it.
+
+    A safety net: every cancellation passes through ``order_cancel``, but an
+    order closed by a refund that no after-sale case announced would keep
+    its hold. Returns how many orders had something released.
+    """
+    o, r = kt.orders.c, t.reservations.c
+    with kernel.db.transaction(write=False) as conn:
+        ids = (
+            conn.execute(
+                sa.select(r.order_id)
+                .distinct()
+                .join(kt.orders, o.id == r.order_id)
+                .where(
+                    r.status == "live",
+                    o.status.in_((OrderStatus.CANCELLED.value, OrderStatus.CLOSED.value)),
+                )
+                .limit(center.settings.expire_batch)
+            )
+            .scalars()
+            .all()
+        )
+    released = 0
+    for order_id in ids:
+        with kernel.orders.stage("wms_release", order_id, SYSTEM) as ctx:
+            if center.stock.release_order(
+                ctx.conn, order_id, actor="system", reason=f"order {ctx.order.status}"
+            ):
+                released += 1
+    return released
+
+
+def dispatch_paid(kernel: Kernel, center: WmsCenter) -> int:
+    """Dispatch paid orders that automatic dispatch left behind (a crash, stock that came late)."""
+    if center.settings.manual_dispatch:
+        return 0
+    cutoff = utcnow() - timedelta(seconds=center.settings.dispatch_retry_after_seconds)
+    o = kt.orders.c
+    with kernel.db.transaction(write=False) as conn:
+        due = (
+            conn.execute(
+                sa.select(o.id)
+                .where(o.status == OrderStatus.PAID.value, o.updated_at <= cutoff, o.hold.is_(None))
+                .order_by(o.id)
+                .limit(center.settings.expire_batch)
+            )
+            .scalars()
+            .all()
+        )
+    done = 0
+    for order_id in due:
+        if dispatch_one(kernel, center, order_id):
+            done += 1
+    return done
+
+
+def dispatch_one(kernel: Kernel, center: WmsCenter, order_id: int) -> bool:
+    """Dispatch one paid order as the system; False (logged) if it cannot go now."""
+    try:
+        with kernel.orders.stage("dispatch", order_id, SYSTEM) as ctx:
+            if ctx.order.status != OrderStatus.PAID or ctx.order.hold:
+                return False
+            kernel.orders.dispatch_in(ctx)
+        return True
+    except MallcoreError as exc:
+        center.log.warning("wms.dispatch_failed", order_id=order_id, code=exc.code, detail=exc.detail)
+    except Exception:
+        center.log.exception("wms.dispatch_failed", order_id=order_id)
+    return False

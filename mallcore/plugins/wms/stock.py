@@ -1,0 +1,743 @@
+"""Stock operations: every change is a conditional update plus its movement rows.
+
+All statements are built once per kernel. Hot paths stay at a fixed number
+of statements whatever the number of lines:
+
+- reserve (placement): at most one availability read (none with a single
+  active warehouse), one ``executemany`` conditional UPDATE for all lines,
+  one ``executemany`` INSERT of reservations, one of movements;
+- release (cancel): one UPDATE ... RETURNING of the live reservations, one
+  ``executemany`` UPDATE of stock, one INSERT of movements;
+- dispatch: two reads, one ``executemany`` conditional UPDATE, one INSERT,
+  one or two UPDATEs of reservations (plus TMS freight quotes for splits).
+
+Overselling is impossible because stock only ever leaves through an UPDATE
+whose WHERE clause re-checks ``on_hand - reserved`` on the row it changes
+(PostgreSQL re-evaluates it on the latest row version after waiting for a
+concurrent writer; SQLite serialises writers), and rows are always touched in
+(sku, warehouse) order, so two orders never deadlock each other.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from mallcore.kernel import Conflict, Line, NotFound, Order, OrderContext, OutOfStock, utcnow
+from mallcore.kernel.aftersale import AfterSaleCase, Parcel
+
+from . import tables as t
+from .planning import Plan, Site, Units, plans, rank, shortfall
+
+if TYPE_CHECKING:
+    from . import WmsCenter
+
+# Where a passed inspection's units go, by disposition: the stock column.
+BUCKETS = {"restock": "on_hand", "b_grade": "b_grade", "quarantine": "quarantine"}
+
+# Catalog SKUs, read for their shop (who may move their stock). Only these
+# two columns of the catalog's table are relied on.
+catalog_skus = sa.table("catalog_skus", sa.column("code", sa.String), sa.column("shop", sa.String))
+
+
+def _int(name: str) -> Any:
+    return sa.bindparam(name, type_=sa.Integer)
+
+
+class Warehouse:
+    """A warehouse as cached: ``Site`` for planning plus its active flag."""
+
+    __slots__ = ("active", "site")
+
+    def __init__(self, site: Site, active: bool) -> None:
+        self.site = site
+        self.active = active
+
+
+class StockService:
+    def __init__(self, center: WmsCenter) -> None:
+        self.center = center
+        self.kernel = center.kernel
+        s, r, m = t.stock.c, t.reservations.c, t.movements.c
+        sku: Any = sa.bindparam("k_sku")
+        wh: Any = sa.bindparam("k_wh")
+        self._available = sa.select(s.sku, s.warehouse, (s.on_hand - s.reserved).label("available")).where(
+            s.sku.in_(sa.bindparam("skus", expanding=True)), s.on_hand > s.reserved
+        )
+        # Placement: one statement for every line (executemany); the WHERE is the guard.
+        self._reserve = (
+            t.stock.update()
+            .where(s.sku == sku, s.warehouse == wh, s.on_hand - s.reserved >= _int("k_q"))
+            .values(reserved=s.reserved + _int("k_q"))
+        )
+        self._unreserve = (
+            t.stock.update().where(s.sku == sku, s.warehouse == wh).values(reserved=s.reserved - _int("k_q"))
+        )
+        # Dispatch: ship ``k_ship`` units and drop the order's ``k_held`` reservation in one go;
+        # units beyond what the order held must be available.
+        self._ship = (
+            t.stock.update()
+            .where(
+                s.sku == sku,
+                s.warehouse == wh,
+                s.on_hand - s.reserved >= _int("k_ship") - _int("k_held"),
+            )
+            .values(on_hand=s.on_hand - _int("k_ship"), reserved=s.reserved - _int("k_held"))
+        )
+        self._adjust = (
+            t.stock.update()
+            .where(s.sku == sku, s.warehouse == wh)
+            .values(
+                on_hand=s.on_hand + _int("d_on_hand"),
+                b_grade=s.b_grade + _int("d_b_grade"),
+                quarantine=s.quarantine + _int("d_quarantine"),
+            )
+        )
+        self._take = (
+            t.stock.update()
+            .where(s.sku == sku, s.warehouse == wh, s.on_hand - s.reserved >= _int("k_q"))
+            .values(on_hand=s.on_hand - _int("k_q"))
+        )
+        self._release_order = (
+            t.reservations.update()
+            .where(r.order_id == sa.bindparam("k_order"), r.status == "live")
+            .values(status="released", updated_at=sa.bindparam("k_now"))
+            .returning(r.sku, r.warehouse, r.quantity, r.line_id)
+        )
+        self._order_reservations = sa.select(
+            r.id, r.line_id, r.sku, r.warehouse, r.quantity, r.status, r.ref
+        ).where(r.order_id == sa.bindparam("k_order"))
+        self._live_count = sa.select(sa.func.count()).where(
+            r.order_id == sa.bindparam("k_order"), r.status == "live"
+        )
+        self._consume = (
+            t.reservations.update()
+            .where(r.order_id == sa.bindparam("k_order"), r.status == "live")
+            .values(status="consumed", updated_at=sa.bindparam("k_now"))
+        )
+        self._release_pair = (
+            t.reservations.update()
+            .where(r.order_id == sa.bindparam("k_order"), r.sku == sku, r.warehouse == wh, r.status == "live")
+            .values(status="released", updated_at=sa.bindparam("k_now"))
+        )
+        self._order_movements = sa.select(
+            m.kind, m.warehouse, m.line_id, m.ref, m.on_hand, m.b_grade, m.quarantine
+        ).where(m.order_id == sa.bindparam("k_order"), m.kind.in_(("outbound", "return_restock")))
+        self._upsert: Any = None
+        self._cache_lock = threading.Lock()
+        self._warehouses: dict[str, Warehouse] | None = None
+        self._sites: tuple[Site, ...] = ()
+        self._ranked: dict[str | None, tuple[Site, ...]] = {}
+        self._cache_until = 0.0
+
+    # -- warehouses (cached per process) -----------------------------------------
+
+    def invalidate(self) -> None:
+        """Forget the cached warehouse list (this process; others refresh within the TTL)."""
+        with self._cache_lock:
+            self._warehouses = None
+
+    def warehouses(self, conn: sa.Connection) -> dict[str, Warehouse]:
+        known = self._warehouses
+        if known is not None and time.monotonic() < self._cache_until:
+            return known
+        w = t.warehouses.c
+        loaded = {
+            row.code: Warehouse(Site(row.code, row.name, row.region, row.priority), row.active)
+            for row in conn.execute(sa.select(w.code, w.name, w.region, w.priority, w.active))
+        }
+        with self._cache_lock:
+            self._warehouses = loaded
+            self._sites = tuple(x.site for x in loaded.values() if x.active)
+            self._ranked = {}
+            self._cache_until = time.monotonic() + self.center.settings.warehouse_cache_seconds
+        return loaded
+
+    def sites(self, conn: sa.Connection) -> tuple[Site, ...]:
+        self.warehouses(conn)
+        return self._sites
+
+    def ranked(self, conn: sa.Connection, region: str | None) -> tuple[Site, ...]:
+        self.warehouses(conn)
+        ranked = self._ranked.get(region)
+        if ranked is None:
+            ranked = self._ranked[region] = rank(self._sites, region)
+        return ranked
+
+    def warehouse(self, conn: sa.Connection, code: str) -> Warehouse:
+        found = self.warehouses(conn).get(code)
+        if found is None:
+            # Maybe created by another worker since we cached.
+            self.invalidate()
+            found = self.warehouses(conn).get(code)
+        if found is None:
+            raise NotFound(f"warehouse {code} not found", code="warehouse_not_found")
+        return found
+
+    # -- reading -------------------------------------------------------------------
+
+    def available(self, conn: sa.Connection, skus: Iterable[str]) -> dict[tuple[str, str], int]:
+        return {
+            (row.sku, row.warehouse): row.available
+            for row in conn.execute(self._available, {"skus": list(skus)})
+        }
+
+    def out_of_stock(self, need: Mapping[str, int], avail: Units, sites: Sequence[Site]) -> OutOfStock:
+        active = {s.code for s in sites}
+        usable = {k: q for k, q in avail.items() if k[1] in active}
+        short = shortfall(need, usable)
+        if short:
+            detail = "out of stock: " + ", ".join(
+                f"{sku} (wanted {need[sku]}, available {left})" for sku, left in sorted(short.items())
+            )
+            return OutOfStock(detail, extra={"skus": sorted(short)})
+        most = self.center.settings.max_split
+        return OutOfStock(
+            f"the order cannot be filled from at most {most} warehouses", extra={"skus": sorted(need)}
+        )
+
+    # -- reserve ---------------------------------------------------------------------
+
+    def reserve(
+        self,
+        conn: sa.Connection,
+        order: Order,
+        lines: Sequence[Line],
+        *,
+        actor: str,
+        reason: str,
+        expires_at: datetime | None,
+        avail: Units | None = None,
+    ) -> Plan:
+        """Hold stock for ``lines`` in the warehouse(s) the planner picks, or raise OutOfStock."""
+        need = {line.sku: line.quantity for line in lines if line.quantity > 0}
+        if not need:
+            raise Conflict("nothing to reserve", code="nothing_to_reserve")
+        region = order.address.region if order.address is not None else None
+        sites = self.ranked(conn, region)
+        if not sites:
+            raise OutOfStock("no active warehouse", extra={"skus": sorted(need)})
+        # SQLite serialises writers, so what we read is what the UPDATE sees: one try.
+        # PostgreSQL may lose a race between the read and the UPDATE: re-read and re-plan.
+        attempts = 1 if self.kernel.db.is_sqlite else 3
+        # One warehouse: the conditional UPDATE is the whole check, no read needed, and
+        # losing it is final (PostgreSQL re-checks the row's latest version after waiting).
+        blind = avail is None and len(sites) == 1
+        line_of = {line.sku: line.id for line in lines}
+        for attempt in range(attempts):
+            if blind:
+                only = sites[0].code
+                plan = Plan(
+                    take={(sku, only): q for sku, q in need.items()}, warehouses=(only,), rule="single"
+                )
+            else:
+                if avail is None:
+                    avail = self.available(conn, need)
+                candidates = plans(need, avail, sites, region, max_warehouses=self.center.settings.max_split)
+                if not candidates:
+                    raise self.out_of_stock(need, avail, sites)
+                plan = candidates[0]
+            rows = plan.rows()
+            params = [{"k_sku": sku, "k_wh": wh, "k_q": q} for sku, wh, q in rows]
+            if blind or attempt == attempts - 1:
+                # No retry after this one: write the rows first so that the stock rows the
+                # UPDATE locks stay locked for as little of the transaction as possible. A
+                # miss raises, and the stage rolls everything back, partial holds included.
+                self._record(conn, order, line_of, rows, actor, reason, expires_at)
+                if conn.execute(self._reserve, params).rowcount != len(rows):
+                    raise self.out_of_stock(need, self.available(conn, need), sites)
+                return plan
+            # A multi-row miss may have held some rows: undo it with a savepoint, then re-plan.
+            savepoint = conn.begin_nested() if len(rows) > 1 else None
+            if conn.execute(self._reserve, params).rowcount == len(rows):
+                if savepoint is not None:
+                    savepoint.commit()
+                self._record(conn, order, line_of, rows, actor, reason, expires_at)
+                return plan
+            if savepoint is not None:
+                savepoint.rollback()
+            avail = None
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _record(
+        self,
+        conn: sa.Connection,
+        order: Order,
+        line_of: Mapping[str, int | None],
+        rows: Sequence[tuple[str, str, int]],
+        actor: str,
+        reason: str,
+        expires_at: datetime | None,
+    ) -> None:
+        """The reservation rows and their movements (one statement each)."""
+        now = utcnow()
+        conn.execute(
+            t.reservations.insert(),
+            [
+                {
+                    "order_id": order.id,
+                    "line_id": line_of[sku],
+                    "sku": sku,
+                    "warehouse": wh,
+                    "quantity": q,
+                    "status": "live",
+                    "expires_at": expires_at,
+                    "ref": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for sku, wh, q in rows
+            ],
+        )
+        conn.execute(
+            t.movements.insert(),
+            [
+                movement(
+                    sku,
+                    wh,
+                    "reserve",
+                    actor,
+                    reason,
+                    now,
+                    reserved=q,
+                    order_id=order.id,
+                    line_id=line_of[sku],
+                )
+                for sku, wh, q in rows
+            ],
+        )
+
+    def has_live(self, conn: sa.Connection, order_id: int) -> bool:
+        return bool(conn.execute(self._live_count, {"k_order": order_id}).scalar())
+
+    # -- release -----------------------------------------------------------------------
+
+    def release_order(self, conn: sa.Connection, order_id: int, *, actor: str, reason: str) -> int:
+        """Release every live reservation of the order; returns the units released.
+
+        The status change is conditional (``status = 'live'``), so running it
+        twice releases nothing the second time.
+        """
+        now = utcnow()
+        released = conn.execute(self._release_order, {"k_order": order_id, "k_now": now}).all()
+        if not released:
+            return 0
+        per_pair: dict[tuple[str, str], int] = defaultdict(int)
+        per_line: dict[tuple[str, str, int], int] = defaultdict(int)
+        for row in released:
+            per_pair[(row.sku, row.warehouse)] += row.quantity
+            per_line[(row.sku, row.warehouse, row.line_id)] += row.quantity
+        conn.execute(
+            self._unreserve,
+            [{"k_sku": sku, "k_wh": wh, "k_q": q} for (sku, wh), q in sorted(per_pair.items()) if q],
+        )
+        conn.execute(
+            t.movements.insert(),
+            [
+                movement(sku, wh, "release", actor, reason, now, reserved=-q, order_id=order_id, line_id=line)
+                for (sku, wh, line), q in sorted(per_line.items())
+            ],
+        )
+        return sum(per_pair.values())
+
+    def release_lines(self, ctx: OrderContext, case: AfterSaleCase) -> int:
+        """Units of ``case.lines`` cut from an order before shipment: release their holds.
+
+        A reservation row with ``ref = after_sale:<id>`` records each cut line
+        (so dispatch ships only what is left, and a repeated call does nothing).
+        """
+        conn, order_id = ctx.conn, ctx.order.id
+        assert order_id is not None
+        ref = f"after_sale:{case.id}"
+        rows = conn.execute(self._order_reservations, {"k_order": order_id}).all()
+        done = {r.line_id for r in rows if r.ref == ref}
+        live: dict[int, list[Any]] = defaultdict(list)
+        for r in rows:
+            if r.status == "live":
+                live[r.line_id].append(r)
+        now = utcnow()
+        updates, records, moves = [], [], []
+        per_pair: dict[tuple[str, str], int] = defaultdict(int)
+        total = 0
+        for case_line in case.lines:
+            if case_line.line_id in done or case_line.quantity <= 0:
+                continue
+            left = case_line.quantity
+            for r in sorted(live[case_line.line_id], key=lambda r: (r.warehouse, r.id)):
+                if left == 0:
+                    break
+                take = min(left, r.quantity)
+                left -= take
+                rest = r.quantity - take
+                updates.append(
+                    {"k_id": r.id, "k_q": rest, "k_status": "live" if rest else "released", "k_now": now}
+                )
+                per_pair[(r.sku, r.warehouse)] += take
+                moves.append(
+                    movement(
+                        r.sku,
+                        r.warehouse,
+                        "release",
+                        ctx.principal.subject,
+                        "refunded before shipment",
+                        now,
+                        reserved=-take,
+                        order_id=order_id,
+                        line_id=r.line_id,
+                        ref=ref,
+                    )
+                )
+                total += take
+            records.append(
+                {
+                    "order_id": order_id,
+                    "line_id": case_line.line_id,
+                    "sku": case_line.sku,
+                    "warehouse": "",
+                    "quantity": case_line.quantity,
+                    "status": "released",
+                    "expires_at": None,
+                    "ref": ref,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        r_ = t.reservations.c
+        if updates:
+            conn.execute(
+                t.reservations.update()
+                .where(r_.id == sa.bindparam("k_id"))
+                .values(
+                    quantity=_int("k_q"), status=sa.bindparam("k_status"), updated_at=sa.bindparam("k_now")
+                ),
+                updates,
+            )
+            conn.execute(
+                self._unreserve,
+                [{"k_sku": sku, "k_wh": wh, "k_q": q} for (sku, wh), q in sorted(per_pair.items())],
+            )
+            conn.execute(t.movements.insert(), moves)
+        if records:
+            conn.execute(t.reservations.insert(), records)
+        return total
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    def dispatch(self, ctx: OrderContext) -> tuple[Plan, list[Parcel], int]:
+        """Choose the warehouse(s), ship from them; returns the plan, its parcels, plans compared."""
+        conn, order = ctx.conn, ctx.order
+        assert order.id is not None
+        settings = self.center.settings
+        held: dict[tuple[str, str], int] = defaultdict(int)
+        cut: dict[int, int] = defaultdict(int)
+        for r in conn.execute(self._order_reservations, {"k_order": order.id}):
+            if r.status == "live":
+                held[(r.sku, r.warehouse)] += r.quantity
+            elif r.ref is not None and r.ref.startswith("after_sale:"):
+                cut[r.line_id] += r.quantity
+        need: dict[str, int] = {}
+        line_of: dict[str, Line] = {}
+        for line in ctx.lines:
+            left = line.quantity - cut.get(line.id or 0, 0)
+            if left > 0:
+                need[line.sku] = left
+                line_of[line.sku] = line
+        if not need:
+            raise Conflict(f"order {order.id} has nothing left to ship", code="nothing_to_dispatch")
+        region = order.address.region if order.address is not None else None
+        sites = self.ranked(conn, region)
+        active = {s.code for s in sites}
+        avail = self.available(conn, need)
+        effective = dict(avail)
+        for key, q in held.items():
+            if key[1] in active:
+                effective[key] = effective.get(key, 0) + q
+        candidates = plans(need, effective, sites, region, held, max_warehouses=settings.max_split)
+        if not candidates:
+            raise self.out_of_stock(need, effective, sites)
+        by_code = {s.code: s for s in sites}
+        chosen = candidates[0]
+        compared = len(candidates)
+        if chosen.rule == "split":
+            priced = []
+            for i, plan in enumerate(candidates[: settings.freight_plans]):
+                parcels = self.parcels(plan, line_of, by_code)
+                freight = self.kernel.hook.freight_quote(
+                    kernel=self.kernel, conn=conn, order=order, lines=ctx.lines, parcels=parcels
+                )
+                if freight is not None:
+                    plan.freight = int(freight)
+                    moved = sum(q - min(q, held.get(k, 0)) for k, q in plan.take.items())
+                    priced.append((plan.freight, moved, i, plan, parcels))
+            if priced:
+                compared = len(priced)
+                priced.sort(key=lambda p: p[:3])
+                chosen = priced[0][3]
+        parcels = self.parcels(chosen, line_of, by_code)
+        self._ship_plan(ctx, chosen, held, line_of)
+        return chosen, parcels, compared
+
+    def parcels(self, plan: Plan, line_of: Mapping[str, Line], by_code: Mapping[str, Site]) -> list[Parcel]:
+        out = []
+        for code in plan.warehouses:
+            lines = [(line_of[sku], q) for (sku, wh), q in sorted(plan.take.items()) if wh == code and q > 0]
+            out.append(
+                Parcel(
+                    warehouse=code,
+                    region=by_code[code].region if code in by_code else None,
+                    lines=[(line.id or 0, q) for line, q in lines],
+                    weight_grams=sum(line.weight_grams * q for line, q in lines),
+                    freight=plan.freight if len(plan.warehouses) == 1 else None,
+                )
+            )
+        return out
+
+    def _ship_plan(
+        self, ctx: OrderContext, plan: Plan, held: Mapping[tuple[str, str], int], line_of: Mapping[str, Line]
+    ) -> None:
+        conn, order_id, actor = ctx.conn, ctx.order.id, ctx.principal.subject
+        pairs = sorted(set(plan.take) | {k for k, q in held.items() if q})
+        shipping = [(sku, wh, plan.take.get((sku, wh), 0), held.get((sku, wh), 0)) for sku, wh in pairs]
+        got = conn.execute(
+            self._ship,
+            [{"k_sku": sku, "k_wh": wh, "k_ship": ship, "k_held": hold} for sku, wh, ship, hold in shipping],
+        ).rowcount
+        if got != len(shipping):
+            raise OutOfStock(
+                "stock changed while the order was being dispatched; try again",
+                extra={"skus": sorted({sku for sku, _ in plan.take})},
+            )
+        now = utcnow()
+        moves = []
+        for sku, wh, ship, hold in shipping:
+            line = line_of.get(sku)
+            line_id = line.id if line is not None else None
+            if ship:
+                moves.append(
+                    movement(
+                        sku,
+                        wh,
+                        "outbound",
+                        actor,
+                        "dispatched",
+                        now,
+                        on_hand=-ship,
+                        reserved=-min(ship, hold),
+                        order_id=order_id,
+                        line_id=line_id,
+                    )
+                )
+            if hold > ship:
+                moves.append(
+                    movement(
+                        sku,
+                        wh,
+                        "release",
+                        actor,
+                        "shipped from another warehouse" if ship == 0 else "not needed at dispatch",
+                        now,
+                        reserved=-(hold - ship),
+                        order_id=order_id,
+                        line_id=line_id,
+                    )
+                )
+        conn.execute(t.movements.insert(), moves)
+        if held:
+            unused = [k for k, q in held.items() if q and not plan.take.get(k)]
+            if unused:
+                conn.execute(
+                    self._release_pair,
+                    [
+                        {"k_order": order_id, "k_sku": sku, "k_wh": wh, "k_now": now}
+                        for sku, wh in sorted(unused)
+                    ],
+                )
+            conn.execute(self._consume, {"k_order": order_id, "k_now": now})
+
+    # -- inbound, transfers, stocktakes, returns ------------------------------------------
+
+    def upsert(self) -> Any:
+        """INSERT ... ON CONFLICT adding deltas to a stock row (made on first use)."""
+        if self._upsert is None:
+            if self.kernel.db.is_sqlite:
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+            s = t.stock.c
+            stmt = insert(t.stock).values(
+                sku=sa.bindparam("k_sku"),
+                warehouse=sa.bindparam("k_wh"),
+                on_hand=_int("d_on_hand"),
+                reserved=0,
+                b_grade=_int("d_b_grade"),
+                quarantine=_int("d_quarantine"),
+            )
+            self._upsert = stmt.on_conflict_do_update(
+                index_elements=[s.sku, s.warehouse],
+                set_={
+                    "on_hand": s.on_hand + stmt.excluded.on_hand,
+                    "b_grade": s.b_grade + stmt.excluded.b_grade,
+                    "quarantine": s.quarantine + stmt.excluded.quarantine,
+                },
+            )
+        return self._upsert
+
+    def add(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Add deltas: rows of ``sku``, ``warehouse``, ``on_hand``/``b_grade``/``quarantine``.
+
+        Rows that only add are upserted (the stock row may not exist yet); a
+        row that removes units updates the existing row (the database checks
+        the proposed row of an upsert before it sees the conflict).
+        """
+        params = [
+            {
+                "k_sku": r["sku"],
+                "k_wh": r["warehouse"],
+                "d_on_hand": r.get("on_hand", 0),
+                "d_b_grade": r.get("b_grade", 0),
+                "d_quarantine": r.get("quarantine", 0),
+            }
+            for r in sorted(rows, key=lambda r: (r["sku"], r["warehouse"]))
+        ]
+        adding = [p for p in params if min(p["d_on_hand"], p["d_b_grade"], p["d_quarantine"]) >= 0]
+        removing = [p for p in params if min(p["d_on_hand"], p["d_b_grade"], p["d_quarantine"]) < 0]
+        if adding:
+            conn.execute(self.upsert(), adding)
+        if removing and conn.execute(self._adjust, removing).rowcount != len(removing):
+            raise Conflict("stock to remove is not there", code="stock_missing")
+
+    def take(self, conn: sa.Connection, sku: str, warehouse: str, quantity: int) -> bool:
+        """Remove available units (transfers out); False if not that many are available."""
+        return bool(conn.execute(self._take, {"k_sku": sku, "k_wh": warehouse, "k_q": quantity}).rowcount)
+
+    def restock(self, ctx: OrderContext, case: AfterSaleCase) -> list[dict[str, Any]]:
+        """Put a case's passed, inspected units back by disposition; returns what was done.
+
+        ``case.inspections`` is read as the case's full list so far: what was
+        already put back for this case (movements with its ref) is not put
+        back again, and a line never gets back more units than left with it.
+        """
+        wanted: dict[tuple[int, str], int] = defaultdict(int)
+        sku_of: dict[int, str] = {}
+        for ins in case.inspections:
+            bucket = BUCKETS.get(ins.disposition)
+            if ins.passed and bucket and ins.quantity > 0:
+                wanted[(ins.line_id, bucket)] += ins.quantity
+                sku_of[ins.line_id] = ins.sku
+        if not wanted:
+            return []
+        conn, order = ctx.conn, ctx.order
+        ref = f"after_sale:{case.id}"
+        shipped: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        done_case: dict[tuple[int, str], int] = defaultdict(int)
+        done_line: dict[int, int] = defaultdict(int)
+        for m in conn.execute(self._order_movements, {"k_order": order.id}):
+            if m.kind == "outbound":
+                shipped[m.line_id][m.warehouse] += -m.on_hand
+            else:
+                back = m.on_hand + m.b_grade + m.quarantine
+                done_line[m.line_id] += back
+                if m.ref == ref:
+                    for bucket in BUCKETS.values():
+                        done_case[(m.line_id, bucket)] += getattr(m, bucket)
+        known = self.warehouses(conn)
+        settings = self.center.settings
+        parcel_wh = case.return_parcel.warehouse if case.return_parcel is not None else None
+        quantities = {line.id: line.quantity for line in ctx.lines}
+        now = utcnow()
+        adds, moves, done = [], [], []
+        for (line_id, bucket), q in sorted(wanted.items()):
+            cap = sum(shipped[line_id].values()) if shipped.get(line_id) else quantities.get(line_id, 0)
+            todo = min(q - done_case[(line_id, bucket)], cap - done_line[line_id])
+            if todo <= 0:
+                continue
+            target = self._return_target(
+                ctx, parcel_wh, settings.returns_warehouse, shipped.get(line_id), known
+            )
+            if target is None:
+                ctx.log.warning("wms.restock_no_warehouse", case_id=case.id, line_id=line_id)
+                continue
+            done_line[line_id] += todo
+            sku = sku_of[line_id]
+            adds.append({"sku": sku, "warehouse": target, bucket: todo})
+            moves.append(
+                movement(
+                    sku,
+                    target,
+                    "return_restock",
+                    ctx.principal.subject,
+                    f"after-sale case {case.id}: {bucket.replace('_', ' ')}",
+                    now,
+                    order_id=order.id,
+                    line_id=line_id,
+                    ref=ref,
+                    deltas={bucket: todo},
+                )
+            )
+            done.append({"sku": sku, "warehouse": target, "bucket": bucket, "quantity": todo})
+        if adds:
+            self.add(conn, adds)
+            conn.execute(t.movements.insert(), moves)
+        return done
+
+    def _return_target(
+        self,
+        ctx: OrderContext,
+        parcel_wh: str | None,
+        configured: str | None,
+        origin: Mapping[str, int] | None,
+        known: Mapping[str, Warehouse],
+    ) -> str | None:
+        # Where the goods physically arrived, else the returns warehouse, else where they left from.
+        for code in (parcel_wh, configured):
+            if code and code in known:
+                return code
+        if origin:
+            return max(sorted(origin), key=lambda c: origin[c])
+        region = ctx.order.address.region if ctx.order.address is not None else None
+        sites = self.ranked(ctx.conn, region)
+        return sites[0].code if sites else None
+
+
+def movement(
+    sku: str,
+    warehouse: str,
+    kind: str,
+    actor: str,
+    reason: str,
+    at: datetime,
+    *,
+    on_hand: int = 0,
+    reserved: int = 0,
+    b_grade: int = 0,
+    quarantine: int = 0,
+    deltas: Mapping[str, int] | None = None,
+    order_id: int | None = None,
+    line_id: int | None = None,
+    ref: str | None = None,
+) -> dict[str, Any]:
+    """A movement row; ``deltas`` adds to the named stock columns (``{"b_grade": 2}``)."""
+    row: dict[str, Any] = {
+        "sku": sku,
+        "warehouse": warehouse,
+        "kind": kind,
+        "on_hand": on_hand,
+        "reserved": reserved,
+        "b_grade": b_grade,
+        "quarantine": quarantine,
+        "order_id": order_id,
+        "line_id": line_id,
+        "ref": ref,
+        "actor": actor,
+        "reason": reason[:300],
+        "at": at,
+    }
+    for column, delta in (deltas or {}).items():
+        row[column] += delta
+    return row

@@ -1,0 +1,223 @@
+"""Management routes under /wms: warehouses, inbound, stock, movements, stocktakes, transfers, guards."""
+
+from __future__ import annotations
+
+from .helpers import Shop, check_invariants
+
+
+def test_create_list_and_update_warehouses(mallcore):
+    shop = Shop(mallcore, warehouses=())
+    r = shop.warehouse.post(
+        "/wms/warehouses", json={"code": "SH", "name": "Shanghai 上海仓", "region": "310000"}
+    )
+    assert 201 == r.status_code, r.text
+    assert {
+        "code": "SH",
+        "name": "Shanghai 上海仓",
+        "region": "310000",
+        "active": True,
+        "priority": 0,
+    }.items() <= r.json().items()
+    again = shop.admin.post("/wms/warehouses", json={"code": "SH", "name": "again", "region": "310000"})
+    assert (409, "warehouse_exists") == (again.status_code, again.json()["code"])
+    bad = shop.admin.post("/wms/warehouses", json={"code": "GZ", "name": "Guangzhou"})
+    assert 400 <= bad.status_code < 500
+    shop.admin.post("/wms/warehouses", json={"code": "GZ", "name": "Guangzhou", "region": "440100"})
+    r = shop.admin.patch("/wms/warehouses/GZ", json={"active": False, "priority": 3})
+    assert 200 == r.status_code and (False, 3) == (r.json()["active"], r.json()["priority"])
+    assert ["SH"] == [w["code"] for w in shop.warehouse.get("/wms/warehouses").json()]
+    everything = shop.warehouse.get("/wms/warehouses", params={"include_inactive": True}).json()
+    assert ["GZ", "SH"] == [w["code"] for w in everything]
+    assert 404 == shop.admin.patch("/wms/warehouses/NOPE", json={"active": False}).status_code
+
+
+def test_warehouses_are_platform_objects(mallcore):
+    shop = Shop(mallcore, warehouses=())
+    body = {"code": "SH", "name": "Shanghai", "region": "310000"}
+    shop_staff = mallcore.client(shop.kernel, "warehouse", "wh-s1", shop="s1")
+    r = shop_staff.post("/wms/warehouses", json=body)
+    assert (403, "platform_only") == (r.status_code, r.json()["code"])
+    merchant = mallcore.client(shop.kernel, "merchant", "m1", shop="s1")
+    r = merchant.post("/wms/warehouses", json=body)
+    assert (403, "role_required") == (r.status_code, r.json()["code"])
+    assert 403 == shop.alice.post("/wms/warehouses", json=body).status_code
+    assert 401 == mallcore.client(shop.kernel, None).post("/wms/warehouses", json=body).status_code
+    assert 201 == shop.warehouse.post("/wms/warehouses", json=body).status_code
+    assert 403 == shop_staff.patch("/wms/warehouses/SH", json={"active": False}).status_code
+    # Shop staff may still see the warehouses their goods sit in.
+    assert ["SH"] == [w["code"] for w in shop_staff.get("/wms/warehouses").json()]
+    assert 403 == shop.alice.get("/wms/warehouses").status_code
+
+
+def test_inbound_adds_stock_and_a_movement(shop: Shop):
+    r = shop.warehouse.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 7})
+    assert 201 == r.status_code, r.text
+    body = r.json()
+    assert {
+        "sku": "TEE",
+        "warehouse": "SH",
+        "on_hand": 7,
+        "reserved": 0,
+        "available": 7,
+        "b_grade": 0,
+        "quarantine": 0,
+    } == body["stock"]
+    shop.inbound("SH", "TEE", 3)
+    r = shop.warehouse.post(
+        "/wms/inbound",
+        json={"warehouse": "SH", "sku": "TEE", "quantity": 2, "bucket": "quarantine", "reason": "QA hold"},
+    )
+    assert 201 == r.status_code
+    summary = shop.warehouse.get("/wms/stock/TEE").json()
+    assert (10, 10, 2) == (summary["on_hand"], summary["available"], summary["quarantine"])
+    moves = shop.warehouse.get("/wms/stock/TEE/movements").json()
+    assert [("inbound", 0, 2, "QA hold"), ("inbound", 3, 0, "inbound"), ("inbound", 7, 0, "inbound")] == [
+        (m["kind"], m["on_hand"], m["quarantine"], m["reason"]) for m in moves
+    ]
+    assert {"wh-platform"} == {m["actor"] for m in moves}
+    assert body["movement_id"] == moves[-1]["id"]
+    # Paging: newest first, before=<id>.
+    assert [moves[-1]["id"]] == [
+        m["id"]
+        for m in shop.warehouse.get("/wms/stock/TEE/movements", params={"before": moves[1]["id"]}).json()
+    ]
+    check_invariants(shop.kernel)
+
+
+def test_inbound_refuses_bad_input_and_writes_nothing(shop: Shop):
+    for body, code in [
+        ({"warehouse": "NOPE", "sku": "TEE", "quantity": 1}, "warehouse_not_found"),
+        ({"warehouse": "SH", "sku": "NOPE", "quantity": 1}, "sku_not_found"),
+    ]:
+        r = shop.warehouse.post("/wms/inbound", json=body)
+        assert (404, code) == (r.status_code, r.json()["code"])
+    for body in [
+        {"warehouse": "SH", "sku": "TEE", "quantity": 0},
+        {"warehouse": "SH", "sku": "TEE", "quantity": -3},
+        {"warehouse": "SH", "sku": "TEE"},
+        {"warehouse": "SH", "sku": "TEE", "quantity": 1, "colour": "red"},
+    ]:
+        r = shop.warehouse.post("/wms/inbound", json=body)
+        assert 400 <= r.status_code < 500 and r.status_code != 404, (body, r.text)
+    shop.admin.patch("/wms/warehouses/BJ", json={"active": False})
+    r = shop.warehouse.post("/wms/inbound", json={"warehouse": "BJ", "sku": "TEE", "quantity": 1})
+    assert (409, "warehouse_inactive") == (r.status_code, r.json()["code"])
+    assert {} == shop.stock()
+
+
+def test_shop_staff_move_and_see_only_their_shops_stock(mallcore):
+    shop = Shop(mallcore)
+    mallcore.product(shop.kernel, shop="s2", skus=[("OTHER", 100)])
+    shop.inbound("SH", "TEE", 5)
+    shop.inbound("SH", "OTHER", 5)
+    s1_staff = mallcore.client(shop.kernel, "warehouse", "wh-s1", shop="s1")
+    s2_staff = mallcore.client(shop.kernel, "warehouse", "wh-s2", shop="s2")
+    merchant = mallcore.client(shop.kernel, "merchant", "m1", shop="s1")
+    assert (
+        201
+        == s1_staff.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 1}).status_code
+    )
+    r = s2_staff.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 1})
+    assert (403, "shop_forbidden") == (r.status_code, r.json()["code"])
+    assert ["TEE"] == [row["sku"] for row in s1_staff.get("/wms/stock").json()]
+    assert ["OTHER"] == [row["sku"] for row in s2_staff.get("/wms/stock").json()]
+    assert ["OTHER", "TEE"] == [row["sku"] for row in shop.warehouse.get("/wms/stock").json()]
+    assert 403 == s2_staff.get("/wms/stock/TEE").status_code
+    assert 403 == s2_staff.get("/wms/stock/TEE/movements").status_code
+    # Merchants read their stock but do not move it.
+    assert 6 == merchant.get("/wms/stock/TEE").json()["on_hand"]
+    assert (
+        403
+        == merchant.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 1}).status_code
+    )
+    assert 403 == shop.alice.get("/wms/stock").status_code
+    check_invariants(shop.kernel)
+
+
+def test_stocktake_records_differences(shop: Shop):
+    shop.inbound("SH", "TEE", 10)
+    shop.inbound("SH", "MUG", 4)
+    r = shop.warehouse.post(
+        "/wms/stocktakes",
+        json={
+            "warehouse": "SH",
+            "counts": [
+                {"sku": "TEE", "counted": 8},
+                {"sku": "MUG", "counted": 4},
+                {"sku": "CAP", "counted": 3},
+            ],
+        },
+    )
+    assert 201 == r.status_code, r.text
+    body = r.json()
+    assert [("TEE", 10, 8, -2), ("MUG", 4, 4, 0), ("CAP", 0, 3, 3)] == [
+        (x["sku"], x["previous"], x["counted"], x["difference"]) for x in body["lines"]
+    ]
+    assert 1 == body["difference"]
+    levels = shop.stock()
+    assert (8, 4, 3) == (
+        levels[("TEE", "SH")]["on_hand"],
+        levels[("MUG", "SH")]["on_hand"],
+        levels[("CAP", "SH")]["on_hand"],
+    )
+    tee = shop.warehouse.get("/wms/stock/TEE/movements").json()[0]
+    assert ("stocktake", -2, body["ref"]) == (tee["kind"], tee["on_hand"], tee["ref"])
+    check_invariants(shop.kernel)
+
+
+def test_stocktake_cannot_count_below_what_orders_hold(shop: Shop):
+    shop.inbound("SH", "TEE", 5)
+    shop.placed({"TEE": 3})
+    r = shop.warehouse.post(
+        "/wms/stocktakes", json={"warehouse": "SH", "counts": [{"sku": "TEE", "counted": 2}]}
+    )
+    assert (409, "stocktake_below_reserved", ["TEE"]) == (r.status_code, r.json()["code"], r.json()["skus"])
+    assert 5 == shop.stock()[("TEE", "SH")]["on_hand"]
+    r = shop.warehouse.post(
+        "/wms/stocktakes", json={"warehouse": "SH", "counts": [{"sku": "TEE", "counted": 3}]}
+    )
+    assert 201 == r.status_code
+    assert {"on_hand": 3, "reserved": 3, "available": 0, "b_grade": 0, "quarantine": 0} == shop.stock()[
+        ("TEE", "SH")
+    ]
+    dup = shop.warehouse.post(
+        "/wms/stocktakes",
+        json={"warehouse": "SH", "counts": [{"sku": "TEE", "counted": 3}, {"sku": "TEE", "counted": 4}]},
+    )
+    assert (422, "sku_repeated") == (dup.status_code, dup.json()["code"])
+    check_invariants(shop.kernel)
+
+
+def test_transfer_moves_available_units(shop: Shop):
+    shop.inbound("SH", "TEE", 5)
+    shop.placed({"TEE": 2})
+    body = {"sku": "TEE", "from_warehouse": "SH", "to_warehouse": "GZ", "quantity": 3}
+    r = shop.warehouse.post("/wms/transfers", json=body)
+    assert 201 == r.status_code, r.text
+    out = r.json()
+    assert (2, 2, 0) == (out["source"]["on_hand"], out["source"]["reserved"], out["source"]["available"])
+    assert (3, 3) == (out["destination"]["on_hand"], out["destination"]["available"])
+    # Reserved units never leave.
+    r = shop.warehouse.post("/wms/transfers", json={**body, "quantity": 1})
+    assert (409, "out_of_stock") == (r.status_code, r.json()["code"])
+    same = shop.warehouse.post("/wms/transfers", json={**body, "to_warehouse": "SH"})
+    assert (422, "same_warehouse") == (same.status_code, same.json()["code"])
+    kinds = [
+        (m["kind"], m["warehouse"], m["on_hand"], m["ref"])
+        for m in shop.warehouse.get("/wms/stock/TEE/movements").json()[:2]
+    ]
+    assert {("transfer_in", "GZ", 3, out["ref"]), ("transfer_out", "SH", -3, out["ref"])} == set(kinds)
+    check_invariants(shop.kernel)
+
+
+def test_inbound_with_idempotency_key_applies_once(shop: Shop):
+    body = {"warehouse": "SH", "sku": "TEE", "quantity": 4}
+    headers = {"Idempotency-Key": "scan-0001"}
+    first = shop.warehouse.post("/wms/inbound", json=body, headers=headers)
+    again = shop.warehouse.post("/wms/inbound", json=body, headers=headers)
+    assert (201, 201) == (first.status_code, again.status_code)
+    assert first.json() == again.json()
+    assert 4 == shop.stock()[("TEE", "SH")]["on_hand"]
+    other = shop.warehouse.post("/wms/inbound", json={**body, "quantity": 5}, headers=headers)
+    assert (422, "idempotency_key_reused") == (other.status_code, other.json()["code"])
+    check_invariants(shop.kernel)
