@@ -1,0 +1,123 @@
+"""Refunds held for review (finance's part of the contract, played by a stand-in here).
+
+The real finance center is tested with us in ``test_full_stack.py``; these
+tests pin the refund center's side of the contract with a reviewer that
+holds every after-sale refund and approves or rejects it through the
+kernel, as ``POST /finance/refunds/{id}/approve|reject`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mallcore.kernel import Center, Principal, Refund, hookimpl
+
+from .conftest import Shop, StandInCarrier
+
+FINANCE = Principal("f1", frozenset({"finance"}), "s1")
+
+
+class StandInReviewer(Center):
+    name = "reviewer"
+
+    @hookimpl
+    def order_refund(self, ctx: Any, refund: Refund) -> None:
+        if refund.status == "requested" and refund.source == "refund":
+            refund.require_review("reviewer", "every after-sale refund")
+
+
+def _shop(mallcore: Any, **settings: Any) -> Shop:
+    carrier = StandInCarrier()
+    kernel = mallcore.kernel(
+        centers=["catalog", "payment", "refund"],
+        extra=[carrier, StandInReviewer],
+        settings={"refund": settings},
+    )
+    mallcore.product(kernel, shop="s1", skus=[("TEE-M", 7900), ("MUG", 3900)])
+    return Shop(
+        kit=mallcore,
+        kernel=kernel,
+        carrier=carrier,
+        alice=mallcore.client(kernel, "customer", "alice"),
+        bob=mallcore.client(kernel, "customer", "bob"),
+        merchant=mallcore.client(kernel, "merchant", "m1", shop="s1"),
+        warehouse=mallcore.client(kernel, "warehouse", "w1", shop="s1"),
+        admin=mallcore.client(kernel, "admin", "root"),
+    )
+
+
+def review(shop: Shop, refund_id: int, *, approve: bool, note: str = "") -> None:
+    kernel = shop.kernel
+    order_id = kernel.refunds.order_of(refund_id)
+    with kernel.orders.stage("refund_review", order_id, FINANCE) as ctx:
+        if approve:
+            kernel.refunds.approve(ctx, refund_id, FINANCE.subject)
+        else:
+            kernel.refunds.reject(ctx, refund_id, FINANCE.subject, note)
+
+
+def test_return_waits_for_finance_then_refunds(mallcore: Any) -> None:
+    shop = _shop(mallcore)
+    order = shop.delivered_order([("TEE-M", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    shop.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SF3030303", "phone": "13800000000"},
+    )
+    pending = shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True}).json()
+    assert pending["status"] == "refund_pending_review"
+    assert pending["refund_status"] == "pending_review" and pending["refund_amount"] == 7900
+    zh = shop.alice.get(f"/after-sales/{case['id']}", headers={"Accept-Language": "zh"}).json()
+    assert zh["status_text"] == "退款申请已提交,等待财务审核"
+    assert any(e["message"].endswith("等待财务审核") for e in zh["timeline"])
+    refund = shop.kernel.refunds
+    with shop.kernel.db.transaction(write=False) as conn:
+        held = refund.load(conn, pending["refund_id"])
+    # what finance needs for maker-checker
+    assert held.data == {"case_id": case["id"], "approved_by": "m1", "received_by": "w1"}
+    assert held.requested_by == "w1"
+    review(shop, pending["refund_id"], approve=True)
+    done = shop.case(case["id"])
+    assert done["status"] == "refunded" and done["refund_status"] == "refunded"
+    o = shop.alice.get(f"/orders/{order['id']}").json()
+    assert o["status"] == "closed" and o["refunded"] == o["paid"]
+
+
+def test_finance_rejection_goes_back_to_the_merchant(mallcore: Any) -> None:
+    shop = _shop(mallcore)
+    order = shop.delivered_order([("TEE-M", 1), ("MUG", 1)])
+    case = shop.open(order, "refund_only", [(order["lines"][1]["id"], 1)], reason="missing").json()
+    pending = shop.merchant.post(f"/after-sales/{case['id']}/approve").json()
+    assert pending["status"] == "refund_pending_review"
+    review(shop, pending["refund_id"], approve=False, note="photo evidence missing")
+    back = shop.case(case["id"])
+    assert back["status"] == "requested" and back["refund_status"] == "rejected"
+    assert back["timer"] == "approve"
+    assert any("photo evidence missing" in e["message"] for e in back["timeline"])
+    assert back["refundable_amount"] == 3900
+    again = shop.merchant.post(f"/after-sales/{case['id']}/approve").json()
+    assert again["status"] == "refund_pending_review" and again["refund_id"] != pending["refund_id"]
+    review(shop, again["refund_id"], approve=True)
+    assert shop.case(case["id"])["status"] == "refunded"
+    assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 3900
+
+
+def test_refund_before_return_pays_at_approval(mallcore: Any) -> None:
+    shop = _shop(mallcore, refund_before_return=True)
+    order = shop.delivered_order([("TEE-M", 1), ("MUG", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    approved = shop.merchant.post(f"/after-sales/{case['id']}/approve").json()
+    assert approved["status"] == "awaiting_return" and approved["refund_status"] == "pending_review"
+    review(shop, approved["refund_id"], approve=True)
+    paid = shop.case(case["id"])
+    assert paid["status"] == "awaiting_return" and paid["refund_status"] == "refunded"
+    assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 7900
+    shop.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SF4040404", "phone": "13800000000"},
+    )
+    done = shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True}).json()
+    assert done["status"] == "refunded"
+    # no second refund
+    assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 7900
