@@ -263,18 +263,6 @@ def demo(ctx: click.Context, then_serve: bool, host: str, port: int) -> None:
         ctx.invoke(serve, host=host, port=port, workers=1, migrate=False)
 
 
-# -- benchmark ---------------------------------------------------------------------
-
-
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.pass_context
-def bench(ctx: click.Context) -> None:
-    """Benchmark order placement against a raw-SQL baseline (see `mallcore bench --help`)."""
-    from ..bench import main as bench_main
-
-    sys.exit(bench_main(ctx.args))
-
-
 def _center_commands(config_path: str | None) -> None:
     """Add ``mallcore <center> ...`` groups for enabled centers that bring commands."""
     try:
@@ -295,6 +283,9 @@ def _center_commands(config_path: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from ..bench import bench
+
+    cli.add_command(bench)
     argv = sys.argv[1:] if argv is None else argv
     _center_commands(_preparse_config(argv))
     try:

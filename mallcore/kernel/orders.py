@@ -46,9 +46,9 @@ class OrderService:
         self.db = kernel.db
         self.hook = kernel.hook
         self._insert_order = t.orders.insert().returning(t.orders.c.id)
-        self._insert_lines = t.order_lines.insert().returning(
-            t.order_lines.c.id, sort_by_parameter_order=True
-        )
+        # RETURNING line_no too: rows may come back in any order, and asking
+        # SQLAlchemy to sort them makes it send one INSERT per line on SQLite.
+        self._insert_lines = t.order_lines.insert().returning(t.order_lines.c.id, t.order_lines.c.line_no)
         self._select_order = sa.select(t.orders).where(t.orders.c.id == sa.bindparam("order_id"))
         self._select_order_locked = self.db.lock_clause(self._select_order)
         self._select_lines = (
@@ -268,9 +268,12 @@ class OrderService:
             ctx.adjust("kernel", no_charge, -(10**15), phase=Phase.SETTLEMENT, code="no_charge")
         applied = pricing.price(order, lines, ctx.adjustments)
         order.id = conn.execute(self._insert_order, _order_row(order)).scalar_one()
-        line_ids = conn.execute(self._insert_lines, [_line_row(order.id, line) for line in lines]).scalars()
-        for line, line_id in zip(lines, line_ids, strict=True):
-            line.id = line_id
+        ids = dict(
+            (no, line_id)
+            for line_id, no in conn.execute(self._insert_lines, [_line_row(order.id, line) for line in lines])
+        )
+        for line in lines:
+            line.id = ids[line.line_no]
         ctx.log = ctx.log.bind(order_id=order.id)
         self.hook.order_reserve(ctx=ctx)
         by_no = {line.line_no: line.id for line in lines}
