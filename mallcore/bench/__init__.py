@@ -290,7 +290,7 @@ def scenario_plugins(target: Target, folder: Path, orders: int, rounds: int) -> 
     )
     times: dict[str, list[float]] = {name: [] for name in kernels}
     try:
-        for name, (kernel, principal) in kernels.items():
+        for kernel, principal in kernels.values():
             for _ in range(50):
                 kernel.orders.place(principal, req)
         for _ in range(rounds):
