@@ -1,0 +1,97 @@
+"""Carriers from config, and the sandbox carrier that is always there.
+
+``[centers.tms.carriers.<code>]`` declares a carrier: its webhook secret,
+its waybill prefix, its display name, whether it takes pickup bookings.
+Waybill numbers are made here (prefix + 12 random digits, unique per carrier
+by a constraint); a real carrier integration that gets numbers from the
+carrier's API would replace :meth:`Carrier.waybill` in ``mallcore.contrib``.
+
+The ``sandbox`` carrier issues waybills, books pickups (a courier, a phone,
+a pickup code) and is moved through its states by
+``POST /tms/sandbox/{tracking_no}/advance``, which signs an event with the
+sandbox secret and feeds it to the webhook's code path.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from mallcore.kernel import Rejected
+
+SANDBOX = "sandbox"
+# The sandbox's webhook secret when config sets none: fine for the demo and
+# tests, never for production (set [centers.tms.carriers.sandbox] webhook_secret).
+SANDBOX_SECRET = "mallcore-sandbox-secret"
+
+COURIERS = [
+    ("Wang Wei 王伟", "13800138001"),
+    ("Li Na 李娜", "13800138002"),
+    ("Zhang Min 张敏", "13800138003"),
+    ("Liu Yang 刘洋", "13800138004"),
+]
+
+
+class CarrierSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # HMAC secret of the carrier's webhooks; empty: its webhooks are refused
+    # (events can still be posted by staff).
+    webhook_secret: str = ""
+    # Waybill numbers start with this (default: the carrier code, upper-cased).
+    waybill_prefix: str = ""
+    name: str = ""
+    # Takes pickup bookings (上门取件). The sandbox always does.
+    pickup: bool = False
+
+
+class Booking(msgspec.Struct, kw_only=True):
+    tracking_no: str
+    courier: str | None
+    courier_phone: str | None
+    code: str | None
+
+
+class Carrier:
+    def __init__(self, code: str, settings: CarrierSettings) -> None:
+        self.code = code
+        self.name = settings.name or code
+        self.secret = settings.webhook_secret
+        self.prefix = settings.waybill_prefix or code.upper().replace("-", "").replace("_", "")[:8]
+        self.pickup = settings.pickup
+
+    def waybill(self) -> str:
+        return f"{self.prefix}{secrets.randbelow(10**12):012d}"
+
+    def book_pickup(self, window_start: datetime, window_end: datetime, address: dict[str, Any]) -> Booking:
+        if not self.pickup:
+            raise Rejected(f"carrier {self.code} does not take pickup bookings", code="pickup_unsupported")
+        return Booking(tracking_no=self.waybill(), courier=None, courier_phone=None, code=None)
+
+
+class SandboxCarrier(Carrier):
+    def __init__(self, settings: CarrierSettings) -> None:
+        super().__init__(SANDBOX, settings)
+        self.name = settings.name or "Sandbox Express 沙盒快递"
+        self.secret = settings.webhook_secret or SANDBOX_SECRET
+        self.prefix = settings.waybill_prefix or "SBX"
+        self.pickup = True
+        self.default_secret = not settings.webhook_secret
+
+    def book_pickup(self, window_start: datetime, window_end: datetime, address: dict[str, Any]) -> Booking:
+        courier, phone = secrets.choice(COURIERS)
+        return Booking(
+            tracking_no=self.waybill(),
+            courier=courier,
+            courier_phone=phone,
+            code=f"{secrets.randbelow(10**6):06d}",
+        )
+
+
+def build(configured: dict[str, CarrierSettings]) -> dict[str, Carrier]:
+    carriers: dict[str, Carrier] = {SANDBOX: SandboxCarrier(configured.get(SANDBOX, CarrierSettings()))}
+    for code, settings in configured.items():
+        if code != SANDBOX:
+            carriers[code] = Carrier(code, settings)
+    return carriers

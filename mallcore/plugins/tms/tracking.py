@@ -1,0 +1,517 @@
+"""Shipments and their tracking events: the one code path every event takes.
+
+A carrier webhook, the sandbox's advance route, a staff event and a retried
+unknown event all end in :meth:`Tracker.receive`, which finds the shipment
+by ``(carrier, tracking_no)`` and applies the event in one order stage:
+
+1. Replays are ignored: an event is known by the carrier's ``event_id`` or,
+   without one, by a hash of its content; a key seen before changes nothing.
+2. The event is always recorded. It sets the shipment's status unless it is
+   late: ``delivered`` is final (a late ``in_transit`` does not undo it), and
+   an event older than the one that set the current status is history only
+   (``applied = false``). A newer ``in_transit`` after ``out_for_delivery``
+   does apply (the parcel went back to the depot).
+3. Outbound parcels move the order: the first movement ships it
+   (``kernel.orders.ship_in``), the last parcel delivered delivers it
+   (``kernel.orders.deliver_in``).
+4. Return parcels and pickups tell the after-sale center through
+   ``after_sale_parcel`` when their status changes.
+5. A timeline entry (English + Chinese) with ``ref = "shipment:<id>"``, or
+   ``"after_sale:<case id>"`` for return parcels; late events are staff-only.
+
+Events for waybills nobody knows are stored in ``tms_unknown_events`` for
+review (``GET /tms/unknown-events``) and applied later if the waybill turns
+up (a customer files it on a case, or staff retry).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from mallcore.kernel import SYSTEM, Conflict, OrderContext, Principal, Rejected, utcnow
+from mallcore.kernel.aftersale import Parcel, ParcelEvent
+
+from . import tables as t
+from .freight import quote_parcels
+from .schemas import EventResult
+
+if TYPE_CHECKING:
+    from . import TmsCenter
+
+MOVEMENT = frozenset({"picked_up", "in_transit", "out_for_delivery", "delivered"})
+# The order a sandbox parcel goes through when told to advance.
+STEPS = ("created", "booked", "picked_up", "in_transit", "out_for_delivery", "delivered")
+RETURN_KINDS = ("return", "pickup")
+
+_EN = {
+    "created": "{what} handed to {carrier}, waybill {no}",
+    "picked_up": "{what} {no} picked up by {carrier}",
+    "in_transit": "{what} {no} in transit",
+    "out_for_delivery": "{what} {no} out for delivery",
+    "delivered": "{what} {no} delivered",
+    "exception": "Delivery problem with {what_lower} {no}",
+    "pickup_failed": "Pickup of {what_lower} {no} failed",
+    "stale": "{what} {no} has shown no movement for {hours} hours",
+}
+_ZH = {
+    "created": "{what}已交{carrier}承运,运单号{no}",
+    "picked_up": "{carrier}已揽收{what}{no}",
+    "in_transit": "{what}{no}运输中",
+    "out_for_delivery": "{what}{no}派送中",
+    "delivered": "{what}{no}已签收",
+    "exception": "{what}{no}配送异常",
+    "pickup_failed": "{what}{no}上门取件失败",
+    "stale": "{what}{no}已超过{hours}小时无物流更新",
+}
+
+
+def message(kind: str, status: str, tracking_no: str, carrier: str, **extra: Any) -> tuple[str, str]:
+    what, what_zh = ("Parcel", "包裹") if kind == "outbound" else ("Return parcel", "退货包裹")
+    values = {"no": tracking_no, "carrier": carrier, **extra}
+    en = _EN[status].format(what=what, what_lower=what.lower(), **values)
+    zh = _ZH[status].format(what=what_zh, what_lower=what_zh, **values)
+    return en, zh
+
+
+class Incoming(msgspec.Struct, kw_only=True):
+    """One tracking event, whoever sent it, ready to apply."""
+
+    carrier: str
+    tracking_no: str
+    status: str
+    occurred_at: datetime
+    description: str = ""
+    location: str = ""
+    warehouse: str | None = None
+    event_key: str
+    source: str  # carrier | sandbox | staff | review
+    actor: str
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+def aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def event_key(event_id: str | None, tracking_no: str, status: str, occurred_at: datetime, *rest: Any) -> str:
+    """The carrier's id, or a hash of what the event says (so a replay is recognised)."""
+    if event_id:
+        return f"id:{event_id}"
+    content = msgspec.json.encode([tracking_no, status, aware(occurred_at).isoformat(), *rest])
+    return "h:" + hashlib.sha256(content).hexdigest()
+
+
+def carrier_principal(carrier: str) -> Principal:
+    return Principal(f"carrier:{carrier}", frozenset({"admin", "system"}))
+
+
+class Tracker:
+    def __init__(self, center: TmsCenter) -> None:
+        self.center = center
+        s = t.shipments.c
+        self._by_waybill = sa.select(s.id, s.order_id, s.shop, s.customer, s.kind, s.status).where(
+            s.carrier == sa.bindparam("carrier"), s.tracking_no == sa.bindparam("tracking_no")
+        )
+
+    @property
+    def kernel(self) -> Any:
+        return self.center.kernel
+
+    def carrier_name(self, code: str) -> str:
+        carrier = self.center.carriers.get(code)
+        return carrier.name if carrier is not None else code
+
+    # -- shipments at dispatch ---------------------------------------------------
+
+    def ship(self, ctx: OrderContext) -> None:
+        """One shipment per parcel of ``ctx.parcels`` (or one with every line)."""
+        order = ctx.order
+        lines = ctx.lines
+        parcels: Sequence[Parcel] = list(ctx.parcels)
+        if not parcels:
+            parcels = [
+                Parcel(
+                    warehouse=None,
+                    region=None,
+                    lines=[(line.id or 0, line.quantity) for line in lines if line.quantity > 0],
+                    weight_grams=sum(line.weight_grams * line.quantity for line in lines),
+                )
+            ]
+        region = order.address.region if order.address is not None else None
+        if any(p.freight is None for p in parcels):
+            book = self.center.freight.get(ctx.conn, order.shop)
+            if not book.empty:
+                by_id = {line.id or 0: (line.sku, line.weight_grams, line.unit_price or 0) for line in lines}
+                quote_parcels(book, region, by_id, parcels, order.currency)
+        now = utcnow()
+        rows = []
+        for parcel in parcels:
+            code = parcel.carrier or self.center.settings.default_carrier
+            carrier = self.center.carriers.get(code)
+            if carrier is None:
+                raise Rejected(f"no carrier named {code} is configured", code="carrier_unknown")
+            rows.append(
+                {
+                    "order_id": order.id,
+                    "shop": order.shop,
+                    "customer": order.customer,
+                    "kind": "outbound",
+                    "case_id": None,
+                    "carrier": code,
+                    "tracking_no": carrier.waybill(),
+                    "status": "created",
+                    "warehouse": parcel.warehouse,
+                    "region": region,
+                    "lines": [[line_id, qty] for line_id, qty in parcel.lines],
+                    "weight_grams": parcel.weight_grams,
+                    "freight": parcel.freight,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        # RETURNING the waybill too: rows may come back in any order (asking
+        # SQLAlchemy to sort them costs one INSERT per row on SQLite).
+        s = t.shipments.c
+        by_waybill = dict(
+            (r.tracking_no, r.id)
+            for r in ctx.conn.execute(t.shipments.insert().returning(s.id, s.tracking_no), rows)
+        )
+        ids = [by_waybill[row["tracking_no"]] for row in rows]
+        n = len(rows)
+        for i, (shipment_id, row) in enumerate(zip(ids, rows, strict=True), 1):
+            en, zh = message(
+                "outbound", "created", str(row["tracking_no"]), self.carrier_name(str(row["carrier"]))
+            )
+            if n > 1:
+                en, zh = f"Parcel {i} of {n}: {en[0].lower()}{en[1:]}", f"第{i}/{n}个包裹:{zh}"
+            if row["warehouse"]:
+                en, zh = f"{en}, from warehouse {row['warehouse']}", f"{zh},发货仓 {row['warehouse']}"
+            ctx.timeline(
+                "shipment.created",
+                en,
+                zh=zh,
+                ref=f"shipment:{shipment_id}",
+                data={
+                    "shipment_id": shipment_id,
+                    "carrier": row["carrier"],
+                    "tracking_no": row["tracking_no"],
+                    "warehouse": row["warehouse"],
+                    "freight": row["freight"],
+                },
+            )
+            ctx.emit(
+                "shipment.created",
+                {
+                    "shipment_id": shipment_id,
+                    "kind": "outbound",
+                    "carrier": row["carrier"],
+                    "tracking_no": row["tracking_no"],
+                    "warehouse": row["warehouse"],
+                    "lines": row["lines"],
+                },
+            )
+
+    # -- events --------------------------------------------------------------------
+
+    def receive(
+        self, event: Incoming, *, principal: Principal | None = None, unknown_id: int | None = None
+    ) -> EventResult:
+        """Apply ``event`` to its shipment (one stage), or keep it for review."""
+        with self.kernel.db.transaction(write=False) as conn:
+            row = conn.execute(
+                self._by_waybill, {"carrier": event.carrier, "tracking_no": event.tracking_no}
+            ).first()
+        if row is None:
+            if unknown_id is not None:
+                raise Conflict(
+                    f"waybill {event.tracking_no} of {event.carrier} is still unknown", code="waybill_unknown"
+                )
+            return self.keep_unknown(event)
+        try:
+            with self.kernel.orders.stage(
+                "tms_event", row.order_id, principal or carrier_principal(event.carrier)
+            ) as ctx:
+                return self.apply(ctx, row.id, event, unknown_id=unknown_id)
+        except IntegrityError:
+            # A concurrent copy of the same event won the unique key.
+            return EventResult(result="duplicate", shipment_id=row.id)
+
+    def keep_unknown(self, event: Incoming) -> EventResult:
+        u = t.unknown_events.c
+        try:
+            with self.kernel.db.transaction() as conn:
+                seen = conn.execute(
+                    sa.select(u.id).where(u.carrier == event.carrier, u.event_key == event.event_key)
+                ).scalar()
+                if seen is not None:
+                    return EventResult(result="duplicate", event_id=seen)
+                unknown_id = conn.execute(
+                    t.unknown_events.insert()
+                    .values(
+                        carrier=event.carrier,
+                        tracking_no=event.tracking_no,
+                        status=event.status,
+                        occurred_at=event.occurred_at,
+                        location=event.location,
+                        description=event.description,
+                        warehouse=event.warehouse,
+                        event_key=event.event_key,
+                        payload=event.payload,
+                        received_at=utcnow(),
+                    )
+                    .returning(u.id)
+                ).scalar_one()
+        except IntegrityError:
+            return EventResult(result="duplicate")
+        self.center.log.warning(
+            "tms.unknown_waybill", carrier=event.carrier, tracking_no=event.tracking_no, status=event.status
+        )
+        return EventResult(result="kept_for_review", event_id=unknown_id)
+
+    def apply(
+        self, ctx: OrderContext, shipment_id: int, event: Incoming, *, unknown_id: int | None = None
+    ) -> EventResult:
+        conn = ctx.conn
+        s, e = t.shipments.c, t.events.c
+        seen = conn.execute(
+            sa.select(e.id).where(e.carrier == event.carrier, e.event_key == event.event_key)
+        ).scalar()
+        if seen is not None:
+            return EventResult(result="duplicate", shipment_id=shipment_id, event_id=seen)
+        sh = conn.execute(sa.select(t.shipments).where(s.id == shipment_id)).one()
+        now = utcnow()
+        # A carrier clock ahead of ours must not block the events that follow.
+        at = min(aware(event.occurred_at), now)
+        applied = self._applies(sh, event.status, at)
+        values: dict[str, Any] = {"updated_at": now}
+        if applied:
+            values["status"] = event.status
+            values["last_event_at"] = max(at, sh.last_event_at) if sh.last_event_at else at
+            if event.status in MOVEMENT and sh.picked_up_at is None:
+                values["picked_up_at"] = at
+            if event.status == "delivered":
+                values["delivered_at"] = at
+        if sh.kind in RETURN_KINDS and applied:
+            values["stale_at"] = None
+            if event.status in ("delivered", "pickup_failed"):
+                values["watch_from"] = None
+            elif sh.watch_from is not None:
+                values["watch_from"] = now
+        event_id = conn.execute(
+            t.events.insert()
+            .values(
+                shipment_id=shipment_id,
+                order_id=sh.order_id,
+                carrier=event.carrier,
+                status=event.status,
+                occurred_at=aware(event.occurred_at),
+                location=event.location,
+                description=event.description,
+                warehouse=event.warehouse,
+                source=event.source,
+                actor=event.actor,
+                event_key=event.event_key,
+                applied=applied,
+                received_at=now,
+            )
+            .returning(e.id)
+        ).scalar_one()
+        conn.execute(t.shipments.update().where(s.id == shipment_id).values(**values))
+        if unknown_id is not None:
+            u = t.unknown_events.c
+            conn.execute(
+                t.unknown_events.update()
+                .where(u.id == unknown_id, u.resolved_at.is_(None))
+                .values(resolved_at=now, resolution="applied", resolved_by=event.actor)
+            )
+        self._tell(ctx, sh, event, applied, event_id)
+        if not applied:
+            return EventResult(
+                result="recorded", shipment_id=shipment_id, status=sh.status, event_id=event_id
+            )
+        if sh.kind == "outbound":
+            self._move_order(ctx, sh, event.status)
+        else:
+            expected = sh.warehouse
+            self.kernel.hook.after_sale_parcel(
+                ctx=ctx,
+                event=ParcelEvent(
+                    case_id=sh.case_id,
+                    order_id=sh.order_id,
+                    kind="pickup" if sh.kind == "pickup" else "return",
+                    status=event.status,
+                    carrier=sh.carrier,
+                    tracking_no=sh.tracking_no,
+                    occurred_at=aware(event.occurred_at),
+                    description=event.description,
+                    location=event.location,
+                    warehouse=event.warehouse or expected,
+                    wrong_warehouse=bool(
+                        event.status == "delivered"
+                        and event.warehouse
+                        and expected
+                        and event.warehouse != expected
+                    ),
+                ),
+            )
+        return EventResult(result="applied", shipment_id=shipment_id, status=event.status, event_id=event_id)
+
+    @staticmethod
+    def _applies(sh: Any, status: str, at: datetime) -> bool:
+        if sh.status == "delivered":
+            return False  # final: a late event never undoes delivery
+        if status == "pickup_failed" and (sh.kind != "pickup" or sh.picked_up_at is not None):
+            return False
+        if sh.status == "cancelled":
+            return False  # a booking we cancelled (e.g. rebooked): history only
+        if status == "delivered":
+            return True
+        return sh.last_event_at is None or at >= sh.last_event_at
+
+    def _tell(self, ctx: OrderContext, sh: Any, event: Incoming, applied: bool, event_id: int) -> None:
+        en, zh = message(sh.kind, event.status, sh.tracking_no, self.carrier_name(sh.carrier))
+        if event.description:
+            en, zh = f"{en}: {event.description}", f"{zh}:{event.description}"
+        if event.location:
+            en, zh = f"{en} ({event.location})", f"{zh}({event.location})"
+        if not applied:
+            en += " [late event, status unchanged]"
+            zh += "(迟到的物流信息,状态未变)"
+        data = {
+            "shipment_id": sh.id,
+            "event_id": event_id,
+            "carrier": sh.carrier,
+            "tracking_no": sh.tracking_no,
+            "status": event.status,
+            "occurred_at": aware(event.occurred_at).isoformat(),
+            "source": event.source,
+            "applied": applied,
+        }
+        if event.warehouse:
+            data["warehouse"] = event.warehouse
+        ref = f"shipment:{sh.id}" if sh.kind == "outbound" else f"after_sale:{sh.case_id}"
+        ctx.timeline(
+            f"shipment.{event.status}", en, zh=zh, public=applied, ref=ref, data=data, actor=event.actor
+        )
+        ctx.emit(
+            f"shipment.{event.status}",
+            {**data, "kind": sh.kind, "case_id": sh.case_id},
+        )
+
+    def _move_order(self, ctx: OrderContext, sh: Any, status: str) -> None:
+        orders = self.kernel.orders
+        if status in MOVEMENT and ctx.order.status == "dispatched":
+            orders.ship_in(ctx)
+        if status == "delivered" and ctx.order.status in ("dispatched", "shipped"):
+            s = t.shipments.c
+            waiting = ctx.conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t.shipments)
+                .where(
+                    s.order_id == sh.order_id,
+                    s.kind == "outbound",
+                    s.id != sh.id,
+                    s.status.notin_(("delivered", "cancelled")),
+                )
+            ).scalar_one()
+            if waiting == 0:
+                orders.deliver_in(ctx)
+
+    # -- unknown waybills --------------------------------------------------------------
+
+    def adopt(self, carrier: str, tracking_no: str) -> int:
+        """Apply events kept for review for a waybill that is now known; returns how many."""
+        u = t.unknown_events.c
+        with self.kernel.db.transaction(write=False) as conn:
+            rows = conn.execute(
+                sa.select(t.unknown_events)
+                .where(u.carrier == carrier, u.tracking_no == tracking_no, u.resolved_at.is_(None))
+                .order_by(u.occurred_at, u.id)
+            ).all()
+        done = 0
+        for row in rows:
+            try:
+                self.retry(row)
+                done += 1
+            except Exception:
+                self.center.log.exception("tms.adopt_failed", unknown_event=row.id)
+        return done
+
+    def retry(self, row: Any, principal: Principal | None = None) -> EventResult:
+        event = Incoming(
+            carrier=row.carrier,
+            tracking_no=row.tracking_no,
+            status=row.status,
+            occurred_at=row.occurred_at,
+            description=row.description,
+            location=row.location,
+            warehouse=row.warehouse,
+            event_key=row.event_key,
+            source="review",
+            actor=principal.subject if principal else f"carrier:{row.carrier}",
+        )
+        return self.receive(event, principal=principal, unknown_id=row.id)
+
+    # -- stale returns and pickups -----------------------------------------------------
+
+    def flag_stale(self, hours: float) -> int:
+        """Flag return parcels and pickups with no movement for ``hours`` (job)."""
+        now = utcnow()
+        cutoff = now - timedelta(hours=hours)
+        s = t.shipments.c
+        with self.kernel.db.transaction(write=False) as conn:
+            rows = conn.execute(
+                sa.select(s.id, s.order_id)
+                .where(
+                    s.watch_from < cutoff,
+                    s.stale_at.is_(None),
+                    s.kind.in_(RETURN_KINDS),
+                )
+                .order_by(s.id)
+                .limit(200)
+            ).all()
+        flagged = 0
+        for row in rows:
+            with self.kernel.orders.stage("tms_stale", row.order_id, SYSTEM) as ctx:
+                taken = ctx.conn.execute(
+                    t.shipments.update()
+                    .where(s.id == row.id, s.stale_at.is_(None), s.watch_from < cutoff)
+                    .values(stale_at=now, updated_at=now)
+                ).rowcount
+                if not taken:
+                    continue  # another runner got it, or it moved meanwhile
+                sh = ctx.conn.execute(sa.select(t.shipments).where(s.id == row.id)).one()
+                en, zh = message(
+                    sh.kind, "stale", sh.tracking_no, self.carrier_name(sh.carrier), hours=f"{hours:g}"
+                )
+                ctx.timeline(
+                    "shipment.stale",
+                    en,
+                    zh=zh,
+                    public=False,
+                    ref=f"after_sale:{sh.case_id}",
+                    data={"shipment_id": sh.id, "tracking_no": sh.tracking_no, "carrier": sh.carrier},
+                )
+                self.kernel.hook.after_sale_parcel(
+                    ctx=ctx,
+                    event=ParcelEvent(
+                        case_id=sh.case_id,
+                        order_id=sh.order_id,
+                        kind="pickup" if sh.kind == "pickup" else "return",
+                        status="stale",
+                        carrier=sh.carrier,
+                        tracking_no=sh.tracking_no,
+                        occurred_at=now,
+                        description=en,
+                        warehouse=sh.warehouse,
+                    ),
+                )
+                flagged += 1
+        return flagged
