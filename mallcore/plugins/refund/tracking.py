@@ -28,7 +28,7 @@ TEXT: dict[str, dict[str, str]] = {
         "status": "Status",
         "total": "Total",
         "refunded": "Refunded",
-        "items": "Items",
+        "goods": "Items",
         "parcels": "Parcels",
         "no_parcels": "Not shipped yet.",
         "waybill": "Waybill",
@@ -50,7 +50,7 @@ TEXT: dict[str, dict[str, str]] = {
         "status": "状态",
         "total": "实付",
         "refunded": "已退款",
-        "items": "商品",
+        "goods": "商品",
         "parcels": "包裹",
         "no_parcels": "尚未发货。",
         "waybill": "运单号",
@@ -135,7 +135,7 @@ def page_context(kernel: Kernel, center: RefundCenter, order_id: int, lang: str)
                 "tracking_no": shipment.tracking_no,
                 "status": _pick(PARCEL_STATUS.get(shipment.status), lang, shipment.status),
                 "warehouse": shipment.warehouse,
-                "items": [
+                "goods": [
                     f"{sku_names.get(int(x.get('line_id', 0)), '')} x{x.get('quantity', '')}"
                     for x in shipment.lines
                 ],
@@ -170,7 +170,7 @@ def page_context(kernel: Kernel, center: RefundCenter, order_id: int, lang: str)
                 "type": type_zh if lang == "zh" else type_en,
                 "status": st.label(case.status, lang),
                 "status_code": case.status,
-                "items": [f"{sku_names.get(x.line_id, x.sku)} x{x.quantity}" for x in case.lines],
+                "goods": [f"{sku_names.get(x.line_id, x.sku)} x{x.quantity}" for x in case.lines],
                 "refund": money(case.refund_amount, order.currency) if case.refund_amount else None,
                 "return_parcel": None
                 if rp is None
