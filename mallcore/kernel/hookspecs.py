@@ -231,7 +231,8 @@ def center_settings() -> type[msgspec.Struct] | None:
     Called once per center while the kernel is built, before anything else
     of the center runs. The validated instance becomes ``center.settings``.
     Unknown keys and wrong types stop start-up with the key named. The
-    :class:`Center` base class returns its ``Settings`` class attribute.
+    :class:`Center` base class returns its ``Settings`` class attribute. A
+    raise stops start-up.
     """
 
 
@@ -242,8 +243,8 @@ def center_tables() -> sa.MetaData | None:
     Called once per center while the kernel is built. Table names must start
     with the center's name; ``mallcore db upgrade`` applies the migrations of
     the center's Alembic branch, and test kernels create the tables directly.
-    Two centers declaring the same table stop start-up. The :class:`Center`
-    base class returns its ``tables`` class attribute.
+    Two centers declaring the same table stop start-up, as does a raise. The
+    :class:`Center` base class returns its ``tables`` class attribute.
     """
 
 
@@ -253,7 +254,8 @@ def center_routes(kernel: Kernel) -> Sequence[Any]:
 
     Called once per kernel when its HTTP app (or the mounting plugin) is
     built. Routes conventionally live under ``/<center name>/``. Two centers
-    claiming the same method and path stop start-up, naming both.
+    claiming the same method and path stop start-up, naming both; a raise
+    stops start-up too.
     """
 
 
@@ -306,7 +308,8 @@ def center_commands() -> Sequence[click.Command]:
     """Return click commands added under ``mallcore <center name> ...``.
 
     Called once when the CLI starts, for enabled centers only. Commands get
-    the kernel with ``mallcore.kernel.cli.pass_kernel``.
+    the kernel with ``mallcore.kernel.cli.pass_kernel``. A raise stops the
+    CLI with the error.
     """
 
 
@@ -318,7 +321,9 @@ def center_demo(kernel: Kernel, demo: Any) -> None:
     has created ``demo.skus`` before WMS stocks them), outside any
     transaction: open your own with ``kernel.db.transaction()``. ``demo``
     carries ``shop`` (the demo shop's code), ``skus`` (codes created so far)
-    and ``notes`` (lines printed to the user). Must be safe to run twice.
+    and ``notes`` (lines printed to the user). Must be safe to run twice. A
+    raise stops ``mallcore demo`` with the error; what earlier centers
+    seeded stays.
     """
 
 

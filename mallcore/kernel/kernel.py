@@ -96,12 +96,9 @@ class Kernel:
     # -- composition -----------------------------------------------------------
 
     def call_each(self, hook_name: str, **kwargs: Any) -> dict[str, Any]:
-        """Call a hook on each center separately; results by center, in center order."""
-        results: dict[str, Any] = {}
-        for impl in getattr(self.hook, hook_name).get_hookimpls():
-            if impl.plugin_name in self.centers:
-                results[impl.plugin_name] = impl.function(**kwargs)
-        return {name: results[name] for name in self.centers if name in results}
+        """Call a hook on each center separately, in center order; results by center."""
+        impls = {i.plugin_name: i.function for i in getattr(self.hook, hook_name).get_hookimpls()}
+        return {name: impls[name](**kwargs) for name in self.centers if name in impls}
 
     def _check_config_sections(self) -> None:
         installed = set(installed_centers()) | set(self.centers)

@@ -20,12 +20,23 @@ def test_minimal_example_plays_its_readme(tmp_path, monkeypatch):
     with TestClient(create_app(kernel, lifecycle=False)) as c:
         merchant = {"Authorization": "Bearer minimal-merchant"}
         alice = {"Authorization": "Bearer minimal-alice"}
-        r = c.post("/catalog/products", headers=merchant,
-                   json={"name": "Tea", "shop": "shop1", "skus": [{"code": "TEA-1", "price": 2500, "weight_grams": 250}]})
+        r = c.post(
+            "/catalog/products",
+            headers=merchant,
+            json={
+                "name": "Tea",
+                "shop": "shop1",
+                "skus": [{"code": "TEA-1", "price": 2500, "weight_grams": 250}],
+            },
+        )
         assert r.status_code == 201, r.text
-        order = c.post("/orders", headers=alice, json={"shop": "shop1", "lines": [{"sku": "TEA-1", "quantity": 2}]}).json()
+        order = c.post(
+            "/orders", headers=alice, json={"shop": "shop1", "lines": [{"sku": "TEA-1", "quantity": 2}]}
+        ).json()
         assert order["total"] == 5000
-        pay = c.post(f"/orders/{order['id']}/payments", headers=alice, json={"method": "sandbox", "amount": 5000})
+        pay = c.post(
+            f"/orders/{order['id']}/payments", headers=alice, json={"method": "sandbox", "amount": 5000}
+        )
         assert pay.json()["order_status"] == "paid"
         kinds = [e["kind"] for e in c.get(f"/orders/{order['id']}/timeline", headers=alice).json()]
         assert kinds == ["order.placed", "order.paid"]
@@ -40,10 +51,17 @@ def test_mount_example_serves_host_and_shop_routes(tmp_path, monkeypatch):
     with TestClient(app) as c:
         assert c.get("/health").json() == {"status": "ok"}
         admin = {"Authorization": "Bearer host-admin"}
-        r = c.post("/shop/catalog/products", headers=admin, json={"name": "Cup", "shop": "s1", "skus": [{"code": "CUP", "price": 900}]})
+        r = c.post(
+            "/shop/catalog/products",
+            headers=admin,
+            json={"name": "Cup", "shop": "s1", "skus": [{"code": "CUP", "price": 900}]},
+        )
         assert r.status_code == 201
         assert c.get("/shop/catalog/products").json()[0]["skus"][0]["code"] == "CUP"
-        order = c.post("/shop/orders", headers={"Authorization": "Bearer host-alice"},
-                       json={"shop": "s1", "lines": [{"sku": "CUP", "quantity": 1}]}).json()
+        order = c.post(
+            "/shop/orders",
+            headers={"Authorization": "Bearer host-alice"},
+            json={"shop": "s1", "lines": [{"sku": "CUP", "quantity": 1}]},
+        ).json()
         assert order["tracking_url"].startswith(f"http://127.0.0.1:8000/shop/track/{order['id']}?token=")
     assert (tmp_path / "mount-example.db").exists()

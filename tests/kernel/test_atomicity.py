@@ -9,7 +9,9 @@ from mallcore.kernel.aftersale import AfterSaleCase, CaseLine
 from tests.helpers import order_body, snapshot
 
 md = sa.MetaData()
-marks = sa.Table("saboteur_marks", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("hook", sa.String(40)))
+marks = sa.Table(
+    "saboteur_marks", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("hook", sa.String(40))
+)
 
 
 class Saboteur(Center):
@@ -70,7 +72,11 @@ class Saboteur(Center):
 def build(mallcore, fail_in):
     kernel = mallcore.kernel(extra=[Saboteur], settings={"saboteur": {"fail_in": fail_in}})
     mallcore.product(kernel, skus=[("SKU-1", 1000), ("SKU-2", 2500)])
-    return kernel, mallcore.client(kernel, "customer", "alice"), mallcore.client(kernel, "merchant", "m", shop="s1")
+    return (
+        kernel,
+        mallcore.client(kernel, "customer", "alice"),
+        mallcore.client(kernel, "merchant", "m", shop="s1"),
+    )
 
 
 def order_in(alice, status, staff):
@@ -131,8 +137,14 @@ def test_a_raise_in_an_after_sale_step_writes_nothing(mallcore):
         kernel.hook.order_after_sale(
             ctx=ctx,
             case=AfterSaleCase(
-                id=1, order_id=oid, type="refund_only", status="requested", previous=None, customer="alice",
-                shop="s1", lines=[CaseLine(line_id=line.id, sku=line.sku, quantity=1)],
+                id=1,
+                order_id=oid,
+                type="refund_only",
+                status="requested",
+                previous=None,
+                customer="alice",
+                shop="s1",
+                lines=[CaseLine(line_id=line.id, sku=line.sku, quantity=1)],
             ),
         )
     assert snapshot(kernel) == before
@@ -144,4 +156,11 @@ def test_without_a_raise_every_hook_wrote_its_mark(mallcore):
     assert staff.post(f"/orders/{oid}/deliver").status_code == 200
     with kernel.db.transaction(write=False) as conn:
         hooks = [row.hook for row in conn.execute(sa.select(marks.c.hook).order_by(marks.c.id))]
-    assert hooks == ["order_pre_validate", "order_price", "order_reserve", "order_pay", "order_dispatch", "order_deliver"]
+    assert hooks == [
+        "order_pre_validate",
+        "order_price",
+        "order_reserve",
+        "order_pay",
+        "order_dispatch",
+        "order_deliver",
+    ]

@@ -10,7 +10,9 @@ SECRET = "s3cret-for-tests-only-32-bytes-long!"
 
 
 def test_static_tokens_from_config(mallcore):
-    kernel = mallcore.kernel(config={"auth": {"tokens": {"tok-merchant": {"subject": "m1", "roles": ["merchant"], "shop": "s1"}}}})
+    kernel = mallcore.kernel(
+        config={"auth": {"tokens": {"tok-merchant": {"subject": "m1", "roles": ["merchant"], "shop": "s1"}}}}
+    )
     client = mallcore.client(kernel, None)
     me = client.get("/me", headers={"Authorization": "Bearer tok-merchant"}).json()
     assert me == {"subject": "m1", "roles": ["merchant"], "shop": "s1"}
@@ -52,7 +54,11 @@ def test_a_jwt_verifier_serves_production(mallcore):
         mint(exp=int(time.time()) - 600),
         mint(iss="evil"),
         mint(aud="other"),
-        jwt.encode({"sub": "x", "exp": int(time.time()) + 60, "iss": "idp", "aud": "shop"}, "wrong-secret-wrong-secret-wrong-secret", algorithm="HS256"),
+        jwt.encode(
+            {"sub": "x", "exp": int(time.time()) + 60, "iss": "idp", "aud": "shop"},
+            "wrong-secret-wrong-secret-wrong-secret",
+            algorithm="HS256",
+        ),
     ):
         assert client.get("/me", headers={"Authorization": f"Bearer {bad}"}).status_code == 401
 

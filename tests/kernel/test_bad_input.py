@@ -20,7 +20,12 @@ CASES = [
     ("missing lines", {"shop": "s1"}, 400, "invalid_request"),
     ("missing shop", {"lines": [{"sku": "SKU-1", "quantity": 1}]}, 400, "invalid_request"),
     ("missing sku", {"shop": "s1", "lines": [{"quantity": 1}]}, 400, "invalid_request"),
-    ("fractional quantity", {"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1.5}]}, 400, "invalid_request"),
+    (
+        "fractional quantity",
+        {"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1.5}]},
+        400,
+        "invalid_request",
+    ),
     ("unknown field", {**order_body(), "discount": 500}, 400, "invalid_request"),
     ("address missing a field", {**order_body(), "address": {"name": "A"}}, 400, "invalid_request"),
     ("too many units", order_body(lines=[("SKU-1", 10_000)]), 422, "quantity_too_large"),
@@ -44,7 +49,13 @@ def test_bad_orders_are_refused_and_write_nothing(mallcore, shop, name, body, st
     [
         (b'{"shop": "s1", "lines": [', 400, "malformed_json"),
         (b"not json", 400, "malformed_json"),
-        (b'{"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1}], "note": "' + b"x" * 1_100_000 + b'"}', 413, "body_too_large"),
+        (
+            b'{"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1}], "note": "'
+            + b"x" * 1_100_000
+            + b'"}',
+            413,
+            "body_too_large",
+        ),
     ],
     ids=["truncated", "garbage", "oversized"],
 )
@@ -63,7 +74,10 @@ def test_bad_product_input_is_refused(mallcore, shop):
         ({"name": "x", "shop": "s1", "skus": []}, "invalid_request"),
         ({"name": "x", "shop": "s1", "skus": [{"code": "A", "price": -1}]}, "invalid_request"),
         ({"name": "x", "shop": "s1", "skus": [{"code": "SKU-1", "price": 1}]}, "sku_code_taken"),
-        ({"name": "x", "shop": "s1", "skus": [{"code": "B", "price": 1}, {"code": "B", "price": 2}]}, "sku_code_repeated"),
+        (
+            {"name": "x", "shop": "s1", "skus": [{"code": "B", "price": 1}, {"code": "B", "price": 2}]},
+            "sku_code_repeated",
+        ),
         ({"name": "x", "shop": "s2", "skus": [{"code": "C", "price": 1}]}, "shop_forbidden"),
     ]:
         r = merchant.post("/catalog/products", json=body)

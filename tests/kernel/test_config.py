@@ -18,7 +18,9 @@ def test_no_file_at_all_gives_a_working_sqlite_shop_with_first_party_centers(tmp
 
 def test_a_file_and_environment_overrides(tmp_path):
     path = tmp_path / "mallcore.toml"
-    path.write_text('[database]\nurl = "sqlite:///a.db"\npool_size = 3\n[http]\nbase_url = "https://shop.example"\n')
+    path.write_text(
+        '[database]\nurl = "sqlite:///a.db"\npool_size = 3\n[http]\nbase_url = "https://shop.example"\n'
+    )
     config = load_config(
         path,
         env={
@@ -76,7 +78,8 @@ def test_center_settings_are_validated_by_the_centers_schema(tmp_path):
     with pytest.raises(ConfigError, match="centers.payment.metods"):
         Kernel(bad_key)
     bad_type = load_config(
-        overrides={**base, "centers": {"enabled": ["catalog", "payment"], "payment": {"methods": "sandbox"}}}, env={}
+        overrides={**base, "centers": {"enabled": ["catalog", "payment"], "payment": {"methods": "sandbox"}}},
+        env={},
     )
     with pytest.raises(ConfigError, match="centers.payment.methods"):
         Kernel(bad_type)

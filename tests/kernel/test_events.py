@@ -15,12 +15,18 @@ class Listener(Center):
 
     @hookimpl
     def center_subscriptions(self, kernel):
-        return [("order.*", self.on_order), ("payment.captured", self.on_payment), ("order.placed", self.boom)]
+        return [
+            ("order.*", self.on_order),
+            ("payment.captured", self.on_payment),
+            ("order.placed", self.boom),
+        ]
 
     def on_order(self, kernel, event):
         # After commit: the order is already visible to a new transaction.
         with kernel.db.transaction(write=False) as conn:
-            status = conn.execute(sa.select(t.orders.c.status).where(t.orders.c.id == event.order_id)).scalar()
+            status = conn.execute(
+                sa.select(t.orders.c.status).where(t.orders.c.id == event.order_id)
+            ).scalar()
         self.seen.append((event.topic, event.order_id, status))
 
     def on_payment(self, kernel, event):
@@ -47,7 +53,13 @@ def test_hook_center_subscriptions_get_events_after_commit_and_a_failing_one_har
         ("order.paid", oid, "paid"),
     ]
     with kernel.db.transaction(write=False) as conn:
-        topics = conn.execute(sa.select(t.outbox.c.topic).where(t.outbox.c.order_id == oid).order_by(t.outbox.c.id)).scalars().all()
+        topics = (
+            conn.execute(
+                sa.select(t.outbox.c.topic).where(t.outbox.c.order_id == oid).order_by(t.outbox.c.id)
+            )
+            .scalars()
+            .all()
+        )
     assert topics == ["order.placed", "payment.captured", "order.paid"]
 
 

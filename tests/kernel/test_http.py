@@ -11,8 +11,14 @@ def test_openapi_is_served_at_schema_with_the_contract_paths(mallcore):
     schema = mallcore.client(kernel, None).get("/schema/openapi.json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    for path in ("/orders", "/orders/{order_id}", "/orders/{order_id}/payments", "/orders/{order_id}/cancel",
-                 "/orders/{order_id}/timeline", "/catalog/products"):
+    for path in (
+        "/orders",
+        "/orders/{order_id}",
+        "/orders/{order_id}/payments",
+        "/orders/{order_id}/cancel",
+        "/orders/{order_id}/timeline",
+        "/catalog/products",
+    ):
         assert path in paths, path
     params = {p["name"] for p in paths["/orders"]["post"]["parameters"]}
     assert "Idempotency-Key" in params
@@ -53,5 +59,8 @@ def test_the_kernel_mounts_into_a_host_app_beside_its_own_routes(mallcore):
         ).json()
         assert order["tracking_url"].startswith(f"/shop/track/{order['id']}?token=")
         # mallcore's error format applies to its routes; the host's 404 stays the host's
-        assert client.get("/shop/orders/999", headers={"Authorization": f"Bearer {alice}"}).json()["code"] == "order_not_found"
+        assert (
+            client.get("/shop/orders/999", headers={"Authorization": f"Bearer {alice}"}).json()["code"]
+            == "order_not_found"
+        )
         assert client.get("/orders").status_code == 404

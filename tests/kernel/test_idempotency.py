@@ -19,7 +19,9 @@ def test_a_replay_returns_the_first_response_and_changes_nothing(mallcore):
     assert count(kernel, "orders") == 1
     # keys are per caller: bob's "abc" is his own
     bob = mallcore.client(kernel, "customer", "bob")
-    assert bob.post("/orders", json=order_body(), headers={"Idempotency-Key": "abc"}).json()["customer"] == "bob"
+    assert (
+        bob.post("/orders", json=order_body(), headers={"Idempotency-Key": "abc"}).json()["customer"] == "bob"
+    )
     assert count(kernel, "orders") == 2
 
 
@@ -28,7 +30,9 @@ def test_the_same_key_with_another_body_or_endpoint_is_refused(mallcore):
     order = alice.post("/orders", json=order_body(), headers={"Idempotency-Key": "k"}).json()
     other = alice.post("/orders", json=order_body(lines=[("SKU-2", 1)]), headers={"Idempotency-Key": "k"})
     assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
-    pay = alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"}, headers={"Idempotency-Key": "k"})
+    pay = alice.post(
+        f"/orders/{order['id']}/payments", json={"method": "sandbox"}, headers={"Idempotency-Key": "k"}
+    )
     assert pay.json()["code"] == "idempotency_key_reused"
     assert count(kernel, "orders") == 1
     assert count(kernel, "payment_payments") == 0

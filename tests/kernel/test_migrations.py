@@ -21,7 +21,11 @@ def diff(kernel):
         return [
             change
             for change in compare_metadata(context, combined)
-            if not (isinstance(change, tuple) and change[0] == "remove_table" and change[1].name == "alembic_version")
+            if not (
+                isinstance(change, tuple)
+                and change[0] == "remove_table"
+                and change[1].name == "alembic_version"
+            )
         ]
 
 

@@ -3,7 +3,7 @@ from hypothesis import strategies as st
 
 from mallcore.kernel import Money, allocate, share
 
-amounts = st.integers(min_value=-10**9, max_value=10**9)
+amounts = st.integers(min_value=-(10**9), max_value=10**9)
 weights = st.lists(st.integers(min_value=0, max_value=10**7), min_size=1, max_size=30)
 
 

@@ -24,7 +24,11 @@ def test_place_returns_totals_lines_and_a_signed_tracking_link(mallcore, shop):
     order = r.json()
     assert order["status"] == "awaiting_payment"
     assert (order["currency"], order["subtotal"], order["discount"], order["shipping"], order["total"]) == (
-        "CNY", 7898, 0, 0, 7898
+        "CNY",
+        7898,
+        0,
+        0,
+        7898,
     )
     assert [(l["sku"], l["quantity"], l["unit_price"], l["total"]) for l in order["lines"]] == [
         ("TEE", 2, 1999, 3998),
@@ -88,7 +92,9 @@ def test_pay_then_timeline_in_both_languages(mallcore, shop):
     assert [e["kind"] for e in en] == ["order.placed", "order.paid"]
     assert en[1]["message"] == "Payment received"
     assert set(en[0]) >= {"at", "kind", "actor", "message", "public"}
-    zh = alice.get(f"/orders/{order['id']}/timeline", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}).json()
+    zh = alice.get(
+        f"/orders/{order['id']}/timeline", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+    ).json()
     assert zh[1]["message"] == "已付款"
     # paying twice is refused
     again = alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"})
@@ -109,7 +115,9 @@ def test_a_wrong_amount_or_unknown_method_is_refused_and_nothing_changes(mallcor
 def test_a_declined_payment_is_recorded_and_leaves_the_order_unpaid(mallcore, shop):
     alice = mallcore.client(shop, "customer", "alice")
     order = place(alice).json()
-    r = alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox", "data": {"simulate": "decline"}})
+    r = alice.post(
+        f"/orders/{order['id']}/payments", json={"method": "sandbox", "data": {"simulate": "decline"}}
+    )
     assert (r.status_code, r.json()["code"]) == (402, "payment_failed")
     assert r.json()["payment"]["failure"] == "card_declined"
     assert alice.get(f"/orders/{order['id']}").json()["status"] == "awaiting_payment"
@@ -158,7 +166,14 @@ def test_staff_walk_an_order_to_completion_by_hand_and_cancel_is_refused_after_d
     assert staff.post(f"/orders/{oid}/deliver").json()["status"] == "delivered"
     assert staff.post(f"/orders/{oid}/complete").json()["status"] == "completed"
     kinds = [e["kind"] for e in alice.get(f"/orders/{oid}/timeline").json()]
-    assert kinds == ["order.placed", "order.paid", "order.dispatched", "order.shipped", "order.delivered", "order.completed"]
+    assert kinds == [
+        "order.placed",
+        "order.paid",
+        "order.dispatched",
+        "order.shipped",
+        "order.delivered",
+        "order.completed",
+    ]
 
 
 def test_a_customer_cannot_order_for_a_shop_with_another_shops_sku(mallcore, shop):
@@ -186,6 +201,11 @@ def test_shops_are_listed_and_only_admins_create_them(mallcore, shop):
     r = admin.post("/shops", json={"code": "s3", "name": "Third", "currency": "USD"})
     assert (r.status_code, r.json()["currency"]) == (201, "USD")
     assert admin.post("/shops", json={"code": "s3", "name": "Again"}).json()["code"] == "shop_exists"
-    assert mallcore.client(shop, "merchant", "m", shop="s1").post("/shops", json={"code": "x", "name": "x"}).status_code == 403
+    assert (
+        mallcore.client(shop, "merchant", "m", shop="s1")
+        .post("/shops", json={"code": "x", "name": "x"})
+        .status_code
+        == 403
+    )
     me = mallcore.client(shop, "merchant", "m", shop="s1").get("/me").json()
     assert me == {"subject": "m", "roles": ["merchant"], "shop": "s1"}

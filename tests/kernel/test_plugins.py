@@ -8,16 +8,25 @@ from mallcore.kernel.plugins import order_centers
 
 
 def make(name, requires=(), after=(), conflicts=()):
-    return type(name.title(), (Center,), {"name": name, "requires": requires, "after": after, "conflicts": conflicts})
+    return type(
+        name.title(), (Center,), {"name": name, "requires": requires, "after": after, "conflicts": conflicts}
+    )
 
 
 def kernel_with(tmp_path, enabled, extra=()):
-    config = load_config(overrides={"database": {"url": f"sqlite:///{tmp_path}/k.db"}, "centers": {"enabled": enabled}}, env={})
+    config = load_config(
+        overrides={"database": {"url": f"sqlite:///{tmp_path}/k.db"}, "centers": {"enabled": enabled}}, env={}
+    )
     return Kernel(config, centers=extra)
 
 
 def test_order_follows_requires_and_after_then_name_never_install_order():
-    a, b, c, d = make("alpha"), make("beta", after=("delta",)), make("gamma", requires=("alpha",)), make("delta")
+    a, b, c, d = (
+        make("alpha"),
+        make("beta", after=("delta",)),
+        make("gamma", requires=("alpha",)),
+        make("delta"),
+    )
     names = [x.name for x in order_centers([c(), b(), a(), d()])]
     assert names == ["alpha", "delta", "beta", "gamma"]
     assert names == [x.name for x in order_centers([d(), a(), b(), c()])]
@@ -35,7 +44,10 @@ def test_hooks_are_called_in_center_order(mallcore):
     kernel = mallcore.kernel(extra=[recorder("zeta"), recorder("eta", after=("zeta",)), recorder("aleph")])
     mallcore.product(kernel)
     alice = mallcore.client(kernel, "customer", "alice")
-    assert alice.post("/orders", json={"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1}]}).status_code == 201
+    assert (
+        alice.post("/orders", json={"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1}]}).status_code
+        == 201
+    )
     assert calls == ["aleph", "zeta", "eta"]
 
 
@@ -46,7 +58,9 @@ def test_a_required_center_that_is_not_enabled_stops_start_up(tmp_path):
 
 
 def test_an_unknown_center_name_stops_start_up_listing_installed_ones(tmp_path):
-    with pytest.raises(PluginError, match=r"'warehouse9' is enabled in config but not installed \(installed: .*catalog"):
+    with pytest.raises(
+        PluginError, match=r"'warehouse9' is enabled in config but not installed \(installed: .*catalog"
+    ):
         kernel_with(tmp_path, ["catalog", "payment", "warehouse9"])
 
 

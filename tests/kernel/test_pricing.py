@@ -82,7 +82,11 @@ def test_an_order_level_discount_is_shared_by_line_value():
         Line(sku="B", quantity=1, unit_price=1000, line_no=2),
     ]
     order = _order()
-    price(order, lines, [Adjustment(source="promotion", reason="spend 40 save 10", amount=-1000, phase=Phase.PROMOTION)])
+    price(
+        order,
+        lines,
+        [Adjustment(source="promotion", reason="spend 40 save 10", amount=-1000, phase=Phase.PROMOTION)],
+    )
     assert [line.discount for line in lines] == [750, 250]
     assert order.total == 3000
 
@@ -90,13 +94,18 @@ def test_an_order_level_discount_is_shared_by_line_value():
 def test_a_discount_larger_than_the_order_is_clamped_to_zero():
     lines = [Line(sku="A", quantity=2, unit_price=500, line_no=1)]
     order = _order()
-    applied = price(order, lines, [Adjustment(source="promotion", reason="x", amount=-5000, phase=Phase.PROMOTION)])
+    applied = price(
+        order, lines, [Adjustment(source="promotion", reason="x", amount=-5000, phase=Phase.PROMOTION)]
+    )
     assert order.total == 0
     assert applied[0].amount == -1000
 
 
 def test_freight_is_booked_as_shipping_and_fees_as_fees():
-    lines = [Line(sku="A", quantity=1, unit_price=1000, line_no=1), Line(sku="B", quantity=3, unit_price=1000, line_no=2)]
+    lines = [
+        Line(sku="A", quantity=1, unit_price=1000, line_no=1),
+        Line(sku="B", quantity=3, unit_price=1000, line_no=2),
+    ]
     order = _order()
     price(
         order,
