@@ -205,7 +205,7 @@ class Reconciler:
                     }
                     clean = True
                     if seen[ref] > 1:
-                        clean = False
+                        # Reported, but the first line still matches (or not) on its own.
                         found.append(
                             base
                             | {

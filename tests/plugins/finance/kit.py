@@ -88,7 +88,14 @@ class Clock:
 class Shop:
     """A kernel with catalog, payment, finance and the refund desk, and its people."""
 
-    def __init__(self, mallcore: Any, *, freight: bool = False, settings: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        mallcore: Any,
+        *,
+        freight: bool = False,
+        settings: dict[str, Any] | None = None,
+        fake_clock: bool = True,
+    ) -> None:
         extra: list[Any] = [RefundDesk] + ([FlatFreight] if freight else [])
         self.kernel = kernel = mallcore.kernel(
             centers=["catalog", "payment", "finance"],
@@ -98,7 +105,9 @@ class Shop:
         self.mallcore = mallcore
         self.clock = Clock()
         self.finance = kernel.centers["finance"]
-        self.finance.clock = self.clock
+        if fake_clock:
+            # Reconciliation tests keep real time: the sandbox provider stamps its ledger with it.
+            self.finance.clock = self.clock
         mallcore.product(kernel, shop="s1", skus=[("TEE", 1999), ("MUG", 3900)])
         mallcore.product(kernel, shop="s2", skus=[("CAP", 2500)])
         self.alice = mallcore.client(kernel, "customer", "alice")
