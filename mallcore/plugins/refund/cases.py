@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 import sqlalchemy as sa
@@ -132,13 +132,13 @@ class Cases:
 
     def now(self, ctx: OrderContext | None = None) -> datetime:
         if ctx is not None and NOW in ctx.stash:
-            return ctx.stash[NOW]  # type: ignore[no-any-return]
+            return ctx.stash[NOW]
         return self.center.clock()
 
     def reason(self, code: str) -> Reason | None:
         for r in self.settings.reasons:
             if r.code == code:
-                return r  # type: ignore[no-any-return]
+                return r
         return None
 
     # -- loading ----------------------------------------------------------------
@@ -193,7 +193,7 @@ class Cases:
         ).scalar()
         if at is None:
             return order.updated_at or self.now()
-        return at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
     # -- the one way a case changes state --------------------------------------
 
@@ -530,7 +530,7 @@ class Cases:
 
     def expected_warehouse(self, ctx: OrderContext, case: Case) -> str | None:
         if self.settings.return_warehouse:
-            return self.settings.return_warehouse  # type: ignore[no-any-return]
+            return self.settings.return_warehouse
         view = self.kernel.orders.render(ctx.order, ctx.lines, [], conn=ctx.conn)
         wanted = {x.line_id for x in case.lines}
         for shipment in view.shipments:
@@ -749,8 +749,8 @@ class Cases:
                     )
                 )
         received: dict[int, int] = {}
-        for i in inspections:
-            received[i.line_id] = received.get(i.line_id, 0) + i.quantity
+        for done in inspections:
+            received[done.line_id] = received.get(done.line_id, 0) + done.quantity
         for x in case.lines:
             x.received = received.get(x.line_id, 0)
         cl = t.case_lines.c
@@ -891,11 +891,11 @@ class Cases:
     def shipping_mode(self, case: Case) -> ShippingMode:
         s = self.settings
         if not case.shipped:
-            return s.shipping_unshipped  # type: ignore[no-any-return]
+            return s.shipping_unshipped
         reason = self.reason(case.reason)
         if reason is not None and reason.merchant_fault:
-            return s.shipping_merchant_fault  # type: ignore[no-any-return]
-        return s.shipping  # type: ignore[no-any-return]
+            return s.shipping_merchant_fault
+        return s.shipping
 
     def refund(
         self, ctx: OrderContext, case: Case, items: list[RefundItem], *, actor: str, early: bool = False
@@ -1066,8 +1066,12 @@ class Cases:
         staff = principal.is_admin or principal.can_act_for_shop(
             case.shop, "merchant", "warehouse", "finance"
         )
-        timeline = kernel.orders.timeline_entries(
-            conn, case.order_id, lang=lang, public_only=not staff, ref=case.ref
+        # (cast: OrderService.list shadows the builtin in its annotations)
+        timeline: list[TimelineView] = cast(
+            Any,
+            kernel.orders.timeline_entries(
+                conn, case.order_id, lang=lang, public_only=not staff, ref=case.ref
+            ),
         )
         if pending is not None:
             timeline.extend(_pending(pending, case.ref, lang, staff))

@@ -9,7 +9,7 @@ internal notes, no staff names.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mallcore.kernel import NotFound
 
@@ -116,7 +116,9 @@ def page_context(kernel: Kernel, center: RefundCenter, order_id: int, lang: str)
             raise NotFound(f"order {order_id} not found", code="order_not_found")
         lines = kernel.orders.load_lines(conn, order_id)
         view = kernel.orders.render(order, lines, [], conn=conn)
-        timeline = kernel.orders.timeline_entries(conn, order_id, lang=lang, public_only=True)
+        timeline: list[Any] = cast(
+            Any, kernel.orders.timeline_entries(conn, order_id, lang=lang, public_only=True)
+        )
         cases = center.cases.load_for_order(conn, order_id)
     by_ref: dict[str, list[Any]] = {}
     for entry in timeline:
