@@ -49,6 +49,14 @@ def test_database_url() -> str | None:
     return os.environ.get(TEST_DATABASE_ENV) or None
 
 
+test_database_url.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
+
+requires_postgres = pytest.mark.skipif(
+    not test_database_url(),
+    reason="needs PostgreSQL: set MALLCORE_TEST_DATABASE_URL (the CI sets it for its second run)",
+)
+
+
 class Client:
     """An httpx-style client that sends one principal's bearer token."""
 

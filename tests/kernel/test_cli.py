@@ -1,0 +1,88 @@
+"""The `mallcore` command, as an operator uses it."""
+
+import json
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from mallcore.kernel import cli
+
+
+def run(*args, env=None):
+    cli.cli.commands.pop("fee", None)
+    argv = list(args)
+    cli._center_commands(cli._preparse_config(argv))
+    return CliRunner().invoke(cli.cli, argv, env=env or {}, catch_exceptions=False)
+
+
+def write_config(tmp_path, enabled, extra=""):
+    path = tmp_path / "mallcore.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/cli.db"\n[centers]\nenabled = {json.dumps(enabled)}\n{extra}'
+    )
+    return str(path)
+
+
+def test_centers_lists_the_custom_center_when_enabled_and_not_when_disabled(tmp_path):
+    on = run("--config", write_config(tmp_path, ["catalog", "payment", "fee"]), "centers", "--json")
+    data = json.loads(on.output)
+    assert data["enabled"] == ["catalog", "fee", "payment"]  # fee runs after catalog; ties by name
+    fee = next(c for c in data["centers"] if c["name"] == "fee")
+    assert "order_price" in fee["hooks"] and fee["tables"] == ["fee_charges"]
+    assert data["installed"]["fee"] == "mallcore_fee:FeeCenter"
+    off = run("--config", write_config(tmp_path, ["catalog", "payment"]), "centers")
+    assert "[off] fee" in off.output and "[on ] catalog" in off.output
+    assert "fee_charges" not in off.output
+    text = run("--config", write_config(tmp_path, ["catalog", "payment", "fee"]), "centers").output
+    assert "2. fee" in text and "tables: fee_charges" in text
+
+
+def test_a_bad_config_stops_with_the_key_named_and_exit_code_2(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text("[database]\nurll = 'x'\n")
+    try:
+        cli.main(["--config", str(path), "centers"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "database.urll" in capsys.readouterr().err
+
+
+def test_db_upgrade_then_token_create(tmp_path):
+    config = write_config(tmp_path, ["catalog", "payment"])
+    assert run("--config", config, "db", "upgrade").exit_code == 0
+    heads = run("--config", config, "db", "current").output.split()
+    assert len(heads) == 2
+    token = run(
+        "--config", config, "token", "create", "--subject", "m1", "--role", "merchant", "--shop", "s1"
+    ).output.strip()
+    assert token.startswith("mc_")
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/cli.db")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT subject, shop FROM api_tokens")).one() == ("m1", "s1")
+    engine.dispose()
+
+
+def test_demo_seeds_a_shop_and_prints_a_token_for_every_role(tmp_path):
+    config = write_config(tmp_path, ["catalog", "payment"])
+    out = run("--config", config, "demo", "--no-serve").output
+    for role in ("customer", "merchant", "warehouse", "finance", "admin"):
+        assert f"  {role}" in out
+    assert "TEE-WHITE-M" in out
+    again = run("--config", config, "demo", "--no-serve")
+    assert again.exit_code == 0
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/cli.db")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM catalog_skus")).scalar() == 5
+        live = conn.execute(sa.text("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL")).scalar()
+    engine.dispose()
+    assert live == 7
+
+
+def test_jobs_list_and_run(tmp_path):
+    config = write_config(tmp_path, ["catalog", "payment"])
+    run("--config", config, "db", "upgrade")
+    assert "kernel.idempotency_purge" in run("--config", config, "jobs", "list").output
+    out = run("--config", config, "jobs", "run", "kernel.idempotency_purge").output
+    assert out.startswith("kernel.idempotency_purge:")
+    bad = CliRunner().invoke(cli.cli, ["--config", config, "jobs", "run", "nope"])
+    assert bad.exit_code == 2 and "unknown job" in bad.output

@@ -1,0 +1,96 @@
+import csv
+import io
+import time
+from datetime import UTC, datetime
+
+import msgspec
+
+from mallcore.kernel.signing import sign
+from tests.helpers import count, order_body
+
+SECRET = "test-webhook-secret"
+
+
+def shop(mallcore):
+    kernel = mallcore.kernel(settings={"payment": {"webhook_secrets": {"sandbox": SECRET}}})
+    mallcore.product(kernel, skus=[("SKU-1", 1000)])
+    return kernel, mallcore.client(kernel, "customer", "alice")
+
+
+def webhook(client, event, *, secret=SECRET, at=None):
+    body = msgspec.json.encode(event)
+    return client.post(
+        "/payment/webhooks/sandbox",
+        content=body,
+        headers={"X-Mallcore-Signature": sign(secret, body, at), "Content-Type": "application/json"},
+    )
+
+
+def test_a_pending_payment_completes_through_a_signed_webhook_exactly_once(mallcore):
+    kernel, alice = shop(mallcore)
+    order = alice.post("/orders", json=order_body()).json()
+    pending = alice.post(
+        f"/orders/{order['id']}/payments", json={"method": "sandbox", "data": {"simulate": "pending"}}
+    ).json()
+    assert (pending["status"], pending["order_status"]) == ("pending", "awaiting_payment")
+    carrier = mallcore.client(kernel, None)
+    event = {"id": "evt-1", "type": "payment.captured", "reference": pending["reference"]}
+    # forged and stale signatures change nothing
+    assert webhook(carrier, event, secret="wrong").json()["code"] == "signature_invalid"
+    assert webhook(carrier, event, at=int(time.time()) - 301).json()["code"] == "signature_expired"
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "awaiting_payment"
+    assert webhook(carrier, event).json() == {"status": "applied"}
+    assert webhook(carrier, event).json() == {"status": "duplicate"}
+    assert webhook(carrier, {**event, "id": "evt-2"}).json() == {"status": "ignored"}
+    got = alice.get(f"/orders/{order['id']}").json()
+    assert (got["status"], got["paid"]) == ("paid", 1000)
+    assert [e["kind"] for e in alice.get(f"/orders/{order['id']}/timeline").json()] == [
+        "order.placed",
+        "payment.pending",
+        "order.paid",
+    ]
+    assert count(kernel, "payment_webhook_events") == 2
+
+
+def test_unknown_provider_or_reference(mallcore):
+    kernel, alice = shop(mallcore)
+    carrier = mallcore.client(kernel, None)
+    body = msgspec.json.encode({"id": "e", "type": "payment.captured", "reference": "nope"})
+    r = carrier.post(
+        "/payment/webhooks/paypal", content=body, headers={"X-Mallcore-Signature": sign(SECRET, body)}
+    )
+    assert r.json()["code"] == "provider_unknown"
+    assert (
+        webhook(carrier, {"id": "e", "type": "payment.captured", "reference": "nope"}).json()["code"]
+        == "payment_not_found"
+    )
+
+
+def test_payments_are_listed_per_customer_and_shop(mallcore):
+    kernel, alice = shop(mallcore)
+    order = alice.post("/orders", json=order_body()).json()
+    alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"})
+    assert [p["order_id"] for p in alice.get("/payment/payments").json()] == [order["id"]]
+    assert mallcore.client(kernel, "customer", "bob").get("/payment/payments").json() == []
+    assert len(mallcore.client(kernel, "finance", "f", shop="s1").get("/payment/payments").json()) == 1
+    assert mallcore.client(kernel, "finance", "f", shop="s2").get("/payment/payments").json() == []
+
+
+def test_the_sandbox_statement_lists_charges_and_refunds_of_the_day(mallcore):
+    kernel, alice = shop(mallcore)
+    order = alice.post("/orders", json=order_body()).json()
+    paid = alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"}).json()
+    alice.post(f"/orders/{order['id']}/cancel", json={"reason": "x"})
+    declined = alice.post("/orders", json=order_body()).json()
+    alice.post(
+        f"/orders/{declined['id']}/payments", json={"method": "sandbox", "data": {"simulate": "decline"}}
+    )
+    finance = mallcore.client(kernel, "finance", "f")
+    today = datetime.now(UTC).date().isoformat()
+    r = finance.get(f"/payment/statements/sandbox?date={today}")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [(x["type"], x["amount"]) for x in rows] == [("charge", "1000"), ("refund", "1000")]
+    assert rows[0]["reference"] == paid["reference"] and rows[1]["original_reference"] == paid["reference"]
+    assert finance.get("/payment/statements/sandbox?date=2001-01-01").text.count("\n") == 1
+    assert alice.get(f"/payment/statements/sandbox?date={today}").status_code == 403
