@@ -47,7 +47,9 @@ class RefundDesk(Center):
     @hookimpl
     def center_routes(self, kernel: Any) -> list[Any]:
         @post("/refunddesk/{order_id:int}", status_code=201, sync_to_thread=True)
-        def request_refund(order_id: FromPath[int], principal: Caller, data: JSONBody[RefundIn]) -> dict[str, Any]:
+        def request_refund(
+            order_id: FromPath[int], principal: Caller, data: JSONBody[RefundIn]
+        ) -> dict[str, Any]:
             with kernel.orders.stage("after_sale", order_id, principal) as ctx:
                 refund = kernel.refunds.request(
                     ctx,

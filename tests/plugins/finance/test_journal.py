@@ -32,9 +32,7 @@ def test_payment_posts_provider_and_customer_clearing_with_the_provider_referenc
 
 def test_a_declined_payment_posts_nothing(mallcore):
     shop = Shop(mallcore)
-    order = shop.alice.post(
-        "/orders", json={"shop": "s1", "lines": [{"sku": "TEE", "quantity": 1}]}
-    ).json()
+    order = shop.alice.post("/orders", json={"shop": "s1", "lines": [{"sku": "TEE", "quantity": 1}]}).json()
     r = shop.alice.post(
         f"/orders/{order['id']}/payments", json={"method": "sandbox", "data": {"simulate": "decline"}}
     )

@@ -43,7 +43,9 @@ def test_a_clean_statement_matches_every_line(mallcore):
     busy_day(shop)
     lines = statement(shop)
     assert len(lines) == 1 + 5 + 4  # header, 5 charges, 3 reviewed refunds + 1 cancellation
-    r = shop.platform.post("/finance/reconciliations", content="\n".join(lines), headers={"content-type": "text/csv"})
+    r = shop.platform.post(
+        "/finance/reconciliations", content="\n".join(lines), headers={"content-type": "text/csv"}
+    )
     assert r.status_code == 201, r.text
     run = r.json()
     assert (run["rows"], run["matched"], run["mismatches"], run["items"]) == (9, 9, 0, [])
@@ -106,10 +108,14 @@ def test_mismatches_wait_in_a_queue_until_resolved_with_a_note(mallcore):
     # A shop's finance user sees and resolves its own shop's only.
     mine = shop.fin1.get("/finance/mismatches").json()
     assert [m["shop"] for m in mine] == ["s1"]
-    assert [m["shop"] for m in shop.fin1.get(f"/finance/reconciliations/{run['id']}").json()["items"]] == ["s1"]
+    assert [m["shop"] for m in shop.fin1.get(f"/finance/reconciliations/{run['id']}").json()["items"]] == [
+        "s1"
+    ]
     stray = next(m for m in queue if m["kind"] == "missing_ours")
     assert shop.fin1.post(f"/finance/mismatches/{stray['id']}/resolve", json={"note": "x"}).status_code == 404
-    r = shop.fin1.post(f"/finance/mismatches/{mine[0]['id']}/resolve", json={"note": "provider settles it tomorrow"})
+    r = shop.fin1.post(
+        f"/finance/mismatches/{mine[0]['id']}/resolve", json={"note": "provider settles it tomorrow"}
+    )
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["resolved_by"], r.json()["note"]) == (
         "resolved",

@@ -43,7 +43,10 @@ def test_maker_checker_the_requester_case_approver_and_receiver_may_not_approve(
     # The merchant who asks is requester; the case was approved by fin-s1 and received by fin-s1-lead
     # (people can hold several hats in a small shop).
     order, refund = order_with_refund(shop, approved_by="fin-s1", received_by="fin-s1-lead")
-    for who, what in ((shop.fin1, "approved the after-sale case"), (shop.fin1b, "received the returned goods")):
+    for who, what in (
+        (shop.fin1, "approved the after-sale case"),
+        (shop.fin1b, "received the returned goods"),
+    ):
         r = who.post(f"/finance/refunds/{refund['id']}/approve")
         assert r.status_code == 403, r.text
         assert r.json()["code"] == "maker_checker" and what in r.json()["detail"]
@@ -116,8 +119,9 @@ def test_rejection_puts_the_reason_on_the_timeline_and_books_nothing(mallcore):
     assert [e["kind"] for e in shop.platform.get("/finance/entries").json()] == ["payment"]
     r = shop.fin1b.post(f"/finance/refunds/{refund['id']}/reject", json={"reason": ""})
     assert r.status_code == 400 or r.status_code == 422
-    assert shop.platform.get("/finance/refunds", params={"status": "rejected"}).json()[0]["refund_id"] == (
-        refund["id"]
+    assert (
+        shop.platform.get("/finance/refunds", params={"status": "rejected"}).json()[0]["refund_id"]
+        == (refund["id"])
     )
     # The rejected amount can be asked for again.
     again = shop.refund(order["id"], [(order["lines"][0]["id"], 1)])
