@@ -30,31 +30,40 @@ def start_clock(ctx: OrderContext, hours: float) -> None:
         ctx.conn.execute(t.completions.insert().values(order_id=ctx.order.id, **values))
 
 
-def auto_complete(center: TmsCenter, limit: int = 200) -> int:
-    """Complete delivered orders whose clock has run out; returns how many."""
-    kernel: Any = center.kernel
-    now = utcnow()
+def due_orders(center: TmsCenter, limit: int = 200) -> list[int]:
+    """Delivered orders whose auto-complete clock has run out."""
     c = t.completions.c
-    with kernel.db.transaction(write=False) as conn:
-        due = (
+    with center.kernel.db.transaction(write=False) as conn:
+        return list(
             conn.execute(
                 sa.select(c.order_id)
-                .where(c.completed_at.is_(None), c.due_at <= now)
+                .where(c.completed_at.is_(None), c.due_at <= utcnow())
                 .order_by(c.due_at)
                 .limit(limit)
             )
             .scalars()
             .all()
         )
+
+
+def auto_complete(center: TmsCenter, due: list[int] | None = None) -> int:
+    """Complete delivered orders whose clock has run out; returns how many.
+
+    ``due`` is what a runner read as due; another runner may have completed
+    some of them since, which the conditional update inside each order's
+    stage finds out.
+    """
+    kernel: Any = center.kernel
+    c = t.completions.c
     done = 0
-    for order_id in due:
+    for order_id in due_orders(center) if due is None else due:
         with kernel.orders.stage("auto_complete", order_id, SYSTEM) as ctx:
             if ctx.order.hold:
                 continue  # held (e.g. by risk): try again next run
             taken = ctx.conn.execute(
                 t.completions.update()
                 .where(c.order_id == order_id, c.completed_at.is_(None))
-                .values(completed_at=now)
+                .values(completed_at=utcnow())
             ).rowcount
             if not taken or ctx.order.status != "delivered":
                 continue  # another runner did it, or staff completed / it was refunded
