@@ -276,7 +276,7 @@ class OrderService:
             line.id = ids[line.line_no]
         ctx.log = ctx.log.bind(order_id=order.id)
         self.hook.order_reserve(ctx=ctx)
-        by_no = {line.line_no: line.id for line in lines}
+        by_no: dict[int, int] = {line.line_no: line.id for line in lines if line.id is not None}
         if applied:
             for adj in applied:
                 adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
@@ -518,7 +518,7 @@ class OrderService:
                 order, self.load_lines(conn, order_id), self.load_adjustments(conn, order_id), conn=conn
             )
 
-    def list(
+    def search(
         self,
         principal: Principal,
         *,

@@ -57,10 +57,12 @@ def _routes_of(item: Any, prefix: str = "") -> Iterable[tuple[str, str]]:
             for method in item.http_methods:
                 yield method, (prefix.rstrip("/") + "/" + path.strip("/")).rstrip("/") or "/"
     elif isinstance(item, Router):
-        for handler in item.route_handlers:
-            yield from _routes_of(handler, prefix.rstrip("/") + "/" + item.path.strip("/"))
+        for route in item.routes:
+            for method in getattr(route, "methods", ()):
+                if method != "OPTIONS":
+                    yield method, (prefix.rstrip("/") + route.path).rstrip("/") or "/"
     elif isinstance(item, type) and issubclass(item, Controller):
-        base = prefix.rstrip("/") + "/" + (item.path or "").strip("/")
+        base = prefix.rstrip("/") + "/" + (getattr(item, "path", "") or "").strip("/")
         for name in dir(item):
             attr = getattr(item, name, None)
             if isinstance(attr, HTTPRouteHandler):

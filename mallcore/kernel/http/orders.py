@@ -114,7 +114,7 @@ def order_routes(kernel: Kernel) -> list[Any]:
         before: FromQuery[int | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> list[OrderSummary]:
-        return orders.list(principal, status=status, shop=shop, before=before, limit=limit)
+        return orders.search(principal, status=status, shop=shop, before=before, limit=limit)
 
     @get("/orders/{order_id:int}", sync_to_thread=True, tags=["orders"])
     def get_order(order_id: FromPath[int], principal: Caller) -> OrderView:

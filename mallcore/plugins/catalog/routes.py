@@ -161,7 +161,7 @@ def routes(kernel: Kernel) -> list[Any]:
         include_inactive: FromQuery[bool] = False,
     ) -> list[ProductView]:
         p = t.products.c
-        where = [sa.true()]
+        where: list[sa.ColumnElement[bool]] = [sa.true()]
         if shop:
             where.append(p.shop == shop)
         if q:
