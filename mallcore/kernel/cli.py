@@ -241,6 +241,46 @@ def token_create(
     click.echo(state.kernel().auth.issue_token(subject, list(roles), shop, label))
 
 
+# -- outbox ------------------------------------------------------------------------
+
+
+@cli.group()
+def outbox() -> None:
+    """The transactional outbox: relay events to a broker."""
+
+
+@outbox.command("relay")
+@click.option(
+    "--nats", "nats_url", default="nats://127.0.0.1:4222", show_default=True, help="NATS server (JetStream)."
+)
+@click.option("--stream", default="MALLCORE", show_default=True)
+@click.option("--prefix", default="mallcore", show_default=True, help="Subjects are <prefix>.<topic>.")
+@click.option("--settle", default=5.0, show_default=True, help="Only relay events older than this (seconds).")
+@click.option("--once", is_flag=True, help="Relay what is there and stop.")
+@click.pass_obj
+def outbox_relay(state: State, nats_url: str, stream: str, prefix: str, settle: float, once: bool) -> None:
+    """Publish outbox events to NATS JetStream, at least once, deduplicated by message id."""
+    import asyncio
+
+    from ..contrib.nats_relay import NatsRelay
+
+    relay = NatsRelay(state.kernel(), nats_url, stream=stream, prefix=prefix, settle_seconds=settle)
+
+    async def go() -> None:
+        if once:
+            total = 0
+            try:
+                while (n := await relay.relay_once()) > 0:
+                    total += n
+            finally:
+                await relay.close()
+            click.echo(f"relayed {total} event(s)")
+        else:
+            await relay.run()
+
+    asyncio.run(go())
+
+
 # -- demo ------------------------------------------------------------------------
 
 

@@ -1,0 +1,124 @@
+"""Relay the outbox to NATS JetStream: at least once, deduplicated by the broker.
+
+Every stage writes its events to the ``outbox`` table in its own
+transaction. This relay reads them in id order from a stored position
+(``outbox_cursors``), publishes each to ``<prefix>.<topic>`` with the header
+``Nats-Msg-Id: mallcore-<outbox id>`` and advances the position only after
+JetStream acknowledged the batch. A crash between publishing and storing the
+position re-publishes the batch, which JetStream drops as duplicates inside
+its duplicate window, so consumers see each event once.
+
+Ids are handed out before transactions commit, so a slow transaction can
+commit an id lower than one already relayed. The relay therefore only takes
+rows older than ``settle_seconds`` (default 5 s, far longer than any stage's
+transaction) and never skips past a gap younger than that.
+
+Run it with ``mallcore outbox relay --nats nats://127.0.0.1:4222``; several
+relays may run: the position row is locked while a batch is published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import sqlalchemy as sa
+
+from mallcore.kernel import tables as t
+from mallcore.kernel import utcnow
+
+if TYPE_CHECKING:
+    from mallcore.kernel import Kernel
+
+RELAY = "nats"
+
+
+class NatsRelay:
+    def __init__(
+        self,
+        kernel: Kernel,
+        url: str = "nats://127.0.0.1:4222",
+        *,
+        stream: str = "MALLCORE",
+        prefix: str = "mallcore",
+        batch: int = 500,
+        settle_seconds: float = 5.0,
+    ) -> None:
+        self.kernel = kernel
+        self.url = url
+        self.stream = stream
+        self.prefix = prefix
+        self.batch = batch
+        self.settle = timedelta(seconds=settle_seconds)
+        self._nc: Any = None
+        self._js: Any = None
+
+    async def connect(self) -> None:
+        import nats
+
+        self._nc = await nats.connect(self.url, connect_timeout=5, max_reconnect_attempts=3)
+        self._js = self._nc.jetstream()
+        try:
+            await self._js.stream_info(self.stream)
+        except Exception:
+            await self._js.add_stream(name=self.stream, subjects=[f"{self.prefix}.>"])
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            await self._nc.drain()
+            self._nc = None
+
+    def _position(self, conn: sa.Connection) -> int:
+        c = t.outbox_cursors.c
+        stmt = self.kernel.db.lock_clause(sa.select(c.position).where(c.relay == RELAY))
+        position = conn.execute(stmt).scalar()
+        if position is None:
+            conn.execute(t.outbox_cursors.insert().values(relay=RELAY, position=0, updated_at=utcnow()))
+            return 0
+        return int(position)
+
+    async def relay_once(self) -> int:
+        """Publish the next batch; returns how many events were published."""
+        if self._js is None:
+            await self.connect()
+        o = t.outbox.c
+        with self.kernel.db.transaction() as conn:
+            position = self._position(conn)
+            rows = conn.execute(
+                sa.select(o.id, o.topic, o.order_id, o.payload, o.created_at)
+                .where(o.id > position, o.created_at < utcnow() - self.settle)
+                .order_by(o.id)
+                .limit(self.batch)
+            ).all()
+            if not rows:
+                return 0
+            for row in rows:
+                body = msgspec.json.encode(
+                    {
+                        "id": row.id,
+                        "topic": row.topic,
+                        "order_id": row.order_id,
+                        "payload": row.payload,
+                        "at": row.created_at,
+                    }  # fmt: skip
+                )
+                await self._js.publish(
+                    f"{self.prefix}.{row.topic}", body, headers={"Nats-Msg-Id": f"mallcore-{row.id}"}
+                )
+            conn.execute(
+                t.outbox_cursors.update()
+                .where(t.outbox_cursors.c.relay == RELAY)
+                .values(position=rows[-1].id, updated_at=utcnow())
+            )
+        return len(rows)
+
+    async def run(self, *, poll_seconds: float = 1.0, stop: asyncio.Event | None = None) -> None:
+        await self.connect()
+        try:
+            while stop is None or not stop.is_set():
+                if await self.relay_once() == 0:
+                    await asyncio.sleep(poll_seconds)
+        finally:
+            await self.close()
