@@ -85,10 +85,25 @@ def free_port() -> int:
 def server(factory: str, env: dict[str, str], workers: int, log: Path) -> Iterator[int]:
     port = free_port()
     cmd = [
-        sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-        "--log-level", "warning",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=out)
     try:
@@ -227,8 +242,13 @@ def scenario_hot(target: Target, folder: Path, attempts: int, clients: int, work
     with server("mallcore.bench.raw:app_from_environment", env, workers, log) as port:
         result = load.run("127.0.0.1", port, [req] * attempts, clients)
     on_hand, reserved = raw.stock(url, schema, HOT)
-    out["raw"] = {**summarize(result, 201), "decrements_per_second": round(result.rate(201), 1),
-                  "sold": result.statuses.get(201, 0), "reserved": reserved, "on_hand": on_hand}  # fmt: skip
+    out["raw"] = {
+        **summarize(result, 201),
+        "decrements_per_second": round(result.rate(201), 1),
+        "sold": result.statuses.get(201, 0),
+        "reserved": reserved,
+        "on_hand": on_hand,
+    }
 
     url, schema = target.fresh()
     config = _kernel(url, schema, folder)
@@ -238,8 +258,13 @@ def scenario_hot(target: Target, folder: Path, attempts: int, clients: int, work
         seed_kernel_http(port, {HOT: (500, stock)})
         result = load.run("127.0.0.1", port, [order_request([(HOT, 1)])] * attempts, clients)
     on_hand, reserved = _kernel_stock(config, HOT)
-    out["mallcore"] = {**summarize(result, 201), "decrements_per_second": round(result.rate(201), 1),
-                       "sold": result.statuses.get(201, 0), "reserved": reserved, "on_hand": on_hand}  # fmt: skip
+    out["mallcore"] = {
+        **summarize(result, 201),
+        "decrements_per_second": round(result.rate(201), 1),
+        "sold": result.statuses.get(201, 0),
+        "reserved": reserved,
+        "on_hand": on_hand,
+    }
     out["ratio"] = round(out["mallcore"]["decrements_per_second"] / out["raw"]["decrements_per_second"], 3)
     out["oversold"] = {
         side: out[side]["sold"] > stock or out[side]["reserved"] > out[side]["on_hand"]
@@ -403,9 +428,17 @@ SCENARIOS = ("place", "hot", "statements", "plugins")
     "--out", type=click.Path(dir_okay=False), default="bench-results/latest.json", show_default=True
 )
 def bench(
-    dbs: str, pg_url: str, scenarios: tuple[str, ...], n: int, clients: int, workers: int, rounds: int,
-    hot_attempts: int, hot_clients: int, out: str,
-) -> None:  # fmt: skip
+    dbs: str,
+    pg_url: str,
+    scenarios: tuple[str, ...],
+    n: int,
+    clients: int,
+    workers: int,
+    rounds: int,
+    hot_attempts: int,
+    hot_clients: int,
+    out: str,
+) -> None:
     """Benchmark order placement against a raw-SQL baseline measured in the same run."""
     from rich.console import Console
 
@@ -416,8 +449,10 @@ def bench(
     console = Console(stderr=True)
     chosen = scenarios or SCENARIOS
     kinds = ["sqlite", "postgres"] if dbs == "both" else [dbs]
-    report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-                              "settings": {"requests": n, "clients": clients, "workers": workers, "rounds": rounds}}  # fmt: skip
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "settings": {"requests": n, "clients": clients, "workers": workers, "rounds": rounds},
+    }
     with tempfile.TemporaryDirectory(prefix="mallcore-bench-") as tmp:
         folder = Path(tmp)
         for kind in kinds:

@@ -102,7 +102,7 @@ class NatsRelay:
                         "order_id": row.order_id,
                         "payload": row.payload,
                         "at": row.created_at,
-                    }  # fmt: skip
+                    }
                 )
                 await self._js.publish(
                     f"{self.prefix}.{row.topic}", body, headers={"Nats-Msg-Id": f"mallcore-{row.id}"}
