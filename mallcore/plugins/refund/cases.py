@@ -584,24 +584,16 @@ class Cases:
             f"已申请上门取件,时间 {_when(start)} 至 {_when(end)}",
             data={"attempt": attempts},
         )
+        # The center that booked it (TMS) wrote the booking on the case timeline.
         p = case.pickup
-        if p is not None and p.status == "booked":
-            courier = p.courier or ""
-            self.note(
-                ctx,
-                case,
-                "pickup_booked",
-                f"Pickup booked: courier {courier} {p.courier_phone or ''}, pickup code {p.code or '-'}".strip(),
-                f"已预约上门取件:快递员 {courier} {p.courier_phone or ''},取件码 {p.code or '-'}",
+        if p is not None and p.status == "booked" and p.tracking_no:
+            case.return_parcel = ReturnParcel(
+                carrier=p.carrier,
+                tracking_no=p.tracking_no,
+                phone=str(address.get("phone", "")),
+                warehouse=self.expected_warehouse(ctx, case),
             )
-            if p.tracking_no:
-                case.return_parcel = ReturnParcel(
-                    carrier=p.carrier,
-                    tracking_no=p.tracking_no,
-                    phone=str(address.get("phone", "")),
-                    warehouse=self.expected_warehouse(ctx, case),
-                )
-                self.save(ctx, case)
+            self.save(ctx, case)
 
     # -- carrier events (from TMS) ---------------------------------------------------
 

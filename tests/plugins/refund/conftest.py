@@ -36,6 +36,12 @@ class StandInCarrier(Center):
             case.pickup.courier_phone = "13900000000"
             case.pickup.code = f"{case.id:04d}"
             case.pickup.tracking_no = f"PU{case.id}N{case.pickup.attempts}"
+            ctx.timeline(
+                "shipment.pickup_booked",
+                f"Pickup booked: courier 王师傅 13900000000, pickup code {case.pickup.code}",
+                zh=f"已预约上门取件:快递员王师傅 13900000000,取件码 {case.pickup.code}",
+                ref=f"after_sale:{case.id}",
+            )
 
     def event(
         self,

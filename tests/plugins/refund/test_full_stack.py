@@ -1,0 +1,234 @@
+"""The source's two after-sale stories end to end, with wms, tms and finance enabled.
+
+- Taobao: the customer files the return waybill ("我已寄出"), the carrier's
+  signed webhooks move the case, the warehouse receives and inspects, WMS
+  restocks, finance reviews, the refund is paid and the order closes.
+- JD: a door pickup booked through TMS, an exchange whose replacement order
+  goes through reserve and dispatch like any order ("换新订单号").
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+import pytest
+
+from mallcore.kernel.signing import HEADER, sign
+
+from .conftest import ADDRESS
+
+CENTERS = ["catalog", "payment", "finance", "wms", "tms", "refund"]
+
+try:
+    from mallcore.plugins.tms.carriers import SANDBOX_SECRET
+except ImportError:  # pragma: no cover - TMS not installed
+    SANDBOX_SECRET = "mallcore-sandbox-secret"
+
+
+class Stack:
+    def __init__(self, kit: Any, **settings: Any) -> None:
+        self.kit = kit
+        self.kernel = kit.kernel(centers=CENTERS, settings=settings)
+        kit.product(
+            self.kernel, shop="s1", skus=[("TEE-M", 7900, 200), ("TEE-L", 7900, 220), ("MUG", 3900, 400)]
+        )
+        self.admin = kit.client(self.kernel, "admin", "root")
+        self.alice = kit.client(self.kernel, "customer", "alice")
+        self.merchant = kit.client(self.kernel, "merchant", "m1", shop="s1")
+        self.warehouse = kit.client(self.kernel, "warehouse", "w1", shop="s1")
+        self.finance = kit.client(self.kernel, "finance", "f1", shop="s1")
+        r = self.admin.post("/wms/warehouses", json={"code": "SH", "name": "Shanghai", "region": "310000"})
+        assert r.status_code == 201, r.text
+        for sku in ("TEE-M", "TEE-L", "MUG"):
+            r = self.warehouse.post("/wms/inbound", json={"warehouse": "SH", "sku": sku, "quantity": 10})
+            assert r.status_code == 201, r.text
+
+    def stock(self, sku: str) -> Any:
+        r = self.warehouse.get(f"/wms/stock/{sku}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def carrier_event(self, tracking_no: str, status: str, **extra: Any) -> Any:
+        """The sandbox carrier's signed webhook, as DESIGN §6 describes it."""
+        body = msgspec.json.encode(
+            {
+                "tracking_no": tracking_no,
+                "status": status,
+                "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "description": extra.pop("description", status),
+                **extra,
+            }
+        )
+        r = self.kit.client(self.kernel, None).post(
+            "/tms/webhooks/sandbox",
+            content=body,
+            headers={HEADER: sign(SANDBOX_SECRET, body), "Content-Type": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def delivered_order(self, lines: list[tuple[str, int]]) -> dict[str, Any]:
+        r = self.alice.post(
+            "/orders",
+            json={"shop": "s1", "lines": [{"sku": s, "quantity": q} for s, q in lines], "address": ADDRESS},
+        )
+        assert r.status_code == 201, r.text
+        order = r.json()
+        r = self.alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"})
+        assert r.status_code == 201, r.text
+        order = self.alice.get(f"/orders/{order['id']}").json()
+        assert order["status"] == "dispatched", order["status"]  # WMS dispatched after payment
+        for shipment in order["shipments"]:
+            self.carrier_event(shipment["tracking_no"], "picked_up")
+            self.carrier_event(shipment["tracking_no"], "delivered")
+        order = self.alice.get(f"/orders/{order['id']}").json()
+        assert order["status"] == "delivered"
+        return order  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def stack(mallcore: Any) -> Stack:
+    return Stack(mallcore)
+
+
+def test_taobao_return_with_customer_waybill_finance_review_and_closed_order(stack: Stack) -> None:
+    order = stack.delivered_order([("TEE-M", 1)])
+    line = order["lines"][0]
+    before = stack.stock("TEE-M")
+
+    r = stack.alice.post(
+        "/after-sales",
+        json={
+            "order_id": order["id"],
+            "type": "return_refund",
+            "lines": [{"line_id": line["id"], "quantity": 1}],
+            "reason": "no_reason",
+        },
+    )
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert stack.merchant.post(f"/after-sales/{case['id']}/approve").json()["status"] == "awaiting_return"
+    r = stack.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SFRET0001", "phone": "13800000000"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["return_parcel"]["warehouse"] == "SH"
+
+    stack.carrier_event("SFRET0001", "picked_up", description="快递员已揽收")
+    assert stack.alice.get(f"/after-sales/{case['id']}").json()["status"] == "return_in_transit"
+    stack.carrier_event("SFRET0001", "in_transit", description="运输中")
+    stack.carrier_event("SFRET0001", "delivered", warehouse="SH", description="仓库已签收")
+    arrived = stack.alice.get(f"/after-sales/{case['id']}").json()
+    assert arrived["status"] == "return_in_transit" and arrived["timer"] == "receive"
+    assert arrived["return_parcel"]["status"] == "delivered"
+
+    r = stack.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True, "note": "tags on"})
+    assert r.status_code == 200, r.text
+    pending = r.json()
+    assert pending["status"] == "refund_pending_review"
+    assert pending["refund_amount"] == line["total"] - line["shipping"]
+    # WMS put the unit back on the shelf it left from
+    assert stack.stock("TEE-M")["on_hand"] == before["on_hand"] + 1
+
+    # maker-checker: the warehouse that received it cannot approve the refund
+    w_fin = stack.kit.client(stack.kernel, ["finance"], "w1", shop="s1")
+    r = w_fin.post(f"/finance/refunds/{pending['refund_id']}/approve")
+    assert r.status_code == 403 and r.json()["code"] == "maker_checker"
+    r = stack.finance.post(f"/finance/refunds/{pending['refund_id']}/approve")
+    assert r.status_code == 200, r.text
+    done = stack.alice.get(f"/after-sales/{case['id']}", headers={"Accept-Language": "zh"}).json()
+    assert done["status"] == "refunded"
+    messages = [e["message"] for e in done["timeline"]]
+    for phrase in ("买家已寄出", "商品已经收到且登记检测完毕,等待处理", "等待财务审核", "已原路退回"):
+        assert any(phrase in m for m in messages), phrase
+    o = stack.alice.get(f"/orders/{order['id']}").json()
+    assert o["refunded"] == pending["refund_amount"]
+    if line["shipping"] == 0:
+        assert o["status"] == "closed"
+    # the customer's tracking page shows both parcels and the case
+    page = stack.kit.client(stack.kernel, None).get(o["tracking_url"], headers={"Accept-Language": "zh"})
+    assert page.status_code == 200
+    assert order["shipments"][0]["tracking_no"] in page.text and "SFRET0001" in page.text
+    assert "退款成功" in page.text
+
+
+def test_jd_pickup_and_exchange_with_a_replacement_order(stack: Stack) -> None:
+    order = stack.delivered_order([("TEE-M", 1), ("MUG", 1)])
+    tee = order["lines"][0]
+    tee_l_before = stack.stock("TEE-L")
+    r = stack.alice.post(
+        "/after-sales",
+        json={
+            "order_id": order["id"],
+            "type": "exchange",
+            "lines": [{"line_id": tee["id"], "quantity": 1}],
+            "reason": "wrong_size",
+            "replacement_skus": {str(tee["id"]): "TEE-L"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    case = r.json()
+    stack.merchant.post(f"/after-sales/{case['id']}/approve")
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC) + timedelta(hours=2)
+    r = stack.alice.post(
+        f"/after-sales/{case['id']}/pickup",
+        json={"window_start": start.isoformat(), "window_end": (start + timedelta(hours=2)).isoformat()},
+    )
+    assert r.status_code == 200, r.text
+    booked = r.json()
+    assert booked["status"] == "pickup_requested"
+    pickup = booked["pickup"]
+    assert pickup["status"] == "booked" and pickup["code"] and pickup["tracking_no"]
+    assert any("上门取件" in e["message"] or "Pickup" in e["message"] for e in booked["timeline"])
+
+    stack.carrier_event(pickup["tracking_no"], "picked_up")
+    assert stack.alice.get(f"/after-sales/{case['id']}").json()["status"] == "return_in_transit"
+    stack.carrier_event(pickup["tracking_no"], "delivered", warehouse="SH")
+    r = stack.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True})
+    assert r.status_code == 200, r.text
+    done = r.json()
+    assert done["status"] == "replacement_created"
+    new_id = done["replacement_order_id"]
+    zh = stack.alice.get(f"/after-sales/{case['id']}", headers={"Accept-Language": "zh"}).json()
+    assert any(f"换新订单号 {new_id}" in e["message"] for e in zh["timeline"])
+    new = stack.alice.get(f"/orders/{new_id}").json()
+    assert new["parent_id"] == order["id"] and new["total"] == 0
+    assert new["extra"]["replacement_for"]["case_id"] == case["id"]
+    # reserved and dispatched like any order: a parcel with its own waybill
+    assert new["status"] == "dispatched", new["status"]
+    assert new["shipments"] and new["shipments"][0]["tracking_no"]
+    assert stack.stock("TEE-L")["on_hand"] == tee_l_before["on_hand"] - 1
+    assert stack.stock("TEE-M")["on_hand"] == 10  # the returned unit is back
+    assert stack.alice.get(f"/orders/{order['id']}").json()["refunded"] == 0
+
+
+def test_refund_before_shipment_releases_stock(mallcore: Any) -> None:
+    stack = Stack(mallcore, wms={"manual_dispatch": True})
+    r = stack.alice.post(
+        "/orders", json={"shop": "s1", "lines": [{"sku": "MUG", "quantity": 2}], "address": ADDRESS}
+    )
+    order = r.json()
+    assert stack.alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"}).status_code == 201
+    r = stack.alice.post(
+        "/after-sales",
+        json={
+            "order_id": order["id"],
+            "type": "refund_only",
+            "lines": [{"line_id": order["lines"][0]["id"], "quantity": 2}],
+            "reason": "not_wanted",
+        },
+    )
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert case["status"] == "refund_pending_review" and case["shipped"] is False
+    assert stack.finance.post(f"/finance/refunds/{case['refund_id']}/approve").status_code == 200
+    assert stack.alice.get(f"/after-sales/{case['id']}").json()["status"] == "refunded"
+    o = stack.alice.get(f"/orders/{order['id']}").json()
+    assert o["status"] == "closed" and o["refunded"] == o["paid"]
+    timeline = stack.admin.get(f"/orders/{order['id']}/timeline").json()
+    assert any(e["kind"] == "wms.release" for e in timeline)
