@@ -238,7 +238,7 @@ class TmsCenter(Center):
                     }
                 )
         if returns:
-            view.extra["return_parcels"] = returns
+            view.extra["after_sale_parcels"] = returns
 
     # -- what the center brings -----------------------------------------------------------
 

@@ -14,9 +14,14 @@ TMS acts on three kinds of step, inside that step's transaction:
   in ``case.pickup`` (status ``booked``, courier, phone, pickup code,
   waybill, attempt number). A later request on the same case (after a
   failed pickup) books again, attempts + 1, cancelling a booking still open.
+- ``awaiting_return`` (back from a pickup that did not happen): cancel open
+  pickup bookings. Filing a waybill (``return_shipped``) does the same.
 - the case is over for the parcel (received, inspected, refunded, closed,
   cancelled, rejected...): stop the stale-waybill clock and cancel open
-  pickup bookings.
+  pickup bookings. At ``shipped_back`` (a repaired item going back), the
+  waybill in ``case.data["ship_back"]`` is tracked as a ``ship_back``
+  shipment so the carrier's events have a home (they move neither the order
+  nor the case).
 """
 
 from __future__ import annotations
@@ -59,8 +64,21 @@ class Returns:
             self.track(ctx, case)
         elif case.status == "pickup_requested" and case.pickup is not None:
             self.book(ctx, case)
+        elif case.status == "awaiting_return":
+            # back to square one (e.g. the pickup window passed): drop open bookings
+            self.cancel_bookings(ctx, case)
         elif case.status in DONE:
+            if case.status == "shipped_back":
+                self.track_ship_back(ctx, case)
             self.stop(ctx, case)
+
+    def cancel_bookings(self, ctx: OrderContext, case: AfterSaleCase) -> None:
+        s = t.shipments.c
+        ctx.conn.execute(
+            t.shipments.update()
+            .where(s.case_id == case.id, s.kind == "pickup", s.status == "booked")
+            .values(status="cancelled", watch_from=None, updated_at=utcnow())
+        )
 
     def _row(self, ctx: OrderContext, case: AfterSaleCase, kind: str, **values: Any) -> dict[str, Any]:
         now = utcnow()
@@ -101,6 +119,8 @@ class Returns:
             .where(s.case_id == case.id, s.kind == "return", s.status == "created")
             .values(status="superseded", watch_from=None, updated_at=now)
         )
+        # the customer shipped it themselves: a pickup still open is not needed
+        self.cancel_bookings(ctx, case)
         shipment_id = conn.execute(
             t.shipments.insert()
             .values(
@@ -232,6 +252,45 @@ class Returns:
                 "case_id": case.id,
                 "carrier": carrier.code,
                 "tracking_no": booking.tracking_no,
+            },
+        )
+
+    def track_ship_back(self, ctx: OrderContext, case: AfterSaleCase) -> None:
+        """A repaired item on its way back to the customer: tracked, nothing more."""
+        info = case.data.get("ship_back") or {}
+        carrier, tracking_no = info.get("carrier"), info.get("tracking_no")
+        if not carrier or not tracking_no:
+            return
+        s = t.shipments.c
+        exists = ctx.conn.execute(
+            sa.select(s.id).where(s.carrier == carrier, s.tracking_no == tracking_no)
+        ).first()
+        if exists is not None:
+            return
+        shipment_id = ctx.conn.execute(
+            t.shipments.insert()
+            .values(
+                self._row(
+                    ctx,
+                    case,
+                    "ship_back",
+                    carrier=carrier,
+                    tracking_no=tracking_no,
+                    status="created",
+                    warehouse=None,
+                    watch_from=None,
+                )
+            )
+            .returning(s.id)
+        ).scalar_one()
+        ctx.emit(
+            "shipment.created",
+            {
+                "shipment_id": shipment_id,
+                "kind": "ship_back",
+                "case_id": case.id,
+                "carrier": carrier,
+                "tracking_no": tracking_no,
             },
         )
 

@@ -129,9 +129,15 @@ def save_template(
                 extra={"skus": skus_taken, "default": any(not r.sku for r in clash)},
             )
     now = utcnow()
+    unit = 1 if data.mode == "piece" else 1000
+
+    def filled(rule: Any) -> Any:
+        # Store the units the rule means, so what is shown is what is charged.
+        return msgspec.structs.replace(rule, first=rule.first or unit, additional=rule.additional or unit)
+
     spec = {
-        "default_rule": msgspec.to_builtins(data.default_rule),
-        "rules": msgspec.to_builtins(data.rules),
+        "default_rule": msgspec.to_builtins(filled(data.default_rule)),
+        "rules": msgspec.to_builtins([filled(rule) for rule in data.rules]),
         "free": msgspec.to_builtins(data.free),
         "not_delivered": list(dict.fromkeys(data.not_delivered)),
     }

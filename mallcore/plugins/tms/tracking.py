@@ -49,6 +49,7 @@ MOVEMENT = frozenset({"picked_up", "in_transit", "out_for_delivery", "delivered"
 # The order a sandbox parcel goes through when told to advance.
 STEPS = ("created", "booked", "picked_up", "in_transit", "out_for_delivery", "delivered")
 RETURN_KINDS = ("return", "pickup")
+WHAT = {"outbound": ("Parcel", "包裹"), "ship_back": ("Repaired item", "维修寄回包裹")}
 
 _EN = {
     "created": "{what} handed to {carrier}, waybill {no}",
@@ -73,7 +74,7 @@ _ZH = {
 
 
 def message(kind: str, status: str, tracking_no: str, carrier: str, **extra: Any) -> tuple[str, str]:
-    what, what_zh = ("Parcel", "包裹") if kind == "outbound" else ("Return parcel", "退货包裹")
+    what, what_zh = WHAT.get(kind, ("Return parcel", "退货包裹"))
     values = {"no": tracking_no, "carrier": carrier, **extra}
     en = _EN[status].format(what=what, what_lower=what.lower(), **values)
     zh = _ZH[status].format(what=what_zh, what_lower=what_zh, **values)
@@ -338,7 +339,7 @@ class Tracker:
             )
         if sh.kind == "outbound":
             self._move_order(ctx, sh, event.status)
-        else:
+        elif sh.kind in RETURN_KINDS:
             expected = sh.warehouse
             self.kernel.hook.after_sale_parcel(
                 ctx=ctx,

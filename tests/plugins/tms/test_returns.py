@@ -118,7 +118,7 @@ def test_a_return_waybill_is_tracked_and_reported_to_the_case(mallcore):
     assert zh[0]["message"].startswith("退货包裹RET123456")
     # the order view lists it beside the outbound parcel
     order = alice.get(f"/orders/{view['id']}").json()
-    assert [(p["case_id"], p["status"]) for p in order["extra"]["return_parcels"]] == [(7, "delivered")]
+    assert [(p["case_id"], p["status"]) for p in order["extra"]["after_sale_parcels"]] == [(7, "delivered")]
     assert len(order["shipments"]) == 1
 
 
@@ -311,3 +311,37 @@ def test_no_stale_flag_once_the_case_is_over(mallcore):
         table = kernel.metadatas["tms"].tables["tms_shipments"]
         watched = conn.execute(sa.select(sa.func.count()).where(table.c.watch_from.is_not(None))).scalar()
     assert watched == 0
+
+
+def test_shipping_it_yourself_or_giving_up_cancels_the_open_pickup(mallcore):
+    kernel, view, desk = delivered_order(mallcore)
+    start, end = window()
+    step(kernel, view, "pickup_requested", pickup=Pickup(window_start=start, window_end=end, address={}))
+    step(
+        kernel, view, "return_shipped", return_parcel=ReturnParcel(carrier="sandbox", tracking_no="SELF0001")
+    )
+    assert [(r.kind, r.status) for r in rows(kernel, "tms_shipments", case_id=7)] == [
+        ("pickup", "cancelled"),
+        ("return", "created"),
+    ]
+    step(
+        kernel,
+        view,
+        "pickup_requested",
+        case_id=8,
+        pickup=Pickup(window_start=start, window_end=end, address={}),
+    )
+    step(kernel, view, "awaiting_return", case_id=8)  # the window passed without the courier
+    [pickup] = rows(kernel, "tms_shipments", case_id=8)
+    assert (pickup.status, pickup.watch_from) == ("cancelled", None)
+
+
+def test_a_repaired_item_going_back_is_tracked(mallcore):
+    kernel, view, desk = delivered_order(mallcore)
+    step(kernel, view, "shipped_back", data={"ship_back": {"carrier": "sandbox", "tracking_no": "BACK0001"}})
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    r = merchant.post("/tms/sandbox/BACK0001/advance", json={"status": "delivered"})
+    assert r.json()["result"] == "applied"
+    assert desk.heard == []  # not a return parcel: the case is not told
+    entry = merchant.get(f"/orders/{view['id']}/timeline", params={"ref": "after_sale:7"}).json()[-1]
+    assert entry["message"].startswith("Repaired item BACK0001 delivered")

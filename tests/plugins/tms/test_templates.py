@@ -34,6 +34,8 @@ def test_merchants_manage_their_own_shops_templates(mallcore):
         "once",
     )
     assert tpl["rules"][0]["regions"] == ["33"]
+    # units left out are filled in as the mode means them: 1 kg by weight
+    assert (tpl["rules"][0]["first"], tpl["rules"][0]["additional"]) == (1000, 1000)
 
     assert [t["id"] for t in warehouse.get("/tms/templates").json()] == [tpl["id"]]
     assert other.get("/tms/templates").json() == []
