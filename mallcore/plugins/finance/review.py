@@ -22,6 +22,7 @@ Rules (each refusal names its code):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -93,7 +94,7 @@ class Reviews:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _view(self, conn: sa.Connection, rows: list[Any], principal: Principal) -> list[ReviewView]:
+    def _view(self, conn: sa.Connection, rows: Sequence[Any], principal: Principal) -> list[ReviewView]:
         if not rows:
             return []
         a = t.review_approvals.c
@@ -135,7 +136,7 @@ class Reviews:
             )
         return out
 
-    def list(
+    def find(
         self,
         principal: Principal,
         *,

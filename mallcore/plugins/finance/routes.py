@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -68,7 +69,7 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
         order_id: FromQuery[int | None] = None,
         limit: Limit = 100,
     ) -> list[ReviewView]:
-        return center.reviews.list(principal, status=status, shop=shop, order_id=order_id, limit=limit)
+        return center.reviews.find(principal, status=status, shop=shop, order_id=order_id, limit=limit)
 
     @get("/finance/refunds/{refund_id:int}", sync_to_thread=True, tags=TAGS)
     def get_review(refund_id: FromPath[int], principal: Caller) -> ReviewView:
@@ -88,7 +89,7 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
 
     # -- journal -------------------------------------------------------------------------
 
-    def entry_views(conn: sa.Connection, rows: list[Any]) -> list[EntryView]:
+    def entry_views(conn: sa.Connection, rows: Sequence[Any]) -> list[EntryView]:
         if not rows:
             return []
         by_entry: dict[int, list[PostingView]] = {}
@@ -395,7 +396,7 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
         status: FromQuery[str | None] = None,
         limit: Limit = 100,
     ) -> list[SettlementView]:
-        return center.settlements.list(principal, shop=shop, status=status, limit=limit)
+        return center.settlements.find(principal, shop=shop, status=status, limit=limit)
 
     @get("/finance/settlements/{settlement_id:int}", sync_to_thread=True, tags=TAGS)
     def get_settlement(settlement_id: FromPath[int], principal: Caller) -> SettlementView:

@@ -167,7 +167,7 @@ class Settlements:
         with self.center.kernel.db.transaction(write=False) as conn:
             return _view(self._row(conn, principal, settlement_id))
 
-    def list(
+    def find(
         self, principal: Principal, *, shop: str | None, status: str | None, limit: int
     ) -> list[SettlementView]:
         require(principal, "finance")

@@ -10,7 +10,8 @@ from .kit import Shop
 
 
 def test_the_migration_matches_the_declared_tables(mallcore):
-    kernel = mallcore.kernel(centers=["catalog", "payment", "finance"], migrate=True)
+    # catalog is left out: finance needs only payment (and catalog's own branch is not ours to test)
+    kernel = mallcore.kernel(centers=["payment", "finance"], migrate=True)
     combined = sa.MetaData()
     for md in kernel.metadatas.values():
         for table in md.tables.values():
