@@ -22,12 +22,13 @@ The rule, in one place:
   first unit); goods of different templates are separate consignments,
   each priced on its own, and the order's freight is their sum.
 
-Which template prices a SKU: the one bound to the SKU for the parcel's
-origin warehouse, else the one bound to the SKU for any warehouse, else the
-shop's default for that origin, else the shop's default for any warehouse;
-SKUs with no template ship free. At placement the warehouse is not known
-yet, so the any-warehouse binding is used (else the first bound, by origin
-code).
+Which template prices a SKU leaving warehouse W: the one bound to the SKU
+for W, else bound to the SKU for any warehouse, else the shop's default for
+W, else the shop's default for any warehouse, else any template bound to the
+SKU (or any default), first by origin code. At placement the warehouse is not
+known yet, so the SKU's any-warehouse binding (else its first), then the
+shop's any-warehouse default (else the first) is used. SKUs with no template
+ship free.
 """
 
 from __future__ import annotations
