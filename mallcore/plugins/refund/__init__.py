@@ -78,7 +78,9 @@ class RefundCenter(Center):
 
     @hookimpl
     def order_view(self, kernel: Kernel, conn: sa.Connection, order: Any, view: Any) -> None:
-        if not order.id:
+        # Placement renders orders too: keep that path free of this query. No
+        # case exists on an unpaid order, and a replacement is linked once paid.
+        if not order.id or order.status == "awaiting_payment":
             return
         c = t.cases.c
         rows = conn.execute(
