@@ -25,7 +25,7 @@ is taken back from it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +89,7 @@ class Journal:
         kind: str,
         currency: str,
         amount: int,
-        lines: Sequence[Line],
+        lines: Sequence[Line | Mapping[str, Any]],
         posted_by: str,
         shop: str | None = None,
         order_id: int | None = None,
@@ -103,8 +103,14 @@ class Journal:
         data: dict[str, Any] | None = None,
         at: datetime | None = None,
     ) -> int:
-        """Write one balanced entry (two statements); raise ``entry_unbalanced`` otherwise."""
-        kept = [line for line in lines if line.amount != 0]
+        """Write one balanced entry (two statements); raise ``entry_unbalanced`` otherwise.
+
+        ``lines`` are :class:`Line` objects or plain dicts with the same keys
+        (``account``, ``amount``, ``role``, optional ``currency`` and
+        ``provider_ref``), so other centers can post without importing ours.
+        """
+        given = [line if isinstance(line, Line) else msgspec.convert(line, Line) for line in lines]
+        kept = [line for line in given if line.amount != 0]
         if not kept:
             raise InvalidInput("an entry needs at least one non-zero posting", code="entry_empty")
         totals: dict[str, int] = defaultdict(int)

@@ -200,3 +200,25 @@ def test_finance_users_see_their_shops_books_only(mallcore):
     assert shop.alice.get("/finance/entries").status_code == 403
     assert shop.merchant.get("/finance/accounts").status_code == 403
     assert mallcore.client(shop.kernel, None).get("/finance/entries").status_code == 401
+
+
+def test_other_centers_post_with_plain_dicts_and_an_unbalanced_entry_raises(mallcore):
+    import pytest
+
+    from mallcore.kernel import InvalidInput
+
+    shop = Shop(mallcore)
+    journal = shop.finance.journal
+    lines = [
+        {"account": "points_liability", "amount": 500, "role": "points"},
+        {"account": "shop_payable:s1", "amount": -500, "role": "points"},
+    ]
+    with shop.kernel.db.transaction() as conn:
+        entry_id = journal.post(
+            conn, kind="points", currency="CNY", amount=500, shop="s1", posted_by="membership", lines=lines
+        )
+    assert shop.platform.get(f"/finance/entries/{entry_id}").json()["kind"] == "points"
+    with pytest.raises(InvalidInput) as raised, shop.kernel.db.transaction() as conn:
+        journal.post(conn, kind="points", currency="CNY", amount=1, posted_by="x", lines=lines[:1])
+    assert raised.value.code == "entry_unbalanced"
+    assert shop.balance("points_liability") == 500
