@@ -258,3 +258,15 @@ def test_template_changes_reach_pricing_at_once(mallcore):
     assert alice.post("/orders/preview", json=order_body([("A", 1)])).json()["shipping"] == 1000
     center.freight.recheck = 0
     assert alice.post("/orders/preview", json=order_body([("A", 1)])).json()["shipping"] == 0
+
+
+def test_placing_an_order_sends_no_tms_statement_while_the_cache_is_fresh(mallcore):
+    kernel = shop_kernel(mallcore)
+    add_template(mallcore, kernel, WEIGHT_TEMPLATE, default=True)
+    alice = mallcore.client(kernel, "customer", "alice")
+    alice.post("/orders", json=order_body([("A", 1)]))  # warms the cache
+    with kernel.db.count_statements(keep=True) as counted:
+        r = alice.post("/orders", json=order_body([("A", 1), ("B", 1)], region="330200"))
+    assert r.status_code == 201
+    assert r.json()["shipping"] == 800  # 1.6 kg, ¥80 to Ningbo: ¥6 + 1 x ¥2
+    assert [s for s in counted.statements if "tms_" in s] == []
