@@ -149,7 +149,8 @@ def _where(err: msgspec.ValidationError) -> str:
     match = _PATH.search(str(err))
     if not match or not match.group(1):
         return ""
-    return match.group(1).lstrip(".").replace("[", ".").replace("]", "").replace("'", "").replace('"', "")
+    # msgspec writes a table key it does not name as "[...]" and a list index as "[3]".
+    return match.group(1).lstrip(".").replace("[...]", ".<key>").replace("][", "].[")
 
 
 def _explain(err: msgspec.ValidationError, source: str, prefix: str = "") -> str:

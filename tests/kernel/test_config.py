@@ -108,3 +108,11 @@ def test_unknown_roles_in_static_tokens_are_refused(tmp_path):
     )
     with pytest.raises(ConfigError, match="superuser"):
         Kernel(config)
+
+
+def test_errors_inside_tables_of_tables_point_at_the_key(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text('[auth.tokens."abc"]\nsubject = 1\nroles = []\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert "auth.tokens.<key>.subject" in str(err.value)
