@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import sqlalchemy as sa
 
 from mallcore.kernel import Conflict, Forbidden, NotFound, OrderContext, Principal, Refund, require
@@ -33,6 +34,8 @@ from . import tables as t
 from .schemas import ApprovalView, ReviewView
 
 if TYPE_CHECKING:
+    from mallcore.kernel.idempotency import Claim
+
     from . import FinanceCenter
 
 OPEN = ("pending", "awaiting_second_approval")
@@ -176,7 +179,17 @@ class Reviews:
 
     # -- deciding -----------------------------------------------------------------------------
 
-    def approve(self, principal: Principal, refund_id: int, note: str | None) -> ReviewView:
+    def _reply(self, ctx: OrderContext, principal: Principal, refund_id: int, claim: Claim | None) -> bytes:
+        """The review as it now stands, rendered (and stored for its Idempotency-Key) in the stage."""
+        row = ctx.conn.execute(sa.select(t.reviews).where(t.reviews.c.refund_id == refund_id)).one()
+        body = msgspec.json.encode(self._view(ctx.conn, [row], principal)[0])
+        if claim is not None:
+            self.center.kernel.idempotency.record(ctx.conn, claim, 200, body)
+        return body
+
+    def approve(
+        self, principal: Principal, refund_id: int, note: str | None, claim: Claim | None = None
+    ) -> bytes:
         require(principal, "finance")
         kernel = self.center.kernel
         with kernel.db.transaction(write=False) as conn:
@@ -218,9 +231,10 @@ class Reviews:
                     ref=f"refund:{refund_id}",
                     data={"refund_id": refund_id, "approvals": len(given) + 1},
                 )
-        return self.get(principal, refund_id)
+            body = self._reply(ctx, principal, refund_id, claim)
+        return body
 
-    def reject(self, principal: Principal, refund_id: int, reason: str) -> ReviewView:
+    def reject(self, principal: Principal, refund_id: int, reason: str, claim: Claim | None = None) -> bytes:
         require(principal, "finance")
         kernel = self.center.kernel
         with kernel.db.transaction(write=False) as conn:
@@ -238,7 +252,8 @@ class Reviews:
                     note=reason[:500],
                 )
             )
-        return self.get(principal, refund_id)
+            body = self._reply(ctx, principal, refund_id, claim)
+        return body
 
     def _decidable(
         self, ctx: OrderContext, principal: Principal, refund_id: int, *, rejecting: bool = False

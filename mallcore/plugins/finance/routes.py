@@ -7,12 +7,15 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
+import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from mallcore.kernel import Caller, Conflict, InvalidInput, Kernel, NotFound, Principal, require
+from mallcore.kernel.http.orders import IdempotencyKey, idempotent
+from mallcore.kernel.idempotency import Claim
 
 from . import accounts as acc
 from . import tables as t
@@ -77,15 +80,33 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
 
     @post("/finance/refunds/{refund_id:int}/approve", status_code=200, sync_to_thread=True, tags=TAGS)
     def approve(
-        refund_id: FromPath[int], principal: Caller, data: JSONBody[ApproveIn | None] = None
-    ) -> ReviewView:
+        refund_id: FromPath[int],
+        principal: Caller,
+        data: JSONBody[ApproveIn | None] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[ReviewView]:
         """Approve a refund: pays it out, or records the first of two approvals above the threshold."""
-        return center.reviews.approve(principal, refund_id, data.note if data else None)
+
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            return 200, center.reviews.approve(principal, refund_id, data.note if data else None, claim)
+
+        scope = f"POST /finance/refunds/{refund_id}/approve"
+        return idempotent(kernel, principal, idempotency_key, scope, data or ApproveIn(), run)
 
     @post("/finance/refunds/{refund_id:int}/reject", status_code=200, sync_to_thread=True, tags=TAGS)
-    def reject(refund_id: FromPath[int], principal: Caller, data: JSONBody[RejectIn]) -> ReviewView:
+    def reject(
+        refund_id: FromPath[int],
+        principal: Caller,
+        data: JSONBody[RejectIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[ReviewView]:
         """Reject a refund; the reason goes on the order's (and the case's) timeline."""
-        return center.reviews.reject(principal, refund_id, data.reason)
+
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            return 200, center.reviews.reject(principal, refund_id, data.reason, claim)
+
+        scope = f"POST /finance/refunds/{refund_id}/reject"
+        return idempotent(kernel, principal, idempotency_key, scope, data, run)
 
     # -- journal -------------------------------------------------------------------------
 
@@ -168,11 +189,12 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
                 raise NotFound(f"entry {entry_id} not found", code="entry_not_found")
             return entry_views(conn, [row])[0]
 
-    def one_entry(entry_id: int) -> EntryView:
-        with db.transaction(write=False) as conn:
-            return entry_views(
-                conn, conn.execute(sa.select(t.entries).where(t.entries.c.id == entry_id)).all()
-            )[0]
+    def entry_reply(conn: sa.Connection, entry_id: int, claim: Claim | None) -> tuple[int, bytes]:
+        rows = conn.execute(sa.select(t.entries).where(t.entries.c.id == entry_id)).all()
+        body = msgspec.json.encode(entry_views(conn, rows)[0])
+        if claim is not None:
+            kernel.idempotency.record(conn, claim, 201, body)
+        return 201, body
 
     @post(
         "/finance/entries",
@@ -181,7 +203,9 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
         tags=TAGS,
         summary="Post a manual correction",
     )
-    def post_entry(principal: Caller, data: JSONBody[EntryIn]) -> EntryView:
+    def post_entry(
+        principal: Caller, data: JSONBody[EntryIn], idempotency_key: IdempotencyKey = None
+    ) -> Response[EntryView]:
         require_platform(principal)
         lines = [
             Line(account=p.account, amount=p.amount, role="adjustment", currency=p.currency)
@@ -192,27 +216,41 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
             shops.add(data.shop)
         if len(shops) > 1:
             raise InvalidInput("an entry concerns at most one shop", code="entry_shops")
-        with db.transaction() as conn:
-            entry_id = center.journal.post(
-                conn,
-                kind="adjustment",
-                currency=data.currency,
-                amount=sum(line.amount for line in lines if line.amount > 0),
-                shop=shops.pop() if shops else None,
-                order_id=data.order_id,
-                posted_by=principal.subject,
-                memo=data.memo,
-                lines=lines,
-            )
-        return one_entry(entry_id)
+
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            with db.transaction() as conn:
+                entry_id = center.journal.post(
+                    conn,
+                    kind="adjustment",
+                    currency=data.currency,
+                    amount=sum(line.amount for line in lines if line.amount > 0),
+                    shop=next(iter(shops), None),
+                    order_id=data.order_id,
+                    posted_by=principal.subject,
+                    memo=data.memo,
+                    lines=lines,
+                )
+                return entry_reply(conn, entry_id, claim)
+
+        return idempotent(kernel, principal, idempotency_key, "POST /finance/entries", data, run)
 
     @post("/finance/entries/{entry_id:int}/reverse", status_code=201, sync_to_thread=True, tags=TAGS)
-    def reverse_entry(entry_id: FromPath[int], principal: Caller, data: JSONBody[ReverseIn]) -> EntryView:
+    def reverse_entry(
+        entry_id: FromPath[int],
+        principal: Caller,
+        data: JSONBody[ReverseIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[EntryView]:
         """Undo an entry by posting its negation; the original stays as it was."""
         require_platform(principal)
-        with db.transaction() as conn:
-            new_id = center.journal.reverse(conn, entry_id, posted_by=principal.subject, memo=data.memo)
-        return one_entry(new_id)
+
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            with db.transaction() as conn:
+                new_id = center.journal.reverse(conn, entry_id, posted_by=principal.subject, memo=data.memo)
+                return entry_reply(conn, new_id, claim)
+
+        scope = f"POST /finance/entries/{entry_id}/reverse"
+        return idempotent(kernel, principal, idempotency_key, scope, data, run)
 
     @get(
         "/finance/accounts",
@@ -386,8 +424,13 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
         return center.settlements.preview(principal, shop, start, end)
 
     @post("/finance/settlements", status_code=201, sync_to_thread=True, tags=TAGS)
-    def create_settlement(principal: Caller, data: JSONBody[SettlementIn]) -> SettlementView:
-        return center.settlements.create(principal, data.shop, data.start, data.end)
+    def create_settlement(
+        principal: Caller, data: JSONBody[SettlementIn], idempotency_key: IdempotencyKey = None
+    ) -> Response[SettlementView]:
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            return 201, center.settlements.create(principal, data.shop, data.start, data.end, claim)
+
+        return idempotent(kernel, principal, idempotency_key, "POST /finance/settlements", data, run)
 
     @get("/finance/settlements", sync_to_thread=True, tags=TAGS)
     def list_settlements(
@@ -415,10 +458,19 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
 
     @post("/finance/settlements/{settlement_id:int}/pay", status_code=200, sync_to_thread=True, tags=TAGS)
     def pay_settlement(
-        settlement_id: FromPath[int], principal: Caller, data: JSONBody[PayIn | None] = None
-    ) -> SettlementView:
+        settlement_id: FromPath[int],
+        principal: Caller,
+        data: JSONBody[PayIn | None] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[SettlementView]:
         """Mark a settlement paid: posts the payout (Dr shop payable, Cr bank)."""
-        return center.settlements.pay(principal, settlement_id, data.reference if data else None)
+
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            reference = data.reference if data else None
+            return 200, center.settlements.pay(principal, settlement_id, reference, claim)
+
+        scope = f"POST /finance/settlements/{settlement_id}/pay"
+        return idempotent(kernel, principal, idempotency_key, scope, data or PayIn(), run)
 
     @get(
         "/finance/reports/daily", sync_to_thread=True, tags=TAGS, summary="Daily sales, refunds, net per shop"

@@ -25,6 +25,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
@@ -36,6 +37,8 @@ from .journal import Line
 from .schemas import DailyRow, SettlementView, Statement
 
 if TYPE_CHECKING:
+    from mallcore.kernel.idempotency import Claim
+
     from . import FinanceCenter
 
 
@@ -110,7 +113,9 @@ class Settlements:
         with self.center.kernel.db.transaction(write=False) as conn:
             return self.statement(conn, shop, begin, stop)
 
-    def create(self, principal: Principal, shop: str, start: date, end: date) -> SettlementView:
+    def create(
+        self, principal: Principal, shop: str, start: date, end: date, claim: Claim | None = None
+    ) -> bytes:
         require_platform(principal)
         self.center.kernel.shops.get(shop)
         begin, stop = self._period(start, end)
@@ -152,9 +157,10 @@ class Settlements:
                     )
                     .returning(s.id)
                 ).scalar_one()
+                body = self._reply(conn, settlement_id, 201, claim)
         except IntegrityError:
             raise Conflict("a settlement for this period exists", code="settlement_overlaps") from None
-        return self.get(principal, settlement_id)
+        return body
 
     def _row(self, conn: sa.Connection, principal: Principal, settlement_id: int) -> Any:
         require(principal, "finance")
@@ -182,7 +188,16 @@ class Settlements:
         with self.center.kernel.db.transaction(write=False) as conn:
             return [_view(r) for r in conn.execute(stmt)]
 
-    def pay(self, principal: Principal, settlement_id: int, reference: str | None) -> SettlementView:
+    def _reply(self, conn: sa.Connection, settlement_id: int, status: int, claim: Claim | None) -> bytes:
+        row = conn.execute(sa.select(t.settlements).where(t.settlements.c.id == settlement_id)).one()
+        body = msgspec.json.encode(_view(row))
+        if claim is not None:
+            self.center.kernel.idempotency.record(conn, claim, status, body)
+        return body
+
+    def pay(
+        self, principal: Principal, settlement_id: int, reference: str | None, claim: Claim | None = None
+    ) -> bytes:
         require_platform(principal)
         s = t.settlements.c
         now = self.center.now()
@@ -219,7 +234,8 @@ class Settlements:
                 conn.execute(
                     t.settlements.update().where(s.id == settlement_id).values(payout_entry_id=entry_id)
                 )
-        return self.get(principal, settlement_id)
+            body = self._reply(conn, settlement_id, 200, claim)
+        return body
 
     def csv(self, principal: Principal, settlement_id: int) -> str:
         """The statement as CSV: one line per posting on the shop's payable, then the totals."""

@@ -160,3 +160,18 @@ def test_review_policy_can_be_switched_off_or_limited(mallcore):
     shop = Shop(mallcore, settings={"review_sources": ["refund"]})
     _, other = order_with_refund(shop)
     assert other["status"] == "refunded"
+
+
+def test_an_approval_replayed_with_its_idempotency_key_pays_once(mallcore):
+    shop = Shop(mallcore)
+    order, refund = order_with_refund(shop)
+    key = {"Idempotency-Key": "approve-once"}
+    first = shop.fin1.post(f"/finance/refunds/{refund['id']}/approve", headers=key)
+    again = shop.fin1.post(f"/finance/refunds/{refund['id']}/approve", headers=key)
+    assert first.status_code == again.status_code == 200
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == first.json() and first.json()["status"] == "approved"
+    assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 1999
+    assert len(shop.platform.get("/finance/entries", params={"kind": "refund"}).json()) == 1
+    other = shop.fin1.post(f"/finance/refunds/{refund['id']}/reject", json={"reason": "x"}, headers=key)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"

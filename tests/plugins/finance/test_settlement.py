@@ -151,3 +151,20 @@ def test_daily_report_of_sales_refunds_and_net_per_shop(mallcore):
     assert [r["shop"] for r in mine] == ["s2"]
     bad = shop.platform.get("/finance/reports/daily", params={"from": "2030-01-11", "to": "2030-01-10"})
     assert bad.status_code == 422 and bad.json()["code"] == "period_invalid"
+
+
+def test_paying_a_settlement_twice_with_one_key_posts_one_payout(mallcore):
+    shop = Shop(mallcore)
+    trade(shop)
+    shop.clock.next_day()
+    key = {"Idempotency-Key": "settle-s1-0110"}
+    body = {"shop": "s1", "start": "2030-01-10", "end": "2030-01-10"}
+    created = shop.platform.post("/finance/settlements", json=body, headers=key)
+    replay = shop.platform.post("/finance/settlements", json=body, headers=key)
+    assert created.status_code == replay.status_code == 201 and replay.json() == created.json()
+    sid = created.json()["id"]
+    pay = {"Idempotency-Key": "pay-s1-0110"}
+    first = shop.platform.post(f"/finance/settlements/{sid}/pay", json={"reference": "B1"}, headers=pay)
+    again = shop.platform.post(f"/finance/settlements/{sid}/pay", json={"reference": "B1"}, headers=pay)
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()
+    assert len(shop.platform.get("/finance/entries", params={"kind": "payout"}).json()) == 1
