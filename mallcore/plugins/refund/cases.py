@@ -458,6 +458,7 @@ class Cases:
             # after finance rejected the refund, or a replacement could not be made
             case.approved_by = actor
             if case.type == "exchange" and decision.resolution != "refund":
+                st.check(case.type, case.status, S.REPLACEMENT_CREATED)
                 failure = self.replace(ctx, case, actor=actor)
                 if failure is not None:
                     raise Conflict(
@@ -892,6 +893,11 @@ class Cases:
     def refund(
         self, ctx: OrderContext, case: Case, items: list[RefundItem], *, actor: str, early: bool = False
     ) -> Refund:
+        if not early:
+            # Check before money moves: with no review the refund is paid out
+            # (a provider call) inside kernel.refunds.request.
+            for target in (S.REFUND_PENDING_REVIEW, S.REFUNDED):
+                st.check(case.type, case.status, target)
         reason = self.reason(case.reason)
         ctx.stash[REQUESTING] = case.id
         try:

@@ -96,8 +96,12 @@ def run(center: RefundCenter, now: datetime | None = None, limit: int = 500) -> 
                     continue
                 fire(center, ctx, case)
             fired += 1
-        except MallcoreError as exc:
-            center.log.warning("after_sale.sla_failed", case_id=row.id, timer=row.timer, code=exc.code)
+        except Exception as exc:
+            # One case failing must not hold up the others; it is tried again later.
+            if isinstance(exc, MallcoreError):
+                center.log.warning("after_sale.sla_failed", case_id=row.id, timer=row.timer, code=exc.code)
+            else:
+                center.log.exception("after_sale.sla_error", case_id=row.id, timer=row.timer)
             c = t.cases.c
             with kernel.db.transaction() as conn:
                 conn.execute(

@@ -26,6 +26,12 @@ class StandInCarrier(Center):
         super().__init__()
         self.steps: list[tuple[int, str]] = []
         self.fail_booking = False
+        # every order_refund call seen (status), even in stages that rolled back
+        self.refund_calls: list[str] = []
+
+    @hookimpl
+    def order_refund(self, ctx: Any, refund: Any) -> None:
+        self.refund_calls.append(refund.status)
 
     @hookimpl
     def order_after_sale(self, ctx: Any, case: AfterSaleCase) -> None:

@@ -136,3 +136,34 @@ def test_pickup_booked_fails_and_is_rebooked(shop: Shop) -> None:
     assert r.json()["pickup"]["attempts"] == 2
     shop.carrier.event(shop.kernel, order["id"], case["id"], "picked_up", f"PU{case['id']}N2", kind="pickup")
     assert shop.case(case["id"])["status"] == "return_in_transit"
+
+
+def test_carrier_trouble_is_flagged_on_the_case(shop: Shop) -> None:
+    order = shop.delivered_order([("TEE-M", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    shop.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SF6060606", "phone": "13800000000"},
+    )
+    shop.carrier.event(shop.kernel, order["id"], case["id"], "stale", "SF6060606")
+    shop.carrier.event(
+        shop.kernel, order["id"], case["id"], "exception", "SF6060606", description="address unclear"
+    )
+    shop.carrier.event(
+        shop.kernel, order["id"], case["id"], "delivered", "SF6060606", warehouse="GZ", wrong_warehouse=True
+    )
+    staff = shop.merchant.get(f"/after-sales/{case['id']}").json()
+    kinds = {e["kind"]: e for e in staff["timeline"]}
+    assert kinds["after_sale.parcel_stale"]["public"]
+    assert "address unclear" in kinds["after_sale.parcel_exception"]["message"]
+    assert not kinds["after_sale.parcel_wrong_warehouse"]["public"]
+    assert "GZ" in kinds["after_sale.parcel_wrong_warehouse"]["message"]
+    assert staff["status"] == "return_in_transit" and staff["timer"] == "receive"
+    customer = shop.alice.get(f"/after-sales/{case['id']}").json()
+    assert "after_sale.parcel_wrong_warehouse" not in {e["kind"] for e in customer["timeline"]}
+    # a late event on a finished case changes nothing and does not fail the carrier
+    shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True})
+    done = shop.case(case["id"])
+    shop.carrier.event(shop.kernel, order["id"], case["id"], "in_transit", "SF6060606")
+    assert shop.case(case["id"]) == done

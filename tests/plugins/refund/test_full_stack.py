@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -28,7 +29,7 @@ except ImportError:  # pragma: no cover - TMS not installed
 
 
 class Stack:
-    def __init__(self, kit: Any, **settings: Any) -> None:
+    def __init__(self, kit: Any, stock: dict[str, int] | None = None, **settings: Any) -> None:
         self.kit = kit
         self.kernel = kit.kernel(centers=CENTERS, settings=settings)
         kit.product(
@@ -41,9 +42,12 @@ class Stack:
         self.finance = kit.client(self.kernel, "finance", "f1", shop="s1")
         r = self.admin.post("/wms/warehouses", json={"code": "SH", "name": "Shanghai", "region": "310000"})
         assert r.status_code == 201, r.text
-        for sku in ("TEE-M", "TEE-L", "MUG"):
-            r = self.warehouse.post("/wms/inbound", json={"warehouse": "SH", "sku": sku, "quantity": 10})
-            assert r.status_code == 201, r.text
+        for sku, quantity in {"TEE-M": 10, "TEE-L": 10, "MUG": 10, **(stock or {})}.items():
+            if quantity:
+                r = self.warehouse.post(
+                    "/wms/inbound", json={"warehouse": "SH", "sku": sku, "quantity": quantity}
+                )
+                assert r.status_code == 201, r.text
 
     def stock(self, sku: str) -> Any:
         r = self.warehouse.get(f"/wms/stock/{sku}")
@@ -172,8 +176,6 @@ def test_jd_pickup_and_exchange_with_a_replacement_order(stack: Stack) -> None:
     assert r.status_code == 201, r.text
     case = r.json()
     stack.merchant.post(f"/after-sales/{case['id']}/approve")
-    from datetime import UTC, datetime, timedelta
-
     start = datetime.now(UTC) + timedelta(hours=2)
     r = stack.alice.post(
         f"/after-sales/{case['id']}/pickup",
@@ -232,3 +234,46 @@ def test_refund_before_shipment_releases_stock(mallcore: Any) -> None:
     assert o["status"] == "closed" and o["refunded"] == o["paid"]
     timeline = stack.admin.get(f"/orders/{order['id']}/timeline").json()
     assert any(e["kind"] == "wms.release" for e in timeline)
+
+
+def test_exchange_without_stock_is_settled_as_a_refund(mallcore: Any) -> None:
+    from mallcore.plugins.refund import sla
+
+    stack = Stack(mallcore, stock={"TEE-L": 0})
+    order = stack.delivered_order([("TEE-M", 1), ("MUG", 1)])
+    tee = order["lines"][0]
+    case = stack.alice.post(
+        "/after-sales",
+        json={
+            "order_id": order["id"],
+            "type": "exchange",
+            "lines": [{"line_id": tee["id"], "quantity": 1}],
+            "reason": "wrong_size",
+            "replacement_skus": {str(tee["id"]): "TEE-L"},
+        },
+    ).json()
+    stack.merchant.post(f"/after-sales/{case['id']}/approve")
+    stack.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SFEXC0001", "phone": "13800000000"},
+    )
+    r = stack.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True})
+    assert r.status_code == 200, r.text
+    waiting = r.json()
+    assert waiting["status"] == "inspected" and waiting["replacement_order_id"] is None
+    assert waiting["timer"] == "approve"
+    assert any(e["kind"] == "after_sale.replacement_failed" for e in waiting["timeline"])
+    # the returned unit went back to stock all the same
+    assert stack.stock("TEE-M")["on_hand"] == 10
+    r = stack.merchant.post(f"/after-sales/{case['id']}/approve")
+    assert r.status_code == 409 and r.json()["code"] == "replacement_failed"
+    assert stack.alice.get("/orders?status=paid").json() == []
+    # the merchant stays silent: the timer settles it as a refund, for finance to review
+    center = stack.kernel.centers["refund"]
+    later = center.clock() + timedelta(hours=49)
+    center.clock = lambda: later
+    assert sla.run(center) == 1
+    settled = stack.alice.get(f"/after-sales/{case['id']}").json()
+    assert settled["status"] == "refund_pending_review" and settled["refund_amount"] == 7900
+    assert stack.finance.post(f"/finance/refunds/{settled['refund_id']}/approve").status_code == 200
+    assert stack.alice.get(f"/after-sales/{case['id']}").json()["status"] == "refunded"

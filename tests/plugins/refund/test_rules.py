@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mallcore.kernel import Center, Rejected, hookimpl
 from mallcore.plugins.refund import states as st
 
 from .conftest import Shop, make_shop
@@ -206,12 +207,14 @@ def test_forbidden_steps_are_refused_and_change_nothing(mallcore: Any, type_: st
         before_case = shop.case(cid)
         before_order = shop.admin.get(f"/orders/{order['id']}").json()
         before_timeline = shop.admin.get(f"/orders/{order['id']}/timeline").json()
+        refund_calls = list(shop.carrier.refund_calls)
         r = call(shop, cid)
         assert r.status_code == 409, (action, r.status_code, r.text)
         assert r.json()["code"] == "invalid_transition", (action, r.json())
         assert shop.case(cid) == before_case, action
         assert shop.admin.get(f"/orders/{order['id']}").json() == before_order, action
         assert shop.admin.get(f"/orders/{order['id']}/timeline").json() == before_timeline, action
+        assert shop.carrier.refund_calls == refund_calls, action
         refused += 1
     assert refused >= 3
 
@@ -219,7 +222,10 @@ def test_forbidden_steps_are_refused_and_change_nothing(mallcore: Any, type_: st
 def test_repair_cannot_be_refunded_by_approving_after_inspection(shop: Shop) -> None:
     order, cid = _reach(shop, "repair", "inspected")
     before = shop.case(cid)
+    shop.carrier.refund_calls.clear()
     r = shop.merchant.post(f"/after-sales/{cid}/approve")
+    # refused before any refund was even requested (no provider was called)
+    assert shop.carrier.refund_calls == []
     assert r.status_code == 409 and r.json()["code"] == "invalid_transition"
     assert shop.case(cid) == before
     assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 0
@@ -234,3 +240,46 @@ def test_transitions_table_is_consistent() -> None:
     assert st.RELEASED <= st.TERMINAL
     for status in st.CaseStatus:
         assert status in st.LABELS
+
+
+class HoldingRisk(Center):
+    """A risk center holding every approval of cases on orders of customer bob."""
+
+    name = "holdrisk"
+
+    @hookimpl
+    def order_after_sale(self, ctx: Any, case: Any) -> None:
+        if case.status == "approved" and case.customer == "bob":
+            raise Rejected("refund abuse suspected; held for review", code="after_sale_held")
+
+
+def test_a_center_can_hold_a_step(mallcore: Any) -> None:
+    shop = make_shop(mallcore)
+    shop.kernel.pm.register(HoldingRisk(), name="holdrisk")
+    order = shop.delivered_order([("TEE-M", 1)], client=shop.bob)
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)], client=shop.bob).json()
+    before = shop.case(case["id"])
+    r = shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    assert r.status_code == 422 and r.json()["code"] == "after_sale_held"
+    assert shop.case(case["id"]) == before
+
+
+def test_cancelling_the_order_closes_its_open_requests(mallcore: Any) -> None:
+    shop = make_shop(mallcore, settings={"auto_approve_unshipped": False})
+    order = shop.order([("TEE-M", 2)])
+    case = shop.open(order, "refund_only", [(order["lines"][0]["id"], 1)]).json()
+    assert case["status"] == "requested"
+    r = shop.alice.post(f"/orders/{order['id']}/cancel", json={"reason": "changed my mind"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled" and r.json()["refunded"] == r.json()["paid"]
+    closed = shop.case(case["id"])
+    assert closed["status"] == "cancelled" and closed["due_at"] is None
+
+
+def test_reasons_in_the_callers_language(shop: Shop) -> None:
+    zh = (
+        shop.kit.client(shop.kernel, None).get("/refund/reasons", headers={"Accept-Language": "zh-CN"}).json()
+    )
+    assert {"code": "no_reason", "text": "七天无理由退换货", "merchant_fault": False} in zh
+    en = shop.alice.get("/refund/reasons").json()
+    assert any(r["code"] == "quality" and r["merchant_fault"] for r in en)
