@@ -357,6 +357,11 @@ class StockService:
         ref = f"after_sale:{case.id}"
         rows = conn.execute(self._order_reservations, {"k_order": order_id}).all()
         done = {r.line_id for r in rows if r.ref == ref}
+        # Never cut more units of a line than it has.
+        room = {line.id: line.quantity for line in ctx.lines}
+        for r in rows:
+            if r.ref is not None and r.line_id in room:
+                room[r.line_id] -= r.quantity
         live: dict[int, list[Any]] = defaultdict(list)
         for r in rows:
             if r.status == "live":
@@ -366,9 +371,10 @@ class StockService:
         per_pair: dict[tuple[str, str], int] = defaultdict(int)
         total = 0
         for case_line in case.lines:
-            if case_line.line_id in done or case_line.quantity <= 0:
+            cutting = min(case_line.quantity, room.get(case_line.line_id, 0))
+            if case_line.line_id in done or cutting <= 0:
                 continue
-            left = case_line.quantity
+            left = cutting
             for r in sorted(live[case_line.line_id], key=lambda r: (r.warehouse, r.id)):
                 if left == 0:
                     break
@@ -400,7 +406,7 @@ class StockService:
                     "line_id": case_line.line_id,
                     "sku": case_line.sku,
                     "warehouse": "",
-                    "quantity": case_line.quantity,
+                    "quantity": cutting,
                     "status": "released",
                     "expires_at": None,
                     "ref": ref,
@@ -648,7 +654,12 @@ class StockService:
                         done_case[(m.line_id, bucket)] += getattr(m, bucket)
         known = self.warehouses(conn)
         settings = self.center.settings
-        parcel_wh = case.return_parcel.warehouse if case.return_parcel is not None else None
+        # Where the parcel actually landed (the refund center notes a wrong warehouse), else where
+        # it was sent.
+        landed = case.data.get("wrong_warehouse")
+        parcel_wh = landed if isinstance(landed, str) and landed in known else None
+        if parcel_wh is None and case.return_parcel is not None:
+            parcel_wh = case.return_parcel.warehouse
         quantities = {line.id: line.quantity for line in ctx.lines}
         now = utcnow()
         adds, moves, done = [], [], []

@@ -48,22 +48,26 @@ def test_payment_dispatches_from_the_nearest_warehouse(shop: Shop):
     shop.inbound("BJ", "TEE", 5)
     order = shop.placed({"TEE": 2}, region="110105")
     r = shop.pay(order["id"])
-    assert 201 == r.status_code, r.text
-    assert "dispatched" == shop.order(order["id"])["status"]
+    assert r.status_code == 201, r.text
+    assert shop.order(order["id"])["status"] == "dispatched"
     entry = dispatch_entry(shop, order["id"])
-    assert "Shipping from BJ warehouse (BJ): the nearest warehouse that has every item" == entry["message"]
-    assert ("single", ["BJ"]) == (entry["data"]["rule"], entry["data"]["warehouses"])
+    assert entry["message"] == "Shipping from BJ warehouse (BJ): the nearest warehouse that has every item"
+    assert (entry["data"]["rule"], entry["data"]["warehouses"]) == ("single", ["BJ"])
     assert entry["public"]
     zh = shop.admin.get(f"/orders/{order['id']}/timeline", headers={"Accept-Language": "zh"}).json()
     assert any(e["message"].startswith("由BJ warehouse(BJ)发货") for e in zh)
-    assert {"on_hand": 3, "reserved": 0, "available": 3, "b_grade": 0, "quarantine": 0} == shop.stock()[
-        ("TEE", "BJ")
-    ]
+    assert shop.stock()[("TEE", "BJ")] == {
+        "on_hand": 3,
+        "reserved": 0,
+        "available": 3,
+        "b_grade": 0,
+        "quarantine": 0,
+    }
     out = [m for m in movements(shop.kernel, order_id=order["id"]) if m.kind == "outbound"]
-    assert [("TEE", "BJ", -2, -2, "system")] == [
-        (m.sku, m.warehouse, m.on_hand, m.reserved, m.actor) for m in out
+    assert [(m.sku, m.warehouse, m.on_hand, m.reserved, m.actor) for m in out] == [
+        ("TEE", "BJ", -2, -2, "system")
     ]
-    assert ["consumed"] == [r["status"] for r in shop.wms_order(order["id"])["reservations"]]
+    assert [r["status"] for r in shop.wms_order(order["id"])["reservations"]] == ["consumed"]
     check_invariants(shop.kernel)
 
 
@@ -77,16 +81,16 @@ def test_parcels_for_tms_and_a_split_over_the_fewest_warehouses(mallcore):
     shop.inbound("BJ", "TEE", 5)
     order = shop.placed({"TEE": 2, "MUG": 1, "CAP": 1}, region="310115")
     lines = {line["sku"]: line["id"] for line in order["lines"]}
-    assert 201 == shop.pay(order["id"]).status_code
+    assert shop.pay(order["id"]).status_code == 201
     # Two warehouses are enough (SH + GZ or SH + BJ); a third is never used.
-    assert 2 == len(freight.parcels)
+    assert len(freight.parcels) == 2
     by_wh = {p.warehouse: p for p in freight.parcels}
     assert {"SH", "BJ"} == set(by_wh), "BJ's parcel is cheaper than GZ's"
     assert sorted([(lines["TEE"], 2), (lines["MUG"], 1)]) == sorted(by_wh["SH"].lines)
     assert [(lines["CAP"], 1)] == by_wh["BJ"].lines
-    assert ("310000", 2 * 200 + 400) == (by_wh["SH"].region, by_wh["SH"].weight_grams)
+    assert (by_wh["SH"].region, by_wh["SH"].weight_grams) == ("310000", 2 * 200 + 400)
     entry = dispatch_entry(shop, order["id"])
-    assert ("split", 1700) == (entry["data"]["rule"], entry["data"]["freight"])
+    assert (entry["data"]["rule"], entry["data"]["freight"]) == ("split", 1700)
     assert "cheapest of 2 ways (freight 17.00 CNY)" in entry["message"]
     check_invariants(shop.kernel)
 
@@ -99,19 +103,19 @@ def test_freight_breaks_the_tie_between_equally_few_warehouses(mallcore):
         shop.inbound("GZ", "MUG", 5)
         shop.inbound("BJ", "MUG", 5)
         order = shop.placed({"TEE": 1, "MUG": 1}, region="440105")
-        assert 201 == shop.pay(order["id"]).status_code
+        assert shop.pay(order["id"]).status_code == 201
         return shop, dispatch_entry(shop, order["id"])
 
     _, nearest = setup([])
-    assert ["GZ", "SH"] == nearest["data"]["warehouses"]
+    assert nearest["data"]["warehouses"] == ["GZ", "SH"]
     assert nearest["message"].endswith("nearest first")
     shop, cheapest = setup([FakeFreight()])
-    assert ["SH", "BJ"] == sorted(cheapest["data"]["warehouses"], key=lambda c: c != "SH")
-    assert 1700 == cheapest["data"]["freight"]
+    assert sorted(cheapest["data"]["warehouses"], key=lambda c: c != "SH") == ["SH", "BJ"]
+    assert cheapest["data"]["freight"] == 1700
     # The MUG held in Guangzhou at placement was released there and taken in Beijing.
     levels = shop.stock()
-    assert (5, 0) == (levels[("MUG", "GZ")]["on_hand"], levels[("MUG", "GZ")]["reserved"])
-    assert 4 == levels[("MUG", "BJ")]["on_hand"]
+    assert (levels[("MUG", "GZ")]["on_hand"], levels[("MUG", "GZ")]["reserved"]) == (5, 0)
+    assert levels[("MUG", "BJ")]["on_hand"] == 4
     check_invariants(shop.kernel)
 
 
@@ -122,8 +126,8 @@ def test_a_single_warehouse_is_not_priced_against_splits(mallcore):
     shop.inbound("SH", "MUG", 5)
     order = shop.placed({"TEE": 1, "MUG": 1}, region="440105")
     shop.pay(order["id"])
-    assert [] == freight.quotes
-    assert [["SH"]] == [[p.warehouse for p in freight.parcels]]
+    assert freight.quotes == []
+    assert [[p.warehouse for p in freight.parcels]] == [["SH"]]
 
 
 def test_manual_dispatch_queue_and_route(mallcore):
@@ -142,9 +146,9 @@ def test_manual_dispatch_queue_and_route(mallcore):
         },
     )
     other = r.json()
-    assert 201 == shop.pay(order["id"]).status_code
-    assert 201 == shop.pay(other["id"], client=bob).status_code
-    assert "paid" == shop.order(order["id"])["status"]
+    assert shop.pay(order["id"]).status_code == 201
+    assert shop.pay(other["id"], client=bob).status_code == 201
+    assert shop.order(order["id"])["status"] == "paid"
     s1 = mallcore.client(shop.kernel, "warehouse", "wh-s1", shop="s1")
     queue = s1.get("/wms/dispatch-queue").json()
     assert [(order["id"], "s1", 1, 2, ["GZ"])] == [
@@ -153,20 +157,20 @@ def test_manual_dispatch_queue_and_route(mallcore):
     assert {order["id"], other["id"]} == {
         q["order_id"] for q in shop.warehouse.get("/wms/dispatch-queue").json()
     }
-    assert 403 == shop.alice.get("/wms/dispatch-queue").status_code
+    assert shop.alice.get("/wms/dispatch-queue").status_code == 403
     # Another shop's order is invisible.
-    assert 404 == s1.post(f"/wms/orders/{other['id']}/dispatch").status_code
-    assert 404 == s1.get(f"/wms/orders/{other['id']}").status_code
+    assert s1.post(f"/wms/orders/{other['id']}/dispatch").status_code == 404
+    assert s1.get(f"/wms/orders/{other['id']}").status_code == 404
     r = s1.post(f"/wms/orders/{order['id']}/dispatch")
-    assert 200 == r.status_code, r.text
+    assert r.status_code == 200, r.text
     body = r.json()
-    assert "dispatched" == body["status"]
+    assert body["status"] == "dispatched"
     assert [("GZ", "440100", [{"line_id": order["lines"][0]["id"], "quantity": 2}])] == [
         (p["warehouse"], p["region"], p["lines"]) for p in body["parcels"]
     ]
-    assert "wh-s1" == dispatch_entry(shop, order["id"])["actor"]
+    assert dispatch_entry(shop, order["id"])["actor"] == "wh-s1"
     again = s1.post(f"/wms/orders/{order['id']}/dispatch")
-    assert (409, "invalid_transition") == (again.status_code, again.json()["code"])
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_transition")
     assert [other["id"]] == [q["order_id"] for q in shop.warehouse.get("/wms/dispatch-queue").json()]
     check_invariants(shop.kernel)
 
@@ -176,11 +180,11 @@ def test_dispatch_job_picks_up_paid_orders_left_behind(mallcore):
     shop.inbound("SH", "TEE", 5)
     order = shop.placed({"TEE": 1})
     shop.pay(order["id"])
-    assert 0 == shop.kernel.jobs.run("wms.dispatch_paid"), "manual mode: the job leaves orders to people"
+    assert shop.kernel.jobs.run("wms.dispatch_paid") == 0, "manual mode: the job leaves orders to people"
     shop.center.settings.manual_dispatch = False  # as if automatic dispatch had crashed after payment
-    assert 1 == shop.kernel.jobs.run("wms.dispatch_paid")
-    assert "dispatched" == shop.order(order["id"])["status"]
-    assert 0 == shop.kernel.jobs.run("wms.dispatch_paid")
+    assert shop.kernel.jobs.run("wms.dispatch_paid") == 1
+    assert shop.order(order["id"])["status"] == "dispatched"
+    assert shop.kernel.jobs.run("wms.dispatch_paid") == 0
     check_invariants(shop.kernel)
 
 
@@ -193,9 +197,9 @@ def test_dispatch_takes_stock_for_orders_that_hold_none(mallcore):
     shop.pay(order["id"])
     assert {order["id"]: 2} == live_by_order(shop.kernel)
     r = shop.warehouse.post(f"/wms/orders/{order['id']}/dispatch")
-    assert 200 == r.status_code, r.text
-    assert {} == live_by_order(shop.kernel)
-    assert (0, 0) == (shop.stock()[("TEE", "SH")]["on_hand"], shop.stock()[("TEE", "SH")]["reserved"])
+    assert r.status_code == 200, r.text
+    assert live_by_order(shop.kernel) == {}
+    assert (shop.stock()[("TEE", "SH")]["on_hand"], shop.stock()[("TEE", "SH")]["reserved"]) == (0, 0)
     check_invariants(shop.kernel)
 
 
@@ -207,16 +211,16 @@ def test_dispatch_without_stock_leaves_the_order_paid(mallcore):
     # The warehouse holding the unit closes; no active warehouse has one.
     shop.admin.patch("/wms/warehouses/SH", json={"active": False})
     r = shop.warehouse.post(f"/wms/orders/{order['id']}/dispatch")
-    assert (409, "out_of_stock", ["TEE"]) == (r.status_code, r.json()["code"], r.json()["skus"])
-    assert "paid" == shop.order(order["id"])["status"]
+    assert (r.status_code, r.json()["code"], r.json()["skus"]) == (409, "out_of_stock", ["TEE"])
+    assert shop.order(order["id"])["status"] == "paid"
     assert {order["id"]: 1} == live_by_order(shop.kernel)
     # Stock arrives elsewhere: dispatch ships from there and lets the old hold go.
     shop.inbound("GZ", "TEE", 1)
-    assert 200 == shop.warehouse.post(f"/wms/orders/{order['id']}/dispatch").status_code
+    assert shop.warehouse.post(f"/wms/orders/{order['id']}/dispatch").status_code == 200
     levels = shop.stock()
-    assert (1, 0) == (levels[("TEE", "SH")]["on_hand"], levels[("TEE", "SH")]["reserved"])
-    assert 0 == levels[("TEE", "GZ")]["on_hand"]
+    assert (levels[("TEE", "SH")]["on_hand"], levels[("TEE", "SH")]["reserved"]) == (1, 0)
+    assert levels[("TEE", "GZ")]["on_hand"] == 0
     kinds = sorted((m.kind, m.warehouse) for m in movements(shop.kernel, order_id=order["id"]))
-    assert [("outbound", "GZ"), ("release", "SH"), ("reserve", "SH")] == kinds
-    assert ["released"] == [r["status"] for r in shop.wms_order(order["id"])["reservations"]]
+    assert kinds == [("outbound", "GZ"), ("release", "SH"), ("reserve", "SH")]
+    assert [r["status"] for r in shop.wms_order(order["id"])["reservations"]] == ["released"]
     check_invariants(shop.kernel)

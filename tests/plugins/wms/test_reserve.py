@@ -12,9 +12,9 @@ def test_placing_holds_stock_in_the_nearest_warehouse_that_has_everything(shop: 
     shop.inbound("GZ", "TEE", 5)
     shop.inbound("GZ", "MUG", 5)
     order = shop.placed({"TEE": 2}, region="310115")
-    assert {("TEE", "SH"): 2} == {
+    assert {
         (r["sku"], r["warehouse"]): r["quantity"] for r in shop.wms_order(order["id"])["reservations"]
-    }
+    } == {("TEE", "SH"): 2}
     # Shanghai has no MUG: the whole order is held in Guangzhou rather than split.
     order = shop.placed({"TEE": 1, "MUG": 1}, region="310115")
     held = shop.wms_order(order["id"])["reservations"]
@@ -22,8 +22,8 @@ def test_placing_holds_stock_in_the_nearest_warehouse_that_has_everything(shop: 
         (r["sku"], r["warehouse"], r["status"]) for r in held
     }
     levels = shop.stock()
-    assert (2, 3) == (levels[("TEE", "SH")]["reserved"], levels[("TEE", "SH")]["available"])
-    assert (1, 1) == (levels[("TEE", "GZ")]["reserved"], levels[("MUG", "GZ")]["reserved"])
+    assert (levels[("TEE", "SH")]["reserved"], levels[("TEE", "SH")]["available"]) == (2, 3)
+    assert (levels[("TEE", "GZ")]["reserved"], levels[("MUG", "GZ")]["reserved"]) == (1, 1)
     assert all(
         m.kind == "reserve" and m.actor == "alice" for m in movements(shop.kernel, order_id=order["id"])
     )
@@ -34,16 +34,20 @@ def test_out_of_stock_is_409_naming_the_sku_and_writes_nothing(shop: Shop):
     shop.inbound("SH", "TEE", 2)
     shop.inbound("SH", "MUG", 9)
     r = shop.place({"TEE": 3, "MUG": 1})
-    assert 409 == r.status_code
+    assert r.status_code == 409
     body = r.json()
-    assert ("out_of_stock", ["TEE"]) == (body["code"], body["skus"])
+    assert (body["code"], body["skus"]) == ("out_of_stock", ["TEE"])
     assert "TEE" in body["detail"] and "MUG" not in body["detail"]
     r = shop.place({"CAP": 1})
-    assert ("out_of_stock", ["CAP"]) == (r.json()["code"], r.json()["skus"])
-    assert [] == shop.alice.get("/orders").json()
-    assert {"on_hand": 2, "reserved": 0, "available": 2, "b_grade": 0, "quarantine": 0} == shop.stock()[
-        ("TEE", "SH")
-    ]
+    assert (r.json()["code"], r.json()["skus"]) == ("out_of_stock", ["CAP"])
+    assert shop.alice.get("/orders").json() == []
+    assert shop.stock()[("TEE", "SH")] == {
+        "on_hand": 2,
+        "reserved": 0,
+        "available": 2,
+        "b_grade": 0,
+        "quarantine": 0,
+    }
     check_invariants(shop.kernel)
 
 
@@ -53,7 +57,7 @@ def test_a_split_reservation_when_no_warehouse_has_everything(shop: Shop):
     shop.inbound("BJ", "MUG", 1)
     order = shop.placed({"TEE": 3, "MUG": 1}, region="440105")
     held = {(r["sku"], r["warehouse"]): r["quantity"] for r in shop.wms_order(order["id"])["reservations"]}
-    assert {("TEE", "GZ"): 2, ("TEE", "SH"): 1, ("MUG", "BJ"): 1} == held
+    assert held == {("TEE", "GZ"): 2, ("TEE", "SH"): 1, ("MUG", "BJ"): 1}
     check_invariants(shop.kernel)
 
 
@@ -62,10 +66,10 @@ def test_inactive_warehouses_are_not_used(shop: Shop):
     shop.inbound("GZ", "TEE", 5)
     shop.admin.patch("/wms/warehouses/SH", json={"active": False})
     order = shop.placed({"TEE": 1}, region="310115")
-    assert ["GZ"] == [r["warehouse"] for r in shop.wms_order(order["id"])["reservations"]]
+    assert [r["warehouse"] for r in shop.wms_order(order["id"])["reservations"]] == ["GZ"]
     shop.admin.patch("/wms/warehouses/GZ", json={"active": False})
     r = shop.place({"TEE": 1})
-    assert (409, "out_of_stock") == (r.status_code, r.json()["code"])
+    assert (r.status_code, r.json()["code"]) == (409, "out_of_stock")
 
 
 def wms_statements(shop: Shop, lines: dict[str, int]) -> list[str]:
@@ -90,7 +94,7 @@ def test_reservation_statements_do_not_grow_with_lines(mallcore, warehouses):
     # A read of availability only when there is a choice of warehouse, then
     # one UPDATE for every line and one INSERT each for reservations and movements.
     assert (3 if warehouses == 1 else 4) == len(twelve)
-    assert 1 == sum(s.startswith("UPDATE wms_stock") for s in twelve)
+    assert sum(s.startswith("UPDATE wms_stock") for s in twelve) == 1
     check_invariants(shop.kernel)
 
 
@@ -98,13 +102,17 @@ def test_cancel_releases_the_hold(shop: Shop):
     shop.inbound("SH", "TEE", 5)
     order = shop.placed({"TEE": 3})
     r = shop.alice.post(f"/orders/{order['id']}/cancel", json={"reason": "changed my mind"})
-    assert 200 == r.status_code, r.text
-    assert {"on_hand": 5, "reserved": 0, "available": 5, "b_grade": 0, "quarantine": 0} == shop.stock()[
-        ("TEE", "SH")
-    ]
-    assert ["released"] == [r["status"] for r in shop.wms_order(order["id"])["reservations"]]
+    assert r.status_code == 200, r.text
+    assert shop.stock()[("TEE", "SH")] == {
+        "on_hand": 5,
+        "reserved": 0,
+        "available": 5,
+        "b_grade": 0,
+        "quarantine": 0,
+    }
+    assert [r["status"] for r in shop.wms_order(order["id"])["reservations"]] == ["released"]
     release = [m for m in movements(shop.kernel, order_id=order["id"]) if m.kind == "release"]
-    assert [(-3, "alice", "changed my mind")] == [(m.reserved, m.actor, m.reason) for m in release]
+    assert [(m.reserved, m.actor, m.reason) for m in release] == [(-3, "alice", "changed my mind")]
     check_invariants(shop.kernel)
 
 
@@ -113,16 +121,16 @@ def test_reserve_on_pay_holds_nothing_until_paid(mallcore):
     shop.inbound("SH", "TEE", 2)
     first = shop.placed({"TEE": 2})
     second = shop.placed({"TEE": 2})  # placement does not hold: both orders go through
-    assert {} == live_by_order(shop.kernel)
-    assert 2 == shop.stock()[("TEE", "SH")]["available"]
-    assert 201 == shop.pay(first["id"]).status_code
+    assert live_by_order(shop.kernel) == {}
+    assert shop.stock()[("TEE", "SH")]["available"] == 2
+    assert shop.pay(first["id"]).status_code == 201
     assert {first["id"]: 2} == live_by_order(shop.kernel)
     # The second payment is refused before the provider is charged.
     r = shop.pay(second["id"])
-    assert (409, "out_of_stock") == (r.status_code, r.json()["code"])
-    assert "awaiting_payment" == shop.order(second["id"])["status"]
-    assert [] == shop.admin.get("/payment/payments", params={"order_id": second["id"]}).json()
-    assert [None] == [r["expires_at"] for r in shop.wms_order(first["id"])["reservations"]]
+    assert (r.status_code, r.json()["code"]) == (409, "out_of_stock")
+    assert shop.order(second["id"])["status"] == "awaiting_payment"
+    assert shop.admin.get("/payment/payments", params={"order_id": second["id"]}).json() == []
+    assert [r["expires_at"] for r in shop.wms_order(first["id"])["reservations"]] == [None]
     check_invariants(shop.kernel)
 
 
@@ -134,4 +142,4 @@ def test_reserve_on_place_sets_the_hold_expiry(mallcore):
     from datetime import datetime
 
     placed = datetime.fromisoformat(shop.order(order["id"])["placed_at"])
-    assert 15 * 60 == round((datetime.fromisoformat(held["expires_at"]) - placed).total_seconds())
+    assert round((datetime.fromisoformat(held["expires_at"]) - placed).total_seconds()) == 15 * 60

@@ -10,7 +10,7 @@ def test_create_list_and_update_warehouses(mallcore):
     r = shop.warehouse.post(
         "/wms/warehouses", json={"code": "SH", "name": "Shanghai 上海仓", "region": "310000"}
     )
-    assert 201 == r.status_code, r.text
+    assert r.status_code == 201, r.text
     assert {
         "code": "SH",
         "name": "Shanghai 上海仓",
@@ -19,16 +19,16 @@ def test_create_list_and_update_warehouses(mallcore):
         "priority": 0,
     }.items() <= r.json().items()
     again = shop.admin.post("/wms/warehouses", json={"code": "SH", "name": "again", "region": "310000"})
-    assert (409, "warehouse_exists") == (again.status_code, again.json()["code"])
+    assert (again.status_code, again.json()["code"]) == (409, "warehouse_exists")
     bad = shop.admin.post("/wms/warehouses", json={"code": "GZ", "name": "Guangzhou"})
     assert 400 <= bad.status_code < 500
     shop.admin.post("/wms/warehouses", json={"code": "GZ", "name": "Guangzhou", "region": "440100"})
     r = shop.admin.patch("/wms/warehouses/GZ", json={"active": False, "priority": 3})
-    assert 200 == r.status_code and (False, 3) == (r.json()["active"], r.json()["priority"])
-    assert ["SH"] == [w["code"] for w in shop.warehouse.get("/wms/warehouses").json()]
+    assert r.status_code == 200 and (r.json()["active"], r.json()["priority"]) == (False, 3)
+    assert [w["code"] for w in shop.warehouse.get("/wms/warehouses").json()] == ["SH"]
     everything = shop.warehouse.get("/wms/warehouses", params={"include_inactive": True}).json()
-    assert ["GZ", "SH"] == [w["code"] for w in everything]
-    assert 404 == shop.admin.patch("/wms/warehouses/NOPE", json={"active": False}).status_code
+    assert [w["code"] for w in everything] == ["GZ", "SH"]
+    assert shop.admin.patch("/wms/warehouses/NOPE", json={"active": False}).status_code == 404
 
 
 def test_warehouses_are_platform_objects(mallcore):
@@ -36,24 +36,24 @@ def test_warehouses_are_platform_objects(mallcore):
     body = {"code": "SH", "name": "Shanghai", "region": "310000"}
     shop_staff = mallcore.client(shop.kernel, "warehouse", "wh-s1", shop="s1")
     r = shop_staff.post("/wms/warehouses", json=body)
-    assert (403, "platform_only") == (r.status_code, r.json()["code"])
+    assert (r.status_code, r.json()["code"]) == (403, "platform_only")
     merchant = mallcore.client(shop.kernel, "merchant", "m1", shop="s1")
     r = merchant.post("/wms/warehouses", json=body)
-    assert (403, "role_required") == (r.status_code, r.json()["code"])
-    assert 403 == shop.alice.post("/wms/warehouses", json=body).status_code
-    assert 401 == mallcore.client(shop.kernel, None).post("/wms/warehouses", json=body).status_code
-    assert 201 == shop.warehouse.post("/wms/warehouses", json=body).status_code
-    assert 403 == shop_staff.patch("/wms/warehouses/SH", json={"active": False}).status_code
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    assert shop.alice.post("/wms/warehouses", json=body).status_code == 403
+    assert mallcore.client(shop.kernel, None).post("/wms/warehouses", json=body).status_code == 401
+    assert shop.warehouse.post("/wms/warehouses", json=body).status_code == 201
+    assert shop_staff.patch("/wms/warehouses/SH", json={"active": False}).status_code == 403
     # Shop staff may still see the warehouses their goods sit in.
-    assert ["SH"] == [w["code"] for w in shop_staff.get("/wms/warehouses").json()]
-    assert 403 == shop.alice.get("/wms/warehouses").status_code
+    assert [w["code"] for w in shop_staff.get("/wms/warehouses").json()] == ["SH"]
+    assert shop.alice.get("/wms/warehouses").status_code == 403
 
 
 def test_inbound_adds_stock_and_a_movement(shop: Shop):
     r = shop.warehouse.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 7})
-    assert 201 == r.status_code, r.text
+    assert r.status_code == 201, r.text
     body = r.json()
-    assert {
+    assert body["stock"] == {
         "sku": "TEE",
         "warehouse": "SH",
         "on_hand": 7,
@@ -61,18 +61,20 @@ def test_inbound_adds_stock_and_a_movement(shop: Shop):
         "available": 7,
         "b_grade": 0,
         "quarantine": 0,
-    } == body["stock"]
+    }
     shop.inbound("SH", "TEE", 3)
     r = shop.warehouse.post(
         "/wms/inbound",
         json={"warehouse": "SH", "sku": "TEE", "quantity": 2, "bucket": "quarantine", "reason": "QA hold"},
     )
-    assert 201 == r.status_code
+    assert r.status_code == 201
     summary = shop.warehouse.get("/wms/stock/TEE").json()
-    assert (10, 10, 2) == (summary["on_hand"], summary["available"], summary["quarantine"])
+    assert (summary["on_hand"], summary["available"], summary["quarantine"]) == (10, 10, 2)
     moves = shop.warehouse.get("/wms/stock/TEE/movements").json()
-    assert [("inbound", 0, 2, "QA hold"), ("inbound", 3, 0, "inbound"), ("inbound", 7, 0, "inbound")] == [
-        (m["kind"], m["on_hand"], m["quarantine"], m["reason"]) for m in moves
+    assert [(m["kind"], m["on_hand"], m["quarantine"], m["reason"]) for m in moves] == [
+        ("inbound", 0, 2, "QA hold"),
+        ("inbound", 3, 0, "inbound"),
+        ("inbound", 7, 0, "inbound"),
     ]
     assert {"wh-platform"} == {m["actor"] for m in moves}
     assert body["movement_id"] == moves[-1]["id"]
@@ -101,8 +103,8 @@ def test_inbound_refuses_bad_input_and_writes_nothing(shop: Shop):
         assert 400 <= r.status_code < 500 and r.status_code != 404, (body, r.text)
     shop.admin.patch("/wms/warehouses/BJ", json={"active": False})
     r = shop.warehouse.post("/wms/inbound", json={"warehouse": "BJ", "sku": "TEE", "quantity": 1})
-    assert (409, "warehouse_inactive") == (r.status_code, r.json()["code"])
-    assert {} == shop.stock()
+    assert (r.status_code, r.json()["code"]) == (409, "warehouse_inactive")
+    assert shop.stock() == {}
 
 
 def test_shop_staff_move_and_see_only_their_shops_stock(mallcore):
@@ -114,23 +116,23 @@ def test_shop_staff_move_and_see_only_their_shops_stock(mallcore):
     s2_staff = mallcore.client(shop.kernel, "warehouse", "wh-s2", shop="s2")
     merchant = mallcore.client(shop.kernel, "merchant", "m1", shop="s1")
     assert (
-        201
-        == s1_staff.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 1}).status_code
+        s1_staff.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 1}).status_code
+        == 201
     )
     r = s2_staff.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 1})
-    assert (403, "shop_forbidden") == (r.status_code, r.json()["code"])
-    assert ["TEE"] == [row["sku"] for row in s1_staff.get("/wms/stock").json()]
-    assert ["OTHER"] == [row["sku"] for row in s2_staff.get("/wms/stock").json()]
-    assert ["OTHER", "TEE"] == [row["sku"] for row in shop.warehouse.get("/wms/stock").json()]
-    assert 403 == s2_staff.get("/wms/stock/TEE").status_code
-    assert 403 == s2_staff.get("/wms/stock/TEE/movements").status_code
+    assert (r.status_code, r.json()["code"]) == (403, "shop_forbidden")
+    assert [row["sku"] for row in s1_staff.get("/wms/stock").json()] == ["TEE"]
+    assert [row["sku"] for row in s2_staff.get("/wms/stock").json()] == ["OTHER"]
+    assert [row["sku"] for row in shop.warehouse.get("/wms/stock").json()] == ["OTHER", "TEE"]
+    assert s2_staff.get("/wms/stock/TEE").status_code == 403
+    assert s2_staff.get("/wms/stock/TEE/movements").status_code == 403
     # Merchants read their stock but do not move it.
-    assert 6 == merchant.get("/wms/stock/TEE").json()["on_hand"]
+    assert merchant.get("/wms/stock/TEE").json()["on_hand"] == 6
     assert (
-        403
-        == merchant.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 1}).status_code
+        merchant.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 1}).status_code
+        == 403
     )
-    assert 403 == shop.alice.get("/wms/stock").status_code
+    assert shop.alice.get("/wms/stock").status_code == 403
     check_invariants(shop.kernel)
 
 
@@ -148,18 +150,20 @@ def test_stocktake_records_differences(shop: Shop):
             ],
         },
     )
-    assert 201 == r.status_code, r.text
+    assert r.status_code == 201, r.text
     body = r.json()
-    assert [("TEE", 10, 8, -2), ("MUG", 4, 4, 0), ("CAP", 0, 3, 3)] == [
-        (x["sku"], x["previous"], x["counted"], x["difference"]) for x in body["lines"]
+    assert [(x["sku"], x["previous"], x["counted"], x["difference"]) for x in body["lines"]] == [
+        ("TEE", 10, 8, -2),
+        ("MUG", 4, 4, 0),
+        ("CAP", 0, 3, 3),
     ]
-    assert 1 == body["difference"]
+    assert body["difference"] == 1
     levels = shop.stock()
-    assert (8, 4, 3) == (
+    assert (
         levels[("TEE", "SH")]["on_hand"],
         levels[("MUG", "SH")]["on_hand"],
         levels[("CAP", "SH")]["on_hand"],
-    )
+    ) == (8, 4, 3)
     tee = shop.warehouse.get("/wms/stock/TEE/movements").json()[0]
     assert ("stocktake", -2, body["ref"]) == (tee["kind"], tee["on_hand"], tee["ref"])
     check_invariants(shop.kernel)
@@ -171,20 +175,24 @@ def test_stocktake_cannot_count_below_what_orders_hold(shop: Shop):
     r = shop.warehouse.post(
         "/wms/stocktakes", json={"warehouse": "SH", "counts": [{"sku": "TEE", "counted": 2}]}
     )
-    assert (409, "stocktake_below_reserved", ["TEE"]) == (r.status_code, r.json()["code"], r.json()["skus"])
-    assert 5 == shop.stock()[("TEE", "SH")]["on_hand"]
+    assert (r.status_code, r.json()["code"], r.json()["skus"]) == (409, "stocktake_below_reserved", ["TEE"])
+    assert shop.stock()[("TEE", "SH")]["on_hand"] == 5
     r = shop.warehouse.post(
         "/wms/stocktakes", json={"warehouse": "SH", "counts": [{"sku": "TEE", "counted": 3}]}
     )
-    assert 201 == r.status_code
-    assert {"on_hand": 3, "reserved": 3, "available": 0, "b_grade": 0, "quarantine": 0} == shop.stock()[
-        ("TEE", "SH")
-    ]
+    assert r.status_code == 201
+    assert shop.stock()[("TEE", "SH")] == {
+        "on_hand": 3,
+        "reserved": 3,
+        "available": 0,
+        "b_grade": 0,
+        "quarantine": 0,
+    }
     dup = shop.warehouse.post(
         "/wms/stocktakes",
         json={"warehouse": "SH", "counts": [{"sku": "TEE", "counted": 3}, {"sku": "TEE", "counted": 4}]},
     )
-    assert (422, "sku_repeated") == (dup.status_code, dup.json()["code"])
+    assert (dup.status_code, dup.json()["code"]) == (422, "sku_repeated")
     check_invariants(shop.kernel)
 
 
@@ -193,15 +201,15 @@ def test_transfer_moves_available_units(shop: Shop):
     shop.placed({"TEE": 2})
     body = {"sku": "TEE", "from_warehouse": "SH", "to_warehouse": "GZ", "quantity": 3}
     r = shop.warehouse.post("/wms/transfers", json=body)
-    assert 201 == r.status_code, r.text
+    assert r.status_code == 201, r.text
     out = r.json()
-    assert (2, 2, 0) == (out["source"]["on_hand"], out["source"]["reserved"], out["source"]["available"])
-    assert (3, 3) == (out["destination"]["on_hand"], out["destination"]["available"])
+    assert (out["source"]["on_hand"], out["source"]["reserved"], out["source"]["available"]) == (2, 2, 0)
+    assert (out["destination"]["on_hand"], out["destination"]["available"]) == (3, 3)
     # Reserved units never leave.
     r = shop.warehouse.post("/wms/transfers", json={**body, "quantity": 1})
-    assert (409, "out_of_stock") == (r.status_code, r.json()["code"])
+    assert (r.status_code, r.json()["code"]) == (409, "out_of_stock")
     same = shop.warehouse.post("/wms/transfers", json={**body, "to_warehouse": "SH"})
-    assert (422, "same_warehouse") == (same.status_code, same.json()["code"])
+    assert (same.status_code, same.json()["code"]) == (422, "same_warehouse")
     kinds = [
         (m["kind"], m["warehouse"], m["on_hand"], m["ref"])
         for m in shop.warehouse.get("/wms/stock/TEE/movements").json()[:2]
@@ -215,9 +223,9 @@ def test_inbound_with_idempotency_key_applies_once(shop: Shop):
     headers = {"Idempotency-Key": "scan-0001"}
     first = shop.warehouse.post("/wms/inbound", json=body, headers=headers)
     again = shop.warehouse.post("/wms/inbound", json=body, headers=headers)
-    assert (201, 201) == (first.status_code, again.status_code)
+    assert (first.status_code, again.status_code) == (201, 201)
     assert first.json() == again.json()
-    assert 4 == shop.stock()[("TEE", "SH")]["on_hand"]
+    assert shop.stock()[("TEE", "SH")]["on_hand"] == 4
     other = shop.warehouse.post("/wms/inbound", json={**body, "quantity": 5}, headers=headers)
-    assert (422, "idempotency_key_reused") == (other.status_code, other.json()["code"])
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
     check_invariants(shop.kernel)
