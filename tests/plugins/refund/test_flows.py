@@ -167,3 +167,22 @@ def test_carrier_trouble_is_flagged_on_the_case(shop: Shop) -> None:
     done = shop.case(case["id"])
     shop.carrier.event(shop.kernel, order["id"], case["id"], "in_transit", "SF6060606")
     assert shop.case(case["id"]) == done
+
+
+def test_routes_are_documented_in_openapi(shop: Shop) -> None:
+    r = shop.kit.client(shop.kernel, None).get("/schema/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    for path in (
+        "/after-sales",
+        "/after-sales/{case_id}",
+        "/after-sales/{case_id}/approve",
+        "/after-sales/{case_id}/reject",
+        "/after-sales/{case_id}/return-shipment",
+        "/after-sales/{case_id}/pickup",
+        "/after-sales/{case_id}/receive",
+        "/after-sales/{case_id}/repaired",
+        "/after-sales/{case_id}/ship-back",
+        "/track/{order_id}",
+    ):
+        assert path in paths, path
