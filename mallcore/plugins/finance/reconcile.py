@@ -183,7 +183,9 @@ class Reconciler:
         found: list[dict[str, Any]] = []
         matched = 0
         refs = list(first)
-        with self.center.kernel.db.transaction() as conn:
+        # Matching only reads: it runs in a read transaction, so a long file never holds
+        # the write lock (SQLite has one for the whole database); the run is written after.
+        with self.center.kernel.db.transaction(write=False) as conn:
             p, e = t.postings.c, t.entries.c
             for i in range(0, len(refs), CHUNK):
                 chunk = refs[i : i + CHUNK]
@@ -277,7 +279,8 @@ class Reconciler:
                         f"but not on the provider's statement",
                     }
                 )
-            now = self.center.now()
+        now = self.center.now()
+        with self.center.kernel.db.transaction() as conn:
             run_id: int = conn.execute(
                 t.recon_runs.insert()
                 .values(

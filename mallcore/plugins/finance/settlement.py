@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from mallcore.kernel import Conflict, Forbidden, InvalidInput, NotFound, Principal, require
+from mallcore.kernel import tables as kt
 
 from . import accounts as acc
 from . import tables as t
@@ -128,6 +129,13 @@ class Settlements:
         s = t.settlements.c
         try:
             with self.center.kernel.db.transaction() as conn:
+                # Serialise settlements of one shop (PostgreSQL; SQLite has one writer anyway),
+                # so two overlapping periods cannot both pass the check below.
+                conn.execute(
+                    self.center.kernel.db.lock_clause(
+                        sa.select(kt.shops.c.code).where(kt.shops.c.code == shop)
+                    )
+                )
                 clash = conn.execute(
                     sa.select(s.id).where(s.shop == shop, s.period_start < stop, s.period_end > begin)
                 ).first()
