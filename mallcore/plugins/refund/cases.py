@@ -176,8 +176,14 @@ class Cases:
     def held(self, conn: sa.Connection, order_id: int, *, exclude: int | None = None) -> dict[int, int]:
         """Units per order line claimed by cases that still hold them."""
         cl, c = t.case_lines.c, t.cases.c
+        # A finished return or exchange holds only the units that came back;
+        # units the customer never sent may be claimed again.
+        came_back = sa.and_(
+            c.status.in_([S.REFUNDED.value, S.REPLACEMENT_CREATED.value]), c.type.in_(sorted(st.GOODS_BACK))
+        )
+        units = sa.case((came_back, cl.received), else_=cl.quantity)
         stmt = (
-            sa.select(cl.line_id, sa.func.sum(cl.quantity))
+            sa.select(cl.line_id, sa.func.sum(units))
             .join(t.cases, c.id == cl.case_id)
             .where(cl.order_id == order_id, c.status.not_in([s.value for s in st.RELEASED]))
             .group_by(cl.line_id)

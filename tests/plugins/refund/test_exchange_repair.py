@@ -132,6 +132,10 @@ def test_per_unit_inspection_refunds_only_passed_units_less_restocking_fee(mallc
         json={"inspections": [{"line_id": line["id"], "quantity": 1}]},
     )
     assert r.status_code == 409 and r.json()["code"] == "invalid_transition"
+    # the unit that never came back may be claimed again, once
+    again = shop.open(order, "return_refund", [(line["id"], 1)])
+    assert again.status_code == 201, again.text
+    assert shop.open(order, "return_refund", [(line["id"], 1)]).status_code == 409
 
 
 def test_inspection_cannot_count_more_than_the_case(shop: Shop) -> None:
