@@ -44,7 +44,8 @@ from .routes import routes
 from .schemas import WmsSettings
 from .stock import StockService, movement
 
-_PAY_CHECK = object()  # stash key: availability read before the provider charged
+_PAY_CHECK = object()
+_SHIPPING = frozenset({"dispatched", "shipped", "delivered", "completed"})  # stash key: availability read before the provider charged
 
 
 class WmsCenter(Center):
@@ -183,7 +184,7 @@ class WmsCenter(Center):
                     data={"restocked": done},
                 )
         elif case.status == "refunded" and case.type == "refund_only" and not case.shipped:
-            if ctx.order.status not in ("paid", "awaiting_payment"):
+            if ctx.order.status in _SHIPPING:  # went out meanwhile: nothing is held any more
                 ctx.log.info("wms.release_skipped", case_id=case.id, status=ctx.order.status)
                 return
             units = self.stock.release_lines(ctx, case)

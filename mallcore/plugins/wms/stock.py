@@ -484,7 +484,9 @@ class StockService:
             if priced:
                 compared = len(priced)
                 priced.sort(key=lambda p: p[:3])
-                chosen = priced[0][3]
+                chosen, parcels = priced[0][3], priced[0][4]  # keep what the quote filled in
+                self._ship_plan(ctx, chosen, held, line_of)
+                return chosen, parcels, compared
         parcels = self.parcels(chosen, line_of, by_code)
         self._ship_plan(ctx, chosen, held, line_of)
         return chosen, parcels, compared

@@ -256,7 +256,7 @@ def test_wms_state_machine(mallcore):
         run_state_machine_as_test(
             WmsMachine,
             settings=settings(
-                max_examples=30,
+                max_examples=20,
                 stateful_step_count=25,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
