@@ -28,7 +28,16 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import sqlalchemy as sa
 
-from mallcore.kernel import Conflict, Forbidden, NotFound, OrderContext, Principal, Refund, require
+from mallcore.kernel import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OrderContext,
+    Principal,
+    Refund,
+    require,
+)
 
 from . import tables as t
 from .schemas import ApprovalView, ReviewView
@@ -39,6 +48,8 @@ if TYPE_CHECKING:
     from . import FinanceCenter
 
 OPEN = ("pending", "awaiting_second_approval")
+# What GET /finance/refunds?status= takes: "open" and the kernel's "pending_review" mean both OPEN.
+STATUSES = ("open", "pending_review", *OPEN, "approved", "rejected", "all")
 
 
 class Reviews:
@@ -151,7 +162,13 @@ class Reviews:
         require(principal, "finance")
         r = t.reviews.c
         stmt = sa.select(t.reviews)
-        if status in (None, "open"):
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(
+                f"status must be one of {', '.join(STATUSES)}",
+                code="status_unknown",
+                extra={"status": status},
+            )
+        if status in (None, "open", "pending_review"):
             stmt = stmt.where(r.status.in_(OPEN))
         elif status != "all":
             stmt = stmt.where(r.status == status)

@@ -175,3 +175,12 @@ def test_an_approval_replayed_with_its_idempotency_key_pays_once(mallcore):
     assert len(shop.platform.get("/finance/entries", params={"kind": "refund"}).json()) == 1
     other = shop.fin1.post(f"/finance/refunds/{refund['id']}/reject", json={"reason": "x"}, headers=key)
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+
+
+def test_the_queue_takes_the_kernels_status_name_and_refuses_unknown_ones(mallcore):
+    shop = Shop(mallcore)
+    _, refund = order_with_refund(shop)
+    listed = shop.platform.get("/finance/refunds", params={"status": "pending_review"}).json()
+    assert [q["refund_id"] for q in listed] == [refund["id"]]
+    r = shop.platform.get("/finance/refunds", params={"status": "waiting"})
+    assert r.status_code == 422 and r.json()["code"] == "status_unknown"
