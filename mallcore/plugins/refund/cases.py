@@ -231,7 +231,15 @@ class Cases:
             zh=zh,
             ref=case.ref,
             actor=actor,
-            data={"case_id": case.id, "from": previous, "to": target.value, **(data or {})},
+            data={
+                "case_id": case.id,
+                "from": previous,
+                "to": target.value,
+                # why the case will move next if nobody acts: the SLA timer
+                "timer": case.timer,
+                "due_at": case.due_at.isoformat() if case.due_at else None,
+                **(data or {}),
+            },
         )
         ctx.log.info("after_sale.step", case_id=case.id, previous=previous, status=target.value)
         if hook:
