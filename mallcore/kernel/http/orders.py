@@ -54,7 +54,7 @@ def idempotent(
 ) -> Response[Any]:
     """Run ``run(claim)`` once per Idempotency-Key; replays get the first reply."""
     idem = kernel.idempotency
-    claim = idem.claim(principal.subject, key, scope, msgspec.json.encode(data))
+    claim = None if key is None else idem.claim(principal.subject, key, scope, msgspec.json.encode(data))
     if claim is not None:
         stored = idem.lookup(claim)
         if stored is not None:
