@@ -400,9 +400,13 @@ def _allocate(books: OrderBooks, refund: Refund) -> list[dict[str, Any]]:
         # against the first provider we know, so the entry still balances.
         provider = books.payments[0][0] if books.payments else "unknown"
         parts = [{"provider": provider, "payment_ref": None, "amount": refund.amount}]
-        refs = [",".join(refs)] if refs else []
-    for i, part in enumerate(parts):
-        part["refund_ref"] = refs[i] if i < len(refs) and len(refs) == len(parts) else None
-    if len(refs) != len(parts) and refs:
-        parts[0]["refund_ref"] = ",".join(refs)
+    if len(refs) == len(parts):
+        for part, ref in zip(parts, refs, strict=True):
+            part["refund_ref"] = ref
+    else:
+        # The provider's references do not line up with our split: keep them on the first part.
+        for part in parts:
+            part["refund_ref"] = None
+        if refs:
+            parts[0]["refund_ref"] = ",".join(refs)[:128]
     return parts

@@ -222,3 +222,52 @@ def test_other_centers_post_with_plain_dicts_and_an_unbalanced_entry_raises(mall
         journal.post(conn, kind="points", currency="CNY", amount=1, posted_by="x", lines=lines[:1])
     assert raised.value.code == "entry_unbalanced"
     assert shop.balance("points_liability") == 500
+
+
+def test_a_pending_payment_is_booked_when_the_provider_confirms_it(mallcore):
+    shop = Shop(mallcore)
+    order = shop.alice.post("/orders", json={"shop": "s1", "lines": [{"sku": "TEE", "quantity": 1}]}).json()
+    r = shop.alice.post(
+        f"/orders/{order['id']}/payments", json={"method": "sandbox", "data": {"simulate": "pending"}}
+    )
+    assert r.status_code == 201 and r.json()["status"] == "pending"
+    assert shop.platform.get("/finance/entries").json() == []
+    r = shop.admin.post(f"/payment/sandbox/{r.json()['reference']}/capture")
+    assert r.status_code == 200 and r.json()["status"] == "applied"
+    entries = shop.platform.get("/finance/entries").json()
+    assert [(e["kind"], e["amount"]) for e in entries] == [("payment", 1999)]
+    assert shop.provider_side() == shop.payment_tables()
+
+
+def test_a_refund_spread_over_two_payments_is_split_like_the_payment_center_does():
+    from mallcore.kernel import Refund
+    from mallcore.plugins.finance.journal import OrderBooks, _allocate
+
+    books = OrderBooks(
+        payments=[("sandbox", "p1", 1000), ("other", "p2", 500)],
+        refunded_from={"p1": 800},
+        held=700,
+        shipping_refunded_before_sale=0,
+        sale=None,
+        commission=0,
+        goods_refunded_after_sale=0,
+        refunded_ids={1},
+    )
+    refund = Refund(
+        id=2,
+        order_id=1,
+        shop="s1",
+        status="refunded",
+        currency="CNY",
+        amount=600,
+        shipping=0,
+        reason="r",
+        source="test",
+        requested_by="m1",
+        lines=[],
+        provider_ref="r1,r2",
+    )
+    assert _allocate(books, refund) == [
+        {"provider": "sandbox", "payment_ref": "p1", "amount": 200, "refund_ref": "r1"},
+        {"provider": "other", "payment_ref": "p2", "amount": 400, "refund_ref": "r2"},
+    ]
