@@ -278,3 +278,34 @@ def test_exchange_without_stock_is_settled_as_a_refund(mallcore: Any) -> None:
     assert settled["status"] == "refund_pending_review" and settled["refund_amount"] == 7900
     assert stack.finance.post(f"/finance/refunds/{settled['refund_id']}/approve").status_code == 200
     assert stack.alice.get(f"/after-sales/{case['id']}").json()["status"] == "refunded"
+
+
+def test_repair_goes_back_with_its_own_tracked_waybill(stack: Stack) -> None:
+    order = stack.delivered_order([("MUG", 1)])
+    case = stack.alice.post(
+        "/after-sales",
+        json={
+            "order_id": order["id"],
+            "type": "repair",
+            "lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}],
+            "reason": "quality",
+        },
+    ).json()
+    stack.merchant.post(f"/after-sales/{case['id']}/approve")
+    stack.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SFREP0001", "phone": "13800000000"},
+    )
+    stack.carrier_event("SFREP0001", "delivered", warehouse="SH")
+    assert (
+        stack.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True}).json()["status"]
+        == "inspected"
+    )
+    assert stack.warehouse.post(f"/after-sales/{case['id']}/repaired").json()["status"] == "repaired"
+    r = stack.warehouse.post(
+        f"/after-sales/{case['id']}/ship-back", json={"carrier": "sandbox", "tracking_no": "SBBACK0001"}
+    )
+    assert r.status_code == 200 and r.json()["status"] == "shipped_back"
+    shipments = stack.admin.get("/tms/shipments", params={"case_id": case["id"]}).json()
+    assert any(s["tracking_no"] == "SBBACK0001" and s["kind"] == "ship_back" for s in shipments), shipments
+    assert stack.alice.get(f"/orders/{order['id']}").json()["refunded"] == 0
