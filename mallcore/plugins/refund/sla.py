@@ -137,6 +137,15 @@ def fire(center: RefundCenter, ctx: Any, case: Case) -> None:
             f"The goods were not sent back within {days} days; the case is closed",
             f"买家超时({days} 天)未寄回商品,售后已关闭",
         )
+        if case.refund_status in ("pending_review", "approved", "refunded"):
+            cases.note(
+                ctx,
+                case,
+                "refund_without_goods",
+                f"Refund {case.refund_id} was granted before the return and the goods never came back; "
+                "recover it by hand",
+                public=False,
+            )
     elif timer == "pickup_expired":
         if case.pickup is not None:
             case.pickup.status = "failed"
