@@ -1,0 +1,6 @@
+"""The HTTP side of the kernel: the app factory, the mounting plugin, helpers for center routes."""
+
+from .app import MallcorePlugin, create_app
+from .orders import idempotent, raw_json
+
+__all__ = ["MallcorePlugin", "create_app", "idempotent", "raw_json"]
