@@ -45,7 +45,9 @@ from .schemas import WmsSettings
 from .stock import StockService, movement
 
 _PAY_CHECK = object()
-_SHIPPING = frozenset({"dispatched", "shipped", "delivered", "completed"})  # stash key: availability read before the provider charged
+_SHIPPING = frozenset(
+    {"dispatched", "shipped", "delivered", "completed"}
+)  # stash key: availability read before the provider charged
 
 
 class WmsCenter(Center):

@@ -33,6 +33,8 @@ from mallcore.kernel import Conflict, Line, NotFound, Order, OrderContext, OutOf
 from mallcore.kernel.aftersale import AfterSaleCase, Parcel
 
 from . import tables as t
+from .fast import FastStatement
+from .fast import insert as fast_insert
 from .planning import Plan, Site, Units, plans, rank, shortfall
 
 if TYPE_CHECKING:
@@ -44,6 +46,35 @@ BUCKETS = {"restock": "on_hand", "b_grade": "b_grade", "quarantine": "quarantine
 # Catalog SKUs, read for their shop (who may move their stock). Only these
 # two columns of the catalog's table are relied on.
 catalog_skus = sa.table("catalog_skus", sa.column("code", sa.String), sa.column("shop", sa.String))
+
+
+MOVEMENT_KEYS = (
+    "sku",
+    "warehouse",
+    "kind",
+    "on_hand",
+    "reserved",
+    "b_grade",
+    "quarantine",
+    "order_id",
+    "line_id",
+    "ref",
+    "actor",
+    "reason",
+    "at",
+)
+RESERVATION_KEYS = (
+    "order_id",
+    "line_id",
+    "sku",
+    "warehouse",
+    "quantity",
+    "status",
+    "expires_at",
+    "ref",
+    "created_at",
+    "updated_at",
+)
 
 
 def _int(name: str) -> Any:
@@ -130,6 +161,11 @@ class StockService:
             m.kind, m.warehouse, m.line_id, m.ref, m.on_hand, m.b_grade, m.quarantine
         ).where(m.order_id == sa.bindparam("k_order"), m.kind.in_(("outbound", "return_restock")))
         self._upsert: Any = None
+        # The placement path's three statements, sent as driver SQL (see fast.py).
+        dialect = self.kernel.db.engine.dialect
+        self._fast_reserve = FastStatement(self._reserve, dialect)
+        self._fast_reservations = fast_insert(t.reservations, RESERVATION_KEYS, dialect)
+        self._fast_movements = fast_insert(t.movements, MOVEMENT_KEYS, dialect)
         self._cache_lock = threading.Lock()
         self._warehouses: dict[str, Warehouse] | None = None
         self._sites: tuple[Site, ...] = ()
@@ -250,12 +286,12 @@ class StockService:
                 # UPDATE locks stay locked for as little of the transaction as possible. A
                 # miss raises, and the stage rolls everything back, partial holds included.
                 self._record(conn, order, line_of, rows, actor, reason, expires_at)
-                if conn.execute(self._reserve, params).rowcount != len(rows):
+                if self._fast_reserve.execute(conn, params) != len(rows):
                     raise self.out_of_stock(need, self.available(conn, need), sites)
                 return plan
             # A multi-row miss may have held some rows: undo it with a savepoint, then re-plan.
             savepoint = conn.begin_nested() if len(rows) > 1 else None
-            if conn.execute(self._reserve, params).rowcount == len(rows):
+            if self._fast_reserve.execute(conn, params) == len(rows):
                 if savepoint is not None:
                     savepoint.commit()
                 self._record(conn, order, line_of, rows, actor, reason, expires_at)
@@ -277,8 +313,8 @@ class StockService:
     ) -> None:
         """The reservation rows and their movements (one statement each)."""
         now = utcnow()
-        conn.execute(
-            t.reservations.insert(),
+        self._fast_reservations.execute(
+            conn,
             [
                 {
                     "order_id": order.id,
@@ -295,8 +331,8 @@ class StockService:
                 for sku, wh, q in rows
             ],
         )
-        conn.execute(
-            t.movements.insert(),
+        self._fast_movements.execute(
+            conn,
             [
                 movement(
                     sku,
