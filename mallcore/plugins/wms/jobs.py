@@ -54,6 +54,13 @@ def expire_unpaid(kernel: Kernel, center: WmsCenter) -> int:
                     order.placed_at is not None and order.placed_at >= cutoff
                 ):
                     continue
+                minutes = f"{settings.unpaid_hold_minutes:g}"
+                ctx.timeline(
+                    "wms.expired",
+                    f"Not paid within {minutes} minutes: the order is cancelled and its items are released",
+                    zh=f"超过{minutes}分钟未付款,订单已自动取消,商品库存已释放",
+                    actor="system",
+                )
                 kernel.orders.cancel_in(ctx, EXPIRE_REASON)
                 cancelled += 1
         except (Conflict, NotFound):

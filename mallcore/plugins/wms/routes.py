@@ -422,6 +422,14 @@ def routes(kernel: Kernel, center: WmsCenter) -> list[Any]:
                 if not stock.warehouse(conn, data.to_warehouse).active:
                     raise Conflict(f"warehouse {data.to_warehouse} is not active", code="warehouse_inactive")
                 may_move(conn, principal, [data.sku])
+                # Lock both rows in (sku, warehouse) order, as every other writer does (no deadlock).
+                conn.execute(
+                    db.lock_clause(
+                        sa.select(s.sku)
+                        .where(s.sku == data.sku, s.warehouse.in_((data.from_warehouse, data.to_warehouse)))
+                        .order_by(s.warehouse)
+                    )
+                ).all()
                 if not stock.take(conn, data.sku, data.from_warehouse, data.quantity):
                     left = stock.available(conn, [data.sku]).get((data.sku, data.from_warehouse), 0)
                     raise OutOfStock(

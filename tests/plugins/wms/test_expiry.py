@@ -22,10 +22,12 @@ def test_expiry_cancels_unpaid_orders_and_releases_their_stock(mallcore):
     assert shop.kernel.jobs.run("wms.expire_unpaid") == 3
     for order in unpaid:
         assert shop.order(order["id"])["status"] == "cancelled"
+        entries = shop.timeline(order["id"])
         assert any(
-            e["message"] == "Order cancelled: payment timeout" and e["actor"] == "system"
-            for e in shop.timeline(order["id"])
+            e["message"] == "Order cancelled: payment timeout" and e["actor"] == "system" for e in entries
         )
+        (expired,) = [e for e in entries if e["kind"] == "wms.expired"]
+        assert expired["public"] and expired["message"].startswith("Not paid within 0 minutes")
     assert shop.order(paid["id"])["status"] == "dispatched"
     assert shop.stock()[("TEE", "SH")] == {
         "on_hand": 9,
