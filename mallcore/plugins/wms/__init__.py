@@ -33,7 +33,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from mallcore.kernel import Center, Job, Kernel, OrderContext, Payment, hookimpl, utcnow
+from mallcore.kernel import Center, Job, Kernel, OrderContext, OutOfStock, Payment, hookimpl, utcnow
 from mallcore.kernel.aftersale import AfterSaleCase
 from mallcore.kernel.cli import pass_kernel
 
@@ -110,6 +110,29 @@ class WmsCenter(Center):
             if checked is False and self.stock.has_live(ctx.conn, order_id):
                 checked = None
             if checked is not None:
+                self._reserve_paid(ctx, payment, checked or None)
+        if not self.settings.manual_dispatch and not ctx.order.hold:
+            kernel = self.kernel
+            ctx.after_commit(lambda: jobs.dispatch_one(kernel, self, order_id))
+
+    def _reserve_paid(self, ctx: OrderContext, payment: Payment, avail: Any) -> None:
+        """Reserve-at-pay once captured. If the stock went since the check (or the capture
+        came later, by webhook), the provider already has the money: rolling the stage back
+        would lose the payment, so the order stays paid, holds nothing, and is shipped when
+        stock arrives (dispatch plans from what is available; ``wms.dispatch_paid`` retries).
+        A ``no_charge`` payment (an exchange's replacement) took no money: it is refused."""
+        if payment.method == "no_charge":
+            self.stock.reserve(
+                ctx.conn,
+                ctx.order,
+                ctx.lines,
+                actor=ctx.principal.subject,
+                reason="order paid",
+                expires_at=None,
+            )
+            return
+        try:
+            with ctx.conn.begin_nested():
                 self.stock.reserve(
                     ctx.conn,
                     ctx.order,
@@ -117,11 +140,17 @@ class WmsCenter(Center):
                     actor=ctx.principal.subject,
                     reason="order paid",
                     expires_at=None,
-                    avail=checked or None,
+                    avail=avail,
                 )
-        if not self.settings.manual_dispatch and not ctx.order.hold:
-            kernel = self.kernel
-            ctx.after_commit(lambda: jobs.dispatch_one(kernel, self, order_id))
+        except OutOfStock as exc:
+            skus = exc.extra.get("skus", [])
+            ctx.log.warning("wms.paid_out_of_stock", skus=skus)
+            ctx.timeline(
+                "wms.backorder",
+                f"Paid, but out of stock ({', '.join(skus)}): the order ships as soon as stock arrives",
+                zh=f"已付款,但库存不足({', '.join(skus)}):到货后立即发货",
+                data={"skus": skus},
+            )
 
     # -- dispatch --------------------------------------------------------------------
 

@@ -143,3 +143,30 @@ def test_reserve_on_place_sets_the_hold_expiry(mallcore):
 
     placed = datetime.fromisoformat(shop.order(order["id"])["placed_at"])
     assert round((datetime.fromisoformat(held["expires_at"]) - placed).total_seconds()) == 15 * 60
+
+
+def test_a_payment_captured_after_the_stock_went_is_kept_and_ships_later(mallcore):
+    # Reserve at payment; the provider confirms A's payment (webhook) after B took the last unit.
+    shop = Shop(mallcore, settings={"reserve_on": "pay", "dispatch_retry_after_seconds": 0})
+    shop.inbound("SH", "TEE", 1)
+    first = shop.placed({"TEE": 1})
+    second = shop.placed({"TEE": 1})
+    r = shop.alice.post(
+        f"/orders/{first['id']}/payments", json={"method": "sandbox", "data": {"simulate": "pending"}}
+    )
+    assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+    assert shop.pay(second["id"]).status_code == 201
+    assert shop.order(second["id"])["status"] == "dispatched"
+    reference = r.json()["reference"]
+    r = shop.admin.post(f"/payment/sandbox/{reference}/capture")
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
+    assert shop.order(first["id"])["status"] == "paid"
+    (entry,) = [e for e in shop.timeline(first["id"]) if e["kind"] == "wms.backorder"]
+    assert entry["data"] == {"skus": ["TEE"]} and entry["public"]
+    assert live_by_order(shop.kernel) == {}
+    check_invariants(shop.kernel)
+    # Stock arrives: the retry job ships it.
+    shop.inbound("GZ", "TEE", 1)
+    assert shop.kernel.jobs.run("wms.dispatch_paid") == 1
+    assert shop.order(first["id"])["status"] == "dispatched"
+    check_invariants(shop.kernel)
