@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from . import fast
 from . import tables as t
 from .context import Event
 
@@ -30,6 +31,9 @@ class EventBus:
         self.kernel = kernel
         self._subs = list(subscriptions)  # (center, pattern, handler)
         self._routes: dict[str, list[tuple[str, Handler]]] = {}
+        self._insert = fast.insert(
+            t.outbox, ("topic", "order_id", "payload", "created_at"), kernel.db.engine.dialect
+        )
 
     def handlers(self, topic: str) -> list[tuple[str, Handler]]:
         route = self._routes.get(topic)
@@ -40,8 +44,8 @@ class EventBus:
 
     def write(self, conn: sa.Connection, events: Sequence[Event]) -> None:
         if events:
-            conn.execute(
-                t.outbox.insert(),
+            self._insert.execute(
+                conn,
                 [
                     {"topic": e.topic, "order_id": e.order_id, "payload": e.payload, "created_at": e.at}
                     for e in events

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import sqlalchemy as sa
 
-from . import pricing, states
+from . import fast, pricing, states
 from . import tables as t
 from .auth import SYSTEM, Principal, require
 from .context import Address, Adjustment, Line, Order, OrderContext, Payment, Phase, utcnow
@@ -45,10 +45,13 @@ class OrderService:
         self.kernel = kernel
         self.db = kernel.db
         self.hook = kernel.hook
-        self._insert_order = t.orders.insert().returning(t.orders.c.id)
-        # RETURNING line_no too: rows may come back in any order, and asking
-        # SQLAlchemy to sort them makes it send one INSERT per line on SQLite.
-        self._insert_lines = t.order_lines.insert().returning(t.order_lines.c.id, t.order_lines.c.line_no)
+        # The statements every placement runs go to the driver precompiled (see fast.py).
+        dialect = self.db.engine.dialect
+        self._insert_order = fast.insert(t.orders, ORDER_KEYS, dialect, returning=("id",))
+        # RETURNING line_no too: a multi-row INSERT may return rows in any order.
+        self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, dialect, ("id", "line_no"))
+        self._insert_adjustments = fast.insert(t.order_adjustments, ADJUSTMENT_KEYS, dialect)
+        self._insert_timeline = fast.insert(t.order_timeline, TIMELINE_KEYS, dialect)
         self._select_order = sa.select(t.orders).where(t.orders.c.id == sa.bindparam("order_id"))
         self._select_order_locked = self.db.lock_clause(self._select_order)
         self._select_lines = (
@@ -141,8 +144,8 @@ class OrderService:
                 t.orders.update().where(t.orders.c.id == order_id).values(**_dump_changes(ctx._changes))
             )
         if ctx._timeline:
-            conn.execute(
-                t.order_timeline.insert(),
+            self._insert_timeline.execute(
+                conn,
                 [
                     {
                         "order_id": e.order_id or order_id,
@@ -267,11 +270,9 @@ class OrderService:
             # Clamped to whatever the order stands at: the total becomes zero.
             ctx.adjust("kernel", no_charge, -(10**15), phase=Phase.SETTLEMENT, code="no_charge")
         applied = pricing.price(order, lines, ctx.adjustments)
-        order.id = conn.execute(self._insert_order, _order_row(order)).scalar_one()
-        ids = dict(
-            (no, line_id)
-            for line_id, no in conn.execute(self._insert_lines, [_line_row(order.id, line) for line in lines])
-        )
+        order.id = self._insert_order.execute(conn, _order_row(order)).scalar_one()
+        returned = self._insert_lines.execute(conn, [_line_row(order.id, line) for line in lines])
+        ids = {row.line_no: row.id for row in returned}
         for line in lines:
             line.id = ids[line.line_no]
         ctx.log = ctx.log.bind(order_id=order.id)
@@ -281,7 +282,7 @@ class OrderService:
             for adj in applied:
                 adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
                 adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}
-            conn.execute(t.order_adjustments.insert(), [_adjustment_row(order.id, a) for a in applied])
+            self._insert_adjustments.execute(conn, [_adjustment_row(order.id, a) for a in applied])
         en, zh = states.MESSAGES[S.AWAITING_PAYMENT]
         ctx.timeline("order.placed", en, zh=zh, data={"total": order.total, "currency": order.currency})
         ctx.emit(
@@ -585,6 +586,18 @@ class OrderService:
                 )
             )
         return entries
+
+
+ORDER_KEYS = (
+    "shop", "customer", "status", "currency", "subtotal", "discount", "shipping", "fees", "total", "paid",
+    "refunded", "address", "coupons", "points", "parent_id", "hold", "extra", "placed_at", "updated_at",
+)  # fmt: skip
+LINE_KEYS = (
+    "order_id", "line_no", "sku", "name", "quantity", "unit_price", "subtotal", "discount", "shipping", "fees",
+    "total", "weight_grams", "attrs",
+)  # fmt: skip
+ADJUSTMENT_KEYS = ("order_id", "line_id", "phase", "source", "reason", "code", "amount", "allocation")
+TIMELINE_KEYS = ("order_id", "at", "kind", "actor", "message", "messages", "public", "ref", "data")
 
 
 def _order_from_row(row: Any) -> Order:

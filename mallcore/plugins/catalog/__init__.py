@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mallcore.kernel import Center, Kernel, OrderContext, Rejected, hookimpl, utcnow
+from mallcore.kernel.fast import InSelect
 
 from . import tables as t
 from .routes import routes
@@ -31,29 +32,33 @@ class CatalogCenter(Center):
     description = "Products, SKUs, categories and list prices"
     tables = t.metadata
 
-    def __init__(self) -> None:
-        super().__init__()
+    def bind(self, kernel: Kernel, settings: Any) -> None:
+        super().bind(kernel, settings)
         s, p = t.skus.c, t.products.c
-        self._lookup = (
-            sa.select(
-                s.code,
-                s.shop,
-                s.name,
-                s.price,
-                s.weight_grams,
-                s.active,
-                s.product_id,
-                p.name.label("product"),
-                p.active.label("product_active"),
-            )
-            .join(t.products, p.id == s.product_id)
-            .where(s.code.in_(sa.bindparam("codes", expanding=True)))
+        # Every placement runs this query: precompiled for the driver (kernel.fast).
+        self._lookup = InSelect(
+            lambda codes: (
+                sa.select(
+                    s.code,
+                    s.shop,
+                    s.name,
+                    s.price,
+                    s.weight_grams,
+                    s.active,
+                    s.product_id,
+                    p.name.label("product"),
+                    p.active.label("product_active"),
+                )
+                .join(t.products, p.id == s.product_id)
+                .where(s.code.in_(codes))
+            ),
+            kernel.db.engine.dialect,
         )
 
     @hookimpl
     def order_pre_validate(self, ctx: OrderContext) -> None:
         codes = [line.sku for line in ctx.lines]
-        found = {row.code: row for row in ctx.conn.execute(self._lookup, {"codes": codes})}
+        found = {row.code: row for row in self._lookup.execute(ctx.conn, codes)}
         unknown = [c for c in codes if c not in found]
         if unknown:
             raise Rejected(f"unknown SKU: {', '.join(unknown)}", code="sku_unknown", extra={"skus": unknown})
