@@ -195,10 +195,6 @@ class StockService:
             self._cache_until = time.monotonic() + self.center.settings.warehouse_cache_seconds
         return loaded
 
-    def sites(self, conn: sa.Connection) -> tuple[Site, ...]:
-        self.warehouses(conn)
-        return self._sites
-
     def ranked(self, conn: sa.Connection, region: str | None) -> tuple[Site, ...]:
         self.warehouses(conn)
         ranked = self._ranked.get(region)
