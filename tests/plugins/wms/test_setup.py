@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 from mallcore.kernel import ConfigError, StartupError
 from mallcore.kernel.demo import seed
-from tests.kernel.test_migrations import diff
 
 from .helpers import check_invariants, stock_levels
+
+
+def diff(kernel):
+    """What Alembic would change to make the migrated database match the declared tables."""
+    combined = sa.MetaData()
+    for metadata in kernel.metadatas.values():
+        for table in metadata.tables.values():
+            table.to_metadata(combined)
+    with kernel.db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return [
+            change
+            for change in compare_metadata(context, combined)
+            if not (
+                isinstance(change, tuple)
+                and change[0] == "remove_table"
+                and change[1].name == "alembic_version"
+            )
+        ]
 
 
 def test_migrations_build_the_declared_tables(mallcore):
