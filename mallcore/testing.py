@@ -192,10 +192,7 @@ class Kit:
         body = {
             "name": name,
             "shop": shop,
-            "skus": [
-                {"code": s[0], "price": s[1], "weight_grams": s[2] if len(s) > 2 else 0}
-                for s in skus
-            ],
+            "skus": [{"code": s[0], "price": s[1], "weight_grams": s[2] if len(s) > 2 else 0} for s in skus],
         }
         response = admin.post("/catalog/products", json=body)
         assert response.status_code == 201, response.text

@@ -60,7 +60,8 @@ class Database:
         self._local = threading.local()
         self._write_engine = self.engine.execution_options(mallcore_write=True)
         self.supports_for_update = not self.is_sqlite
-        self._counters: list[StatementCounter] = []
+        # Active statement counters; kernel.fast statements report here directly.
+        self.counters: list[StatementCounter] = []
 
     def _make_engine(self) -> Engine:
         cfg = self.config
@@ -100,7 +101,8 @@ class Database:
             @event.listens_for(engine, "begin")
             def _sqlite_begin(conn: Connection) -> None:
                 immediate = conn.get_execution_options().get("mallcore_write")
-                conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+                # Straight to the driver: this runs once per transaction.
+                conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")  # type: ignore[union-attr]
 
         return engine
 
@@ -148,10 +150,17 @@ class Database:
         counter = StatementCounter()
         counter.keep = keep
         event.listen(self.engine, "before_cursor_execute", counter)
+        self.counters.append(counter)
         try:
             yield counter
         finally:
+            self.counters.remove(counter)
             event.remove(self.engine, "before_cursor_execute", counter)
+
+    def note_statement(self, statement: str, many: bool) -> None:
+        """Count a statement sent past SQLAlchemy's events (kernel.fast)."""
+        for counter in self.counters:
+            counter(None, None, statement, None, None, many)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -31,9 +31,7 @@ class EventBus:
         self.kernel = kernel
         self._subs = list(subscriptions)  # (center, pattern, handler)
         self._routes: dict[str, list[tuple[str, Handler]]] = {}
-        self._insert = fast.insert(
-            t.outbox, ("topic", "order_id", "payload", "created_at"), kernel.db.engine.dialect
-        )
+        self._insert = fast.insert(t.outbox, ("topic", "order_id", "payload", "created_at"), kernel.db)
 
     def handlers(self, topic: str) -> list[tuple[str, Handler]]:
         route = self._routes.get(topic)

@@ -46,12 +46,11 @@ class OrderService:
         self.db = kernel.db
         self.hook = kernel.hook
         # The statements every placement runs go to the driver precompiled (see fast.py).
-        dialect = self.db.engine.dialect
-        self._insert_order = fast.insert(t.orders, ORDER_KEYS, dialect, returning=("id",))
+        self._insert_order = fast.insert(t.orders, ORDER_KEYS, self.db, returning=("id",))
         # RETURNING line_no too: a multi-row INSERT may return rows in any order.
-        self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, dialect, ("id", "line_no"))
-        self._insert_adjustments = fast.insert(t.order_adjustments, ADJUSTMENT_KEYS, dialect)
-        self._insert_timeline = fast.insert(t.order_timeline, TIMELINE_KEYS, dialect)
+        self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, self.db, ("id", "line_no"))
+        self._insert_adjustments = fast.insert(t.order_adjustments, ADJUSTMENT_KEYS, self.db)
+        self._insert_timeline = fast.insert(t.order_timeline, TIMELINE_KEYS, self.db)
         self._select_order = sa.select(t.orders).where(t.orders.c.id == sa.bindparam("order_id"))
         self._select_order_locked = self.db.lock_clause(self._select_order)
         self._select_lines = (
@@ -270,9 +269,9 @@ class OrderService:
             # Clamped to whatever the order stands at: the total becomes zero.
             ctx.adjust("kernel", no_charge, -(10**15), phase=Phase.SETTLEMENT, code="no_charge")
         applied = pricing.price(order, lines, ctx.adjustments)
-        order.id = self._insert_order.execute(conn, _order_row(order)).scalar_one()
+        order.id = self._insert_order.execute(conn, _order_row(order)).scalar()
         returned = self._insert_lines.execute(conn, [_line_row(order.id, line) for line in lines])
-        ids = {row.line_no: row.id for row in returned}
+        ids = {line_no: line_id for line_id, line_no in returned.rows}
         for line in lines:
             line.id = ids[line.line_no]
         ctx.log = ctx.log.bind(order_id=order.id)

@@ -14,7 +14,7 @@ Routes under ``/catalog``: products (create, list, get, update), SKUs
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -25,6 +25,18 @@ from . import tables as t
 from .routes import routes
 
 _PRICES = object()  # stash key: {sku code: list price}
+
+
+class _Sku(NamedTuple):
+    code: str
+    shop: str
+    name: str
+    price: int
+    weight_grams: int
+    active: bool
+    product_id: int
+    product: str
+    product_active: bool
 
 
 class CatalogCenter(Center):
@@ -52,13 +64,13 @@ class CatalogCenter(Center):
                 .join(t.products, p.id == s.product_id)
                 .where(s.code.in_(codes))
             ),
-            kernel.db.engine.dialect,
+            kernel.db,
         )
 
     @hookimpl
     def order_pre_validate(self, ctx: OrderContext) -> None:
         codes = [line.sku for line in ctx.lines]
-        found = {row.code: row for row in self._lookup.execute(ctx.conn, codes)}
+        found = {row[0]: _Sku(*row) for row in self._lookup.execute(ctx.conn, codes).rows}
         unknown = [c for c in codes if c not in found]
         if unknown:
             raise Rejected(f"unknown SKU: {', '.join(unknown)}", code="sku_unknown", extra={"skus": unknown})

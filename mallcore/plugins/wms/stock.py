@@ -29,12 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from mallcore.kernel import Conflict, Line, NotFound, Order, OrderContext, OutOfStock, utcnow
+from mallcore.kernel import Conflict, Line, NotFound, Order, OrderContext, OutOfStock, fast, utcnow
 from mallcore.kernel.aftersale import AfterSaleCase, Parcel
 
 from . import tables as t
-from .fast import FastStatement
-from .fast import insert as fast_insert
 from .planning import Plan, Site, Units, plans, rank, shortfall
 
 if TYPE_CHECKING:
@@ -161,11 +159,11 @@ class StockService:
             m.kind, m.warehouse, m.line_id, m.ref, m.on_hand, m.b_grade, m.quarantine
         ).where(m.order_id == sa.bindparam("k_order"), m.kind.in_(("outbound", "return_restock")))
         self._upsert: Any = None
-        # The placement path's three statements, sent as driver SQL (see fast.py).
-        dialect = self.kernel.db.engine.dialect
-        self._fast_reserve = FastStatement(self._reserve, dialect)
-        self._fast_reservations = fast_insert(t.reservations, RESERVATION_KEYS, dialect)
-        self._fast_movements = fast_insert(t.movements, MOVEMENT_KEYS, dialect)
+        # The placement path's three statements, run on the driver (mallcore.kernel.fast).
+        db = self.kernel.db
+        self._fast_reserve = fast.statement(self._reserve, db)
+        self._fast_reservations = fast.insert(t.reservations, RESERVATION_KEYS, db)
+        self._fast_movements = fast.insert(t.movements, MOVEMENT_KEYS, db)
         self._cache_lock = threading.Lock()
         self._warehouses: dict[str, Warehouse] | None = None
         self._sites: tuple[Site, ...] = ()
@@ -282,12 +280,12 @@ class StockService:
                 # UPDATE locks stay locked for as little of the transaction as possible. A
                 # miss raises, and the stage rolls everything back, partial holds included.
                 self._record(conn, order, line_of, rows, actor, reason, expires_at)
-                if self._fast_reserve.execute(conn, params) != len(rows):
+                if self._fast_reserve.execute(conn, params).rowcount != len(rows):
                     raise self.out_of_stock(need, self.available(conn, need), sites)
                 return plan
             # A multi-row miss may have held some rows: undo it with a savepoint, then re-plan.
             savepoint = conn.begin_nested() if len(rows) > 1 else None
-            if self._fast_reserve.execute(conn, params) == len(rows):
+            if self._fast_reserve.execute(conn, params).rowcount == len(rows):
                 if savepoint is not None:
                     savepoint.commit()
                 self._record(conn, order, line_of, rows, actor, reason, expires_at)
