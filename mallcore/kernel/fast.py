@@ -72,13 +72,13 @@ class Prepared:
         many = not isinstance(rows, Mapping)
         if self.db.counters:
             self.db.note_statement(self.sql, many)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            if many:
-                cursor.executemany(self.sql, [self.params(r) for r in rows])  # type: ignore[union-attr]
+            if isinstance(rows, Mapping):
+                cursor.execute(self.sql, self.params(rows))
             else:
-                cursor.execute(self.sql, self.params(rows))  # type: ignore[arg-type]
-            fetched = cursor.fetchall() if self.returns_rows else []
+                cursor.executemany(self.sql, [self.params(r) for r in rows])
+            fetched = list(cursor.fetchall()) if self.returns_rows else []
             return Result(fetched, cursor.rowcount)
         finally:
             cursor.close()
