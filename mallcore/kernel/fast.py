@@ -58,13 +58,15 @@ class Prepared:
         for name, type_ in types.items():
             process = type_.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
-                self.processors[name] = process
+                self.processors[name] = _remember_last(process) if _is_time(type_) else process
+        # For positional drivers (SQLite): (key, processor or None) in parameter order.
+        self._plan = None if self.order is None else tuple((k, self.processors.get(k)) for k in self.order)
 
     def params(self, row: Mapping[str, Any]) -> Any:
+        if self._plan is not None:
+            return tuple(row[k] if p is None else p(row[k]) for k, p in self._plan)
         if self.processors:
-            row = {**row, **{k: p(row[k]) for k, p in self.processors.items() if k in row}}
-        if self.order is not None:
-            return tuple(row[k] for k in self.order)
+            return {**row, **{k: p(row[k]) for k, p in self.processors.items() if k in row}}
         return row
 
     def execute(self, conn: sa.Connection, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Result:
@@ -82,6 +84,26 @@ class Prepared:
             return Result(fetched, cursor.rowcount)
         finally:
             cursor.close()
+
+
+def _is_time(type_: Any) -> bool:
+    return isinstance(type_, sa.DateTime) or isinstance(getattr(type_, "impl", None), sa.DateTime)
+
+
+def _remember_last(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A stage stamps many rows with the same ``now``: convert each datetime once."""
+    # One (value, converted) tuple, replaced whole: threads never see half of it.
+    memo: list[tuple[Any, Any]] = [(object(), None)]
+
+    def cached(value: Any) -> Any:
+        seen, out = memo[0]
+        if value is seen:
+            return out
+        out = process(value)
+        memo[0] = (value, out)
+        return out
+
+    return cached
 
 
 def insert(table: sa.Table, keys: Sequence[str], db: Database, returning: Sequence[str] = ()) -> Prepared:

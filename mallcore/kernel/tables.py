@@ -99,7 +99,6 @@ order_timeline = sa.Table(
     sa.Column("ref", sa.String(64), nullable=True),
     sa.Column("data", JSON, nullable=True),
     sa.Index("ix_order_timeline_order", "order_id", "id"),
-    sa.Index("ix_order_timeline_ref", "ref"),
 )
 
 outbox = sa.Table(

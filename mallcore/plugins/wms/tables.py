@@ -98,5 +98,4 @@ reservations = sa.Table(
     sa.Column("created_at", Time(), nullable=False),
     sa.Column("updated_at", Time(), nullable=False),
     sa.Index("ix_wms_reservations_order", "order_id"),
-    sa.Index("ix_wms_reservations_stock", "sku", "warehouse", "status"),
 )
