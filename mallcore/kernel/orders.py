@@ -282,8 +282,8 @@ class OrderService:
                 adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
                 adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}
             self._insert_adjustments.execute(conn, [_adjustment_row(order.id, a) for a in applied])
-        en, zh = states.MESSAGES[S.AWAITING_PAYMENT]
-        ctx.timeline("order.placed", en, zh=zh, data={"total": order.total, "currency": order.currency})
+        # No timeline row for the placement itself: the order row says who
+        # placed it and when, and timeline_entries() shows it as the first entry.
         ctx.emit(
             "order.placed",
             {
@@ -564,13 +564,21 @@ class OrderService:
         public_only: bool = True,
         ref: str | None = None,
     ) -> list[TimelineView]:
+        """The order's timeline, oldest first: its placement, then every entry centers wrote."""
+        entries = []
+        if ref is None:
+            o = t.orders.c
+            placed = conn.execute(
+                sa.select(o.customer, o.placed_at, o.total, o.currency, o.parent_id).where(o.id == order_id)
+            ).first()
+            if placed is not None:
+                entries.append(_placement_entry(placed, lang))
         c = t.order_timeline.c
         stmt = sa.select(t.order_timeline).where(c.order_id == order_id)
         if public_only:
             stmt = stmt.where(c.public.is_(True))
         if ref is not None:
             stmt = stmt.where(c.ref == ref)
-        entries = []
         for r in conn.execute(stmt.order_by(c.id)):
             message = (r.messages or {}).get(lang) or r.message
             entries.append(
@@ -597,6 +605,21 @@ LINE_KEYS = (
 )  # fmt: skip
 ADJUSTMENT_KEYS = ("order_id", "line_id", "phase", "source", "reason", "code", "amount", "allocation")
 TIMELINE_KEYS = ("order_id", "at", "kind", "actor", "message", "messages", "public", "ref", "data")
+
+
+def _placement_entry(row: Any, lang: str) -> TimelineView:
+    if row.parent_id is not None:
+        en, zh = f"Replacement order created for order {row.parent_id}", f"换新订单已创建(原订单 {row.parent_id})"
+    else:
+        en, zh = states.MESSAGES[S.AWAITING_PAYMENT]
+    return TimelineView(
+        at=row.placed_at,
+        kind="order.placed",
+        actor=row.customer,
+        message=zh if lang == "zh" else en,
+        public=True,
+        data={"total": row.total, "currency": row.currency},
+    )
 
 
 def _order_from_row(row: Any) -> Order:
