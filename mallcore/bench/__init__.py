@@ -418,7 +418,13 @@ SCENARIOS = ("place", "hot", "statements", "plugins")
 @click.option("--scenario", "scenarios", type=click.Choice(SCENARIOS), multiple=True, help="Default: all.")
 @click.option("--requests", "n", default=3000, show_default=True, help="Measured orders per run.")
 @click.option("--clients", default=16, show_default=True, help="Concurrent connections.")
-@click.option("--workers", default=1, show_default=True, help="uvicorn workers, for both sides.")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="uvicorn workers for both sides [default: 1 on SQLite, which serialises writers in one process; "
+    "2 on PostgreSQL, where workers run side by side].",
+)
 @click.option(
     "--rounds", default=2, show_default=True, help="Runs per side; the best is reported, all are kept."
 )
@@ -433,7 +439,7 @@ def bench(
     scenarios: tuple[str, ...],
     n: int,
     clients: int,
-    workers: int,
+    workers: int | None,
     rounds: int,
     hot_attempts: int,
     hot_clients: int,
@@ -457,14 +463,15 @@ def bench(
         folder = Path(tmp)
         for kind in kinds:
             target = Target(kind, pg_url, folder)
+            procs = workers or (1 if kind == "sqlite" else min(2, os.cpu_count() or 1))
             section: dict[str, Any] = {}
             try:
                 for name in chosen:
                     console.print(f"[bold]{kind}[/bold]: {name} …")
                     if name == "place":
-                        section[name] = scenario_place(target, folder, n, clients, workers, rounds)
+                        section[name] = scenario_place(target, folder, n, clients, procs, rounds)
                     elif name == "hot":
-                        section[name] = scenario_hot(target, folder, hot_attempts, hot_clients, workers)
+                        section[name] = scenario_hot(target, folder, hot_attempts, hot_clients, procs)
                     elif name == "statements":
                         section[name] = scenario_statements(target, folder)
                     else:
@@ -472,6 +479,7 @@ def bench(
                     console.print(_line(kind, name, section[name]))
             finally:
                 target.cleanup()
+            section["workers"] = procs
             report[kind] = section
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_bytes(msgspec.json.format(msgspec.json.encode(report)))
