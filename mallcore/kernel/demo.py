@@ -19,6 +19,9 @@ PEOPLE = [
     ("customer", "alice", None),
     ("customer", "bob", None),
     ("merchant", "merchant@demo", DEMO_SHOP),
+    # Warehouses are platform objects: the platform's warehouse staff create
+    # them; a shop's warehouse staff move that shop's stock.
+    ("warehouse", "warehouse", None),
     ("warehouse", "warehouse@demo", DEMO_SHOP),
     ("finance", "finance@demo", DEMO_SHOP),
     ("finance", "finance-lead@demo", DEMO_SHOP),

@@ -82,7 +82,7 @@ def test_demo_seeds_a_shop_and_prints_a_token_for_every_role(tmp_path):
         assert conn.execute(sa.text("SELECT count(*) FROM catalog_skus")).scalar() == 5
         live = conn.execute(sa.text("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL")).scalar()
     engine.dispose()
-    assert live == 7
+    assert live == 8
 
 
 def test_jobs_list_and_run(tmp_path):
