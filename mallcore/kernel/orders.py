@@ -609,7 +609,10 @@ TIMELINE_KEYS = ("order_id", "at", "kind", "actor", "message", "messages", "publ
 
 def _placement_entry(row: Any, lang: str) -> TimelineView:
     if row.parent_id is not None:
-        en, zh = f"Replacement order created for order {row.parent_id}", f"换新订单已创建(原订单 {row.parent_id})"
+        en, zh = (
+            f"Replacement order created for order {row.parent_id}",
+            f"换新订单已创建(原订单 {row.parent_id})",
+        )
     else:
         en, zh = states.MESSAGES[S.AWAITING_PAYMENT]
     return TimelineView(
