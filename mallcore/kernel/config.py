@@ -245,6 +245,11 @@ def validate_settings(
                 f"{source}: config key 'centers.{center}.{key}': unknown key ({center} takes no settings)"
             )
         return None
+    # A center's Struct may not forbid unknown fields itself; the rule holds anyway.
+    known = set(getattr(schema, "__struct_encode_fields__", ()) or ())
+    unknown = sorted(set(raw) - known) if known else []
+    if unknown:
+        raise ConfigError(f"{source}: config key 'centers.{center}.{unknown[0]}': unknown key")
     try:
         return msgspec.convert(raw, schema)
     except msgspec.ValidationError as exc:

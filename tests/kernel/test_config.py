@@ -116,3 +116,19 @@ def test_errors_inside_tables_of_tables_point_at_the_key(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
     assert "auth.tokens.<key>.subject" in str(err.value)
+
+
+def test_unknown_center_settings_are_refused_even_if_the_centers_struct_allows_them(mallcore):
+    import msgspec
+
+    from mallcore.kernel import Center
+
+    class Lenient(Center):
+        name = "lenient"
+
+        class Settings(msgspec.Struct):  # no forbid_unknown_fields
+            rate: int = 1
+
+    with pytest.raises(ConfigError, match="centers.lenient.rat"):
+        mallcore.kernel(extra=[Lenient], settings={"lenient": {"rat": 2}})
+    assert mallcore.kernel(extra=[Lenient], settings={"lenient": {"rate": 2}}).centers["lenient"].settings.rate == 2
