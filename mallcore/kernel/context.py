@@ -239,6 +239,11 @@ class OrderContext:
             )
         )
 
+    @property
+    def pending_timeline(self) -> tuple[TimelineEntry, ...]:
+        """Timeline entries this stage has added so far (written at commit)."""
+        return tuple(self._timeline)
+
     def adjust(
         self,
         source: str,
