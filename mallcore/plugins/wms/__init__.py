@@ -17,8 +17,9 @@ Hooks:
   for TMS and says on the timeline which warehouses and why.
 - ``order_cancel``: releases the order's holds.
 - ``order_after_sale``: at ``inspected`` puts passed units back by
-  disposition (restock, B-grade, quarantine); at ``refunded`` for a refund
-  before shipment, releases those units' holds.
+  disposition (restock, B-grade, quarantine), except for a repair (the item
+  goes back to its owner); at ``refunded`` for a refund before shipment,
+  releases those units' holds.
 
 Jobs: ``wms.expire_unpaid`` (cancel unpaid orders past their hold) and
 ``wms.dispatch_paid`` (dispatch paid orders left behind). Command: ``mallcore
@@ -44,10 +45,10 @@ from .routes import routes
 from .schemas import WmsSettings
 from .stock import StockService, movement
 
+# Stash key: availability read before the provider charged (reserve-at-pay).
 _PAY_CHECK = object()
-_SHIPPING = frozenset(
-    {"dispatched", "shipped", "delivered", "completed"}
-)  # stash key: availability read before the provider charged
+# Order states in which nothing is held any more (the goods went out).
+_SHIPPING = frozenset({"dispatched", "shipped", "delivered", "completed"})
 
 
 class WmsCenter(Center):
@@ -200,7 +201,8 @@ class WmsCenter(Center):
     @hookimpl
     def order_after_sale(self, ctx: OrderContext, case: AfterSaleCase) -> None:
         ref = f"after_sale:{case.id}"
-        if case.status == "inspected":
+        if case.status == "inspected" and case.type != "repair":
+            # A repair's item goes back to its owner once repaired: never into stock.
             done = self.stock.restock(ctx, case)
             if done:
                 what = ", ".join(

@@ -140,3 +140,26 @@ def test_refund_before_shipment_releases_those_units(mallcore):
     assert {(tee, 1), (line_id(order, "MUG"), 1)} == {(x["line_id"], x["quantity"]) for x in parcel["lines"]}
     assert (shop.stock()[("TEE", "SH")]["on_hand"], shop.stock()[("TEE", "SH")]["reserved"]) == (9, 0)
     check_invariants(shop.kernel)
+
+
+def test_a_repaired_item_goes_back_to_its_owner_not_into_stock(shop: Shop):
+    """A repair case's item is inspected at the warehouse, then shipped back to the
+    customer: even a passed "restock" inspection (the refund center's default)
+    must not make it sellable, or the shop sells a unit it does not have."""
+    shop.inbound("SH", "TEE", 3)
+    order = shipped_order(shop, {"TEE": 1})
+    tee = line_id(order, "TEE")
+    before = shop.stock()[("TEE", "SH")]
+    step(
+        shop,
+        order,
+        "inspected",
+        type="repair",
+        inspections=[Inspection(line_id=tee, sku="TEE", quantity=1, disposition="restock")],
+        return_parcel=ReturnParcel(carrier="sandbox", tracking_no="REP1", warehouse="SH"),
+    )
+    assert before["on_hand"] == 2
+    assert shop.stock()[("TEE", "SH")] == before
+    assert not [m for m in movements(shop.kernel, order_id=order["id"]) if m.kind == "return_restock"]
+    assert not [e for e in shop.timeline(order["id"]) if e["kind"] == "wms.return_restock"]
+    check_invariants(shop.kernel)
