@@ -347,6 +347,9 @@ class Cases:
                     extra={"delivered_at": since.isoformat(), "window_days": days},
                 )
         held = self.held(ctx.conn, order.id or 0)
+        # Units refunded already (e.g. before a return that brought back only some of them)
+        # are not the customer's to claim again, whichever case they were refunded by.
+        refundable = {b.line_id: b.quantity_left for b in self.kernel.refunds.balances(ctx).values()}
         seen: set[int] = set()
         lines: list[CaseLine] = []
         for item in req.lines:
@@ -354,7 +357,9 @@ class Cases:
                 raise InvalidInput(f"line {item.line_id} is listed twice", code="line_repeated")
             seen.add(item.line_id)
             line = ctx.line(item.line_id)
-            available = line.quantity - held.get(item.line_id, 0)
+            available = min(
+                line.quantity - held.get(item.line_id, 0), refundable.get(item.line_id, line.quantity)
+            )
             if item.quantity > available:
                 raise Conflict(
                     f"line {item.line_id}: {item.quantity} units asked, {max(available, 0)} left for after-sale",
@@ -582,9 +587,15 @@ class Cases:
             raise InvalidInput(
                 "the pickup window must end after it starts, in the future", code="pickup_window_invalid"
             )
-        address = body.address
-        if address is None and ctx.order.address is not None:
-            address = msgspec.to_builtins(ctx.order.address)
+        ahead = self.settings.pickup_max_days_ahead
+        if end > now + timedelta(days=ahead):
+            # A courier is booked for the coming days; a window years away would park the
+            # case with no timer that could ever close it.
+            raise InvalidInput(
+                f"the pickup window must end within {ahead} days", code="pickup_window_invalid"
+            )
+        given = body.address if body.address is not None else ctx.order.address
+        address = None if given is None else msgspec.to_builtins(given)
         if not address:
             raise InvalidInput("give a pickup address; the order has none", code="pickup_address_required")
         attempts = (case.pickup.attempts if case.pickup else 0) + 1
@@ -1051,7 +1062,8 @@ class Cases:
 
     def order_cancelled(self, ctx: OrderContext, reason: str) -> None:
         for case in self.load_for_order(ctx.conn, ctx.order.id or 0):
-            if st.can(case.type, case.status, S.CANCELLED) and case.refund_status is None:
+            # A refund finance rejected holds nothing: that case is closed with the order too.
+            if st.can(case.type, case.status, S.CANCELLED) and case.refund_status not in LIVE_REFUND:
                 self.move(
                     ctx,
                     case,

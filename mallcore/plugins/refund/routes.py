@@ -253,7 +253,8 @@ def routes(kernel: Kernel, center: RefundCenter) -> list[Any]:
         token: FromQuery[str | None] = None,
         lang: FromQuery[str | None] = None,
     ) -> Template:
-        if not token or not kernel.auth.check_tracking_token(order_id, token):
+        # (hmac.compare_digest refuses non-ASCII text: a mangled link is simply not found)
+        if not token or not token.isascii() or not kernel.auth.check_tracking_token(order_id, token):
             raise NotFound(f"order {order_id} not found", code="order_not_found")
         language = lang if lang in ("en", "zh") else _lang(request)
         context = page_context(kernel, center, order_id, language)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from mallcore.kernel import Address
 from mallcore.kernel.aftersale import CaseType, Disposition, Grade, Pickup, ReturnParcel
 from mallcore.kernel.schemas import TimelineView
 
@@ -80,6 +81,7 @@ class RefundSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     return_ship_days: int = 7  # customer never ships -> closed
     inspect_days: int = 3  # goods signed at the warehouse, not inspected -> received and refunded
     pickup_grace_hours: int = 24  # pickup window passed with no pickup -> back to awaiting return
+    pickup_max_days_ahead: int = 14  # a pickup window must end within this many days
     transit_days: int = 10  # return parcel not arrived -> escalated (flag, re-armed)
     staff_days: int = 3  # repair, ship-back, finance review overdue -> escalated (flag, re-armed)
     sla_interval_seconds: float = 60.0
@@ -132,7 +134,8 @@ class ReturnShipment(_In):
 class PickupIn(_In):
     window_start: datetime
     window_end: datetime
-    address: dict[str, Any] | None = None
+    # where the courier calls; default: the order's delivery address
+    address: Address | None = None
     carrier: Carrier = "sandbox"
 
 
@@ -149,7 +152,7 @@ class Receive(_In):
     passed: bool = True
     note: Text = ""
     # per unit (or several alike); default: every unit of the case, as ``passed`` says
-    inspections: list[InspectionIn] | None = None
+    inspections: Annotated[list[InspectionIn], Meta(min_length=1)] | None = None
     warehouse: str | None = None
 
 

@@ -121,3 +121,17 @@ def test_refund_before_return_pays_at_approval(mallcore: Any) -> None:
     assert done["status"] == "refunded"
     # no second refund
     assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 7900
+
+
+def test_cancelling_the_order_after_finance_rejected_closes_the_request(mallcore: Any) -> None:
+    shop = _shop(mallcore)
+    order = shop.order([("TEE-M", 2)])
+    case = shop.open(order, "refund_only", [(order["lines"][0]["id"], 1)]).json()
+    assert case["status"] == "refund_pending_review"
+    review(shop, case["refund_id"], approve=False, note="not yet")
+    assert shop.case(case["id"])["status"] == "requested"
+    r = shop.alice.post(f"/orders/{order['id']}/cancel", json={"reason": "changed my mind"})
+    assert r.status_code == 200, r.text
+    closed = shop.case(case["id"])
+    # no timer left that would try to refund a cancelled order again and again
+    assert closed["status"] == "cancelled" and closed["due_at"] is None and closed["timer"] is None

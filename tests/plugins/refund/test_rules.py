@@ -14,6 +14,7 @@ from mallcore.plugins.refund import states as st
 from .conftest import Shop, make_shop
 
 WAYBILL = {"carrier": "sandbox", "tracking_no": "SF9999999", "phone": "13800000000"}
+ADDRESS_IN = {"name": "Alice", "phone": "13800000000", "region": "310000", "detail": "1 West Lake Rd"}
 
 
 def test_return_window_after_delivery(shop: Shop) -> None:
@@ -283,3 +284,63 @@ def test_reasons_in_the_callers_language(shop: Shop) -> None:
     assert {"code": "no_reason", "text": "七天无理由退换货", "merchant_fault": False} in zh
     en = shop.alice.get("/refund/reasons").json()
     assert any(r["code"] == "quality" and r["merchant_fault"] for r in en)
+
+
+def test_units_refunded_before_the_return_cannot_be_claimed_again(mallcore: Any) -> None:
+    # Refund before return pays for every unit of the case; only one comes back. The other
+    # unit is refunded already: no new case may claim it (it could never be approved, and
+    # an exchange would ship a free replacement for goods already paid back).
+    shop = make_shop(mallcore, settings={"refund_before_return": True})
+    order = shop.delivered_order([("TEE-M", 2), ("MUG", 1)])
+    tee = order["lines"][0]["id"]
+    case = shop.open(order, "return_refund", [(tee, 2)]).json()
+    approved = shop.merchant.post(f"/after-sales/{case['id']}/approve").json()
+    assert approved["refund_status"] == "refunded" and approved["refund_amount"] == 2 * 7900
+    done = shop.warehouse.post(
+        f"/after-sales/{case['id']}/receive", json={"inspections": [{"line_id": tee, "quantity": 1}]}
+    ).json()
+    assert done["status"] == "refunded"
+    for type_ in ("refund_only", "return_refund", "exchange", "repair"):
+        r = shop.open(order, type_, [(tee, 1)], reason="quality")
+        assert r.status_code == 409, (type_, r.text)
+        assert r.json()["code"] == "quantity_exceeds_available" and r.json()["available"] == 0
+    assert len(shop.admin.get("/after-sales").json()) == 1
+    # the line nobody touched is still open to after-sale
+    assert shop.open(order, "return_refund", [(order["lines"][1]["id"], 1)]).status_code == 201
+
+
+def test_an_empty_inspection_list_is_refused_and_changes_nothing(shop: Shop) -> None:
+    order = shop.delivered_order([("TEE-M", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    before = shop.case(case["id"])
+    r = shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"inspections": []})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_request", r.text
+    assert shop.case(case["id"]) == before
+
+
+def test_a_pickup_needs_a_real_address_and_a_window_in_the_coming_days(shop: Shop) -> None:
+    order = shop.delivered_order([("TEE-M", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    before = shop.case(case["id"])
+    start = shop.center.clock() + timedelta(hours=2)
+    window = {"window_start": start.isoformat(), "window_end": (start + timedelta(hours=2)).isoformat()}
+    for address in (
+        {"phone": ["x"]},
+        {"name": "Alice"},
+        {**ADDRESS_IN, "floor": 3},
+        {**ADDRESS_IN, "phone": 1},
+    ):
+        r = shop.alice.post(f"/after-sales/{case['id']}/pickup", json={**window, "address": address})
+        assert r.status_code == 400 and r.json()["code"] == "invalid_request", (address, r.text)
+    for year in (3000, 9999):
+        far = datetime(year, 12, 31, 10, tzinfo=UTC)
+        body = {"window_start": far.isoformat(), "window_end": (far + timedelta(hours=2)).isoformat()}
+        r = shop.alice.post(f"/after-sales/{case['id']}/pickup", json=body)
+        assert r.status_code == 422 and r.json()["code"] == "pickup_window_invalid", (year, r.text)
+    assert shop.case(case["id"]) == before
+    other = {**ADDRESS_IN, "detail": "8 Pickup Lane"}
+    r = shop.alice.post(f"/after-sales/{case['id']}/pickup", json={**window, "address": other})
+    assert r.status_code == 200, r.text
+    assert r.json()["pickup"]["address"] == other

@@ -105,7 +105,8 @@ def test_tracking_page_over_http(story: tuple[Shop, dict[str, Any], list[int]]) 
     assert "Inspection by" not in html and "w1" not in html
     zh = nobody.get(path, params={"token": token}, headers={"Accept-Language": "zh-CN,zh;q=0.9"}).text
     assert "订单跟踪" in zh and "商品已经收到且登记检测完毕,等待处理" in zh and "退款成功" in zh
-    for bad in ("", "nope", _url({"tracking_url": shop.kernel.tracking_url(order["id"] + 1)})[1]):
+    other = _url({"tracking_url": shop.kernel.tracking_url(order["id"] + 1)})[1]
+    for bad in ("", "nope", other, "é" * 22, token[:-1] + "é"):
         assert nobody.get(path, params={"token": bad}).status_code == 404
     assert nobody.get(path).status_code == 404
 
