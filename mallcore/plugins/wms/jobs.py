@@ -6,12 +6,17 @@ which locks the order row (PostgreSQL) or the database (SQLite) and re-checks
 its status; the loser of a race finds the order already moved and skips it,
 and the release itself is conditional (``status = 'live'``), so stock is
 released exactly once.
+
+An order that cannot move now (another center refuses to let go of it, its
+stock is out of reach) is logged and skipped: the runs read the due orders
+page by page, so such orders never hold up the ones behind them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -28,24 +33,38 @@ if TYPE_CHECKING:
 EXPIRE_REASON = "payment timeout"
 
 
+def _due(kernel: Kernel, *where: Any, page: int) -> Iterator[int]:
+    """Ids of the orders matching ``where``, oldest first, read ``page`` at a time."""
+    o = kt.orders.c
+    after = 0
+    while True:
+        with kernel.db.transaction(write=False) as conn:
+            ids = (
+                conn.execute(sa.select(o.id).where(o.id > after, *where).order_by(o.id).limit(page))
+                .scalars()
+                .all()
+            )
+        yield from ids
+        if len(ids) < page:
+            return
+        after = ids[-1]
+
+
 def expire_unpaid(kernel: Kernel, center: WmsCenter) -> int:
-    """Cancel unpaid orders older than the hold time; returns how many this run cancelled."""
+    """Cancel unpaid orders older than the hold time (at most ``expire_batch``); returns how many."""
     settings = center.settings
     cutoff = utcnow() - timedelta(minutes=settings.unpaid_hold_minutes)
     o = kt.orders.c
-    with kernel.db.transaction(write=False) as conn:
-        due = (
-            conn.execute(
-                sa.select(o.id)
-                .where(o.status == OrderStatus.AWAITING_PAYMENT.value, o.placed_at < cutoff)
-                .order_by(o.id)
-                .limit(settings.expire_batch)
-            )
-            .scalars()
-            .all()
-        )
+    due = _due(
+        kernel,
+        o.status == OrderStatus.AWAITING_PAYMENT.value,
+        o.placed_at < cutoff,
+        page=settings.expire_batch,
+    )
     cancelled = 0
     for order_id in due:
+        if cancelled >= settings.expire_batch:
+            break
         try:
             with kernel.orders.stage("expire", order_id, SYSTEM) as ctx:
                 order = ctx.order
@@ -66,6 +85,11 @@ def expire_unpaid(kernel: Kernel, center: WmsCenter) -> int:
         except (Conflict, NotFound):
             # Another runner got there first.
             continue
+        except MallcoreError as exc:
+            # A center refuses to let go of it now: the next run tries again.
+            center.log.warning("wms.expire_failed", order_id=order_id, code=exc.code, detail=exc.detail)
+        except Exception:
+            center.log.exception("wms.expire_failed", order_id=order_id)
     cancelled_orphans = release_orphans(kernel, center)
     if cancelled_orphans:
         center.log.warning("wms.orphans_released", orders=cancelled_orphans)
@@ -109,21 +133,16 @@ def dispatch_paid(kernel: Kernel, center: WmsCenter) -> int:
     """Dispatch paid orders that automatic dispatch left behind (a crash, stock that came late)."""
     if center.settings.manual_dispatch:
         return 0
+    batch = center.settings.expire_batch
     cutoff = utcnow() - timedelta(seconds=center.settings.dispatch_retry_after_seconds)
     o = kt.orders.c
-    with kernel.db.transaction(write=False) as conn:
-        due = (
-            conn.execute(
-                sa.select(o.id)
-                .where(o.status == OrderStatus.PAID.value, o.updated_at <= cutoff, o.hold.is_(None))
-                .order_by(o.id)
-                .limit(center.settings.expire_batch)
-            )
-            .scalars()
-            .all()
-        )
+    due = _due(
+        kernel, o.status == OrderStatus.PAID.value, o.updated_at <= cutoff, o.hold.is_(None), page=batch
+    )
     done = 0
     for order_id in due:
+        if done >= batch:
+            break
         if dispatch_one(kernel, center, order_id):
             done += 1
     return done

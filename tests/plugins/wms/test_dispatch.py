@@ -224,3 +224,22 @@ def test_dispatch_without_stock_leaves_the_order_paid(mallcore):
     assert kinds == [("outbound", "GZ"), ("release", "SH"), ("reserve", "SH")]
     assert [r["status"] for r in shop.wms_order(order["id"])["reservations"]] == ["released"]
     check_invariants(shop.kernel)
+
+
+def test_the_dispatch_job_gets_past_orders_that_cannot_ship_yet(mallcore):
+    # Batches of one order: the order that cannot ship would come first in every run.
+    shop = Shop(
+        mallcore, settings={"manual_dispatch": True, "dispatch_retry_after_seconds": 0, "expire_batch": 1}
+    )
+    shop.inbound("SH", "TEE", 1)
+    shop.inbound("GZ", "MUG", 1)
+    waiting = shop.placed({"TEE": 1})
+    ready = shop.placed({"MUG": 1}, region="440105")
+    shop.pay(waiting["id"])
+    shop.pay(ready["id"])
+    shop.admin.patch("/wms/warehouses/SH", json={"active": False})  # TEE's only unit is out of reach
+    shop.center.settings.manual_dispatch = False  # as if automatic dispatch had crashed after payment
+    assert shop.kernel.jobs.run("wms.dispatch_paid") == 1
+    assert shop.order(ready["id"])["status"] == "dispatched"
+    assert shop.order(waiting["id"])["status"] == "paid"
+    check_invariants(shop.kernel)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from mallcore.kernel import Center, OrderContext, Rejected, hookimpl
 from mallcore.kernel.cli import State
 
 from .helpers import Shop, check_invariants, live_by_order, movements
@@ -118,4 +119,34 @@ def test_orphaned_holds_are_released(mallcore):
     shop.kernel.jobs.run("wms.expire_unpaid")
     assert live_by_order(shop.kernel) == {}
     assert shop.stock()[("TEE", "SH")]["reserved"] == 0
+    check_invariants(shop.kernel)
+
+
+class Stuck(Center):
+    """Another center that cannot let go of one order yet (e.g. a points ledger offline)."""
+
+    name = "stuck"
+    order_id: int | None = None
+
+    @hookimpl
+    def order_cancel(self, ctx: OrderContext, reason: str) -> None:
+        if ctx.order.id == self.order_id:
+            raise Rejected("points ledger unavailable", code="points_unavailable")
+
+
+def test_one_order_that_cannot_be_cancelled_does_not_hold_up_the_others(mallcore):
+    stuck = Stuck()
+    # One order per run page: the stuck order would be first in every run.
+    shop = Shop(mallcore, settings={"unpaid_hold_minutes": 0, "expire_batch": 1}, extra=[stuck])
+    shop.inbound("SH", "TEE", 10)
+    first, second = shop.placed({"TEE": 2}), shop.placed({"TEE": 3})
+    stuck.order_id = first["id"]
+    assert shop.kernel.jobs.run("wms.expire_unpaid") == 1
+    assert shop.order(second["id"])["status"] == "cancelled"
+    assert shop.order(first["id"])["status"] == "awaiting_payment"
+    assert {first["id"]: 2} == live_by_order(shop.kernel)
+    stuck.order_id = None  # it recovers: the next run cancels it
+    assert shop.kernel.jobs.run("wms.expire_unpaid") == 1
+    assert shop.order(first["id"])["status"] == "cancelled"
+    assert live_by_order(shop.kernel) == {}
     check_invariants(shop.kernel)
