@@ -24,6 +24,7 @@ Mismatches wait in a queue until a finance user resolves each with a note.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,12 +36,15 @@ from mallcore.kernel import InvalidInput
 
 from . import accounts as acc
 from . import tables as t
+from .schemas import MAX_AMOUNT
 
 if TYPE_CHECKING:
     from . import FinanceCenter
 
 FIELDS = ("occurred_at", "type", "reference", "original_reference", "amount", "currency")
 CHUNK = 500
+_AMOUNT = re.compile(r"[0-9]{1,19}")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
 
 Progress = Callable[[int], None]
 
@@ -87,28 +91,35 @@ def parse(lines: Iterable[str], progress: Progress | None = None) -> Iterator[St
             continue
         if len(row) < len(header):
             raise _bad(n, f"{len(row)} columns, expected {len(header)}")
+        if any("\x00" in value for value in row):
+            raise _bad(n, "contains a NUL character")
         cell = {name: row[i].strip() for name, i in at.items()}
         try:
             occurred = datetime.fromisoformat(cell["occurred_at"])
-        except ValueError:
+            if occurred.tzinfo is None:
+                occurred = occurred.replace(tzinfo=UTC)
+            occurred = occurred.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise _bad(n, f"occurred_at '{cell['occurred_at']}' is not an ISO date-time") from None
-        if occurred.tzinfo is None:
-            occurred = occurred.replace(tzinfo=UTC)
+        if occurred.date() == date.max:
+            raise _bad(n, f"occurred_at '{cell['occurred_at']}' is out of range")
         if cell["type"] not in ("charge", "refund"):
             raise _bad(n, f"type '{cell['type']}' is neither charge nor refund")
         if not cell["reference"] or len(cell["reference"]) > 128:
             raise _bad(n, "reference must be 1 to 128 characters")
-        try:
-            amount = int(cell["amount"])
-        except ValueError:
-            raise _bad(n, f"amount '{cell['amount']}' is not an integer in minor units") from None
-        if amount < 0:
+        if cell["amount"].startswith("-"):
             raise _bad(n, "amount must not be negative")
-        if len(cell["currency"]) != 3:
+        # Plain ASCII digits only (int() would take "1_000" or other scripts' digits).
+        if not _AMOUNT.fullmatch(cell["amount"]):
+            raise _bad(n, f"amount '{cell['amount']}' is not an integer in minor units")
+        amount = int(cell["amount"])
+        if amount > MAX_AMOUNT:
+            raise _bad(n, f"amount {amount} is out of range")
+        if not _CURRENCY.fullmatch(cell["currency"]):
             raise _bad(n, f"currency '{cell['currency']}' is not an ISO code")
         yield StatementLine(
             line_no=n,
-            occurred_at=occurred.astimezone(UTC),
+            occurred_at=occurred,
             type=cell["type"],
             reference=cell["reference"],
             original_reference=cell["original_reference"] or None,
@@ -171,6 +182,8 @@ class Reconciler:
             seen[line.reference] = seen.get(line.reference, 0) + 1
             first.setdefault(line.reference, line)
         if day is not None:
+            if day == date.max:
+                raise InvalidInput(f"no statement is dated {day}", code="statement_date_invalid")
             day_from = day_to = day
         elif days:
             day_from, day_to = min(days), max(days)

@@ -211,20 +211,29 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
             Line(account=p.account, amount=p.amount, role="adjustment", currency=p.currency)
             for p in data.postings
         ]
-        shops = {acc.shop_of(line.account) for line in lines} - {None}
+        shops = {code for line in lines if (code := acc.shop_of(line.account)) is not None}
         if data.shop is not None:
             shops.add(data.shop)
-        if len(shops) > 1:
-            raise InvalidInput("an entry concerns at most one shop", code="entry_shops")
+        for code in shops:
+            kernel.shops.get(code)  # 422 shop_unknown: no payable of a shop that does not exist
 
         def run(claim: Claim | None) -> tuple[int, bytes]:
             with db.transaction() as conn:
+                concerned = set(shops)
+                if data.order_id is not None:
+                    order = kernel.orders.load(conn, data.order_id)
+                    if order is None:
+                        raise InvalidInput(f"there is no order {data.order_id}", code="order_unknown")
+                    # an order's correction concerns the order's shop (whose finance users see it)
+                    concerned.add(order.shop)
+                if len(concerned) > 1:
+                    raise InvalidInput("an entry concerns at most one shop", code="entry_shops")
                 entry_id = center.journal.post(
                     conn,
                     kind="adjustment",
                     currency=data.currency,
                     amount=sum(line.amount for line in lines if line.amount > 0),
-                    shop=next(iter(shops), None),
+                    shop=next(iter(concerned), None),
                     order_id=data.order_id,
                     posted_by=principal.subject,
                     memo=data.memo,

@@ -8,8 +8,12 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
+from mallcore.kernel.schemas import ShopCode
+
 Note = Annotated[str, Meta(max_length=1000)]
 Reason = Annotated[str, Meta(min_length=1, max_length=500)]
+# Far beyond any real amount, far inside a BIGINT even summed over an entry.
+MAX_AMOUNT = 10**15
 
 
 class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -91,7 +95,7 @@ class EntryView(msgspec.Struct, kw_only=True):
 
 class PostingIn(_In):
     account: Annotated[str, Meta(min_length=1, max_length=100)]
-    amount: int
+    amount: Annotated[int, Meta(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
     currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$")] | None = None
 
 
@@ -101,8 +105,8 @@ class EntryIn(_In):
     memo: Reason
     currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
     postings: Annotated[list[PostingIn], Meta(min_length=2, max_length=50)]
-    shop: str | None = None
-    order_id: int | None = None
+    shop: ShopCode | None = None
+    order_id: Annotated[int, Meta(ge=1, le=2**63 - 1)] | None = None
 
 
 class ReverseIn(_In):

@@ -271,3 +271,39 @@ def test_a_refund_spread_over_two_payments_is_split_like_the_payment_center_does
         {"provider": "sandbox", "payment_ref": "p1", "amount": 200, "refund_ref": "r1"},
         {"provider": "other", "payment_ref": "p2", "amount": 400, "refund_ref": "r2"},
     ]
+
+
+def test_a_correction_out_of_range_or_for_an_unknown_shop_or_order_is_refused(mallcore):
+    shop = Shop(mallcore)
+    s2_order = shop.paid_order([("CAP", 1)], shop="s2")
+    ok = {
+        "memo": "fix",
+        "currency": "CNY",
+        "postings": [{"account": "suspense", "amount": 500}, {"account": "bank", "amount": -500}],
+    }
+    before = shop.rows(sa.select(sa.func.count()).select_from(ft.entries))[0][0]
+    huge = [{"account": "bank", "amount": 2**70}, {"account": "suspense", "amount": -(2**70)}]
+    s1_payable = [{"account": "shop_payable:s1", "amount": 5}, {"account": "bank", "amount": -5}]
+    for bad, status, code in (
+        (dict(ok, postings=huge), 400, "invalid_request"),
+        (dict(ok, order_id=2**63), 400, "invalid_request"),
+        (dict(ok, shop="x" * 100), 400, "invalid_request"),
+        (dict(ok, shop="nope"), 422, "shop_unknown"),
+        (
+            dict(ok, postings=[{"account": "shop_payable:nope", "amount": 5}, ok["postings"][1]]),
+            422,
+            "shop_unknown",
+        ),
+        (dict(ok, order_id=10**9), 422, "order_unknown"),
+        # an order's correction concerns that order's shop
+        (dict(ok, order_id=s2_order["id"], postings=s1_payable), 422, "entry_shops"),
+    ):
+        r = shop.platform.post("/finance/entries", json=bad)
+        assert (status, code) == (r.status_code, r.json()["code"]), (bad, r.text)
+    assert before == shop.rows(sa.select(sa.func.count()).select_from(ft.entries))[0][0]
+    r = shop.platform.post("/finance/entries", json=dict(ok, order_id=s2_order["id"]))
+    assert r.status_code == 201 and r.json()["shop"] == "s2", r.text
+    # so the shop's own finance user sees it
+    assert [e["id"] for e in shop.fin2.get("/finance/entries", params={"kind": "adjustment"}).json()] == [
+        r.json()["id"]
+    ]

@@ -147,6 +147,28 @@ def test_only_platform_finance_imports_and_a_bad_file_writes_nothing(mallcore):
         r = shop.platform.post("/finance/reconciliations", content=bad, headers={"content-type": "text/csv"})
         assert r.status_code == 422, r.text
         assert r.json()["code"] == "statement_invalid" and r.json()["line"] == line
+    for row in (
+        "2030-01-01T00:00:00Z,charge,r2,,99999999999999999999999,CNY",
+        "2030-01-01T00:00:00Z,charge,r2,,1_000,CNY",
+        "2030-01-01T00:00:00Z,charge,r\x002,,10,CNY",
+        "9999-12-31T23:00:00-05:00,charge,r2,,10,CNY",
+        "9999-12-31T23:00:00Z,charge,r2,,10,CNY",
+        "2030-01-01T00:00:00Z,charge,r2,,10,人民币",
+    ):
+        r = shop.platform.post(
+            "/finance/reconciliations",
+            content=(body + row + "\n").encode(),
+            headers={"content-type": "text/csv"},
+        )
+        assert r.status_code == 422, (row, r.text)
+        assert r.json()["code"] == "statement_invalid" and r.json()["line"] == 3, (row, r.text)
+    r = shop.platform.post(
+        "/finance/reconciliations",
+        content=body,
+        params={"date": "9999-12-31"},
+        headers={"content-type": "text/csv"},
+    )
+    assert r.status_code == 422 and r.json()["code"] == "statement_date_invalid", r.text
     r = shop.platform.post("/finance/reconciliations", content="a,b,c\n1,2,3\n")
     assert r.status_code == 422 and r.json()["code"] == "statement_invalid"
     r = shop.platform.post("/finance/reconciliations", content=body.splitlines()[0] + "\n")
