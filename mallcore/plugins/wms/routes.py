@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 import sqlalchemy as sa
 from litestar import Response, get, patch, post
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from sqlalchemy.exc import IntegrityError
 
 from mallcore.kernel import (
@@ -80,6 +80,10 @@ IdempotencyKey = Annotated[
     ),
 ]
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
+# Ids beyond a 64-bit integer are refused (400), never sent to the database.
+MAX_ID = 2**63 - 1
+OrderId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+IdCursor = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID)]
 
 
 def _platform_staff(principal: Principal) -> None:
@@ -310,7 +314,7 @@ def routes(kernel: Kernel, center: WmsCenter) -> list[Any]:
         sku: FromPath[str],
         principal: Caller,
         warehouse: FromQuery[str | None] = None,
-        before: FromQuery[int | None] = None,
+        before: IdCursor = None,
         limit: Limit = 100,
     ) -> list[MovementView]:
         """Movements of a SKU, newest first; page with ``before=<last id>``."""
@@ -478,7 +482,7 @@ def routes(kernel: Kernel, center: WmsCenter) -> list[Any]:
     # -- orders ------------------------------------------------------------------------
 
     @get("/wms/orders/{order_id:int}", sync_to_thread=True, tags=["wms"])
-    def order_stock(order_id: FromPath[int], principal: Caller) -> OrderStock:
+    def order_stock(order_id: OrderId, principal: Caller) -> OrderStock:
         """The order's reservations and stock movements (staff of its shop)."""
         require(principal, "warehouse", "merchant")
         with db.transaction(write=False) as conn:
@@ -498,9 +502,7 @@ def routes(kernel: Kernel, center: WmsCenter) -> list[Any]:
         return OrderStock(order_id=order_id, status=order.status, reservations=reservations, movements=moves)
 
     @get("/wms/dispatch-queue", sync_to_thread=True, tags=["wms"])
-    def dispatch_queue(
-        principal: Caller, after: FromQuery[int | None] = None, limit: Limit = 100
-    ) -> list[QueueEntry]:
+    def dispatch_queue(principal: Caller, after: IdCursor = None, limit: Limit = 100) -> list[QueueEntry]:
         """Paid orders waiting for dispatch, oldest first; page with ``after=<last order id>``."""
         require(principal, "warehouse")
         o, li = kt.orders.c, kt.order_lines.c
@@ -552,7 +554,7 @@ def routes(kernel: Kernel, center: WmsCenter) -> list[Any]:
         ]
 
     @post("/wms/orders/{order_id:int}/dispatch", status_code=200, sync_to_thread=True, tags=["wms"])
-    def dispatch(order_id: FromPath[int], principal: Caller) -> DispatchOut:
+    def dispatch(order_id: OrderId, principal: Caller) -> DispatchOut:
         """Dispatch a paid order now: the warehouse plan and its parcels."""
         require(principal, "warehouse")
         with kernel.orders.stage("dispatch", order_id, principal) as ctx:

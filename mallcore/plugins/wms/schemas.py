@@ -14,6 +14,8 @@ Region = Annotated[str, Meta(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9\
 Positive = Annotated[int, Meta(ge=1, le=1_000_000_000)]
 Count = Annotated[int, Meta(ge=0, le=1_000_000_000)]
 Reason = Annotated[str, Meta(max_length=300)]
+# Lower ships first among equally near warehouses (the column is 32-bit).
+Priority = Annotated[int, Meta(ge=-1_000_000, le=1_000_000)]
 
 
 class WmsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -51,14 +53,14 @@ class WarehouseIn(_In):
     name: Annotated[str, Meta(min_length=1, max_length=200)]
     region: Region
     active: bool = True
-    priority: int = 0
+    priority: Priority = 0
 
 
 class WarehousePatch(_In):
     name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     region: Region | None = None
     active: bool | None = None
-    priority: int | None = None
+    priority: Priority | None = None
 
 
 class WarehouseView(msgspec.Struct, kw_only=True):

@@ -29,7 +29,17 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from mallcore.kernel import Conflict, Line, NotFound, Order, OrderContext, OutOfStock, fast, utcnow
+from mallcore.kernel import (
+    Conflict,
+    InvalidInput,
+    Line,
+    NotFound,
+    Order,
+    OrderContext,
+    OutOfStock,
+    fast,
+    utcnow,
+)
 from mallcore.kernel.aftersale import AfterSaleCase, Parcel
 
 from . import tables as t
@@ -40,6 +50,8 @@ if TYPE_CHECKING:
 
 # Where a passed inspection's units go, by disposition: the stock column.
 BUCKETS = {"restock": "on_hand", "b_grade": "b_grade", "quarantine": "quarantine"}
+# The most units a stock column holds (32-bit integers on PostgreSQL).
+MAX_UNITS = 2**31 - 1
 
 # Catalog SKUs, read for their shop (who may move their stock). Only these
 # two columns of the catalog's table are relied on.
@@ -623,7 +635,14 @@ class StockService:
                     "b_grade": s.b_grade + stmt.excluded.b_grade,
                     "quarantine": s.quarantine + stmt.excluded.quarantine,
                 },
-            )
+                # A row that would overflow is left alone (and counted missing by add());
+                # written as a subtraction, the check itself cannot overflow.
+                where=sa.and_(
+                    s.on_hand <= MAX_UNITS - stmt.excluded.on_hand,
+                    s.b_grade <= MAX_UNITS - stmt.excluded.b_grade,
+                    s.quarantine <= MAX_UNITS - stmt.excluded.quarantine,
+                ),
+            ).returning(s.sku)
         return self._upsert
 
     def add(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -633,20 +652,26 @@ class StockService:
         row that removes units updates the existing row (the database checks
         the proposed row of an upsert before it sees the conflict).
         """
-        params = [
+        # One row per stock row: a statement may not touch the same row twice.
+        merged: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for r in rows:
+            for column in ("on_hand", "b_grade", "quarantine"):
+                merged[(r["sku"], r["warehouse"])][column] += r.get(column, 0)
+        params: list[dict[str, Any]] = [
             {
-                "k_sku": r["sku"],
-                "k_wh": r["warehouse"],
-                "d_on_hand": r.get("on_hand", 0),
-                "d_b_grade": r.get("b_grade", 0),
-                "d_quarantine": r.get("quarantine", 0),
+                "k_sku": sku,
+                "k_wh": wh,
+                "d_on_hand": d["on_hand"],
+                "d_b_grade": d["b_grade"],
+                "d_quarantine": d["quarantine"],
             }
-            for r in sorted(rows, key=lambda r: (r["sku"], r["warehouse"]))
+            for (sku, wh), d in sorted(merged.items())
         ]
         adding = [p for p in params if min(p["d_on_hand"], p["d_b_grade"], p["d_quarantine"]) >= 0]
         removing = [p for p in params if min(p["d_on_hand"], p["d_b_grade"], p["d_quarantine"]) < 0]
-        if adding:
-            conn.execute(self.upsert(), adding)
+        # RETURNING counts the rows written (an upsert's rowcount is not reliable).
+        if adding and len(conn.execute(self.upsert(), adding).all()) != len(adding):
+            raise InvalidInput(f"a stock level would exceed {MAX_UNITS} units", code="stock_out_of_range")
         if removing and conn.execute(self._adjust, removing).rowcount != len(removing):
             raise Conflict("stock to remove is not there", code="stock_missing")
 

@@ -229,3 +229,35 @@ def test_inbound_with_idempotency_key_applies_once(shop: Shop):
     other = shop.warehouse.post("/wms/inbound", json={**body, "quantity": 5}, headers=headers)
     assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
     check_invariants(shop.kernel)
+
+
+def test_numbers_out_of_range_are_refused_not_500(shop: Shop):
+    """Ids, priorities and quantities beyond what the database stores answer 4xx and write nothing."""
+    huge = 10**20
+    shop.inbound("SH", "TEE", 1)
+    before = shop.stock()
+    for method, url, body in [
+        ("post", "/wms/warehouses", {"code": "X1", "name": "x", "region": "310000", "priority": 2**63}),
+        ("post", "/wms/warehouses", {"code": "X2", "name": "x", "region": "310000", "priority": 2**40}),
+        ("patch", "/wms/warehouses/SH", {"priority": -(2**40)}),
+        ("get", f"/wms/orders/{huge}", None),
+        ("post", f"/wms/orders/{huge}/dispatch", None),
+        ("get", f"/wms/stock/TEE/movements?before={huge}", None),
+        ("get", f"/wms/dispatch-queue?after={huge}", None),
+    ]:
+        kwargs = {} if body is None else {"json": body}
+        r = getattr(shop.admin, method)(url, **kwargs)
+        assert 400 <= r.status_code < 500 and "code" in r.json(), (url, body, r.status_code, r.text)
+    # Stock that would overflow a stock column (32-bit on PostgreSQL) is refused as a whole.
+    for _ in range(2):
+        shop.inbound("GZ", "MUG", 1_000_000_000)
+    r = shop.warehouse.post("/wms/inbound", json={"warehouse": "GZ", "sku": "MUG", "quantity": 1_000_000_000})
+    assert (r.status_code, r.json()["code"]) == (422, "stock_out_of_range"), r.text
+    r = shop.warehouse.post(
+        "/wms/stocktakes", json={"warehouse": "GZ", "counts": [{"sku": "TEE", "counted": 3_000_000_000}]}
+    )
+    assert 400 <= r.status_code < 500, r.text
+    assert shop.stock()[("MUG", "GZ")]["on_hand"] == 2_000_000_000
+    assert {k: v for k, v in shop.stock().items() if k[0] == "TEE"} == before
+    assert [w["code"] for w in shop.warehouse.get("/wms/warehouses").json()] == ["BJ", "GZ", "SH"]
+    check_invariants(shop.kernel)
