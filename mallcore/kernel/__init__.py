@@ -24,12 +24,14 @@ from .errors import (
 from .hookspecs import hookimpl, hookspec
 from .jobs import Job
 from .kernel import Kernel
-from .money import Money, allocate, share
+from .money import Money, allocate, format_amount, share
+from .refunds import LIVE as LIVE_REFUND_STATUSES
 from .refunds import Refund, RefundItem, RefundLine
 from .schemas import ShipmentView
 from .states import OrderStatus
 
 __all__ = [
+    "LIVE_REFUND_STATUSES",
     "SYSTEM",
     "Address",
     "Adjustment",
@@ -64,6 +66,7 @@ __all__ = [
     "StartupError",
     "Unauthenticated",
     "allocate",
+    "format_amount",
     "hookimpl",
     "hookspec",
     "load_config",

@@ -207,7 +207,8 @@ class Auth:
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
     def check_tracking_token(self, order_id: int, token: str) -> bool:
-        return hmac.compare_digest(self.tracking_token(order_id), token)
+        # Bytes: compare_digest refuses non-ASCII text, and a token is whatever the URL carried.
+        return hmac.compare_digest(self.tracking_token(order_id).encode(), token.encode("utf-8", "replace"))
 
 
 class DefaultIdentity:

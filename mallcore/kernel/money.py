@@ -75,3 +75,18 @@ def share(total: int, quantity: int, units: int) -> int:
     if not 0 <= units <= quantity:
         raise ValueError("units out of range")
     return total * units // quantity
+
+
+# Minor units per major unit; currencies not listed have two decimals.
+_EXPONENT = {"JPY": 0, "KRW": 0, "VND": 0, "BHD": 3, "KWD": 3, "JOD": 3}
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """``12345, "CNY"`` -> ``"CNY 123.45"``: for messages people read, never for arithmetic."""
+    digits = _EXPONENT.get(currency, 2)
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if digits == 0:
+        return f"{sign}{currency} {amount}"
+    unit = 10**digits
+    return f"{sign}{currency} {amount // unit}.{amount % unit:0{digits}d}"

@@ -31,7 +31,7 @@ from . import states
 from . import tables as t
 from .context import OrderContext, utcnow
 from .errors import Conflict, InvalidInput, NotFound
-from .money import share
+from .money import format_amount, share
 from .states import OrderStatus as S
 
 if TYPE_CHECKING:
@@ -439,9 +439,7 @@ class RefundService:
 
 
 def _fmt(amount: int, currency: str) -> str:
-    sign = "-" if amount < 0 else ""
-    amount = abs(amount)
-    return f"{sign}{currency} {amount // 100}.{amount % 100:02d}"
+    return format_amount(amount, currency)
 
 
 def _payload(refund: Refund) -> dict[str, Any]:

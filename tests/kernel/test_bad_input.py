@@ -92,3 +92,16 @@ def test_unknown_routes_and_methods_answer_json(mallcore, shop):
     assert (r.status_code, r.json()["code"]) == (404, "not_found")
     r = client.delete("/orders")
     assert (r.status_code, r.json()["code"]) == (405, "method_not_allowed")
+
+
+def test_ids_beyond_64_bits_are_bad_input_not_a_crash(mallcore, shop):
+    alice = mallcore.client(shop, "customer", "alice")
+    for url in (f"/orders/{2**63}", f"/orders/{2**70}/timeline"):
+        r = alice.get(url)
+        assert 400 <= r.status_code < 500, (url, r.text)
+        assert r.json()["code"] in ("invalid_input", "order_not_found")
+
+
+def test_a_tracking_token_of_any_text_is_checked_without_crashing(mallcore, shop):
+    assert shop.auth.check_tracking_token(1, "ünïcode") is False
+    assert shop.auth.check_tracking_token(1, shop.auth.tracking_token(1)) is True

@@ -131,4 +131,7 @@ def test_unknown_center_settings_are_refused_even_if_the_centers_struct_allows_t
 
     with pytest.raises(ConfigError, match="centers.lenient.rat"):
         mallcore.kernel(extra=[Lenient], settings={"lenient": {"rat": 2}})
-    assert mallcore.kernel(extra=[Lenient], settings={"lenient": {"rate": 2}}).centers["lenient"].settings.rate == 2
+    assert (
+        mallcore.kernel(extra=[Lenient], settings={"lenient": {"rate": 2}}).centers["lenient"].settings.rate
+        == 2
+    )

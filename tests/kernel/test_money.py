@@ -63,3 +63,11 @@ def test_money_refuses_to_mix_currencies():
         assert "currency" in str(exc)
     else:
         raise AssertionError("mixing currencies must fail")
+
+
+def test_amounts_are_formatted_by_the_currencys_minor_unit():
+    from mallcore.kernel import format_amount
+
+    assert format_amount(12345, "CNY") == "CNY 123.45"
+    assert format_amount(-5, "USD") == "-USD 0.05"
+    assert format_amount(500, "JPY") == "JPY 500"

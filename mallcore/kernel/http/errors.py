@@ -8,7 +8,7 @@ import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from ..errors import MallcoreError
 
@@ -53,6 +53,12 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     return _json(status, body, dict(headers) if headers else None)
 
 
+def out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    # An id beyond 64 bits, a string longer than its column: bad input, and the
+    # stage that raised it rolled back.
+    return _json(422, {"code": "invalid_input", "detail": "a value is out of range for its field"})
+
+
 def database_error(request: Request[Any, Any, Any], exc: OperationalError) -> Response[bytes]:
     log.exception("database.error", path=request.url.path)
     return _json(503, {"code": "database_unavailable", "detail": "the database is unavailable; try again"})
@@ -67,5 +73,7 @@ HANDLERS: dict[Any, Any] = {
     MallcoreError: mallcore_error,
     HTTPException: http_error,
     OperationalError: database_error,
+    DataError: out_of_range,
+    OverflowError: out_of_range,
     Exception: internal_error,
 }
