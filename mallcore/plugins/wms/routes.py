@@ -271,9 +271,10 @@ def routes(kernel: Kernel, center: WmsCenter) -> list[Any]:
         sku: FromQuery[str | None] = None,
         warehouse: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
+        after_warehouse: FromQuery[str | None] = None,
         limit: Limit = 100,
     ) -> list[StockView]:
-        """Stock rows by SKU then warehouse; page with ``after=<last sku>``."""
+        """Stock rows by SKU then warehouse; page with ``after=<last sku>&after_warehouse=<its warehouse>``."""
         require(principal, "warehouse", "merchant")
         stmt = sa.select(t.stock).order_by(s.sku, s.warehouse).limit(limit)
         shop = _shop_filter(principal)
@@ -285,7 +286,10 @@ def routes(kernel: Kernel, center: WmsCenter) -> list[Any]:
             stmt = stmt.where(s.sku == sku)
         if warehouse:
             stmt = stmt.where(s.warehouse == warehouse)
-        if after:
+        if after and after_warehouse:
+            # The rest of that SKU's warehouses, then the next SKUs.
+            stmt = stmt.where(sa.or_(s.sku > after, sa.and_(s.sku == after, s.warehouse > after_warehouse)))
+        elif after:
             stmt = stmt.where(s.sku > after)
         with db.transaction(write=False) as conn:
             return [_stock_view(row) for row in conn.execute(stmt)]

@@ -261,3 +261,17 @@ def test_numbers_out_of_range_are_refused_not_500(shop: Shop):
     assert {k: v for k, v in shop.stock().items() if k[0] == "TEE"} == before
     assert [w["code"] for w in shop.warehouse.get("/wms/warehouses").json()] == ["BJ", "GZ", "SH"]
     check_invariants(shop.kernel)
+
+
+def test_stock_pages_never_skip_a_row(shop: Shop):
+    for sku, warehouse in [("TEE", "SH"), ("TEE", "GZ"), ("TEE", "BJ"), ("MUG", "SH"), ("CAP", "GZ")]:
+        shop.inbound(warehouse, sku, 1)
+    seen: list[tuple[str, str]] = []
+    params: dict[str, object] = {"limit": 2}
+    for _ in range(10):
+        page = shop.warehouse.get("/wms/stock", params=params).json()
+        if not page:
+            break
+        seen += [(row["sku"], row["warehouse"]) for row in page]
+        params = {"limit": 2, "after": page[-1]["sku"], "after_warehouse": page[-1]["warehouse"]}
+    assert seen == sorted(shop.stock())
