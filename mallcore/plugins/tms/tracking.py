@@ -35,7 +35,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from mallcore.kernel import SYSTEM, Conflict, OrderContext, Principal, Rejected, utcnow
+from mallcore.kernel import SYSTEM, Conflict, InvalidInput, OrderContext, Principal, Rejected, utcnow
 from mallcore.kernel.aftersale import Parcel, ParcelEvent
 
 from . import tables as t
@@ -98,7 +98,13 @@ class Incoming(msgspec.Struct, kw_only=True):
 
 
 def aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """``value`` in UTC (naive means UTC); 422 if it has no UTC equivalent (year 0 or 10000)."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(
+            f"occurred_at {value.isoformat()} is out of range", code="occurred_at_invalid"
+        ) from None
 
 
 def event_key(event_id: str | None, tracking_no: str, status: str, occurred_at: datetime, *rest: Any) -> str:
@@ -241,8 +247,16 @@ class Tracker:
             ) as ctx:
                 return self.apply(ctx, row.id, event, unknown_id=unknown_id)
         except IntegrityError:
-            # A concurrent copy of the same event won the unique key.
-            return EventResult(result="duplicate", shipment_id=row.id)
+            # A concurrent copy of the same event may have won the unique key; anything
+            # else that clashed is a failure the sender must hear of (it retries).
+            e = t.events.c
+            with self.kernel.db.transaction(write=False) as conn:
+                seen = conn.execute(
+                    sa.select(e.id).where(e.carrier == event.carrier, e.event_key == event.event_key)
+                ).scalar()
+            if seen is None:
+                raise
+            return EventResult(result="duplicate", shipment_id=row.id, event_id=seen)
 
     def keep_unknown(self, event: Incoming) -> EventResult:
         u = t.unknown_events.c
@@ -285,6 +299,9 @@ class Tracker:
             sa.select(e.id).where(e.carrier == event.carrier, e.event_key == event.event_key)
         ).scalar()
         if seen is not None:
+            if unknown_id is not None:
+                # The carrier sent it again once the waybill was known: it is in, not for review.
+                self._resolve_unknown(conn, unknown_id, "duplicate", event.actor, utcnow())
             return EventResult(result="duplicate", shipment_id=shipment_id, event_id=seen)
         sh = conn.execute(sa.select(t.shipments).where(s.id == shipment_id)).one()
         now = utcnow()
@@ -326,12 +343,7 @@ class Tracker:
         ).scalar_one()
         conn.execute(t.shipments.update().where(s.id == shipment_id).values(**values))
         if unknown_id is not None:
-            u = t.unknown_events.c
-            conn.execute(
-                t.unknown_events.update()
-                .where(u.id == unknown_id, u.resolved_at.is_(None))
-                .values(resolved_at=now, resolution="applied", resolved_by=event.actor)
-            )
+            self._resolve_unknown(conn, unknown_id, "applied", event.actor, now)
         self._tell(ctx, sh, event, applied, event_id)
         if not applied:
             return EventResult(
@@ -363,6 +375,17 @@ class Tracker:
                 ),
             )
         return EventResult(result="applied", shipment_id=shipment_id, status=event.status, event_id=event_id)
+
+    @staticmethod
+    def _resolve_unknown(
+        conn: sa.Connection, unknown_id: int, resolution: str, actor: str, now: datetime
+    ) -> None:
+        u = t.unknown_events.c
+        conn.execute(
+            t.unknown_events.update()
+            .where(u.id == unknown_id, u.resolved_at.is_(None))
+            .values(resolved_at=now, resolution=resolution, resolved_by=actor)
+        )
 
     @staticmethod
     def _applies(sh: Any, status: str, at: datetime) -> bool:

@@ -137,6 +137,28 @@ def test_events_that_came_before_the_waybill_was_filed_are_applied(mallcore):
     assert kept.resolution == "applied"
 
 
+def test_a_kept_event_the_carrier_sent_again_leaves_the_review_queue(mallcore, monkeypatch):
+    kernel, view, desk = delivered_order(mallcore)
+    carrier = mallcore.client(kernel, None)
+    event = {"tracking_no": "EARLY0002", "status": "picked_up", "occurred_at": at(0), "event_id": "e-1"}
+    assert signed(carrier, "sandbox", event).json()["result"] == "kept_for_review"
+    # The waybill is filed, but the process stops before it applies the kept event...
+    monkeypatch.setattr(kernel.centers["tms"].tracker, "adopt", lambda *args: 0)
+    step(
+        kernel, view, "return_shipped", return_parcel=ReturnParcel(carrier="sandbox", tracking_no="EARLY0002")
+    )
+    # ...and the carrier sends the event again, which applies at once.
+    assert signed(carrier, "sandbox", event).json()["result"] == "applied"
+    admin = mallcore.client(kernel, "admin", "root")
+    [kept] = admin.get("/tms/unknown-events").json()
+    r = admin.post(f"/tms/unknown-events/{kept['id']}/retry")
+    assert (r.status_code, r.json()["result"]) == (200, "duplicate")
+    assert admin.get("/tms/unknown-events").json() == []
+    [resolved] = rows(kernel, "tms_unknown_events")
+    assert (resolved.resolution, resolved.resolved_by) == ("duplicate", "root")
+    assert [e.status for e in desk.heard] == ["picked_up"]
+
+
 def test_a_waybill_tracked_for_another_parcel_is_refused(mallcore):
     kernel, view, _desk = delivered_order(mallcore)
     outbound = view["shipments"][0]["tracking_no"]

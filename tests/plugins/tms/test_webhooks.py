@@ -9,7 +9,9 @@ from typing import Any
 
 import msgspec
 import pytest
+from sqlalchemy.exc import IntegrityError
 
+from mallcore.kernel import Center, hookimpl
 from mallcore.kernel.signing import HEADER, sign
 
 from .support import order_status, paid_order, rows, shop_kernel, signed, snapshot
@@ -232,3 +234,52 @@ def test_a_carrier_clock_ahead_of_ours_does_not_block_later_events(shipped):
     r = signed(carrier, "sandbox", {"tracking_no": no, "status": "in_transit", "occurred_at": now})
     assert r.json()["result"] == "applied"
     assert rows(kernel, "tms_shipments")[0].status == "in_transit"
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_time_that_cannot_be_stored_is_refused(mallcore, shipped, when):
+    kernel, oid, no, carrier = shipped
+    before = snapshot(kernel)
+    for tracking_no in (no, "SBX000000000001"):  # a known and an unknown waybill
+        r = signed(
+            carrier, "sandbox", {"tracking_no": tracking_no, "status": "in_transit", "occurred_at": when}
+        )
+        assert (r.status_code, r.json()["code"]) == (422, "occurred_at_invalid"), r.text
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    [shipment] = rows(kernel, "tms_shipments")
+    r = merchant.post(
+        f"/tms/shipments/{shipment.id}/events", json={"status": "in_transit", "occurred_at": when}
+    )
+    assert (r.status_code, r.json()["code"]) == (422, "occurred_at_invalid"), r.text
+    assert snapshot(kernel) == before
+    assert order_status(kernel, oid) == "dispatched"
+
+
+class FlakyDelivery(Center):
+    """A center whose delivery bookkeeping hits a unique-key clash once (e.g. a racing writer)."""
+
+    name = "flaky"
+    failures = 1
+
+    @hookimpl
+    def order_deliver(self, ctx: Any) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise IntegrityError("INSERT INTO flaky_ledger ...", {}, Exception("unique constraint"))
+
+
+def test_an_event_that_failed_is_not_reported_as_a_duplicate(mallcore):
+    kernel = shop_kernel(mallcore, extra=[FlakyDelivery])
+    order = paid_order(mallcore, kernel, [("A", 1)])
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    no = merchant.post(f"/orders/{order['id']}/dispatch").json()["shipments"][0]["tracking_no"]
+    carrier = mallcore.client(kernel, None)
+    event = {"tracking_no": no, "status": "delivered", "occurred_at": at(0), "event_id": "ev-1"}
+    r = signed(carrier, "sandbox", event)
+    # Nothing was recorded: the carrier must hear a failure and send it again.
+    assert r.status_code >= 500, r.text
+    assert rows(kernel, "tms_events") == []
+    assert order_status(kernel, order["id"]) == "dispatched"
+    r = signed(carrier, "sandbox", event)
+    assert (r.status_code, r.json()["result"]) == (200, "applied")
+    assert order_status(kernel, order["id"]) == "delivered"
