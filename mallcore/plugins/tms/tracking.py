@@ -486,56 +486,71 @@ class Tracker:
     # -- stale returns and pickups -----------------------------------------------------
 
     def flag_stale(self, hours: float) -> int:
-        """Flag return parcels and pickups with no movement for ``hours`` (job)."""
+        """Flag return parcels and pickups with no movement for ``hours`` (job).
+
+        A parcel whose flag is refused (an ``after_sale_parcel`` raise) is
+        logged and left for the next run; it never holds up the others.
+        """
         now = utcnow()
         cutoff = now - timedelta(hours=hours)
         s = t.shipments.c
-        with self.kernel.db.transaction(write=False) as conn:
-            rows = conn.execute(
-                sa.select(s.id, s.order_id)
-                .where(
-                    s.watch_from < cutoff,
-                    s.stale_at.is_(None),
-                    s.kind.in_(RETURN_KINDS),
-                )
-                .order_by(s.id)
-                .limit(200)
-            ).all()
-        flagged = 0
-        for row in rows:
-            with self.kernel.orders.stage("tms_stale", row.order_id, SYSTEM) as ctx:
-                taken = ctx.conn.execute(
-                    t.shipments.update()
-                    .where(s.id == row.id, s.stale_at.is_(None), s.watch_from < cutoff)
-                    .values(stale_at=now, updated_at=now)
-                ).rowcount
-                if not taken:
-                    continue  # another runner got it, or it moved meanwhile
-                sh = ctx.conn.execute(sa.select(t.shipments).where(s.id == row.id)).one()
-                en, zh = message(
-                    sh.kind, "stale", sh.tracking_no, self.carrier_name(sh.carrier), hours=f"{hours:g}"
-                )
-                ctx.timeline(
-                    "shipment.stale",
-                    en,
-                    zh=zh,
-                    public=False,
-                    ref=f"after_sale:{sh.case_id}",
-                    data={"shipment_id": sh.id, "tracking_no": sh.tracking_no, "carrier": sh.carrier},
-                )
-                self.kernel.hook.after_sale_parcel(
-                    ctx=ctx,
-                    event=ParcelEvent(
-                        case_id=sh.case_id,
-                        order_id=sh.order_id,
-                        kind="pickup" if sh.kind == "pickup" else "return",
-                        status="stale",
-                        carrier=sh.carrier,
-                        tracking_no=sh.tracking_no,
-                        occurred_at=now,
-                        description=en,
-                        warehouse=sh.warehouse,
-                    ),
-                )
-                flagged += 1
-        return flagged
+        flagged = after = 0
+        while True:
+            with self.kernel.db.transaction(write=False) as conn:
+                rows = conn.execute(
+                    sa.select(s.id, s.order_id)
+                    .where(
+                        s.id > after,
+                        s.watch_from < cutoff,
+                        s.stale_at.is_(None),
+                        s.kind.in_(RETURN_KINDS),
+                    )
+                    .order_by(s.id)
+                    .limit(200)
+                ).all()
+            for row in rows:
+                try:
+                    flagged += self._flag(row.id, row.order_id, hours, cutoff, now)
+                except Exception:
+                    self.center.log.exception("tms.stale_flag_failed", shipment_id=row.id)
+            if len(rows) < 200:
+                return flagged
+            after = rows[-1].id
+
+    def _flag(self, shipment_id: int, order_id: int, hours: float, cutoff: datetime, now: datetime) -> int:
+        s = t.shipments.c
+        with self.kernel.orders.stage("tms_stale", order_id, SYSTEM) as ctx:
+            taken = ctx.conn.execute(
+                t.shipments.update()
+                .where(s.id == shipment_id, s.stale_at.is_(None), s.watch_from < cutoff)
+                .values(stale_at=now, updated_at=now)
+            ).rowcount
+            if not taken:
+                return 0  # another runner got it, or it moved meanwhile
+            sh = ctx.conn.execute(sa.select(t.shipments).where(s.id == shipment_id)).one()
+            en, zh = message(
+                sh.kind, "stale", sh.tracking_no, self.carrier_name(sh.carrier), hours=f"{hours:g}"
+            )
+            ctx.timeline(
+                "shipment.stale",
+                en,
+                zh=zh,
+                public=False,
+                ref=f"after_sale:{sh.case_id}",
+                data={"shipment_id": sh.id, "tracking_no": sh.tracking_no, "carrier": sh.carrier},
+            )
+            self.kernel.hook.after_sale_parcel(
+                ctx=ctx,
+                event=ParcelEvent(
+                    case_id=sh.case_id,
+                    order_id=sh.order_id,
+                    kind="pickup" if sh.kind == "pickup" else "return",
+                    status="stale",
+                    carrier=sh.carrier,
+                    tracking_no=sh.tracking_no,
+                    occurred_at=now,
+                    description=en,
+                    warehouse=sh.warehouse,
+                ),
+            )
+        return 1

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from mallcore.kernel import SYSTEM, Center, MallcoreError, OrderContext, hookimpl
+from mallcore.kernel import SYSTEM, Center, MallcoreError, OrderContext, Rejected, hookimpl
 from mallcore.kernel.aftersale import AfterSaleCase, CaseLine, ParcelEvent, Pickup, ReturnParcel
 
 from .support import paid_order, rows, shop_kernel, signed
@@ -309,6 +309,43 @@ def test_a_return_waybill_that_never_moves_is_flagged_once(mallcore):
     merchant.post("/tms/sandbox/SLEEPY01/advance")
     assert rows(kernel, "tms_shipments", tracking_no="SLEEPY01")[0].stale_at is None
     assert kernel.jobs.run("tms.stale_returns") == 0
+
+
+class Grumpy(Center):
+    """A center that cannot take the stale news of one case right now."""
+
+    name = "grumpy"
+    case_id = 7
+
+    @hookimpl
+    def after_sale_parcel(self, ctx: OrderContext, event: ParcelEvent) -> None:
+        if event.case_id == self.case_id:
+            raise Rejected("case locked", code="case_locked")
+
+
+def test_a_stale_flag_refused_for_one_case_does_not_hold_up_the_others(mallcore):
+    kernel = shop_kernel(mallcore, extra=[Grumpy], settings={"tms": {"stale_return_after_hours": 1}})
+    order = paid_order(mallcore, kernel, [("A", 1), ("B", 2)])
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    merchant.post(f"/orders/{order['id']}/dispatch")
+    view = merchant.get(f"/orders/{order['id']}").json()
+    step(
+        kernel, view, "return_shipped", return_parcel=ReturnParcel(carrier="sandbox", tracking_no="STUCK001")
+    )
+    step(
+        kernel,
+        view,
+        "return_shipped",
+        case_id=8,
+        return_parcel=ReturnParcel(carrier="sandbox", tracking_no="LATE0001"),
+    )
+    age(kernel, 2)
+    assert kernel.jobs.run("tms.stale_returns") == 1
+    assert rows(kernel, "tms_shipments", tracking_no="LATE0001")[0].stale_at is not None
+    assert rows(kernel, "tms_shipments", tracking_no="STUCK001")[0].stale_at is None
+    kernel.centers["grumpy"].case_id = None
+    assert kernel.jobs.run("tms.stale_returns") == 1
+    assert rows(kernel, "tms_shipments", tracking_no="STUCK001")[0].stale_at is not None
 
 
 def test_no_stale_flag_once_the_case_is_over(mallcore):
