@@ -236,6 +236,7 @@ def routes(kernel: Kernel, center: TmsCenter) -> list[Any]:
     def create_template(data: JSONBody[TemplateIn], principal: Caller) -> TemplateView:
         """Create a freight template (运费模板) for a shop."""
         _manage(principal, data.shop)
+        kernel.shops.get(data.shop)  # 422 shop_unknown: no template for a shop that does not exist
         with db.transaction() as conn:
             template_id = save_template(conn, data, principal.subject, None)
             bump_version(conn, data.shop)

@@ -86,6 +86,10 @@ def test_bad_templates_are_refused(mallcore):
         assert 400 <= r.status_code < 500, body
         if code:
             assert r.json()["code"] == code
+    # a shop that does not exist (a typo by an admin) gets no template
+    admin = mallcore.client(kernel, "admin", "root")
+    r = admin.post("/tms/templates", json={"shop": "nosuchshop", **WEIGHT_TEMPLATE})
+    assert (r.status_code, r.json()["code"]) == (422, "shop_unknown"), r.text
     assert snapshot(kernel) == before
 
 
