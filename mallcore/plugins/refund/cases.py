@@ -18,6 +18,7 @@ import msgspec
 import sqlalchemy as sa
 
 from mallcore.kernel import (
+    LIVE_REFUND_STATUSES,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -30,6 +31,7 @@ from mallcore.kernel import (
     Refund,
     RefundItem,
     Rejected,
+    format_amount,
     utcnow,
 )
 from mallcore.kernel import tables as kt
@@ -60,8 +62,6 @@ if TYPE_CHECKING:
 # ctx.stash keys
 REQUESTING = "refund.requesting"  # the case whose refund this stage is requesting
 NOW = "refund.now"  # the clock of an SLA run
-
-LIVE_REFUND = ("requested", "pending_review", "approved", "refunded")
 
 
 class Case(msgspec.Struct, kw_only=True):
@@ -104,10 +104,6 @@ class Case(msgspec.Struct, kw_only=True):
             if i.passed:
                 out[i.line_id] = out.get(i.line_id, 0) + i.quantity
         return out
-
-
-def money(amount: int, currency: str) -> str:
-    return f"{currency} {amount // 100}.{amount % 100:02d}"
 
 
 def _when(value: datetime) -> str:
@@ -541,7 +537,7 @@ class Cases:
 
     def withdraw(self, ctx: OrderContext, case: Case, reason: str) -> None:
         st.check(case.type, case.status, S.CANCELLED)
-        if case.refund_status in ("requested", "pending_review", "approved", "refunded"):
+        if case.refund_status in LIVE_REFUND_STATUSES:
             raise Conflict("a refund is already under way for this case", code="case_has_refund")
         suffix_en, suffix_zh = (f": {reason}", f":{reason}") if reason else ("", "")
         self.move(
@@ -938,7 +934,7 @@ class Cases:
         finally:
             ctx.stash.pop(REQUESTING, None)
         case.refund_id, case.refund_status, case.refund_amount = refund.id, refund.status, refund.amount
-        amount = money(refund.amount, refund.currency)
+        amount = format_amount(refund.amount, refund.currency)
         if early:
             self.save(ctx, case)
             self.note(
@@ -984,7 +980,7 @@ class Cases:
         if case is None or case.refund_id != refund.id:
             return
         case.refund_status = refund.status
-        amount = money(refund.amount, refund.currency)
+        amount = format_amount(refund.amount, refund.currency)
         if refund.status == "refunded":
             if case.status == S.REFUND_PENDING_REVIEW:
                 self.move(
@@ -1063,7 +1059,7 @@ class Cases:
     def order_cancelled(self, ctx: OrderContext, reason: str) -> None:
         for case in self.load_for_order(ctx.conn, ctx.order.id or 0):
             # A refund finance rejected holds nothing: that case is closed with the order too.
-            if st.can(case.type, case.status, S.CANCELLED) and case.refund_status not in LIVE_REFUND:
+            if st.can(case.type, case.status, S.CANCELLED) and case.refund_status not in LIVE_REFUND_STATUSES:
                 self.move(
                     ctx,
                     case,
@@ -1138,7 +1134,7 @@ class Cases:
 
     def refundable(self, conn: sa.Connection, order: Order, case: Case, principal: Principal) -> int:
         """What the case's units would refund now, by the kernel's allocation (0 if nothing)."""
-        if case.type == "repair" or case.status in st.TERMINAL or case.refund_status in LIVE_REFUND:
+        if case.type == "repair" or case.status in st.TERMINAL or case.refund_status in LIVE_REFUND_STATUSES:
             return 0
         units = case.passed() if case.inspections else {x.line_id: x.quantity for x in case.lines}
         ctx = OrderContext(self.kernel, "after_sale_view", order, conn, principal)
@@ -1236,7 +1232,7 @@ class Cases:
 
 def _pending(ctx: OrderContext, ref: str, lang: str, staff: bool) -> Iterable[TimelineView]:
     """Timeline entries this stage has written but not yet flushed (the reply is built in the stage)."""
-    for e in ctx._timeline:
+    for e in ctx.pending_timeline:
         if e.ref != ref or not (e.public or staff):
             continue
         yield TimelineView(

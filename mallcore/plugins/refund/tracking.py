@@ -11,10 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from mallcore.kernel import NotFound
+from mallcore.kernel import NotFound, format_amount
 
 from . import states as st
-from .cases import money
 
 if TYPE_CHECKING:
     from mallcore.kernel import Kernel
@@ -173,7 +172,7 @@ def page_context(kernel: Kernel, center: RefundCenter, order_id: int, lang: str)
                 "status": st.label(case.status, lang),
                 "status_code": case.status,
                 "goods": [f"{sku_names.get(x.line_id, x.sku)} x{x.quantity}" for x in case.lines],
-                "refund": money(case.refund_amount, order.currency) if case.refund_amount else None,
+                "refund": format_amount(case.refund_amount, order.currency) if case.refund_amount else None,
                 "return_parcel": None
                 if rp is None
                 else {
@@ -211,8 +210,8 @@ def page_context(kernel: Kernel, center: RefundCenter, order_id: int, lang: str)
             "id": order.id,
             "status": _pick(ORDER_STATUS.get(order.status), lang, order.status),
             "status_code": order.status,
-            "total": money(order.total, order.currency),
-            "refunded": money(order.refunded, order.currency) if order.refunded else None,
+            "total": format_amount(order.total, order.currency),
+            "refunded": format_amount(order.refunded, order.currency) if order.refunded else None,
             "placed_at": _time(order.placed_at),
             "parent_id": order.parent_id,
             "lines": [

@@ -154,12 +154,14 @@ def make_shop(
     centers: list[str] | None = None,
     settings: dict[str, Any] | None = None,
     skus: list[tuple[str, int]] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> Shop:
     carrier = StandInCarrier()
     kernel = kit.kernel(
         centers=centers or ["catalog", "payment", "refund"],
         extra=[carrier],
         settings={"refund": settings or {}},
+        config=config,
     )
     kit.product(kernel, shop="s1", skus=skus or [("TEE-M", 7900), ("TEE-L", 7900), ("MUG", 3900)])
     return Shop(
