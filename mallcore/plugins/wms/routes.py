@@ -32,7 +32,6 @@ from mallcore.kernel import (
     Forbidden,
     InvalidInput,
     Kernel,
-    MallcoreError,
     NotFound,
     OrderStatus,
     OutOfStock,
@@ -41,6 +40,7 @@ from mallcore.kernel import (
     utcnow,
 )
 from mallcore.kernel import tables as kt
+from mallcore.kernel.http import idempotent as idempotent_call
 
 from . import tables as t
 from .schemas import (
@@ -152,23 +152,8 @@ def routes(kernel: Kernel, center: WmsCenter) -> list[Any]:
     def idempotent(
         principal: Principal, key: str | None, scope: str, data: msgspec.Struct, run: Callable[[Any], bytes]
     ) -> Response[Any]:
-        """Run ``run(claim)`` (which records its reply in its transaction) once per key."""
-        idem = kernel.idempotency
-        claim = idem.claim(principal.subject, key, scope, msgspec.json.encode(data))
-        if claim is not None:
-            stored = idem.lookup(claim)
-            if stored is not None:
-                status, body = idem.replay(claim, stored)
-                return Response(body, status_code=status, media_type="application/json")
-        try:
-            body = run(claim)
-        except (IntegrityError, MallcoreError):
-            stored = idem.lookup(claim) if claim is not None else None
-            if stored is None:
-                raise
-            status, body = idem.replay(claim, stored)  # type: ignore[arg-type]
-            return Response(body, status_code=status, media_type="application/json")
-        return Response(body, status_code=201, media_type="application/json")
+        """Run ``run(claim)`` (which records its 201 reply in its transaction) once per key."""
+        return idempotent_call(kernel, principal, key, scope, data, lambda claim: (201, run(claim)))
 
     def record(conn: sa.Connection, claim: Claim | None, reply: msgspec.Struct) -> bytes:
         body = msgspec.json.encode(reply)

@@ -225,6 +225,11 @@ def test_inbound_with_idempotency_key_applies_once(shop: Shop):
     again = shop.warehouse.post("/wms/inbound", json=body, headers=headers)
     assert (first.status_code, again.status_code) == (201, 201)
     assert first.json() == again.json()
+    # A replay says so, as the kernel's routes do.
+    assert ("Idempotent-Replayed" in first.headers, again.headers.get("Idempotent-Replayed")) == (
+        False,
+        "true",
+    )
     assert shop.stock()[("TEE", "SH")]["on_hand"] == 4
     other = shop.warehouse.post("/wms/inbound", json={**body, "quantity": 5}, headers=headers)
     assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
