@@ -28,7 +28,7 @@ import click
 import msgspec
 from msgspec import Meta
 
-from mallcore.kernel import Center, Kernel, OrderContext, Payment, Refund, hookimpl, utcnow
+from mallcore.kernel import Center, Kernel, OrderContext, Payment, Refund, format_amount, hookimpl, utcnow
 
 from . import accounts
 from . import tables as t
@@ -132,5 +132,5 @@ class FinanceCenter(Center):
         rate = self.commission_rate(demo.shop)
         demo.notes.append(
             f"finance: commission {rate / 100:g}% for shop {demo.shop}; refunds wait for finance review, "
-            f"above {s.second_approval_above / 100:g} two approvals (finance@demo, finance-lead@demo)"
+            f"above {format_amount(s.second_approval_above, kernel.config.orders.currency)} two approvals (finance@demo, finance-lead@demo)"
         )

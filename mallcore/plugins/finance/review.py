@@ -36,6 +36,7 @@ from mallcore.kernel import (
     OrderContext,
     Principal,
     Refund,
+    format_amount,
     require,
 )
 
@@ -243,8 +244,8 @@ class Reviews:
                 )
                 ctx.timeline(
                     "finance.refund_approved",
-                    f"Finance approved the refund ({_fmt(row.amount, row.currency)})",
-                    zh=f"财务审核通过,退款 {_fmt(row.amount, row.currency)}",
+                    f"Finance approved the refund ({format_amount(row.amount, row.currency)})",
+                    zh=f"财务审核通过,退款 {format_amount(row.amount, row.currency)}",
                     ref=f"refund:{refund_id}",
                     data={"refund_id": refund_id, "approvals": len(given) + 1},
                 )
@@ -324,7 +325,3 @@ def _refusal(row: Any, given: list[ApprovalView], principal: Principal) -> tuple
 
 def _subject(value: Any) -> str | None:
     return None if value in (None, "") else str(value)[:128]
-
-
-def _fmt(amount: int, currency: str) -> str:
-    return f"{currency} {amount // 100}.{amount % 100:02d}"

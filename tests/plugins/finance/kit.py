@@ -97,12 +97,14 @@ class Shop:
         freight: bool = False,
         settings: dict[str, Any] | None = None,
         fake_clock: bool = True,
+        config: dict[str, Any] | None = None,
     ) -> None:
         extra: list[Any] = [RefundDesk] + ([FlatFreight] if freight else [])
         self.kernel = kernel = mallcore.kernel(
             centers=["catalog", "payment", "finance"],
             extra=extra,
             settings={"finance": settings or {}},
+            config=config,
         )
         self.mallcore = mallcore
         self.clock = Clock()

@@ -184,3 +184,13 @@ def test_the_queue_takes_the_kernels_status_name_and_refuses_unknown_ones(mallco
     assert [q["refund_id"] for q in listed] == [refund["id"]]
     r = shop.platform.get("/finance/refunds", params={"status": "waiting"})
     assert r.status_code == 422 and r.json()["code"] == "status_unknown"
+
+
+def test_the_approval_on_the_timeline_reads_in_the_order_currency(mallcore):
+    # JPY has no minor unit: 1999 is ¥1,999, never "JPY 19.99".
+    shop = Shop(mallcore, config={"orders": {"currency": "JPY"}})
+    order, refund = order_with_refund(shop)
+    assert shop.fin1.post(f"/finance/refunds/{refund['id']}/approve").status_code == 200
+    timeline = shop.alice.get(f"/orders/{order['id']}/timeline", headers={"Accept-Language": "zh"}).json()
+    approved = next(t for t in timeline if t["kind"] == "finance.refund_approved")
+    assert approved["message"] == "财务审核通过,退款 JPY 1999"
