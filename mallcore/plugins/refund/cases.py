@@ -920,6 +920,10 @@ class Cases:
             for target in (S.REFUND_PENDING_REVIEW, S.REFUNDED):
                 st.check(case.type, case.status, target)
         reason = self.reason(case.reason)
+        # A refund only before shipment is a cancellation of those lines (issue 5): like the
+        # kernel's own cancellations it is paid at once, never held for review, so WMS releases
+        # the units at ``refunded`` before a dispatch can ship them. After shipment, finance reviews.
+        cancellation = case.type == "refund_only" and not case.shipped
         ctx.stash[REQUESTING] = case.id
         try:
             refund = self.kernel.refunds.request(
@@ -929,6 +933,7 @@ class Cases:
                 source="refund",
                 ref=case.ref,
                 shipping=self.shipping_mode(case),
+                review=not cancellation,
                 data={"case_id": case.id, "approved_by": case.approved_by, "received_by": case.received_by},
             )
         finally:

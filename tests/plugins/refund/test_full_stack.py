@@ -210,31 +210,69 @@ def test_jd_pickup_and_exchange_with_a_replacement_order(stack: Stack) -> None:
     assert stack.alice.get(f"/orders/{order['id']}").json()["refunded"] == 0
 
 
-def test_refund_before_shipment_releases_stock(mallcore: Any) -> None:
+def test_refund_before_shipment_is_paid_at_once_and_releases_stock(mallcore: Any) -> None:
+    # A cancellation of those lines: never held for finance review, so the stock is released
+    # before any dispatch can ship the units.
     stack = Stack(mallcore, wms={"manual_dispatch": True})
     r = stack.alice.post(
-        "/orders", json={"shop": "s1", "lines": [{"sku": "MUG", "quantity": 2}], "address": ADDRESS}
+        "/orders",
+        json={
+            "shop": "s1",
+            "lines": [{"sku": "MUG", "quantity": 2}, {"sku": "TEE-M", "quantity": 1}],
+            "address": ADDRESS,
+        },
     )
     order = r.json()
+    mug, tee = order["lines"]
     assert stack.alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"}).status_code == 201
+    assert stack.stock("MUG")["reserved"] == 2
     r = stack.alice.post(
         "/after-sales",
         json={
             "order_id": order["id"],
             "type": "refund_only",
-            "lines": [{"line_id": order["lines"][0]["id"], "quantity": 2}],
+            "lines": [{"line_id": mug["id"], "quantity": 2}],
             "reason": "not_wanted",
         },
     )
     assert r.status_code == 201, r.text
     case = r.json()
-    assert case["status"] == "refund_pending_review" and case["shipped"] is False
-    assert stack.finance.post(f"/finance/refunds/{case['refund_id']}/approve").status_code == 200
-    assert stack.alice.get(f"/after-sales/{case['id']}").json()["status"] == "refunded"
-    o = stack.alice.get(f"/orders/{order['id']}").json()
-    assert o["status"] == "closed" and o["refunded"] == o["paid"]
+    assert case["status"] == "refunded" and case["shipped"] is False
+    assert case["refund_status"] == "refunded" and case["refund_amount"] == 2 * 3900
+    assert stack.finance.get("/finance/refunds", params={"status": "all"}).json() == []
+    # booked all the same
+    assert [
+        e["kind"]
+        for e in stack.finance.get("/finance/entries", params={"refund_id": case["refund_id"]}).json()
+    ] == ["refund"]
+    assert stack.stock("MUG")["reserved"] == 0
     timeline = stack.admin.get(f"/orders/{order['id']}/timeline").json()
     assert any(e["kind"] == "wms.release" for e in timeline)
+    # the dispatch that follows ships only what is left
+    assert stack.merchant.post(f"/orders/{order['id']}/dispatch").status_code == 200
+    o = stack.alice.get(f"/orders/{order['id']}").json()
+    assert o["refunded"] == 2 * 3900
+    shipped = [(x["line_id"], x["quantity"]) for s in o["shipments"] for x in s["lines"]]
+    assert shipped == [(tee["id"], 1)]
+    assert stack.stock("MUG")["on_hand"] == 10
+
+
+def test_refund_only_after_shipment_still_waits_for_finance(mallcore: Any) -> None:
+    stack = Stack(mallcore)
+    order = stack.delivered_order([("MUG", 1)])
+    r = stack.alice.post(
+        "/after-sales",
+        json={
+            "order_id": order["id"],
+            "type": "refund_only",
+            "lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}],
+            "reason": "missing",
+        },
+    )
+    case = stack.merchant.post(f"/after-sales/{r.json()['id']}/approve").json()
+    assert case["status"] == "refund_pending_review" and case["shipped"] is True
+    assert stack.finance.post(f"/finance/refunds/{case['refund_id']}/approve").status_code == 200
+    assert stack.alice.get(f"/after-sales/{case['id']}").json()["status"] == "refunded"
 
 
 def test_exchange_without_stock_is_settled_as_a_refund(mallcore: Any) -> None:

@@ -123,15 +123,18 @@ def test_refund_before_return_pays_at_approval(mallcore: Any) -> None:
     assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 7900
 
 
-def test_cancelling_the_order_after_finance_rejected_closes_the_request(mallcore: Any) -> None:
+def test_refund_only_before_shipment_is_never_held_for_review(mallcore: Any) -> None:
+    # A cancellation of those lines (issue 5): paid at once, as the kernel pays a cancelled order.
     shop = _shop(mallcore)
     order = shop.order([("TEE-M", 2)])
     case = shop.open(order, "refund_only", [(order["lines"][0]["id"], 1)]).json()
-    assert case["status"] == "refund_pending_review"
-    review(shop, case["refund_id"], approve=False, note="not yet")
-    assert shop.case(case["id"])["status"] == "requested"
+    assert case["status"] == "refunded" and case["refund_status"] == "refunded"
+    assert case["timer"] is None
+    kinds = [e["kind"] for e in shop.admin.get(f"/orders/{order['id']}/timeline").json()]
+    assert "refund.pending_review" not in kinds and "refund.refunded" in kinds
+    assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 7900
+    # the rest of the order may still be cancelled; the finished case is left as it is
     r = shop.alice.post(f"/orders/{order['id']}/cancel", json={"reason": "changed my mind"})
     assert r.status_code == 200, r.text
-    closed = shop.case(case["id"])
-    # no timer left that would try to refund a cancelled order again and again
-    assert closed["status"] == "cancelled" and closed["due_at"] is None and closed["timer"] is None
+    assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 2 * 7900
+    assert shop.case(case["id"])["status"] == "refunded"
