@@ -332,10 +332,6 @@ class TemplateCache:
         with self._lock:
             self._entries.pop(shop, None)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
 
 def bump_version(conn: sa.Connection, shop: str) -> None:
     """Mark the shop's templates changed (in the changing transaction)."""

@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     from . import TmsCenter
 
 MOVEMENT = frozenset({"picked_up", "in_transit", "out_for_delivery", "delivered"})
-# The order a sandbox parcel goes through when told to advance.
-STEPS = ("created", "booked", "picked_up", "in_transit", "out_for_delivery", "delivered")
 RETURN_KINDS = ("return", "pickup")
 WHAT = {"outbound": ("Parcel", "包裹"), "ship_back": ("Repaired item", "维修寄回包裹")}
 
