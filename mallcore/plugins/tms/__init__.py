@@ -24,7 +24,7 @@ Jobs: ``tms.auto_complete``, ``tms.stale_returns``.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import sqlalchemy as sa
@@ -61,16 +61,16 @@ class TmsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Carrier of parcels that do not name one.
     default_carrier: str = SANDBOX
     # Webhook signatures older or newer than this are refused.
-    webhook_tolerance_seconds: int = 300
+    webhook_tolerance_seconds: Annotated[int, msgspec.Meta(ge=1)] = 300
     # A delivered order completes by itself this long after delivery (7 days).
-    auto_complete_after_hours: float = 168.0
+    auto_complete_after_hours: Annotated[float, msgspec.Meta(ge=0)] = 168.0
     # A return waybill or pickup with no movement this long is flagged.
-    stale_return_after_hours: float = 72.0
+    stale_return_after_hours: Annotated[float, msgspec.Meta(gt=0)] = 72.0
     # Other workers' template changes are noticed within this many seconds
     # (0: check the version on every order, one indexed read).
-    template_recheck_seconds: float = 5.0
+    template_recheck_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     # How often the jobs run inside ``mallcore serve``.
-    job_interval_seconds: float = 60.0
+    job_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     # The sandbox advance route (POST /tms/sandbox/...); turn off in production.
     sandbox_routes: bool = True
 

@@ -19,6 +19,12 @@ from .test_freight import W, template
         ({"carriers": {"bad code!": {}}}, "centers.tms.carriers.bad code!"),
         ({"carriers": {"sf": {"secret": "x"}}}, "secret': unknown key"),
         ({"auto_complete_after_hours": "soon"}, "centers.tms.auto_complete_after_hours"),
+        # out of range: a job every 0 s, a window nothing passes, clocks already run out
+        ({"job_interval_seconds": 0}, "centers.tms.job_interval_seconds"),
+        ({"webhook_tolerance_seconds": -1}, "centers.tms.webhook_tolerance_seconds"),
+        ({"auto_complete_after_hours": -1}, "centers.tms.auto_complete_after_hours"),
+        ({"stale_return_after_hours": 0}, "centers.tms.stale_return_after_hours"),
+        ({"template_recheck_seconds": -5}, "centers.tms.template_recheck_seconds"),
     ],
 )
 def test_bad_settings_stop_start_up_naming_the_key(mallcore, tms, key):
