@@ -469,6 +469,8 @@ class Cases:
         auto: str | None = None,
     ) -> None:
         decision = decision or Decision()
+        # Approving again after finance rejected the refund resubmits it.
+        case.data.pop("finance_rejected", None)
         if case.status == S.INSPECTED:
             # after finance rejected the refund, or a replacement could not be made
             case.approved_by = actor
@@ -1006,13 +1008,18 @@ class Cases:
         note = refund.note or ""
         if case.status == S.REFUND_PENDING_REVIEW:
             back = S.REQUESTED if case.type == "refund_only" else S.INSPECTED
+            # The merchant must act now: resubmit (approve) or reject. Silence no longer resubmits
+            # the same refund every merchant_response_hours; the SLA rejects the request instead.
+            case.data["finance_rejected"] = {"refund_id": refund.id, "note": note}
+            hours = self.settings.merchant_response_hours
             self.move(
                 ctx,
                 case,
                 back,
-                f"Finance did not approve the refund ({note}); the merchant will handle the case again",
-                f"财务审核未通过({note}),等待商家重新处理",
-                data={"refund_id": refund.id},
+                f"Finance did not approve the refund ({note}). The merchant may resubmit it or decline "
+                f"the request; without an answer within {hours} hours the request is rejected",
+                f"财务审核未通过({note}),等待商家重新提交或拒绝;商家 {hours} 小时内未处理,申请将被拒绝",
+                data={"refund_id": refund.id, "reason": note},
             )
         else:
             self.save(ctx, case)

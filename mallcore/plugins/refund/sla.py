@@ -12,6 +12,7 @@ courier (``pickup_requested``) window end + grace          back to awaiting retu
 carrier (shipped, in transit)  ``transit_days``            flagged for staff, re-armed (``escalate``)
 warehouse (parcel signed)     ``inspect_days``             received as passed (quarantine) and refunded (``receive``)
 merchant (``inspected``, exchange or refund to redo)  ``merchant_response_hours``  approved: replacement, else refund
+merchant, after finance rejected the refund  ``merchant_response_hours``  rejected, with finance's reason (``reject``)
 staff (repair, finance review) ``staff_days``              flagged for staff, re-armed (``escalate``)
 ============================  ===========================  ==========================================
 
@@ -49,6 +50,10 @@ def timer_for(settings: Any, case: Case, now: datetime) -> tuple[datetime | None
     if status in st.TERMINAL or status in st.TRANSIENT:
         return None, None
     hours, days = timedelta(hours=1), timedelta(days=1)
+    if status in (S.REQUESTED, S.INSPECTED) and case.data.get("finance_rejected"):
+        # Back with the merchant after finance rejected the refund: resubmitting it again and
+        # again by default would loop; silence ends the request.
+        return now + settings.merchant_response_hours * hours, "reject"
     if status == S.REQUESTED:
         return now + settings.merchant_response_hours * hours, "approve"
     if status == S.AWAITING_RETURN:
@@ -144,6 +149,28 @@ def fire(center: RefundCenter, ctx: Any, case: Case) -> None:
                 "refund_without_goods",
                 f"Refund {case.refund_id} was granted before the return and the goods never came back; "
                 "recover it by hand",
+                public=False,
+            )
+    elif timer == "reject":
+        rejected = case.data.get("finance_rejected") or {}
+        note = str(rejected.get("note") or "")
+        hours = s.merchant_response_hours
+        cases.move(
+            ctx,
+            case,
+            S.REJECTED,
+            f"Finance did not approve the refund ({note}) and the merchant did not resubmit it within "
+            f"{hours} hours; the request is rejected",
+            f"财务审核未通过({note}),商家 {hours} 小时内未重新提交,售后申请已拒绝",
+            data={"reason": note, "refund_id": rejected.get("refund_id")},
+        )
+        if case.type in st.GOODS_BACK:
+            cases.note(
+                ctx,
+                case,
+                "rejected_goods_kept",
+                "The returned goods were received and inspected, and no refund was paid; "
+                "settle with the customer by hand",
                 public=False,
             )
     elif timer == "pickup_expired":

@@ -3,7 +3,8 @@
 ::
 
     requested ──► approved ──► (refund_only) refund_pending_review ──► refunded
-        │            │                 ▲        │ finance rejects: back to requested
+        │            │                 ▲        │ finance rejects: back to requested (or inspected),
+        │            │                 │        │ where a silent merchant ends it as rejected
         │            │                 └────────┴─(no review)──────► refunded
         │            └──► awaiting_return ──► return_shipped ──┐
         │                    │    ▲  └──► pickup_requested ───┤

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from mallcore.kernel import Center, Principal, Refund, hookimpl
+from mallcore.plugins.refund import sla
 
 from .conftest import Shop, StandInCarrier
 
@@ -93,14 +94,66 @@ def test_finance_rejection_goes_back_to_the_merchant(mallcore: Any) -> None:
     review(shop, pending["refund_id"], approve=False, note="photo evidence missing")
     back = shop.case(case["id"])
     assert back["status"] == "requested" and back["refund_status"] == "rejected"
-    assert back["timer"] == "approve"
+    # the merchant must act: silence would reject the request, not resubmit the refund
+    assert back["timer"] == "reject"
     assert any("photo evidence missing" in e["message"] for e in back["timeline"])
     assert back["refundable_amount"] == 3900
     again = shop.merchant.post(f"/after-sales/{case['id']}/approve").json()
     assert again["status"] == "refund_pending_review" and again["refund_id"] != pending["refund_id"]
+    assert again["timer"] != "reject"
     review(shop, again["refund_id"], approve=True)
     assert shop.case(case["id"])["status"] == "refunded"
     assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 3900
+
+
+def test_a_silent_merchant_after_finance_rejection_ends_the_request(mallcore: Any) -> None:
+    shop = _shop(mallcore)
+    order = shop.delivered_order([("TEE-M", 1), ("MUG", 1)])
+    case = shop.open(order, "refund_only", [(order["lines"][1]["id"], 1)], reason="missing").json()
+    pending = shop.merchant.post(f"/after-sales/{case['id']}/approve").json()
+    review(shop, pending["refund_id"], approve=False, note="photo evidence missing")
+    requested = shop.carrier.refund_calls.count("requested")
+    shop.later(hours=47)
+    assert sla.run(shop.center) == 0
+    shop.later(hours=2)
+    assert sla.run(shop.center) == 1
+    ended = shop.alice.get(f"/after-sales/{case['id']}").json()
+    assert ended["status"] == "rejected" and ended["timer"] is None and ended["due_at"] is None
+    last = ended["timeline"][-1]
+    assert last["kind"] == "after_sale.rejected" and "photo evidence missing" in last["message"]
+    zh = shop.alice.get(f"/after-sales/{case['id']}", headers={"Accept-Language": "zh"}).json()
+    assert "财务审核未通过(photo evidence missing)" in zh["timeline"][-1]["message"]
+    # no refund was requested again, then or later
+    shop.later(hours=100)
+    assert sla.run(shop.center) == 0
+    assert shop.carrier.refund_calls.count("requested") == requested
+    assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 0
+
+
+def test_a_return_rejected_by_finance_and_left_by_the_merchant_is_rejected(mallcore: Any) -> None:
+    shop = _shop(mallcore)
+    order = shop.delivered_order([("TEE-M", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    shop.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SF6060606", "phone": "13800000000"},
+    )
+    pending = shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True}).json()
+    review(shop, pending["refund_id"], approve=False, note="tags removed")
+    back = shop.case(case["id"])
+    assert back["status"] == "inspected" and back["timer"] == "reject"
+    shop.later(hours=49)
+    assert sla.run(shop.center) == 1
+    ended = shop.case(case["id"])
+    assert ended["status"] == "rejected" and ended["timer"] is None
+    assert any("tags removed" in e["message"] and e["public"] for e in ended["timeline"])
+    # staff learn the goods stayed with them unpaid
+    assert any(e["kind"] == "after_sale.rejected_goods_kept" and not e["public"] for e in ended["timeline"])
+    assert not any(
+        e["kind"] == "after_sale.rejected_goods_kept"
+        for e in shop.alice.get(f"/after-sales/{case['id']}").json()["timeline"]
+    )
 
 
 def test_refund_before_return_pays_at_approval(mallcore: Any) -> None:

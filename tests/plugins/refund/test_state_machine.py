@@ -37,7 +37,7 @@ from .test_review import FINANCE, StandInReviewer
 
 OK = {200, 201, 409, 422}
 TYPES = ["refund_only", "return_refund", "exchange", "repair"]
-TIMERS = {"approve", "close", "pickup_expired", "receive", "escalate"}
+TIMERS = {"approve", "close", "pickup_expired", "receive", "escalate", "reject"}
 
 
 class Cases(RuleBasedStateMachine):
