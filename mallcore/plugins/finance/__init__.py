@@ -61,6 +61,16 @@ class FinanceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # The account payouts to shops are paid from.
     payout_account: str = accounts.BANK
 
+    def __post_init__(self) -> None:
+        # Refunds between the two amounts would skip review altogether, even those big enough
+        # to need two approvals. msgspec turns the ValueError into a ConfigError at start-up.
+        if self.review_from_amount > self.second_approval_above:
+            raise ValueError(
+                f"review_from_amount ({self.review_from_amount}) is above second_approval_above "
+                f"({self.second_approval_above}): refunds between them would skip finance review; "
+                "lower review_from_amount or raise second_approval_above"
+            )
+
 
 class FinanceCenter(Center):
     name = "finance"

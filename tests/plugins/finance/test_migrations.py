@@ -42,6 +42,18 @@ def test_finance_starts_with_its_settings_checked(mallcore):
         mallcore.kernel(
             centers=["catalog", "payment", "finance"], settings={"finance": {"commission_bp": 20000}}
         )
+    # Review from 2000 but two approvals above 1000: refunds of 1000-2000 would skip review.
+    with pytest.raises(StartupError, match="review_from_amount") as refused:
+        mallcore.kernel(
+            centers=["catalog", "payment", "finance"],
+            settings={"finance": {"review_from_amount": 2000, "second_approval_above": 1000}},
+        )
+    assert "centers.finance" in str(refused.value) and "second_approval_above" in str(refused.value)
+    # equal is fine: below it no review, above it two approvals
+    mallcore.kernel(
+        centers=["catalog", "payment", "finance"],
+        settings={"finance": {"review_from_amount": 1000, "second_approval_above": 1000}},
+    )
     shop = Shop(mallcore, settings={"commission_bp": 0})
     order = shop.paid_order([("TEE", 1)])
     shop.deliver(order["id"])
