@@ -32,6 +32,7 @@ from mallcore.kernel import (
     Kernel,
     NotFound,
     Principal,
+    Unauthenticated,
     require,
     utcnow,
 )
@@ -438,6 +439,9 @@ def routes(kernel: Kernel, center: TmsCenter) -> list[Any]:
         carrier = center.carriers.get(code)
         if carrier is None or not carrier.secret:
             raise NotFound(f"no webhook for carrier {code}", code="carrier_unknown")
+        if header is not None and not header.isascii():
+            # kernel.signing.verify compares str digests, which fails (500) on non-ASCII text.
+            raise Unauthenticated("malformed signature header", code="signature_invalid")
         verify(carrier.secret, header, body, tolerance=settings.webhook_tolerance_seconds)
         try:
             data = msgspec.json.decode(body, type=CarrierEventIn)

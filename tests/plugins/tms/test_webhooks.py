@@ -106,6 +106,19 @@ def test_unknown_carrier_and_bad_bodies(shipped):
     assert snapshot(kernel) == before
 
 
+def test_a_signature_header_with_non_ascii_characters_is_refused_not_500(shipped):
+    kernel, _oid, no, carrier = shipped
+    before = snapshot(kernel)
+    raw = msgspec.json.encode({"tracking_no": no, "status": "picked_up", "occurred_at": at(0)})
+    t = int(time.time())
+    for header in (f"t={t},v1=\u00e9\u00e9", f"t={t},v1=abc\u4e2d"):
+        r = carrier.post(
+            "/tms/webhooks/sandbox", content=raw, headers=[(HEADER.encode(), header.encode("utf-8"))]
+        )
+        assert (r.status_code, r.json()["code"]) == (401, "signature_invalid"), r.text
+    assert snapshot(kernel) == before
+
+
 def test_a_configured_carrier_has_its_own_secret(mallcore, shipped):
     kernel, _oid, _no, carrier = shipped
     event = {"tracking_no": "SF000000000001", "status": "in_transit", "occurred_at": at(0)}
