@@ -820,7 +820,15 @@ class Cases:
                 f"商品检测未通过{':' + body.note if body.note else ''},商品将寄回给您",
                 actor=actor,
             )
-            if case.refund_status in ("refunded", "pending_review"):
+            if case.refund_status == "pending_review":
+                self.withdraw_early_refund(
+                    ctx,
+                    case,
+                    f"after-sale case {case.id}: the returned goods did not pass inspection",
+                    ("the returned goods did not pass inspection", "退回的商品检测未通过"),
+                    actor=actor,
+                )
+            elif case.refund_status in ("approved", "refunded"):
                 self.note(
                     ctx,
                     case,
@@ -830,6 +838,21 @@ class Cases:
                 )
             return
         if case.type == "return_refund":
+            claimed = {x.line_id: x.quantity for x in case.lines}
+            if case.refund_status == "pending_review" and passed != claimed:
+                # The early refund covers units that did not come back or did not pass: it must
+                # not stay approvable; the units that passed are refunded afresh.
+                got, asked = sum(passed.values()), sum(claimed.values())
+                self.withdraw_early_refund(
+                    ctx,
+                    case,
+                    f"after-sale case {case.id}: only {got} of {asked} units came back and passed inspection",
+                    (
+                        f"only {got} of {asked} item(s) came back and passed inspection",
+                        f"仅 {got}/{asked} 件商品退回并检测通过",
+                    ),
+                    actor=actor,
+                )
             if case.refund_status == "refunded":
                 self.move(ctx, case, S.REFUNDED, "Refund completed", "退款已完成", actor=actor)
             elif case.refund_status == "pending_review":
@@ -1030,6 +1053,34 @@ class Cases:
                 f"Finance did not approve the early refund ({note}); it will be reviewed after inspection",
                 f"先行退款未通过财务审核({note}),将在验收后重新处理",
             )
+
+    def withdraw_early_refund(
+        self, ctx: OrderContext, case: Case, note: str, why: tuple[str, str], *, actor: str
+    ) -> None:
+        """Reject a refund requested before the goods came back, still awaiting review.
+
+        Called in the stage where the case learns the goods will not (all) come back: closed
+        for not shipping them, or failed inspection. Left pending, finance could still approve
+        a refund for goods the shop never got.
+        """
+        assert case.refund_id is not None and case.refund_status == "pending_review"
+        ctx.stash[REQUESTING] = case.id  # our own step: refund_settled leaves the case alone
+        try:
+            refund = self.kernel.refunds.reject(ctx, case.refund_id, actor, note)
+        finally:
+            ctx.stash.pop(REQUESTING, None)
+        case.refund_status = refund.status
+        self.save(ctx, case)
+        en, zh = why
+        self.note(
+            ctx,
+            case,
+            "refund_withdrawn",
+            f"The refund submitted before the goods came back is cancelled: {en}",
+            f"先行退款已取消:{zh}",
+            actor=actor,
+            data={"refund_id": refund.id},
+        )
 
     def replace(self, ctx: OrderContext, case: Case, *, actor: str) -> MallcoreError | None:
         """Place the replacement order of an exchange; a failure leaves the case inspected."""

@@ -142,7 +142,15 @@ def fire(center: RefundCenter, ctx: Any, case: Case) -> None:
             f"The goods were not sent back within {days} days; the case is closed",
             f"买家超时({days} 天)未寄回商品,售后已关闭",
         )
-        if case.refund_status in ("pending_review", "approved", "refunded"):
+        if case.refund_status == "pending_review":
+            cases.withdraw_early_refund(
+                ctx,
+                case,
+                f"after-sale case {case.id} closed: the goods were not sent back within {days} days",
+                (f"the goods were not sent back within {days} days", f"商品未在 {days} 天内寄回"),
+                actor="system",
+            )
+        elif case.refund_status in ("approved", "refunded"):
             cases.note(
                 ctx,
                 case,

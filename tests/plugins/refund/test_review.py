@@ -191,3 +191,87 @@ def test_refund_only_before_shipment_is_never_held_for_review(mallcore: Any) -> 
     assert r.status_code == 200, r.text
     assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 2 * 7900
     assert shop.case(case["id"])["status"] == "refunded"
+
+
+def _early(mallcore: Any, quantity: int = 1) -> tuple[Shop, dict[str, Any], dict[str, Any]]:
+    shop = _shop(mallcore, refund_before_return=True)
+    order = shop.delivered_order([("TEE-M", quantity)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], quantity)]).json()
+    approved = shop.merchant.post(f"/after-sales/{case['id']}/approve").json()
+    assert approved["status"] == "awaiting_return" and approved["refund_status"] == "pending_review"
+    return shop, order, approved
+
+
+def _refund_status(shop: Shop, refund_id: int) -> str:
+    with shop.kernel.db.transaction(write=False) as conn:
+        return shop.kernel.refunds.load(conn, refund_id).status
+
+
+def _cannot_approve(shop: Shop, refund_id: int) -> None:
+    import pytest
+
+    from mallcore.kernel import Conflict
+
+    with pytest.raises(Conflict) as refused:
+        review(shop, refund_id, approve=True)
+    assert refused.value.code == "refund_not_pending"
+
+
+def test_an_early_refund_waiting_for_review_is_rejected_when_the_goods_never_come_back(
+    mallcore: Any,
+) -> None:
+    shop, order, case = _early(mallcore)
+    shop.later(days=7, minutes=1)
+    assert sla.run(shop.center) == 1
+    closed = shop.alice.get(f"/after-sales/{case['id']}").json()
+    assert closed["status"] == "closed" and closed["refund_status"] == "rejected"
+    assert _refund_status(shop, case["refund_id"]) == "rejected"
+    _cannot_approve(shop, case["refund_id"])
+    withdrawn = [e for e in closed["timeline"] if e["kind"] == "after_sale.refund_withdrawn"]
+    assert withdrawn and "not sent back within 7 days" in withdrawn[0]["message"]
+    # nothing left for staff to recover by hand: no money went out
+    assert not any(e["kind"] == "after_sale.refund_without_goods" for e in shop.case(case["id"])["timeline"])
+    assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 0
+
+
+def test_an_early_refund_waiting_for_review_is_rejected_when_the_goods_fail_inspection(
+    mallcore: Any,
+) -> None:
+    shop, order, case = _early(mallcore)
+    shop.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SF7070707", "phone": "13800000000"},
+    )
+    r = shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": False, "note": "worn"})
+    assert r.status_code == 200, r.text
+    failed = r.json()
+    assert failed["status"] == "rejected" and failed["refund_status"] == "rejected"
+    assert any(e["kind"] == "after_sale.refund_withdrawn" for e in failed["timeline"])
+    _cannot_approve(shop, case["refund_id"])
+    assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 0
+
+
+def test_an_early_refund_is_redone_for_the_units_that_passed(mallcore: Any) -> None:
+    shop, order, case = _early(mallcore, quantity=2)
+    assert case["refund_amount"] == 2 * 7900
+    shop.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SF8080808", "phone": "13800000000"},
+    )
+    line_id = order["lines"][0]["id"]
+    r = shop.warehouse.post(
+        f"/after-sales/{case['id']}/receive",
+        json={
+            "inspections": [
+                {"line_id": line_id, "quantity": 1, "passed": True},
+                {"line_id": line_id, "quantity": 1, "passed": False},
+            ]
+        },
+    )
+    assert r.status_code == 200, r.text
+    redone = r.json()
+    assert redone["status"] == "refund_pending_review"
+    assert redone["refund_id"] != case["refund_id"] and redone["refund_amount"] == 7900
+    assert _refund_status(shop, case["refund_id"]) == "rejected"
+    review(shop, redone["refund_id"], approve=True)
+    assert shop.alice.get(f"/orders/{order['id']}").json()["refunded"] == 7900
