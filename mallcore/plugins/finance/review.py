@@ -99,12 +99,22 @@ class Reviews:
         )
 
     def settle(self, ctx: OrderContext, refund: Refund) -> None:
-        """At ``refunded`` / ``rejected``: close the review row if there is one."""
-        status = "approved" if refund.status == "refunded" else refund.status
+        """At ``refunded`` / ``rejected``: close the review row if there is one.
+
+        A refund can be rejected outside finance (the refund center rejects an early refund
+        whose goods never came back): the queue then shows who did it and why.
+        """
+        values: dict[str, Any] = {
+            "status": "approved" if refund.status == "refunded" else refund.status,
+            "decided_at": self.center.now(),
+        }
+        if refund.status == "rejected":
+            values["decided_by"] = _subject(refund.reviewers[-1] if refund.reviewers else None)
+            values["note"] = (refund.note or "")[:500] or None
         ctx.conn.execute(
             t.reviews.update()
             .where(t.reviews.c.refund_id == refund.id, t.reviews.c.status.in_(OPEN))
-            .values(status=status, decided_at=self.center.now())
+            .values(**values)
         )
 
     # -- reading ----------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from mallcore.kernel.plugins import installed_centers
@@ -76,3 +78,45 @@ def test_an_after_sale_refund_is_reviewed_paid_and_booked_and_a_rejection_goes_b
     assert back["status"] != "refunded"
     assert any("mug was used" in e["message"] for e in back["timeline"])
     assert [e["kind"] for e in fin.get("/finance/entries").json()] == ["refund", "sale", "payment"]
+
+
+def test_an_early_refund_whose_goods_never_come_back_leaves_the_queue_with_the_reason(mallcore):
+    kernel = mallcore.kernel(
+        centers=["catalog", "payment", "finance", "refund"],
+        settings={"refund": {"refund_before_return": True}},
+    )
+    mallcore.product(kernel, shop="s1", skus=[("TEE", 1999)])
+    alice = mallcore.client(kernel, "customer", "alice")
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    fin = mallcore.client(kernel, "finance", "f1", shop="s1")
+    order = alice.post(
+        "/orders", json={"shop": "s1", "lines": [{"sku": "TEE", "quantity": 1}], "address": ADDRESS}
+    ).json()
+    assert alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"}).status_code == 201
+    for step in ("dispatch", "deliver"):
+        assert merchant.post(f"/orders/{order['id']}/{step}").status_code == 200
+    case = alice.post(
+        "/after-sales",
+        json={
+            "order_id": order["id"],
+            "type": "return_refund",
+            "lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}],
+            "reason": "no_reason",
+        },
+    ).json()
+    case = merchant.post(f"/after-sales/{case['id']}/approve").json()
+    assert [q["refund_id"] for q in fin.get("/finance/refunds").json()] == [case["refund_id"]]
+
+    from mallcore.plugins.refund import sla  # (here: the module skips where refund is not installed)
+
+    refund_center = kernel.centers["refund"]
+    later = refund_center.clock() + timedelta(days=8)
+    refund_center.clock = lambda: later
+    assert sla.run(refund_center) == 1
+    assert fin.get("/finance/refunds").json() == []
+    review = fin.get(f"/finance/refunds/{case['refund_id']}").json()
+    assert review["status"] == "rejected" and review["decided_by"] == "system"
+    assert "not sent back" in review["note"]
+    r = fin.post(f"/finance/refunds/{case['refund_id']}/approve")
+    assert r.status_code == 409 and r.json()["code"] == "refund_not_pending"
+    assert alice.get(f"/orders/{order['id']}").json()["refunded"] == 0
