@@ -777,6 +777,9 @@ class Cases:
             [{"b_case": case.id, "b_line": x.line_id, "b_received": x.received} for x in case.lines],
         )
         case.received_by = None if auto else actor
+        if body.warehouse is not None:
+            # The warehouse user's word beats the carrier's: WMS restocks there.
+            case.data["received_warehouse"] = body.warehouse
         units = sum(received.values())
         if auto:
             days = self.settings.inspect_days
@@ -784,7 +787,15 @@ class Cases:
             zh = f"仓库签收后 {days} 天未验收,系统按已收货处理"
         else:
             en, zh = f"The after-sale desk received {units} item(s)", f"售后已收到商品 {units} 件"
-        self.move(ctx, case, S.RECEIVED, en, zh, actor=actor, data={"units": units})
+        self.move(
+            ctx,
+            case,
+            S.RECEIVED,
+            en,
+            zh,
+            actor=actor,
+            data={"units": units, "warehouse": case.data.get("received_warehouse")},
+        )
         case.inspections = inspections
         self.move(
             ctx,

@@ -18,6 +18,8 @@ Carrier = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9
 TrackingNo = Annotated[str, Meta(min_length=4, max_length=40, pattern=r"^[A-Za-z0-9\-]+$")]
 Phone = Annotated[str, Meta(min_length=5, max_length=20, pattern=r"^\+?[0-9][0-9 \-]*$")]
 Units = Annotated[int, Meta(ge=1, le=1_000_000)]
+# A warehouse code, as WMS spells them.
+Warehouse = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
 # -- settings -------------------------------------------------------------------
@@ -153,7 +155,9 @@ class Receive(_In):
     note: Text = ""
     # per unit (or several alike); default: every unit of the case, as ``passed`` says
     inspections: Annotated[list[InspectionIn], Meta(min_length=1)] | None = None
-    warehouse: str | None = None
+    # where the goods were received: recorded as case.data["received_warehouse"], and WMS
+    # restocks there (before the parcel's landing or expected warehouse)
+    warehouse: Warehouse | None = None
 
 
 class StaffNote(_In):

@@ -25,6 +25,8 @@ class StandInCarrier(Center):
     def __init__(self) -> None:
         super().__init__()
         self.steps: list[tuple[int, str]] = []
+        # what order_after_sale carried at each step: (case id, status) -> case.data
+        self.data: dict[tuple[int, str], dict[str, Any]] = {}
         self.fail_booking = False
         # every order_refund call seen (status), even in stages that rolled back
         self.refund_calls: list[str] = []
@@ -36,6 +38,7 @@ class StandInCarrier(Center):
     @hookimpl
     def order_after_sale(self, ctx: Any, case: AfterSaleCase) -> None:
         self.steps.append((case.id, case.status))
+        self.data[(case.id, case.status)] = dict(case.data)
         if case.status == "pickup_requested" and case.pickup is not None and not self.fail_booking:
             case.pickup.status = "booked"
             case.pickup.courier = "王师傅"

@@ -186,3 +186,23 @@ def test_routes_are_documented_in_openapi(shop: Shop) -> None:
         "/track/{order_id}",
     ):
         assert path in paths, path
+
+
+def test_the_warehouse_that_received_the_goods_is_told_to_the_other_centers(shop: Shop) -> None:
+    order = shop.delivered_order([("TEE-M", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    shop.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SF6161616", "phone": "13800000000"},
+    )
+    r = shop.warehouse.post(
+        f"/after-sales/{case['id']}/receive", json={"passed": True, "warehouse": "bad code!"}
+    )
+    assert r.status_code == 400 and shop.case(case["id"])["status"] == "return_shipped"
+    r = shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True, "warehouse": "BJ"})
+    assert r.status_code == 200, r.text
+    # WMS restocks where the case says the goods were received
+    assert shop.carrier.data[(case["id"], "inspected")]["received_warehouse"] == "BJ"
+    received = next(e for e in r.json()["timeline"] if e["kind"] == "after_sale.received")
+    assert received["data"]["warehouse"] == "BJ"
