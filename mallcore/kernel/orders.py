@@ -421,6 +421,12 @@ class OrderService:
 
     def dispatch_in(self, ctx: OrderContext) -> None:
         states.check(ctx.order.status, S.DISPATCHED)
+        if ctx.order.hold:
+            raise Conflict(
+                f"order {ctx.order.id} is on hold: {ctx.order.hold}",
+                code="order_on_hold",
+                extra={"hold": ctx.order.hold},
+            )
         self.hook.order_dispatch(ctx=ctx)
         ctx.transition(S.DISPATCHED)
 

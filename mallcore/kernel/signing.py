@@ -38,8 +38,11 @@ def verify(
         t = int(parts["t"][0])
     except (KeyError, ValueError, IndexError):
         raise Unauthenticated("malformed signature header", code="signature_invalid") from None
-    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, given) for given in parts.get("v1", [])):
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest().encode()
+    # Bytes: compare_digest refuses non-ASCII text, and the header is whatever was sent.
+    if not any(
+        hmac.compare_digest(expected, given.encode("utf-8", "replace")) for given in parts.get("v1", [])
+    ):
         raise Unauthenticated("signature does not match", code="signature_invalid")
     current = time.time() if now is None else now
     if abs(current - t) > tolerance:

@@ -209,3 +209,23 @@ def test_shops_are_listed_and_only_admins_create_them(mallcore, shop):
     )
     me = mallcore.client(shop, "merchant", "m", shop="s1").get("/me").json()
     assert me == {"subject": "m", "roles": ["merchant"], "shop": "s1"}
+
+
+def test_an_order_on_hold_is_not_dispatched(mallcore, shop):
+    from mallcore.kernel import SYSTEM
+
+    alice = mallcore.client(shop, "customer", "alice")
+    staff = mallcore.client(shop, "warehouse", "w1", shop="s1")
+    oid = place(alice).json()["id"]
+    alice.post(f"/orders/{oid}/payments", json={"method": "sandbox"})
+    with shop.orders.stage("hold", oid, SYSTEM) as ctx:
+        ctx.set(hold="risk review: new device")
+    r = staff.post(f"/orders/{oid}/dispatch")
+    assert (r.status_code, r.json()["code"], r.json()["hold"]) == (
+        409,
+        "order_on_hold",
+        "risk review: new device",
+    )
+    with shop.orders.stage("release", oid, SYSTEM) as ctx:
+        ctx.set(hold=None)
+    assert staff.post(f"/orders/{oid}/dispatch").json()["status"] == "dispatched"

@@ -55,7 +55,9 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 
 def out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     # An id beyond 64 bits, a string longer than its column: bad input, and the
-    # stage that raised it rolled back.
+    # stage that raised it rolled back. Any other OverflowError is a bug.
+    if isinstance(exc, OverflowError) and "too large to convert" not in str(exc):
+        return internal_error(request, exc)
     return _json(422, {"code": "invalid_input", "detail": "a value is out of range for its field"})
 
 

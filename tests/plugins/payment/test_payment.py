@@ -94,3 +94,12 @@ def test_the_sandbox_statement_lists_charges_and_refunds_of_the_day(mallcore):
     assert rows[0]["reference"] == paid["reference"] and rows[1]["original_reference"] == paid["reference"]
     assert finance.get("/payment/statements/sandbox?date=2001-01-01").text.count("\n") == 1
     assert alice.get(f"/payment/statements/sandbox?date={today}").status_code == 403
+
+
+def test_a_signature_header_of_any_text_is_refused_not_a_crash(mallcore):
+    kernel, alice = shop(mallcore)
+    body = b'{"id": "e", "type": "payment.captured", "reference": "x"}'
+    r = mallcore.client(kernel, None).post(
+        "/payment/webhooks/sandbox", content=body, headers={"X-Mallcore-Signature": "t=1,v1=ünïcode".encode()}
+    )
+    assert (r.status_code, r.json()["code"]) == (401, "signature_invalid")
