@@ -711,10 +711,16 @@ class StockService:
                         done_case[(m.line_id, bucket)] += getattr(m, bucket)
         known = self.warehouses(conn)
         settings = self.center.settings
-        # Where the parcel actually landed (the refund center notes a wrong warehouse), else where
-        # it was sent.
-        landed = case.data.get("wrong_warehouse")
-        parcel_wh = landed if isinstance(landed, str) and landed in known else None
+        # Where the warehouse user says the goods were received, else where the parcel actually
+        # landed (the refund center notes a wrong warehouse), else where it was sent.
+        parcel_wh = next(
+            (
+                code
+                for code in (case.data.get("received_warehouse"), case.data.get("wrong_warehouse"))
+                if isinstance(code, str) and code in known
+            ),
+            None,
+        )
         if parcel_wh is None and case.return_parcel is not None:
             parcel_wh = case.return_parcel.warehouse
         quantities = {line.id: line.quantity for line in ctx.lines}

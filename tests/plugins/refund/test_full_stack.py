@@ -347,3 +347,30 @@ def test_repair_goes_back_with_its_own_tracked_waybill(stack: Stack) -> None:
     shipments = stack.admin.get("/tms/shipments", params={"case_id": case["id"]}).json()
     assert any(s["tracking_no"] == "SBBACK0001" and s["kind"] == "ship_back" for s in shipments), shipments
     assert stack.alice.get(f"/orders/{order['id']}").json()["refunded"] == 0
+
+
+def test_returned_goods_are_restocked_where_the_warehouse_received_them(stack: Stack) -> None:
+    r = stack.admin.post("/wms/warehouses", json={"code": "BJ", "name": "Beijing", "region": "110000"})
+    assert r.status_code == 201, r.text
+    order = stack.delivered_order([("TEE-M", 1)])
+    case = stack.alice.post(
+        "/after-sales",
+        json={
+            "order_id": order["id"],
+            "type": "return_refund",
+            "lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}],
+            "reason": "no_reason",
+        },
+    ).json()
+    stack.merchant.post(f"/after-sales/{case['id']}/approve")
+    stack.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SFRET0BJ1", "phone": "13800000000"},
+    )
+    # sent to SH, landed (says the carrier) at SH, but the desk at BJ received it
+    stack.carrier_event("SFRET0BJ1", "delivered", warehouse="SH")
+    r = stack.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True, "warehouse": "BJ"})
+    assert r.status_code == 200, r.text
+    by_wh = {s["warehouse"]: s for s in stack.warehouse.get("/wms/stock", params={"sku": "TEE-M"}).json()}
+    assert by_wh["BJ"]["on_hand"] == 1
+    assert by_wh["SH"]["on_hand"] == 9  # the unit that left stays gone from SH
