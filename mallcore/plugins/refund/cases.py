@@ -1198,7 +1198,7 @@ class Cases:
             replacement_order_id=case.replacement_order_id,
             return_parcel=case.return_parcel,
             pickup=case.pickup,
-            inspections=[msgspec.to_builtins(i) for i in case.inspections],
+            inspections=[_inspection(i, staff) for i in case.inspections],
             due_at=case.due_at,
             timer=case.timer,
             created_at=case.created_at or utcnow(),
@@ -1318,6 +1318,19 @@ def _pending(ctx: OrderContext, ref: str, lang: str, staff: bool) -> Iterable[Ti
             ref=e.ref,
             data=e.data,
         )
+
+
+def _inspection(inspection: Inspection, staff: bool) -> dict[str, Any]:
+    """Staff see the whole verdict; the customer the outcome (the grades and notes are internal,
+    as the timeline entry that lists them is)."""
+    if staff:
+        return cast(dict[str, Any], msgspec.to_builtins(inspection))
+    return {
+        "line_id": inspection.line_id,
+        "sku": inspection.sku,
+        "quantity": inspection.quantity,
+        "passed": inspection.passed,
+    }
 
 
 def _case_from_row(row: Any, lines: list[CaseLine]) -> Case:

@@ -206,3 +206,41 @@ def test_the_warehouse_that_received_the_goods_is_told_to_the_other_centers(shop
     assert shop.carrier.data[(case["id"], "inspected")]["received_warehouse"] == "BJ"
     received = next(e for e in r.json()["timeline"] if e["kind"] == "after_sale.received")
     assert received["data"]["warehouse"] == "BJ"
+
+
+def test_customers_see_the_inspection_outcome_but_not_the_staff_notes_and_grades(shop: Shop) -> None:
+    order = shop.delivered_order([("TEE-M", 2)])
+    line_id = order["lines"][0]["id"]
+    case = shop.open(order, "return_refund", [(line_id, 2)]).json()
+    shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    shop.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SF6262626", "phone": "13800000000"},
+    )
+    body = {
+        "inspections": [
+            {
+                "line_id": line_id,
+                "quantity": 1,
+                "grade": "B",
+                "disposition": "b_grade",
+                "note": "stain, resell cheap",
+            },
+            {"line_id": line_id, "quantity": 1, "passed": False, "note": "customer swapped the tag"},
+        ]
+    }
+    r = shop.warehouse.post(f"/after-sales/{case['id']}/receive", json=body)
+    assert r.status_code == 200, r.text
+    assert [(i["grade"], i["disposition"], i["note"]) for i in r.json()["inspections"]] == [
+        ("B", "b_grade", "stain, resell cheap"),
+        ("A", "send_back", "customer swapped the tag"),
+    ]
+    for lang in ("en", "zh"):
+        mine = shop.alice.get(f"/after-sales/{case['id']}", headers={"Accept-Language": lang})
+        assert mine.json()["inspections"] == [
+            {"line_id": line_id, "sku": "TEE-M", "quantity": 1, "passed": True},
+            {"line_id": line_id, "sku": "TEE-M", "quantity": 1, "passed": False},
+        ]
+        assert "stain" not in mine.text and "swapped" not in mine.text
+    staff = shop.merchant.get(f"/after-sales/{case['id']}").json()
+    assert {i["note"] for i in staff["inspections"]} == {"stain, resell cheap", "customer swapped the tag"}
