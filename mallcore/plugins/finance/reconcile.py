@@ -195,6 +195,8 @@ class Reconciler:
         end = datetime.combine(day_to, time.min, tzinfo=UTC) + timedelta(days=1)
         found: list[dict[str, Any]] = []
         matched = 0
+        # What a shop's finance user sees of the run: the lines of its own payments and refunds.
+        by_shop: dict[str, dict[str, int]] = {}
         refs = list(first)
         # Matching only reads: it runs in a read transaction, so a long file never holds
         # the write lock (SQLite has one for the whole database); the run is written after.
@@ -239,6 +241,11 @@ class Reconciler:
                             }
                         )
                         continue
+                    mine_shop = (
+                        by_shop.setdefault(mine.shop, {"rows": 0, "matched": 0}) if mine.shop else None
+                    )
+                    if mine_shop is not None:
+                        mine_shop["rows"] += seen[ref]
                     if mine.postings > 1:
                         clean = False
                         found.append(
@@ -261,6 +268,8 @@ class Reconciler:
                         )
                     if clean:
                         matched += 1
+                        if mine_shop is not None:
+                            mine_shop["matched"] += 1
                 if progress is not None:
                     progress(len(chunk))
             listed = set(first)
@@ -304,6 +313,7 @@ class Reconciler:
                     rows=count,
                     matched=matched,
                     mismatches=len(found),
+                    by_shop=by_shop,
                     created_by=created_by,
                     created_at=now,
                 )

@@ -304,6 +304,8 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
         return MismatchView(**{f: getattr(r, f) for f in MismatchView.__struct_fields__})
 
     def run_view(conn: sa.Connection, row: Any, principal: Principal) -> RunView:
+        """A run as the caller may see it: platform finance the whole of it; a shop's finance user
+        only its shop's lines (rows, matched, mismatches), without the platform's file name."""
         m = t.mismatches.c
         stmt = sa.select(t.mismatches).where(m.run_id == row.id).order_by(m.id)
         scope = _shop_scope(principal)
@@ -311,11 +313,18 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
             stmt = stmt.where(m.shop == scope)
         view = RunView(**{f: getattr(row, f) for f in RunView.__struct_fields__ if f != "items"})
         view.items = [mismatch_view(r) for r in conn.execute(stmt)]
+        if scope is not None:
+            mine = (row.by_shop or {}).get(scope, {})
+            view.filename = None
+            view.rows = int(mine.get("rows", 0))
+            view.matched = int(mine.get("matched", 0))
+            view.mismatches = len(view.items)
         return view
 
-    def run_or_404(conn: sa.Connection, run_id: int) -> Any:
+    def run_or_404(conn: sa.Connection, run_id: int, principal: Principal) -> Any:
         row = conn.execute(sa.select(t.recon_runs).where(t.recon_runs.c.id == run_id)).first()
-        if row is None:
+        # Runs recorded before per-shop figures were kept have only platform-wide ones.
+        if row is None or (_shop_scope(principal) is not None and row.by_shop is None):
             raise NotFound(f"reconciliation run {run_id} not found", code="run_not_found")
         return row
 
@@ -349,7 +358,7 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
                 provider=provider, lines=lines, created_by=principal.subject, day=day, filename=filename
             )
             with db.transaction(write=False) as conn:
-                return run_view(conn, run_or_404(conn, run_id), principal)
+                return run_view(conn, run_or_404(conn, run_id, principal), principal)
 
         return await anyio.to_thread.run_sync(work)
 
@@ -373,7 +382,7 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
         """A run with its mismatches (a shop's finance user sees only their shop's)."""
         require(principal, "finance")
         with db.transaction(write=False) as conn:
-            return run_view(conn, run_or_404(conn, run_id), principal)
+            return run_view(conn, run_or_404(conn, run_id, principal), principal)
 
     @get("/finance/mismatches", sync_to_thread=True, tags=TAGS, summary="The mismatch queue")
     def list_mismatches(

@@ -115,6 +115,9 @@ recon_runs = sa.Table(
     sa.Column("rows", sa.Integer, nullable=False),
     sa.Column("matched", sa.Integer, nullable=False),
     sa.Column("mismatches", sa.Integer, nullable=False),
+    # {shop: {"rows": n, "matched": m}}: what a shop's finance user sees of the run
+    # (NULL on runs recorded before it was kept: those are shown to platform finance only)
+    sa.Column("by_shop", JSON, nullable=True),
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("created_at", Time(), nullable=False),
 )

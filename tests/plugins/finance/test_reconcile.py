@@ -201,3 +201,36 @@ def test_the_cli_reconciles_a_file_with_a_progress_bar(mallcore, tmp_path):
     assert f"{len(rows)} matched, 0 mismatches" in result.output
     runs = shop.platform.get("/finance/reconciliations").json()
     assert [r["created_by"] for r in runs] == ["cli", "cli"]
+
+
+def test_a_shops_finance_user_sees_its_own_figures_of_a_run(mallcore):
+    shop = Shop(mallcore, fake_clock=False)
+    busy_day(shop)  # s1: 4 charges, 2 refunds, 1 cancellation; s2: 1 charge, 1 refund
+    header, *rows = statement(shop)
+    s2_charge = next(r for r in rows if r.split(",")[4] == "5000")
+    stray = rows[0].split(",")[0] + ",refund,sbx_rfd_stray,sbx_pay_x,100,CNY"
+    body = "\n".join([header, *[r for r in rows if r is not s2_charge], stray])
+    r = shop.platform.post(
+        "/finance/reconciliations", files={"file": ("platform-2030-01-10.csv", body.encode(), "text/csv")}
+    )
+    assert r.status_code == 201, r.text
+    run = r.json()
+    # platform finance: the whole file
+    assert (run["filename"], run["rows"], run["matched"], run["mismatches"]) == (
+        "platform-2030-01-10.csv",
+        9,
+        8,
+        2,
+    )
+    s1 = shop.fin1.get(f"/finance/reconciliations/{run['id']}").json()
+    assert (s1["filename"], s1["rows"], s1["matched"], s1["mismatches"], s1["items"]) == (None, 7, 7, 0, [])
+    s2 = shop.fin2.get(f"/finance/reconciliations/{run['id']}").json()
+    assert (s2["filename"], s2["rows"], s2["matched"], s2["mismatches"]) == (None, 1, 1, 1)
+    assert [(m["kind"], m["shop"]) for m in s2["items"]] == [("missing_theirs", "s2")]
+    assert shop.platform.get(f"/finance/reconciliations/{run['id']}").json() == run
+    # a run recorded before shops' figures were kept is the platform's alone
+    with shop.kernel.db.transaction() as conn:
+        conn.execute(ft.recon_runs.update().where(ft.recon_runs.c.id == run["id"]).values(by_shop=None))
+    r = shop.fin1.get(f"/finance/reconciliations/{run['id']}")
+    assert r.status_code == 404 and r.json()["code"] == "run_not_found"
+    assert shop.platform.get(f"/finance/reconciliations/{run['id']}").status_code == 200
