@@ -64,6 +64,23 @@ REQUESTING = "refund.requesting"  # the case whose refund this stage is requesti
 NOW = "refund.now"  # the clock of an SLA run
 
 
+class ExchangedUnits(msgspec.Struct, kw_only=True):
+    """Units of an order line a finished exchange replaced: the replacement order's goods."""
+
+    case_id: int  # the exchange
+    order_id: int | None  # its replacement order
+    sku: str  # what the customer holds now
+    free: int  # not claimed by a return on this order nor held by a case on the replacement
+
+
+class LineClaims(msgspec.Struct, kw_only=True):
+    """What cases on an order hold of one of its lines (see :meth:`Cases.claims`)."""
+
+    held: int = 0  # the line's own units claimed by cases
+    exchanged: int = 0  # units finished exchanges replaced
+    pools: list[ExchangedUnits] = msgspec.field(default_factory=list)
+
+
 class Case(msgspec.Struct, kw_only=True):
     """A case as stored (one row of ``refund_cases`` plus its lines)."""
 
@@ -169,24 +186,88 @@ class Cases:
             raise NotFound(f"after-sale case {case_id} not found", code="case_not_found")
         return int(row.order_id)
 
-    def held(self, conn: sa.Connection, order_id: int, *, exclude: int | None = None) -> dict[int, int]:
-        """Units per order line claimed by cases that still hold them."""
-        cl, c = t.case_lines.c, t.cases.c
-        # A finished return or exchange holds only the units that came back;
-        # units the customer never sent may be claimed again.
-        came_back = sa.and_(
-            c.status.in_([S.REFUNDED.value, S.REPLACEMENT_CREATED.value]), c.type.in_(sorted(st.GOODS_BACK))
-        )
-        units = sa.case((came_back, cl.received), else_=cl.quantity)
-        stmt = (
-            sa.select(cl.line_id, sa.func.sum(units))
-            .join(t.cases, c.id == cl.case_id)
-            .where(cl.order_id == order_id, c.status.not_in([s.value for s in st.RELEASED]))
-            .group_by(cl.line_id)
-        )
-        if exclude is not None:
-            stmt = stmt.where(c.id != exclude)
-        return {int(line_id): int(qty) for line_id, qty in conn.execute(stmt)}
+    def claims(self, conn: sa.Connection, order_id: int) -> dict[int, LineClaims]:
+        """Per order line: the units cases hold, and the units finished exchanges replaced.
+
+        A finished return or exchange holds only the units that came back (units the customer
+        never sent may be claimed again). The units an exchange replaced are the replacement
+        order's goods now: only a return for money may claim them here (the money is on this
+        order), and not while a case on the replacement order holds them.
+        """
+        cases = [c for c in self.load_for_order(conn, order_id) if c.status not in st.RELEASED]
+        out: dict[int, LineClaims] = {}
+        pools: dict[tuple[int, int], ExchangedUnits] = {}
+        for c in cases:
+            if c.type == "exchange" and c.status == S.REPLACEMENT_CREATED:
+                passed = c.passed()
+                for x in c.lines:
+                    claim = out.setdefault(x.line_id, LineClaims())
+                    replaced = passed.get(x.line_id, 0)
+                    # failed units went back to the customer: still held, as before
+                    claim.held += x.received - replaced
+                    claim.exchanged += replaced
+                    if replaced:
+                        pool = ExchangedUnits(
+                            case_id=c.id,
+                            order_id=c.replacement_order_id,
+                            sku=c.replacement_skus.get(x.line_id, x.sku),
+                            free=replaced,
+                        )
+                        pools[(x.line_id, c.id)] = pool
+                        claim.pools.append(pool)
+        for c in cases:
+            if c.type == "exchange" and c.status == S.REPLACEMENT_CREATED:
+                continue
+            came_back = c.status in (S.REFUNDED, S.REPLACEMENT_CREATED) and c.type in st.GOODS_BACK
+            source = c.data.get("from_exchange") or {}
+            for x in c.lines:
+                units = x.received if came_back else x.quantity
+                exchange = source.get(str(x.line_id))
+                source_pool = pools.get((x.line_id, exchange)) if isinstance(exchange, int) else None
+                if source_pool is not None:
+                    source_pool.free -= units
+                else:
+                    out.setdefault(x.line_id, LineClaims()).held += units
+        # Goods of a replacement order held by a case there are not returnable here.
+        by_order: dict[int, list[ExchangedUnits]] = {}
+        for pool in pools.values():
+            if pool.order_id is not None:
+                by_order.setdefault(pool.order_id, []).append(pool)
+        for replacement_id, its_pools in by_order.items():
+            held = self._held_by_sku(conn, replacement_id)
+            for pool in its_pools:
+                take = min(held.get(pool.sku, 0), max(pool.free, 0))
+                pool.free -= take
+                held[pool.sku] = held.get(pool.sku, 0) - take
+        return out
+
+    def _held_by_sku(self, conn: sa.Connection, order_id: int) -> dict[str, int]:
+        """Units per SKU that cases on ``order_id`` hold (as :meth:`claims` counts them)."""
+        out: dict[str, int] = {}
+        for c in self.load_for_order(conn, order_id):
+            if c.status in st.RELEASED:
+                continue
+            came_back = c.status in (S.REFUNDED, S.REPLACEMENT_CREATED) and c.type in st.GOODS_BACK
+            for x in c.lines:
+                out[x.sku] = out.get(x.sku, 0) + (x.received if came_back else x.quantity)
+        return out
+
+    def claimed_from_replacement(self, conn: sa.Connection, order: Order) -> dict[str, int]:
+        """On a replacement order: units per SKU a return on the original order claims."""
+        if order.parent_id is None:
+            return {}
+        parent = self.load_for_order(conn, order.parent_id)
+        exchanges = {c.id for c in parent if c.type == "exchange" and c.replacement_order_id == order.id}
+        out: dict[str, int] = {}
+        for c in parent:
+            if c.status in st.RELEASED or not exchanges:
+                continue
+            came_back = c.status in (S.REFUNDED, S.REPLACEMENT_CREATED) and c.type in st.GOODS_BACK
+            source = c.data.get("from_exchange") or {}
+            for x in c.lines:
+                if source.get(str(x.line_id)) in exchanges:
+                    out[x.sku] = out.get(x.sku, 0) + (x.received if came_back else x.quantity)
+        return out
 
     def delivered_at(self, conn: sa.Connection, order: Order) -> datetime:
         tl = kt.order_timeline.c
@@ -311,6 +392,16 @@ class Cases:
             raise NotFound(f"order {order.id} not found", code="order_not_found")
         if req.type not in s.types:
             raise InvalidInput(f"this shop does not offer {req.type} cases", code="case_type_unavailable")
+        if order.parent_id is not None and order.paid == 0 and req.type in ("refund_only", "return_refund"):
+            # A no-charge replacement: the money was paid, and is refunded, on the original order.
+            raise InvalidInput(
+                f"order {order.id} replaced goods at no charge, so nothing on it can be refunded; "
+                f"to return these goods for your money, open a return on the original order "
+                f"{order.parent_id} while its return window is open. Here you may ask for an "
+                "exchange or a repair.",
+                code="replacement_not_refundable",
+                extra={"original_order_id": order.parent_id, "types": ["exchange", "repair"]},
+            )
         reason = self.reason(req.reason)
         if reason is None:
             raise InvalidInput(
@@ -342,27 +433,45 @@ class Cases:
                     code="after_sale_window_expired",
                     extra={"delivered_at": since.isoformat(), "window_days": days},
                 )
-        held = self.held(ctx.conn, order.id or 0)
+        claims = self.claims(ctx.conn, order.id or 0)
+        # On a replacement order: goods a return on the original order already claims.
+        elsewhere = self.claimed_from_replacement(ctx.conn, order)
         # Units refunded already (e.g. before a return that brought back only some of them)
         # are not the customer's to claim again, whichever case they were refunded by.
         refundable = {b.line_id: b.quantity_left for b in self.kernel.refunds.balances(ctx).values()}
         seen: set[int] = set()
         lines: list[CaseLine] = []
+        from_exchange: dict[str, int] = {}
+        replacements: set[int] = set()
         for item in req.lines:
             if item.line_id in seen:
                 raise InvalidInput(f"line {item.line_id} is listed twice", code="line_repeated")
             seen.add(item.line_id)
             line = ctx.line(item.line_id)
-            available = min(
-                line.quantity - held.get(item.line_id, 0), refundable.get(item.line_id, line.quantity)
-            )
+            claim = claims.get(item.line_id, LineClaims())
+            cap = refundable.get(item.line_id, line.quantity)
+            taken = min(elsewhere.get(line.sku, 0), line.quantity)
+            elsewhere[line.sku] = elsewhere.get(line.sku, 0) - taken
+            available = min(line.quantity - claim.held - claim.exchanged - taken, cap)
+            sku = line.sku
+            if item.quantity > available and req.type == "return_refund" and available <= 0:
+                # The line's own units are all claimed: the goods received in exchange for
+                # them may come back for the money paid on this line. One case, one kind.
+                pool = next((p for p in claim.pools if min(p.free, cap) >= item.quantity), None)
+                if pool is not None:
+                    available, sku = item.quantity, pool.sku
+                    from_exchange[str(item.line_id)] = pool.case_id
+                    if pool.order_id is not None:
+                        replacements.add(pool.order_id)
+                else:
+                    available = max([min(p.free, cap) for p in claim.pools] or [available])
             if item.quantity > available:
                 raise Conflict(
                     f"line {item.line_id}: {item.quantity} units asked, {max(available, 0)} left for after-sale",
                     code="quantity_exceeds_available",
                     extra={"line_id": item.line_id, "available": max(available, 0)},
                 )
-            lines.append(CaseLine(line_id=item.line_id, sku=line.sku, quantity=item.quantity))
+            lines.append(CaseLine(line_id=item.line_id, sku=sku, quantity=item.quantity))
         replacement = dict(req.replacement_skus)
         if replacement:
             if req.type != "exchange":
@@ -380,6 +489,8 @@ class Cases:
             shipped=shipped,
             lines=lines,
             replacement_skus=replacement,
+            # lines whose goods are what an exchange sent (line id -> that exchange's case)
+            data={"from_exchange": from_exchange} if from_exchange else {},
             created_at=now,
             updated_at=now,
         )
@@ -420,6 +531,15 @@ class Cases:
             f"{type_zh}申请已提交({units} 件,{reason.zh}),等待商家处理",
             data={"case_id": case.id, "type": case.type, "reason": reason.code, "to": case.status},
         )
+        for replacement_id in sorted(replacements):
+            self.note(
+                ctx,
+                case,
+                "exchanged_goods",
+                f"Returning the goods received in exchange (replacement order No. {replacement_id}); "
+                "the refund is of what was paid for them on this order",
+                f"退回换货所得商品(换新订单号 {replacement_id}),按本订单实付金额退款",
+            )
         if req.reason_text:
             self.note(
                 ctx, case, "customer_note", f"Customer: {req.reason_text}", f"买家留言:{req.reason_text}"

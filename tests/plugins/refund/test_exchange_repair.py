@@ -148,3 +148,103 @@ def test_inspection_cannot_count_more_than_the_case(shop: Shop) -> None:
     )
     assert r.status_code == 422 and r.json()["code"] == "inspection_exceeds_case"
     assert shop.case(case["id"])["status"] == "return_shipped"
+
+
+def _exchanged(shop: Shop, quantity: int = 1) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """An order of TEE-M exchanged for TEE-L: (original order, exchange case, delivered replacement)."""
+    order = shop.delivered_order([("TEE-M", quantity), ("MUG", 1)])
+    tee = order["lines"][0]
+    case = shop.open(
+        order,
+        "exchange",
+        [(tee["id"], quantity)],
+        reason="wrong_size",
+        replacement_skus={str(tee["id"]): "TEE-L"},
+    ).json()
+    _send_back(shop, case)
+    done = shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True}).json()
+    assert done["status"] == "replacement_created"
+    shop.deliver(done["replacement_order_id"])
+    replacement = shop.alice.get(f"/orders/{done['replacement_order_id']}").json()
+    assert replacement["status"] == "delivered" and replacement["paid"] == 0
+    return order, done, replacement
+
+
+def test_a_replacement_order_takes_exchanges_and_repairs_but_no_refund(shop: Shop) -> None:
+    order, _, replacement = _exchanged(shop)
+    line = replacement["lines"][0]
+    for type_ in ("refund_only", "return_refund"):
+        r = shop.open(replacement, type_, [(line["id"], 1)])
+        assert r.status_code == 422, r.text
+        body = r.json()
+        assert body["code"] == "replacement_not_refundable"
+        assert f"original order {order['id']}" in body["detail"]
+        assert body["original_order_id"] == order["id"]
+    assert shop.alice.get("/after-sales", params={"order_id": replacement["id"]}).json() == []
+    for type_ in ("exchange", "repair"):
+        r = shop.open(replacement, type_, [(line["id"], 1)])
+        assert r.status_code == 201, r.text
+        assert shop.alice.post(f"/after-sales/{r.json()['id']}/cancel").status_code == 200
+
+
+def test_the_exchanged_goods_are_returned_for_money_on_the_original_order(shop: Shop) -> None:
+    order, exchange, replacement = _exchanged(shop)
+    tee = order["lines"][0]
+    # the units went back and were replaced: they are not the original's to exchange or repair again
+    for type_ in ("exchange", "repair", "refund_only"):
+        r = shop.open(order, type_, [(tee["id"], 1)])
+        assert r.status_code == 409 and r.json()["code"] == "quantity_exceeds_available", (type_, r.text)
+    r = shop.open(order, "return_refund", [(tee["id"], 1)], reason="wrong_size")
+    assert r.status_code == 201, r.text
+    case = r.json()
+    # what comes back is the replacement's TEE-L
+    assert [(x["line_id"], x["sku"], x["quantity"]) for x in case["lines"]] == [(tee["id"], "TEE-L", 1)]
+    assert case["refundable_amount"] == 7900
+    assert any(str(replacement["id"]) in e["message"] for e in case["timeline"])
+    # the same goods cannot be claimed twice, on either order
+    r = shop.open(order, "return_refund", [(tee["id"], 1)])
+    assert r.status_code == 409 and r.json()["code"] == "quantity_exceeds_available"
+    r = shop.open(replacement, "exchange", [(replacement["lines"][0]["id"], 1)])
+    assert r.status_code == 409 and r.json()["code"] == "quantity_exceeds_available"
+    _send_back(shop, case, "SF2121212")
+    r = shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True})
+    assert r.status_code == 200, r.text
+    done = r.json()
+    assert done["status"] == "refunded" and done["refund_amount"] == 7900
+    assert done["inspections"][0]["sku"] == "TEE-L"
+    original = shop.alice.get(f"/orders/{order['id']}").json()
+    assert original["refunded"] == 7900
+
+
+def test_a_return_of_exchanged_goods_waits_for_a_case_on_the_replacement(shop: Shop) -> None:
+    order, _, replacement = _exchanged(shop)
+    repair = shop.open(replacement, "repair", [(replacement["lines"][0]["id"], 1)], reason="quality")
+    assert repair.status_code == 201, repair.text
+    r = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)])
+    assert r.status_code == 409 and r.json()["code"] == "quantity_exceeds_available"
+    assert shop.alice.post(f"/after-sales/{repair.json()['id']}/cancel").status_code == 200
+    assert shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).status_code == 201
+
+
+def test_the_exchanged_goods_follow_the_original_orders_window(shop: Shop) -> None:
+    order, _, _ = _exchanged(shop)
+    shop.later(days=8)
+    r = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)])
+    assert r.status_code == 422 and r.json()["code"] == "after_sale_window_expired"
+
+
+def test_a_line_partly_exchanged_returns_its_own_units_first(shop: Shop) -> None:
+    order = shop.delivered_order([("TEE-M", 2)])
+    tee = order["lines"][0]
+    case = shop.open(
+        order, "exchange", [(tee["id"], 1)], reason="wrong_size", replacement_skus={str(tee["id"]): "TEE-L"}
+    ).json()
+    _send_back(shop, case)
+    shop.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True})
+    # one original TEE-M and one TEE-L: a case takes either, never a mix
+    r = shop.open(order, "return_refund", [(tee["id"], 2)])
+    assert r.status_code == 409 and r.json()["code"] == "quantity_exceeds_available"
+    first = shop.open(order, "return_refund", [(tee["id"], 1)]).json()
+    assert first["lines"][0]["sku"] == "TEE-M"
+    second = shop.open(order, "return_refund", [(tee["id"], 1)]).json()
+    assert second["lines"][0]["sku"] == "TEE-L"
