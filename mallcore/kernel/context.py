@@ -147,12 +147,12 @@ class OrderContext:
         "_changes",
         "_events",
         "_lines",
+        "_log",
         "_session",
         "_timeline",
         "adjustments",
         "conn",
         "kernel",
-        "log",
         "order",
         "parcels",
         "principal",
@@ -184,7 +184,19 @@ class OrderContext:
         self.stash: dict[Any, Any] = {}
         # Set by WMS in order_dispatch; TMS ships each (see aftersale.Parcel).
         self.parcels: list[Any] = []
-        self.log = kernel.log.bind(order_id=order.id, stage=stage)
+        self._log: Any = None
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound with the order id and the stage (made on first use)."""
+        # Rebound once the order has its id (placement inserts it mid-stage).
+        if self._log is None or self._log[0] != self.order.id:
+            self._log = (self.order.id, self.kernel.log.bind(order_id=self.order.id, stage=self.stage))
+        return self._log[1]
+
+    @log.setter
+    def log(self, logger: Any) -> None:
+        self._log = (self.order.id, logger)
 
     @property
     def lines(self) -> list[Line]:

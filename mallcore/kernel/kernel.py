@@ -25,7 +25,14 @@ from .events import EventBus
 from .idempotency import Idempotency
 from .jobs import Job, JobRunner
 from .orders import OrderService
-from .plugins import default_enabled, installed_centers, load_centers, make_plugin_manager, order_centers
+from .plugins import (
+    HookCalls,
+    default_enabled,
+    installed_centers,
+    load_centers,
+    make_plugin_manager,
+    order_centers,
+)
 from .refunds import RefundService
 from .shops import ShopService
 
@@ -57,6 +64,8 @@ class Kernel:
             list(self.centers.values()), internal=[("mallcore.identity", DefaultIdentity(self.auth))]
         )
         self.hook = self.pm.hook
+        # What the kernel itself calls hooks through (see HookCalls).
+        self.calls = HookCalls(self.pm)
         schemas = self.call_each("center_settings")
         for name, center in self.centers.items():
             settings = validate_settings(name, schemas.get(name), config.center_settings(name), config.source)

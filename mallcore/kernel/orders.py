@@ -44,7 +44,7 @@ class OrderService:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self.db = kernel.db
-        self.hook = kernel.hook
+        self.hook = kernel.calls
         # The statements every placement runs go to the driver precompiled (see fast.py).
         self._insert_order = fast.insert(t.orders, ORDER_KEYS, self.db, returning=("id",))
         # RETURNING line_no too: a multi-row INSERT may return rows in any order.
@@ -274,7 +274,6 @@ class OrderService:
         ids = {line_no: line_id for line_id, line_no in returned.rows}
         for line in lines:
             line.id = ids[line.line_no]
-        ctx.log = ctx.log.bind(order_id=order.id)
         self.hook.order_reserve(ctx=ctx)
         by_no: dict[int, int] = {line.line_no: line.id for line in lines if line.id is not None}
         if applied:

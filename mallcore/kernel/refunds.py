@@ -286,7 +286,7 @@ class RefundService:
             data={"refund_id": refund.id, "amount": amount, "source": source},
         )
         ctx.emit("refund.requested", _payload(refund))
-        self.kernel.hook.order_refund(ctx=ctx, refund=refund)
+        self.kernel.calls.order_refund(ctx=ctx, refund=refund)
         if refund.review_by:
             self._set(ctx, refund, "pending_review")
             ctx.timeline(
@@ -344,14 +344,14 @@ class RefundService:
             actor=actor,
         )
         ctx.emit("refund.rejected", _payload(refund))
-        self.kernel.hook.order_refund(ctx=ctx, refund=refund)
+        self.kernel.calls.order_refund(ctx=ctx, refund=refund)
         return refund
 
     def _pay_out(self, ctx: OrderContext, refund: Refund, *, approver: str, close_when_full: bool) -> None:
         if approver not in refund.reviewers and approver != "system":
             refund.reviewers.append(approver)
         self._set(ctx, refund, "approved")
-        self.kernel.hook.order_refund(ctx=ctx, refund=refund)
+        self.kernel.calls.order_refund(ctx=ctx, refund=refund)
         self._set(ctx, refund, "refunded")
         ctx.set(refunded=ctx.order.refunded + refund.amount)
         ctx.timeline(
@@ -362,7 +362,7 @@ class RefundService:
             data={"refund_id": refund.id, "amount": refund.amount, "provider_ref": refund.provider_ref},
         )
         ctx.emit("refund.refunded", _payload(refund))
-        self.kernel.hook.order_refund(ctx=ctx, refund=refund)
+        self.kernel.calls.order_refund(ctx=ctx, refund=refund)
         if close_when_full and states.can(ctx.order.status, S.CLOSED) and self._fully_refunded(ctx):
             ctx.transition(S.CLOSED)
 

@@ -151,3 +151,45 @@ def test_each_kernel_has_its_own_plugin_manager_and_center_instances(mallcore):
     assert a.pm is not b.pm
     assert a.centers["fee"] is not b.centers["fee"]
     assert (a.centers["fee"].settings.amount, b.centers["fee"].settings.amount) == (1, 2)
+
+
+def test_the_kernels_hook_calls_follow_pluggys_order_and_semantics(mallcore):
+    calls = []
+
+    def center(name, **hooks):
+        return type(name.title(), (Center,), {"name": name, **hooks})
+
+    first = center(
+        "zz_first", order_price=hookimpl(tryfirst=True)(lambda self, ctx: calls.append("zz_first"))
+    )
+    last = center("aa_last", order_price=hookimpl(trylast=True)(lambda self, ctx: calls.append("aa_last")))
+    plain = center("mm_plain", order_price=hookimpl(lambda self, ctx: calls.append("mm_plain")))
+    kernel = mallcore.kernel(centers=[], extra=[first, last, plain])
+    kernel.calls.order_price(ctx=None)
+    fast = list(calls)
+    calls.clear()
+    kernel.hook.order_price(ctx=None)
+    assert fast == calls == ["zz_first", "mm_plain", "aa_last"]
+
+
+def test_hooks_with_wrappers_or_firstresult_go_through_pluggy(mallcore):
+    seen = []
+
+    class Wrapper(Center):
+        name = "wrapping"
+
+        @hookimpl(wrapper=True)
+        def order_price(self, ctx):
+            seen.append("before")
+            result = yield
+            seen.append("after")
+            return result
+
+    kernel = mallcore.kernel(extra=[Wrapper])
+    assert kernel.calls.order_price is kernel.hook.order_price
+    assert kernel.calls.resolve_principal is kernel.hook.resolve_principal
+    mallcore.product(kernel)
+    mallcore.client(kernel, "customer", "a").post(
+        "/orders", json={"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1}]}
+    )
+    assert seen == ["before", "after"]
