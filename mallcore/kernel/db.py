@@ -58,6 +58,7 @@ class Database:
         self.engine = engine or self._make_engine()
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._local = threading.local()
+        self._writer: Connection | None = None
         self._write_engine = self.engine.execution_options(mallcore_write=True)
         self.supports_for_update = not self.is_sqlite
         # Active statement counters; kernel.fast statements report here directly.
@@ -120,8 +121,18 @@ class Database:
         if write:
             self._local.writing = True
         try:
-            with (self._write_engine if write else self.engine).connect() as conn, conn.begin():
-                yield conn
+            if lock is not None:
+                # SQLite: writers take turns behind the lock, so one connection
+                # serves them all. It keeps its page and statement caches warm
+                # and skips a pool checkout per stage.
+                conn = self._writer
+                if conn is None or conn.closed or conn.invalidated:
+                    conn = self._writer = self._write_engine.connect()
+                with conn.begin():
+                    yield conn
+            else:
+                with (self._write_engine if write else self.engine).connect() as conn, conn.begin():
+                    yield conn
         finally:
             if write:
                 self._local.writing = False
@@ -163,4 +174,7 @@ class Database:
             counter(None, None, statement, None, None, many)
 
     def dispose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         self.engine.dispose()
