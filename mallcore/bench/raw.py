@@ -51,11 +51,15 @@ class Raw:
         self.url = url
         self.schema = schema
         self.local = threading.local()
+        self.conn: Any = None
         self.lock = threading.Lock() if self.sqlite else None
         self.p = "?" if self.sqlite else "%s"
 
     def connect(self) -> Any:
-        conn = getattr(self.local, "conn", None)
+        # SQLite: one connection shared behind the write lock (as mallcore does);
+        # PostgreSQL: one per thread.
+        holder: Any = self if self.sqlite else self.local
+        conn = getattr(holder, "conn", None)
         if conn is None:
             if self.sqlite:
                 conn = sqlite3.connect(
@@ -70,7 +74,7 @@ class Raw:
                 dsn = self.url.replace("postgresql+psycopg://", "postgresql://")
                 options = f"-csearch_path={self.schema}" if self.schema else None
                 conn = psycopg.connect(dsn, options=options) if options else psycopg.connect(dsn)
-            self.local.conn = conn
+            holder.conn = conn
         return conn
 
     def transaction(self, work: Any) -> Any:
