@@ -40,6 +40,7 @@ from mallcore.kernel import (
     fast,
     utcnow,
 )
+from mallcore.kernel import tables as kt
 from mallcore.kernel.aftersale import AfterSaleCase, Parcel
 
 from . import tables as t
@@ -697,6 +698,10 @@ class StockService:
             return []
         conn, order = ctx.conn, ctx.order
         ref = f"after_sale:{case.id}"
+        # Goods an exchange sent (the refund center marks such lines in case.data["from_exchange"];
+        # the case line carries the replacement's SKU) left on the replacement order, not on
+        # this one: they are booked back against the replacement's shipment (see _exchanged).
+        exchanged = _from_exchange(case) & set(sku_of)
         shipped: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         done_case: dict[tuple[int, str], int] = defaultdict(int)
         done_line: dict[int, int] = defaultdict(int)
@@ -727,6 +732,8 @@ class StockService:
         now = utcnow()
         adds, moves, done = [], [], []
         for (line_id, bucket), q in sorted(wanted.items()):
+            if line_id in exchanged:
+                continue
             cap = sum(shipped[line_id].values()) if shipped.get(line_id) else quantities.get(line_id, 0)
             todo = min(q - done_case[(line_id, bucket)], cap - done_line[line_id])
             if todo <= 0:
@@ -755,10 +762,107 @@ class StockService:
                 )
             )
             done.append({"sku": sku, "warehouse": target, "bucket": bucket, "quantity": todo})
+        if exchanged:
+            per_sku: dict[tuple[str, str], int] = defaultdict(int)
+            for (line_id, bucket), q in wanted.items():
+                if line_id in exchanged:
+                    per_sku[(sku_of[line_id], bucket)] += q
+            self._exchanged(ctx, case, per_sku, parcel_wh, known, now, adds, moves, done)
         if adds:
             self.add(conn, adds)
             conn.execute(t.movements.insert(), moves)
         return done
+
+    def _exchanged(
+        self,
+        ctx: OrderContext,
+        case: AfterSaleCase,
+        wanted: Mapping[tuple[str, str], int],
+        parcel_wh: str | None,
+        known: Mapping[str, Warehouse],
+        now: datetime,
+        adds: list[dict[str, Any]],
+        moves: list[dict[str, Any]],
+        done: list[dict[str, Any]],
+    ) -> None:
+        """Restock goods received in exchange and returned on the original order.
+
+        Those units went out on a replacement order (a child of this order, ``parent_id``): each
+        is put back against the replacement line that shipped it (the movement's ``order_id`` and
+        ``line_id`` are the replacement's, its ``ref`` this case), never more than that line
+        shipped less what came back on it, whichever case brought it back. The original order's
+        own lines keep their own count, so a later return of their own units is not cut short.
+        """
+        conn, order = ctx.conn, ctx.order
+        ref = f"after_sale:{case.id}"
+        m, o = t.movements.c, kt.orders.c
+        rows = conn.execute(
+            sa.select(
+                m.order_id, m.line_id, m.sku, m.warehouse, m.kind, m.ref, m.on_hand, m.b_grade, m.quarantine
+            )
+            .where(
+                m.order_id.in_(sa.select(o.id).where(o.parent_id == order.id)),
+                m.sku.in_(sorted({sku for sku, _ in wanted})),
+                m.kind.in_(("outbound", "return_restock")),
+            )
+            .order_by(m.id)
+        )
+        shipped: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        sku_at: dict[tuple[int, int], str] = {}
+        back: dict[tuple[int, int], int] = defaultdict(int)
+        done_case: dict[tuple[str, str], int] = defaultdict(int)
+        for r in rows:
+            key = (r.order_id, r.line_id)
+            sku_at[key] = r.sku
+            if r.kind == "outbound":
+                shipped[key][r.warehouse] += -r.on_hand
+            else:
+                back[key] += r.on_hand + r.b_grade + r.quarantine
+                if r.ref == ref:
+                    for bucket in BUCKETS.values():
+                        done_case[(r.sku, bucket)] += getattr(r, bucket)
+        configured = self.center.settings.returns_warehouse
+        for (sku, bucket), q in sorted(wanted.items()):
+            todo = q - done_case[(sku, bucket)]
+            for key in sorted(k for k in shipped if sku_at[k] == sku):
+                take = min(todo, sum(shipped[key].values()) - back[key])
+                if take <= 0:
+                    continue
+                target = self._return_target(ctx, parcel_wh, configured, shipped[key], known)
+                if target is None:
+                    ctx.log.warning("wms.restock_no_warehouse", case_id=case.id, sku=sku)
+                    break
+                back[key] += take
+                todo -= take
+                replacement_id, line_id = key
+                adds.append({"sku": sku, "warehouse": target, bucket: take})
+                moves.append(
+                    movement(
+                        sku,
+                        target,
+                        "return_restock",
+                        ctx.principal.subject,
+                        f"after-sale case {case.id}: {bucket.replace('_', ' ')} "
+                        f"(received in exchange, replacement order {replacement_id})",
+                        now,
+                        order_id=replacement_id,
+                        line_id=line_id,
+                        ref=ref,
+                        deltas={bucket: take},
+                    )
+                )
+                done.append(
+                    {
+                        "sku": sku,
+                        "warehouse": target,
+                        "bucket": bucket,
+                        "quantity": take,
+                        "order_id": replacement_id,
+                    }
+                )
+            if todo > 0:
+                # More came back than the replacement orders shipped: the rest is not stock.
+                ctx.log.warning("wms.restock_capped", case_id=case.id, sku=sku, units=todo)
 
     def _return_target(
         self,
@@ -777,6 +881,14 @@ class StockService:
         region = ctx.order.address.region if ctx.order.address is not None else None
         sites = self.ranked(ctx.conn, region)
         return sites[0].code if sites else None
+
+
+def _from_exchange(case: AfterSaleCase) -> set[int]:
+    """Lines of ``case`` whose goods are what an exchange sent (``{"<line_id>": case id}``)."""
+    marked = case.data.get("from_exchange")
+    if not isinstance(marked, dict):
+        return set()
+    return {int(k) for k in marked if str(k).isdigit()}
 
 
 def movement(

@@ -374,3 +374,129 @@ def test_returned_goods_are_restocked_where_the_warehouse_received_them(stack: S
     by_wh = {s["warehouse"]: s for s in stack.warehouse.get("/wms/stock", params={"sku": "TEE-M"}).json()}
     assert by_wh["BJ"]["on_hand"] == 1
     assert by_wh["SH"]["on_hand"] == 9  # the unit that left stays gone from SH
+
+
+def _case(stack: Stack, order: dict[str, Any], type_: str, line_id: int, **extra: Any) -> dict[str, Any]:
+    r = stack.alice.post(
+        "/after-sales",
+        json={
+            "order_id": order["id"],
+            "type": type_,
+            "lines": [{"line_id": line_id, "quantity": 1}],
+            "reason": "wrong_size",
+            **extra,
+        },
+    )
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert stack.merchant.post(f"/after-sales/{case['id']}/approve").status_code == 200
+    return case  # type: ignore[no-any-return]
+
+
+def _send_back(stack: Stack, case: dict[str, Any], waybill: str) -> None:
+    r = stack.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": waybill, "phone": "13800000000"},
+    )
+    assert r.status_code == 200, r.text
+    stack.carrier_event(waybill, "delivered", warehouse="SH")
+
+
+def _exchange_for_tee_l(stack: Stack, order: dict[str, Any]) -> dict[str, Any]:
+    """One TEE-M of ``order`` exchanged for a TEE-L; returns the replacement order."""
+    tee = order["lines"][0]
+    exchange = _case(stack, order, "exchange", tee["id"], replacement_skus={str(tee["id"]): "TEE-L"})
+    _send_back(stack, exchange, f"SFEXC{exchange['id']:04d}")
+    done = stack.warehouse.post(f"/after-sales/{exchange['id']}/receive", json={"passed": True}).json()
+    assert done["status"] == "replacement_created"
+    return stack.alice.get(f"/orders/{done['replacement_order_id']}").json()  # type: ignore[no-any-return]
+
+
+def test_goods_received_in_exchange_returned_for_money_are_restocked(stack: Stack) -> None:
+    """TEE-M exchanged for TEE-L; the TEE-L then comes back on a return on the original order."""
+    order = stack.delivered_order([("TEE-M", 1)])
+    tee = order["lines"][0]
+    replacement = _exchange_for_tee_l(stack, order)
+    for shipment in replacement["shipments"]:
+        stack.carrier_event(shipment["tracking_no"], "picked_up")
+        stack.carrier_event(shipment["tracking_no"], "delivered")
+    assert stack.alice.get(f"/orders/{replacement['id']}").json()["status"] == "delivered"
+    assert stack.stock("TEE-M")["on_hand"] == 10 and stack.stock("TEE-L")["on_hand"] == 9
+
+    # the TEE-L goes back for the money paid on the original order
+    case = _case(stack, order, "return_refund", tee["id"])
+    assert case["lines"][0]["sku"] == "TEE-L"
+    _send_back(stack, case, "SFRET0102")
+    r = stack.warehouse.post(
+        f"/after-sales/{case['id']}/receive",
+        json={
+            "passed": True,
+            "inspections": [
+                {"line_id": tee["id"], "quantity": 1, "grade": "B", "disposition": "b_grade", "passed": True}
+            ],
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "refund_pending_review"
+    # the TEE-L is back, in the bucket its inspection chose; the TEE-M count is untouched
+    tee_l = stack.stock("TEE-L")
+    assert (tee_l["on_hand"], tee_l["b_grade"]) == (9, 1)
+    assert stack.stock("TEE-M")["on_hand"] == 10
+    timeline = stack.admin.get(f"/orders/{order['id']}/timeline", params={"ref": f"after_sale:{case['id']}"})
+    restocked = [
+        x for e in timeline.json() if e["kind"] == "wms.return_restock" for x in e["data"]["restocked"]
+    ]
+    assert [(x["sku"], x["quantity"], x["order_id"]) for x in restocked] == [("TEE-L", 1, replacement["id"])]
+    # booked against the replacement's shipment, which now balances
+    moves = stack.warehouse.get(f"/wms/orders/{replacement['id']}").json()["movements"]
+    assert sorted(
+        (m["kind"], m["sku"], m["on_hand"] + m["b_grade"]) for m in moves if m["kind"] != "reserve"
+    ) == [
+        ("outbound", "TEE-L", -1),
+        ("return_restock", "TEE-L", 1),
+    ]
+
+
+def test_own_units_and_exchanged_units_of_a_line_are_restocked_apart(stack: Stack) -> None:
+    # Two TEE-M: one exchanged for a TEE-L. Both the other TEE-M and the TEE-L come back for
+    # money; the TEE-L is received first. Each is restocked, against what its order shipped.
+    order = stack.delivered_order([("TEE-M", 2)])
+    tee = order["lines"][0]
+    replacement = _exchange_for_tee_l(stack, order)
+    own = _case(stack, order, "return_refund", tee["id"])
+    exchanged = _case(stack, order, "return_refund", tee["id"])
+    assert (own["lines"][0]["sku"], exchanged["lines"][0]["sku"]) == ("TEE-M", "TEE-L")
+    assert stack.stock("TEE-M")["on_hand"] == 9 and stack.stock("TEE-L")["on_hand"] == 9
+    for case, waybill in ((exchanged, "SFRET0201"), (own, "SFRET0202")):
+        _send_back(stack, case, waybill)
+        r = stack.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True})
+        assert r.status_code == 200, r.text
+    assert stack.stock("TEE-L")["on_hand"] == 10
+    assert stack.stock("TEE-M")["on_hand"] == 10
+    assert replacement["status"] == "dispatched"
+
+
+def test_goods_of_a_replacement_that_never_shipped_are_not_restocked(mallcore: Any) -> None:
+    # The exchange's replacement is still waiting for the warehouse (manual dispatch): whatever
+    # comes back on a return of "the replacement's goods", no TEE-L left, so none is restocked.
+    stack = Stack(mallcore, wms={"manual_dispatch": True})
+    r = stack.alice.post(
+        "/orders", json={"shop": "s1", "lines": [{"sku": "TEE-M", "quantity": 1}], "address": ADDRESS}
+    )
+    order = r.json()
+    assert stack.alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"}).status_code == 201
+    assert stack.warehouse.post(f"/wms/orders/{order['id']}/dispatch").status_code == 200
+    order = stack.alice.get(f"/orders/{order['id']}").json()
+    for shipment in order["shipments"]:
+        stack.carrier_event(shipment["tracking_no"], "picked_up")
+        stack.carrier_event(shipment["tracking_no"], "delivered")
+    replacement = _exchange_for_tee_l(stack, order)
+    assert replacement["status"] == "paid"
+    case = _case(stack, order, "return_refund", order["lines"][0]["id"])
+    assert case["lines"][0]["sku"] == "TEE-L"
+    _send_back(stack, case, "SFRET0301")
+    assert (
+        stack.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True}).status_code == 200
+    )
+    tee_l = stack.stock("TEE-L")
+    assert (tee_l["on_hand"], tee_l["reserved"]) == (10, 1)  # held for the replacement, none added
