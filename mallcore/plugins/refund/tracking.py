@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from mallcore.kernel import NotFound, format_amount
+from mallcore.kernel import LIVE_REFUND_STATUSES, NotFound, format_amount
 
 from . import states as st
 
@@ -93,6 +93,15 @@ PARCEL_STATUS: dict[str, tuple[str, str]] = {
     "cancelled": ("Cancelled", "已取消"),
 }
 
+# A case's refund as the customer reads it; only these are shown (a rejected or failed refund
+# is no money on its way: the case's own status and timeline say what happens next).
+REFUND_STATUS: dict[str, tuple[str, str]] = {
+    "requested": ("Requested", "退款申请中"),
+    "pending_review": ("Awaiting finance review", "等待财务审核"),
+    "approved": ("Approved, being paid out", "审核通过,退款处理中"),
+    "refunded": ("Refunded", "退款成功"),
+}
+
 
 def _pick(pair: tuple[str, str] | None, lang: str, fallback: str) -> str:
     if pair is None:
@@ -106,6 +115,18 @@ def _time(value: Any) -> str:
     if isinstance(value, str) and len(value) >= 16:
         return value[:16].replace("T", " ")
     return str(value or "")
+
+
+def _refund(amount: int, status: str | None, currency: str, lang: str) -> dict[str, str] | None:
+    """The refund line of a case: only a refund that is live or paid (never a rejected one)."""
+    if status not in LIVE_REFUND_STATUSES or not amount:
+        return None
+    label = REFUND_STATUS.get(status)
+    return {
+        "amount": format_amount(amount, currency),
+        "status": _pick(label, lang, status or ""),
+        "code": status or "",
+    }
 
 
 def page_context(kernel: Kernel, center: RefundCenter, order_id: int, lang: str) -> dict[str, Any]:
@@ -172,7 +193,7 @@ def page_context(kernel: Kernel, center: RefundCenter, order_id: int, lang: str)
                 "status": st.label(case.status, lang),
                 "status_code": case.status,
                 "goods": [f"{sku_names.get(x.line_id, x.sku)} x{x.quantity}" for x in case.lines],
-                "refund": format_amount(case.refund_amount, order.currency) if case.refund_amount else None,
+                "refund": _refund(case.refund_amount, case.refund_status, order.currency, lang),
                 "return_parcel": None
                 if rp is None
                 else {

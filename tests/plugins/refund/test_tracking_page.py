@@ -201,3 +201,44 @@ def test_tracking_page_in_headless_chromium(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def _refund_line(html: str, case_id: int) -> str | None:
+    """The case card's refund line (amount and state), if the page shows one."""
+    card = re.search(rf'<div class="card case" id="case-{case_id}".*?<ul class="timeline">', html, re.S)
+    assert card is not None
+    found = re.search(r'<p class="kv refund"[^>]*>(.*?)</p>', card.group(0), re.S)
+    return None if found is None else " ".join(found.group(1).split())
+
+
+def test_the_page_shows_a_refund_only_while_money_is_coming(mallcore: Any) -> None:
+    from .test_review import _shop, review
+
+    shop = _shop(mallcore)
+    order = shop.delivered_order([("TEE-M", 1), ("MUG", 1)])
+    case = shop.open(order, "refund_only", [(order["lines"][1]["id"], 1)], reason="missing").json()
+    pending = shop.merchant.post(f"/after-sales/{case['id']}/approve").json()
+    assert pending["refund_status"] == "pending_review"
+    path, token = _url(shop.alice.get(f"/orders/{order['id']}").json())
+    nobody = shop.kit.client(shop.kernel, None)
+
+    def page(lang: str) -> str:
+        r = nobody.get(path, params={"token": token}, headers={"Accept-Language": lang})
+        assert r.status_code == 200, r.text
+        return r.text
+
+    assert _refund_line(page("en"), case["id"]) == "Refund: CNY 39.00 · Awaiting finance review"
+    assert _refund_line(page("zh-CN,zh;q=0.9"), case["id"]) == "退款: CNY 39.00 · 等待财务审核"
+    # finance says no: the case waits for the merchant, and no refund is on its way
+    review(shop, pending["refund_id"], approve=False, note="photo evidence missing")
+    assert shop.case(case["id"])["refund_status"] == "rejected"
+    for lang in ("en", "zh"):
+        html = page(lang)
+        assert _refund_line(html, case["id"]) is None, lang
+        assert "CNY 39.00" not in html.split(f'id="case-{case["id"]}"')[1].split('<ul class="timeline">')[0]
+    # resubmitted and paid
+    again = shop.merchant.post(f"/after-sales/{case['id']}/approve").json()
+    assert _refund_line(page("en"), case["id"]) == "Refund: CNY 39.00 · Awaiting finance review"
+    review(shop, again["refund_id"], approve=True)
+    assert _refund_line(page("en"), case["id"]) == "Refund: CNY 39.00 · Refunded"
+    assert _refund_line(page("zh"), case["id"]) == "退款: CNY 39.00 · 退款成功"
