@@ -848,6 +848,8 @@ class Cases:
         st.check(case.type, case.status, S.RECEIVED)
         by_line = {x.line_id: x for x in case.lines}
         inspections: list[Inspection] = []
+        # A repair's item is the customer's: it goes back to them, never into stock.
+        keep = "send_back" if case.type == "repair" else "restock"
         if body.inspections is None:
             for x in case.lines:
                 inspections.append(
@@ -856,7 +858,9 @@ class Cases:
                         sku=x.sku,
                         quantity=x.quantity,
                         passed=body.passed,
-                        disposition=("quarantine" if auto else "restock") if body.passed else "send_back",
+                        disposition=("quarantine" if auto and keep == "restock" else keep)
+                        if body.passed
+                        else "send_back",
                         note=body.note,
                     )
                 )
@@ -872,7 +876,7 @@ class Cases:
                         f"line {i.line_id}: {counted[i.line_id]} units inspected, the case has {line.quantity}",
                         code="inspection_exceeds_case",
                     )
-                disposition = i.disposition or ("restock" if i.passed else "send_back")
+                disposition = i.disposition or (keep if i.passed else "send_back")
                 inspections.append(
                     Inspection(
                         line_id=i.line_id,

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import sqlalchemy as sa
-from litestar import Request, delete, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
+from litestar import Request, Response, delete, get, post, put
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter, RawBody
 
 from mallcore.kernel import (
     Caller,
@@ -36,6 +36,7 @@ from mallcore.kernel import (
     require,
     utcnow,
 )
+from mallcore.kernel.http import idempotent
 from mallcore.kernel.signing import HEADER, sign, verify
 
 from . import tables as t
@@ -61,7 +62,23 @@ from .schemas import (
 from .tracking import Incoming, aware, event_key
 
 if TYPE_CHECKING:
+    from mallcore.kernel.idempotency import Claim
+
     from . import TmsCenter
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        description="Replays of the same key return the first response and change nothing.",
+    ),
+]
+
+
+class _NoBody(msgspec.Struct):
+    """What a request without a body is hashed as, for ``Idempotency-Key``."""
+
 
 # What the sandbox does next when told to advance without a status.
 NEXT = {
@@ -233,17 +250,30 @@ def routes(kernel: Kernel, center: TmsCenter) -> list[Any]:
             raise NotFound(f"template {template_id} not found", code="template_not_found")
         return found[0]
 
+    def reply(conn: sa.Connection, claim: Claim | None, status_code: int, view: msgspec.Struct) -> bytes:
+        """The response body, stored for its Idempotency-Key in the transaction of the work."""
+        body = msgspec.json.encode(view)
+        if claim is not None:
+            kernel.idempotency.record(conn, claim, status_code, body)
+        return body
+
     @post("/tms/templates", status_code=201, sync_to_thread=True, tags=["tms"])
-    def create_template(data: JSONBody[TemplateIn], principal: Caller) -> TemplateView:
+    def create_template(
+        data: JSONBody[TemplateIn], principal: Caller, idempotency_key: IdempotencyKey = None
+    ) -> Response[TemplateView]:
         """Create a freight template (运费模板) for a shop."""
-        _manage(principal, data.shop)
-        kernel.shops.get(data.shop)  # 422 shop_unknown: no template for a shop that does not exist
-        with db.transaction() as conn:
-            template_id = save_template(conn, data, principal.subject, None)
-            bump_version(conn, data.shop)
-        center.freight.invalidate(data.shop)
-        with db.transaction(write=False) as conn:
-            return template_or_404(conn, principal, template_id)
+
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            _manage(principal, data.shop)
+            kernel.shops.get(data.shop)  # 422 shop_unknown: no template for a shop that does not exist
+            with db.transaction() as conn:
+                template_id = save_template(conn, data, principal.subject, None)
+                bump_version(conn, data.shop)
+                body = reply(conn, claim, 201, template_or_404(conn, principal, template_id))
+            center.freight.invalidate(data.shop)
+            return 201, body
+
+        return idempotent(kernel, principal, idempotency_key, "POST /tms/templates", data, run)
 
     @get("/tms/templates", sync_to_thread=True, tags=["tms"])
     def list_templates(principal: Caller, shop: FromQuery[str | None] = None) -> list[TemplateView]:
@@ -265,18 +295,26 @@ def routes(kernel: Kernel, center: TmsCenter) -> list[Any]:
 
     @put("/tms/templates/{template_id:int}", sync_to_thread=True, tags=["tms"])
     def replace_template(
-        template_id: FromPath[int], data: JSONBody[TemplateSpec], principal: Caller
-    ) -> TemplateView:
+        template_id: FromPath[int],
+        data: JSONBody[TemplateSpec],
+        principal: Caller,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[TemplateView]:
         """Replace a template's rules and bindings (the shop cannot change)."""
-        require(principal, "merchant")
-        with db.transaction() as conn:
-            current = template_or_404(conn, principal, template_id)
-            _manage(principal, current.shop)
-            save_template(conn, data, principal.subject, template_id, current.shop)
-            bump_version(conn, current.shop)
-        center.freight.invalidate(current.shop)
-        with db.transaction(write=False) as conn:
-            return template_or_404(conn, principal, template_id)
+
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            require(principal, "merchant")
+            with db.transaction() as conn:
+                current = template_or_404(conn, principal, template_id)
+                _manage(principal, current.shop)
+                save_template(conn, data, principal.subject, template_id, current.shop)
+                bump_version(conn, current.shop)
+                body = reply(conn, claim, 200, template_or_404(conn, principal, template_id))
+            center.freight.invalidate(current.shop)
+            return 200, body
+
+        scope = f"PUT /tms/templates/{template_id}"
+        return idempotent(kernel, principal, idempotency_key, scope, data, run)
 
     @delete("/tms/templates/{template_id:int}", status_code=204, sync_to_thread=True, tags=["tms"])
     def delete_template(template_id: FromPath[int], principal: Caller) -> None:
@@ -404,9 +442,27 @@ def routes(kernel: Kernel, center: TmsCenter) -> list[Any]:
 
     @post("/tms/shipments/{shipment_id:int}/events", status_code=201, sync_to_thread=True, tags=["tms"])
     def post_event(
-        shipment_id: FromPath[int], data: JSONBody[StaffEventIn], principal: Caller
+        shipment_id: FromPath[int],
+        data: JSONBody[StaffEventIn],
+        principal: Caller,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[EventResult]:
+        """Record a tracking event by hand (a phone call with the carrier, a scan).
+
+        Without ``occurred_at`` the event happened "now", so only an ``Idempotency-Key``
+        tells a retried request from a second event.
+        """
+
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            result = staff_event(shipment_id, data, principal, claim)
+            return 201, msgspec.json.encode(result)
+
+        scope = f"POST /tms/shipments/{shipment_id}/events"
+        return idempotent(kernel, principal, idempotency_key, scope, data, run)
+
+    def staff_event(
+        shipment_id: int, data: StaffEventIn, principal: Principal, claim: Claim | None
     ) -> EventResult:
-        """Record a tracking event by hand (a phone call with the carrier, a scan)."""
         with db.transaction(write=False) as conn:
             shipment = visible_shipment(conn, principal, t.shipments.c.id == shipment_id)
         may_post(principal, shipment)
@@ -431,11 +487,13 @@ def routes(kernel: Kernel, center: TmsCenter) -> list[Any]:
             source="staff",
             actor=principal.subject,
         )
-        return tracker.receive(event, principal=principal)
+        return tracker.receive(event, principal=principal, claim=claim, status_code=201)
 
     # -- the carrier webhook and the sandbox ----------------------------------------------
 
-    def handle_webhook(code: str, header: str | None, body: bytes, source: str = "carrier") -> EventResult:
+    def handle_webhook(
+        code: str, header: str | None, body: bytes, source: str = "carrier", claim: Claim | None = None
+    ) -> EventResult:
         carrier = center.carriers.get(code)
         if carrier is None or not carrier.secret:
             raise NotFound(f"no webhook for carrier {code}", code="carrier_unknown")
@@ -471,7 +529,7 @@ def routes(kernel: Kernel, center: TmsCenter) -> list[Any]:
             actor=f"carrier:{code}",
             payload=payload if isinstance(payload, dict) else {"body": payload},
         )
-        return tracker.receive(event)
+        return tracker.receive(event, claim=claim)
 
     @post("/tms/webhooks/{carrier:str}", status_code=200, sync_to_thread=True, tags=["tms"])
     def webhook(carrier: FromPath[str], request: Request[Any, Any, Any], body: RawBody) -> EventResult:
@@ -480,18 +538,29 @@ def routes(kernel: Kernel, center: TmsCenter) -> list[Any]:
 
     @post("/tms/sandbox/{tracking_no:str}/advance", status_code=200, sync_to_thread=True, tags=["tms"])
     def sandbox_advance(
-        tracking_no: FromPath[str], principal: Caller, data: JSONBody[AdvanceIn | None] = None
-    ) -> EventResult:
+        tracking_no: FromPath[str],
+        principal: Caller,
+        data: JSONBody[AdvanceIn | None] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[EventResult]:
         """Tell the sandbox carrier to move a parcel (next step, or the status given)."""
         if not settings.sandbox_routes:
             raise NotFound("the sandbox routes are turned off", code="not_found")
+        asked = data or AdvanceIn()
+
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            return 200, msgspec.json.encode(advance(tracking_no, principal, asked, claim))
+
+        scope = f"POST /tms/sandbox/{tracking_no}/advance"
+        return idempotent(kernel, principal, idempotency_key, scope, asked, run)
+
+    def advance(tracking_no: str, principal: Principal, data: AdvanceIn, claim: Claim | None) -> EventResult:
         s = t.shipments.c
         with db.transaction(write=False) as conn:
             shipment = visible_shipment(
                 conn, principal, sa.and_(s.carrier == SANDBOX, s.tracking_no == tracking_no)
             )
         may_post(principal, shipment)
-        data = data or AdvanceIn()
         status = data.status or NEXT.get(shipment.status)
         if status is None:
             raise Conflict(
@@ -510,7 +579,8 @@ def routes(kernel: Kernel, center: TmsCenter) -> list[Any]:
                 "warehouse": data.warehouse,
             }
         )
-        return handle_webhook(SANDBOX, sign(center.carriers[SANDBOX].secret, body), body, source="sandbox")
+        secret = center.carriers[SANDBOX].secret
+        return handle_webhook(SANDBOX, sign(secret, body), body, source="sandbox", claim=claim)
 
     # -- unknown waybills -------------------------------------------------------------------
 
@@ -559,36 +629,52 @@ def routes(kernel: Kernel, center: TmsCenter) -> list[Any]:
             return [unknown_view(r) for r in conn.execute(stmt.order_by(u.id.desc()).limit(limit))]
 
     @post("/tms/unknown-events/{event_id:int}/retry", status_code=200, sync_to_thread=True, tags=["tms"])
-    def retry_unknown(event_id: FromPath[int], principal: Caller) -> EventResult:
+    def retry_unknown(
+        event_id: FromPath[int], principal: Caller, idempotency_key: IdempotencyKey = None
+    ) -> Response[EventResult]:
         """Apply a kept event now that its waybill is known (409 ``waybill_unknown`` if still not)."""
-        _platform(principal)
-        with db.transaction(write=False) as conn:
-            row = unknown_or_404(conn, event_id)
-        if row.resolved_at is not None:
-            raise Conflict(f"event {event_id} was already {row.resolution}", code="event_resolved")
-        return tracker.retry(row, principal)
+
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            _platform(principal)
+            with db.transaction(write=False) as conn:
+                row = unknown_or_404(conn, event_id)
+            if row.resolved_at is not None:
+                raise Conflict(f"event {event_id} was already {row.resolution}", code="event_resolved")
+            return 200, msgspec.json.encode(tracker.retry(row, principal, claim=claim))
+
+        scope = f"POST /tms/unknown-events/{event_id}/retry"
+        return idempotent(kernel, principal, idempotency_key, scope, _NoBody(), run)
 
     @post("/tms/unknown-events/{event_id:int}/dismiss", status_code=200, sync_to_thread=True, tags=["tms"])
     def dismiss_unknown(
-        event_id: FromPath[int], principal: Caller, data: JSONBody[DismissIn | None] = None
-    ) -> UnknownEventView:
-        _platform(principal)
-        u = t.unknown_events.c
-        with db.transaction() as conn:
-            row = unknown_or_404(conn, event_id)
-            if row.resolved_at is not None:
-                raise Conflict(f"event {event_id} was already {row.resolution}", code="event_resolved")
-            conn.execute(
-                t.unknown_events.update()
-                .where(u.id == event_id, u.resolved_at.is_(None))
-                .values(
-                    resolved_at=utcnow(),
-                    resolution="dismissed",
-                    resolved_by=principal.subject,
-                    note=(data or DismissIn()).note or None,
+        event_id: FromPath[int],
+        principal: Caller,
+        data: JSONBody[DismissIn | None] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[UnknownEventView]:
+        asked = data or DismissIn()
+
+        def run(claim: Claim | None) -> tuple[int, bytes]:
+            _platform(principal)
+            u = t.unknown_events.c
+            with db.transaction() as conn:
+                row = unknown_or_404(conn, event_id)
+                if row.resolved_at is not None:
+                    raise Conflict(f"event {event_id} was already {row.resolution}", code="event_resolved")
+                conn.execute(
+                    t.unknown_events.update()
+                    .where(u.id == event_id, u.resolved_at.is_(None))
+                    .values(
+                        resolved_at=utcnow(),
+                        resolution="dismissed",
+                        resolved_by=principal.subject,
+                        note=asked.note or None,
+                    )
                 )
-            )
-            return unknown_view(unknown_or_404(conn, event_id))
+                return 200, reply(conn, claim, 200, unknown_view(unknown_or_404(conn, event_id)))
+
+        scope = f"POST /tms/unknown-events/{event_id}/dismiss"
+        return idempotent(kernel, principal, idempotency_key, scope, asked, run)
 
     return [
         create_template,

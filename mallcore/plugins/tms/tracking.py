@@ -43,6 +43,8 @@ from .freight import quote_parcels
 from .schemas import EventResult
 
 if TYPE_CHECKING:
+    from mallcore.kernel.idempotency import Claim
+
     from . import TmsCenter
 
 MOVEMENT = frozenset({"picked_up", "in_transit", "out_for_delivery", "delivered"})
@@ -226,9 +228,20 @@ class Tracker:
     # -- events --------------------------------------------------------------------
 
     def receive(
-        self, event: Incoming, *, principal: Principal | None = None, unknown_id: int | None = None
+        self,
+        event: Incoming,
+        *,
+        principal: Principal | None = None,
+        unknown_id: int | None = None,
+        claim: Claim | None = None,
+        status_code: int = 200,
     ) -> EventResult:
-        """Apply ``event`` to its shipment (one stage), or keep it for review."""
+        """Apply ``event`` to its shipment (one stage), or keep it for review.
+
+        With ``claim`` (an ``Idempotency-Key``), the reply is stored as ``status_code`` in the
+        same transaction as the event, so a retried request replays it instead of recording
+        the event twice.
+        """
         with self.kernel.db.transaction(write=False) as conn:
             row = conn.execute(
                 self._by_waybill, {"carrier": event.carrier, "tracking_no": event.tracking_no}
@@ -238,15 +251,19 @@ class Tracker:
                 raise Conflict(
                     f"waybill {event.tracking_no} of {event.carrier} is still unknown", code="waybill_unknown"
                 )
-            return self.keep_unknown(event)
+            return self.keep_unknown(event, claim=claim, status_code=status_code)
         try:
             with self.kernel.orders.stage(
                 "tms_event", row.order_id, principal or carrier_principal(event.carrier)
             ) as ctx:
-                return self.apply(ctx, row.id, event, unknown_id=unknown_id)
+                result = self.apply(ctx, row.id, event, unknown_id=unknown_id)
+                self.kernel.orders.finish_reply(ctx, claim, status_code, msgspec.json.encode(result))
+                return result
         except IntegrityError:
             # A concurrent copy of the same event may have won the unique key; anything
             # else that clashed is a failure the sender must hear of (it retries).
+            if self._key_taken(claim):
+                raise  # the same Idempotency-Key won meanwhile: the caller replays its reply
             e = t.events.c
             with self.kernel.db.transaction(write=False) as conn:
                 seen = conn.execute(
@@ -256,7 +273,9 @@ class Tracker:
                 raise
             return EventResult(result="duplicate", shipment_id=row.id, event_id=seen)
 
-    def keep_unknown(self, event: Incoming) -> EventResult:
+    def keep_unknown(
+        self, event: Incoming, *, claim: Claim | None = None, status_code: int = 200
+    ) -> EventResult:
         u = t.unknown_events.c
         try:
             with self.kernel.db.transaction() as conn:
@@ -264,7 +283,9 @@ class Tracker:
                     sa.select(u.id).where(u.carrier == event.carrier, u.event_key == event.event_key)
                 ).scalar()
                 if seen is not None:
-                    return EventResult(result="duplicate", event_id=seen)
+                    result = EventResult(result="duplicate", event_id=seen)
+                    self._reply(conn, claim, status_code, result)
+                    return result
                 unknown_id = conn.execute(
                     t.unknown_events.insert()
                     .values(
@@ -281,12 +302,23 @@ class Tracker:
                     )
                     .returning(u.id)
                 ).scalar_one()
+                result = EventResult(result="kept_for_review", event_id=unknown_id)
+                self._reply(conn, claim, status_code, result)
         except IntegrityError:
+            if self._key_taken(claim):
+                raise  # the same Idempotency-Key won meanwhile: the caller replays its reply
             return EventResult(result="duplicate")
         self.center.log.warning(
             "tms.unknown_waybill", carrier=event.carrier, tracking_no=event.tracking_no, status=event.status
         )
-        return EventResult(result="kept_for_review", event_id=unknown_id)
+        return result
+
+    def _key_taken(self, claim: Claim | None) -> bool:
+        return claim is not None and self.kernel.idempotency.lookup(claim) is not None
+
+    def _reply(self, conn: sa.Connection, claim: Claim | None, status_code: int, result: EventResult) -> None:
+        if claim is not None:
+            self.kernel.idempotency.record(conn, claim, status_code, msgspec.json.encode(result))
 
     def apply(
         self, ctx: OrderContext, shipment_id: int, event: Incoming, *, unknown_id: int | None = None
@@ -466,7 +498,9 @@ class Tracker:
                 self.center.log.exception("tms.adopt_failed", unknown_event=row.id)
         return done
 
-    def retry(self, row: Any, principal: Principal | None = None) -> EventResult:
+    def retry(
+        self, row: Any, principal: Principal | None = None, *, claim: Claim | None = None
+    ) -> EventResult:
         event = Incoming(
             carrier=row.carrier,
             tracking_no=row.tracking_no,
@@ -479,7 +513,7 @@ class Tracker:
             source="review",
             actor=principal.subject if principal else f"carrier:{row.carrier}",
         )
-        return self.receive(event, principal=principal, unknown_id=row.id)
+        return self.receive(event, principal=principal, unknown_id=row.id, claim=claim)
 
     # -- stale returns and pickups -----------------------------------------------------
 

@@ -73,6 +73,8 @@ def test_repair_is_received_repaired_and_shipped_back(shop: Shop) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "inspected" and r.json()["timer"] == "escalate"
     assert r.json()["refundable_amount"] == 0
+    # the item is the customer's: by default it goes back to them, never to stock
+    assert [i["disposition"] for i in r.json()["inspections"]] == ["send_back"]
     r = shop.alice.post(f"/after-sales/{case['id']}/repaired")
     assert r.status_code == 403
     r = shop.warehouse.post(f"/after-sales/{case['id']}/repaired", json={"note": "handle reglued"})

@@ -1,0 +1,125 @@
+"""TMS's mutating routes take ``Idempotency-Key`` (DESIGN §6): a replay returns the first
+response, marked ``Idempotent-Replayed: true``, and changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .support import PIECE_TEMPLATE, order_status, paid_order, rows, shop_kernel, signed, snapshot
+
+
+def key(value: str) -> dict[str, str]:
+    return {"Idempotency-Key": value}
+
+
+def _dispatched(mallcore: Any) -> tuple[Any, int, dict[str, Any], Any]:
+    kernel = shop_kernel(mallcore)
+    order = paid_order(mallcore, kernel, [("A", 1)])
+    warehouse = mallcore.client(kernel, "warehouse", "w1", shop="s1")
+    view = warehouse.post(f"/orders/{order['id']}/dispatch").json()
+    return kernel, order["id"], view["shipments"][0], warehouse
+
+
+def test_a_retried_staff_event_records_one_event(mallcore: Any) -> None:
+    kernel, oid, shipment, warehouse = _dispatched(mallcore)
+    path = f"/tms/shipments/{shipment['id']}/events"
+    body = {"status": "picked_up", "description": "Handed over at the dock"}  # no time: "now"
+    first = warehouse.post(path, json=body, headers=key("evt-1"))
+    assert first.status_code == 201, first.text
+    assert first.json()["result"] == "applied"
+    before = snapshot(kernel)
+    again = warehouse.post(path, json=body, headers=key("evt-1"))
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert snapshot(kernel) == before
+    assert [e.status for e in rows(kernel, "tms_events")] == ["picked_up"]
+    assert order_status(kernel, oid) == "shipped"
+    # the same key for another event is refused, writing nothing
+    r = warehouse.post(path, json={"status": "in_transit"}, headers=key("evt-1"))
+    assert (r.status_code, r.json()["code"]) == (422, "idempotency_key_reused")
+    assert snapshot(kernel) == before
+    # without a key each call is its own event (a hand-posted event defaults to "now")
+    for _ in range(2):
+        assert warehouse.post(path, json={"status": "in_transit"}).status_code == 201
+    assert [e.status for e in rows(kernel, "tms_events")] == ["picked_up", "in_transit", "in_transit"]
+
+
+def test_a_retried_sandbox_advance_moves_the_parcel_once(mallcore: Any) -> None:
+    kernel, oid, shipment, _ = _dispatched(mallcore)
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    path = f"/tms/sandbox/{shipment['tracking_no']}/advance"
+    first = merchant.post(path, headers=key("adv-1"))
+    assert (first.status_code, first.json()["status"]) == (200, "picked_up")
+    again = merchant.post(path, headers=key("adv-1"))
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert [e.status for e in rows(kernel, "tms_events")] == ["picked_up"]
+    assert merchant.post(path, headers=key("adv-2")).json()["status"] == "in_transit"
+
+
+def test_template_create_and_update_replay_their_first_response(mallcore: Any) -> None:
+    kernel = shop_kernel(mallcore)
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    body = {"shop": "s1", **PIECE_TEMPLATE}
+    first = merchant.post("/tms/templates", json=body, headers=key("tpl-1"))
+    assert first.status_code == 201, first.text
+    again = merchant.post("/tms/templates", json=body, headers=key("tpl-1"))
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(rows(kernel, "tms_templates")) == 1
+    # without the key the same body is a second template: refused by name, as before
+    assert merchant.post("/tms/templates", json=body).status_code == 409
+
+    template_id = first.json()["id"]
+    spec = {k: v for k, v in body.items() if k != "shop"}
+    cheaper = {**spec, "default_rule": {"first_fee": 800, "additional_fee": 400}}
+    dearer = {**spec, "default_rule": {"first_fee": 1200, "additional_fee": 600}}
+    put = merchant.put(f"/tms/templates/{template_id}", json=cheaper, headers=key("tpl-put-1"))
+    assert put.status_code == 200, put.text
+    assert put.json()["default_rule"]["first_fee"] == 800
+    assert merchant.put(f"/tms/templates/{template_id}", json=dearer).status_code == 200
+    # a late retry of the first update answers as it did and does not undo the second
+    replay = merchant.put(f"/tms/templates/{template_id}", json=cheaper, headers=key("tpl-put-1"))
+    assert (replay.status_code, replay.json()) == (200, put.json())
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    now = merchant.get(f"/tms/templates/{template_id}").json()
+    assert now["default_rule"]["first_fee"] == 1200
+
+
+def test_unknown_event_retry_and_dismiss_replay(mallcore: Any) -> None:
+    kernel = shop_kernel(mallcore)
+    admin = mallcore.client(kernel, "admin", "root")
+    carrier = mallcore.client(kernel, None)
+    when = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    secret = kernel.centers["tms"].carriers["sandbox"].secret
+    for no in ("SBX000000000001", "SBX000000000002"):
+        event = {"tracking_no": no, "status": "in_transit", "occurred_at": when}
+        assert signed(carrier, "sandbox", event, secret=secret).json()["result"] == "kept_for_review"
+    first_id, second_id = sorted(k["id"] for k in admin.get("/tms/unknown-events").json())
+
+    dismissed = admin.post(f"/tms/unknown-events/{first_id}/dismiss", json={"note": "x"}, headers=key("d-1"))
+    assert dismissed.status_code == 200, dismissed.text
+    again = admin.post(f"/tms/unknown-events/{first_id}/dismiss", json={"note": "x"}, headers=key("d-1"))
+    assert (again.status_code, again.json()) == (200, dismissed.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # without the key a second dismissal is refused, as before
+    r = admin.post(f"/tms/unknown-events/{first_id}/dismiss", json={"note": "x"})
+    assert (r.status_code, r.json()["code"]) == (409, "event_resolved")
+
+    # the waybill of the second turns up (a customer's order ships with it): retry applies it
+    order = paid_order(mallcore, kernel, [("A", 1)])
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    no = merchant.post(f"/orders/{order['id']}/dispatch").json()["shipments"][0]["tracking_no"]
+    t = kernel.metadatas["tms"].tables["tms_unknown_events"]
+    with kernel.db.transaction() as conn:
+        conn.execute(t.update().where(t.c.id == second_id).values(tracking_no=no))
+    retried = admin.post(f"/tms/unknown-events/{second_id}/retry", headers=key("r-1"))
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["result"] == "applied"
+    before = snapshot(kernel)
+    again = admin.post(f"/tms/unknown-events/{second_id}/retry", headers=key("r-1"))
+    assert (again.status_code, again.json()) == (200, retried.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert snapshot(kernel) == before
+    assert order_status(kernel, order["id"]) == "shipped"
