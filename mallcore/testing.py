@@ -60,9 +60,11 @@ requires_postgres = pytest.mark.skipif(
 class Client:
     """An httpx-style client that sends one principal's bearer token."""
 
-    def __init__(self, transport: TestClient[Any], token: str | None) -> None:
+    def __init__(self, transport: TestClient[Any], token: str | None, kernel: Kernel | None = None) -> None:
         self.transport = transport
         self.token = token
+        # the kernel behind the app, for tests that need its settings (a carrier's secret)
+        self.kernel = kernel
 
     def request(self, method: str, url: str, **kwargs: Any) -> Any:
         headers = dict(kwargs.pop("headers", None) or {})
@@ -175,7 +177,7 @@ class Kit:
     ) -> Client:
         """An HTTP client for ``kernel``'s app; ``roles=None`` sends no token."""
         token = None if roles is None else self.token(kernel, roles, subject, shop)
-        return Client(self._transport(kernel), token)
+        return Client(self._transport(kernel), token, kernel)
 
     # -- data ------------------------------------------------------------------
 

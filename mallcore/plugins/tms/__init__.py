@@ -43,7 +43,7 @@ from mallcore.kernel import (
 from mallcore.kernel.aftersale import AfterSaleCase
 
 from . import tables as t
-from .carriers import SANDBOX, SANDBOX_SECRET, Carrier, CarrierSettings, build
+from .carriers import SANDBOX, Carrier, CarrierSettings, build
 from .freight import NotDelivered, TemplateCache, bump_version, group, quote_parcels
 from .jobs import auto_complete, start_clock
 from .returns import Returns
@@ -56,7 +56,7 @@ _NO_SHIPMENTS = frozenset({"awaiting_payment", "paid", "cancelled"})
 
 class TmsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # [centers.tms.carriers.<code>]: webhook_secret, waybill_prefix, name, pickup.
-    # "sandbox" is always there (secret "mallcore-sandbox-secret" unless set).
+    # "sandbox" is always there (secret derived from the kernel's secret unless set).
     carriers: dict[str, CarrierSettings] = msgspec.field(default_factory=dict)
     # Carrier of parcels that do not name one.
     default_carrier: str = SANDBOX
@@ -100,7 +100,7 @@ class TmsCenter(Center):
                     f"{source}: config key 'centers.tms.carriers.{code}': a carrier code is 1-32 "
                     "letters, digits, '_', '.' or '-'"
                 )
-        self.carriers = build(settings.carriers)
+        self.carriers = build(settings.carriers, kernel.secret)
         if settings.default_carrier not in self.carriers:
             raise ConfigError(
                 f"{source}: config key 'centers.tms.default_carrier': no carrier named "
@@ -272,7 +272,7 @@ class TmsCenter(Center):
         if getattr(sandbox, "default_secret", False):
             self.log.warning(
                 "tms.sandbox_default_secret",
-                detail="the sandbox carrier uses its built-in webhook secret; set "
+                detail="the sandbox carrier signs with a secret derived from the kernel's; set "
                 "[centers.tms.carriers.sandbox] webhook_secret (and sandbox_routes = false) in production",
             )
 
@@ -291,8 +291,11 @@ class TmsCenter(Center):
                 save_template(conn, spec, "demo", None)
                 bump_version(conn, demo.shop)
         self.freight.invalidate(demo.shop)
+        sandbox = self.carriers[SANDBOX]
         secret = (
-            "its built-in secret" if getattr(self.carriers[SANDBOX], "default_secret", False) else "yours"
+            f"{sandbox.secret!r}, derived from the kernel's secret,"
+            if getattr(sandbox, "default_secret", False)
+            else "your configured secret"
         )
         demo.notes.append(
             "tms: freight template 'Standard 标准快递' (by weight: ¥8 first kg + ¥3 per extra kg, "
@@ -300,8 +303,8 @@ class TmsCenter(Center):
             "¥299 to Xinjiang/Tibet; no delivery to Hong Kong/Macau/Taiwan)"
         )
         demo.notes.append(
-            f"tms: sandbox carrier signs webhooks with {secret} ('{SANDBOX_SECRET}' by default; set "
-            "[centers.tms.carriers.sandbox] webhook_secret in production); move a parcel with "
+            f"tms: sandbox carrier signs webhooks with {secret} (set "
+            "[centers.tms.carriers.sandbox] webhook_secret to choose it); move a parcel with "
             "POST /tms/sandbox/<tracking_no>/advance"
         )
 

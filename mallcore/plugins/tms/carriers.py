@@ -14,7 +14,10 @@ sandbox secret and feeds it to the webhook's code path.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +26,9 @@ import msgspec
 from mallcore.kernel import Rejected
 
 SANDBOX = "sandbox"
-# The sandbox's webhook secret when config sets none: fine for the demo and
-# tests, never for production (set [centers.tms.carriers.sandbox] webhook_secret).
-SANDBOX_SECRET = "mallcore-sandbox-secret"
+# What the sandbox's default webhook secret is derived from, with the kernel's secret
+# (config ``secret``, else generated once per database): never a public constant.
+SANDBOX_SECRET_PURPOSE = b"mallcore.tms.sandbox.webhook"
 
 COURIERS = [
     ("Wang Wei 王伟", "13800138001"),
@@ -57,9 +60,14 @@ class Carrier:
     def __init__(self, code: str, settings: CarrierSettings) -> None:
         self.code = code
         self.name = settings.name or code
-        self.secret = settings.webhook_secret
+        self._secret = settings.webhook_secret
         self.prefix = settings.waybill_prefix or code.upper().replace("-", "").replace("_", "")[:8]
         self.pickup = settings.pickup
+
+    @property
+    def secret(self) -> str:
+        """The HMAC secret of this carrier's webhooks ("" refuses them)."""
+        return self._secret
 
     def waybill(self) -> str:
         return f"{self.prefix}{secrets.randbelow(10**12):012d}"
@@ -71,13 +79,24 @@ class Carrier:
 
 
 class SandboxCarrier(Carrier):
-    def __init__(self, settings: CarrierSettings) -> None:
+    def __init__(self, settings: CarrierSettings, kernel_secret: Callable[[], str] | None = None) -> None:
         super().__init__(SANDBOX, settings)
         self.name = settings.name or "Sandbox Express 沙盒快递"
-        self.secret = settings.webhook_secret or SANDBOX_SECRET
         self.prefix = settings.waybill_prefix or "SBX"
         self.pickup = True
         self.default_secret = not settings.webhook_secret
+        self._kernel_secret = kernel_secret
+
+    @property
+    def secret(self) -> str:
+        """The configured secret, else one derived from the kernel's secret on first use.
+
+        Every worker on the same database derives the same value; nobody outside does.
+        """
+        if not self._secret and self._kernel_secret is not None:
+            key = self._kernel_secret().encode()
+            self._secret = hmac.new(key, SANDBOX_SECRET_PURPOSE, hashlib.sha256).hexdigest()
+        return self._secret
 
     def book_pickup(self, window_start: datetime, window_end: datetime, address: dict[str, Any]) -> Booking:
         courier, phone = secrets.choice(COURIERS)
@@ -89,8 +108,11 @@ class SandboxCarrier(Carrier):
         )
 
 
-def build(configured: dict[str, CarrierSettings]) -> dict[str, Carrier]:
-    carriers: dict[str, Carrier] = {SANDBOX: SandboxCarrier(configured.get(SANDBOX, CarrierSettings()))}
+def build(
+    configured: dict[str, CarrierSettings], kernel_secret: Callable[[], str] | None = None
+) -> dict[str, Carrier]:
+    sandbox = SandboxCarrier(configured.get(SANDBOX, CarrierSettings()), kernel_secret)
+    carriers: dict[str, Carrier] = {SANDBOX: sandbox}
     for code, settings in configured.items():
         if code != SANDBOX:
             carriers[code] = Carrier(code, settings)

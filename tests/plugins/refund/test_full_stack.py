@@ -22,11 +22,6 @@ from .conftest import ADDRESS
 
 CENTERS = ["catalog", "payment", "finance", "wms", "tms", "refund"]
 
-try:
-    from mallcore.plugins.tms.carriers import SANDBOX_SECRET
-except ImportError:  # pragma: no cover - TMS not installed
-    SANDBOX_SECRET = "mallcore-sandbox-secret"
-
 
 class Stack:
     def __init__(self, kit: Any, stock: dict[str, int] | None = None, **settings: Any) -> None:
@@ -68,7 +63,7 @@ class Stack:
         r = self.kit.client(self.kernel, None).post(
             "/tms/webhooks/sandbox",
             content=body,
-            headers={HEADER: sign(SANDBOX_SECRET, body), "Content-Type": "application/json"},
+            headers={HEADER: sign(self.kernel.centers["tms"].carriers["sandbox"].secret, body), "Content-Type": "application/json"},
         )
         assert r.status_code == 200, r.text
         return r.json()

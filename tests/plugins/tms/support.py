@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from mallcore.kernel import Kernel
 from mallcore.kernel.signing import HEADER, sign
-from mallcore.plugins.tms.carriers import SANDBOX_SECRET
 
 CENTERS = ("catalog", "payment", "tms")
 SHOP = "s1"
@@ -103,16 +102,23 @@ def paid_order(
     return order  # type: ignore[no-any-return]
 
 
+def carrier_secret(client: Any, carrier: str = "sandbox") -> str:
+    """The webhook secret the kernel behind ``client`` checks for ``carrier``."""
+    return str(client.kernel.centers["tms"].carriers[carrier].secret)
+
+
 def signed(
     client: Any,
     carrier: str,
     event: dict[str, Any],
     *,
-    secret: str = SANDBOX_SECRET,
+    secret: str | None = None,
     timestamp: int | None = None,
     body: bytes | None = None,
 ) -> Any:
     raw = body if body is not None else msgspec.json.encode(event)
+    if secret is None:
+        secret = carrier_secret(client, carrier)
     header = sign(secret, raw, timestamp if timestamp is not None else int(time.time()))
     return client.post(
         f"/tms/webhooks/{carrier}",

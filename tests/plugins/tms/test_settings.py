@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mallcore.kernel import ConfigError
+from mallcore.kernel import ConfigError, Kernel
 
 from .support import WEIGHT_TEMPLATE
 from .test_freight import W, template
@@ -46,7 +46,17 @@ def test_configured_carriers_make_their_waybills(mallcore):
     carriers = kernel.centers["tms"].carriers
     assert carriers["sf"].waybill().startswith("SF") and len(carriers["sf"].waybill()) == 14
     assert carriers["yto"].waybill().startswith("YTO")
-    assert carriers["sandbox"].secret == "mallcore-sandbox-secret"
+    # the sandbox's default secret is derived from the kernel's own secret: never a
+    # public constant, the same for every worker on this database, another elsewhere
+    sandbox = carriers["sandbox"].secret
+    assert len(sandbox) == 64 and sandbox not in (kernel.secret(), "mallcore-sandbox-secret")
+    assert mallcore.kernel(centers=["catalog", "payment", "tms"]).centers["tms"].carriers["sandbox"].secret != sandbox
+    same_db = Kernel(kernel.config)
+    same_db.startup(jobs=False)
+    try:
+        assert same_db.centers["tms"].carriers["sandbox"].secret == sandbox
+    finally:
+        same_db.shutdown()
 
 
 NO_FREE = template({**WEIGHT_TEMPLATE, "free": []})

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from mallcore.kernel import Center, hookimpl
 from mallcore.kernel.signing import HEADER, sign
 
-from .support import order_status, paid_order, rows, shop_kernel, signed, snapshot
+from .support import carrier_secret, order_status, paid_order, rows, shop_kernel, signed, snapshot
 
 
 def at(minutes: int) -> str:
@@ -46,7 +46,7 @@ def test_forged_signature_is_refused_and_changes_nothing(shipped):
     assert (r.status_code, r.json()["code"]) == (401, "signature_invalid")
     # a valid signature over a different body
     raw = msgspec.json.encode(event)
-    header = sign("mallcore-sandbox-secret", raw)
+    header = sign(carrier_secret(carrier), raw)
     tampered = raw.replace(b"picked_up", b"delivered")
     r = carrier.post("/tms/webhooks/sandbox", content=tampered, headers={HEADER: header})
     assert (r.status_code, r.json()["code"]) == (401, "signature_invalid")
@@ -70,7 +70,7 @@ def test_replays_are_ignored(shipped):
     kernel, _oid, no, carrier = shipped
     event = {"tracking_no": no, "status": "picked_up", "occurred_at": at(0), "description": "Collected"}
     raw = msgspec.json.encode(event)
-    header = sign("mallcore-sandbox-secret", raw)
+    header = sign(carrier_secret(carrier), raw)
     first = carrier.post("/tms/webhooks/sandbox", content=raw, headers={HEADER: header})
     assert first.json()["result"] == "applied"
     after_first = snapshot(kernel)
@@ -122,7 +122,8 @@ def test_a_signature_header_with_non_ascii_characters_is_refused_not_500(shipped
 def test_a_configured_carrier_has_its_own_secret(mallcore, shipped):
     kernel, _oid, _no, carrier = shipped
     event = {"tracking_no": "SF000000000001", "status": "in_transit", "occurred_at": at(0)}
-    assert signed(carrier, "sf", event).status_code == 401  # the sandbox's secret is not sf's
+    sandbox_secret = carrier_secret(carrier, "sandbox")
+    assert signed(carrier, "sf", event, secret=sandbox_secret).status_code == 401  # not sf's secret
     assert signed(carrier, "sf", event, secret="sf-secret").json()["result"] == "kept_for_review"
     alice = mallcore.client(kernel, "customer", "alice")
     codes = {c["code"]: c for c in alice.get("/tms/carriers").json()}
