@@ -105,3 +105,57 @@ def test_ids_beyond_64_bits_are_bad_input_not_a_crash(mallcore, shop):
 def test_a_tracking_token_of_any_text_is_checked_without_crashing(mallcore, shop):
     assert shop.auth.check_tracking_token(1, "ünïcode") is False
     assert shop.auth.check_tracking_token(1, shop.auth.tracking_token(1)) is True
+
+
+def test_a_write_clash_no_check_could_see_answers_409_and_writes_nothing(mallcore):
+    """Two requests creating the same thing at once: the loser's stage rolls back whole
+    and the client hears 409 ``write_conflict`` (retry), not a 500."""
+    import sqlalchemy as sa
+    from litestar import post
+    from litestar.params import FromPath
+    from sqlalchemy.exc import OperationalError
+
+    from mallcore.kernel import Center, hookimpl
+
+    md = sa.MetaData()
+    tags = sa.Table(
+        "clash_tags",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("code", sa.String(20), nullable=False, unique=True),
+    )
+
+    class Lost(Exception):
+        sqlstate = "40001"  # PostgreSQL: could not serialize access
+
+    class Clash(Center):
+        name = "clash"
+
+        @hookimpl
+        def center_tables(self):
+            return md
+
+        @hookimpl
+        def center_routes(self, kernel):
+            @post("/clash/{code:str}", sync_to_thread=True)
+            def create(code: FromPath[str]) -> dict[str, str]:
+                with kernel.db.transaction() as conn:
+                    conn.execute(tags.insert().values(code=f"{code}-audit"))
+                    conn.execute(tags.insert().values(code=code))  # no check first: a race
+                return {"code": code}
+
+            @post("/clash-serialization", sync_to_thread=True)
+            def lose() -> None:
+                raise OperationalError("UPDATE ...", {}, Lost())
+
+            return [create, lose]
+
+    kernel = mallcore.kernel(extra=[Clash])
+    client = mallcore.client(kernel, None)
+    assert client.post("/clash/A").status_code == 201
+    r = client.post("/clash/A-audit")  # its second insert clashes with the first request's row
+    assert (r.status_code, r.json()["code"]) == (409, "write_conflict")
+    with kernel.db.transaction(write=False) as conn:
+        assert sorted(conn.execute(sa.select(tags.c.code)).scalars()) == ["A", "A-audit"]
+    r = client.post("/clash-serialization")
+    assert (r.status_code, r.json()["code"]) == (409, "write_conflict")

@@ -8,7 +8,7 @@ import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from ..errors import MallcoreError
 
@@ -61,7 +61,28 @@ def out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[by
     return _json(422, {"code": "invalid_input", "detail": "a value is out of range for its field"})
 
 
+# PostgreSQL's "this transaction lost a race": serialization failure, deadlock, lock not
+# available. The transaction rolled back; the same request may well succeed if retried.
+_RACE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def write_conflict(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    # A uniqueness or foreign-key clash that no check before it could see (two requests
+    # creating the same thing at once), or a lost serialization race. The stage rolled
+    # back: nothing was written. 409, so the client re-reads and retries.
+    log.warning("database.write_conflict", path=request.url.path, error=str(getattr(exc, "orig", exc)))
+    return _json(
+        409,
+        {
+            "code": "write_conflict",
+            "detail": "another request changed the same data at the same time; nothing was written, try again",
+        },
+    )
+
+
 def database_error(request: Request[Any, Any, Any], exc: OperationalError) -> Response[bytes]:
+    if getattr(exc.orig, "sqlstate", None) in _RACE_SQLSTATES:
+        return write_conflict(request, exc)
     log.exception("database.error", path=request.url.path)
     return _json(503, {"code": "database_unavailable", "detail": "the database is unavailable; try again"})
 
@@ -75,6 +96,7 @@ HANDLERS: dict[Any, Any] = {
     MallcoreError: mallcore_error,
     HTTPException: http_error,
     OperationalError: database_error,
+    IntegrityError: write_conflict,
     DataError: out_of_range,
     OverflowError: out_of_range,
     Exception: internal_error,

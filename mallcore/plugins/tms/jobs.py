@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from mallcore.kernel import SYSTEM, OrderContext, utcnow
+from mallcore.kernel.tables import orders
 
 from . import tables as t
 
@@ -31,13 +32,18 @@ def start_clock(ctx: OrderContext, hours: float) -> None:
 
 
 def due_orders(center: TmsCenter, limit: int = 200) -> list[int]:
-    """Delivered orders whose auto-complete clock has run out."""
+    """Delivered orders whose auto-complete clock has run out.
+
+    Orders on hold wait until the hold is lifted; they are not read at all, so however
+    many there are, they never crowd the others out of a run's ``limit``.
+    """
     c = t.completions.c
     with center.kernel.db.transaction(write=False) as conn:
         return list(
             conn.execute(
                 sa.select(c.order_id)
-                .where(c.completed_at.is_(None), c.due_at <= utcnow())
+                .join(orders, orders.c.id == c.order_id)
+                .where(c.completed_at.is_(None), c.due_at <= utcnow(), orders.c.hold.is_(None))
                 .order_by(c.due_at)
                 .limit(limit)
             )

@@ -67,6 +67,22 @@ def test_an_order_completed_or_held_meanwhile_is_left_alone(mallcore):
     assert order_status(kernel, held) == "completed"
 
 
+def test_held_orders_never_crowd_out_the_others(mallcore):
+    kernel = shop_kernel(mallcore)
+    held = [delivered(mallcore, kernel) for _ in range(3)]
+    free = delivered(mallcore, kernel)
+    for oid in held:
+        with kernel.orders.stage("hold", oid, SYSTEM) as ctx:
+            ctx.set(hold="risk review")
+    for oid in [*held, free]:  # the held ones fell due first
+        overdue(kernel, oid)
+    # a run reads at most `limit` due orders: held ones must not fill it
+    assert due_orders(kernel.centers["tms"], limit=2) == [free]
+    assert kernel.jobs.run("tms.auto_complete") == 1
+    assert order_status(kernel, free) == "completed"
+    assert {order_status(kernel, oid) for oid in held} == {"delivered"}
+
+
 def test_two_runners_complete_an_order_once(mallcore):
     kernel = shop_kernel(mallcore)
     oid = delivered(mallcore, kernel)
