@@ -35,7 +35,15 @@ from mallcore.kernel import (
     utcnow,
 )
 from mallcore.kernel import tables as kt
-from mallcore.kernel.aftersale import AfterSaleCase, CaseLine, Inspection, ParcelEvent, Pickup, ReturnParcel
+from mallcore.kernel.aftersale import (
+    AfterSaleCase,
+    CaseLine,
+    Disposition,
+    Inspection,
+    ParcelEvent,
+    Pickup,
+    ReturnParcel,
+)
 from mallcore.kernel.schemas import LineIn, PlaceOrder, TimelineView
 
 from . import sla
@@ -849,7 +857,7 @@ class Cases:
         by_line = {x.line_id: x for x in case.lines}
         inspections: list[Inspection] = []
         # A repair's item is the customer's: it goes back to them, never into stock.
-        keep = "send_back" if case.type == "repair" else "restock"
+        keep: Disposition = "send_back" if case.type == "repair" else "restock"
         if body.inspections is None:
             for x in case.lines:
                 inspections.append(

@@ -63,7 +63,10 @@ class Stack:
         r = self.kit.client(self.kernel, None).post(
             "/tms/webhooks/sandbox",
             content=body,
-            headers={HEADER: sign(self.kernel.centers["tms"].carriers["sandbox"].secret, body), "Content-Type": "application/json"},
+            headers={
+                HEADER: sign(self.kernel.centers["tms"].carriers["sandbox"].secret, body),
+                "Content-Type": "application/json",
+            },
         )
         assert r.status_code == 200, r.text
         return r.json()

@@ -50,7 +50,10 @@ def test_configured_carriers_make_their_waybills(mallcore):
     # public constant, the same for every worker on this database, another elsewhere
     sandbox = carriers["sandbox"].secret
     assert len(sandbox) == 64 and sandbox not in (kernel.secret(), "mallcore-sandbox-secret")
-    assert mallcore.kernel(centers=["catalog", "payment", "tms"]).centers["tms"].carriers["sandbox"].secret != sandbox
+    assert (
+        mallcore.kernel(centers=["catalog", "payment", "tms"]).centers["tms"].carriers["sandbox"].secret
+        != sandbox
+    )
     same_db = Kernel(kernel.config)
     same_db.startup(jobs=False)
     try:
