@@ -293,7 +293,7 @@ class TmsCenter(Center):
         self.freight.invalidate(demo.shop)
         sandbox = self.carriers[SANDBOX]
         secret = (
-            f"{sandbox.secret!r}, derived from the kernel's secret,"
+            f"{sandbox.secret!r} (derived from the kernel's secret)"
             if getattr(sandbox, "default_secret", False)
             else "your configured secret"
         )
@@ -303,8 +303,8 @@ class TmsCenter(Center):
             "¥299 to Xinjiang/Tibet; no delivery to Hong Kong/Macau/Taiwan)"
         )
         demo.notes.append(
-            f"tms: sandbox carrier signs webhooks with {secret} (set "
-            "[centers.tms.carriers.sandbox] webhook_secret to choose it); move a parcel with "
+            f"tms: sandbox carrier signs webhooks with {secret}; set "
+            "[centers.tms.carriers.sandbox] webhook_secret to choose it; move a parcel with "
             "POST /tms/sandbox/<tracking_no>/advance"
         )
 
