@@ -1,6 +1,7 @@
 """The HTTP side of the kernel: the app factory, the mounting plugin, helpers for center routes."""
 
 from .app import MallcorePlugin, create_app
+from .errors import resend_on_conflict
 from .orders import idempotent, raw_json
 
-__all__ = ["MallcorePlugin", "create_app", "idempotent", "raw_json"]
+__all__ = ["MallcorePlugin", "create_app", "idempotent", "raw_json", "resend_on_conflict"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -80,8 +82,33 @@ def write_conflict(request: Request[Any, Any, Any], exc: Exception) -> Response[
     )
 
 
+def lost_race(exc: Exception) -> bool:
+    """A write that lost to a concurrent one: retrying the same request may succeed."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return isinstance(exc, OperationalError) and getattr(exc.orig, "sqlstate", None) in _RACE_SQLSTATES
+
+
+@contextmanager
+def resend_on_conflict() -> Iterator[None]:
+    """For webhook endpoints: a write that lost a race answers 503 ``retry_later``.
+
+    Nothing was recorded, and senders (carriers, payment providers) resend on a 5xx
+    where many drop an event on a 4xx such as the API's 409 ``write_conflict``.
+    """
+    try:
+        yield
+    except (IntegrityError, OperationalError) as exc:
+        if not lost_race(exc):
+            raise
+        log.warning("webhook.write_conflict", error=str(getattr(exc, "orig", exc)))
+        raise MallcoreError(
+            "the event was not recorded (a concurrent write); send it again", code="retry_later", status=503
+        ) from None
+
+
 def database_error(request: Request[Any, Any, Any], exc: OperationalError) -> Response[bytes]:
-    if getattr(exc.orig, "sqlstate", None) in _RACE_SQLSTATES:
+    if lost_race(exc):
         return write_conflict(request, exc)
     log.exception("database.error", path=request.url.path)
     return _json(503, {"code": "database_unavailable", "detail": "the database is unavailable; try again"})

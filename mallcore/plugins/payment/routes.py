@@ -22,6 +22,7 @@ from mallcore.kernel import (
     utcnow,
 )
 from mallcore.kernel.signing import HEADER, verify
+from mallcore.kernel.http import resend_on_conflict
 
 from . import tables as t
 from .providers import statement_csv
@@ -104,6 +105,15 @@ def routes(kernel: Kernel, center: PaymentCenter) -> list[Any]:
                     ),
                 )
         except IntegrityError:
+            # The event id's unique key: a resend of an event already recorded. Any other
+            # clash recorded nothing, and the provider must hear a failure and resend.
+            w = t.webhook_events.c
+            with db.transaction(write=False) as conn:
+                seen = conn.execute(
+                    sa.select(w.id).where(w.provider == provider, w.event_id == event.id)
+                ).first()
+            if seen is None:
+                raise
             return WebhookResult("duplicate")
         return WebhookResult("applied")
 
@@ -120,7 +130,8 @@ def routes(kernel: Kernel, center: PaymentCenter) -> list[Any]:
             raise InvalidInput(f"malformed JSON: {exc}", code="malformed_json") from exc
         except msgspec.ValidationError as exc:
             raise InvalidInput(str(exc), code="invalid_request") from exc
-        return apply_event(provider, event, payload)
+        with resend_on_conflict():
+            return apply_event(provider, event, payload)
 
     @post("/payment/sandbox/{reference:str}/capture", status_code=200, sync_to_thread=True, tags=["payment"])
     def sandbox_capture(reference: FromPath[str], principal: Caller) -> WebhookResult:

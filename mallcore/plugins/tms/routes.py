@@ -36,7 +36,7 @@ from mallcore.kernel import (
     require,
     utcnow,
 )
-from mallcore.kernel.http import idempotent
+from mallcore.kernel.http import idempotent, resend_on_conflict
 from mallcore.kernel.signing import HEADER, sign, verify
 
 from . import tables as t
@@ -533,8 +533,13 @@ def routes(kernel: Kernel, center: TmsCenter) -> list[Any]:
 
     @post("/tms/webhooks/{carrier:str}", status_code=200, sync_to_thread=True, tags=["tms"])
     def webhook(carrier: FromPath[str], request: Request[Any, Any, Any], body: RawBody) -> EventResult:
-        """A carrier's tracking event, signed ``X-Mallcore-Signature: t=<unix>,v1=<hmac>``."""
-        return handle_webhook(carrier, request.headers.get(HEADER), body)
+        """A carrier's tracking event, signed ``X-Mallcore-Signature: t=<unix>,v1=<hmac>``.
+
+        An event whose stage lost a write race was not recorded: the carrier hears 503
+        ``retry_later`` (carriers resend on 5xx; many drop an event on a 4xx).
+        """
+        with resend_on_conflict():
+            return handle_webhook(carrier, request.headers.get(HEADER), body)
 
     @post("/tms/sandbox/{tracking_no:str}/advance", status_code=200, sync_to_thread=True, tags=["tms"])
     def sandbox_advance(

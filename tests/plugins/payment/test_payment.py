@@ -52,6 +52,42 @@ def test_a_pending_payment_completes_through_a_signed_webhook_exactly_once(mallc
     assert count(kernel, "payment_webhook_events") == 2
 
 
+def test_a_capture_that_lost_a_write_race_is_resent_not_reported_duplicate(mallcore):
+    from sqlalchemy.exc import IntegrityError
+
+    from mallcore.kernel import Center, hookimpl
+
+    class Flaky(Center):
+        """Its payment bookkeeping hits a unique-key clash once (a racing writer)."""
+
+        name = "flaky"
+        failures = 1
+
+        @hookimpl
+        def order_pay(self, ctx, payment):
+            if payment.status == "captured" and self.failures:
+                self.failures -= 1
+                raise IntegrityError("INSERT INTO flaky_ledger ...", {}, Exception("unique constraint"))
+
+    kernel = mallcore.kernel(settings={"payment": {"webhook_secrets": {"sandbox": SECRET}}}, extra=[Flaky])
+    mallcore.product(kernel, skus=[("SKU-1", 1000)])
+    alice = mallcore.client(kernel, "customer", "alice")
+    order = alice.post("/orders", json=order_body()).json()
+    pending = alice.post(
+        f"/orders/{order['id']}/payments", json={"method": "sandbox", "data": {"simulate": "pending"}}
+    ).json()
+    provider = mallcore.client(kernel, None)
+    event = {"id": "evt-1", "type": "payment.captured", "reference": pending["reference"]}
+    r = webhook(provider, event)
+    # nothing was recorded: the provider hears a failure it resends on (a 5xx)
+    assert (r.status_code, r.json()["code"]) == (503, "retry_later")
+    assert count(kernel, "payment_webhook_events") == 0
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "awaiting_payment"
+    assert webhook(provider, event).json() == {"status": "applied"}
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "paid"
+    assert webhook(provider, event).json() == {"status": "duplicate"}
+
+
 def test_unknown_provider_or_reference(mallcore):
     kernel, alice = shop(mallcore)
     carrier = mallcore.client(kernel, None)
