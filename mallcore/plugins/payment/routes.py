@@ -21,8 +21,8 @@ from mallcore.kernel import (
     require,
     utcnow,
 )
-from mallcore.kernel.signing import HEADER, verify
 from mallcore.kernel.http import resend_on_conflict
+from mallcore.kernel.signing import HEADER, verify
 
 from . import tables as t
 from .providers import statement_csv
