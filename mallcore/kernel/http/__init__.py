@@ -2,6 +2,6 @@
 
 from .app import MallcorePlugin, create_app
 from .errors import resend_on_conflict
-from .orders import idempotent, raw_json
+from .orders import IdempotencyKey, idempotent, raw_json
 
-__all__ = ["MallcorePlugin", "create_app", "idempotent", "raw_json", "resend_on_conflict"]
+__all__ = ["IdempotencyKey", "MallcorePlugin", "create_app", "idempotent", "raw_json", "resend_on_conflict"]

@@ -14,7 +14,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from mallcore.kernel import Caller, Conflict, InvalidInput, Kernel, NotFound, Principal, require
-from mallcore.kernel.http.orders import IdempotencyKey, idempotent
+from mallcore.kernel.http import IdempotencyKey, idempotent
 from mallcore.kernel.idempotency import Claim
 
 from . import accounts as acc

@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Template
 
 from mallcore.kernel import Caller, Forbidden, Kernel, NotFound, Principal, require
-from mallcore.kernel.http.orders import IdempotencyKey, idempotent
+from mallcore.kernel.http import IdempotencyKey, idempotent
 from mallcore.kernel.i18n import pick_language
 
 from .schemas import (

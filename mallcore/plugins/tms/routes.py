@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response, delete, get, post, put
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter, RawBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, RawBody
 
 from mallcore.kernel import (
     Caller,
@@ -36,7 +36,7 @@ from mallcore.kernel import (
     require,
     utcnow,
 )
-from mallcore.kernel.http import idempotent, resend_on_conflict
+from mallcore.kernel.http import IdempotencyKey, idempotent, resend_on_conflict
 from mallcore.kernel.signing import HEADER, sign, verify
 
 from . import tables as t
@@ -65,15 +65,6 @@ if TYPE_CHECKING:
     from mallcore.kernel.idempotency import Claim
 
     from . import TmsCenter
-
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        required=False,
-        description="Replays of the same key return the first response and change nothing.",
-    ),
-]
 
 
 class _NoBody(msgspec.Struct):

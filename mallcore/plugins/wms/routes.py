@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 import sqlalchemy as sa
 from litestar import Response, get, patch, post
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from sqlalchemy.exc import IntegrityError
 
 from mallcore.kernel import (
@@ -40,6 +40,7 @@ from mallcore.kernel import (
     utcnow,
 )
 from mallcore.kernel import tables as kt
+from mallcore.kernel.http import IdempotencyKey
 from mallcore.kernel.http import idempotent as idempotent_call
 
 from . import tables as t
@@ -71,14 +72,6 @@ if TYPE_CHECKING:
 
     from . import WmsCenter
 
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        required=False,
-        description="Replays of the same key return the first response and change nothing.",
-    ),
-]
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
 # Ids beyond a 64-bit integer are refused (400), never sent to the database.
 MAX_ID = 2**63 - 1
