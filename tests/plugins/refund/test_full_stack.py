@@ -318,21 +318,8 @@ def test_exchange_without_stock_is_settled_as_a_refund(mallcore: Any) -> None:
 
 def test_repair_goes_back_with_its_own_tracked_waybill(stack: Stack) -> None:
     order = stack.delivered_order([("MUG", 1)])
-    case = stack.alice.post(
-        "/after-sales",
-        json={
-            "order_id": order["id"],
-            "type": "repair",
-            "lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}],
-            "reason": "quality",
-        },
-    ).json()
-    stack.merchant.post(f"/after-sales/{case['id']}/approve")
-    stack.alice.post(
-        f"/after-sales/{case['id']}/return-shipment",
-        json={"carrier": "sandbox", "tracking_no": "SFREP0001", "phone": "13800000000"},
-    )
-    stack.carrier_event("SFREP0001", "delivered", warehouse="SH")
+    case = _case(stack, order, "repair", order["lines"][0]["id"], reason="quality")
+    _send_back(stack, case, "SFREP0001")
     assert (
         stack.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True}).json()["status"]
         == "inspected"
@@ -351,22 +338,9 @@ def test_returned_goods_are_restocked_where_the_warehouse_received_them(stack: S
     r = stack.admin.post("/wms/warehouses", json={"code": "BJ", "name": "Beijing", "region": "110000"})
     assert r.status_code == 201, r.text
     order = stack.delivered_order([("TEE-M", 1)])
-    case = stack.alice.post(
-        "/after-sales",
-        json={
-            "order_id": order["id"],
-            "type": "return_refund",
-            "lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}],
-            "reason": "no_reason",
-        },
-    ).json()
-    stack.merchant.post(f"/after-sales/{case['id']}/approve")
-    stack.alice.post(
-        f"/after-sales/{case['id']}/return-shipment",
-        json={"carrier": "sandbox", "tracking_no": "SFRET0BJ1", "phone": "13800000000"},
-    )
+    case = _case(stack, order, "return_refund", order["lines"][0]["id"], reason="no_reason")
     # sent to SH, landed (says the carrier) at SH, but the desk at BJ received it
-    stack.carrier_event("SFRET0BJ1", "delivered", warehouse="SH")
+    _send_back(stack, case, "SFRET0BJ1")
     r = stack.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True, "warehouse": "BJ"})
     assert r.status_code == 200, r.text
     by_wh = {s["warehouse"]: s for s in stack.warehouse.get("/wms/stock", params={"sku": "TEE-M"}).json()}
@@ -374,14 +348,17 @@ def test_returned_goods_are_restocked_where_the_warehouse_received_them(stack: S
     assert by_wh["SH"]["on_hand"] == 9  # the unit that left stays gone from SH
 
 
-def _case(stack: Stack, order: dict[str, Any], type_: str, line_id: int, **extra: Any) -> dict[str, Any]:
+def _case(
+    stack: Stack, order: dict[str, Any], type_: str, line_id: int, reason: str = "wrong_size", **extra: Any
+) -> dict[str, Any]:
+    """A case on one unit of ``line_id``, opened by alice and approved by the merchant."""
     r = stack.alice.post(
         "/after-sales",
         json={
             "order_id": order["id"],
             "type": type_,
             "lines": [{"line_id": line_id, "quantity": 1}],
-            "reason": "wrong_size",
+            "reason": reason,
             **extra,
         },
     )

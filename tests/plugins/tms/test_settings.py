@@ -60,6 +60,7 @@ def test_configured_carriers_make_their_waybills(mallcore):
         assert same_db.centers["tms"].carriers["sandbox"].secret == sandbox
     finally:
         same_db.shutdown()
+        same_db.close()
 
 
 NO_FREE = template({**WEIGHT_TEMPLATE, "free": []})
