@@ -1,0 +1,30 @@
+"""The benchmark command's hot-SKU scenario reports what was sold, and never oversells."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from mallcore.bench import bench
+
+
+def test_hot_scenario_sells_exactly_the_stock_on_both_sides_and_reports_a_ratio(tmp_path):
+    out = tmp_path / "hot.json"
+    result = CliRunner().invoke(
+        bench,
+        [
+            "--db", "sqlite", "--scenario", "hot", "--hot-attempts", "60", "--hot-clients", "8",
+            "--rounds", "1", "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    hot = json.loads(out.read_text())["sqlite"]["hot"]
+    assert hot["stock"] == 30
+    for side in ("raw", "mallcore"):
+        assert hot[side]["sold"] == 30, hot[side]
+        assert hot[side]["statuses"].get("409") == 30, hot[side]
+        assert hot[side]["reserved"] == 30 and hot[side]["on_hand"] == 30
+        assert hot["oversold"][side] is False
+        assert len(hot["runs"][side]) == 1
+    assert hot["ratio"] > 0
