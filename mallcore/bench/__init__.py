@@ -190,6 +190,37 @@ def summarize(result: load.Result, ok: int) -> dict[str, Any]:
 # -- scenarios -------------------------------------------------------------------
 
 
+def warm_then_run(port: int, warm_up: bytes, warm: int, request: bytes, n: int, clients: int) -> load.Result:
+    """``warm`` requests first (not measured), then ``n`` measured ones."""
+    load.run("127.0.0.1", port, [warm_up] * warm, clients)
+    return load.run("127.0.0.1", port, [request] * n, clients)
+
+
+@contextmanager
+def raw_server(
+    target: Target, skus: dict[str, tuple[int, int]], workers: int, log: Path
+) -> Iterator[tuple[int, str, str | None]]:
+    """The baseline on a fresh database stocked with ``skus``: (port, url, schema)."""
+    url, schema = target.fresh()
+    _prepare_raw(url, schema, skus)
+    env = {"MALLCORE_BENCH_URL": url, "MALLCORE_BENCH_SCHEMA": schema or ""}
+    with server("mallcore.bench.raw:app_from_environment", env, workers, log) as port:
+        yield port, url, schema
+
+
+@contextmanager
+def mallcore_server(
+    target: Target, folder: Path, skus: dict[str, tuple[int, int]], workers: int, log: Path
+) -> Iterator[tuple[int, Path]]:
+    """mallcore on a fresh database, its catalog and stock seeded over HTTP: (port, config)."""
+    url, schema = target.fresh()
+    config = _kernel(url, schema, folder)
+    env = {"MALLCORE_CONFIG": str(config)}
+    with server("mallcore.kernel.http.app:app_from_environment", env, workers, log) as port:
+        seed_kernel_http(port, skus)
+        yield port, config
+
+
 def scenario_place(
     target: Target, folder: Path, n: int, clients: int, workers: int, rounds: int
 ) -> dict[str, Any]:
@@ -198,22 +229,14 @@ def scenario_place(
     runs: dict[str, list[dict[str, Any]]] = {"raw": [], "mallcore": []}
     log = folder / "servers.log"
     for _ in range(rounds):
-        url, schema = target.fresh()
-        _prepare_raw(url, schema, SKUS)
-        env = {"MALLCORE_BENCH_URL": url, "MALLCORE_BENCH_SCHEMA": schema or ""}
-        with server("mallcore.bench.raw:app_from_environment", env, workers, log) as port:
-            load.run("127.0.0.1", port, [order_request(lines, auth=False)] * warm, clients)
-            result = load.run("127.0.0.1", port, [order_request(lines, auth=False)] * n, clients)
+        with raw_server(target, SKUS, workers, log) as (port, _, _):
+            request = order_request(lines, auth=False)
+            result = warm_then_run(port, request, warm, request, n, clients)
         runs["raw"].append(summarize(result, 201))
 
-        url, schema = target.fresh()
-        config = _kernel(url, schema, folder)
-        with server(
-            "mallcore.kernel.http.app:app_from_environment", {"MALLCORE_CONFIG": str(config)}, workers, log
-        ) as port:
-            seed_kernel_http(port, SKUS)
-            load.run("127.0.0.1", port, [order_request(lines)] * warm, clients)
-            result = load.run("127.0.0.1", port, [order_request(lines)] * n, clients)
+        with mallcore_server(target, folder, SKUS, workers, log) as (port, _):
+            request = order_request(lines)
+            result = warm_then_run(port, request, warm, request, n, clients)
         runs["mallcore"].append(summarize(result, 201))
     # The median run of each side: one lucky or unlucky run moves neither.
     mid = {side: sorted(r, key=lambda x: x["per_second"])[len(r) // 2] for side, r in runs.items()}
@@ -259,22 +282,13 @@ def scenario_hot(
         )
 
     for _ in range(rounds):
-        url, schema = target.fresh()
-        _prepare_raw(url, schema, skus)
-        env = {"MALLCORE_BENCH_URL": url, "MALLCORE_BENCH_SCHEMA": schema or ""}
-        with server("mallcore.bench.raw:app_from_environment", env, workers, log) as port:
-            load.run("127.0.0.1", port, [hot_body(WARM)] * warm, clients)
-            result = load.run("127.0.0.1", port, [hot_body(HOT)] * attempts, clients)
+        with raw_server(target, skus, workers, log) as (port, url, schema):
+            result = warm_then_run(port, hot_body(WARM), warm, hot_body(HOT), attempts, clients)
         record("raw", result, *raw.stock(url, schema, HOT))
 
-        url, schema = target.fresh()
-        config = _kernel(url, schema, folder)
-        with server(
-            "mallcore.kernel.http.app:app_from_environment", {"MALLCORE_CONFIG": str(config)}, workers, log
-        ) as port:
-            seed_kernel_http(port, skus)
-            load.run("127.0.0.1", port, [order_request([(WARM, 1)])] * warm, clients)
-            result = load.run("127.0.0.1", port, [order_request([(HOT, 1)])] * attempts, clients)
+        with mallcore_server(target, folder, skus, workers, log) as (port, config):
+            buy = order_request([(HOT, 1)])
+            result = warm_then_run(port, order_request([(WARM, 1)]), warm, buy, attempts, clients)
         record("mallcore", result, *_kernel_stock(config, HOT))
 
     rate = "decrements_per_second"
