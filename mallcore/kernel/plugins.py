@@ -10,6 +10,7 @@ install order: a center runs after what it ``requires`` and what it lists in
 from __future__ import annotations
 
 import heapq
+import operator
 from collections.abc import Iterable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -182,11 +183,22 @@ class HookCalls:
             call: Any = caller
         else:
             # pluggy calls the last registered first: its _multicall walks the list reversed.
-            plan = tuple((i.function, tuple(i.argnames)) for i in reversed(impls))
+            # Most lifecycle implementations take one argument (``ctx``): pass it directly;
+            # several are picked in one step by an itemgetter.
+            plan: list[tuple[Any, str | None, Any]] = []
+            for impl in reversed(impls):
+                names = tuple(impl.argnames)
+                one = names[0] if len(names) == 1 else None
+                plan.append((impl.function, one, None if len(names) < 2 else operator.itemgetter(*names)))
 
             def call(**kwargs: Any) -> None:
-                for function, argnames in plan:
-                    function(*[kwargs[a] for a in argnames])
+                for function, one, several in plan:
+                    if one is not None:
+                        function(kwargs[one])
+                    elif several is not None:
+                        function(*several(kwargs))
+                    else:
+                        function()
 
         setattr(self, name, call)
         return call

@@ -172,6 +172,43 @@ def test_the_kernels_hook_calls_follow_pluggys_order_and_semantics(mallcore):
     assert fast == calls == ["zz_first", "mm_plain", "aa_last"]
 
 
+def test_the_kernels_hook_calls_pass_each_implementation_the_arguments_it_names(mallcore):
+    got = []
+
+    class Picky(Center):
+        name = "picky"
+
+        @hookimpl
+        def order_pay(self, payment, ctx):  # both, in another order than the spec
+            got.append(("both", payment, ctx))
+
+    class OnlyPayment(Center):
+        name = "only_payment"
+
+        @hookimpl
+        def order_pay(self, payment):
+            got.append(("payment", payment))
+
+    class Nothing(Center):
+        name = "nothing"
+
+        @hookimpl
+        def order_pay(self):
+            got.append(("nothing",))
+
+    kernel = mallcore.kernel(centers=[], extra=[Picky, OnlyPayment, Nothing])
+    kernel.calls.order_pay(ctx="the ctx", payment="the payment")
+    fast = list(got)
+    got.clear()
+    kernel.hook.order_pay(ctx="the ctx", payment="the payment")
+    assert fast == got  # pluggy's order, too
+    assert sorted(fast) == [
+        ("both", "the payment", "the ctx"),
+        ("nothing",),
+        ("payment", "the payment"),
+    ]
+
+
 def test_hooks_with_wrappers_or_firstresult_go_through_pluggy(mallcore):
     seen = []
 
