@@ -221,6 +221,19 @@ def mallcore_server(
         yield port, config
 
 
+def compare(runs: dict[str, list[dict[str, Any]]], rate: str) -> dict[str, Any]:
+    """The median run of each side (one lucky or unlucky run moves neither), the ratio of
+    their ``rate`` and the ratio of the best runs."""
+    mid = {side: sorted(r, key=lambda x: x[rate])[len(r) // 2] for side, r in runs.items()}
+    best = {side: max(r, key=lambda x: x[rate]) for side, r in runs.items()}
+    return {
+        "raw": mid["raw"],
+        "mallcore": mid["mallcore"],
+        "ratio": round(mid["mallcore"][rate] / mid["raw"][rate], 3),
+        "best_ratio": round(best["mallcore"][rate] / best["raw"][rate], 3),
+    }
+
+
 def scenario_place(
     target: Target, folder: Path, n: int, clients: int, workers: int, rounds: int
 ) -> dict[str, Any]:
@@ -238,15 +251,9 @@ def scenario_place(
             request = order_request(lines)
             result = warm_then_run(port, request, warm, request, n, clients)
         runs["mallcore"].append(summarize(result, 201))
-    # The median run of each side: one lucky or unlucky run moves neither.
-    mid = {side: sorted(r, key=lambda x: x["per_second"])[len(r) // 2] for side, r in runs.items()}
-    best = {side: max(r, key=lambda x: x["per_second"]) for side, r in runs.items()}
     return {
         "runs": runs,
-        "raw": mid["raw"],
-        "mallcore": mid["mallcore"],
-        "ratio": round(mid["mallcore"]["per_second"] / mid["raw"]["per_second"], 3),
-        "best_ratio": round(best["mallcore"]["per_second"] / best["raw"]["per_second"], 3),
+        **compare(runs, "per_second"),
         "errors": {
             side: [r["statuses"] for r in rs if set(r["statuses"]) != {201}] for side, rs in runs.items()
         },
@@ -291,19 +298,13 @@ def scenario_hot(
             result = warm_then_run(port, order_request([(WARM, 1)]), warm, buy, attempts, clients)
         record("mallcore", result, *_kernel_stock(config, HOT))
 
-    rate = "decrements_per_second"
-    mid = {side: sorted(r, key=lambda x: x[rate])[len(r) // 2] for side, r in runs.items()}
-    best = {side: max(r, key=lambda x: x[rate]) for side, r in runs.items()}
     return {
         "attempts": attempts,
         "stock": stock,
         "clients": clients,
         "warm_up": warm,
         "runs": runs,
-        "raw": mid["raw"],
-        "mallcore": mid["mallcore"],
-        "ratio": round(mid["mallcore"][rate] / mid["raw"][rate], 3),
-        "best_ratio": round(best["mallcore"][rate] / best["raw"][rate], 3),
+        **compare(runs, "decrements_per_second"),
         # Any run of a side that sold more than its stock, or reserved more than on hand.
         "oversold": {side: any(r["oversold"] for r in rs) for side, rs in runs.items()},
     }
