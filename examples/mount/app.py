@@ -15,7 +15,7 @@ from pathlib import Path
 from litestar import Litestar, get
 
 from mallcore.kernel import Kernel, load_config
-from mallcore.kernel.http.app import MallcorePlugin
+from mallcore.kernel.http import MallcorePlugin
 
 HERE = Path(__file__).parent
 

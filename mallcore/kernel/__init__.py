@@ -1,12 +1,30 @@
 """The public API of the mallcore kernel: what a center imports.
 
-Centers import from here and never from another center's package.
+A center imports from this package, from :mod:`mallcore.kernel.http` (route
+helpers and the app) and from these public modules, never from another
+kernel module and never from another center's package:
+
+- :mod:`mallcore.kernel.aftersale`: the after-sale structs centers pass each
+  other through hooks (cases, parcels, parcel events).
+- :mod:`mallcore.kernel.columns`: the column types of every table (and of
+  migrations), alike on SQLite and PostgreSQL.
+- :mod:`mallcore.kernel.fast`: precompiled statements for the few queries on
+  the placement path (use only where profiling says so).
+- :mod:`mallcore.kernel.schemas`: the kernel's HTTP request and response
+  bodies (``PlaceOrder``, ``LineIn``, ``TimelineView``, ``ShopCode``...).
+- :mod:`mallcore.kernel.signing`: signed webhooks.
+- :mod:`mallcore.kernel.tables`: the kernel's tables, for reading (joins,
+  reports); changes go through the kernel's services.
+
+``tests/test_exported_members.py`` holds centers (and the examples) to this.
+The layers behind it are described in docs/architecture.md.
 """
 
-from .auth import SYSTEM, Caller, Principal, require, require_visible
+from .auth import SYSTEM, Caller, Principal, require
 from .center import Center
+from .commands import pass_kernel
 from .config import Config, load_config
-from .context import Address, Adjustment, Event, Line, Order, OrderContext, Payment, Phase, utcnow
+from .context import OrderContext
 from .errors import (
     ConfigError,
     Conflict,
@@ -22,13 +40,29 @@ from .errors import (
     Unauthenticated,
 )
 from .hookspecs import hookimpl, hookspec
+from .i18n import pick_language
 from .jobs import Job
 from .kernel import Kernel
-from .money import Money, allocate, format_amount, share
+from .money import allocate, format_amount, share
 from .refunds import LIVE as LIVE_REFUND_STATUSES
-from .refunds import Refund, RefundItem, RefundLine
 from .schemas import ShipmentView
 from .states import OrderStatus
+from .types import (
+    Address,
+    Adjustment,
+    Claim,
+    Event,
+    Line,
+    Order,
+    Payment,
+    Phase,
+    Refund,
+    RefundItem,
+    RefundLine,
+    Shop,
+    TimelineEntry,
+    utcnow,
+)
 
 __all__ = [
     "LIVE_REFUND_STATUSES",
@@ -37,6 +71,7 @@ __all__ = [
     "Adjustment",
     "Caller",
     "Center",
+    "Claim",
     "Config",
     "ConfigError",
     "Conflict",
@@ -47,7 +82,6 @@ __all__ = [
     "Kernel",
     "Line",
     "MallcoreError",
-    "Money",
     "NotFound",
     "Order",
     "OrderContext",
@@ -63,15 +97,18 @@ __all__ = [
     "RefundLine",
     "Rejected",
     "ShipmentView",
+    "Shop",
     "StartupError",
+    "TimelineEntry",
     "Unauthenticated",
     "allocate",
     "format_amount",
     "hookimpl",
     "hookspec",
     "load_config",
+    "pass_kernel",
+    "pick_language",
     "require",
-    "require_visible",
     "share",
     "utcnow",
 ]

@@ -27,14 +27,20 @@ import sqlalchemy as sa
 from litestar.di import NamedDependency
 
 from . import tables as t
-from .context import utcnow
-from .errors import Forbidden, NotFound, Unauthenticated
+from .errors import ConfigError, Forbidden, Unauthenticated
 from .hookspecs import hookimpl
+from .types import utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from litestar import Request
 
-    from .kernel import Kernel
+    from .config import AuthConfig
+    from .db import Database
+
+    # The ``resolve_principal`` hook, called with the token and the request.
+    Resolver = Callable[[str, Request[Any, Any, Any] | None], "Principal | None"]
 
 ROLES = frozenset({"customer", "merchant", "warehouse", "finance", "admin"})
 STAFF_ROLES = frozenset({"merchant", "warehouse", "finance"})
@@ -84,29 +90,38 @@ def require(principal: Principal, *roles: str) -> None:
         raise Forbidden(f"this needs one of the roles: {', '.join(roles)}", code="role_required")
 
 
-def require_visible(principal: Principal, shop: str, owner: str | None, what: str) -> None:
-    if not principal.can_see(shop, owner):
-        raise NotFound(f"{what} not found")
-
-
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Auth:
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-        cfg = kernel.config.auth
+    """Tokens to principals, issued tokens, and customers' signed tracking links.
+
+    ``resolve`` is the ``resolve_principal`` hook; ``secret`` gives the
+    deployment's signing secret (read from the database on first use).
+    """
+
+    def __init__(
+        self,
+        config: AuthConfig,
+        *,
+        source: str,
+        db: Database,
+        resolve: Resolver,
+        secret: Callable[[], str],
+    ) -> None:
+        self.config = config
+        self.db = db
+        self._resolve = resolve
+        self._secret = secret
         self.static: dict[str, Principal] = {
-            token: Principal(tc.subject, frozenset(tc.roles), tc.shop) for token, tc in cfg.tokens.items()
+            token: Principal(tc.subject, frozenset(tc.roles), tc.shop) for token, tc in config.tokens.items()
         }
-        for token, tc in cfg.tokens.items():
+        for token, tc in config.tokens.items():
             bad = set(tc.roles) - ROLES
             if bad:
-                from .errors import ConfigError
-
                 raise ConfigError(
-                    f"{kernel.config.source}: config key 'auth.tokens.{token[:4]}…roles': unknown role(s) "
+                    f"{source}: config key 'auth.tokens.{token[:4]}…roles': unknown role(s) "
                     f"{', '.join(sorted(bad))} (known: {', '.join(sorted(ROLES))})"
                 )
         self._cache: dict[str, tuple[float, Principal | None]] = {}
@@ -116,7 +131,7 @@ class Auth:
     # -- tokens -------------------------------------------------------------
 
     def resolve(self, token: str, request: Request[Any, Any, Any] | None = None) -> Principal:
-        principal = self.kernel.hook.resolve_principal(kernel=self.kernel, token=token, request=request)
+        principal = self._resolve(token, request)
         if principal is None:
             raise Unauthenticated("unknown or expired token", code="invalid_token")
         return principal
@@ -135,7 +150,7 @@ class Auth:
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        with self.kernel.db.transaction(write=False) as conn:
+        with self.db.transaction(write=False) as conn:
             row = conn.execute(
                 sa.select(t.api_tokens.c.subject, t.api_tokens.c.roles, t.api_tokens.c.shop).where(
                     t.api_tokens.c.token_hash == key, t.api_tokens.c.revoked_at.is_(None)
@@ -145,7 +160,7 @@ class Auth:
         with self._cache_lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[key] = (now + self.kernel.config.auth.token_cache_seconds, principal)
+            self._cache[key] = (now + self.config.token_cache_seconds, principal)
         return principal
 
     def issue_token(
@@ -155,7 +170,7 @@ class Auth:
         if bad:
             raise ValueError(f"unknown role(s): {', '.join(sorted(bad))}")
         token = "mc_" + secrets.token_urlsafe(24)
-        with self.kernel.db.transaction() as conn:
+        with self.db.transaction() as conn:
             conn.execute(
                 t.api_tokens.insert().values(
                     token_hash=hash_token(token),
@@ -169,7 +184,7 @@ class Auth:
         return token
 
     def verify_jwt(self, token: str) -> Principal | None:
-        cfg = self.kernel.config.auth.jwt
+        cfg = self.config.jwt
         if cfg is None or token.count(".") != 2:
             return None
         key = cfg.public_key or cfg.secret
@@ -202,7 +217,7 @@ class Auth:
 
     def tracking_token(self, order_id: int) -> str:
         if self._link_key is None:
-            self._link_key = hashlib.sha256(b"mallcore.track\0" + self.kernel.secret().encode()).digest()
+            self._link_key = hashlib.sha256(b"mallcore.track\0" + self._secret().encode()).digest()
         mac = hmac.new(self._link_key, b"track:%d" % order_id, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
@@ -218,13 +233,13 @@ class DefaultIdentity:
         self.auth = auth
 
     @hookimpl(trylast=True)
-    def resolve_principal(self, kernel: Kernel, token: str, request: Any) -> Principal | None:
+    def resolve_principal(self, token: str) -> Principal | None:
         principal = self.auth.static.get(token)
         if principal is not None:
             return principal
         principal = self.auth.verify_jwt(token)
         if principal is not None:
             return principal
-        if kernel.config.auth.database_tokens:
+        if self.auth.config.database_tokens:
             return self.auth.lookup_database_token(token)
         return None

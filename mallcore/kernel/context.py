@@ -1,131 +1,29 @@
-"""What a lifecycle hook sees: the order, its lines, the stage's transaction."""
+"""What a lifecycle hook sees: the order, its lines, the stage's transaction.
+
+An :class:`OrderContext` is built by the stage that runs (see
+:class:`~mallcore.kernel.orders.OrderService`); it buffers what hooks want
+written (status, timeline, events) and is handed back to the stage to write.
+It never calls a service: the stage gives it what it needs (a line loader, a
+logger).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from . import states
-from .errors import InvalidInput, Rejected
+from .errors import InvalidInput
+from .types import Adjustment, Event, Line, Order, TimelineEntry, utcnow
 
 if TYPE_CHECKING:
     from .auth import Principal
-    from .kernel import Kernel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Phase(IntEnum):
-    """When an adjustment applies; the kernel applies them in this order, then by center."""
-
-    PROMOTION = 10
-    MEMBERSHIP = 20
-    COUPON = 30
-    POINTS = 40
-    FREIGHT = 50
-    FEE = 60
-    # Last word on the price, e.g. an exchange replacement at no charge.
-    SETTLEMENT = 90
-
-
-class Address(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str
-    phone: str
-    region: str
-    detail: str
-
-
-class Line(msgspec.Struct, kw_only=True):
-    sku: str
-    quantity: int
-    id: int | None = None
-    line_no: int = 0
-    name: str = ""
-    unit_price: int | None = None
-    weight_grams: int = 0
-    subtotal: int = 0
-    discount: int = 0
-    shipping: int = 0
-    fees: int = 0
-    total: int = 0
-    attrs: dict[str, Any] = msgspec.field(default_factory=dict)
-
-
-class Adjustment(msgspec.Struct, kw_only=True):
-    source: str
-    reason: str
-    amount: int
-    phase: int
-    line_no: int | None = None
-    code: str | None = None
-    id: int | None = None
-    line_id: int | None = None
-    # line_no -> share, for order-level adjustments once allocated
-    allocation: dict[int, int] | None = None
-
-
-class Order(msgspec.Struct, kw_only=True):
-    shop: str
-    customer: str
-    status: str
-    currency: str
-    id: int | None = None
-    subtotal: int = 0
-    discount: int = 0
-    shipping: int = 0
-    fees: int = 0
-    total: int = 0
-    paid: int = 0
-    refunded: int = 0
-    address: Address | None = None
-    coupons: list[str] = msgspec.field(default_factory=list)
-    points: int = 0
-    parent_id: int | None = None
-    hold: str | None = None
-    extra: dict[str, Any] = msgspec.field(default_factory=dict)
-    placed_at: datetime | None = None
-    updated_at: datetime | None = None
-
-
-class Payment(msgspec.Struct, kw_only=True):
-    """A payment attempt handed to ``order_pay``; the payment center fills it in."""
-
-    method: str
-    amount: int
-    currency: str
-    data: dict[str, Any] = msgspec.field(default_factory=dict)
-    status: str = "unhandled"  # captured | pending | failed
-    provider: str | None = None
-    reference: str | None = None
-    id: int | None = None
-    failure: str | None = None
-
-
-class TimelineEntry(msgspec.Struct, kw_only=True):
-    kind: str
-    message: str
-    actor: str
-    public: bool = True
-    messages: dict[str, str] | None = None
-    ref: str | None = None
-    data: dict[str, Any] | None = None
-    at: datetime = msgspec.field(default_factory=utcnow)
-    order_id: int | None = None
-
-
-class Event(msgspec.Struct, kw_only=True):
-    topic: str
-    payload: dict[str, Any]
-    order_id: int | None = None
-    at: datetime = msgspec.field(default_factory=utcnow)
+# What a stage gives its context to load the order's lines on first use.
+LineLoader = Callable[[sa.Connection, int], list[Line]]
 
 
 class OrderContext:
@@ -144,15 +42,16 @@ class OrderContext:
 
     __slots__ = (
         "_after_commit",
+        "_base_log",
         "_changes",
         "_events",
         "_lines",
+        "_load_lines",
         "_log",
         "_session",
         "_timeline",
         "adjustments",
         "conn",
-        "kernel",
         "order",
         "parcels",
         "principal",
@@ -162,14 +61,15 @@ class OrderContext:
 
     def __init__(
         self,
-        kernel: Kernel,
         stage: str,
         order: Order,
         conn: sa.Connection,
         principal: Principal,
         lines: list[Line] | None = None,
+        *,
+        load_lines: LineLoader,
+        log: Any,
     ) -> None:
-        self.kernel = kernel
         self.stage = stage
         self.order = order
         self.conn = conn
@@ -184,14 +84,16 @@ class OrderContext:
         self.stash: dict[Any, Any] = {}
         # Set by WMS in order_dispatch; TMS ships each (see aftersale.Parcel).
         self.parcels: list[Any] = []
-        self._log: Any = None
+        self._load_lines = load_lines
+        self._base_log = log
+        self._log: tuple[int | None, Any] | None = None
 
     @property
     def log(self) -> Any:
         """A structlog logger bound with the order id and the stage (made on first use)."""
         # Rebound once the order has its id (placement inserts it mid-stage).
         if self._log is None or self._log[0] != self.order.id:
-            self._log = (self.order.id, self.kernel.log.bind(order_id=self.order.id, stage=self.stage))
+            self._log = (self.order.id, self._base_log.bind(order_id=self.order.id, stage=self.stage))
         return self._log[1]
 
     @log.setter
@@ -202,7 +104,7 @@ class OrderContext:
     def lines(self) -> list[Line]:
         if self._lines is None:
             assert self.order.id is not None
-            self._lines = self.kernel.orders.load_lines(self.conn, self.order.id)
+            self._lines = self._load_lines(self.conn, self.order.id)
         return self._lines
 
     def line(self, line_id: int) -> Line:
@@ -282,11 +184,14 @@ class OrderContext:
         self.adjustments.append(adj)
         return adj
 
-    def reject(self, code: str, detail: str) -> None:
-        raise Rejected(detail, code=code)
+    def transition(
+        self, target: str, *, message: str | None = None, zh: str | None = None, note: str = ""
+    ) -> None:
+        """Move the order to ``target`` (checked by the state machine), with a timeline entry.
 
-    def transition(self, target: str, *, message: str | None = None, zh: str | None = None) -> None:
-        """Move the order to ``target`` (checked by the state machine), with a timeline entry."""
+        ``note`` (e.g. what staff typed when marking a step by hand) is added to
+        the entry's message and kept in its ``data``.
+        """
         current = self.order.status
         states.check(current, target)
         status = states.OrderStatus(target)
@@ -295,7 +200,12 @@ class OrderContext:
         self._changes["status"] = status.value
         self._changes["updated_at"] = self.order.updated_at
         en, cn = states.MESSAGES[status]
-        self.timeline(f"order.{status.value}", message or en, zh=zh or cn, data={"from": current})
+        en, cn = message or en, zh or cn
+        data: dict[str, Any] = {"from": current}
+        if note:
+            en, cn = f"{en}: {note}", f"{cn}:{note}"
+            data["note"] = note
+        self.timeline(f"order.{status.value}", en, zh=cn, data=data)
         self.emit(f"order.{status.value}", {"from": current, "to": status.value})
         self.log.info("order.transition", previous=current, status=status.value)
 

@@ -8,7 +8,7 @@ import msgspec
 import sqlalchemy as sa
 
 from . import tables as t
-from .context import utcnow
+from .types import utcnow
 
 if TYPE_CHECKING:
     from .kernel import Kernel

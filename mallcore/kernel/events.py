@@ -18,20 +18,29 @@ import sqlalchemy as sa
 
 from . import fast
 from . import tables as t
-from .context import Event
+from .types import Event
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from .db import Database
 
-Handler = Callable[["Kernel", Event], Any]
+# A subscriber, called as ``handler(kernel, event)`` (see ``center_subscriptions``).
+Handler = Callable[[Any, Event], Any]
 
 
 class EventBus:
-    def __init__(self, kernel: Kernel, subscriptions: Iterable[tuple[str, str, Handler]]) -> None:
+    """Writes events to the outbox and hands them to subscribers.
+
+    ``kernel`` is only passed on: it is each handler's first argument.
+    """
+
+    def __init__(
+        self, db: Database, subscriptions: Iterable[tuple[str, str, Handler]], *, kernel: Any, log: Any
+    ) -> None:
         self.kernel = kernel
+        self.log = log
         self._subs = list(subscriptions)  # (center, pattern, handler)
         self._routes: dict[str, list[tuple[str, Handler]]] = {}
-        self._insert = fast.insert(t.outbox, ("topic", "order_id", "payload", "created_at"), kernel.db)
+        self._insert = fast.insert(t.outbox, ("topic", "order_id", "payload", "created_at"), db)
 
     def handlers(self, topic: str) -> list[tuple[str, Handler]]:
         route = self._routes.get(topic)
@@ -56,6 +65,6 @@ class EventBus:
                 try:
                     handler(self.kernel, event)
                 except Exception:
-                    self.kernel.log.exception(
+                    self.log.exception(
                         "event.handler_failed", topic=event.topic, center=center, order_id=event.order_id
                     )

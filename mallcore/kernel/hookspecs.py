@@ -49,15 +49,16 @@ if TYPE_CHECKING:  # pragma: no cover - names for annotations only
 
     from .aftersale import AfterSaleCase, Parcel, ParcelEvent
     from .auth import Principal
-    from .context import Line, Order, OrderContext, Payment
+    from .context import OrderContext
     from .jobs import Job
     from .kernel import Kernel
-    from .refunds import Refund
     from .schemas import OrderView
+    from .types import Line, Order, Payment, Refund
 
 
 # --------------------------------------------------------------------------
-# Order lifecycle (DESIGN §3). One call per stage, inside its transaction.
+# Order lifecycle. One call per stage, inside its transaction
+# (docs/architecture.md, "The stage transaction").
 # --------------------------------------------------------------------------
 
 
@@ -308,7 +309,7 @@ def center_commands() -> Sequence[click.Command]:
     """Return click commands added under ``mallcore <center name> ...``.
 
     Called once when the CLI starts, for enabled centers only. Commands get
-    the kernel with ``mallcore.kernel.cli.pass_kernel``. A raise stops the
+    the kernel with ``mallcore.kernel.pass_kernel``. A raise stops the
     CLI with the error.
     """
 

@@ -20,20 +20,13 @@ import msgspec
 import sqlalchemy as sa
 
 from . import tables as t
-from .context import utcnow
 from .errors import InvalidInput
+from .types import Claim, utcnow
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from .db import Database
 
 MAX_KEY_LENGTH = 200
-
-
-class Claim(msgspec.Struct, frozen=True):
-    subject: str
-    key: str
-    scope: str
-    request_hash: str
 
 
 class Stored(msgspec.Struct, frozen=True):
@@ -44,8 +37,9 @@ class Stored(msgspec.Struct, frozen=True):
 
 
 class Idempotency:
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
+    def __init__(self, db: Database, *, ttl_hours: int) -> None:
+        self.db = db
+        self.ttl_hours = ttl_hours
 
     def claim(self, subject: str, key: str | None, scope: str, canonical_body: bytes) -> Claim | None:
         if key is None:
@@ -60,7 +54,7 @@ class Idempotency:
 
     def lookup(self, claim: Claim) -> Stored | None:
         k = t.idempotency_keys.c
-        with self.kernel.db.transaction(write=False) as conn:
+        with self.db.transaction(write=False) as conn:
             row = conn.execute(
                 sa.select(k.scope, k.request_hash, k.status_code, k.response).where(
                     k.subject == claim.subject, k.key == claim.key
@@ -93,8 +87,8 @@ class Idempotency:
 
     def purge(self) -> int:
         """Forget keys older than ``http.idempotency_ttl_hours`` (a periodic job)."""
-        cutoff = utcnow() - timedelta(hours=self.kernel.config.http.idempotency_ttl_hours)
-        with self.kernel.db.transaction() as conn:
+        cutoff = utcnow() - timedelta(hours=self.ttl_hours)
+        with self.db.transaction() as conn:
             return conn.execute(
                 t.idempotency_keys.delete().where(t.idempotency_keys.c.created_at < cutoff)
             ).rowcount

@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from . import tables as t
-from .context import utcnow
+from .types import utcnow
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from .db import Database
 
 
 class Job(msgspec.Struct, frozen=True):
@@ -35,13 +35,22 @@ class Job(msgspec.Struct, frozen=True):
 
     name: str
     interval: float
-    fn: Callable[[Kernel], Any]
+    # Called with the kernel (typed loosely: this module sits below the kernel).
+    fn: Callable[[Any], Any]
     description: str = ""
 
 
 class JobRunner:
-    def __init__(self, kernel: Kernel, jobs: list[Job]) -> None:
+    """Runs jobs on a thread, each about once per interval across every runner.
+
+    ``kernel`` is only passed on: it is each job's argument.
+    """
+
+    def __init__(self, db: Database, jobs: list[Job], *, kernel: Any, log: Any, tick_seconds: float) -> None:
+        self.db = db
         self.kernel = kernel
+        self.log = log
+        self.tick_seconds = tick_seconds
         self.jobs = {job.name: job for job in jobs}
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._stop = threading.Event()
@@ -50,7 +59,7 @@ class JobRunner:
     def run(self, name: str) -> Any:
         """Run one job now, without a lease (the job is race-safe by contract)."""
         job = self.jobs[name]
-        log = self.kernel.log.bind(job=name)
+        log = self.log.bind(job=name)
         started = time.perf_counter()
         try:
             result = job.fn(self.kernel)
@@ -61,14 +70,11 @@ class JobRunner:
             log.info("job.ran", result=result, ms=round((time.perf_counter() - started) * 1000, 1))
         return result
 
-    def run_all(self) -> dict[str, Any]:
-        return {name: self.run(name) for name in self.jobs}
-
     def claim(self, job: Job) -> bool:
         now = utcnow()
         until = now + timedelta(seconds=job.interval)
         jl = t.job_leases.c
-        with self.kernel.db.transaction() as conn:
+        with self.db.transaction() as conn:
             taken = conn.execute(
                 t.job_leases.update()
                 .where(jl.name == job.name, sa.or_(jl.expires_at < now, jl.owner == self.owner))
@@ -83,7 +89,7 @@ class JobRunner:
             if exists:
                 return False
         try:
-            with self.kernel.db.transaction() as conn:
+            with self.db.transaction() as conn:
                 conn.execute(
                     t.job_leases.insert().values(
                         name=job.name, owner=self.owner, expires_at=until, last_run_at=now
@@ -100,7 +106,7 @@ class JobRunner:
             try:
                 claimed = self.claim(job)
             except Exception:
-                self.kernel.log.exception("job.claim_failed", job=job.name)
+                self.log.exception("job.claim_failed", job=job.name)
                 continue
             if claimed:
                 try:
@@ -116,8 +122,7 @@ class JobRunner:
         self._thread.start()
 
     def _loop(self) -> None:
-        tick = self.kernel.config.jobs.tick_seconds
-        while not self._stop.wait(tick):
+        while not self._stop.wait(self.tick_seconds):
             self.tick()
 
     def stop(self) -> None:

@@ -1,8 +1,10 @@
 """The kernel: config, centers, plugin manager, database and services, per instance.
 
-There is no module-level global: two kernels in one process (tests, a host
-app mounting two shops) never share a plugin manager, a center instance or a
-database engine.
+This is the one place where services are wired: each receives the few
+collaborators it uses, never the kernel itself (see docs/architecture.md,
+"Layers"). There is no module-level global: two kernels in one process
+(tests, a host app mounting two shops) never share a plugin manager, a
+center instance or a database engine.
 """
 
 from __future__ import annotations
@@ -24,17 +26,22 @@ from .errors import ConfigError, PluginError
 from .events import EventBus
 from .idempotency import Idempotency
 from .jobs import Job, JobRunner
+from .order_store import OrderStore
+from .order_views import OrderViews
 from .orders import OrderService
 from .plugins import (
     HookCalls,
-    default_enabled,
+    call_each,
+    enabled_centers,
     installed_centers,
     load_centers,
     make_plugin_manager,
     order_centers,
 )
 from .refunds import RefundService
+from .schemas import OrderView
 from .shops import ShopService
+from .types import Order
 
 
 class Kernel:
@@ -53,20 +60,21 @@ class Kernel:
     ) -> None:
         self.config = config = config or load_config()
         self.log = structlog.get_logger("mallcore")
-        enabled = config.enabled_centers
-        if enabled is None:
-            enabled = default_enabled(installed_centers())
-        self.centers: dict[str, Any] = {c.name: c for c in order_centers(load_centers(enabled, centers))}
+        self.centers: dict[str, Any] = {
+            c.name: c for c in order_centers(load_centers(enabled_centers(config), centers))
+        }
         self._check_config_sections()
         self.db = Database(config.database, engine=engine)
-        self.auth = Auth(self)
+        self.auth = Auth(
+            config.auth, source=config.source, db=self.db, resolve=self._resolve_principal, secret=self.secret
+        )
         self.pm: pluggy.PluginManager = make_plugin_manager(
             list(self.centers.values()), internal=[("mallcore.identity", DefaultIdentity(self.auth))]
         )
         self.hook = self.pm.hook
         # What the kernel itself calls hooks through (see HookCalls).
         self.calls = HookCalls(self.pm)
-        schemas = self.call_each("center_settings")
+        schemas = dict(self.call_each("center_settings"))
         for name, center in self.centers.items():
             settings = validate_settings(name, schemas.get(name), config.center_settings(name), config.source)
             if hasattr(center, "bind"):
@@ -75,17 +83,34 @@ class Kernel:
                 center.kernel, center.settings = self, settings
         self.metadatas: dict[str, sa.MetaData] = {"kernel": tables.metadata}
         self._collect_tables()
-        self.shops = ShopService(self)
-        self.idempotency = Idempotency(self)
-        self.orders = OrderService(self)
-        self.refunds = RefundService(self)
+        self.shops = ShopService(self.db, currency=config.orders.currency)
+        self.idempotency = Idempotency(self.db, ttl_hours=config.http.idempotency_ttl_hours)
         self.events = EventBus(
-            self,
+            self.db,
             [
                 (center, pattern, handler)
-                for center, subs in self.call_each("center_subscriptions", kernel=self).items()
+                for center, subs in self.call_each("center_subscriptions", kernel=self)
                 for pattern, handler in subs or ()
             ],
+            kernel=self,
+            log=self.log,
+        )
+        self.refunds = RefundService(self.db, self.calls)
+        store = OrderStore(self.db)
+        self.order_views = OrderViews(
+            self.db, store, on_render=self._order_view, tracking_url=self.tracking_url
+        )
+        self.orders = OrderService(
+            self.db,
+            store,
+            self.order_views,
+            self.calls,
+            self.events,
+            self.idempotency,
+            self.shops,
+            self.refunds,
+            config=config.orders,
+            log=self.log,
         )
         jobs = [
             Job(
@@ -95,19 +120,28 @@ class Kernel:
                 "forget old Idempotency-Keys",
             )
         ]
-        for center_jobs in self.call_each("center_jobs", kernel=self).values():
+        for _, center_jobs in self.call_each("center_jobs", kernel=self):
             jobs.extend(center_jobs or ())
-        self.jobs = JobRunner(self, jobs)
+        self.jobs = JobRunner(self.db, jobs, kernel=self, log=self.log, tick_seconds=config.jobs.tick_seconds)
         self.mount_path = ""
         self._secret: str | None = config.auth.secret
         self._started = False
 
     # -- composition -----------------------------------------------------------
 
-    def call_each(self, hook_name: str, **kwargs: Any) -> dict[str, Any]:
-        """Call a hook on each center separately, in center order; results by center."""
-        impls = {i.plugin_name: i.function for i in getattr(self.hook, hook_name).get_hookimpls()}
-        return {name: impls[name](**kwargs) for name in self.centers if name in impls}
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call each implementation of a hook separately, in center order: ``(center, result)`` pairs.
+
+        A center that implements the hook more than once appears once per
+        implementation (see :func:`~mallcore.kernel.plugins.call_each`).
+        """
+        return call_each(self.pm, hook_name, **kwargs)
+
+    def _resolve_principal(self, token: str, request: Any) -> Any:
+        return self.hook.resolve_principal(kernel=self, token=token, request=request)
+
+    def _order_view(self, conn: sa.Connection, order: Order, view: OrderView) -> None:
+        self.calls.order_view(kernel=self, conn=conn, order=order, view=view)
 
     def _check_config_sections(self) -> None:
         installed = set(installed_centers()) | set(self.centers)
@@ -119,9 +153,11 @@ class Kernel:
 
     def _collect_tables(self) -> None:
         owner = {name: "kernel" for name in tables.metadata.tables}
-        for center, metadata in self.call_each("center_tables").items():
+        for center, metadata in self.call_each("center_tables"):
             if metadata is None:
                 continue
+            if center in self.metadatas:
+                raise PluginError(f"center '{center}' declares its tables twice", center=center)
             for name in metadata.tables:
                 if name != center and not name.startswith(f"{center}_"):
                     raise PluginError(
@@ -189,13 +225,12 @@ class Kernel:
             return
         self._started = False
         self.jobs.stop()
-        impls = {i.plugin_name: i.function for i in self.hook.center_shutdown.get_hookimpls()}
-        for name in reversed(self.centers):
-            if name in impls:
-                try:
-                    impls[name](kernel=self)
-                except Exception:
-                    self.log.exception("center.shutdown_failed", center=name)
+        # Reverse call order, each on its own: one center's failure must not stop the others.
+        for impl in self.hook.center_shutdown.get_hookimpls():
+            try:
+                self.pm._hookexec("center_shutdown", [impl], {"kernel": self}, False)
+            except Exception:
+                self.log.exception("center.shutdown_failed", center=impl.plugin_name)
 
     def close(self) -> None:
         self.shutdown()

@@ -10,21 +10,33 @@ lets several workers start at once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from .db import Database
 
 HERE = Path(__file__).parent / "migrations"
 LOCK_ID = 0x6D616C6C  # "mall"
 
 
-def version_locations(kernel: Kernel) -> dict[str, Path]:
+class Migratable(Protocol):
+    """What migrations need of a kernel: its database, enabled centers and their tables."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def centers(self) -> Mapping[str, Any]: ...
+    @property
+    def metadatas(self) -> Mapping[str, sa.MetaData]: ...
+
+
+def version_locations(kernel: Migratable) -> dict[str, Path]:
     locations = {"kernel": HERE / "versions"}
     for name, center in kernel.centers.items():
         path = center.migrations_path() if hasattr(center, "migrations_path") else None
@@ -33,7 +45,7 @@ def version_locations(kernel: Kernel) -> dict[str, Path]:
     return locations
 
 
-def alembic_config(kernel: Kernel, connection: sa.Connection | None = None) -> AlembicConfig:
+def alembic_config(kernel: Migratable, connection: sa.Connection | None = None) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(HERE))
     cfg.set_main_option("version_locations", " ".join(str(p) for p in version_locations(kernel).values()))
@@ -44,7 +56,7 @@ def alembic_config(kernel: Kernel, connection: sa.Connection | None = None) -> A
     return cfg
 
 
-def upgrade(kernel: Kernel, target: str = "heads") -> None:
+def upgrade(kernel: Migratable, target: str = "heads") -> None:
     with kernel.db.engine.connect() as conn:
         if not kernel.db.is_sqlite:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_ID})
@@ -58,14 +70,14 @@ def upgrade(kernel: Kernel, target: str = "heads") -> None:
                 conn.commit()
 
 
-def current(kernel: Kernel) -> list[str]:
+def current(kernel: Migratable) -> list[str]:
     from alembic.runtime.migration import MigrationContext
 
     with kernel.db.engine.connect() as conn:
         return sorted(MigrationContext.configure(conn).get_current_heads())
 
 
-def revision(kernel: Kernel, center: str, message: str) -> None:
+def revision(kernel: Migratable, center: str, message: str) -> None:
     """Autogenerate a revision for one center's branch (developers' tool)."""
     locations = version_locations(kernel)
     if center not in locations:

@@ -11,25 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import msgspec
-
-
-class Money(msgspec.Struct, frozen=True):
-    amount: int
-    currency: str
-
-    def __add__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.amount + other.amount, self.currency)
-
-    def __sub__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.amount - other.amount, self.currency)
-
-    def _same(self, other: Money) -> None:
-        if other.currency != self.currency:
-            raise ValueError(f"currency mismatch: {self.currency} vs {other.currency}")
-
 
 def allocate(amount: int, weights: Sequence[int]) -> list[int]:
     """Split ``amount`` over ``weights`` by the largest-remainder rule.

@@ -9,7 +9,7 @@ callbacks run. A raise anywhere rolls everything back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -19,100 +19,82 @@ import sqlalchemy as sa
 from . import fast, pricing, states
 from . import tables as t
 from .auth import SYSTEM, Principal, require
-from .context import Address, Adjustment, Line, Order, OrderContext, Payment, Phase, utcnow
+from .context import OrderContext
 from .errors import Conflict, InvalidInput, NotFound, PaymentFailed
-from .idempotency import Claim
-from .schemas import (
-    AdjustmentView,
-    AllocationView,
-    LineView,
-    OrderSummary,
-    OrderView,
-    PaymentView,
-    PlaceOrder,
-    TimelineView,
-)
+from .schemas import OrderView, PaymentView, PlaceOrder
 from .states import OrderStatus as S
+from .types import Adjustment, Claim, Line, Order, Payment, Phase, utcnow
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
-
-_PHASE_NAMES = {int(p): p.name.lower() for p in Phase}
+    from .config import OrdersConfig
+    from .db import Database
+    from .events import EventBus
+    from .idempotency import Idempotency
+    from .order_store import OrderStore
+    from .order_views import OrderViews
+    from .plugins import HookCalls
+    from .refunds import RefundService
+    from .shops import ShopService
 
 
 class OrderService:
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-        self.db = kernel.db
-        self.hook = kernel.calls
+    """Every stage of an order: placement, payment, cancellation, dispatch, delivery...
+
+    ``calls`` is how the kernel calls the lifecycle hooks (see
+    :class:`~mallcore.kernel.plugins.HookCalls`); the other collaborators are
+    the services a stage uses. ``load``, ``visible`` and ``load_lines`` read
+    an order to act on (see :class:`~mallcore.kernel.order_store.OrderStore`).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        store: OrderStore,
+        views: OrderViews,
+        calls: HookCalls,
+        events: EventBus,
+        idempotency: Idempotency,
+        shops: ShopService,
+        refunds: RefundService,
+        *,
+        config: OrdersConfig,
+        log: Any,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.views = views
+        self.calls = calls
+        self.events = events
+        self.idempotency = idempotency
+        self.shops = shops
+        self.refunds = refunds
+        self.config = config
+        self.log = log
+        self.load = store.load
+        self.visible = store.visible
+        self.load_lines = store.load_lines
         # The statements every placement runs go to the driver precompiled (see fast.py).
-        self._insert_order = fast.insert(t.orders, ORDER_KEYS, self.db, returning=("id",))
+        self._insert_order = fast.insert(t.orders, ORDER_KEYS, db, returning=("id",))
         # RETURNING line_no too: a multi-row INSERT may return rows in any order.
-        self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, self.db, ("id", "line_no"))
-        self._insert_adjustments = fast.insert(t.order_adjustments, ADJUSTMENT_KEYS, self.db)
-        self._insert_timeline = fast.insert(t.order_timeline, TIMELINE_KEYS, self.db)
-        self._select_order = sa.select(t.orders).where(t.orders.c.id == sa.bindparam("order_id"))
-        self._select_order_locked = self.db.lock_clause(self._select_order)
-        self._select_lines = (
-            sa.select(t.order_lines)
-            .where(t.order_lines.c.order_id == sa.bindparam("order_id"))
-            .order_by(t.order_lines.c.line_no)
+        self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, db, ("id", "line_no"))
+        self._insert_adjustments = fast.insert(t.order_adjustments, ADJUSTMENT_KEYS, db)
+        self._insert_timeline = fast.insert(t.order_timeline, TIMELINE_KEYS, db)
+
+    def context(
+        self,
+        stage: str,
+        order: Order,
+        conn: sa.Connection,
+        principal: Principal,
+        lines: list[Line] | None = None,
+    ) -> OrderContext:
+        """An :class:`OrderContext` on ``conn``, e.g. to price a probe order or quote a refund.
+
+        Nothing it buffers is written unless it is the context of a stage.
+        """
+        return OrderContext(
+            stage, order, conn, principal, lines, load_lines=self.store.load_lines, log=self.log
         )
-        self._select_adjustments = (
-            sa.select(t.order_adjustments)
-            .where(t.order_adjustments.c.order_id == sa.bindparam("order_id"))
-            .order_by(t.order_adjustments.c.id)
-        )
-
-    # -- loading --------------------------------------------------------------
-
-    def load(self, conn: sa.Connection, order_id: int, *, lock: bool = False) -> Order | None:
-        stmt = self._select_order_locked if lock else self._select_order
-        row = conn.execute(stmt, {"order_id": order_id}).first()
-        return None if row is None else _order_from_row(row)
-
-    def load_lines(self, conn: sa.Connection, order_id: int) -> list[Line]:
-        return [
-            Line(
-                id=r.id,
-                line_no=r.line_no,
-                sku=r.sku,
-                name=r.name,
-                quantity=r.quantity,
-                unit_price=r.unit_price,
-                subtotal=r.subtotal,
-                discount=r.discount,
-                shipping=r.shipping,
-                fees=r.fees,
-                total=r.total,
-                weight_grams=r.weight_grams,
-                attrs=r.attrs or {},
-            )
-            for r in conn.execute(self._select_lines, {"order_id": order_id})
-        ]
-
-    def load_adjustments(self, conn: sa.Connection, order_id: int) -> list[Adjustment]:
-        return [
-            Adjustment(
-                id=r.id,
-                source=r.source,
-                reason=r.reason,
-                amount=r.amount,
-                phase=r.phase,
-                line_id=r.line_id,
-                code=r.code,
-                allocation={int(k): v for k, v in (r.allocation or {}).items()},
-            )
-            for r in conn.execute(self._select_adjustments, {"order_id": order_id})
-        ]
-
-    def visible(
-        self, conn: sa.Connection, principal: Principal, order_id: int, *, lock: bool = False
-    ) -> Order:
-        order = self.load(conn, order_id, lock=lock)
-        if order is None or not principal.can_see(order.shop, order.customer):
-            raise NotFound(f"order {order_id} not found", code="order_not_found")
-        return order
 
     # -- the stage runner ------------------------------------------------------
 
@@ -125,11 +107,11 @@ class OrderService:
         back. Stages do not nest.
         """
         with self.db.transaction() as conn:
-            order = self.visible(conn, principal, order_id, lock=True)
-            ctx = OrderContext(self.kernel, name, order, conn, principal)
+            order = self.store.visible(conn, principal, order_id, lock=True)
+            ctx = self.context(name, order, conn, principal)
             yield ctx
             self.finish(ctx)
-        self.delivered(ctx)
+        self.committed(ctx)
 
     def finish(self, ctx: OrderContext) -> None:
         """Write what the stage buffered, in its transaction."""
@@ -164,12 +146,12 @@ class OrderService:
             for event in ctx._events:
                 if event.order_id is None:
                     event.order_id = order_id
-            self.kernel.events.write(conn, ctx._events)
+            self.events.write(conn, ctx._events)
 
-    def delivered(self, ctx: OrderContext) -> None:
-        """After commit: hand events to subscribers, run after-commit callbacks."""
+    def committed(self, ctx: OrderContext) -> None:
+        """Once the stage has committed: hand its events to subscribers, run its after-commit callbacks."""
         if ctx._events:
-            self.kernel.events.deliver(ctx._events)
+            self.events.deliver(ctx._events)
         for fn in ctx._after_commit:
             try:
                 fn()
@@ -180,7 +162,7 @@ class OrderService:
 
     def _new_order(self, principal: Principal, req: PlaceOrder) -> tuple[Order, list[Line]]:
         require(principal, "customer")
-        cfg = self.kernel.config.orders
+        cfg = self.config
         merged: dict[str, int] = {}
         for line in req.lines:
             merged[line.sku] = merged.get(line.sku, 0) + line.quantity
@@ -191,7 +173,7 @@ class OrderService:
                 raise InvalidInput(
                     f"at most {cfg.max_quantity} units of {sku} per order", code="quantity_too_large"
                 )
-        shop = self.kernel.shops.get(req.shop)
+        shop = self.shops.get(req.shop)
         now = utcnow()
         order = Order(
             shop=req.shop,
@@ -212,28 +194,28 @@ class OrderService:
         """Price an order without placing it: every adjustment, explained."""
         order, lines = self._new_order(principal, req)
         with self.db.transaction(write=False) as conn:
-            ctx = OrderContext(self.kernel, "preview", order, conn, principal, lines)
-            self.hook.order_pre_validate(ctx=ctx)
-            self.hook.order_price(ctx=ctx)
+            ctx = self.context("preview", order, conn, principal, lines)
+            self.calls.order_pre_validate(ctx=ctx)
+            self.calls.order_price(ctx=ctx)
             applied = pricing.price(order, lines, ctx.adjustments)
             conn.rollback()
         order.id = 0
         for line in lines:
             line.id = 0
-        return self.render(order, lines, applied)
+        return self.views.render(order, lines, applied)
 
     def place(
         self, principal: Principal, req: PlaceOrder, *, claim: Claim | None = None
     ) -> tuple[OrderView, bytes]:
         order, lines = self._new_order(principal, req)
         with self.db.transaction() as conn:
-            ctx = OrderContext(self.kernel, "place", order, conn, principal, lines)
+            ctx = self.context("place", order, conn, principal, lines)
             view = self._place(ctx)
             body = msgspec.json.encode(view)
             self.finish_reply(ctx, claim, 201, body)
             self.finish(ctx)
         ctx.log.info("order.placed", total=order.total, lines=len(lines))
-        self.delivered(ctx)
+        self.committed(ctx)
         return view, body
 
     def place_in(
@@ -250,21 +232,21 @@ class OrderService:
         principal = Principal(customer, frozenset({"customer"}))
         order, lines = self._new_order(principal, req)
         order.parent_id = outer.order.id
-        ctx = OrderContext(self.kernel, "place", order, outer.conn, principal, lines)
+        ctx = self.context("place", order, outer.conn, principal, lines)
         view = self._place(ctx, no_charge=no_charge)
         if no_charge and order.total == 0:
             payment = Payment(method="no_charge", amount=0, currency=order.currency, status="captured")
-            self.hook.order_pay(ctx=ctx, payment=payment)
+            self.calls.order_pay(ctx=ctx, payment=payment)
             self.mark_paid(ctx, payment)
             view.status = order.status
         self.finish(ctx)
-        outer.after_commit(lambda: self.delivered(ctx))
+        outer.after_commit(lambda: self.committed(ctx))
         return view
 
     def _place(self, ctx: OrderContext, *, no_charge: str | None = None) -> OrderView:
         order, lines, conn = ctx.order, ctx.lines, ctx.conn
-        self.hook.order_pre_validate(ctx=ctx)
-        self.hook.order_price(ctx=ctx)
+        self.calls.order_pre_validate(ctx=ctx)
+        self.calls.order_price(ctx=ctx)
         if no_charge:
             # Clamped to whatever the order stands at: the total becomes zero.
             ctx.adjust("kernel", no_charge, -(10**15), phase=Phase.SETTLEMENT, code="no_charge")
@@ -274,7 +256,7 @@ class OrderService:
         ids = {line_no: line_id for line_id, line_no in returned.rows}
         for line in lines:
             line.id = ids[line.line_no]
-        self.hook.order_reserve(ctx=ctx)
+        self.calls.order_reserve(ctx=ctx)
         by_no: dict[int, int] = {line.line_no: line.id for line in lines if line.id is not None}
         if applied:
             for adj in applied:
@@ -294,7 +276,7 @@ class OrderService:
                 "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
             },
         )
-        return self.render(order, lines, applied, conn=conn)
+        return self.views.render(order, lines, applied, conn=conn)
 
     # -- payment -----------------------------------------------------------------
 
@@ -326,7 +308,7 @@ class OrderService:
                     extra={"total": order.total},
                 )
             payment = Payment(method=method, amount=order.total, currency=order.currency, data=data or {})
-            self.hook.order_pay(ctx=ctx, payment=payment)
+            self.calls.order_pay(ctx=ctx, payment=payment)
             if payment.status == "unhandled":
                 raise InvalidInput(
                     f"no enabled center takes payment method '{method}'", code="payment_method_unsupported"
@@ -369,7 +351,7 @@ class OrderService:
     def finish_reply(self, ctx: OrderContext, claim: Claim | None, status: int, body: bytes) -> None:
         """Record an idempotent reply in the stage (written by :meth:`finish`)."""
         if claim is not None:
-            self.kernel.idempotency.record(ctx.conn, claim, status, body)
+            self.idempotency.record(ctx.conn, claim, status, body)
 
     def mark_paid(self, ctx: OrderContext, payment: Payment) -> None:
         """Book a captured payment on the order: ``paid``, then status ``paid``."""
@@ -384,7 +366,7 @@ class OrderService:
         """
         if ctx.order.status != S.AWAITING_PAYMENT:
             raise Conflict(f"order {ctx.order.id} is {ctx.order.status}", code="order_not_payable")
-        self.hook.order_pay(ctx=ctx, payment=payment)
+        self.calls.order_pay(ctx=ctx, payment=payment)
         self.mark_paid(ctx, payment)
 
     # -- later stages ------------------------------------------------------------
@@ -392,7 +374,7 @@ class OrderService:
     def cancel(self, principal: Principal, order_id: int, reason: str) -> OrderView:
         with self.stage("cancel", order_id, principal) as ctx:
             self.cancel_in(ctx, reason)
-        return self.get(principal, order_id)
+        return self.views.get(principal, order_id)
 
     def cancel_in(self, ctx: OrderContext, reason: str) -> None:
         """Cancel inside an open stage: release holds, refund what was paid."""
@@ -406,9 +388,9 @@ class OrderService:
                 code="invalid_transition",
                 extra={"status": order.status, "target": "cancelled"},
             )
-        self.hook.order_cancel(ctx=ctx, reason=reason)
+        self.calls.order_cancel(ctx=ctx, reason=reason)
         if order.paid > order.refunded:
-            self.kernel.refunds.refund_everything(ctx, reason=f"order cancelled: {reason}")
+            self.refunds.refund_everything(ctx, reason=f"order cancelled: {reason}")
         ctx.transition(S.CANCELLED, message=f"Order cancelled: {reason}", zh=f"订单已取消:{reason}")
 
     def dispatch(self, principal: Principal, order_id: int) -> OrderView:
@@ -416,7 +398,7 @@ class OrderService:
             if not principal.can_act_for_shop(ctx.order.shop, "merchant", "warehouse"):
                 raise NotFound(f"order {order_id} not found", code="order_not_found")
             self.dispatch_in(ctx)
-        return self.get(principal, order_id)
+        return self.views.get(principal, order_id)
 
     def dispatch_in(self, ctx: OrderContext) -> None:
         states.check(ctx.order.status, S.DISPATCHED)
@@ -426,178 +408,29 @@ class OrderService:
                 code="order_on_hold",
                 extra={"hold": ctx.order.hold},
             )
-        self.hook.order_dispatch(ctx=ctx)
+        self.calls.order_dispatch(ctx=ctx)
         ctx.transition(S.DISPATCHED)
 
-    def ship_in(self, ctx: OrderContext) -> None:
+    def ship_in(self, ctx: OrderContext, *, note: str = "") -> None:
         """The first parcel was picked up (TMS calls this on a carrier event)."""
-        ctx.transition(S.SHIPPED)
+        ctx.transition(S.SHIPPED, note=note)
 
-    def deliver_in(self, ctx: OrderContext) -> None:
+    def deliver_in(self, ctx: OrderContext, *, note: str = "") -> None:
         states.check(ctx.order.status, S.DELIVERED)
-        self.hook.order_deliver(ctx=ctx)
-        ctx.transition(S.DELIVERED)
+        self.calls.order_deliver(ctx=ctx)
+        ctx.transition(S.DELIVERED, note=note)
 
-    def complete_in(self, ctx: OrderContext) -> None:
-        ctx.transition(S.COMPLETED)
+    def complete_in(self, ctx: OrderContext, *, note: str = "") -> None:
+        ctx.transition(S.COMPLETED, note=note)
 
-    def staff_step(self, principal: Principal, order_id: int, step: str) -> OrderView:
-        """Manual ship / deliver / complete by staff, for shops without TMS."""
+    def staff_step(self, principal: Principal, order_id: int, step: str, note: str = "") -> OrderView:
+        """Manual ship / deliver / complete by staff, for shops without TMS; ``note`` goes on the timeline."""
         steps = {"ship": self.ship_in, "deliver": self.deliver_in, "complete": self.complete_in}
         with self.stage(step, order_id, principal) as ctx:
             if not principal.can_act_for_shop(ctx.order.shop, "merchant", "warehouse"):
                 raise NotFound(f"order {order_id} not found", code="order_not_found")
-            steps[step](ctx)
-        return self.get(principal, order_id)
-
-    # -- reading ---------------------------------------------------------------
-
-    def render(
-        self,
-        order: Order,
-        lines: Sequence[Line],
-        adjustments: Sequence[Adjustment],
-        *,
-        conn: sa.Connection | None = None,
-    ) -> OrderView:
-        assert order.id is not None
-        view = OrderView(
-            id=order.id,
-            shop=order.shop,
-            customer=order.customer,
-            status=order.status,
-            currency=order.currency,
-            subtotal=order.subtotal,
-            discount=order.discount,
-            shipping=order.shipping,
-            fees=order.fees,
-            total=order.total,
-            paid=order.paid,
-            refunded=order.refunded,
-            lines=[
-                LineView(
-                    id=line.id or 0,
-                    line_no=line.line_no,
-                    sku=line.sku,
-                    name=line.name,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price or 0,
-                    subtotal=line.subtotal,
-                    discount=line.discount,
-                    shipping=line.shipping,
-                    fees=line.fees,
-                    total=line.total,
-                )
-                for line in lines
-            ],
-            adjustments=[
-                AdjustmentView(
-                    source=a.source,
-                    reason=a.reason,
-                    amount=a.amount,
-                    phase=_PHASE_NAMES.get(a.phase, str(a.phase)),
-                    line_id=a.line_id,
-                    code=a.code,
-                    allocation=[AllocationView(k, v) for k, v in (a.allocation or {}).items()],
-                )
-                for a in adjustments
-            ],
-            tracking_url=self.kernel.tracking_url(order.id) if order.id else None,
-            address=order.address,
-            coupons=order.coupons,
-            points=order.points,
-            parent_id=order.parent_id,
-            hold=order.hold,
-            placed_at=order.placed_at,
-            updated_at=order.updated_at,
-            extra=order.extra,
-        )
-        if conn is not None:
-            self.hook.order_view(kernel=self.kernel, conn=conn, order=order, view=view)
-        return view
-
-    def get(self, principal: Principal, order_id: int) -> OrderView:
-        with self.db.transaction(write=False) as conn:
-            order = self.visible(conn, principal, order_id)
-            return self.render(
-                order, self.load_lines(conn, order_id), self.load_adjustments(conn, order_id), conn=conn
-            )
-
-    def search(
-        self,
-        principal: Principal,
-        *,
-        status: str | None = None,
-        shop: str | None = None,
-        before: int | None = None,
-        limit: int = 50,
-    ) -> list[OrderSummary]:
-        o = t.orders.c
-        stmt = sa.select(o.id, o.shop, o.customer, o.status, o.currency, o.total, o.placed_at)
-        if not principal.is_admin:
-            if principal.has("merchant", "warehouse", "finance"):
-                if principal.shop is not None:
-                    stmt = stmt.where(o.shop == principal.shop)
-            else:
-                stmt = stmt.where(o.customer == principal.subject)
-        if status:
-            stmt = stmt.where(o.status == status)
-        if shop:
-            stmt = stmt.where(o.shop == shop)
-        if before:
-            stmt = stmt.where(o.id < before)
-        stmt = stmt.order_by(o.id.desc()).limit(max(1, min(limit, 200)))
-        with self.db.transaction(write=False) as conn:
-            return [OrderSummary(**row._asdict()) for row in conn.execute(stmt)]
-
-    def timeline(
-        self, principal: Principal, order_id: int, *, lang: str = "en", ref: str | None = None
-    ) -> list[TimelineView]:
-        with self.db.transaction(write=False) as conn:
-            order = self.visible(conn, principal, order_id)
-            staff = principal.is_admin or principal.can_act_for_shop(
-                order.shop, "merchant", "warehouse", "finance"
-            )
-            return self.timeline_entries(conn, order_id, lang=lang, public_only=not staff, ref=ref)
-
-    def timeline_entries(
-        self,
-        conn: sa.Connection,
-        order_id: int,
-        *,
-        lang: str = "en",
-        public_only: bool = True,
-        ref: str | None = None,
-    ) -> list[TimelineView]:
-        """The order's timeline, oldest first: its placement, then every entry centers wrote."""
-        entries = []
-        if ref is None:
-            o = t.orders.c
-            placed = conn.execute(
-                sa.select(o.customer, o.placed_at, o.total, o.currency, o.parent_id).where(o.id == order_id)
-            ).first()
-            if placed is not None:
-                entries.append(_placement_entry(placed, lang))
-        c = t.order_timeline.c
-        stmt = sa.select(t.order_timeline).where(c.order_id == order_id)
-        if public_only:
-            stmt = stmt.where(c.public.is_(True))
-        if ref is not None:
-            stmt = stmt.where(c.ref == ref)
-        for r in conn.execute(stmt.order_by(c.id)):
-            message = (r.messages or {}).get(lang) or r.message
-            entries.append(
-                TimelineView(
-                    at=r.at,
-                    kind=r.kind,
-                    actor=r.actor,
-                    message=message,
-                    public=r.public,
-                    ref=r.ref,
-                    data=r.data,
-                )
-            )
-        return entries
+            steps[step](ctx, note=note)
+        return self.views.get(principal, order_id)
 
 
 ORDER_KEYS = (
@@ -610,49 +443,6 @@ LINE_KEYS = (
 )  # fmt: skip
 ADJUSTMENT_KEYS = ("order_id", "line_id", "phase", "source", "reason", "code", "amount", "allocation")
 TIMELINE_KEYS = ("order_id", "at", "kind", "actor", "message", "messages", "public", "ref", "data")
-
-
-def _placement_entry(row: Any, lang: str) -> TimelineView:
-    if row.parent_id is not None:
-        en, zh = (
-            f"Replacement order created for order {row.parent_id}",
-            f"换新订单已创建(原订单 {row.parent_id})",
-        )
-    else:
-        en, zh = states.MESSAGES[S.AWAITING_PAYMENT]
-    return TimelineView(
-        at=row.placed_at,
-        kind="order.placed",
-        actor=row.customer,
-        message=zh if lang == "zh" else en,
-        public=True,
-        data={"total": row.total, "currency": row.currency},
-    )
-
-
-def _order_from_row(row: Any) -> Order:
-    return Order(
-        id=row.id,
-        shop=row.shop,
-        customer=row.customer,
-        status=row.status,
-        currency=row.currency,
-        subtotal=row.subtotal,
-        discount=row.discount,
-        shipping=row.shipping,
-        fees=row.fees,
-        total=row.total,
-        paid=row.paid,
-        refunded=row.refunded,
-        address=None if row.address is None else msgspec.convert(row.address, type=Address),
-        coupons=row.coupons or [],
-        points=row.points,
-        parent_id=row.parent_id,
-        hold=row.hold,
-        extra=row.extra or {},
-        placed_at=row.placed_at,
-        updated_at=row.updated_at,
-    )
 
 
 def _order_row(order: Order) -> dict[str, Any]:

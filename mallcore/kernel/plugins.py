@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import heapq
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .config import FIRST_PARTY_CENTERS
+from .config import FIRST_PARTY_CENTERS, Config
 from .errors import PluginError
 
 ENTRY_POINT_GROUP = "mallcore.centers"
+# The distribution whose entry points are first-party centers.
+FIRST_PARTY_DISTRIBUTION = "mallcore"
 
 
 def installed_centers() -> dict[str, EntryPoint]:
@@ -29,9 +31,29 @@ def installed_centers() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def default_enabled(installed: Iterable[str]) -> list[str]:
-    have = set(installed)
-    return [name for name in FIRST_PARTY_CENTERS if name in have]
+def default_enabled(installed: Mapping[str, EntryPoint]) -> list[str]:
+    """What runs when config names no centers: every first-party center that is installed.
+
+    A name counts only when mallcore's own distribution registers it, so a
+    third-party package cannot become default-enabled by taking a
+    first-party name.
+    """
+    return [
+        name
+        for name in FIRST_PARTY_CENTERS
+        if name in installed and _distribution(installed[name]) == FIRST_PARTY_DISTRIBUTION
+    ]
+
+
+def _distribution(ep: EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return None if dist is None else dist.name
+
+
+def enabled_centers(config: Config) -> list[str]:
+    """``centers.enabled`` from config, else :func:`default_enabled`."""
+    enabled = config.enabled_centers
+    return default_enabled(installed_centers()) if enabled is None else enabled
 
 
 def instantiate(obj: Any, name: str) -> Any:
@@ -143,11 +165,14 @@ def make_plugin_manager(
             pm.register(center, name=center.name)
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"center '{center.name}': {exc}", center=center.name) from exc
+    # pluggy's check_pending() rule, with the center named: an implementation
+    # of a hook mallcore does not declare is a typo unless marked optionalhook.
     unknown = [
         (impl.plugin_name, hook.name)
         for hook in (getattr(pm.hook, n) for n in dir(pm.hook) if not n.startswith("_"))
         if not hook.has_spec()
         for impl in hook.get_hookimpls()
+        if not impl.optionalhook
     ]
     if unknown:
         center, hook = unknown[0]
@@ -155,6 +180,36 @@ def make_plugin_manager(
             f"center '{center}' implements '{hook}', which is not a mallcore hook (typo?)", center=center
         )
     return pm
+
+
+def call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Call every implementation of a hook on its own; ``(plugin name, result)`` pairs in call order.
+
+    For hooks whose results belong to the center that returned them (its
+    routes, tables, jobs...). Every implementation counts, so a center that
+    implements a hook twice (``specname``, or a helper object it registered)
+    contributes both results. The call goes through pluggy's executor, so
+    hook monitoring and tracing see it.
+    """
+    caller = getattr(pm.hook, hook_name)
+    out = []
+    for impl in reversed(caller.get_hookimpls()):  # pluggy calls the last registered first
+        # The executor pluggy's own calls go through: monitoring and tracing wrap it.
+        results: Any = pm._hookexec(hook_name, [impl], kwargs, False)
+        out.append((impl.plugin_name, results[0] if results else None))
+    return out
+
+
+def commands_of_centers(config: Config) -> dict[str, list[Any]]:
+    """The click commands each enabled center brings (``center_commands``), without a kernel.
+
+    Only the centers are loaded and registered: no database, no settings.
+    """
+    pm = make_plugin_manager(order_centers(load_centers(enabled_centers(config))))
+    out: dict[str, list[Any]] = {}
+    for name, commands in call_each(pm, "center_commands"):
+        out.setdefault(name, []).extend(commands or ())
+    return out
 
 
 class HookCalls:
@@ -170,10 +225,16 @@ class HookCalls:
     ``trylast`` respected); otherwise the call goes through pluggy. The list
     is computed once per kernel, whose centers never change after start-up.
     ``kernel.hook`` remains pluggy's own caller.
+
+    While hook monitoring or tracing is on (``pm.add_hookcall_monitoring``,
+    ``pm.enable_tracing``), every call goes through pluggy so they see it:
+    both replace the plugin manager's ``_inner_hookexec``, which is compared
+    with the one it had when this object was made.
     """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._pm = pm
+        self._plain = pm._inner_hookexec
 
     def __getattr__(self, name: str) -> Any:
         caller = getattr(self._pm.hook, name)
@@ -191,7 +252,12 @@ class HookCalls:
                 one = names[0] if len(names) == 1 else None
                 plan.append((impl.function, one, None if len(names) < 2 else operator.itemgetter(*names)))
 
+            pm, plain, pluggy_call = self._pm, self._plain, caller
+
             def call(**kwargs: Any) -> None:
+                if pm._inner_hookexec is not plain:
+                    pluggy_call(**kwargs)
+                    return
                 for function, one, several in plan:
                     if one is not None:
                         function(kwargs[one])

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .context import Adjustment, Line, Order, Phase
 from .errors import InvalidInput, Rejected
 from .money import allocate
+from .types import Adjustment, Line, Order, Phase
 
 
 def price(order: Order, lines: Sequence[Line], adjustments: list[Adjustment]) -> list[Adjustment]:

@@ -29,60 +29,18 @@ import sqlalchemy as sa
 
 from . import states
 from . import tables as t
-from .context import OrderContext, utcnow
+from .context import OrderContext
 from .errors import Conflict, InvalidInput, NotFound
 from .money import format_amount, share
 from .states import OrderStatus as S
+from .types import Refund, RefundItem, RefundLine, utcnow
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from .db import Database
+    from .plugins import HookCalls
 
 LIVE = ("requested", "pending_review", "approved", "refunded")
 ShippingMode = Literal["none", "proportional", "remaining"]
-
-
-class RefundItem(msgspec.Struct, frozen=True):
-    """What to refund: ``quantity`` units of ``line_id``, less ``deduction`` (restocking fee)."""
-
-    line_id: int
-    quantity: int
-    deduction: int = 0
-
-
-class RefundLine(msgspec.Struct, kw_only=True):
-    line_id: int
-    quantity: int
-    amount: int
-    shipping: int = 0
-
-
-class Refund(msgspec.Struct, kw_only=True):
-    id: int
-    order_id: int
-    shop: str
-    status: str
-    currency: str
-    amount: int
-    shipping: int
-    reason: str
-    source: str
-    requested_by: str
-    lines: list[RefundLine]
-    ref: str | None = None
-    reviewers: list[str] = msgspec.field(default_factory=list)
-    provider_ref: str | None = None
-    note: str | None = None
-    reviewable: bool = True
-    review_by: list[str] = msgspec.field(default_factory=list)
-    # Context from the requesting center (e.g. {"case_id": 3, "approved_by": "m1"}).
-    data: dict[str, Any] = msgspec.field(default_factory=dict)
-    created_at: Any = None
-    updated_at: Any = None
-
-    def require_review(self, center: str, why: str = "") -> None:
-        """Called in ``order_refund`` at ``requested``: hold the refund for review."""
-        if self.reviewable and center not in self.review_by:
-            self.review_by.append(center)
 
 
 class LineBalance(msgspec.Struct, kw_only=True):
@@ -100,8 +58,9 @@ class LineBalance(msgspec.Struct, kw_only=True):
 
 
 class RefundService:
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
+    def __init__(self, db: Database, calls: HookCalls) -> None:
+        self.db = db
+        self.calls = calls
 
     # -- what is left ------------------------------------------------------------
 
@@ -286,7 +245,7 @@ class RefundService:
             data={"refund_id": refund.id, "amount": amount, "source": source},
         )
         ctx.emit("refund.requested", _payload(refund))
-        self.kernel.calls.order_refund(ctx=ctx, refund=refund)
+        self.calls.order_refund(ctx=ctx, refund=refund)
         if refund.review_by:
             self._set(ctx, refund, "pending_review")
             ctx.timeline(
@@ -294,7 +253,11 @@ class RefundService:
                 "Refund submitted, awaiting finance review",
                 zh="退款申请已提交,等待财务审核",
                 ref=f"refund:{refund.id}",
-                data={"refund_id": refund.id, "review_by": refund.review_by},
+                data={
+                    "refund_id": refund.id,
+                    "review_by": refund.review_by,
+                    "review_reasons": refund.review_reasons,
+                },
             )
             ctx.emit("refund.pending_review", _payload(refund))
         else:
@@ -344,14 +307,14 @@ class RefundService:
             actor=actor,
         )
         ctx.emit("refund.rejected", _payload(refund))
-        self.kernel.calls.order_refund(ctx=ctx, refund=refund)
+        self.calls.order_refund(ctx=ctx, refund=refund)
         return refund
 
     def _pay_out(self, ctx: OrderContext, refund: Refund, *, approver: str, close_when_full: bool) -> None:
         if approver not in refund.reviewers and approver != "system":
             refund.reviewers.append(approver)
         self._set(ctx, refund, "approved")
-        self.kernel.calls.order_refund(ctx=ctx, refund=refund)
+        self.calls.order_refund(ctx=ctx, refund=refund)
         self._set(ctx, refund, "refunded")
         ctx.set(refunded=ctx.order.refunded + refund.amount)
         ctx.timeline(
@@ -362,7 +325,7 @@ class RefundService:
             data={"refund_id": refund.id, "amount": refund.amount, "provider_ref": refund.provider_ref},
         )
         ctx.emit("refund.refunded", _payload(refund))
-        self.kernel.calls.order_refund(ctx=ctx, refund=refund)
+        self.calls.order_refund(ctx=ctx, refund=refund)
         if close_when_full and states.can(ctx.order.status, S.CLOSED) and self._fully_refunded(ctx):
             ctx.transition(S.CLOSED)
 
@@ -390,6 +353,7 @@ class RefundService:
                 reviewers=refund.reviewers,
                 provider_ref=refund.provider_ref,
                 note=refund.note,
+                review_reasons=refund.review_reasons or None,
             )
         )
 
@@ -423,13 +387,14 @@ class RefundService:
             reviewers=list(row.reviewers or []),
             provider_ref=row.provider_ref,
             note=row.note,
+            review_reasons=row.review_reasons or {},
             data=row.data or {},
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
 
     def order_of(self, refund_id: int) -> int:
-        with self.kernel.db.transaction(write=False) as conn:
+        with self.db.transaction(write=False) as conn:
             order_id = conn.execute(
                 sa.select(t.refunds.c.order_id).where(t.refunds.c.id == refund_id)
             ).scalar()

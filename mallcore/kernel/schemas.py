@@ -1,4 +1,4 @@
-"""Request and response bodies of the kernel's HTTP contract (DESIGN §6).
+"""Request and response bodies of the kernel's HTTP contract (docs/architecture.md).
 
 Amounts are integers in minor units. Field names here are the contract;
 adding fields is fine, renaming is a breaking change.
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from .context import Address
+from .types import Address
 
 Quantity = Annotated[int, Meta(ge=1, le=1_000_000, description="units, at least 1")]
 Sku = Annotated[str, Meta(min_length=1, max_length=64)]
@@ -149,8 +149,3 @@ class PaymentView(msgspec.Struct, kw_only=True):
     reference: str | None = None
     failure: str | None = None
     order_status: str
-
-
-class ErrorView(msgspec.Struct, kw_only=True):
-    code: str
-    detail: str

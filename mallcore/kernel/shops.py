@@ -5,35 +5,32 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-import msgspec
 import sqlalchemy as sa
 
 from . import tables as t
-from .context import utcnow
 from .errors import Rejected
+from .types import Shop, utcnow
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
-
-
-class Shop(msgspec.Struct, frozen=True):
-    code: str
-    name: str
-    currency: str
+    from .db import Database
 
 
 class ShopService:
-    """Shop rows, cached per process (shops change rarely, orders read them constantly)."""
+    """Shop rows, cached per process (shops change rarely, orders read them constantly).
 
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
+    ``currency`` is what a shop created without one uses (``orders.currency``).
+    """
+
+    def __init__(self, db: Database, *, currency: str) -> None:
+        self.db = db
+        self.currency = currency
         self._cache: dict[str, Shop] = {}
         self._lock = threading.Lock()
 
     def get(self, code: str) -> Shop:
         shop = self._cache.get(code)
         if shop is None:
-            with self.kernel.db.transaction(write=False) as conn:
+            with self.db.transaction(write=False) as conn:
                 row = conn.execute(sa.select(t.shops).where(t.shops.c.code == code)).first()
             if row is None:
                 raise Rejected(f"shop '{code}' does not exist", code="shop_unknown")
@@ -52,7 +49,7 @@ class ShopService:
         """Create the shop in this transaction if it does not exist yet."""
         shop = self.find(conn, code)
         if shop is None:
-            shop = Shop(code, name or code, currency or self.kernel.config.orders.currency)
+            shop = Shop(code, name or code, currency or self.currency)
             conn.execute(
                 t.shops.insert().values(
                     code=shop.code, name=shop.name, currency=shop.currency, created_at=utcnow()
@@ -61,7 +58,7 @@ class ShopService:
         return shop
 
     def all(self) -> list[Shop]:
-        with self.kernel.db.transaction(write=False) as conn:
+        with self.db.transaction(write=False) as conn:
             return [
                 Shop(r.code, r.name, r.currency)
                 for r in conn.execute(sa.select(t.shops).order_by(t.shops.c.code))

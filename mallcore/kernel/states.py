@@ -1,4 +1,4 @@
-"""The order state machine (DESIGN §5), in one place.
+"""The order state machine, in one place (docs/architecture.md, "States").
 
 ::
 

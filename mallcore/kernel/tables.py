@@ -161,6 +161,8 @@ refunds = sa.Table(
     sa.Column("reviewers", JSON, nullable=True),
     sa.Column("provider_ref", sa.String(128), nullable=True),
     sa.Column("note", sa.String(500), nullable=True),
+    # why each reviewing center holds it: {center: reason} (Refund.require_review)
+    sa.Column("review_reasons", JSON, nullable=True),
     # context from the requesting center, e.g. who approved the case
     sa.Column("data", JSON, nullable=True),
     sa.Column("created_at", Time(), nullable=False),

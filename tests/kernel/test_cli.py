@@ -1,18 +1,20 @@
 """The `mallcore` command, as an operator uses it."""
 
 import json
+import subprocess
+import sys
 
+import click
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from mallcore.kernel import cli
+from mallcore import __version__, cli
+from mallcore.kernel import hookimpl
 
 
 def run(*args, env=None):
-    cli.cli.commands.pop("fee", None)
-    argv = list(args)
-    cli._center_commands(cli._preparse_config(argv))
-    return CliRunner().invoke(cli.cli, argv, env=env or {}, catch_exceptions=False)
+    return CliRunner().invoke(cli.cli, list(args), env=env or {}, catch_exceptions=False)
 
 
 def write_config(tmp_path, enabled, extra=""):
@@ -93,3 +95,64 @@ def test_jobs_list_and_run(tmp_path):
     assert out.startswith("kernel.idempotency_purge:")
     bad = CliRunner().invoke(cli.cli, ["--config", config, "jobs", "run", "nope"])
     assert bad.exit_code == 2 and "unknown job" in bad.output
+
+
+# What a `--help` must not import: the kernel and its heavy dependencies (about 1.4 s).
+HEAVY = ("mallcore.kernel", "sqlalchemy", "litestar", "mallcore_fee", "mallcore.plugins")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["serve", "--config", "x.toml", "--help"], ["--version"]])
+def test_help_and_version_answer_without_importing_the_kernel(argv):
+    probe = (
+        "import sys\n"
+        "from mallcore.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        f"print('LOADED', sorted(m for m in sys.modules if m.startswith({HEAVY!r})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "LOADED []" in out, out
+    if argv == ["--version"]:
+        assert f"mallcore {__version__}" in out
+
+
+def test_help_lists_the_built_in_and_the_registered_commands():
+    out = run("--help").output
+    for name in ("serve", "db", "centers", "jobs", "token", "demo", "bench", "outbox"):
+        assert f"  {name} " in out, name
+    assert "mallcore <center> ..." in out
+
+
+def test_config_may_follow_the_command_at_every_level(tmp_path):
+    config = write_config(tmp_path, ["catalog", "payment", "fee"])
+    before = json.loads(run("--config", config, "centers", "--json").output)
+    after = json.loads(run("centers", "--json", "--config", config).output)
+    assert before == after and after["enabled"] == ["catalog", "fee", "payment"]
+    assert run("db", "upgrade", "--config", config).exit_code == 0
+    assert run("db", "--config", config, "current").output.split()
+
+
+def test_config_may_follow_a_centers_command(tmp_path, monkeypatch):
+    @click.command("hello")
+    @click.option("--name", default="world")
+    def hello(name):
+        click.echo(f"hello {name}")
+
+    monkeypatch.setattr(
+        "mallcore_fee.FeeCenter.center_commands", hookimpl(lambda self: [hello]), raising=False
+    )
+    config = write_config(tmp_path, ["catalog", "payment", "fee"])
+    assert run("fee", "hello", "--config", config, "--name", "fee").output.strip() == "hello fee"
+    assert run("fee", "--config", config, "hello").output.strip() == "hello world"
+    assert run("--config", config, "fee", "hello").output.strip() == "hello world"
+    # disabled, the center brings no commands
+    off = CliRunner().invoke(
+        cli.cli, ["fee", "hello", "--config", write_config(tmp_path, ["catalog", "payment"])]
+    )
+    assert off.exit_code == 2 and "No such command 'fee'" in off.output
+
+
+def test_version():
+    assert run("--version").output.strip() == f"mallcore {__version__}"

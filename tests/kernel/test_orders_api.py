@@ -1,4 +1,4 @@
-"""The orders contract of DESIGN §6, through HTTP, as a shop would use it."""
+"""The orders contract (docs/architecture.md, "The HTTP contract"), through HTTP, as a shop would use it."""
 
 import pytest
 

@@ -73,8 +73,8 @@ def collect_routes(kernel: Kernel) -> list[Any]:
     """The kernel's routes and every enabled center's, checked for collisions."""
     owners: dict[tuple[str, str], str] = {}
     handlers: list[Any] = []
-    contributions = {"kernel": order_routes(kernel), **kernel.call_each("center_routes", kernel=kernel)}
-    for center, routes in contributions.items():
+    contributions = [("kernel", order_routes(kernel)), *kernel.call_each("center_routes", kernel=kernel)]
+    for center, routes in contributions:
         for item in routes or ():
             for key in _routes_of(item):
                 if key in owners:

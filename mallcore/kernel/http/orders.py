@@ -1,4 +1,4 @@
-"""The kernel's routes: orders (DESIGN §6), shops and who-am-I."""
+"""The kernel's routes: orders, shops and who-am-I (docs/architecture.md, "The HTTP contract")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from sqlalchemy.exc import IntegrityError
 from ..auth import Caller, require
 from ..errors import Conflict, MallcoreError
 from ..i18n import pick_language
-from ..idempotency import Claim
 from ..schemas import (
     CancelOrder,
     OrderSummary,
@@ -25,7 +24,7 @@ from ..schemas import (
     StaffStep,
     TimelineView,
 )
-from ..shops import Shop
+from ..types import Claim, Shop
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -85,7 +84,7 @@ class Me(msgspec.Struct):
 
 
 def order_routes(kernel: Kernel) -> list[Any]:
-    orders = kernel.orders
+    orders, views = kernel.orders, kernel.order_views
 
     @post("/orders", status_code=201, sync_to_thread=True, tags=["orders"], summary="Place an order")
     def place_order(
@@ -114,11 +113,11 @@ def order_routes(kernel: Kernel) -> list[Any]:
         before: FromQuery[int | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> list[OrderSummary]:
-        return orders.search(principal, status=status, shop=shop, before=before, limit=limit)
+        return views.search(principal, status=status, shop=shop, before=before, limit=limit)
 
     @get("/orders/{order_id:int}", sync_to_thread=True, tags=["orders"])
     def get_order(order_id: FromPath[int], principal: Caller) -> OrderView:
-        return orders.get(principal, order_id)
+        return views.get(principal, order_id)
 
     @get("/orders/{order_id:int}/timeline", sync_to_thread=True, tags=["orders"])
     def order_timeline(
@@ -128,7 +127,7 @@ def order_routes(kernel: Kernel) -> list[Any]:
         ref: FromQuery[str | None] = None,
     ) -> list[TimelineView]:
         lang = pick_language(request.headers.get("accept-language"))
-        return orders.timeline(principal, order_id, lang=lang, ref=ref)
+        return views.timeline(principal, order_id, lang=lang, ref=ref)
 
     @post("/orders/{order_id:int}/payments", status_code=201, sync_to_thread=True, tags=["orders"])
     def pay_order(
@@ -164,7 +163,7 @@ def order_routes(kernel: Kernel) -> list[Any]:
         def handler(
             order_id: FromPath[int], principal: Caller, data: JSONBody[StaffStep | None] = None
         ) -> OrderView:
-            return orders.staff_step(principal, order_id, step)
+            return orders.staff_step(principal, order_id, step, (data or StaffStep()).note)
 
         return handler
 

@@ -9,8 +9,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from mallcore.kernel import MallcoreError
-from mallcore.kernel.cli import pass_kernel
+from mallcore.kernel import MallcoreError, pass_kernel
 
 from . import tables as t
 from .reconcile import parse

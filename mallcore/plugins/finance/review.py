@@ -44,7 +44,7 @@ from . import tables as t
 from .schemas import ApprovalView, ReviewView
 
 if TYPE_CHECKING:
-    from mallcore.kernel.idempotency import Claim
+    from mallcore.kernel import Claim
 
     from . import FinanceCenter
 

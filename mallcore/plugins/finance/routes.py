@@ -13,9 +13,8 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from mallcore.kernel import Caller, Conflict, InvalidInput, Kernel, NotFound, Principal, require
+from mallcore.kernel import Caller, Claim, Conflict, InvalidInput, Kernel, NotFound, Principal, require
 from mallcore.kernel.http import IdempotencyKey, idempotent
-from mallcore.kernel.idempotency import Claim
 
 from . import accounts as acc
 from . import tables as t

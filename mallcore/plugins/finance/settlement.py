@@ -38,7 +38,7 @@ from .journal import Line
 from .schemas import DailyRow, SettlementView, Statement
 
 if TYPE_CHECKING:
-    from mallcore.kernel.idempotency import Claim
+    from mallcore.kernel import Claim
 
     from . import FinanceCenter
 

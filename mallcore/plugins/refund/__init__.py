@@ -17,7 +17,7 @@ Hooks:
 - ``order_view``: the order's cases (and, on a replacement order, the case
   it replaces) under ``extra``.
 
-Routes: ``/after-sales`` (DESIGN §6), ``/refund/reasons``, and the
+Routes: ``/after-sales`` (docs/centers/refund.md), ``/refund/reasons``, and the
 customer's tracking page ``/track/{order_id}?token=...``. SLA timers run as
 the job ``refund.sla`` and as ``mallcore refund sla``.
 """
@@ -121,7 +121,7 @@ class RefundCenter(Center):
 
     @hookimpl
     def center_commands(self) -> list[click.Command]:
-        from mallcore.kernel.cli import pass_kernel
+        from mallcore.kernel import pass_kernel
 
         @click.command("sla")
         @click.option("--dry-run", is_flag=True, help="List the due timers without acting.")

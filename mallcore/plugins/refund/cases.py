@@ -572,7 +572,7 @@ class Cases:
             currency=ctx.order.currency,
         )
         probe_lines = [Line(sku=sku, quantity=1, line_no=i) for i, sku in enumerate(replacement.values(), 1)]
-        preview = OrderContext(self.kernel, "preview", probe, ctx.conn, ctx.principal, probe_lines)
+        preview = self.kernel.orders.context("preview", probe, ctx.conn, ctx.principal, probe_lines)
         self.kernel.hook.order_pre_validate(ctx=preview)
         for (line_id, sku), probe_line in zip(replacement.items(), probe_lines, strict=True):
             original = ctx.line(line_id)
@@ -677,7 +677,7 @@ class Cases:
     def expected_warehouse(self, ctx: OrderContext, case: Case) -> str | None:
         if self.settings.return_warehouse:
             return self.settings.return_warehouse
-        view = self.kernel.orders.render(ctx.order, ctx.lines, [], conn=ctx.conn)
+        view = self.kernel.order_views.render(ctx.order, ctx.lines, [], conn=ctx.conn)
         wanted = {x.line_id for x in case.lines}
         for shipment in view.shipments:
             if shipment.warehouse and any(int(x.get("line_id", 0)) in wanted for x in shipment.lines):
@@ -1295,7 +1295,7 @@ class Cases:
         # (cast: OrderService.list shadows the builtin in its annotations)
         timeline: list[TimelineView] = cast(
             Any,
-            kernel.orders.timeline_entries(
+            kernel.order_views.timeline_entries(
                 conn, case.order_id, lang=lang, public_only=not staff, ref=case.ref
             ),
         )
@@ -1343,7 +1343,7 @@ class Cases:
         if case.type == "repair" or case.status in st.TERMINAL or case.refund_status in LIVE_REFUND_STATUSES:
             return 0
         units = case.passed() if case.inspections else {x.line_id: x.quantity for x in case.lines}
-        ctx = OrderContext(self.kernel, "after_sale_view", order, conn, principal)
+        ctx = self.kernel.orders.context("after_sale_view", order, conn, principal)
         try:
             items = self._items(ctx, case, units)
             if not items:

@@ -1,4 +1,4 @@
-"""After-sale routes (DESIGN §6): ``/after-sales``, the reasons list and the tracking page."""
+"""After-sale routes (docs/centers/refund.md): ``/after-sales``, the reasons list and the tracking page."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from litestar import MediaType, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Template
 
-from mallcore.kernel import Caller, Forbidden, Kernel, NotFound, Principal, require
+from mallcore.kernel import Caller, Forbidden, Kernel, NotFound, Principal, pick_language, require
 from mallcore.kernel.http import IdempotencyKey, idempotent
-from mallcore.kernel.i18n import pick_language
 
 from .schemas import (
     CaseSummary,

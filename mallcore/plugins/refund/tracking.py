@@ -135,9 +135,9 @@ def page_context(kernel: Kernel, center: RefundCenter, order_id: int, lang: str)
         if order is None:
             raise NotFound(f"order {order_id} not found", code="order_not_found")
         lines = kernel.orders.load_lines(conn, order_id)
-        view = kernel.orders.render(order, lines, [], conn=conn)
+        view = kernel.order_views.render(order, lines, [], conn=conn)
         timeline: list[Any] = cast(
-            Any, kernel.orders.timeline_entries(conn, order_id, lang=lang, public_only=True)
+            Any, kernel.order_views.timeline_entries(conn, order_id, lang=lang, public_only=True)
         )
         cases = center.cases.load_for_order(conn, order_id)
     by_ref: dict[str, list[Any]] = {}

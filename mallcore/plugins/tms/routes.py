@@ -6,7 +6,7 @@
 - Shipments: ``GET /tms/shipments`` (staff: their shop; customers: their
   own), ``GET /tms/shipments/{id}`` with events, ``POST
   /tms/shipments/{id}/events`` (merchant or warehouse staff of the shop).
-- ``POST /tms/webhooks/{carrier}``: carrier events, HMAC-signed (DESIGN §6).
+- ``POST /tms/webhooks/{carrier}``: carrier events, HMAC-signed (docs/centers/tms.md).
 - ``POST /tms/sandbox/{tracking_no}/advance``: tell the sandbox carrier to
   move a parcel; it signs the event and feeds it to the webhook's code path.
 - Unknown waybills: ``GET /tms/unknown-events``, ``POST
@@ -62,7 +62,7 @@ from .schemas import (
 from .tracking import Incoming, aware, event_key
 
 if TYPE_CHECKING:
-    from mallcore.kernel.idempotency import Claim
+    from mallcore.kernel import Claim
 
     from . import TmsCenter
 

@@ -43,7 +43,7 @@ from .freight import quote_parcels
 from .schemas import EventResult
 
 if TYPE_CHECKING:
-    from mallcore.kernel.idempotency import Claim
+    from mallcore.kernel import Claim
 
     from . import TmsCenter
 

@@ -34,9 +34,18 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from mallcore.kernel import Center, Job, Kernel, OrderContext, OutOfStock, Payment, hookimpl, utcnow
+from mallcore.kernel import (
+    Center,
+    Job,
+    Kernel,
+    OrderContext,
+    OutOfStock,
+    Payment,
+    hookimpl,
+    pass_kernel,
+    utcnow,
+)
 from mallcore.kernel.aftersale import AfterSaleCase
-from mallcore.kernel.cli import pass_kernel
 
 from . import jobs
 from . import tables as t

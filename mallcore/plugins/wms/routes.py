@@ -68,7 +68,7 @@ from .schemas import (
 from .stock import catalog_skus, movement
 
 if TYPE_CHECKING:
-    from mallcore.kernel.idempotency import Claim
+    from mallcore.kernel import Claim
 
     from . import WmsCenter
 

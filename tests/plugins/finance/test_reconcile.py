@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from mallcore.kernel.cli import State
+from mallcore.cli import State
 from mallcore.plugins.finance import tables as ft
 from mallcore.plugins.finance.cli import reconcile
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from mallcore.kernel.cli import State
+from mallcore.cli import State
 from mallcore.plugins.refund import sla
 
 from .conftest import Shop
@@ -119,7 +119,7 @@ def test_job_and_command(shop: Shop) -> None:
     shop.later(hours=49)
     state = State(None)
     state._kernel = shop.kernel
-    command: Any = shop.kernel.call_each("center_commands")["refund"][0]
+    command: Any = dict(shop.kernel.call_each("center_commands"))["refund"][0]
     out = CliRunner().invoke(command, ["--dry-run"], obj=state)
     assert out.exit_code == 0, out.output
     assert f"case {first['id']}" in out.output and "approve" in out.output

@@ -1,4 +1,4 @@
-"""TMS's mutating routes take ``Idempotency-Key`` (DESIGN §6): a replay returns the first
+"""TMS's mutating routes take ``Idempotency-Key`` (docs/architecture.md, "The HTTP contract"): a replay returns the first
 response, marked ``Idempotent-Replayed: true``, and changes nothing."""
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def test_two_runners_complete_an_order_once(mallcore):
 
 def timeline(kernel: Any, order_id: int) -> list[Any]:
     with kernel.db.transaction(write=False) as conn:
-        return kernel.orders.timeline_entries(conn, order_id, public_only=False)  # type: ignore[no-any-return]
+        return kernel.order_views.timeline_entries(conn, order_id, public_only=False)  # type: ignore[no-any-return]
 
 
 def test_staff_delivery_starts_the_clock_too(mallcore):

@@ -237,7 +237,7 @@ def test_delivered_first_ships_and_delivers(shipped):
 
 def order_timeline(kernel: Any, order_id: int) -> list[Any]:
     with kernel.db.transaction(write=False) as conn:
-        return kernel.orders.timeline_entries(conn, order_id, public_only=False)  # type: ignore[no-any-return]
+        return kernel.order_views.timeline_entries(conn, order_id, public_only=False)  # type: ignore[no-any-return]
 
 
 def test_a_carrier_clock_ahead_of_ours_does_not_block_later_events(shipped):

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from mallcore.cli import State
 from mallcore.kernel import Center, OrderContext, Rejected, hookimpl
-from mallcore.kernel.cli import State
 
 from .helpers import Shop, check_invariants, live_by_order, movements
 

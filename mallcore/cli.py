@@ -1,77 +1,168 @@
-"""The ``mallcore`` command. Every command takes ``--config PATH`` (or ``MALLCORE_CONFIG``)."""
+"""The ``mallcore`` command.
+
+Every command and subcommand takes ``--config PATH`` (before or after its
+name; or ``MALLCORE_CONFIG``). Commands come from three places, none of which
+this module imports until it is used:
+
+- the built-in commands below (serve, db, centers, jobs, token, demo);
+- the ``mallcore.commands`` entry-point group: a package registers a click
+  command under its name (``bench = "mallcore.bench:bench"``), as Flask's
+  ``flask.commands`` does; the module it names must import quickly, since
+  ``mallcore --help`` loads it to show its help line;
+- enabled centers, through the ``center_commands`` hook, as
+  ``mallcore <center> ...``; their modules are imported only when such a
+  command is asked for.
+
+Nothing builds a kernel (or a database engine) until a command asks for one
+through ``State.kernel()`` or :func:`mallcore.kernel.pass_kernel`, so
+``mallcore --help`` answers without importing the kernel.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from functools import update_wrapper
-from typing import Any, TypeVar
+from importlib.metadata import entry_points
+from typing import Any
 
 import click
-import msgspec
 
-from .config import Config, load_config
-from .errors import StartupError
+from . import __version__
 
-F = TypeVar("F", bound=Callable[..., Any])
+COMMANDS_GROUP = "mallcore.commands"
+CONFIG_HELP = "TOML config file (default: none, a demo shop on SQLite)."
 
 
 class State:
-    def __init__(self, config_path: str | None) -> None:
+    """What commands share: the config path, and the config and kernel made from it on first use."""
+
+    def __init__(self, config_path: str | None = None) -> None:
         self.config_path = config_path
-        self._config: Config | None = None
+        self._config: Any = None
         self._kernel: Any = None
+        self._center_commands: dict[str, list[click.Command]] | None = None
+
+    def use(self, config_path: str | None) -> None:
+        if config_path and config_path != self.config_path:
+            self.config_path = config_path
+            self._config = self._kernel = self._center_commands = None
 
     @property
-    def config(self) -> Config:
+    def config(self) -> Any:
         if self._config is None:
+            from .kernel.config import load_config
+
             self._config = load_config(self.config_path)
         return self._config
 
     def kernel(self) -> Any:
         if self._kernel is None:
             from .kernel import Kernel
-            from .logs import configure_logging
+            from .kernel.logs import configure_logging
 
             configure_logging(self.config.logging)
             self._kernel = Kernel(self.config)
         return self._kernel
 
+    def center_commands(self) -> dict[str, list[click.Command]]:
+        """Commands of the enabled centers, by center (imports them, builds no kernel)."""
+        if self._center_commands is None:
+            from .kernel.errors import StartupError
+            from .kernel.plugins import commands_of_centers
 
-def pass_kernel(fn: F) -> F:
-    """Decorate a center's click command to receive the kernel as first argument."""
-
-    @click.pass_context
-    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
-        state = ctx.find_object(State)
-        assert state is not None
-        return ctx.invoke(fn, state.kernel(), *args, **kwargs)
-
-    return update_wrapper(wrapper, fn)  # type: ignore[return-value]
+            try:
+                self._center_commands = commands_of_centers(self.config)
+            except StartupError:
+                self._center_commands = {}  # the built-in commands still work and report the error
+        return self._center_commands
 
 
-def _preparse_config(argv: list[str]) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
-            return argv[i + 1]
+def _state(ctx: click.Context) -> State:
+    return ctx.find_root().ensure_object(State)
+
+
+def _take_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    _state(ctx).use(value)
+
+
+def _config_option() -> click.Option:
+    return click.Option(
+        ["--config", "config_path"],
+        type=click.Path(dir_okay=False),
+        expose_value=False,
+        is_eager=True,
+        callback=_take_config,
+        help=CONFIG_HELP,
+    )
+
+
+def _with_config_option(command: click.Command) -> click.Command:
+    """Let ``--config`` follow ``command`` (and each of its subcommands) too."""
+    if not any("--config" in getattr(p, "opts", ()) for p in command.params):
+        command.params.append(_config_option())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_config_option(sub)
+    return command
+
+
+def _config_in(args: list[str]) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == "--config" and i + 1 < len(args):
+            return args[i + 1]
         if arg.startswith("--config="):
             return arg.split("=", 1)[1]
-    return os.environ.get("MALLCORE_CONFIG")
+    return None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config",
-    "config_path",
-    envvar="MALLCORE_CONFIG",
-    type=click.Path(dir_okay=False),
-    help="TOML config file (default: none, a demo shop on SQLite).",
+class MallcoreGroup(click.Group):
+    """The root group: built-in commands, then entry-point commands, then the centers' groups."""
+
+    def _registered(self) -> dict[str, Any]:
+        return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._registered()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            ep = self._registered().get(cmd_name)
+            if ep is not None:
+                command = ep.load()
+        if command is None:
+            commands = _state(ctx).center_commands().get(cmd_name)
+            if commands:
+                command = click.Group(cmd_name, help=f"Commands of the {cmd_name} center.")
+                for sub in commands:
+                    command.add_command(sub)
+        return None if command is None else _with_config_option(command)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # Which centers have commands depends on the config, and a --config after
+        # the command's name has not been parsed yet: look for it first.
+        _state(ctx).use(_config_in(args) or ctx.params.get("config_path"))
+        return super().resolve_command(ctx, args)
+
+
+@click.group(
+    cls=MallcoreGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Enabled centers add their own commands as `mallcore <center> ...` "
+    "(`mallcore centers` shows which implement center_commands).",
 )
+@click.option(
+    "--config", "config_path", envvar="MALLCORE_CONFIG", type=click.Path(dir_okay=False), help=CONFIG_HELP
+)
+@click.version_option(__version__, "--version", prog_name="mallcore", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """mallcore: a pluggable commerce kernel."""
-    ctx.obj = State(config_path)
+    state = _state(ctx)
+    if state.config_path is None:
+        state.use(config_path)
 
 
 # -- serve -----------------------------------------------------------------
@@ -123,7 +214,7 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(state: State) -> None:
     """Apply the migrations of the kernel and every enabled center."""
-    from .migrate import current
+    from .kernel.migrate import current
 
     kernel = state.kernel()
     kernel.upgrade()
@@ -134,7 +225,7 @@ def db_upgrade(state: State) -> None:
 @click.pass_obj
 def db_current(state: State) -> None:
     """Show the applied revision of each branch."""
-    from .migrate import current
+    from .kernel.migrate import current
 
     for head in current(state.kernel()):
         click.echo(head)
@@ -146,7 +237,7 @@ def db_current(state: State) -> None:
 @click.pass_obj
 def db_revision(state: State, center: str, message: str) -> None:
     """Autogenerate a migration for one center's branch (for developers)."""
-    from .migrate import revision
+    from .kernel.migrate import revision
 
     revision(state.kernel(), center, message)
 
@@ -159,7 +250,7 @@ def db_revision(state: State, center: str, message: str) -> None:
 @click.pass_obj
 def centers(state: State, as_json: bool) -> None:
     """Installed and enabled centers, their order and what each contributes."""
-    from .plugins import installed_centers
+    from .kernel.plugins import installed_centers
 
     installed = installed_centers()
     kernel = state.kernel()
@@ -170,6 +261,8 @@ def centers(state: State, as_json: bool) -> None:
             "enabled": [c["name"] for c in info],
             "centers": info,
         }
+        import msgspec
+
         click.echo(msgspec.json.encode(data).decode())
         return
     click.echo("installed:")
@@ -241,46 +334,6 @@ def token_create(
     click.echo(state.kernel().auth.issue_token(subject, list(roles), shop, label))
 
 
-# -- outbox ------------------------------------------------------------------------
-
-
-@cli.group()
-def outbox() -> None:
-    """The transactional outbox: relay events to a broker."""
-
-
-@outbox.command("relay")
-@click.option(
-    "--nats", "nats_url", default="nats://127.0.0.1:4222", show_default=True, help="NATS server (JetStream)."
-)
-@click.option("--stream", default="MALLCORE", show_default=True)
-@click.option("--prefix", default="mallcore", show_default=True, help="Subjects are <prefix>.<topic>.")
-@click.option("--settle", default=5.0, show_default=True, help="Only relay events older than this (seconds).")
-@click.option("--once", is_flag=True, help="Relay what is there and stop.")
-@click.pass_obj
-def outbox_relay(state: State, nats_url: str, stream: str, prefix: str, settle: float, once: bool) -> None:
-    """Publish outbox events to NATS JetStream, at least once, deduplicated by message id."""
-    import asyncio
-
-    from ..contrib.nats_relay import NatsRelay
-
-    relay = NatsRelay(state.kernel(), nats_url, stream=stream, prefix=prefix, settle_seconds=settle)
-
-    async def go() -> None:
-        if once:
-            total = 0
-            try:
-                while (n := await relay.relay_once()) > 0:
-                    total += n
-            finally:
-                await relay.close()
-            click.echo(f"relayed {total} event(s)")
-        else:
-            await relay.run()
-
-    asyncio.run(go())
-
-
 # -- demo ------------------------------------------------------------------------
 
 
@@ -291,7 +344,7 @@ def outbox_relay(state: State, nats_url: str, stream: str, prefix: str, settle: 
 @click.pass_context
 def demo(ctx: click.Context, then_serve: bool, host: str, port: int) -> None:
     """Seed a demo shop (products, stock, tokens for every role), then serve it."""
-    from .demo import seed
+    from .kernel.demo import seed
 
     state: State = ctx.obj
     kernel = state.kernel()
@@ -303,33 +356,14 @@ def demo(ctx: click.Context, then_serve: bool, host: str, port: int) -> None:
         ctx.invoke(serve, host=host, port=port, workers=1, migrate=False)
 
 
-def _center_commands(config_path: str | None) -> None:
-    """Add ``mallcore <center> ...`` groups for enabled centers that bring commands."""
-    try:
-        config = load_config(config_path)
-        from .kernel import Kernel
-
-        kernel = Kernel(config)
-    except StartupError:
-        return  # the core commands still work and will report the error
-    for name, commands in kernel.call_each("center_commands").items():
-        if not commands or name in cli.commands:
-            continue
-        group = click.Group(name, help=f"Commands of the {name} center.")
-        for command in commands:
-            group.add_command(command)
-        cli.add_command(group)
-    kernel.db.dispose()
-
-
 def main(argv: list[str] | None = None) -> None:
-    from ..bench import bench
-
-    cli.add_command(bench)
-    argv = sys.argv[1:] if argv is None else argv
-    _center_commands(_preparse_config(argv))
     try:
         cli.main(args=argv, prog_name="mallcore", standalone_mode=True)
-    except StartupError as exc:
+    except Exception as exc:
+        # A StartupError (bad config, a center that cannot load) can only come from a
+        # kernel module already imported; nothing else needs the kernel imported here.
+        errors = sys.modules.get("mallcore.kernel.errors")
+        if errors is None or not isinstance(exc, errors.StartupError):
+            raise
         click.echo(f"mallcore: {exc}", err=True)
         sys.exit(2)
