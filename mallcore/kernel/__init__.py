@@ -3,7 +3,8 @@
 Centers import from here and never from another center's package.
 """
 
-from .auth import SYSTEM, Caller, Principal, require, require_visible
+from .access import require, require_platform, visible_to
+from .auth import SYSTEM, Caller, Principal, require_visible
 from .center import Center
 from .config import Config, load_config
 from .context import Address, Adjustment, Event, Line, Order, OrderContext, Payment, Phase, utcnow
@@ -71,7 +72,9 @@ __all__ = [
     "hookspec",
     "load_config",
     "require",
+    "require_platform",
     "require_visible",
     "share",
     "utcnow",
+    "visible_to",
 ]

@@ -28,7 +28,7 @@ from litestar.di import NamedDependency
 
 from . import tables as t
 from .context import utcnow
-from .errors import Forbidden, NotFound, Unauthenticated
+from .errors import NotFound, Unauthenticated
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -51,6 +51,11 @@ class Principal(msgspec.Struct, frozen=True):
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    @property
+    def is_platform(self) -> bool:
+        """Admins, and staff of no one shop: they act for the whole platform."""
+        return "admin" in self.roles or (self.shop is None and not self.roles.isdisjoint(STAFF_ROLES))
 
     def can_see(self, shop: str, owner: str | None = None) -> bool:
         """May this principal see an object of ``shop`` owned by ``owner``?"""
@@ -76,12 +81,6 @@ SYSTEM = Principal("system", frozenset({"admin", "system"}))
 # Declare ``principal: Caller`` in a route handler to require a bearer token
 # and receive its principal (401 without one).
 Caller: TypeAlias = NamedDependency[Principal]
-
-
-def require(principal: Principal, *roles: str) -> None:
-    """403 unless the principal holds one of ``roles`` (admin always passes)."""
-    if not principal.has(*roles):
-        raise Forbidden(f"this needs one of the roles: {', '.join(roles)}", code="role_required")
 
 
 def require_visible(principal: Principal, shop: str, owner: str | None, what: str) -> None:

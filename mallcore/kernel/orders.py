@@ -18,10 +18,11 @@ import sqlalchemy as sa
 
 from . import fast, pricing, states
 from . import tables as t
-from .auth import SYSTEM, Principal, require
+from .access import require
+from .auth import SYSTEM, Principal
 from .context import Address, Adjustment, Line, Order, OrderContext, Payment, Phase, utcnow
 from .errors import Conflict, InvalidInput, NotFound, PaymentFailed
-from .idempotency import Claim
+from .idempotency import Reply
 from .schemas import (
     AdjustmentView,
     AllocationView,
@@ -223,14 +224,14 @@ class OrderService:
         return self.render(order, lines, applied)
 
     def place(
-        self, principal: Principal, req: PlaceOrder, *, claim: Claim | None = None
+        self, principal: Principal, req: PlaceOrder, *, reply: Reply | None = None
     ) -> tuple[OrderView, bytes]:
+        """Place an order; ``reply`` (an HTTP write's) gets the 201 answer in the transaction."""
         order, lines = self._new_order(principal, req)
         with self.db.transaction() as conn:
             ctx = OrderContext(self.kernel, "place", order, conn, principal, lines)
             view = self._place(ctx)
-            body = msgspec.json.encode(view)
-            self.finish_reply(ctx, claim, 201, body)
+            body = (reply or Reply())(conn, view, 201)
             self.finish(ctx)
         ctx.log.info("order.placed", total=order.total, lines=len(lines))
         self.delivered(ctx)
@@ -306,7 +307,7 @@ class OrderService:
         amount: int | None,
         data: dict[str, Any] | None = None,
         *,
-        claim: Claim | None = None,
+        reply: Reply | None = None,
     ) -> tuple[PaymentView, bytes]:
         require(principal, "customer")
         with self.stage("pay", order_id, principal) as ctx:
@@ -353,21 +354,20 @@ class OrderService:
                 failure=payment.failure,
                 order_status=order.status,
             )
-            body = msgspec.json.encode(view)
-            status_code = 402 if payment.status == "failed" else 201
+            # A declined payment is an answer too: stored, so a replay is declined the same way.
             if payment.status == "failed":
-                body = msgspec.json.encode(
-                    {"code": "payment_failed", "detail": payment.failure or "declined", "payment": view}
-                )
-            self.finish_reply(ctx, claim, status_code, body)
+                failed = {"code": "payment_failed", "detail": payment.failure or "declined", "payment": view}
+                body = (reply or Reply())(ctx.conn, failed, 402)
+            else:
+                body = (reply or Reply())(ctx.conn, view, 201)
         if payment.status == "failed":
             raise PaymentFailed(
                 payment.failure or "the payment was declined", extra={"payment": msgspec.to_builtins(view)}
             )
         return view, body
 
-    def finish_reply(self, ctx: OrderContext, claim: Claim | None, status: int, body: bytes) -> None:
-        """Record an idempotent reply in the stage (written by :meth:`finish`)."""
+    def finish_reply(self, ctx: OrderContext, claim: Any, status: int, body: bytes) -> None:
+        """Record an idempotent reply in the stage. Deprecated: pass a ``Reply`` instead."""
         if claim is not None:
             self.kernel.idempotency.record(ctx.conn, claim, status, body)
 

@@ -30,17 +30,14 @@ from ..config import Config, load_config
 from ..errors import PluginError
 from ..kernel import Kernel
 from .errors import HANDLERS
+from .guards import KERNEL_OPT, principal_of
 from .middleware import request_id_middleware
 from .orders import order_routes
+from .replies import IdempotentWrite, idempotent_provider
 
 
-def _principal_provider(kernel: Kernel) -> Provide:
-    auth = kernel.auth
-
-    def principal(request: Request[Any, Any, Any]) -> Principal:
-        return auth.from_header(request.headers.get("authorization"), request)
-
-    return Provide(principal, sync_to_thread=False)
+def _principal(request: Request[Any, Any, Any]) -> Principal:
+    return principal_of(request)
 
 
 def _kernel_provider(kernel: Kernel) -> Provide:
@@ -91,11 +88,17 @@ def build_router(kernel: Kernel, path: str = "/") -> Router:
     return Router(
         path=path,
         route_handlers=collect_routes(kernel),
-        dependencies={"principal": _principal_provider(kernel), "kernel": _kernel_provider(kernel)},
+        dependencies={
+            "principal": Provide(_principal, sync_to_thread=False),
+            "kernel": _kernel_provider(kernel),
+            "idempotent": idempotent_provider(kernel),
+        },
         exception_handlers=HANDLERS,
         middleware=[request_id_middleware],
         request_max_body_size=kernel.config.http.max_body_bytes,
-        signature_namespace={"Principal": Principal, "Kernel": Kernel},
+        # A function, not the kernel: Litestar deep-copies a router's opt when it registers it.
+        opt={KERNEL_OPT: _kernel_provider(kernel).dependency},
+        signature_namespace={"Principal": Principal, "Kernel": Kernel, "IdempotentWrite": IdempotentWrite},
     )
 
 
