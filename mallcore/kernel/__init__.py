@@ -20,7 +20,8 @@ kernel module and never from another center's package:
 The layers behind it are described in docs/architecture.md.
 """
 
-from .auth import SYSTEM, Caller, Principal, require
+from .access import require, require_platform, visible_to
+from .auth import SYSTEM, Caller, Principal
 from .center import Center
 from .commands import pass_kernel
 from .config import Config, load_config
@@ -109,6 +110,8 @@ __all__ = [
     "pass_kernel",
     "pick_language",
     "require",
+    "require_platform",
     "share",
     "utcnow",
+    "visible_to",
 ]

@@ -6,7 +6,7 @@ from config, then verifies a JWT if ``[auth.jwt]`` is set, then looks the
 token up among those issued by ``mallcore token create`` (stored hashed).
 
 Visibility, in one place (:meth:`Principal.can_see`): an admin sees all; a
-customer sees their own orders; staff (merchant, warehouse, finance) see
+customer sees their own orders; staff (merchant, warehouse, finance, risk) see
 their shop's, or every shop's when they belong to no shop (platform staff).
 Anything else answers 404 as if it did not exist.
 """
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from litestar.di import NamedDependency
 
 from . import tables as t
-from .errors import ConfigError, Forbidden, Unauthenticated
+from .errors import ConfigError, Unauthenticated
 from .hookspecs import hookimpl
 from .types import utcnow
 
@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     # The ``resolve_principal`` hook, called with the token and the request.
     Resolver = Callable[[str, Request[Any, Any, Any] | None], "Principal | None"]
 
-ROLES = frozenset({"customer", "merchant", "warehouse", "finance", "admin"})
-STAFF_ROLES = frozenset({"merchant", "warehouse", "finance"})
+ROLES = frozenset({"customer", "merchant", "warehouse", "finance", "risk", "admin"})
+STAFF_ROLES = frozenset({"merchant", "warehouse", "finance", "risk"})
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -57,6 +57,11 @@ class Principal(msgspec.Struct, frozen=True):
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    @property
+    def is_platform(self) -> bool:
+        """Admins, and staff of no one shop: they act for the whole platform."""
+        return "admin" in self.roles or (self.shop is None and not self.roles.isdisjoint(STAFF_ROLES))
 
     def can_see(self, shop: str, owner: str | None = None) -> bool:
         """May this principal see an object of ``shop`` owned by ``owner``?"""
@@ -82,12 +87,6 @@ SYSTEM = Principal("system", frozenset({"admin", "system"}))
 # Declare ``principal: Caller`` in a route handler to require a bearer token
 # and receive its principal (401 without one).
 Caller: TypeAlias = NamedDependency[Principal]
-
-
-def require(principal: Principal, *roles: str) -> None:
-    """403 unless the principal holds one of ``roles`` (admin always passes)."""
-    if not principal.has(*roles):
-        raise Forbidden(f"this needs one of the roles: {', '.join(roles)}", code="role_required")
 
 
 def hash_token(token: str) -> str:

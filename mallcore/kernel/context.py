@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from . import states
+from . import facts, states
 from .errors import InvalidInput
-from .types import Adjustment, Event, Line, Order, TimelineEntry, utcnow
+from .facts import RequestFacts
+from .types import Adjustment, Event, Hint, Line, Order, TimelineEntry, utcnow
 
 if TYPE_CHECKING:
     from .auth import Principal
@@ -36,8 +37,11 @@ class OrderContext:
     - ``log``: a structlog logger bound with the order id.
     - ``stash``: scratch space shared by the hooks of this stage.
     - ``parcels``: during dispatch, the warehouse plan (``Parcel`` list).
-    - ``emit()``, ``timeline()``, ``adjust()``, ``transition()``,
-      ``after_commit()``: see each.
+    - ``request``: the facts of the HTTP request behind the stage (client
+      IP, device id, user agent; see :mod:`mallcore.kernel.facts`), or
+      ``None`` for jobs and the CLI.
+    - ``emit()``, ``timeline()``, ``adjust()``, ``hint()``, ``put_on_hold()``,
+      ``transition()``, ``after_commit()``: see each.
     """
 
     __slots__ = (
@@ -52,6 +56,7 @@ class OrderContext:
         "_timeline",
         "adjustments",
         "conn",
+        "hints",
         "order",
         "parcels",
         "principal",
@@ -77,6 +82,7 @@ class OrderContext:
         self._lines = lines
         self._session: Session | None = None
         self.adjustments: list[Adjustment] = []
+        self.hints: list[Hint] = []
         self._events: list[Event] = []
         self._timeline: list[TimelineEntry] = []
         self._after_commit: list[Callable[[], Any]] = []
@@ -99,6 +105,11 @@ class OrderContext:
     @log.setter
     def log(self, logger: Any) -> None:
         self._log = (self.order.id, logger)
+
+    @property
+    def request(self) -> RequestFacts | None:
+        """The facts of the HTTP request this stage runs for, if any."""
+        return facts.current()
 
     @property
     def lines(self) -> list[Line]:
@@ -167,8 +178,14 @@ class OrderContext:
         phase: int,
         line: Line | None = None,
         code: str | None = None,
+        funded_by: str | None = None,
     ) -> Adjustment:
-        """Add a price adjustment (negative = discount). Only while pricing."""
+        """Add a price adjustment (negative = discount). Only while pricing.
+
+        ``reason`` explains it to the customer ("满200减30: subtotal 238.00 ≥
+        200.00"); ``code`` names what fired (a campaign, a coupon); a discount's
+        ``funded_by`` says who pays for it, ``"platform"`` or ``"shop"``.
+        """
         if self.stage not in ("place", "preview"):
             raise RuntimeError("adjustments can only be added while an order is priced")
         if not isinstance(amount, int) or isinstance(amount, bool):
@@ -180,9 +197,44 @@ class OrderContext:
             phase=int(phase),
             line_no=None if line is None else line.line_no,
             code=code,
+            funded_by=funded_by,
         )
         self.adjustments.append(adj)
         return adj
+
+    def hint(
+        self,
+        source: str,
+        message: str,
+        *,
+        zh: str | None = None,
+        code: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Tell a price preview what the customer could still get (English ``message``, ``zh``)."""
+        self.hints.append(
+            Hint(source=source, message=message, messages={"zh": zh} if zh else None, code=code, data=data)
+        )
+
+    def put_on_hold(self, reason: str, note: str = "", *, zh: str | None = None) -> None:
+        """Hold the order: it can be paid, not dispatched, until released.
+
+        ``reason`` is a short code kept on the order (``risk_review``); the
+        ``note`` goes on the timeline for staff only. While placing, the
+        order is simply written held.
+        """
+        if self.order.id is None:
+            self.order.hold = reason
+        else:
+            self.set(hold=reason)
+        self.timeline(
+            "order.held",
+            f"Order held ({reason}){': ' + note if note else ''}",
+            zh=zh or f"订单已冻结({reason}){':' + note if note else ''}",
+            public=False,
+            data={"hold": reason},
+        )
+        self.emit("order.held", {"hold": reason})
 
     def transition(
         self, target: str, *, message: str | None = None, zh: str | None = None, note: str = ""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
@@ -34,6 +34,33 @@ class Stored(msgspec.Struct, frozen=True):
     request_hash: str
     status_code: int
     response: bytes
+
+
+class Reply:
+    """Where a write puts its answer: encoded once, and stored for the request's
+    ``Idempotency-Key`` in the transaction of the work itself.
+
+    A route's work calls ``reply(conn, view, status)`` inside its transaction
+    and gets the encoded body back; the answer and the work then commit
+    together, or neither does. Without a key (``claim`` is ``None``, or a
+    caller outside HTTP) nothing is stored and the body is still encoded.
+    """
+
+    __slots__ = ("_store", "body", "claim", "status")
+
+    def __init__(self, store: Idempotency | None = None, claim: Claim | None = None) -> None:
+        self._store = store
+        self.claim = claim
+        self.status: int | None = None
+        self.body: bytes | None = None
+
+    def __call__(self, conn: sa.Connection, view: Any, status: int = 200) -> bytes:
+        """Encode ``view`` (a Struct, or bytes already encoded) and store it for the key."""
+        body = view if isinstance(view, bytes) else msgspec.json.encode(view)
+        if self.claim is not None and self._store is not None:
+            self._store.record(conn, self.claim, status, body)
+        self.status, self.body = status, body
+        return body
 
 
 class Idempotency:

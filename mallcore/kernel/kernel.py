@@ -24,6 +24,7 @@ from .config import Config, load_config, validate_settings
 from .db import Database
 from .errors import ConfigError, PluginError
 from .events import EventBus
+from .facts import parse_networks
 from .idempotency import Idempotency
 from .jobs import Job, JobRunner
 from .order_store import OrderStore
@@ -64,6 +65,7 @@ class Kernel:
             c.name: c for c in order_centers(load_centers(enabled_centers(config), centers))
         }
         self._check_config_sections()
+        self.trusted_proxies = parse_networks(config.http.trusted_proxies, "http.trusted_proxies")
         self.db = Database(config.database, engine=engine)
         self.auth = Auth(
             config.auth, source=config.source, db=self.db, resolve=self._resolve_principal, secret=self.secret

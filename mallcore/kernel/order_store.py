@@ -82,6 +82,7 @@ class OrderStore:
                 phase=r.phase,
                 line_id=r.line_id,
                 code=r.code,
+                funded_by=r.funded_by,
                 allocation={int(k): v for k, v in (r.allocation or {}).items()},
             )
             for r in conn.execute(self._select_adjustments, {"order_id": order_id})

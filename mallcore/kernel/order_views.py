@@ -86,6 +86,7 @@ class OrderViews:
                     phase=_PHASE_NAMES.get(a.phase, str(a.phase)),
                     line_id=a.line_id,
                     code=a.code,
+                    funded_by=a.funded_by,
                     allocation=[AllocationView(k, v) for k, v in (a.allocation or {}).items()],
                 )
                 for a in adjustments

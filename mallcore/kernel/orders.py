@@ -18,12 +18,14 @@ import sqlalchemy as sa
 
 from . import fast, pricing, states
 from . import tables as t
-from .auth import SYSTEM, Principal, require
+from .access import require
+from .auth import SYSTEM, Principal
 from .context import OrderContext
 from .errors import Conflict, InvalidInput, NotFound, PaymentFailed
-from .schemas import OrderView, PaymentView, PlaceOrder
+from .idempotency import Reply
+from .schemas import HintView, OrderView, PaymentView, PlaceOrder
 from .states import OrderStatus as S
-from .types import Adjustment, Claim, Line, Order, Payment, Phase, utcnow
+from .types import Adjustment, Line, Order, Payment, Phase, utcnow
 
 if TYPE_CHECKING:
     from .config import OrdersConfig
@@ -190,8 +192,9 @@ class OrderService:
         lines = [Line(sku=sku, quantity=q, line_no=i) for i, (sku, q) in enumerate(merged.items(), 1)]
         return order, lines
 
-    def preview(self, principal: Principal, req: PlaceOrder) -> OrderView:
-        """Price an order without placing it: every adjustment, explained."""
+    def preview(self, principal: Principal, req: PlaceOrder, *, lang: str = "en") -> OrderView:
+        """Price an order without placing it: every adjustment explained, and hints of what
+        the customer could still get (in ``lang``)."""
         order, lines = self._new_order(principal, req)
         with self.db.transaction(write=False) as conn:
             ctx = self.context("preview", order, conn, principal, lines)
@@ -202,17 +205,27 @@ class OrderService:
         order.id = 0
         for line in lines:
             line.id = 0
-        return self.views.render(order, lines, applied)
+        view = self.views.render(order, lines, applied)
+        view.hints = [
+            HintView(
+                source=h.source,
+                message=(h.messages or {}).get(lang) or h.message,
+                code=h.code,
+                data=h.data,
+            )
+            for h in ctx.hints
+        ]
+        return view
 
     def place(
-        self, principal: Principal, req: PlaceOrder, *, claim: Claim | None = None
+        self, principal: Principal, req: PlaceOrder, *, reply: Reply | None = None
     ) -> tuple[OrderView, bytes]:
+        """Place an order; ``reply`` (an HTTP write's) gets the 201 answer in the transaction."""
         order, lines = self._new_order(principal, req)
         with self.db.transaction() as conn:
             ctx = self.context("place", order, conn, principal, lines)
             view = self._place(ctx)
-            body = msgspec.json.encode(view)
-            self.finish_reply(ctx, claim, 201, body)
+            body = (reply or Reply())(conn, view, 201)
             self.finish(ctx)
         ctx.log.info("order.placed", total=order.total, lines=len(lines))
         self.committed(ctx)
@@ -288,7 +301,7 @@ class OrderService:
         amount: int | None,
         data: dict[str, Any] | None = None,
         *,
-        claim: Claim | None = None,
+        reply: Reply | None = None,
     ) -> tuple[PaymentView, bytes]:
         require(principal, "customer")
         with self.stage("pay", order_id, principal) as ctx:
@@ -335,21 +348,20 @@ class OrderService:
                 failure=payment.failure,
                 order_status=order.status,
             )
-            body = msgspec.json.encode(view)
-            status_code = 402 if payment.status == "failed" else 201
+            # A declined payment is an answer too: stored, so a replay is declined the same way.
             if payment.status == "failed":
-                body = msgspec.json.encode(
-                    {"code": "payment_failed", "detail": payment.failure or "declined", "payment": view}
-                )
-            self.finish_reply(ctx, claim, status_code, body)
+                failed = {"code": "payment_failed", "detail": payment.failure or "declined", "payment": view}
+                body = (reply or Reply())(ctx.conn, failed, 402)
+            else:
+                body = (reply or Reply())(ctx.conn, view, 201)
         if payment.status == "failed":
             raise PaymentFailed(
                 payment.failure or "the payment was declined", extra={"payment": msgspec.to_builtins(view)}
             )
         return view, body
 
-    def finish_reply(self, ctx: OrderContext, claim: Claim | None, status: int, body: bytes) -> None:
-        """Record an idempotent reply in the stage (written by :meth:`finish`)."""
+    def finish_reply(self, ctx: OrderContext, claim: Any, status: int, body: bytes) -> None:
+        """Record an idempotent reply in the stage. Deprecated: pass a ``Reply`` instead."""
         if claim is not None:
             self.idempotency.record(ctx.conn, claim, status, body)
 
@@ -421,7 +433,26 @@ class OrderService:
         ctx.transition(S.DELIVERED, note=note)
 
     def complete_in(self, ctx: OrderContext, *, note: str = "") -> None:
+        """The order completes (confirmed by the customer, staff or the auto-complete clock)."""
+        states.check(ctx.order.status, S.COMPLETED)
+        self.calls.order_complete(ctx=ctx)
         ctx.transition(S.COMPLETED, note=note)
+
+    def release_in(self, ctx: OrderContext, note: str = "") -> None:
+        """Lift the order's hold (see ``OrderContext.put_on_hold``); centers hear ``order_release``."""
+        held = ctx.order.hold
+        if not held:
+            raise Conflict(f"order {ctx.order.id} is not on hold", code="order_not_held")
+        ctx.set(hold=None)
+        ctx.timeline(
+            "order.released",
+            f"Hold lifted ({held}){': ' + note if note else ''}",
+            zh=f"订单已解除冻结({held}){':' + note if note else ''}",
+            public=False,
+            data={"hold": held},
+        )
+        ctx.emit("order.released", {"hold": held})
+        self.calls.order_release(ctx=ctx, hold=held)
 
     def staff_step(self, principal: Principal, order_id: int, step: str, note: str = "") -> OrderView:
         """Manual ship / deliver / complete by staff, for shops without TMS; ``note`` goes on the timeline."""
@@ -441,7 +472,9 @@ LINE_KEYS = (
     "order_id", "line_no", "sku", "name", "quantity", "unit_price", "subtotal", "discount", "shipping", "fees",
     "total", "weight_grams", "attrs",
 )  # fmt: skip
-ADJUSTMENT_KEYS = ("order_id", "line_id", "phase", "source", "reason", "code", "amount", "allocation")
+ADJUSTMENT_KEYS = (
+    "order_id", "line_id", "phase", "source", "reason", "code", "amount", "allocation", "funded_by",
+)  # fmt: skip
 TIMELINE_KEYS = ("order_id", "at", "kind", "actor", "message", "messages", "public", "ref", "data")
 
 
@@ -497,6 +530,7 @@ def _adjustment_row(order_id: int, adj: Adjustment) -> dict[str, Any]:
         "code": adj.code,
         "amount": adj.amount,
         "allocation": {str(k): v for k, v in (adj.allocation or {}).items()} or None,
+        "funded_by": adj.funded_by,
     }
 
 

@@ -26,6 +26,9 @@ class Phase(IntEnum):
     COUPON = 30
     POINTS = 40
     FREIGHT = 50
+    # Waives freight (包邮, a free-shipping voucher): negative amounts taken off the
+    # lines' shipping, never their goods, so a refund's goods value is untouched.
+    SHIPPING_DISCOUNT = 55
     FEE = 60
     # Last word on the price, e.g. an exchange replacement at no charge.
     SETTLEMENT = 90
@@ -64,6 +67,8 @@ class Adjustment(msgspec.Struct, kw_only=True):
     phase: int
     line_no: int | None = None
     code: str | None = None
+    # Who pays for a discount: "platform" or "shop" (finance settles shops by it).
+    funded_by: str | None = None
     id: int | None = None
     line_id: int | None = None
     # line_no -> share, for order-level adjustments once allocated
@@ -91,6 +96,16 @@ class Order(msgspec.Struct, kw_only=True):
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
     placed_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+class Hint(msgspec.Struct, kw_only=True):
+    """Something the customer could still get ("add 12.00 more for 满200减30"), shown by a preview."""
+
+    source: str
+    message: str
+    messages: dict[str, str] | None = None
+    code: str | None = None
+    data: dict[str, Any] | None = None
 
 
 class Payment(msgspec.Struct, kw_only=True):

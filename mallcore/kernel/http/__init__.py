@@ -1,7 +1,27 @@
-"""The HTTP side of the kernel: the app factory, the mounting plugin, helpers for center routes."""
+"""The HTTP side of the kernel: the app factory, the mounting plugin, and the
+primitives every center's routes share (guards, idempotent replies, the
+center router)."""
 
+from ..idempotency import Reply
 from .app import MallcorePlugin, create_app
 from .errors import resend_on_conflict
-from .orders import IdempotencyKey, idempotent, raw_json
+from .guards import platform, principal_of, roles
+from .orders import idempotent
+from .replies import IdempotencyKey, Idempotent, IdempotentWrite, raw_json
+from .routing import center_router
 
-__all__ = ["IdempotencyKey", "MallcorePlugin", "create_app", "idempotent", "raw_json", "resend_on_conflict"]
+__all__ = [
+    "IdempotencyKey",
+    "Idempotent",
+    "IdempotentWrite",
+    "MallcorePlugin",
+    "Reply",
+    "center_router",
+    "create_app",
+    "idempotent",
+    "platform",
+    "principal_of",
+    "raw_json",
+    "resend_on_conflict",
+    "roles",
+]

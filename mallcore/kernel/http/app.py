@@ -25,22 +25,20 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPlugin
 
 from ... import __version__
+from .. import facts
 from ..auth import Principal
 from ..config import Config, load_config
 from ..errors import PluginError
 from ..kernel import Kernel
 from .errors import HANDLERS
-from .middleware import request_id_middleware
+from .guards import KERNEL_OPT, principal_of
+from .middleware import request_middleware
 from .orders import order_routes
+from .replies import IdempotentWrite, idempotent_provider
 
 
-def _principal_provider(kernel: Kernel) -> Provide:
-    auth = kernel.auth
-
-    def principal(request: Request[Any, Any, Any]) -> Principal:
-        return auth.from_header(request.headers.get("authorization"), request)
-
-    return Provide(principal, sync_to_thread=False)
+def _principal(request: Request[Any, Any, Any]) -> Principal:
+    return principal_of(request)
 
 
 def _kernel_provider(kernel: Kernel) -> Provide:
@@ -48,6 +46,10 @@ def _kernel_provider(kernel: Kernel) -> Provide:
         return kernel
 
     return Provide(provide, sync_to_thread=False)
+
+
+def _facts_reader(kernel: Kernel) -> facts.FactsReader:
+    return facts.FactsReader(kernel.trusted_proxies, kernel.config.http.device_header)
 
 
 def _routes_of(item: Any, prefix: str = "") -> Iterable[tuple[str, str]]:
@@ -91,11 +93,17 @@ def build_router(kernel: Kernel, path: str = "/") -> Router:
     return Router(
         path=path,
         route_handlers=collect_routes(kernel),
-        dependencies={"principal": _principal_provider(kernel), "kernel": _kernel_provider(kernel)},
+        dependencies={
+            "principal": Provide(_principal, sync_to_thread=False),
+            "kernel": _kernel_provider(kernel),
+            "idempotent": idempotent_provider(kernel),
+        },
         exception_handlers=HANDLERS,
-        middleware=[request_id_middleware],
+        middleware=[request_middleware(_facts_reader(kernel))],
         request_max_body_size=kernel.config.http.max_body_bytes,
-        signature_namespace={"Principal": Principal, "Kernel": Kernel},
+        # A function, not the kernel: Litestar deep-copies a router's opt when it registers it.
+        opt={KERNEL_OPT: _kernel_provider(kernel).dependency},
+        signature_namespace={"Principal": Principal, "Kernel": Kernel, "IdempotentWrite": IdempotentWrite},
     )
 
 

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
-from sqlalchemy.exc import IntegrityError
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from ..auth import Caller, require
-from ..errors import Conflict, MallcoreError
+from ..auth import Caller
+from ..errors import Conflict
 from ..i18n import pick_language
+from ..idempotency import Reply
 from ..schemas import (
     CancelOrder,
     OrderSummary,
@@ -25,22 +25,11 @@ from ..schemas import (
     TimelineView,
 )
 from ..types import Claim, Shop
+from .guards import roles
+from .replies import Idempotent, IdempotentWrite
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
-
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        required=False,
-        description="Replays of the same key return the first response and change nothing.",
-    ),
-]
-
-
-def raw_json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
-    return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
 
 def idempotent(
@@ -51,24 +40,15 @@ def idempotent(
     data: msgspec.Struct,
     run: Callable[[Claim | None], tuple[int, bytes]],
 ) -> Response[Any]:
-    """Run ``run(claim)`` once per Idempotency-Key; replays get the first reply."""
-    idem = kernel.idempotency
-    claim = None if key is None else idem.claim(principal.subject, key, scope, msgspec.json.encode(data))
-    if claim is not None:
-        stored = idem.lookup(claim)
-        if stored is not None:
-            status, body = idem.replay(claim, stored)
-            return raw_json(body, status, {"Idempotent-Replayed": "true"})
-    try:
-        status, body = run(claim)
-    except (IntegrityError, MallcoreError):
-        # A concurrent request with the same key may have won; answer as it did.
-        stored = idem.lookup(claim) if claim is not None else None
-        if stored is None:
-            raise
-        status, body = idem.replay(claim, stored)  # type: ignore[arg-type]
-        return raw_json(body, status, {"Idempotent-Replayed": "true"})
-    return raw_json(body, status)
+    """Deprecated: declare the ``idempotent: Idempotent`` dependency instead.
+
+    Kept while centers move to it: ``run(claim)`` records its own reply.
+    """
+
+    def work(reply: Reply) -> None:
+        reply.status, reply.body = run(reply.claim)
+
+    return IdempotentWrite(kernel.idempotency, principal.subject, key, scope)(data, work)
 
 
 class ShopIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -88,12 +68,9 @@ def order_routes(kernel: Kernel) -> list[Any]:
 
     @post("/orders", status_code=201, sync_to_thread=True, tags=["orders"], summary="Place an order")
     def place_order(
-        data: JSONBody[PlaceOrder], principal: Caller, idempotency_key: IdempotencyKey = None
+        data: JSONBody[PlaceOrder], principal: Caller, idempotent: Idempotent
     ) -> Response[OrderView]:
-        def run(claim: Claim | None) -> tuple[int, bytes]:
-            return 201, orders.place(principal, data, claim=claim)[1]
-
-        return idempotent(kernel, principal, idempotency_key, "POST /orders", data, run)
+        return idempotent(data, lambda reply: orders.place(principal, data, reply=reply))
 
     @post(
         "/orders/preview",
@@ -102,8 +79,10 @@ def order_routes(kernel: Kernel) -> list[Any]:
         tags=["orders"],
         summary="Price without placing",
     )
-    def preview_order(data: JSONBody[PlaceOrder], principal: Caller) -> OrderView:
-        return orders.preview(principal, data)
+    def preview_order(
+        data: JSONBody[PlaceOrder], principal: Caller, request: Request[Any, Any, Any]
+    ) -> OrderView:
+        return orders.preview(principal, data, lang=pick_language(request.headers.get("accept-language")))
 
     @get("/orders", sync_to_thread=True, tags=["orders"], summary="List visible orders, newest first")
     def list_orders(
@@ -131,15 +110,12 @@ def order_routes(kernel: Kernel) -> list[Any]:
 
     @post("/orders/{order_id:int}/payments", status_code=201, sync_to_thread=True, tags=["orders"])
     def pay_order(
-        order_id: FromPath[int],
-        data: JSONBody[PayOrder],
-        principal: Caller,
-        idempotency_key: IdempotencyKey = None,
+        order_id: FromPath[int], data: JSONBody[PayOrder], principal: Caller, idempotent: Idempotent
     ) -> Response[PaymentView]:
-        def run(claim: Claim | None) -> tuple[int, bytes]:
-            return 201, orders.pay(principal, order_id, data.method, data.amount, data.data, claim=claim)[1]
-
-        return idempotent(kernel, principal, idempotency_key, f"POST /orders/{order_id}/payments", data, run)
+        return idempotent(
+            data,
+            lambda reply: orders.pay(principal, order_id, data.method, data.amount, data.data, reply=reply),
+        )
 
     @post("/orders/{order_id:int}/cancel", status_code=200, sync_to_thread=True, tags=["orders"])
     def cancel_order(
@@ -171,9 +147,8 @@ def order_routes(kernel: Kernel) -> list[Any]:
     def list_shops(principal: Caller) -> list[Shop]:
         return kernel.shops.all()
 
-    @post("/shops", status_code=201, sync_to_thread=True, tags=["shops"])
+    @post("/shops", status_code=201, sync_to_thread=True, tags=["shops"], guards=[roles("admin")])
     def create_shop(data: JSONBody[ShopIn], principal: Caller) -> Shop:
-        require(principal, "admin")
         with kernel.db.transaction() as conn:
             if kernel.shops.find(conn, data.code) is not None:
                 raise Conflict(f"shop '{data.code}' exists", code="shop_exists")
