@@ -80,7 +80,9 @@ def price(order: Order, lines: Sequence[Line], adjustments: list[Adjustment]) ->
 
 def _waive_freight(lines: Sequence[Line], index: dict[int, int], running: list[int], adj: Adjustment) -> None:
     """Take a freight waiver off the shipping booked so far (never goods, never below zero)."""
-    shipping = [line.shipping for line in lines]
+    # What is left of a line may be less than its shipping (a discount in an earlier
+    # phase took it down): a waiver never takes more than either.
+    shipping = [max(0, min(line.shipping, left)) for line, left in zip(lines, running, strict=True)]
     if adj.amount > 0:
         raise ValueError(f"adjustment {adj.reason!r}: a freight waiver is a negative amount")
     if adj.line_no is not None:

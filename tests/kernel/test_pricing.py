@@ -158,3 +158,21 @@ def test_a_freight_waiver_with_no_freight_waives_nothing():
         [Adjustment(source="promotion", reason="包邮", amount=-800, phase=Phase.SHIPPING_DISCOUNT)],
     )
     assert (order.total, applied) == (6000, [])
+
+
+def test_a_freight_waiver_never_takes_a_line_below_zero():
+    # Freight of 100 on a free line, a discount in the freight phase taking it all,
+    # then a waiver of the (already discounted) freight: nothing is left to waive.
+    lines = [Line(sku="GIFT", quantity=1, unit_price=0, line_no=1)]
+    order = _order()
+    applied = price(
+        order,
+        lines,
+        [
+            Adjustment(source="tms", reason="freight", amount=100, phase=Phase.FREIGHT),
+            Adjustment(source="promotion", reason="free freight", amount=-100, phase=Phase.FREIGHT),
+            Adjustment(source="promotion", reason="包邮", amount=-100, phase=Phase.SHIPPING_DISCOUNT),
+        ],
+    )
+    assert (lines[0].total, order.total) == (0, 0)
+    assert [a.amount for a in applied] == [100, -100]
