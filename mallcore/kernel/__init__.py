@@ -21,7 +21,7 @@ The layers behind it are described in docs/architecture.md.
 """
 
 from .access import require, require_platform, visible_to
-from .auth import SYSTEM, Caller, Principal
+from .auth import Caller
 from .center import Center
 from .commands import pass_kernel
 from .config import Config, load_config
@@ -49,6 +49,7 @@ from .refunds import LIVE as LIVE_REFUND_STATUSES
 from .schemas import ShipmentView
 from .states import OrderStatus
 from .types import (
+    SYSTEM,
     Address,
     Adjustment,
     Claim,
@@ -57,6 +58,7 @@ from .types import (
     Order,
     Payment,
     Phase,
+    Principal,
     Refund,
     RefundItem,
     RefundLine,

@@ -23,8 +23,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .auth import STAFF_ROLES, Principal
 from .errors import Forbidden
+from .types import STAFF_ROLES, Principal
 
 
 def require(principal: Principal, *roles: str) -> None:

@@ -5,7 +5,7 @@ hook; the kernel's own implementation (registered last) reads static tokens
 from config, then verifies a JWT if ``[auth.jwt]`` is set, then looks the
 token up among those issued by ``mallcore token create`` (stored hashed).
 
-Visibility, in one place (:meth:`Principal.can_see`): an admin sees all; a
+Visibility, in one place (:meth:`~mallcore.kernel.types.Principal.can_see`): an admin sees all; a
 customer sees their own orders; staff (merchant, warehouse, finance, risk) see
 their shop's, or every shop's when they belong to no shop (platform staff).
 Anything else answers 404 as if it did not exist.
@@ -22,14 +22,13 @@ import time
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import jwt
-import msgspec
 import sqlalchemy as sa
 from litestar.di import NamedDependency
 
 from . import tables as t
 from .errors import ConfigError, Unauthenticated
 from .hookspecs import hookimpl
-from .types import utcnow
+from .types import ROLES, Principal, utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,49 +39,8 @@ if TYPE_CHECKING:
     from .db import Database
 
     # The ``resolve_principal`` hook, called with the token and the request.
-    Resolver = Callable[[str, Request[Any, Any, Any] | None], "Principal | None"]
+    Resolver = Callable[[str, Request[Any, Any, Any] | None], Principal | None]
 
-ROLES = frozenset({"customer", "merchant", "warehouse", "finance", "risk", "admin"})
-STAFF_ROLES = frozenset({"merchant", "warehouse", "finance", "risk"})
-
-
-class Principal(msgspec.Struct, frozen=True):
-    subject: str
-    roles: frozenset[str]
-    shop: str | None = None
-
-    def has(self, *roles: str) -> bool:
-        return "admin" in self.roles or not self.roles.isdisjoint(roles)
-
-    @property
-    def is_admin(self) -> bool:
-        return "admin" in self.roles
-
-    @property
-    def is_platform(self) -> bool:
-        """Admins, and staff of no one shop: they act for the whole platform."""
-        return "admin" in self.roles or (self.shop is None and not self.roles.isdisjoint(STAFF_ROLES))
-
-    def can_see(self, shop: str, owner: str | None = None) -> bool:
-        """May this principal see an object of ``shop`` owned by ``owner``?"""
-        if "admin" in self.roles:
-            return True
-        if owner is not None and owner == self.subject and "customer" in self.roles:
-            return True
-        if not self.roles.isdisjoint(STAFF_ROLES):
-            return self.shop is None or self.shop == shop
-        return False
-
-    def can_act_for_shop(self, shop: str, *roles: str) -> bool:
-        """Staff with one of ``roles`` in ``shop`` (or platform-wide), or admin."""
-        if "admin" in self.roles:
-            return True
-        if self.roles.isdisjoint(roles):
-            return False
-        return self.shop is None or self.shop == shop
-
-
-SYSTEM = Principal("system", frozenset({"admin", "system"}))
 
 # Declare ``principal: Caller`` in a route handler to require a bearer token
 # and receive its principal (401 without one).

@@ -21,7 +21,7 @@ from .facts import RequestFacts
 from .types import Adjustment, Event, Hint, Line, Order, TimelineEntry, utcnow
 
 if TYPE_CHECKING:
-    from .auth import Principal
+    from .types import Principal
 
 # What a stage gives its context to load the order's lines on first use.
 LineLoader = Callable[[sa.Connection, int], list[Line]]

@@ -48,12 +48,11 @@ if TYPE_CHECKING:  # pragma: no cover - names for annotations only
     from litestar import Request
 
     from .aftersale import AfterSaleCase, Parcel, ParcelEvent
-    from .auth import Principal
     from .context import OrderContext
     from .jobs import Job
     from .kernel import Kernel
     from .schemas import OrderView
-    from .types import Line, Order, Payment, Refund
+    from .types import Line, Order, Payment, Principal, Refund
 
 
 # --------------------------------------------------------------------------

@@ -15,10 +15,9 @@ import sqlalchemy as sa
 
 from . import tables as t
 from .errors import NotFound
-from .types import Address, Adjustment, Line, Order
+from .types import Address, Adjustment, Line, Order, Principal
 
 if TYPE_CHECKING:
-    from .auth import Principal
     from .db import Database
 
 

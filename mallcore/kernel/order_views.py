@@ -17,10 +17,9 @@ from . import states
 from . import tables as t
 from .schemas import AdjustmentView, AllocationView, LineView, OrderSummary, OrderView, TimelineView
 from .states import OrderStatus as S
-from .types import Adjustment, Line, Order, Phase
+from .types import Adjustment, Line, Order, Phase, Principal
 
 if TYPE_CHECKING:
-    from .auth import Principal
     from .db import Database
     from .order_store import OrderStore
 

@@ -19,13 +19,12 @@ import sqlalchemy as sa
 from . import fast, pricing, states
 from . import tables as t
 from .access import require
-from .auth import SYSTEM, Principal
 from .context import OrderContext
 from .errors import Conflict, InvalidInput, NotFound, PaymentFailed
 from .idempotency import Reply
 from .schemas import HintView, OrderView, PaymentView, PlaceOrder
 from .states import OrderStatus as S
-from .types import Adjustment, Line, Order, Payment, Phase, utcnow
+from .types import SYSTEM, Adjustment, Line, Order, Payment, Phase, Principal, utcnow
 
 if TYPE_CHECKING:
     from .config import OrdersConfig

@@ -34,6 +34,53 @@ class Phase(IntEnum):
     SETTLEMENT = 90
 
 
+# -- who is asking -------------------------------------------------------------------
+
+ROLES = frozenset({"customer", "merchant", "warehouse", "finance", "risk", "admin"})
+STAFF_ROLES = frozenset({"merchant", "warehouse", "finance", "risk"})
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is asking: a subject, its roles, and the shop staff work for (``None``: the platform)."""
+
+    subject: str
+    roles: frozenset[str]
+    shop: str | None = None
+
+    def has(self, *roles: str) -> bool:
+        return "admin" in self.roles or not self.roles.isdisjoint(roles)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def is_platform(self) -> bool:
+        """Admins, and staff of no one shop: they act for the whole platform."""
+        return "admin" in self.roles or (self.shop is None and not self.roles.isdisjoint(STAFF_ROLES))
+
+    def can_see(self, shop: str, owner: str | None = None) -> bool:
+        """May this principal see an object of ``shop`` owned by ``owner``?"""
+        if "admin" in self.roles:
+            return True
+        if owner is not None and owner == self.subject and "customer" in self.roles:
+            return True
+        if not self.roles.isdisjoint(STAFF_ROLES):
+            return self.shop is None or self.shop == shop
+        return False
+
+    def can_act_for_shop(self, shop: str, *roles: str) -> bool:
+        """Staff with one of ``roles`` in ``shop`` (or platform-wide), or admin."""
+        if "admin" in self.roles:
+            return True
+        if self.roles.isdisjoint(roles):
+            return False
+        return self.shop is None or self.shop == shop
+
+
+SYSTEM = Principal("system", frozenset({"admin", "system"}))
+
+
 # -- orders ----------------------------------------------------------------------
 
 

@@ -163,9 +163,15 @@ def test_staff_walk_an_order_to_completion_by_hand_and_cancel_is_refused_after_d
     r = alice.post(f"/orders/{oid}/cancel", json={})
     assert (r.status_code, r.json()["code"]) == (409, "invalid_transition")
     assert staff.post(f"/orders/{oid}/ship").json()["status"] == "shipped"
-    assert staff.post(f"/orders/{oid}/deliver").json()["status"] == "delivered"
+    delivered = staff.post(f"/orders/{oid}/deliver", json={"note": "left with the concierge"})
+    assert delivered.json()["status"] == "delivered"
     assert staff.post(f"/orders/{oid}/complete").json()["status"] == "completed"
-    kinds = [e["kind"] for e in alice.get(f"/orders/{oid}/timeline").json()]
+    timeline = alice.get(f"/orders/{oid}/timeline").json()
+    # what staff noted when marking a step by hand is on that step's entry
+    entry = next(e for e in timeline if e["kind"] == "order.delivered")
+    assert entry["message"] == "Parcel delivered: left with the concierge"
+    assert entry["data"] == {"from": "shipped", "note": "left with the concierge"}
+    kinds = [e["kind"] for e in timeline]
     assert kinds == [
         "order.placed",
         "order.paid",

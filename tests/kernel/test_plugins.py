@@ -1,10 +1,13 @@
+from importlib.metadata import EntryPoint
+
 import pytest
 import sqlalchemy as sa
 from litestar import get
 
-from mallcore.kernel import Center, Kernel, PluginError, hookimpl, load_config
+from mallcore.kernel import Center, Job, Kernel, PluginError, hookimpl, load_config
+from mallcore.kernel.config import FIRST_PARTY_CENTERS
 from mallcore.kernel.http.app import create_app
-from mallcore.kernel.plugins import order_centers
+from mallcore.kernel.plugins import ENTRY_POINT_GROUP, default_enabled, installed_centers, order_centers
 
 
 def make(name, requires=(), after=(), conflicts=()):
@@ -230,3 +233,102 @@ def test_hooks_with_wrappers_or_firstresult_go_through_pluggy(mallcore):
         "/orders", json={"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1}]}
     )
     assert seen == ["before", "after"]
+
+
+def test_hook_monitoring_and_tracing_see_the_lifecycle_calls_of_a_placement(mallcore):
+    kernel = mallcore.kernel()
+    mallcore.product(kernel)
+    alice = mallcore.client(kernel, "customer", "alice")
+    body = {"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1}]}
+    assert alice.post("/orders", json=body).status_code == 201  # the fast path is set up
+    seen = []
+    undo = kernel.pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: seen.append(name), lambda outcome, name, impls, kwargs: None
+    )
+    try:
+        assert alice.post("/orders", json=body).status_code == 201
+    finally:
+        undo()
+    assert [h for h in seen if h.startswith("order_")][:3] == [
+        "order_pre_validate",
+        "order_price",
+        "order_reserve",
+    ]
+    traced: list[str] = []
+    kernel.pm.trace.root.setwriter(traced.append)
+    undo = kernel.pm.enable_tracing()
+    try:
+        assert alice.post("/orders", json=body).status_code == 201
+    finally:
+        undo()
+    assert any("order_reserve" in line for line in traced)
+    seen.clear()
+    assert alice.post("/orders", json=body).status_code == 201
+    assert seen == []  # monitoring removed: nothing more is reported
+
+
+def test_an_optional_hook_without_a_spec_is_accepted(mallcore):
+    class Early(Center):
+        name = "early"
+
+        @hookimpl(optionalhook=True)
+        def promotion_campaigns(self):  # a hook another center may declare some day
+            return []
+
+    kernel = mallcore.kernel(extra=[Early])
+    kernel.pm.check_pending()
+    assert "early" in kernel.centers
+
+
+def test_every_implementation_of_a_center_counts_not_only_its_last(mallcore):
+    @get("/twice/first", sync_to_thread=False)
+    def first() -> str:
+        return "first"
+
+    @get("/twice/last", sync_to_thread=False)
+    def last() -> str:
+        return "last"
+
+    class Helper:
+        @hookimpl
+        def center_jobs(self, kernel):
+            return [Job("twice.helper_job", 60, lambda k: None)]
+
+    class Twice(Center):
+        name = "twice"
+
+        def bind(self, kernel, settings):
+            super().bind(kernel, settings)
+            kernel.pm.register(Helper(), name="twice.helper")
+
+        @hookimpl(specname="center_routes", tryfirst=True)
+        def routes_first(self, kernel):
+            return [first]
+
+        @hookimpl(specname="center_routes", trylast=True)
+        def routes_last(self, kernel):
+            return [last]
+
+        @hookimpl
+        def center_jobs(self, kernel):
+            return [Job("twice.own_job", 60, lambda k: None)]
+
+    kernel = mallcore.kernel(extra=[Twice])
+    assert [
+        (name, [path for r in routes for path in r.paths])
+        for name, routes in kernel.call_each("center_routes", kernel=kernel)
+        if name == "twice"
+    ] == [("twice", ["/twice/first"]), ("twice", ["/twice/last"])]
+    client = mallcore.client(kernel, None)
+    assert (client.get("/twice/first").text, client.get("/twice/last").text) == ("first", "last")
+    assert {"twice.own_job", "twice.helper_job"} <= set(kernel.jobs.jobs)
+
+
+def test_only_mallcores_own_entry_points_are_enabled_by_default():
+    installed = installed_centers()
+    assert default_enabled(installed) == [n for n in FIRST_PARTY_CENTERS if n in installed and n != "fee"]
+    # a third-party package registering a first-party name is not enabled by default
+    squatter = EntryPoint("risk", "somebody_else:Risk", ENTRY_POINT_GROUP)
+    assert "risk" not in default_enabled({**installed, "risk": squatter})
+    # the example's "fee" is installed but not first-party
+    assert "fee" in installed and "fee" not in default_enabled(installed)

@@ -127,7 +127,7 @@ def test_a_refund_held_for_review_can_be_rejected_and_its_units_asked_again(mall
         @hookimpl
         def order_refund(self, ctx, refund):
             if refund.status == "requested":
-                refund.require_review(self.name)
+                refund.require_review(self.name, "photos of the damage are needed")
 
     kernel = mallcore.kernel(extra=[Asker, Reviewer])
     mallcore.product(kernel, skus=[("SKU-1", 1000)])
@@ -137,6 +137,14 @@ def test_a_refund_held_for_review_can_be_rejected_and_its_units_asked_again(mall
     line = order["lines"][0]["id"]
     held = alice.post(f"/asker/{order['id']}", json={"items": [[line, 1]]}).json()
     assert held["status"] == "pending_review"
+    # why it is held is kept with the refund and shown where the review is listed
+    why = {"reviewer": "photos of the damage are needed"}
+    pending = [
+        e for e in alice.get(f"/orders/{order['id']}/timeline").json() if e["kind"] == "refund.pending_review"
+    ]
+    assert [e["data"]["review_reasons"] for e in pending] == [why]
+    with kernel.db.transaction(write=False) as conn:
+        assert kernel.refunds.load(conn, held["id"]).review_reasons == why
     assert (
         alice.post(f"/asker/{order['id']}", json={"items": [[line, 1]]}).json()["code"]
         == "refund_exceeds_quantity"

@@ -26,10 +26,10 @@ from litestar.plugins import InitPlugin
 
 from ... import __version__
 from .. import facts
-from ..auth import Principal
 from ..config import Config, load_config
 from ..errors import PluginError
 from ..kernel import Kernel
+from ..types import Principal
 from .errors import HANDLERS
 from .guards import KERNEL_OPT, principal_of
 from .middleware import request_middleware

@@ -32,8 +32,8 @@ from litestar.handlers.base import BaseRouteHandler
 from ..access import require, require_platform
 
 if TYPE_CHECKING:
-    from ..auth import Principal
     from ..kernel import Kernel
+    from ..types import Principal
 
 # A function returning the kernel serving a route, in the route's ``opt`` (set on
 # the kernel's router).
