@@ -26,12 +26,18 @@ def webhook(client, event, *, secret=SECRET, at=None):
     )
 
 
-def test_a_pending_payment_completes_through_a_signed_webhook_exactly_once(mallcore):
-    kernel, alice = shop(mallcore)
-    order = alice.post("/orders", json=order_body()).json()
-    pending = alice.post(
+def pending_payment(customer):
+    """An order and its payment the sandbox leaves pending (a webhook captures it)."""
+    order = customer.post("/orders", json=order_body()).json()
+    pending = customer.post(
         f"/orders/{order['id']}/payments", json={"method": "sandbox", "data": {"simulate": "pending"}}
     ).json()
+    return order, pending
+
+
+def test_a_pending_payment_completes_through_a_signed_webhook_exactly_once(mallcore):
+    kernel, alice = shop(mallcore)
+    order, pending = pending_payment(alice)
     assert (pending["status"], pending["order_status"]) == ("pending", "awaiting_payment")
     carrier = mallcore.client(kernel, None)
     event = {"id": "evt-1", "type": "payment.captured", "reference": pending["reference"]}
@@ -164,10 +170,7 @@ def test_platform_staff_and_admins_see_every_shops_payments_and_shop_staff_their
 
 def test_only_an_admin_captures_a_sandbox_payment_by_hand(mallcore):
     kernel, alice = shop(mallcore)
-    order = alice.post("/orders", json=order_body()).json()
-    pending = alice.post(
-        f"/orders/{order['id']}/payments", json={"method": "sandbox", "data": {"simulate": "pending"}}
-    ).json()
+    order, pending = pending_payment(alice)
     path = f"/payment/sandbox/{pending['reference']}/capture"
     for roles in ("customer", "merchant", "finance"):
         r = mallcore.client(kernel, roles, "someone").post(path)
