@@ -151,7 +151,7 @@ class ShipmentDetail(msgspec.Struct, kw_only=True):
 
 
 class CarrierEventIn(msgspec.Struct, kw_only=True):
-    """A carrier's tracking event (DESIGN §6); unknown fields are tolerated."""
+    """A carrier's tracking event; unknown fields are tolerated."""
 
     tracking_no: TrackingNo
     status: EventStatus
