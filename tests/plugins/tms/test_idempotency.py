@@ -159,3 +159,20 @@ def test_an_event_that_lost_the_race_to_its_copy_answers_duplicate_and_its_key_r
     assert (again.status_code, again.json()) == (201, first.json())
     assert again.headers["Idempotent-Replayed"] == "true"
     assert snapshot(kernel) == before
+
+
+def test_the_openapi_schema_documents_the_key_on_each_route_that_takes_it(mallcore: Any) -> None:
+    kernel = shop_kernel(mallcore)
+    paths = mallcore.client(kernel, "admin", "root").get("/schema/openapi.json").json()["paths"]
+    for method, path in [
+        ("post", "/tms/templates"),
+        ("put", "/tms/templates/{template_id}"),
+        ("post", "/tms/shipments/{shipment_id}/events"),
+        ("post", "/tms/sandbox/{tracking_no}/advance"),
+        ("post", "/tms/unknown-events/{event_id}/retry"),
+        ("post", "/tms/unknown-events/{event_id}/dismiss"),
+    ]:
+        assert "Idempotency-Key" in [p["name"] for p in paths[path][method]["parameters"]], path
+    # the carrier signs its webhook instead: no key, no bearer token
+    webhook = paths["/tms/webhooks/{carrier}"]["post"]
+    assert [p["name"] for p in webhook["parameters"]] == ["carrier"]

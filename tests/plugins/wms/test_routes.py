@@ -282,3 +282,9 @@ def test_stock_pages_never_skip_a_row(shop: Shop):
         seen += [(row["sku"], row["warehouse"]) for row in page]
         params = {"limit": 2, "after": page[-1]["sku"], "after_warehouse": page[-1]["warehouse"]}
     assert seen == sorted(shop.stock())
+
+
+def test_the_openapi_schema_documents_the_key_on_stock_moves(shop: Shop):
+    paths = shop.admin.get("/schema/openapi.json").json()["paths"]
+    for path in ("/wms/inbound", "/wms/stocktakes", "/wms/transfers"):
+        assert "Idempotency-Key" in [p["name"] for p in paths[path]["post"]["parameters"]], path

@@ -128,7 +128,7 @@ class SandboxController(Controller):
         sync_to_thread=True,
         guards=[roles("merchant", "warehouse")],
     )
-    def advance(
+    def sandbox_advance(
         self,
         tracking_no: FromPath[str],
         principal: Caller,
