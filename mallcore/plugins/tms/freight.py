@@ -49,7 +49,7 @@ import sqlalchemy as sa
 from mallcore.kernel import Conflict, InvalidInput, utcnow
 
 from . import tables as t
-from .schemas import Charge, FreeRule, RegionRule, TemplateSpec, TemplateView
+from .schemas import Charge, FreeRule, RegionRule, TemplateSpec, TemplateView, view_of
 
 X = "\u00d7"  # the multiplication sign, as in "2 kg x ¥3"
 SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "HKD": "HK$", "JPY": "¥"}
@@ -456,18 +456,12 @@ def load_templates(conn: sa.Connection, where: Any, limit: int = 200) -> list[Te
         else:
             default.add(r.template_id)
     return [
-        TemplateView(
-            id=row.id,
-            shop=row.shop,
-            name=row.name,
-            mode=row.mode,
+        view_of(
+            TemplateView,
+            row,
             origin=row.origin or None,
-            split=row.split,
             default=row.id in default,
             skus=bound.get(row.id, []),
-            active=row.active,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
             **rules_of(row.spec),
         )
         for row in rows

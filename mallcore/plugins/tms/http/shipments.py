@@ -17,7 +17,7 @@ from mallcore.kernel import Caller, Forbidden, NotFound, Principal, utcnow, visi
 from mallcore.kernel.http import Idempotent, Reply, roles
 
 from .. import tables as t
-from ..schemas import EventResult, EventView, ShipmentDetail, StaffEventIn
+from ..schemas import EventResult, EventView, ShipmentDetail, StaffEventIn, view_of
 from ..tracking import Incoming
 from .deps import Limit, Tms
 
@@ -25,28 +25,7 @@ from .deps import Limit, Tms
 def shipment_rows(conn: sa.Connection, where: Any, limit: int) -> list[ShipmentDetail]:
     s = t.shipments.c
     return [
-        ShipmentDetail(
-            id=r.id,
-            order_id=r.order_id,
-            shop=r.shop,
-            customer=r.customer,
-            kind=r.kind,
-            case_id=r.case_id,
-            carrier=r.carrier,
-            tracking_no=r.tracking_no,
-            status=r.status,
-            warehouse=r.warehouse,
-            region=r.region,
-            lines=[{"line_id": a, "quantity": b} for a, b in r.lines or []],
-            weight_grams=r.weight_grams,
-            freight=r.freight,
-            pickup=r.pickup,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            picked_up_at=r.picked_up_at,
-            delivered_at=r.delivered_at,
-            stale_at=r.stale_at,
-        )
+        view_of(ShipmentDetail, r, lines=[{"line_id": a, "quantity": b} for a, b in r.lines or []], events=[])
         for r in conn.execute(sa.select(t.shipments).where(where).order_by(s.id.desc()).limit(limit))
     ]
 
@@ -109,17 +88,7 @@ class ShipmentController(Controller):
         with tms.kernel.db.transaction(write=False) as conn:
             shipment = visible_shipment(conn, principal, t.shipments.c.id == shipment_id)
             shipment.events = [
-                EventView(
-                    id=r.id,
-                    status=r.status,
-                    occurred_at=r.occurred_at,
-                    location=r.location,
-                    description=r.description,
-                    warehouse=r.warehouse,
-                    source=r.source,
-                    applied=r.applied,
-                    received_at=r.received_at,
-                )
+                view_of(EventView, r)
                 for r in conn.execute(
                     sa.select(t.events).where(e.shipment_id == shipment_id).order_by(e.occurred_at, e.id)
                 )

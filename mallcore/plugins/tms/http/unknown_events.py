@@ -17,7 +17,7 @@ from mallcore.kernel import Caller, Conflict, NotFound, utcnow
 from mallcore.kernel.http import Idempotent, Reply, platform
 
 from .. import tables as t
-from ..schemas import DismissIn, EventResult, UnknownEventView
+from ..schemas import DismissIn, EventResult, UnknownEventView, view_of
 from .deps import Limit, Tms
 
 
@@ -33,10 +33,6 @@ def unresolved(row: Any) -> Any:
     if row.resolved_at is not None:
         raise Conflict(f"event {row.id} was already {row.resolution}", code="event_resolved")
     return row
-
-
-def unknown_view(r: Any) -> UnknownEventView:
-    return UnknownEventView(**{f: getattr(r, f) for f in UnknownEventView.__struct_fields__})
 
 
 class UnknownEventController(Controller):
@@ -63,7 +59,9 @@ class UnknownEventController(Controller):
         if tracking_no:
             stmt = stmt.where(u.tracking_no == tracking_no)
         with tms.kernel.db.transaction(write=False) as conn:
-            return [unknown_view(r) for r in conn.execute(stmt.order_by(u.id.desc()).limit(limit))]
+            return [
+                view_of(UnknownEventView, r) for r in conn.execute(stmt.order_by(u.id.desc()).limit(limit))
+            ]
 
     @post("/{event_id:int}/retry", status_code=200, sync_to_thread=True)
     def retry_unknown(
@@ -103,6 +101,6 @@ class UnknownEventController(Controller):
                         note=asked.note or None,
                     )
                 )
-                reply(conn, unknown_view(unknown_or_404(conn, event_id)), 200)
+                reply(conn, view_of(UnknownEventView, unknown_or_404(conn, event_id)), 200)
 
         return idempotent(asked, work)

@@ -1,8 +1,8 @@
-"""What the WMS handlers share: the center as a dependency, paging parameters, row views."""
+"""What the WMS handlers declare besides the kernel's own dependencies."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeAlias
 
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
@@ -19,10 +19,3 @@ Limit = Annotated[int, QueryParameter(ge=1, le=500)]
 MAX_ID = 2**63 - 1
 OrderId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 IdCursor = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID)]
-
-View = TypeVar("View")
-
-
-def view_of(kind: type[View], row: Any) -> View:
-    """A response Struct filled from the row's columns of the same names."""
-    return kind(**{f: getattr(row, f) for f in kind.__struct_fields__})  # type: ignore[attr-defined]

@@ -22,8 +22,9 @@ from ..schemas import (
     ParcelView,
     QueueEntry,
     ReservationView,
+    view_of,
 )
-from .deps import IdCursor, Limit, OrderId, Wms, view_of
+from .deps import IdCursor, Limit, OrderId, Wms
 
 
 class OrderController(Controller):

@@ -18,8 +18,8 @@ from mallcore.kernel import Caller, Forbidden, NotFound, Principal, visible_to
 from mallcore.kernel.http import roles
 
 from .. import tables as t
-from ..schemas import MovementView, StockSummary, StockView
-from .deps import IdCursor, Limit, Wms, view_of
+from ..schemas import MovementView, StockSummary, StockView, view_of
+from .deps import IdCursor, Limit, Wms
 
 
 def may_move(conn: sa.Connection, principal: Principal, skus: list[str]) -> None:

@@ -17,8 +17,8 @@ from mallcore.kernel import Conflict, NotFound, utcnow
 from mallcore.kernel.http import platform, roles
 
 from .. import tables as t
-from ..schemas import WarehouseIn, WarehousePatch, WarehouseView
-from .deps import Wms, view_of
+from ..schemas import WarehouseIn, WarehousePatch, WarehouseView, view_of
+from .deps import Wms
 
 
 def warehouse_view(conn: sa.Connection, code: str) -> WarehouseView:
