@@ -1,33 +1,24 @@
 """The hooks a center implements: the one page an integrator needs.
 
-A center is a class (usually a subclass of :class:`mallcore.kernel.Center`)
-whose methods are marked with ``@hookimpl``. The kernel calls every enabled
-center's implementation of a hook in the declared center order (a center runs
-after the centers it ``requires`` or lists in ``after``); ``tryfirst`` /
-``trylast`` move one implementation to the front or back.
+A center is a class (usually a :class:`mallcore.kernel.Center`) whose methods
+are marked ``@hookimpl``. The kernel calls every enabled center's
+implementation in center order (a center runs after those it ``requires`` or
+lists in ``after``); ``tryfirst`` / ``trylast`` move one to the front or
+back. An implementation may take fewer arguments than the hook offers.
 
 Lifecycle hooks receive an :class:`~mallcore.kernel.OrderContext`. Each stage
-runs in **one database transaction**: the order's change of state, every
-center's writes through ``ctx.conn`` / ``ctx.session`` and the outbox events
-from ``ctx.emit`` commit together or not at all. **A raise rolls the whole
-stage back**; raise :class:`~mallcore.kernel.Rejected` (or another
-:class:`~mallcore.kernel.MallcoreError`) to refuse with a stable code the
-client sees. Never commit inside a hook.
+runs in **one database transaction**: the order's change, every center's
+writes through ``ctx.conn`` / ``ctx.session`` and the events from
+``ctx.emit`` commit together or not at all. **A raise rolls the whole stage
+back**; raise :class:`~mallcore.kernel.Rejected` (or another
+:class:`~mallcore.kernel.MallcoreError`) to refuse with a stable code. Never
+commit inside a hook (docs/architecture.md, "The stage transaction").
 
-Extension hooks are called while the kernel is built or served; their
-docstrings say when.
-
-Example::
-
-    from mallcore.kernel import Center, Phase, hookimpl
-
-    class GiftWrap(Center):
-        name = "giftwrap"
-        after = ("catalog",)
-
-        @hookimpl
-        def order_price(self, ctx):
-            ctx.adjust(self.name, "gift wrapping", 500, phase=Phase.FEE)
+Every hook is documented alike: what it is for; when it is called, in which
+transaction; each argument; what it returns (and whether the first answer
+wins); what a raise does; an example. Sections follow an order's life, then
+what a center brings. ``tests/kernel/test_hookspecs.py`` holds each hook to
+this, and to a test and a line in docs/writing-a-center.md.
 """
 
 from __future__ import annotations
@@ -55,24 +46,22 @@ if TYPE_CHECKING:  # pragma: no cover - names for annotations only
     from .types import Line, Order, Payment, Principal, Refund
 
 
-# --------------------------------------------------------------------------
-# Order lifecycle. One call per stage, inside its transaction
-# (docs/architecture.md, "The stage transaction").
-# --------------------------------------------------------------------------
+# -- Placement: one transaction for the three hooks, the inserts and the pricing ------------
 
 
 @hookspec
 def order_pre_validate(ctx: OrderContext) -> None:
-    """Check a new order before it is priced.
+    """Check a new order before it is priced, and load what later hooks need.
 
-    Called once when an order is placed (``POST /orders``) and for a price
-    preview, first of the placement stages, inside the placement transaction.
-    ``ctx.order`` has no ``id`` yet; ``ctx.lines`` carry ``sku`` and
-    ``quantity``. Load what later hooks need and keep it on the context
-    (``ctx.stash``) or on the lines (``line.name``, ``line.weight_grams``).
+    Called once per placement (``POST /orders``) and per preview, first, in
+    the placement's transaction (a read transaction for a preview). Keep what
+    later hooks need on ``ctx.stash`` or the lines (``line.weight_grams``).
 
-    Raise :class:`Rejected` with a specific ``code`` to refuse the order
-    (``sku_unknown``, ``customer_blocked``...): nothing is written.
+    :param ctx: the new order: ``ctx.order`` has no ``id`` yet;
+        ``ctx.lines`` carry ``sku`` and ``quantity``.
+    :returns: nothing; every implementation is called.
+    :raises Rejected: with a specific ``code`` (``sku_unknown``,
+        ``customer_blocked``...) refuses the order (422): nothing is written.
 
     Example::
 
@@ -88,12 +77,23 @@ def order_price(ctx: OrderContext) -> None:
     """Price the order: set unit prices, add adjustments.
 
     Called once after :func:`order_pre_validate`, in the same transaction,
-    for placement and preview. The catalog sets ``line.unit_price``; other
-    centers call ``ctx.adjust(source, reason, amount, phase=..., line=...)``
-    with negative amounts for discounts and positive ones for freight and
-    fees. The kernel then applies adjustments sorted by phase, then center
-    name, clamps discounts so nothing goes below zero, and allocates order-
-    level adjustments to lines (largest remainder). A raise refuses the order.
+    for placement and preview. The catalog sets ``line.unit_price``; others
+    call ``ctx.adjust(source, reason, amount, phase=..., line=...)`` (negative
+    for discounts) and ``ctx.hint(...)`` (what a preview could still get).
+    The kernel then applies adjustments by phase, then center, clamps
+    discounts at zero and allocates order-level ones to lines by the largest
+    remainder (docs/architecture.md, "Money").
+
+    :param ctx: the new order and its lines (no ids yet).
+    :returns: nothing; every implementation is called.
+    :raises: any exception refuses the order; nothing is written.
+
+    Example::
+
+        @hookimpl
+        def order_price(self, ctx):
+            if ctx.order.points:
+                ctx.adjust(self.name, "points", -ctx.order.points, phase=Phase.POINTS)
     """
 
 
@@ -103,26 +103,54 @@ def order_reserve(ctx: OrderContext) -> None:
 
     Called once per placement after pricing, in the placement transaction,
     once the order and its lines have ids (``ctx.order.id``, ``line.id``).
-    Not called for previews. Raise :class:`OutOfStock` (409) or
-    :class:`Rejected` to refuse the order; everything held by any center in
-    this stage is rolled back with it.
+    Not called for previews.
+
+    :param ctx: the priced order, with ids.
+    :returns: nothing; every implementation is called.
+    :raises OutOfStock: (409) or :class:`Rejected` refuses the order;
+        everything held by any center in this stage is rolled back with it.
+
+    Example::
+
+        @hookimpl
+        def order_reserve(self, ctx):
+            ctx.conn.execute(holds.insert(), [{"order_id": ctx.order.id, "sku": l.sku} for l in ctx.lines])
     """
+
+
+# -- Payment ----------------------------------------------------------------------------
 
 
 @hookspec
 def order_pay(ctx: OrderContext, payment: Payment) -> None:
     """Take or record a payment for the order.
 
-    Called once per ``POST /orders/{id}/payments``, inside the pay
-    transaction, with the order row locked. A payment center that handles
-    ``payment.method`` calls its provider and sets ``payment.status`` to
-    ``captured``, ``pending`` (completed later by a webhook) or ``failed``
-    (with ``payment.failure``), and ``payment.reference``. Other centers
-    react when ``payment.status == "captured"`` in a ``trylast``
-    implementation (e.g. reserve stock at payment). On ``captured`` the order
-    becomes ``paid``; on ``failed`` the attempt is committed, the order is
-    unchanged and the client gets 402. A raise rolls the stage back.
+    Called once per ``POST /orders/{id}/payments`` (and when a provider's
+    webhook completes a pending payment), in the pay transaction, the order
+    locked. The center that handles ``payment.method`` sets ``payment.status``
+    (``captured``, ``pending`` until a webhook, or ``failed`` with
+    ``payment.failure``) and ``payment.reference``; others react to
+    ``captured`` in a ``trylast`` implementation (reserve stock at payment).
+    ``captured`` makes the order ``paid``; ``failed`` is committed, the order
+    unchanged, and the client gets 402.
+
+    :param ctx: the order, locked.
+    :param payment: the attempt: ``method``, ``amount`` (the order's total),
+        ``currency`` and the client's ``data``; ``status`` starts as
+        ``unhandled``, and stays so if no center takes the method (422).
+    :returns: nothing; every implementation is called.
+    :raises: any exception rolls the stage back: nothing is recorded.
+
+    Example::
+
+        @hookimpl
+        def order_pay(self, ctx, payment):
+            if payment.method == "wallet" and payment.status == "unhandled":
+                payment.status, payment.reference = "captured", self.wallet.debit(ctx, payment)
     """
+
+
+# -- Fulfilment: dispatch, delivery, completion ---------------------------------------------
 
 
 @hookspec
@@ -131,9 +159,46 @@ def order_dispatch(ctx: OrderContext) -> None:
 
     Called once per order when it is dispatched (automatically after payment
     when a center asks for it through ``ctx.after_commit``, or by staff with
-    ``POST /orders/{id}/dispatch``), in the dispatch transaction. WMS picks
-    warehouses and writes outbound movements; TMS creates shipments. The
-    order becomes ``dispatched``. A raise leaves the order ``paid``.
+    ``POST /orders/{id}/dispatch``), in the dispatch transaction, before the
+    order becomes ``dispatched``. WMS picks warehouses and writes outbound
+    movements, leaving its plan in ``ctx.parcels``; TMS creates shipments.
+
+    :param ctx: the paid order, locked.
+    :returns: nothing; every implementation is called.
+    :raises: any exception leaves the order ``paid``.
+
+    Example::
+
+        @hookimpl(trylast=True)
+        def order_dispatch(self, ctx):
+            for parcel in ctx.parcels:
+                self.shipments.create(ctx, parcel)
+    """
+
+
+@hookspec(firstresult=True)
+def freight_quote(
+    kernel: Kernel, conn: sa.Connection, order: Order, lines: Sequence[Line], parcels: Sequence[Parcel]
+) -> int | None:
+    """Quote the freight of shipping ``lines`` of ``order`` as ``parcels``.
+
+    Called by WMS comparing warehouse plans in ``order_dispatch``, in that transaction (read-only).
+
+    :param kernel: the kernel.
+    :param conn: the dispatch transaction.
+    :param order: the order being dispatched.
+    :param lines: the lines the plan ships.
+    :param parcels: the plan: one :class:`~mallcore.kernel.aftersale.Parcel`
+        per package; an implementation may set each ``parcel.freight``.
+    :returns: the total in minor units, or ``None`` if it cannot quote.
+        The first non-``None`` answer wins.
+    :raises: any exception fails the dispatch.
+
+    Example::
+
+        @hookimpl
+        def freight_quote(self, conn, parcels):
+            return sum(self.rate(conn, p.region, p.weight_grams) for p in parcels)
     """
 
 
@@ -142,8 +207,18 @@ def order_deliver(ctx: OrderContext) -> None:
     """React to the order being delivered (signed for).
 
     Called once when the order becomes ``delivered`` (carrier sign-off or
-    staff), in that transaction: award points, post revenue, start the
-    auto-complete clock. A raise leaves the order as it was.
+    staff), in that transaction, before the status changes: post revenue,
+    start the auto-complete clock.
+
+    :param ctx: the order, locked.
+    :returns: nothing; every implementation is called.
+    :raises: any exception leaves the order as it was.
+
+    Example::
+
+        @hookimpl
+        def order_deliver(self, ctx):
+            ctx.emit("points.pending", {"points": ctx.order.total // 100})
     """
 
 
@@ -154,10 +229,11 @@ def order_complete(ctx: OrderContext) -> None:
     Called once when a delivered order becomes ``completed`` (the customer
     or staff confirm it, or TMS's auto-complete job), inside that
     transaction, before the status changes. Membership awards points and
-    growth here (not at payment: the goods are the customer's now). A raise
-    leaves the order delivered.
+    growth here (not at payment: the goods are the customer's now).
 
-    :param ctx: the order's stage context.
+    :param ctx: the order, locked.
+    :returns: nothing; every implementation is called.
+    :raises: any exception leaves the order delivered.
 
     Example::
 
@@ -167,6 +243,9 @@ def order_complete(ctx: OrderContext) -> None:
     """
 
 
+# -- Holds and cancellation -------------------------------------------------------------
+
+
 @hookspec
 def order_release(ctx: OrderContext, hold: str) -> None:
     """React to an order's hold being lifted.
@@ -174,10 +253,78 @@ def order_release(ctx: OrderContext, hold: str) -> None:
     Called once when staff (or a center, e.g. risk after a review) lift the
     hold an order was put on with ``ctx.put_on_hold(reason)``, inside that
     transaction, after ``ctx.order.hold`` is cleared. WMS dispatches a paid
-    order it held back. A raise keeps the order held.
+    order it held back.
 
-    :param ctx: the order's stage context.
+    :param ctx: the order, locked.
     :param hold: the reason the order was held (``risk_review``).
+    :returns: nothing; every implementation is called.
+    :raises: any exception keeps the order held.
+
+    Example::
+
+        @hookimpl
+        def order_release(self, ctx, hold):
+            if ctx.order.status == "paid":
+                ctx.after_commit(lambda: self.dispatch(ctx.order.id))
+    """
+
+
+@hookspec
+def order_cancel(ctx: OrderContext, reason: str) -> None:
+    """Release everything held for the order; it is being cancelled.
+
+    Called once when an order is cancelled before dispatch (customer, staff,
+    or the unpaid-order expiry job), in the cancel transaction, before it
+    becomes ``cancelled``. Every center that holds something releases it; a
+    paid order is refunded in the same transaction (:func:`order_refund`).
+
+    :param ctx: the order, locked.
+    :param reason: why, as the canceller gave it (also on the timeline).
+    :returns: nothing; every implementation is called.
+    :raises: any exception leaves the order uncancelled.
+
+    Example::
+
+        @hookimpl
+        def order_cancel(self, ctx, reason):
+            ctx.conn.execute(holds.delete().where(holds.c.order_id == ctx.order.id))
+    """
+
+
+# -- Refunds and after-sale -------------------------------------------------------------
+
+
+@hookspec
+def order_refund(ctx: OrderContext, refund: Refund) -> None:
+    """Follow a refund through its steps; ``refund.status`` says which.
+
+    Called inside the transaction that changes the refund, at each step:
+
+    - ``requested``: a center that must review it (finance) calls
+      ``refund.require_review(center, why)``; with no review it goes on to
+      ``approved`` in the same transaction.
+    - ``approved``: the payment center pays it out through its provider and
+      sets ``refund.provider_ref``.
+    - ``refunded``: money is back with the customer; post the journal, update
+      cases, claw back points.
+    - ``rejected``: review refused it (``refund.note`` says why).
+
+    The kernel guarantees a refund never exceeds what was paid, per line and
+    per order.
+
+    :param ctx: the refund's order, locked.
+    :param refund: the refund at its new status (lines, amount, ``source``,
+        ``data`` from the requesting center).
+    :returns: nothing; every implementation is called.
+    :raises: any exception rolls the step back (at ``approved``: the
+        approval, and the payout with it).
+
+    Example::
+
+        @hookimpl
+        def order_refund(self, ctx, refund):
+            if refund.status == "requested" and refund.amount > self.settings.review_above:
+                refund.require_review(self.name, f"above {self.settings.review_above}")
     """
 
 
@@ -185,14 +332,10 @@ def order_release(ctx: OrderContext, hold: str) -> None:
 def order_after_sale(ctx: OrderContext, case: AfterSaleCase) -> None:
     """React to a step of an after-sale case on this order.
 
-    Called by the after-sale center at every step of a case (``case.status``
-    says which: ``requested``, ``approved``, ``return_shipped``,
-    ``pickup_requested``, ``received``, ``inspected``, ``refunded``...; see
-    :class:`~mallcore.kernel.aftersale.AfterSaleCase`), inside that step's
-    transaction, after the case row is written. WMS restocks inspected goods,
-    TMS tracks the return parcel and books pickups (filling ``case.pickup``),
-    membership claws back points, promotion returns coupons. A raise rolls
-    the step back (risk refuses a request this way, 403 ``risk_blocked``).
+    Called by the after-sale center at every step of a case, in that step's
+    transaction, after the case row is written: WMS restocks, TMS tracks the
+    return parcel and books pickups (``case.pickup``), membership claws back
+    points, promotion returns coupons.
 
     At ``requested`` a reacting center may steer the case: set
     ``case.hold`` (a reason) to keep it from every automatic decision (the
@@ -200,6 +343,22 @@ def order_after_sale(ctx: OrderContext, case: AfterSaleCase) -> None:
     through :func:`after_sale_release`; or set ``case.fast_track`` (a reason)
     to have a refund-only case approved at once (极速退款). A hold wins over
     a fast track.
+
+    :param ctx: the case's order, locked.
+    :param case: the case; ``case.status`` is the step just taken
+        (``requested``, ``approved``, ``return_shipped``,
+        ``pickup_requested``, ``received``, ``inspected``, ``refunded``...;
+        see :class:`~mallcore.kernel.aftersale.AfterSaleCase`).
+    :returns: nothing; every implementation is called.
+    :raises: any exception rolls the step back (risk refuses a request this
+        way, 403 ``risk_blocked``).
+
+    Example::
+
+        @hookimpl
+        def order_after_sale(self, ctx, case):
+            if case.status == "inspected":
+                self.restock(ctx, [i for i in case.inspections if i.disposition == "restock"])
     """
 
 
@@ -208,14 +367,23 @@ def after_sale_release(ctx: OrderContext, case_id: int, actor: str, note: str) -
     """Lift the hold a center put on an after-sale case (``case.hold``).
 
     Called by the center that held the case (risk, after a review), inside
-    a stage on the case's order; the after-sale center clears the hold,
+    a stage on the case's order (in that stage's transaction); the
+    after-sale center clears the hold,
     notes it on the case's timeline and lets the case go on as if it had
-    never been held. A raise keeps the hold.
+    never been held.
 
     :param ctx: the stage of the case's order.
     :param case_id: the case.
     :param actor: who released it (staff subject).
     :param note: why, for the staff timeline.
+    :returns: nothing; every implementation is called.
+    :raises: any exception keeps the hold.
+
+    Example::
+
+        @hookimpl
+        def after_sale_release(self, ctx, case_id, actor, note):
+            self.cases.release(ctx, case_id, actor=actor, note=note)
     """
 
 
@@ -226,40 +394,21 @@ def after_sale_parcel(ctx: OrderContext, event: ParcelEvent) -> None:
     Called by TMS inside the transaction that records a carrier event (or a
     stale-waybill check) for a parcel it tracks for a case; the after-sale
     center moves the case (in transit, received at the warehouse, pickup
-    failed...). A raise rolls the carrier event back (the carrier retries).
-    """
+    failed...).
 
+    :param ctx: the case's order, locked.
+    :param event: what happened to the parcel (``status``, carrier,
+        waybill, the warehouse it reached).
+    :returns: nothing; every implementation is called.
+    :raises: any exception rolls the carrier event back (the carrier
+        retries).
 
-@hookspec
-def order_cancel(ctx: OrderContext, reason: str) -> None:
-    """Release everything held for the order; it is being cancelled.
+    Example::
 
-    Called once when an order is cancelled before dispatch (by the customer,
-    staff, or the unpaid-order expiry job), inside the cancel transaction,
-    before the order becomes ``cancelled``. Every center that holds
-    something (stock, coupons, points) releases it. If the order was paid,
-    the kernel refunds it in the same transaction through
-    :func:`order_refund`. A raise leaves the order uncancelled.
-    """
-
-
-@hookspec
-def order_refund(ctx: OrderContext, refund: Refund) -> None:
-    """Follow a refund through its steps; ``refund.status`` says which.
-
-    Called inside the transaction that changes the refund:
-
-    - ``requested``: a center that must review it (finance) calls
-      ``refund.require_review(center, why)``; with no review it goes on to
-      ``approved`` in the same transaction.
-    - ``approved``: the payment center pays it out through its provider and
-      sets ``refund.provider_ref``; a raise rolls the approval back.
-    - ``refunded``: money is back with the customer; post the journal, update
-      cases, claw back points.
-    - ``rejected``: review refused it (``refund.note`` says why).
-
-    The kernel guarantees a refund never exceeds what was paid, per line and
-    per order.
+        @hookimpl
+        def after_sale_parcel(self, ctx, event):
+            if event.status == "delivered":
+                self.cases.arrived(ctx, event.case_id, event.warehouse)
     """
 
 
@@ -267,42 +416,34 @@ def order_refund(ctx: OrderContext, refund: Refund) -> None:
 def coupon_grant(
     kernel: Kernel, conn: sa.Connection, customer: str, template: int, reason: str, source: str
 ) -> str | None:
-    """Give ``customer`` a coupon of ``template``; return its code, or ``None``.
+    """Give ``customer`` a coupon of ``template``.
 
     Called by a center that rewards customers with coupons (membership: a
     birthday or upgrade coupon) inside its own transaction ``conn``, so the
     coupon exists only if the reward does. The promotion center issues the
     coupon (respecting the template's total, but not its per-customer
-    limit: a grant is the platform's decision) and returns its code; with no
-    promotion center enabled nobody answers and the result is ``None``.
-    First non-``None`` answer wins. A raise (template unknown or used up:
-    :class:`Conflict`) rolls the caller's transaction back unless it
-    catches it.
+    limit: a grant is the platform's decision).
 
+    :param kernel: the kernel.
     :param conn: the caller's open transaction.
     :param customer: who gets the coupon.
     :param template: the promotion center's coupon template id.
     :param reason: shown in the customer's wallet ("白银会员升级礼").
     :param source: the granting center's name.
+    :returns: the coupon's code, or ``None``. The first non-``None`` answer
+        wins; with no promotion center enabled nobody answers.
+    :raises Conflict: (template unknown or used up) rolls the caller's
+        transaction back unless it catches it.
+
+    Example::
+
+        @hookimpl
+        def coupon_grant(self, conn, customer, template, reason, source):
+            return self.coupons.issue(conn, template, customer, reason=reason, source=source)
     """
 
 
-@hookspec(firstresult=True)
-def freight_quote(
-    kernel: Kernel, conn: sa.Connection, order: Order, lines: Sequence[Line], parcels: Sequence[Parcel]
-) -> int | None:
-    """Quote the freight of shipping ``lines`` of ``order`` as ``parcels``.
-
-    Called by WMS while it compares warehouse plans in ``order_dispatch``
-    (inside that transaction, read-only). TMS returns the total in minor
-    units (and may set each ``parcel.freight``), or ``None`` if it cannot
-    quote. First non-``None`` answer wins. A raise fails the dispatch.
-    """
-
-
-# --------------------------------------------------------------------------
-# What a center brings: called while a kernel is built.
-# --------------------------------------------------------------------------
+# -- What a center brings: called once per kernel while it is built ----------------------
 
 
 @hookspec
@@ -310,10 +451,20 @@ def center_settings() -> type[msgspec.Struct] | None:
     """Return the msgspec Struct that validates ``[centers.<name>]``.
 
     Called once per center while the kernel is built, before anything else
-    of the center runs. The validated instance becomes ``center.settings``.
-    Unknown keys and wrong types stop start-up with the key named. The
-    :class:`Center` base class returns its ``Settings`` class attribute. A
-    raise stops start-up.
+    of the center runs, outside any transaction. The validated instance
+    becomes ``center.settings``. The :class:`Center` base class returns its
+    ``Settings`` class attribute.
+
+    :returns: the Struct class, or ``None`` for a center without settings
+        (then any key under ``[centers.<name>]`` is refused).
+    :raises: any exception stops start-up; so do unknown keys and wrong
+        types in the section, with the key named.
+
+    Example::
+
+        @hookimpl
+        def center_settings(self):
+            return FeeSettings
     """
 
 
@@ -321,40 +472,43 @@ def center_settings() -> type[msgspec.Struct] | None:
 def center_tables() -> sa.MetaData | None:
     """Return the SQLAlchemy ``MetaData`` holding the center's tables.
 
-    Called once per center while the kernel is built. Table names must start
-    with the center's name; ``mallcore db upgrade`` applies the migrations of
-    the center's Alembic branch, and test kernels create the tables directly.
-    Two centers declaring the same table stop start-up, as does a raise. The
-    :class:`Center` base class returns its ``tables`` class attribute.
+    Called once per center while the kernel is built, outside any
+    transaction. Table names must start with the center's name; ``mallcore
+    db upgrade`` applies the migrations of the center's Alembic branch, and
+    test kernels create the tables directly. The :class:`Center` base class
+    returns its ``tables`` class attribute.
+
+    :returns: the ``MetaData``, or ``None``.
+    :raises: any exception stops start-up; so do two centers declaring one
+        table, and a table without the center's prefix.
+
+    Example::
+
+        @hookimpl
+        def center_tables(self):
+            return metadata
     """
 
 
 @hookspec
 def center_routes(kernel: Kernel) -> Sequence[Any]:
-    """Return Litestar route handlers, controllers or routers of the center.
+    """Return the center's Litestar route handlers, controllers or routers.
 
     Called once per kernel when its HTTP app (or the mounting plugin) is
-    built. Routes conventionally live under ``/<center name>/``. Two centers
-    claiming the same method and path stop start-up, naming both; a raise
-    stops start-up too.
-    """
+    built, outside any transaction. Routes conventionally live under
+    ``/<center name>/``.
 
+    :param kernel: the kernel the routes serve.
+    :returns: handlers, controllers or routers; every implementation's are
+        mounted.
+    :raises: any exception stops start-up; so do two centers claiming the
+        same method and path, naming both.
 
-@hookspec
-def center_startup(kernel: Kernel) -> None:
-    """Prepare the center once the database is ready (caches, clients).
+    Example::
 
-    Called once when the app starts (or ``kernel.startup()`` is called),
-    outside any transaction, in center order. A raise stops start-up.
-    """
-
-
-@hookspec
-def center_shutdown(kernel: Kernel) -> None:
-    """Release what :func:`center_startup` acquired.
-
-    Called once when the app stops, in reverse center order; a raise is
-    logged and does not stop the other centers from shutting down.
+        @hookimpl
+        def center_routes(self, kernel):
+            return [list_charges]
     """
 
 
@@ -362,14 +516,24 @@ def center_shutdown(kernel: Kernel) -> None:
 def center_subscriptions(kernel: Kernel) -> Sequence[tuple[str, Callable[..., None]]]:
     """Return ``(topic pattern, handler)`` pairs for outbox events.
 
-    Called once while the kernel is built. After a stage commits, each of
-    its events (``ctx.emit(topic, payload)``) is passed to every handler
-    whose pattern matches the topic (``fnmatch``: ``"order.*"``), as
-    ``handler(kernel, event)``, in the committing thread, after the
-    transaction. A raise is logged and does not affect the stage or other
-    handlers: delivery in process is best effort; the outbox table is the
-    durable record that relays (``mallcore outbox relay``) deliver at least
-    once.
+    Called once while the kernel is built, outside any transaction. After a
+    stage commits, each of its events (``ctx.emit(topic, payload)``) is
+    passed to every handler whose pattern matches the topic (``fnmatch``:
+    ``"order.*"``), as ``handler(kernel, event)``, in the committing thread,
+    after the transaction. Delivery in process is best effort; the outbox
+    table is the durable record that relays (``mallcore outbox relay``)
+    deliver at least once.
+
+    :param kernel: the kernel.
+    :returns: the pairs; every implementation's are subscribed.
+    :raises: a raise here stops start-up; a raise in a handler is logged
+        and affects neither the stage nor the other handlers.
+
+    Example::
+
+        @hookimpl
+        def center_subscriptions(self, kernel):
+            return [("order.paid", self.on_paid)]
     """
 
 
@@ -377,10 +541,21 @@ def center_subscriptions(kernel: Kernel) -> Sequence[tuple[str, Callable[..., No
 def center_jobs(kernel: Kernel) -> Sequence[Job]:
     """Return periodic jobs (:class:`~mallcore.kernel.Job`).
 
-    Called once while the kernel is built. Jobs run inside ``mallcore
-    serve`` (on one worker at a time, through a lease in the database) and
-    from ``mallcore jobs run``. Each run must be safe when two runners race:
-    use conditional updates. A raise is logged; the job runs again next tick.
+    Called once while the kernel is built, outside any transaction. Jobs
+    run inside ``mallcore serve`` (on one worker at a time, through a lease
+    in the database) and from ``mallcore jobs run``. Each run must be safe
+    when two runners race: use conditional updates.
+
+    :param kernel: the kernel.
+    :returns: the jobs; every implementation's are run.
+    :raises: a raise here stops start-up; a raise in a job is logged, and
+        the job runs again at its next interval.
+
+    Example::
+
+        @hookimpl
+        def center_jobs(self, kernel):
+            return [Job("fee.sweep", 3600, lambda k: sweep(k), "forget old charges")]
     """
 
 
@@ -388,9 +563,61 @@ def center_jobs(kernel: Kernel) -> Sequence[Job]:
 def center_commands() -> Sequence[click.Command]:
     """Return click commands added under ``mallcore <center name> ...``.
 
-    Called once when the CLI starts, for enabled centers only. Commands get
-    the kernel with ``mallcore.kernel.pass_kernel``. A raise stops the
-    CLI with the error.
+    Called when the ``mallcore`` command is asked for one of the center's
+    commands, for enabled centers only, outside any transaction and before
+    any kernel or database is set up (the centers are loaded, not bound: no
+    ``self.kernel`` or ``self.settings`` yet). Commands get the kernel with
+    :func:`mallcore.kernel.pass_kernel`.
+
+    :returns: click commands or groups.
+    :raises: any exception stops the ``mallcore`` command with the error.
+
+    Example::
+
+        @hookimpl
+        def center_commands(self):
+            return [click.Command("sweep", callback=pass_kernel(sweep))]
+    """
+
+
+# -- A center's life: start-up, shut-down, demo data -------------------------------------
+
+
+@hookspec
+def center_startup(kernel: Kernel) -> None:
+    """Prepare the center once the database is ready (caches, clients).
+
+    Called once when the app starts (or ``kernel.startup()`` is called),
+    outside any transaction, in center order.
+
+    :param kernel: the kernel.
+    :returns: nothing; every implementation is called.
+    :raises: any exception stops start-up.
+
+    Example::
+
+        @hookimpl
+        def center_startup(self, kernel):
+            self.client = ProviderClient(self.settings.url)
+    """
+
+
+@hookspec
+def center_shutdown(kernel: Kernel) -> None:
+    """Release what :func:`center_startup` acquired.
+
+    Called once when the app (or ``kernel.shutdown()``) stops, outside any transaction, in reverse order.
+
+    :param kernel: the kernel.
+    :returns: nothing; every implementation is called.
+    :raises: a raise is logged and does not stop the other centers from
+        shutting down.
+
+    Example::
+
+        @hookimpl
+        def center_shutdown(self, kernel):
+            self.client.close()
     """
 
 
@@ -400,28 +627,51 @@ def center_demo(kernel: Kernel, demo: Any) -> None:
 
     Called once per ``mallcore demo`` run, in center order (so the catalog
     has created ``demo.skus`` before WMS stocks them), outside any
-    transaction: open your own with ``kernel.db.transaction()``. ``demo``
-    carries ``shop`` (the demo shop's code), ``skus`` (codes created so far)
-    and ``notes`` (lines printed to the user). Must be safe to run twice. A
-    raise stops ``mallcore demo`` with the error; what earlier centers
-    seeded stays.
+    transaction: open your own with ``kernel.db.transaction()``. Must be
+    safe to run twice.
+
+    :param kernel: the kernel.
+    :param demo: ``shop`` (the demo shop's code), ``skus`` (codes created so
+        far) and ``notes`` (lines printed to the user).
+    :returns: nothing; every implementation is called.
+    :raises: any exception stops ``mallcore demo`` with the error; what
+        earlier centers seeded stays.
+
+    Example::
+
+        @hookimpl
+        def center_demo(self, kernel, demo):
+            demo.notes.append(f"fee: {self.settings.amount} on every order of {demo.shop}")
     """
 
 
-# --------------------------------------------------------------------------
-# Identity and views.
-# --------------------------------------------------------------------------
+# -- Identity and views: called while a request is served --------------------------------
 
 
 @hookspec(firstresult=True)
 def resolve_principal(kernel: Kernel, token: str, request: Request[Any, Any, Any] | None) -> Principal | None:
-    """Turn a bearer token into a :class:`Principal`, or ``None`` if unknown.
+    """Turn a bearer token into a :class:`Principal`.
 
     Called for each HTTP request that carries ``Authorization: Bearer``,
-    outside any transaction. The first non-``None`` result wins; the
-    kernel's own implementation (static tokens from config, then JWT, then
-    tokens issued by ``mallcore token create``) runs last, so a host
-    platform can bring its own identity. A raise answers 401.
+    outside any transaction. The kernel's own implementation (static tokens
+    from config, then JWT, then tokens issued by ``mallcore token create``)
+    runs last, so a host platform can bring its own identity.
+
+    :param kernel: the kernel.
+    :param token: the bearer token.
+    :param request: the Litestar request, or ``None`` outside HTTP.
+    :returns: the principal, or ``None`` if the token is not this
+        implementation's. The first non-``None`` answer wins; no answer at
+        all is 401 ``invalid_token``.
+    :raises Unauthenticated: answers 401 with its code; any other exception
+        is a 500.
+
+    Example::
+
+        @hookimpl
+        def resolve_principal(self, token):
+            user = self.sso.user_for(token)
+            return None if user is None else Principal(user.id, frozenset({"customer"}))
     """
 
 
@@ -430,7 +680,20 @@ def order_view(kernel: Kernel, conn: sa.Connection, order: Any, view: OrderView)
     """Add a center's part to an order as clients see it.
 
     Called when an order is rendered (``GET /orders/{id}``, placement and
-    payment responses), in a read transaction. TMS fills ``view.shipments``;
-    others may add to ``view.extra``. Keep it to one query. A raise answers
-    500.
+    payment responses), in the transaction that renders it (a read
+    transaction, or the stage's). TMS fills ``view.shipments``; others may
+    add to ``view.extra``. Keep it to one query.
+
+    :param kernel: the kernel.
+    :param conn: the open transaction.
+    :param order: the order (:class:`~mallcore.kernel.Order`).
+    :param view: the response being built; change it in place.
+    :returns: nothing; every implementation is called.
+    :raises: any exception answers 500 (and, in a stage, rolls it back).
+
+    Example::
+
+        @hookimpl
+        def order_view(self, conn, order, view):
+            view.extra["fee"] = self.charged(conn, order.id)
     """

@@ -65,3 +65,29 @@ def test_mount_example_serves_host_and_shop_routes(tmp_path, monkeypatch):
         ).json()
         assert order["tracking_url"].startswith(f"http://127.0.0.1:8000/shop/track/{order['id']}?token=")
     assert (tmp_path / "mount-example.db").exists()
+
+
+def test_the_custom_centers_migrations_create_its_table(mallcore, tmp_path):
+    # As an operator runs it: `mallcore db upgrade` with the fee center enabled
+    # applies the kernel's branch and the center's own (labelled "fee").
+    from alembic.script import ScriptDirectory
+    from click.testing import CliRunner
+
+    from mallcore import cli
+    from mallcore.kernel.migrate import alembic_config, current
+    from tests.kernel.test_migrations import diff
+
+    database = mallcore.database()
+    config = tmp_path / "fee.toml"
+    schema = f'schema = "{database["schema"]}"\n' if "schema" in database else ""
+    config.write_text(
+        f'[database]\nurl = "{database["url"]}"\n{schema}[centers]\nenabled = ["catalog", "payment", "fee"]\n'
+    )
+    result = CliRunner().invoke(cli.cli, ["db", "upgrade", "--config", str(config)], env={})
+    assert result.exit_code == 0, result.output
+    kernel = mallcore.kernel(
+        centers=["catalog", "payment", "fee"], config={"database": database}, migrate=True
+    )
+    fee_head = ScriptDirectory.from_config(alembic_config(kernel)).get_revision("fee@head")
+    assert fee_head is not None and fee_head.revision in current(kernel)
+    assert diff(kernel) == []  # the revision builds exactly the table the center declares
