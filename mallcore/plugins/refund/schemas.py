@@ -88,6 +88,10 @@ class RefundSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     staff_days: int = 3  # repair, ship-back, finance review overdue -> escalated (flag, re-armed)
     sla_interval_seconds: float = 60.0
 
+    def reason(self, code: str) -> Reason | None:
+        """The reason a case gives, by its code."""
+        return next((r for r in self.reasons if r.code == code), None)
+
 
 # -- requests -------------------------------------------------------------------
 
