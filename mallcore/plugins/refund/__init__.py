@@ -17,9 +17,11 @@ Hooks:
 - ``order_view``: the order's cases (and, on a replacement order, the case
   it replaces) under ``extra``.
 
-Routes: ``/after-sales`` (DESIGN §6), ``/refund/reasons``, and the
-customer's tracking page ``/track/{order_id}?token=...``. SLA timers run as
-the job ``refund.sla`` and as ``mallcore refund sla``.
+The work is done by :mod:`.cases`, one module per job (see
+:mod:`.cases.service`). Routes (:mod:`.routes`): ``/after-sales``,
+``/refund/reasons``, and the customer's tracking page
+``/track/{order_id}?token=...``. SLA timers run as the job ``refund.sla``
+and as ``mallcore refund sla``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Request and response bodies of the after-sale API (DESIGN §6) and the center's settings."""
+"""Request and response bodies of the after-sale API and the center's settings."""
 
 from __future__ import annotations
 
