@@ -49,7 +49,7 @@ def visible_to(
 
     ``shop`` is the column naming the row's shop; ``owner``, when the rows
     belong to a customer (orders, cases, coupons), the column naming them.
-    An admin sees every row; staff (merchant, warehouse, finance) their
+    An admin sees every row; staff (merchant, warehouse, finance, risk) their
     shop's, or every shop's when they belong to none; a customer the rows
     they own. Anyone else sees nothing.
     """

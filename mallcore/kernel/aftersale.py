@@ -101,6 +101,11 @@ class AfterSaleCase(msgspec.Struct, kw_only=True):
     # cancellation of those lines: WMS releases their stock.)
     shipped: bool = True
     data: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Set by a reacting center at ``requested`` (see the ``order_after_sale`` hook):
+    # a reason to keep the case from every automatic decision until released...
+    hold: str | None = None
+    # ...or a reason to approve a refund-only case at once (极速退款).
+    fast_track: str | None = None
 
 
 class Parcel(msgspec.Struct, kw_only=True):

@@ -6,7 +6,7 @@ from config, then verifies a JWT if ``[auth.jwt]`` is set, then looks the
 token up among those issued by ``mallcore token create`` (stored hashed).
 
 Visibility, in one place (:meth:`Principal.can_see`): an admin sees all; a
-customer sees their own orders; staff (merchant, warehouse, finance) see
+customer sees their own orders; staff (merchant, warehouse, finance, risk) see
 their shop's, or every shop's when they belong to no shop (platform staff).
 Anything else answers 404 as if it did not exist.
 """
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
     from .kernel import Kernel
 
-ROLES = frozenset({"customer", "merchant", "warehouse", "finance", "admin"})
-STAFF_ROLES = frozenset({"merchant", "warehouse", "finance"})
+ROLES = frozenset({"customer", "merchant", "warehouse", "finance", "risk", "admin"})
+STAFF_ROLES = frozenset({"merchant", "warehouse", "finance", "risk"})
 
 
 class Principal(msgspec.Struct, frozen=True):

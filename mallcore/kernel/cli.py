@@ -229,7 +229,11 @@ def token() -> None:
 @token.command("create")
 @click.option("--subject", required=True)
 @click.option(
-    "--role", "roles", multiple=True, required=True, help="customer, merchant, warehouse, finance, admin"
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    help="customer, merchant, warehouse, finance, risk, admin",
 )
 @click.option("--shop", default=None, help="The shop of a staff member.")
 @click.option("--label", default=None)

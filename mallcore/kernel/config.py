@@ -98,6 +98,11 @@ class HttpConfig(_Section):
     base_url: str = ""
     title: str = "mallcore"
     idempotency_ttl_hours: int = 48
+    # Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed when
+    # working out a request's client IP; from anyone else the socket's peer is the client.
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    # The header a client app sends its device id in (risk counts orders per device).
+    device_header: str = "X-Device-Id"
 
 
 class OrdersConfig(_Section):

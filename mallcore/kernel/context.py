@@ -11,8 +11,9 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from . import states
+from . import facts, states
 from .errors import InvalidInput, Rejected
+from .facts import RequestFacts
 
 if TYPE_CHECKING:
     from .auth import Principal
@@ -31,6 +32,9 @@ class Phase(IntEnum):
     COUPON = 30
     POINTS = 40
     FREIGHT = 50
+    # Waives freight (包邮, a free-shipping voucher): negative amounts taken off the
+    # lines' shipping, never their goods, so a refund's goods value is untouched.
+    SHIPPING_DISCOUNT = 55
     FEE = 60
     # Last word on the price, e.g. an exchange replacement at no charge.
     SETTLEMENT = 90
@@ -66,6 +70,8 @@ class Adjustment(msgspec.Struct, kw_only=True):
     phase: int
     line_no: int | None = None
     code: str | None = None
+    # Who pays for a discount: "platform" or "shop" (finance settles shops by it).
+    funded_by: str | None = None
     id: int | None = None
     line_id: int | None = None
     # line_no -> share, for order-level adjustments once allocated
@@ -128,6 +134,16 @@ class Event(msgspec.Struct, kw_only=True):
     at: datetime = msgspec.field(default_factory=utcnow)
 
 
+class Hint(msgspec.Struct, kw_only=True):
+    """Something the customer could still get ("add 12.00 more for 满200减30"), shown by a preview."""
+
+    source: str
+    message: str
+    messages: dict[str, str] | None = None
+    code: str | None = None
+    data: dict[str, Any] | None = None
+
+
 class OrderContext:
     """The order, its lines and the open transaction of one stage.
 
@@ -138,8 +154,11 @@ class OrderContext:
     - ``log``: a structlog logger bound with the order id.
     - ``stash``: scratch space shared by the hooks of this stage.
     - ``parcels``: during dispatch, the warehouse plan (``Parcel`` list).
-    - ``emit()``, ``timeline()``, ``adjust()``, ``transition()``,
-      ``after_commit()``: see each.
+    - ``request``: the facts of the HTTP request behind the stage (client
+      IP, device id, user agent; see :mod:`mallcore.kernel.facts`), or
+      ``None`` for jobs and the CLI.
+    - ``emit()``, ``timeline()``, ``adjust()``, ``hint()``, ``put_on_hold()``,
+      ``transition()``, ``after_commit()``: see each.
     """
 
     __slots__ = (
@@ -152,6 +171,7 @@ class OrderContext:
         "_timeline",
         "adjustments",
         "conn",
+        "hints",
         "kernel",
         "order",
         "parcels",
@@ -177,6 +197,7 @@ class OrderContext:
         self._lines = lines
         self._session: Session | None = None
         self.adjustments: list[Adjustment] = []
+        self.hints: list[Hint] = []
         self._events: list[Event] = []
         self._timeline: list[TimelineEntry] = []
         self._after_commit: list[Callable[[], Any]] = []
@@ -197,6 +218,11 @@ class OrderContext:
     @log.setter
     def log(self, logger: Any) -> None:
         self._log = (self.order.id, logger)
+
+    @property
+    def request(self) -> RequestFacts | None:
+        """The facts of the HTTP request this stage runs for, if any."""
+        return facts.current()
 
     @property
     def lines(self) -> list[Line]:
@@ -265,8 +291,14 @@ class OrderContext:
         phase: int,
         line: Line | None = None,
         code: str | None = None,
+        funded_by: str | None = None,
     ) -> Adjustment:
-        """Add a price adjustment (negative = discount). Only while pricing."""
+        """Add a price adjustment (negative = discount). Only while pricing.
+
+        ``reason`` explains it to the customer ("满200减30: subtotal 238.00 ≥
+        200.00"); ``code`` names what fired (a campaign, a coupon); a discount's
+        ``funded_by`` says who pays for it, ``"platform"`` or ``"shop"``.
+        """
         if self.stage not in ("place", "preview"):
             raise RuntimeError("adjustments can only be added while an order is priced")
         if not isinstance(amount, int) or isinstance(amount, bool):
@@ -278,9 +310,44 @@ class OrderContext:
             phase=int(phase),
             line_no=None if line is None else line.line_no,
             code=code,
+            funded_by=funded_by,
         )
         self.adjustments.append(adj)
         return adj
+
+    def hint(
+        self,
+        source: str,
+        message: str,
+        *,
+        zh: str | None = None,
+        code: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Tell a price preview what the customer could still get (English ``message``, ``zh``)."""
+        self.hints.append(
+            Hint(source=source, message=message, messages={"zh": zh} if zh else None, code=code, data=data)
+        )
+
+    def put_on_hold(self, reason: str, note: str = "", *, zh: str | None = None) -> None:
+        """Hold the order: it can be paid, not dispatched, until released.
+
+        ``reason`` is a short code kept on the order (``risk_review``); the
+        ``note`` goes on the timeline for staff only. While placing, the
+        order is simply written held.
+        """
+        if self.order.id is None:
+            self.order.hold = reason
+        else:
+            self.set(hold=reason)
+        self.timeline(
+            "order.held",
+            f"Order held ({reason}){': ' + note if note else ''}",
+            zh=zh or f"订单已冻结({reason}){':' + note if note else ''}",
+            public=False,
+            data={"hold": reason},
+        )
+        self.emit("order.held", {"hold": reason})
 
     def reject(self, code: str, detail: str) -> None:
         raise Rejected(detail, code=code)

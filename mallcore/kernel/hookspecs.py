@@ -148,6 +148,40 @@ def order_deliver(ctx: OrderContext) -> None:
 
 
 @hookspec
+def order_complete(ctx: OrderContext) -> None:
+    """React to the order being completed (确认收货 / the auto-complete clock).
+
+    Called once when a delivered order becomes ``completed`` (the customer
+    or staff confirm it, or TMS's auto-complete job), inside that
+    transaction, before the status changes. Membership awards points and
+    growth here (not at payment: the goods are the customer's now). A raise
+    leaves the order delivered.
+
+    :param ctx: the order's stage context.
+
+    Example::
+
+        @hookimpl
+        def order_complete(self, ctx):
+            self.points.earn(ctx.conn, ctx.order)
+    """
+
+
+@hookspec
+def order_release(ctx: OrderContext, hold: str) -> None:
+    """React to an order's hold being lifted.
+
+    Called once when staff (or a center, e.g. risk after a review) lift the
+    hold an order was put on with ``ctx.put_on_hold(reason)``, inside that
+    transaction, after ``ctx.order.hold`` is cleared. WMS dispatches a paid
+    order it held back. A raise keeps the order held.
+
+    :param ctx: the order's stage context.
+    :param hold: the reason the order was held (``risk_review``).
+    """
+
+
+@hookspec
 def order_after_sale(ctx: OrderContext, case: AfterSaleCase) -> None:
     """React to a step of an after-sale case on this order.
 
@@ -157,8 +191,31 @@ def order_after_sale(ctx: OrderContext, case: AfterSaleCase) -> None:
     :class:`~mallcore.kernel.aftersale.AfterSaleCase`), inside that step's
     transaction, after the case row is written. WMS restocks inspected goods,
     TMS tracks the return parcel and books pickups (filling ``case.pickup``),
-    membership claws back points, promotion returns coupons, risk may raise
-    :class:`Rejected` to hold the case. A raise rolls the step back.
+    membership claws back points, promotion returns coupons. A raise rolls
+    the step back (risk refuses a request this way, 403 ``risk_blocked``).
+
+    At ``requested`` a reacting center may steer the case: set
+    ``case.hold`` (a reason) to keep it from every automatic decision (the
+    merchant-silence timer, refund-only approval) until the center lifts it
+    through :func:`after_sale_release`; or set ``case.fast_track`` (a reason)
+    to have a refund-only case approved at once (极速退款). A hold wins over
+    a fast track.
+    """
+
+
+@hookspec
+def after_sale_release(ctx: OrderContext, case_id: int, actor: str, note: str) -> None:
+    """Lift the hold a center put on an after-sale case (``case.hold``).
+
+    Called by the center that held the case (risk, after a review), inside
+    a stage on the case's order; the after-sale center clears the hold,
+    notes it on the case's timeline and lets the case go on as if it had
+    never been held. A raise keeps the hold.
+
+    :param ctx: the stage of the case's order.
+    :param case_id: the case.
+    :param actor: who released it (staff subject).
+    :param note: why, for the staff timeline.
     """
 
 
@@ -203,6 +260,30 @@ def order_refund(ctx: OrderContext, refund: Refund) -> None:
 
     The kernel guarantees a refund never exceeds what was paid, per line and
     per order.
+    """
+
+
+@hookspec(firstresult=True)
+def coupon_grant(
+    kernel: Kernel, conn: sa.Connection, customer: str, template: int, reason: str, source: str
+) -> str | None:
+    """Give ``customer`` a coupon of ``template``; return its code, or ``None``.
+
+    Called by a center that rewards customers with coupons (membership: a
+    birthday or upgrade coupon) inside its own transaction ``conn``, so the
+    coupon exists only if the reward does. The promotion center issues the
+    coupon (respecting the template's total, but not its per-customer
+    limit: a grant is the platform's decision) and returns its code; with no
+    promotion center enabled nobody answers and the result is ``None``.
+    First non-``None`` answer wins. A raise (template unknown or used up:
+    :class:`Conflict`) rolls the caller's transaction back unless it
+    catches it.
+
+    :param conn: the caller's open transaction.
+    :param customer: who gets the coupon.
+    :param template: the promotion center's coupon template id.
+    :param reason: shown in the customer's wallet ("白银会员升级礼").
+    :param source: the granting center's name.
     """
 
 

@@ -22,6 +22,7 @@ from .config import Config, load_config, validate_settings
 from .db import Database
 from .errors import ConfigError, PluginError
 from .events import EventBus
+from .facts import parse_networks
 from .idempotency import Idempotency
 from .jobs import Job, JobRunner
 from .orders import OrderService
@@ -58,6 +59,7 @@ class Kernel:
             enabled = default_enabled(installed_centers())
         self.centers: dict[str, Any] = {c.name: c for c in order_centers(load_centers(enabled, centers))}
         self._check_config_sections()
+        self.trusted_proxies = parse_networks(config.http.trusted_proxies, "http.trusted_proxies")
         self.db = Database(config.database, engine=engine)
         self.auth = Auth(self)
         self.pm: pluggy.PluginManager = make_plugin_manager(

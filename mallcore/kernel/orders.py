@@ -26,6 +26,7 @@ from .idempotency import Reply
 from .schemas import (
     AdjustmentView,
     AllocationView,
+    HintView,
     LineView,
     OrderSummary,
     OrderView,
@@ -102,6 +103,7 @@ class OrderService:
                 phase=r.phase,
                 line_id=r.line_id,
                 code=r.code,
+                funded_by=r.funded_by,
                 allocation={int(k): v for k, v in (r.allocation or {}).items()},
             )
             for r in conn.execute(self._select_adjustments, {"order_id": order_id})
@@ -209,8 +211,9 @@ class OrderService:
         lines = [Line(sku=sku, quantity=q, line_no=i) for i, (sku, q) in enumerate(merged.items(), 1)]
         return order, lines
 
-    def preview(self, principal: Principal, req: PlaceOrder) -> OrderView:
-        """Price an order without placing it: every adjustment, explained."""
+    def preview(self, principal: Principal, req: PlaceOrder, *, lang: str = "en") -> OrderView:
+        """Price an order without placing it: every adjustment explained, and hints of what
+        the customer could still get (in ``lang``)."""
         order, lines = self._new_order(principal, req)
         with self.db.transaction(write=False) as conn:
             ctx = OrderContext(self.kernel, "preview", order, conn, principal, lines)
@@ -221,7 +224,17 @@ class OrderService:
         order.id = 0
         for line in lines:
             line.id = 0
-        return self.render(order, lines, applied)
+        view = self.render(order, lines, applied)
+        view.hints = [
+            HintView(
+                source=h.source,
+                message=(h.messages or {}).get(lang) or h.message,
+                code=h.code,
+                data=h.data,
+            )
+            for h in ctx.hints
+        ]
+        return view
 
     def place(
         self, principal: Principal, req: PlaceOrder, *, reply: Reply | None = None
@@ -439,7 +452,26 @@ class OrderService:
         ctx.transition(S.DELIVERED)
 
     def complete_in(self, ctx: OrderContext) -> None:
+        """The order completes (confirmed by the customer, staff or the auto-complete clock)."""
+        states.check(ctx.order.status, S.COMPLETED)
+        self.hook.order_complete(ctx=ctx)
         ctx.transition(S.COMPLETED)
+
+    def release_in(self, ctx: OrderContext, note: str = "") -> None:
+        """Lift the order's hold (see ``OrderContext.put_on_hold``); centers hear ``order_release``."""
+        held = ctx.order.hold
+        if not held:
+            raise Conflict(f"order {ctx.order.id} is not on hold", code="order_not_held")
+        ctx.set(hold=None)
+        ctx.timeline(
+            "order.released",
+            f"Hold lifted ({held}){': ' + note if note else ''}",
+            zh=f"订单已解除冻结({held}){':' + note if note else ''}",
+            public=False,
+            data={"hold": held},
+        )
+        ctx.emit("order.released", {"hold": held})
+        self.hook.order_release(ctx=ctx, hold=held)
 
     def staff_step(self, principal: Principal, order_id: int, step: str) -> OrderView:
         """Manual ship / deliver / complete by staff, for shops without TMS."""
@@ -498,6 +530,7 @@ class OrderService:
                     phase=_PHASE_NAMES.get(a.phase, str(a.phase)),
                     line_id=a.line_id,
                     code=a.code,
+                    funded_by=a.funded_by,
                     allocation=[AllocationView(k, v) for k, v in (a.allocation or {}).items()],
                 )
                 for a in adjustments
@@ -608,7 +641,9 @@ LINE_KEYS = (
     "order_id", "line_no", "sku", "name", "quantity", "unit_price", "subtotal", "discount", "shipping", "fees",
     "total", "weight_grams", "attrs",
 )  # fmt: skip
-ADJUSTMENT_KEYS = ("order_id", "line_id", "phase", "source", "reason", "code", "amount", "allocation")
+ADJUSTMENT_KEYS = (
+    "order_id", "line_id", "phase", "source", "reason", "code", "amount", "allocation", "funded_by",
+)  # fmt: skip
 TIMELINE_KEYS = ("order_id", "at", "kind", "actor", "message", "messages", "public", "ref", "data")
 
 
@@ -707,6 +742,7 @@ def _adjustment_row(order_id: int, adj: Adjustment) -> dict[str, Any]:
         "code": adj.code,
         "amount": adj.amount,
         "allocation": {str(k): v for k, v in (adj.allocation or {}).items()} or None,
+        "funded_by": adj.funded_by,
     }
 
 

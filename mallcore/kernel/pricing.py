@@ -10,6 +10,10 @@ The rule, in one place:
    (largest remainder, :func:`~mallcore.kernel.money.allocate`).
 4. A discount never takes a line below zero: it is clamped, and the clamped
    amount is what is recorded.
+   A freight waiver (phase ``SHIPPING_DISCOUNT``) comes off the lines'
+   shipping only, in proportion to each line's shipping, and never more
+   than the shipping: free shipping leaves the goods' value (what a refund
+   of the goods gives back) untouched.
 5. Each line ends with ``discount`` (sum of negative adjustments, positive
    number), ``shipping`` (freight phase), ``fees`` (other positive ones) and
    ``total = subtotal - discount + shipping + fees``; the order's figures
@@ -40,7 +44,9 @@ def price(order: Order, lines: Sequence[Line], adjustments: list[Adjustment]) ->
     ordered = sorted(enumerate(adjustments), key=lambda p: (p[1].phase, p[1].source, p[0]))
     applied: list[Adjustment] = []
     for _, adj in ordered:
-        if adj.line_no is not None:
+        if adj.phase == Phase.SHIPPING_DISCOUNT:
+            _waive_freight(lines, index, running, adj)
+        elif adj.line_no is not None:
             i = index.get(adj.line_no)
             if i is None:
                 raise ValueError(f"adjustment {adj.reason!r} names a line that is not in the order")
@@ -70,6 +76,31 @@ def price(order: Order, lines: Sequence[Line], adjustments: list[Adjustment]) ->
     order.fees = sum(line.fees for line in lines)
     order.total = sum(line.total for line in lines)
     return applied
+
+
+def _waive_freight(lines: Sequence[Line], index: dict[int, int], running: list[int], adj: Adjustment) -> None:
+    """Take a freight waiver off the shipping booked so far (never goods, never below zero)."""
+    # What can be waived on a line is its shipping, but never more than the line stands
+    # at: a negative freight-phase adjustment is booked as a discount and may have taken
+    # the line below its shipping already.
+    shipping = [max(0, min(line.shipping, value)) for line, value in zip(lines, running, strict=True)]
+    if adj.amount > 0:
+        raise ValueError(f"adjustment {adj.reason!r}: a freight waiver is a negative amount")
+    if adj.line_no is not None:
+        i = index.get(adj.line_no)
+        if i is None:
+            raise ValueError(f"adjustment {adj.reason!r} names a line that is not in the order")
+        parts = [0] * len(lines)
+        parts[i] = max(adj.amount, -shipping[i])
+    else:
+        parts = allocate(max(adj.amount, -sum(shipping)), shipping) if any(shipping) else [0] * len(lines)
+    adj.amount = sum(parts)
+    adj.allocation = {}
+    for i, part in enumerate(parts):
+        if part:
+            lines[i].shipping += part
+            running[i] += part
+            adj.allocation[lines[i].line_no] = part
 
 
 def _book(line: Line, phase: int, amount: int) -> None:

@@ -79,6 +79,8 @@ class AdjustmentView(msgspec.Struct, kw_only=True):
     phase: str
     line_id: int | None = None
     code: str | None = None
+    # "platform" or "shop": who pays for a discount
+    funded_by: str | None = None
     allocation: list[AllocationView] = msgspec.field(default_factory=list)
 
 
@@ -117,6 +119,17 @@ class OrderView(msgspec.Struct, kw_only=True):
     placed_at: datetime | None = None
     updated_at: datetime | None = None
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Only in a price preview: what the customer could still unlock.
+    hints: list[HintView] = msgspec.field(default_factory=list)
+
+
+class HintView(msgspec.Struct, kw_only=True):
+    """What the customer could still get, from a center, in the client's language."""
+
+    source: str
+    message: str
+    code: str | None = None
+    data: dict[str, Any] | None = None
 
 
 class OrderSummary(msgspec.Struct, kw_only=True):

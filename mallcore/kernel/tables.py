@@ -82,6 +82,7 @@ order_adjustments = sa.Table(
     sa.Column("code", sa.String(64), nullable=True),
     sa.Column("amount", Amount, nullable=False),
     sa.Column("allocation", JSON, nullable=True),
+    sa.Column("funded_by", sa.String(16), nullable=True),
     sa.Index("ix_order_adjustments_order", "order_id"),
 )
 

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 import click
 import msgspec
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from litestar import get
 
-from mallcore.kernel import SYSTEM, Center, Job, OutOfStock, Phase, RefundItem, Rejected, hookimpl
+from mallcore.kernel import SYSTEM, Center, Conflict, Job, OutOfStock, Phase, RefundItem, Rejected, hookimpl
 from mallcore.kernel.aftersale import AfterSaleCase, CaseLine, Parcel, ParcelEvent
 from tests.helpers import count, order_body
 
@@ -452,3 +453,99 @@ def test_hook_order_view_adds_a_centers_part(mallcore):
     order = alice.post("/orders", json=order_body()).json()
     assert order["extra"]["badge"] == f"order-{order['id']}"
     assert alice.get(f"/orders/{order['id']}").json()["extra"]["badge"] == f"order-{order['id']}"
+
+
+def test_hook_order_complete_runs_once_before_the_order_completes(mallcore):
+    completed = []
+
+    class Growth(Center):
+        name = "growth"
+
+        @hookimpl
+        def order_complete(self, ctx):
+            completed.append((ctx.order.id, ctx.order.status))
+
+    kernel, alice, staff = kit(mallcore, Growth)
+    oid = alice.post("/orders", json=order_body()).json()["id"]
+    alice.post(f"/orders/{oid}/payments", json={"method": "sandbox"})
+    for step in ("dispatch", "deliver", "complete"):
+        assert staff.post(f"/orders/{oid}/{step}").status_code == 200
+    assert staff.post(f"/orders/{oid}/complete").json()["code"] == "invalid_transition"
+    assert [(oid, "delivered")] == completed
+
+
+def test_hook_order_release_follows_a_hold_put_on_while_placing(mallcore):
+    released = []
+
+    class Review(Center):
+        name = "review"
+
+        @hookimpl
+        def order_pre_validate(self, ctx):
+            if ctx.order.customer == "alice":
+                ctx.put_on_hold("review", "first order from a new device")
+
+        @hookimpl
+        def order_release(self, ctx, hold):
+            released.append((ctx.order.id, hold, ctx.order.hold))
+
+    kernel, alice, staff = kit(mallcore, Review)
+    order = alice.post("/orders", json=order_body()).json()
+    assert order["hold"] == "review"
+    assert alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"}).status_code == 201
+    refused = staff.post(f"/orders/{order['id']}/dispatch")
+    assert (refused.status_code, refused.json()["code"]) == (409, "order_on_hold")
+    with kernel.orders.stage("release", order["id"], SYSTEM) as ctx:
+        kernel.orders.release_in(ctx, "checked by phone")
+    assert [(order["id"], "review", None)] == released
+    assert staff.post(f"/orders/{order['id']}/dispatch").status_code == 200
+    kinds = [e["kind"] for e in staff.get(f"/orders/{order['id']}/timeline").json()]
+    assert {"order.held", "order.released"} <= set(kinds)
+    public = [e["kind"] for e in alice.get(f"/orders/{order['id']}/timeline").json()]
+    assert not {"order.held", "order.released"} & set(public)
+    with kernel.orders.stage("release", order["id"], SYSTEM) as ctx, pytest.raises(Conflict):
+        kernel.orders.release_in(ctx)
+
+
+def test_hook_coupon_grant_first_answer_wins_inside_the_callers_transaction(mallcore):
+    class Wallet(Center):
+        name = "wallet"
+
+        @hookimpl
+        def coupon_grant(self, kernel, conn, customer, template, reason, source):
+            return f"C-{template}-{customer}-{source}"
+
+    kernel = mallcore.kernel(extra=[Wallet])
+    with kernel.db.transaction() as conn:
+        code = kernel.hook.coupon_grant(
+            kernel=kernel, conn=conn, customer="alice", template=3, reason="birthday", source="membership"
+        )
+    assert code == "C-3-alice-membership"
+    bare = mallcore.kernel()
+    with bare.db.transaction() as conn:
+        none = bare.hook.coupon_grant(
+            kernel=bare, conn=conn, customer="alice", template=3, reason="birthday", source="membership"
+        )
+    assert none is None
+
+
+def test_hook_after_sale_release_reaches_the_center_that_keeps_cases(mallcore):
+    released = []
+
+    class Cases(Center):
+        name = "cases"
+
+        @hookimpl
+        def after_sale_release(self, ctx, case_id, actor, note):
+            released.append((ctx.order.id, case_id, actor, note))
+            ctx.timeline(
+                "cases.released", f"case {case_id} released", ref=f"after_sale:{case_id}", public=False
+            )
+
+    kernel, alice, staff = kit(mallcore, Cases)
+    oid = alice.post("/orders", json=order_body()).json()["id"]
+    with kernel.orders.stage("after_sale", oid, SYSTEM) as ctx:
+        kernel.hook.after_sale_release(ctx=ctx, case_id=5, actor="risk-1", note="genuine")
+    assert [(oid, 5, "risk-1", "genuine")] == released
+    entries = staff.get(f"/orders/{oid}/timeline?ref=after_sale:5").json()
+    assert [e["kind"] for e in entries] == ["cases.released"]

@@ -21,16 +21,20 @@ def carts(draw):
         )
         for i in range(n)
     ]
-    adjustments = [
-        Adjustment(
-            source=draw(st.sampled_from(["promotion", "membership", "tms", "fee"])),
-            reason="r",
-            amount=draw(st.integers(min_value=-500_000, max_value=50_000)),
-            phase=draw(st.sampled_from(PHASES)),
-            line_no=draw(st.one_of(st.none(), st.integers(min_value=1, max_value=n))),
+    adjustments = []
+    for _ in range(draw(st.integers(min_value=0, max_value=8))):
+        phase = draw(st.sampled_from(PHASES))
+        amount = draw(st.integers(min_value=-500_000, max_value=50_000))
+        adjustments.append(
+            Adjustment(
+                source=draw(st.sampled_from(["promotion", "membership", "tms", "fee"])),
+                reason="r",
+                # a freight waiver is a negative amount by definition
+                amount=-abs(amount) if phase == Phase.SHIPPING_DISCOUNT else amount,
+                phase=phase,
+                line_no=draw(st.one_of(st.none(), st.integers(min_value=1, max_value=n))),
+            )
         )
-        for _ in range(draw(st.integers(min_value=0, max_value=8)))
-    ]
     return lines, adjustments
 
 
@@ -47,6 +51,7 @@ def test_lines_always_sum_to_the_order_and_never_go_negative(cart):
     assert sum(line.total for line in lines) == order.total
     for line in lines:
         assert line.total >= 0
+        assert line.shipping >= 0
         assert line.total == line.subtotal - line.discount + line.shipping + line.fees
     assert order.total == order.subtotal - order.discount + order.shipping + order.fees
     # Every applied adjustment is fully explained by its allocation to lines.
@@ -117,3 +122,57 @@ def test_freight_is_booked_as_shipping_and_fees_as_fees():
     )
     assert (order.shipping, order.fees, order.total) == (800, 100, 4900)
     assert [line.shipping for line in lines] == [200, 600]
+
+
+def test_a_freight_waiver_cancels_shipping_and_leaves_the_goods_value_alone():
+    lines = [
+        Line(sku="A", quantity=1, unit_price=6000, line_no=1),
+        Line(sku="B", quantity=1, unit_price=4000, line_no=2),
+    ]
+    order = _order()
+    applied = price(
+        order,
+        lines,
+        [
+            Adjustment(source="promotion", reason="满100减10", amount=-1000, phase=Phase.PROMOTION),
+            Adjustment(source="tms", reason="freight", amount=1000, phase=Phase.FREIGHT),
+            # more than the freight: only the freight is waived
+            Adjustment(source="promotion", reason="包邮", amount=-5000, phase=Phase.SHIPPING_DISCOUNT),
+        ],
+    )
+    assert (order.shipping, order.discount, order.total) == (0, 1000, 9000)
+    assert [line.shipping for line in lines] == [0, 0]
+    # what a refund of the goods gives back (total less shipping) is the discounted goods
+    assert [line.total - line.shipping for line in lines] == [5400, 3600]
+    assert applied[-1].amount == -1000
+    # shared as the freight was: 600 and 400
+    assert applied[-1].allocation == {1: -600, 2: -400}
+
+
+def test_a_freight_waiver_with_no_freight_waives_nothing():
+    lines = [Line(sku="A", quantity=1, unit_price=6000, line_no=1)]
+    order = _order()
+    applied = price(
+        order,
+        lines,
+        [Adjustment(source="promotion", reason="包邮", amount=-800, phase=Phase.SHIPPING_DISCOUNT)],
+    )
+    assert (order.total, applied) == (6000, [])
+
+
+def test_a_freight_waiver_after_a_negative_freight_adjustment_never_takes_a_line_below_zero():
+    # found by Hypothesis: freight +1, a freight-phase -1 (booked as a discount), then a waiver
+    lines = [Line(sku="A", quantity=1, unit_price=0, line_no=1)]
+    order = _order()
+    price(
+        order,
+        lines,
+        [
+            Adjustment(source="membership", reason="freight", amount=1, phase=Phase.FREIGHT),
+            Adjustment(source="promotion", reason="freight rebate", amount=-1, phase=Phase.FREIGHT),
+            Adjustment(source="promotion", reason="包邮", amount=-1, phase=Phase.SHIPPING_DISCOUNT),
+            Adjustment(source="fee", reason="wrap", amount=0, phase=Phase.FEE),
+        ],
+    )
+    assert 0 == order.total
+    assert 0 <= lines[0].total

@@ -25,13 +25,14 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPlugin
 
 from ... import __version__
+from .. import facts
 from ..auth import Principal
 from ..config import Config, load_config
 from ..errors import PluginError
 from ..kernel import Kernel
 from .errors import HANDLERS
 from .guards import KERNEL_OPT, principal_of
-from .middleware import request_id_middleware
+from .middleware import request_middleware
 from .orders import order_routes
 from .replies import IdempotentWrite, idempotent_provider
 
@@ -45,6 +46,10 @@ def _kernel_provider(kernel: Kernel) -> Provide:
         return kernel
 
     return Provide(provide, sync_to_thread=False)
+
+
+def _facts_reader(kernel: Kernel) -> facts.FactsReader:
+    return facts.FactsReader(kernel.trusted_proxies, kernel.config.http.device_header)
 
 
 def _routes_of(item: Any, prefix: str = "") -> Iterable[tuple[str, str]]:
@@ -94,7 +99,7 @@ def build_router(kernel: Kernel, path: str = "/") -> Router:
             "idempotent": idempotent_provider(kernel),
         },
         exception_handlers=HANDLERS,
-        middleware=[request_id_middleware],
+        middleware=[request_middleware(_facts_reader(kernel))],
         request_max_body_size=kernel.config.http.max_body_bytes,
         # A function, not the kernel: Litestar deep-copies a router's opt when it registers it.
         opt={KERNEL_OPT: _kernel_provider(kernel).dependency},

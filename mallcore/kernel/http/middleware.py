@@ -1,4 +1,6 @@
-"""A request id on every request and log line (``X-Request-ID``)."""
+"""Around every request: a request id on the request and every log line
+(``X-Request-ID``), and the request made current for ``ctx.request``
+(:mod:`mallcore.kernel.facts`)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,18 @@ import uuid
 from typing import Any
 
 import structlog
+from litestar.middleware import DefineMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import facts
 
-def request_id_middleware(app: ASGIApp) -> ASGIApp:
+
+def request_middleware(reader: facts.FactsReader) -> DefineMiddleware:
+    """The kernel router's middleware, reading request facts with ``reader``."""
+    return DefineMiddleware(_request_middleware, reader=reader)
+
+
+def _request_middleware(app: ASGIApp, reader: facts.FactsReader) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
@@ -28,9 +38,11 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         tokens: Any = structlog.contextvars.bind_contextvars(request_id=request_id)
+        current = facts.enter(scope, reader)  # type: ignore[arg-type]
         try:
             await app(scope, receive, send_with_id)
         finally:
+            facts.leave(current)
             structlog.contextvars.reset_contextvars(**tokens)
 
     return middleware

@@ -79,8 +79,10 @@ def order_routes(kernel: Kernel) -> list[Any]:
         tags=["orders"],
         summary="Price without placing",
     )
-    def preview_order(data: JSONBody[PlaceOrder], principal: Caller) -> OrderView:
-        return orders.preview(principal, data)
+    def preview_order(
+        data: JSONBody[PlaceOrder], principal: Caller, request: Request[Any, Any, Any]
+    ) -> OrderView:
+        return orders.preview(principal, data, lang=pick_language(request.headers.get("accept-language")))
 
     @get("/orders", sync_to_thread=True, tags=["orders"], summary="List visible orders, newest first")
     def list_orders(

@@ -16,6 +16,8 @@ Hooks:
   units (outbound movements, reservations consumed), fills ``ctx.parcels``
   for TMS and says on the timeline which warehouses and why.
 - ``order_cancel``: releases the order's holds.
+- ``order_release``: a paid order that was on hold (risk review) is
+  dispatched once the hold is lifted.
 - ``order_after_sale``: at ``inspected`` puts passed units back by
   disposition (restock, B-grade, quarantine), except for a repair (the item
   goes back to its owner); at ``refunded`` for a refund before shipment,
@@ -114,6 +116,14 @@ class WmsCenter(Center):
                 self._reserve_paid(ctx, payment, checked or None)
         if not self.settings.manual_dispatch and not ctx.order.hold:
             kernel = self.kernel
+            ctx.after_commit(lambda: jobs.dispatch_one(kernel, self, order_id))
+
+    @hookimpl
+    def order_release(self, ctx: OrderContext, hold: str) -> None:
+        """A paid order held back from automatic dispatch goes out once released."""
+        if ctx.order.status == "paid" and not self.settings.manual_dispatch:
+            kernel, order_id = self.kernel, ctx.order.id
+            assert order_id is not None
             ctx.after_commit(lambda: jobs.dispatch_one(kernel, self, order_id))
 
     def _reserve_paid(self, ctx: OrderContext, payment: Payment, avail: Any) -> None:
