@@ -16,6 +16,8 @@ kernel module and never from another center's package:
 - :mod:`mallcore.kernel.tables`: the kernel's tables, for reading (joins,
   reports); changes go through the kernel's services.
 
+The classes of the services a kernel offers (``kernel.db``, ``kernel.orders``,
+``kernel.order_views``, ``kernel.refunds``) are exported for annotations.
 ``tests/test_exported_members.py`` holds centers (and the examples) to this.
 The layers behind it are described in docs/architecture.md.
 """
@@ -26,6 +28,7 @@ from .center import Center
 from .commands import pass_kernel
 from .config import Config, load_config
 from .context import OrderContext
+from .db import Database
 from .errors import (
     ConfigError,
     Conflict,
@@ -45,7 +48,10 @@ from .i18n import pick_language
 from .jobs import Job
 from .kernel import Kernel
 from .money import allocate, format_amount, share
+from .order_views import OrderViews
+from .orders import OrderService
 from .refunds import LIVE as LIVE_REFUND_STATUSES
+from .refunds import RefundService
 from .schemas import ShipmentView
 from .states import OrderStatus
 from .types import (
@@ -78,6 +84,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Conflict",
+    "Database",
     "Event",
     "Forbidden",
     "InvalidInput",
@@ -88,7 +95,9 @@ __all__ = [
     "NotFound",
     "Order",
     "OrderContext",
+    "OrderService",
     "OrderStatus",
+    "OrderViews",
     "OutOfStock",
     "Payment",
     "PaymentFailed",
@@ -98,6 +107,7 @@ __all__ = [
     "Refund",
     "RefundItem",
     "RefundLine",
+    "RefundService",
     "Rejected",
     "ShipmentView",
     "Shop",

@@ -1,4 +1,4 @@
-"""The after-sale case state machine, in one place (docs/centers/refund.md).
+"""The after-sale case state machine, in one place.
 
 ::
 
