@@ -230,6 +230,11 @@ def _references(source: str, tokens: list[tuple[str, str]], signals: Iterable[st
                 source,
                 attribute=f"{name}.{attr}",
             )
+        # Facts are one level deep: root.attr.more names nothing (a method call is fine).
+        rest = tokens[k + 3 : k + 6] if after[1] == "." else []
+        if len(rest) >= 2 and rest[0][1] == "." and rest[1][0] == "ident" and (len(rest) < 3 or rest[2][1] != "("):
+            path = f"{name}.{attr}.{rest[1][1]}"
+            raise _error("rule_unknown_attribute", f"unknown attribute '{path}'", source, attribute=path)
         refs.add((name, attr))
     return frozenset(refs)
 
