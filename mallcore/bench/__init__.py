@@ -15,6 +15,7 @@ Scenarios (all by default):
   (executemany counts once: one round trip).
 - ``plugins``: placement time with ten no-op centers implementing every
   lifecycle hook against none (in process, interleaved, best of rounds).
+- ``risk``: placement with the risk center on against off (:mod:`.risk`).
 
 Every figure is measured in the same run as its baseline; only ratios are
 meant to be compared across machines.
@@ -415,16 +416,19 @@ def _kernel_stock(config: Path, sku: str) -> tuple[int, int]:
     return int(row[0] or 0), int(row[1] or 0)
 
 
-def _in_process_kernel(target: Target, folder: Path, extra: tuple[Any, ...] = ()) -> tuple[Any, Any]:
+def _in_process_kernel(
+    target: Target, folder: Path, extra: tuple[Any, ...] = (), risk: dict[str, Any] | None = None
+) -> tuple[Any, Any]:
     from litestar.testing import TestClient
 
     from mallcore.kernel import Kernel, Principal, load_config
     from mallcore.kernel.http.app import create_app
 
     url, schema = target.fresh()
-    config = load_config(
-        kernel_config(url, schema, folder), env={}, overrides={"logging": {"level": "warning"}}
-    )
+    overrides: dict[str, Any] = {"logging": {"level": "warning"}}
+    if risk is not None:
+        overrides["centers"] = {"enabled": ["catalog", "payment", "wms", "risk"], "risk": risk}
+    config = load_config(kernel_config(url, schema, folder), env={}, overrides=overrides)
     kernel = Kernel(config, centers=extra)
     kernel.create_schema()
     with TestClient(create_app(kernel, lifecycle=False)) as client:
@@ -449,7 +453,7 @@ def _in_process_kernel(target: Target, folder: Path, extra: tuple[Any, ...] = ()
 
 # -- command -----------------------------------------------------------------------
 
-SCENARIOS = ("place", "hot", "statements", "plugins")
+SCENARIOS = ("place", "hot", "statements", "plugins", "risk")
 
 
 @click.command("bench")
@@ -521,6 +525,10 @@ def bench(
                         section[name] = scenario_hot(target, folder, hot_attempts, hot_clients, procs, rounds)
                     elif name == "statements":
                         section[name] = scenario_statements(target, folder)
+                    elif name == "risk":
+                        from .risk import scenario_risk
+
+                        section[name] = scenario_risk(target, folder, max(200, n // 3), max(3, rounds + 1))
                     else:
                         section[name] = scenario_plugins(target, folder, max(200, n // 3), max(3, rounds + 1))
                     console.print(_line(kind, name, section[name]))
@@ -534,6 +542,10 @@ def bench(
 
 
 def _line(kind: str, name: str, r: dict[str, Any]) -> str:
+    if name == "risk":
+        from .risk import line
+
+        return line(r)
     if name == "place":
         return (
             f"  place  raw {r['raw']['per_second']}/s (p50 {r['raw']['p50_ms']} ms, p99 {r['raw']['p99_ms']} ms)  "

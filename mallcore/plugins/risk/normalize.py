@@ -21,6 +21,7 @@ value matches however a customer writes it:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -37,12 +38,14 @@ def _plain(text: str) -> str:
     return "".join(ch for ch in folded if ch.isalnum())
 
 
+@functools.lru_cache(maxsize=65536)  # a customer's address recurs: placements skip the hashing
 def address_fingerprint(region: str, detail: str) -> str:
     """The fingerprint of a delivery address (see the module docstring)."""
     digest = hashlib.sha256(f"{_plain(region)}:{_plain(detail)}".encode()).hexdigest()
     return digest[:24]
 
 
+@functools.lru_cache(maxsize=65536)
 def phone(value: str) -> str:
     digits = "".join(ch for ch in unicodedata.normalize("NFKC", value) if ch.isdigit())
     for prefix in ("0086", "86"):

@@ -28,8 +28,9 @@ class CounterSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Keys in a shared storage start with this (one deployment per prefix).
     prefix: str = "mallcore-risk"
     # Orders per customer / IP / device / address over these windows: signals
-    # customer_orders_1h, ip_orders_1m...
-    order_windows: list[str] = msgspec.field(default_factory=lambda: ["1m", "1h", "24h"])
+    # customer_orders_1h, ip_orders_24h... (add "1m" or "10m" for bursts: each
+    # window is four more counters on every placement).
+    order_windows: list[str] = msgspec.field(default_factory=lambda: ["1h", "24h"])
     # Distinct customers per address / phone / IP / device: address_customers_24h...
     customer_windows: list[str] = msgspec.field(default_factory=lambda: ["24h"])
     # Coupon claims per customer / device (the promotion center's events): device_coupon_claims_24h...

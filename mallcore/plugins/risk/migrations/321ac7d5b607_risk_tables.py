@@ -1,8 +1,8 @@
 """risk tables
 
-Revision ID: ab6b833d05f9
+Revision ID: 321ac7d5b607
 Revises:
-Create Date: 2026-12-03 04:11:00.252569
+Create Date: 2026-12-03 04:17:57.039112
 
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from mallcore.kernel import columns
 
 # revision identifiers, used by Alembic.
-revision: str = "ab6b833d05f9"
+revision: str = "321ac7d5b607"
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = ("risk",)
 depends_on: Union[str, Sequence[str], None] = "3c1f0a9d2b7e"
@@ -59,13 +59,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("risk_decisions", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_risk_decisions_cases", ["customer", "case_type", "created_at"], unique=False
-        )
         batch_op.create_index("ix_risk_decisions_customer", ["customer", "id"], unique=False)
         batch_op.create_index("ix_risk_decisions_order", ["order_id"], unique=False)
-        batch_op.create_index("ix_risk_decisions_shop", ["shop", "id"], unique=False)
-        batch_op.create_index("ix_risk_decisions_stage", ["stage", "id"], unique=False)
 
     op.create_table(
         "risk_lists",
@@ -205,11 +200,8 @@ def downgrade() -> None:
 
     op.drop_table("risk_lists")
     with op.batch_alter_table("risk_decisions", schema=None) as batch_op:
-        batch_op.drop_index("ix_risk_decisions_stage")
-        batch_op.drop_index("ix_risk_decisions_shop")
         batch_op.drop_index("ix_risk_decisions_order")
         batch_op.drop_index("ix_risk_decisions_customer")
-        batch_op.drop_index("ix_risk_decisions_cases")
 
     op.drop_table("risk_decisions")
     with op.batch_alter_table("risk_credit_events", schema=None) as batch_op:
