@@ -118,7 +118,11 @@ class RiskCenter(Center):
     def compile(self, spec: Any, *, rule_id: int | None) -> Rule:
         s = self.settings
         return compile_rule(
-            spec, self.counters.names(), rule_id=rule_id, max_length=s.max_condition_length, max_ms=s.max_rule_ms
+            spec,
+            self.counters.names(),
+            rule_id=rule_id,
+            max_length=s.max_condition_length,
+            max_ms=s.max_rule_ms,
         )
 
     def book(self, conn: sa.Connection) -> RuleBook:

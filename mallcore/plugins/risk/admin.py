@@ -139,9 +139,7 @@ class Admin:
 
     def _entry(self, conn: sa.Connection, principal: Principal, entry_id: int) -> Any:
         c = t.lists.c
-        row = conn.execute(
-            sa.select(t.lists).where(c.id == entry_id, visible_to(principal, c.shop))
-        ).first()
+        row = conn.execute(sa.select(t.lists).where(c.id == entry_id, visible_to(principal, c.shop))).first()
         if row is None:
             raise NotFound(f"list entry {entry_id} not found", code="list_entry_not_found")
         return row
@@ -298,12 +296,15 @@ class Admin:
         would have caught, from the facts and signals stored with each."""
         s = self.center.settings
         condition = compile_condition(
-            data.condition, self.center.counters.names(), max_length=s.max_condition_length, max_ms=s.max_rule_ms
+            data.condition,
+            self.center.counters.names(),
+            max_length=s.max_condition_length,
+            max_ms=s.max_rule_ms,
         )
         d = t.decisions.c
-        stmt = sa.select(d.id, d.order_id, d.shop, d.customer, d.action, d.created_at, d.facts, d.signals).where(
-            d.stage == data.stage, visible_to(principal, d.shop)
-        )
+        stmt = sa.select(
+            d.id, d.order_id, d.shop, d.customer, d.action, d.created_at, d.facts, d.signals
+        ).where(d.stage == data.stage, visible_to(principal, d.shop))
         if data.shop:
             stmt = stmt.where(d.shop == data.shop)
         stmt = stmt.order_by(d.id.desc()).limit(min(data.last, s.dry_run_limit))

@@ -93,8 +93,9 @@ class Condition(msgspec.Struct, frozen=True):
     program: Any
     refs: frozenset[Ref]
 
-    def run(self, context: Mapping[str, Any]) -> bool:
-        """True or False; raises what CEL raises (a type error, division by zero...)."""
+    def run(self, context: Any) -> bool:
+        """True or False on ``context`` (a dict or a ``cel.Context``); raises what CEL
+        raises (a type error, division by zero...)."""
         result = self.program.execute(context)
         if not isinstance(result, bool):
             raise TypeError(f"the condition gave {type(result).__name__}, not true or false")
@@ -192,9 +193,8 @@ def _references(source: str, tokens: list[tuple[str, str]], signals: Iterable[st
                     )
                 if k + 2 < len(tokens) and tokens[k + 1][0] == "ident" and tokens[k + 2][1] == ",":
                     bound.add(tokens[k + 1][1])
-        elif kind == "op" and text in ")]}" and stack:
-            if stack.pop():
-                depth -= 1
+        elif kind == "op" and text in ")]}" and stack and stack.pop():
+            depth -= 1
     if brackets > MAX_BRACKETS:
         raise _error("rule_too_complex", f"brackets nest at most {MAX_BRACKETS} deep", source)
     refs: set[Ref] = set()
@@ -232,7 +232,12 @@ def _references(source: str, tokens: list[tuple[str, str]], signals: Iterable[st
             )
         # Facts are one level deep: root.attr.more names nothing (a method call is fine).
         rest = tokens[k + 3 : k + 6] if after[1] == "." else []
-        if len(rest) >= 2 and rest[0][1] == "." and rest[1][0] == "ident" and (len(rest) < 3 or rest[2][1] != "("):
+        if (
+            len(rest) >= 2
+            and rest[0][1] == "."
+            and rest[1][0] == "ident"
+            and (len(rest) < 3 or rest[2][1] != "(")
+        ):
             path = f"{name}.{attr}.{rest[1][1]}"
             raise _error("rule_unknown_attribute", f"unknown attribute '{path}'", source, attribute=path)
         refs.add((name, attr))

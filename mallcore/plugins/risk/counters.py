@@ -33,7 +33,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from mallcore.kernel import ConfigError
 
@@ -116,8 +116,9 @@ class RedisBackend(Backend):
     def __init__(self, uri: str, prefix: str) -> None:
         from limits.storage import storage_from_string
 
-        self.storage: Any = storage_from_string(uri, key_prefix=prefix)
-        self.client = self.storage.get_connection()
+        # limits' Redis storage (the sync one: storage_from_string's type covers async too)
+        self.storage: Any = cast(Any, storage_from_string(uri, key_prefix=prefix))
+        self.client: Any = self.storage.get_connection()
 
     def batch(self, incrs: Sequence[tuple[str, int]], gets: Sequence[str]) -> tuple[list[int], list[int]]:
         if not incrs and not gets:
@@ -191,7 +192,10 @@ class Counters:
         incrs: list[tuple[str, int]] = []
         prev_keys: list[str] = []
         orders: list[tuple[str, float]] = []  # (signal, weight) in the order of incrs
-        windows = [(name, seconds, int(now // seconds), 1 - (now % seconds) / seconds) for name, seconds in self.order_windows]
+        windows = [
+            (name, seconds, int(now // seconds), 1 - (now % seconds) / seconds)
+            for name, seconds in self.order_windows
+        ]
         for dim in ORDER_DIMENSIONS:
             value = values.get(dim, "")
             if not value:
@@ -213,7 +217,9 @@ class Counters:
                 prev_keys.append(f"p:{base}:{b - 1}:{value}:{customer}")
                 prev_keys.append(f"d:{base}:{b - 1}:{value}")
                 weight = 1 - (now % seconds) / seconds
-                distinct.append((f"{dim}_customers_{name}", f"d:{base}:{b}:{value}", f"x:{base}:{b}:{value}", weight))
+                distinct.append(
+                    (f"{dim}_customers_{name}", f"d:{base}:{b}:{value}", f"x:{base}:{b}:{value}", weight)
+                )
         known, missing = self._cached(prev_keys)
         counted, read = self.backend.batch(incrs, missing)
         if missing:

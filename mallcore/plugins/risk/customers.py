@@ -127,7 +127,9 @@ class Customers:
                 ).all()
             )
             rules = conn.execute(
-                scoped(sa.select(sa.func.count()).where(ru.removed_at.is_(None), ru.enabled.is_(True)), ru.shop)
+                scoped(
+                    sa.select(sa.func.count()).where(ru.removed_at.is_(None), ru.enabled.is_(True)), ru.shop
+                )
             ).scalar_one()
         if shop is None:
             rules += len(self.center.settings.rules)

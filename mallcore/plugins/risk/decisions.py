@@ -82,4 +82,6 @@ class DecisionLog:
                 with self.kernel.db.transaction() as conn:
                     self.record(conn, row)
             except Exception:
-                log.exception("risk.refusal_not_recorded", stage=row.get("stage"), customer=row.get("customer"))
+                log.exception(
+                    "risk.refusal_not_recorded", stage=row.get("stage"), customer=row.get("customer")
+                )

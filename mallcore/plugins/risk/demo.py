@@ -66,7 +66,9 @@ def seed(center: RiskCenter, kernel: Kernel, demo: Any) -> None:
         bump(conn, "rules")
         listed = set(
             conn.execute(
-                sa.select(t.lists.c.kind, t.lists.c.label, t.lists.c.value).where(t.lists.c.removed_at.is_(None))
+                sa.select(t.lists.c.kind, t.lists.c.label, t.lists.c.value).where(
+                    t.lists.c.removed_at.is_(None)
+                )
             ).all()
         )
         seen = {(k, v) for k, _, v in listed} | {(k, label) for k, label, _ in listed if label}

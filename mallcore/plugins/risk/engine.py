@@ -57,10 +57,15 @@ class Evaluation(msgspec.Struct, kw_only=True):
     def why(self) -> str:
         """For staff: what fired (never shown to the customer)."""
         parts = [f"rule '{r.name}' ({r.action})" for r in self.fired]
-        parts += [f"{e.kind} on the {'platform' if e.shop is None else e.shop} {e.action} list" for e in self.entries]
+        parts += [
+            f"{e.kind} on the {'platform' if e.shop is None else e.shop} {e.action} list"
+            for e in self.entries
+        ]
         return "; ".join(parts) or "no rule fired"
 
-    def row(self, now: datetime, *, order_id: int | None, case_id: int | None = None, refund_id: int | None = None) -> dict[str, Any]:
+    def row(
+        self, now: datetime, *, order_id: int | None, case_id: int | None = None, refund_id: int | None = None
+    ) -> dict[str, Any]:
         return {
             "stage": self.stage,
             "order_id": order_id,
@@ -242,7 +247,9 @@ class Engine:
         refunded = conn.execute(
             sa.select(sa.func.count(sa.distinct(r.order_id)))
             .select_from(kernel_refunds.join(kernel_orders, o.id == r.order_id))
-            .where(o.customer == customer, r.status == "refunded", r.source != "cancel", r.created_at >= since)
+            .where(
+                o.customer == customer, r.status == "refunded", r.source != "cancel", r.created_at >= since
+            )
         ).scalar_one()
         refund_only = conn.execute(
             sa.select(sa.func.count()).where(

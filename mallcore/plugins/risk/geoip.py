@@ -38,7 +38,9 @@ class GeoIP:
                     net = ipaddress.ip_network(row[0].strip(), strict=False)
                     region = row[1].strip()
                 except (ValueError, IndexError):
-                    raise ConfigError(f"config key '{key}': line {n} of {path} is not 'network,region'") from None
+                    raise ConfigError(
+                        f"config key '{key}': line {n} of {path} is not 'network,region'"
+                    ) from None
                 # IPv6 ranges sort after every IPv4 one
                 offset = 0 if net.version == 4 else 1 << 32
                 ranges.append(

@@ -74,6 +74,7 @@ class Profiles:
             )
             conn.execute(insert)
             row = conn.execute(self._select, {"customer": customer}).first()
+        assert row is not None
         profile = Profile(*row)
         with self._lock:
             if len(self._cache) > 100_000:

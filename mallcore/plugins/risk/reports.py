@@ -10,6 +10,7 @@ or, for platform staff, the platform's, and lowers the customer's credit;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -54,9 +55,7 @@ class Reports:
         with kernel.db.transaction() as conn:
             if data.order_id is not None:
                 o = kernel_orders.c
-                order = conn.execute(
-                    sa.select(o.shop, o.customer).where(o.id == data.order_id)
-                ).first()
+                order = conn.execute(sa.select(o.shop, o.customer).where(o.id == data.order_id)).first()
                 if order is None or order.shop != data.shop or order.customer != data.customer:
                     raise NotFound(
                         f"order {data.order_id} of {data.customer} in {data.shop} not found",
@@ -160,7 +159,7 @@ class Reports:
         if confirm:
             center.changed("lists")
 
-    def _values(self, conn: sa.Connection, row: Any, kinds: list[str]) -> list[tuple[str, str]]:
+    def _values(self, conn: sa.Connection, row: Any, kinds: Sequence[str]) -> list[tuple[str, str]]:
         """(kind, value) of the reported customer: their id, and what their order showed."""
         out = [("customer", row.customer)]
         wanted = [k for k in dict.fromkeys(kinds) if k != "customer"]

@@ -167,7 +167,14 @@ class Reviews:
         if row.kind == "order":
             if ctx.order.hold:
                 kernel.orders.release_in(ctx, f"risk review {row.id}: {note}")
-            self._note(ctx, row, actor, "released", f"Risk review {row.id} released: {note}", f"风控审核 {row.id} 已放行:{note}")
+            self._note(
+                ctx,
+                row,
+                actor,
+                "released",
+                f"Risk review {row.id} released: {note}",
+                f"风控审核 {row.id} 已放行:{note}",
+            )
         elif row.kind == "case":
             kernel.hook.after_sale_release(ctx=ctx, case_id=row.case_id, actor=actor, note=note)
             self._note(
@@ -195,9 +202,22 @@ class Reviews:
         kernel, center = self.center.kernel, self.center
         now = utcnow()
         if row.kind == "order":
-            self._note(ctx, row, actor, "rejected", f"Risk review {row.id} rejected: {note}", f"风控审核 {row.id} 未通过:{note}")
+            self._note(
+                ctx,
+                row,
+                actor,
+                "rejected",
+                f"Risk review {row.id} rejected: {note}",
+                f"风控审核 {row.id} 未通过:{note}",
+            )
             center.profiles.change(
-                ctx.conn, row.customer, "review_rejected", actor=actor, now=now, order_id=row.order_id, note=note
+                ctx.conn,
+                row.customer,
+                "review_rejected",
+                actor=actor,
+                now=now,
+                order_id=row.order_id,
+                note=note,
             )
             if ctx.order.status in ("awaiting_payment", "paid"):
                 kernel.orders.cancel_in(ctx, "the order did not pass review")
@@ -212,7 +232,13 @@ class Reviews:
                 f"售后单 {row.case_id} 风控审核 {row.id} 未通过:{note};该售后单不再自动通过,由商家人工处理",
             )
             center.profiles.change(
-                ctx.conn, row.customer, "abusive_refund", actor=actor, now=now, order_id=row.order_id, note=note
+                ctx.conn,
+                row.customer,
+                "abusive_refund",
+                actor=actor,
+                now=now,
+                order_id=row.order_id,
+                note=note,
             )
         else:
             refund = kernel.refunds.load(ctx.conn, row.refund_id, order_id=ctx.order.id)
@@ -225,7 +251,13 @@ class Reviews:
                 f"退款 {row.refund_id} 风控审核 {row.id} 未通过:{note}",
             )
             center.profiles.change(
-                ctx.conn, row.customer, "abusive_refund", actor=actor, now=now, order_id=row.order_id, note=note
+                ctx.conn,
+                row.customer,
+                "abusive_refund",
+                actor=actor,
+                now=now,
+                order_id=row.order_id,
+                note=note,
             )
             if refund.status == "pending_review":
                 kernel.refunds.reject(ctx, row.refund_id, actor, "the refund did not pass review")

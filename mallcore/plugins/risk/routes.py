@@ -70,7 +70,14 @@ class ListController(Controller):
         limit: Limit = 50,
     ) -> list[ListEntryView]:
         return Admin(risk).entries(
-            principal, kind=kind, value=value, action=action, shop=shop, active=active, before=before, limit=limit
+            principal,
+            kind=kind,
+            value=value,
+            action=action,
+            shop=shop,
+            active=active,
+            before=before,
+            limit=limit,
         )
 
     @get("/{entry_id:int}", sync_to_thread=True)
@@ -111,7 +118,12 @@ class RuleController(Controller):
 
     @patch("/{rule_id:int}", sync_to_thread=True)
     def change(
-        self, rule_id: FromPath[int], data: JSONBody[RulePatch], principal: Caller, risk: Risk, idempotent: Idempotent
+        self,
+        rule_id: FromPath[int],
+        data: JSONBody[RulePatch],
+        principal: Caller,
+        risk: Risk,
+        idempotent: Idempotent,
     ) -> Response[RuleView]:
         return idempotent(data, lambda reply: Admin(risk).change_rule(principal, rule_id, data, reply))
 
@@ -121,7 +133,9 @@ class RuleController(Controller):
     ) -> Response[RuleView]:
         return idempotent(None, lambda reply: Admin(risk).remove_rule(principal, rule_id, reply))
 
-    @post("/dry-run", status_code=200, sync_to_thread=True, summary="Which past orders a condition would catch")
+    @post(
+        "/dry-run", status_code=200, sync_to_thread=True, summary="Which past orders a condition would catch"
+    )
     def dry_run(self, data: JSONBody[DryRunIn], principal: Caller, risk: Risk) -> DryRunView:
         return Admin(risk).dry_run(principal, data)
 
@@ -155,15 +169,29 @@ class ReviewController(Controller):
 
     @post("/{review_id:int}/release", status_code=200, sync_to_thread=True)
     def release(
-        self, review_id: FromPath[int], data: JSONBody[ReviewNote], principal: Caller, risk: Risk, idempotent: Idempotent
+        self,
+        review_id: FromPath[int],
+        data: JSONBody[ReviewNote],
+        principal: Caller,
+        risk: Risk,
+        idempotent: Idempotent,
     ) -> Response[ReviewView]:
-        return idempotent(data, lambda reply: Reviews(risk).decide(principal, review_id, "released", data.note, reply))
+        return idempotent(
+            data, lambda reply: Reviews(risk).decide(principal, review_id, "released", data.note, reply)
+        )
 
     @post("/{review_id:int}/reject", status_code=200, sync_to_thread=True)
     def reject(
-        self, review_id: FromPath[int], data: JSONBody[ReviewNote], principal: Caller, risk: Risk, idempotent: Idempotent
+        self,
+        review_id: FromPath[int],
+        data: JSONBody[ReviewNote],
+        principal: Caller,
+        risk: Risk,
+        idempotent: Idempotent,
     ) -> Response[ReviewView]:
-        return idempotent(data, lambda reply: Reviews(risk).decide(principal, review_id, "rejected", data.note, reply))
+        return idempotent(
+            data, lambda reply: Reviews(risk).decide(principal, review_id, "rejected", data.note, reply)
+        )
 
 
 class DecisionController(Controller):
@@ -186,7 +214,13 @@ class DecisionController(Controller):
     ) -> list[DecisionView]:
         d = t.decisions.c
         stmt = sa.select(t.decisions).where(visible_to(principal, d.shop))
-        for column, value in ((d.order_id, order_id), (d.customer, customer), (d.action, action), (d.stage, stage), (d.shop, shop)):
+        for column, value in (
+            (d.order_id, order_id),
+            (d.customer, customer),
+            (d.action, action),
+            (d.stage, stage),
+            (d.shop, shop),
+        ):
             if value is not None:
                 stmt = stmt.where(column == value)
         if before:
@@ -227,7 +261,13 @@ class ReportController(Controller):
     def report(self, report_id: FromPath[int], principal: Caller, risk: Risk) -> ReportView:
         return Reports(risk).get(principal, report_id)
 
-    @post("/", status_code=201, sync_to_thread=True, guards=[roles("merchant")], summary="Report a customer (恶意买家)")
+    @post(
+        "/",
+        status_code=201,
+        sync_to_thread=True,
+        guards=[roles("merchant")],
+        summary="Report a customer (恶意买家)",
+    )
     def file(
         self, data: JSONBody[ReportIn], principal: Caller, risk: Risk, idempotent: Idempotent
     ) -> Response[ReportView]:
@@ -235,16 +275,31 @@ class ReportController(Controller):
 
     @post("/{report_id:int}/confirm", status_code=200, sync_to_thread=True, guards=[roles("risk")])
     def confirm(
-        self, report_id: FromPath[int], data: JSONBody[ReportDecision], principal: Caller, risk: Risk, idempotent: Idempotent
+        self,
+        report_id: FromPath[int],
+        data: JSONBody[ReportDecision],
+        principal: Caller,
+        risk: Risk,
+        idempotent: Idempotent,
     ) -> Response[ReportView]:
-        return idempotent(data, lambda reply: Reports(risk).decide(principal, report_id, data, confirm=True, reply=reply))
+        return idempotent(
+            data, lambda reply: Reports(risk).decide(principal, report_id, data, confirm=True, reply=reply)
+        )
 
     @post("/{report_id:int}/dismiss", status_code=200, sync_to_thread=True, guards=[roles("risk")])
     def dismiss(
-        self, report_id: FromPath[int], data: JSONBody[ReviewNote], principal: Caller, risk: Risk, idempotent: Idempotent
+        self,
+        report_id: FromPath[int],
+        data: JSONBody[ReviewNote],
+        principal: Caller,
+        risk: Risk,
+        idempotent: Idempotent,
     ) -> Response[ReportView]:
         decision = ReportDecision(note=data.note)
-        return idempotent(data, lambda reply: Reports(risk).decide(principal, report_id, decision, confirm=False, reply=reply))
+        return idempotent(
+            data,
+            lambda reply: Reports(risk).decide(principal, report_id, decision, confirm=False, reply=reply),
+        )
 
 
 class CustomerController(Controller):
@@ -258,7 +313,12 @@ class CustomerController(Controller):
 
     @post("/{customer:str}/chargebacks", status_code=201, sync_to_thread=True)
     def chargeback(
-        self, customer: FromPath[str], data: JSONBody[ChargebackIn], principal: Caller, risk: Risk, idempotent: Idempotent
+        self,
+        customer: FromPath[str],
+        data: JSONBody[ChargebackIn],
+        principal: Caller,
+        risk: Risk,
+        idempotent: Idempotent,
     ) -> Response[ProfileView]:
         return idempotent(data, lambda reply: Customers(risk).chargeback(principal, customer, data, reply))
 
@@ -268,7 +328,11 @@ class StatsController(Controller):
     guards = [roles("risk")]
     tags = ["risk"]
 
-    @get("/", sync_to_thread=True, summary="Open reviews and reports, decisions of the last 24 hours, list sizes")
+    @get(
+        "/",
+        sync_to_thread=True,
+        summary="Open reviews and reports, decisions of the last 24 hours, list sizes",
+    )
     def stats(self, principal: Caller, risk: Risk) -> StatsView:
         return Customers(risk).stats(principal)
 
@@ -306,4 +370,3 @@ CONTROLLERS = [
 
 def routes(center: RiskCenter) -> list[Any]:
     return [center_router(center, CONTROLLERS)]
-

@@ -50,7 +50,9 @@ class RuleIn(_In):
     name: Name
     condition: Condition
     action: Action = "review"
-    stages: Annotated[list[Stage], msgspec.Meta(min_length=1)] = msgspec.field(default_factory=lambda: ["place"])
+    stages: Annotated[list[Stage], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["place"]
+    )
     score: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
     shop: str | None = None  # null: every shop's orders
     enabled: bool = True

@@ -40,9 +40,7 @@ HOLD = "risk_review"
 
 def refused() -> Forbidden:
     # The customer learns nothing of rules, lists or scores.
-    return Forbidden(
-        "this request cannot be accepted; please contact customer service", code="risk_blocked"
-    )
+    return Forbidden("this request cannot be accepted; please contact customer service", code="risk_blocked")
 
 
 class Stages:
@@ -88,7 +86,9 @@ class Stages:
             raise self._refuse(ev, now)
         decision = self.center.decisions.record(ctx.conn, ev.row(now, order_id=ctx.order.id))
         if ev.action == "review":
-            ctx.put_on_hold(HOLD, f"risk decision {decision}: {ev.why()}", zh=f"风控审核(决策 {decision}):{ev.why()}")
+            ctx.put_on_hold(
+                HOLD, f"risk decision {decision}: {ev.why()}", zh=f"风控审核(决策 {decision}):{ev.why()}"
+            )
             self._queue(ctx, ev, decision, "order", now)
 
     # -- payment -------------------------------------------------------------------------
@@ -105,7 +105,9 @@ class Stages:
             raise self._refuse(ev, now, order_id=ctx.order.id)
         decision = center.decisions.record(ctx.conn, ev.row(now, order_id=ctx.order.id))
         if ev.action == "review" and not ctx.order.hold:
-            ctx.put_on_hold(HOLD, f"risk decision {decision}: {ev.why()}", zh=f"风控审核(决策 {decision}):{ev.why()}")
+            ctx.put_on_hold(
+                HOLD, f"risk decision {decision}: {ev.why()}", zh=f"风控审核(决策 {decision}):{ev.why()}"
+            )
             self._queue(ctx, ev, decision, "order", now)
 
     # -- after-sale requests -------------------------------------------------------------
@@ -149,7 +151,9 @@ class Stages:
         if queued is not None:
             others = [c for c in refund.review_by if c != "risk"]
             if others:
-                ctx.conn.execute(t.reviews.update().where(t.reviews.c.id == queued).values(co_reviewers=others))
+                ctx.conn.execute(
+                    t.reviews.update().where(t.reviews.c.id == queued).values(co_reviewers=others)
+                )
         if refund.status in ("refunded", "rejected"):
             r = t.reviews.c
             ctx.conn.execute(
@@ -195,7 +199,12 @@ class Stages:
 
     def complete(self, ctx: OrderContext) -> None:
         self.center.profiles.change(
-            ctx.conn, ctx.order.customer, "order_completed", actor="system", now=utcnow(), order_id=ctx.order.id
+            ctx.conn,
+            ctx.order.customer,
+            "order_completed",
+            actor="system",
+            now=utcnow(),
+            order_id=ctx.order.id,
         )
 
 

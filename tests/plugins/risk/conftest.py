@@ -19,11 +19,15 @@ class Peers:
         self.mallcore = mallcore
         self.transports: dict[int, TestClient[Any]] = {}
 
-    def client(self, kernel: Any, ip: str, roles: str = "customer", subject: str | None = None, **headers: str) -> Client:
+    def client(
+        self, kernel: Any, ip: str, roles: str = "customer", subject: str | None = None, **headers: str
+    ) -> Client:
         """A client of ``roles``/``subject`` whose requests come from ``ip``."""
         transport = self.transports.get(id(kernel))
         if transport is None:
-            transport = TestClient(PeerApp(create_app(kernel, lifecycle=False)), raise_server_exceptions=False)  # type: ignore[arg-type]
+            transport = TestClient(
+                PeerApp(create_app(kernel, lifecycle=False)), raise_server_exceptions=False
+            )  # type: ignore[arg-type]
             transport.__enter__()
             self.transports[id(kernel)] = transport
         token = self.mallcore.token(kernel, roles, subject)

@@ -9,7 +9,9 @@ from tests.helpers import ADDRESS
 CENTERS = ("catalog", "payment", "wms", "risk")
 
 
-def risk_kernel(mallcore: Any, *, centers: tuple[str, ...] = CENTERS, risk: dict[str, Any] | None = None, **kw: Any) -> Any:
+def risk_kernel(
+    mallcore: Any, *, centers: tuple[str, ...] = CENTERS, risk: dict[str, Any] | None = None, **kw: Any
+) -> Any:
     settings = {"risk": {"cache_recheck_seconds": 0, **(risk or {})}, **kw.pop("settings", {})}
     kernel = mallcore.kernel(centers=centers, settings=settings, **kw)
     mallcore.product(kernel, shop="s1", skus=[("SKU-1", 1000), ("SKU-2", 60000)])
@@ -28,7 +30,9 @@ def stock(mallcore: Any, kernel: Any, skus: dict[str, int]) -> None:
         assert r.status_code == 201, r.text
 
 
-def order(shop: str = "s1", sku: str = "SKU-1", quantity: int = 1, address: dict[str, str] | None = None) -> dict[str, Any]:
+def order(
+    shop: str = "s1", sku: str = "SKU-1", quantity: int = 1, address: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {"shop": shop, "lines": [{"sku": sku, "quantity": quantity}], "address": address or ADDRESS}
 
 
@@ -37,13 +41,18 @@ def staff(mallcore: Any, kernel: Any, shop: str | None = None, subject: str = "r
 
 
 def rule(client: Any, condition: str, action: str = "review", **extra: Any) -> dict[str, Any]:
-    r = client.post("/risk/rules", json={"name": extra.pop("name", condition[:60]), "condition": condition, "action": action, **extra})
+    r = client.post(
+        "/risk/rules",
+        json={"name": extra.pop("name", condition[:60]), "condition": condition, "action": action, **extra},
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def listed(client: Any, kind: str, value: str, action: str = "block", **extra: Any) -> dict[str, Any]:
-    r = client.post("/risk/lists", json={"kind": kind, "value": value, "action": action, "reason": "test", **extra})
+    r = client.post(
+        "/risk/lists", json={"kind": kind, "value": value, "action": action, "reason": "test", **extra}
+    )
     assert r.status_code == 201, r.text
     return r.json()
 

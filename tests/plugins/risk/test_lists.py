@@ -13,7 +13,7 @@ OTHER_ADDRESS = {"name": "Bob", "phone": "13900000000", "region": "110000", "det
 KINDS = [
     ("customer", "alice"),
     ("phone", "+86 138-0000-0000"),  # the order's 13800000000, written otherwise
-    ("address", "310000|１ West-Lake Rd."),  # full-width digit, punctuation, case
+    ("address", "310000|\uff11 West-Lake Rd."),  # a full-width digit, punctuation, case
     ("ip", "203.0.113.9"),
     ("cidr", "203.0.113.0/24"),
     ("device", "dev-bad"),
@@ -87,11 +87,21 @@ def test_an_expired_or_removed_entry_no_longer_applies(mallcore):
     alice = mallcore.client(kernel, "customer", "alice")
     assert alice.post("/orders", json=order()).status_code == 403
     removed = risk.delete(f"/risk/lists/{entry['id']}")
-    assert (removed.status_code, removed.json()["active"], removed.json()["removed_by"]) == (200, False, "risk-1")
+    assert (removed.status_code, removed.json()["active"], removed.json()["removed_by"]) == (
+        200,
+        False,
+        "risk-1",
+    )
     assert alice.post("/orders", json=order()).status_code == 201
     past = risk.post(
         "/risk/lists",
-        json={"kind": "customer", "value": "alice", "action": "block", "reason": "x", "expires_at": "2020-01-01T00:00:00Z"},
+        json={
+            "kind": "customer",
+            "value": "alice",
+            "action": "block",
+            "reason": "x",
+            "expires_at": "2020-01-01T00:00:00Z",
+        },
     )
     assert (past.status_code, past.json()["code"]) == (422, "expires_in_past")
 
@@ -103,9 +113,16 @@ def test_a_list_value_is_stored_normalised_and_a_bad_one_is_refused(mallcore):
     assert (phone["value"], phone["label"]) == ("13800000000", "+86 (138) 0000-0000")
     cidr = listed(risk, "cidr", "10.1.2.3/8")
     assert cidr["value"] == "10.0.0.0/8"
-    again = risk.post("/risk/lists", json={"kind": "phone", "value": "13800000000", "action": "block", "reason": "x"})
+    again = risk.post(
+        "/risk/lists", json={"kind": "phone", "value": "13800000000", "action": "block", "reason": "x"}
+    )
     assert (again.status_code, again.json()["code"]) == (409, "list_entry_exists")
-    for kind, value in [("ip", "not-an-ip"), ("cidr", "10.0.0.0/99"), ("address", "no separator"), ("phone", "x")]:
+    for kind, value in [
+        ("ip", "not-an-ip"),
+        ("cidr", "10.0.0.0/99"),
+        ("address", "no separator"),
+        ("phone", "x"),
+    ]:
         bad = risk.post("/risk/lists", json={"kind": kind, "value": value, "action": "block", "reason": "x"})
         assert (bad.status_code, bad.json()["code"]) == (422, "list_value_invalid"), (kind, bad.text)
 
@@ -131,10 +148,14 @@ def test_only_risk_staff_and_admins_manage_lists_and_merchants_read_their_shop_s
         refused = mallcore.client(kernel, role, "x", shop="s1").get("/risk/lists")
         assert (refused.status_code, refused.json()["code"]) == (403, "role_required")
     merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
-    add = merchant.post("/risk/lists", json={"kind": "customer", "value": "z", "action": "block", "reason": "x"})
+    add = merchant.post(
+        "/risk/lists", json={"kind": "customer", "value": "z", "action": "block", "reason": "x"}
+    )
     assert add.status_code == 403
     # a shop's risk staff: not the platform's list, not another shop's
-    platform_entry = s1_staff.post("/risk/lists", json={"kind": "customer", "value": "z", "action": "block", "reason": "x"})
+    platform_entry = s1_staff.post(
+        "/risk/lists", json={"kind": "customer", "value": "z", "action": "block", "reason": "x"}
+    )
     assert (platform_entry.status_code, platform_entry.json()["code"]) == (403, "platform_only")
     other_shop = s1_staff.post(
         "/risk/lists", json={"kind": "customer", "value": "z", "action": "block", "reason": "x", "shop": "s2"}
@@ -149,7 +170,10 @@ def test_ten_thousand_entries_are_looked_up_without_scanning_them(mallcore):
     from mallcore.plugins.risk.lists import Entry, ListIndex
 
     entries = [Entry(i, "ip", f"10.0.{i // 250}.{i % 250}", "block", None, None) for i in range(10_000)]
-    entries += [Entry(20_000 + i, "cidr", f"172.{16 + i % 16}.{i // 16}.0/24", "block", None, None) for i in range(2000)]
+    entries += [
+        Entry(20_000 + i, "cidr", f"172.{16 + i % 16}.{i // 16}.0/24", "block", None, None)
+        for i in range(2000)
+    ]
     index = ListIndex(entries)
     from mallcore.kernel import utcnow
 

@@ -50,7 +50,10 @@ def test_the_queue_shows_held_orders_oldest_first_with_facts_and_fired_rules(mal
     # a shop's risk staff see their shop's queue; another shop's, nothing
     assert len(staff(mallcore, kernel, shop="s1", subject="r-s1").get("/risk/reviews").json()) == 2
     assert staff(mallcore, kernel, shop="s2", subject="r-s2").get("/risk/reviews").json() == []
-    assert staff(mallcore, kernel, shop="s2", subject="r-s2").get(f"/risk/reviews/{top['id']}").status_code == 404
+    assert (
+        staff(mallcore, kernel, shop="s2", subject="r-s2").get(f"/risk/reviews/{top['id']}").status_code
+        == 404
+    )
 
 
 def test_release_dispatches_the_paid_order_and_notes_it_for_staff(mallcore, kernel):
@@ -64,13 +67,17 @@ def test_release_dispatches_the_paid_order_and_notes_it_for_staff(mallcore, kern
     assert (view["hold"], view["status"]) == (None, "dispatched")
     again = risk.post(f"/risk/reviews/{review['id']}/reject", json={"note": "changed my mind"})
     assert (again.status_code, again.json()["code"]) == (409, "review_closed")
-    staff_timeline = mallcore.client(kernel, "merchant", "m1", shop="s1").get(f"/orders/{order_id}/timeline").json()
+    staff_timeline = (
+        mallcore.client(kernel, "merchant", "m1", shop="s1").get(f"/orders/{order_id}/timeline").json()
+    )
     kinds = [e["kind"] for e in staff_timeline]
     assert kinds.index("order.held") < kinds.index("order.released") < kinds.index("order.dispatched")
     note = next(e for e in staff_timeline if e["kind"] == "risk.review_released")
     assert "called the customer" in note["message"] and note["actor"] == "risk-1" and not note["public"]
     customer_timeline = alice.get(f"/orders/{order_id}/timeline").json()
-    assert not {"order.held", "order.released", "risk.review_released"} & {e["kind"] for e in customer_timeline}
+    assert not {"order.held", "order.released", "risk.review_released"} & {
+        e["kind"] for e in customer_timeline
+    }
 
 
 def test_reject_cancels_the_order_refunds_it_releases_stock_and_lowers_credit(mallcore, kernel):
@@ -78,11 +85,15 @@ def test_reject_cancels_the_order_refunds_it_releases_stock_and_lowers_credit(ma
     risk = staff(mallcore, kernel)
     review = risk.get("/risk/reviews").json()[0]
     rejected = risk.post(
-        f"/risk/reviews/{review['id']}/reject", json={"note": "stolen card"}, headers={"Idempotency-Key": "rej-1"}
+        f"/risk/reviews/{review['id']}/reject",
+        json={"note": "stolen card"},
+        headers={"Idempotency-Key": "rej-1"},
     )
     assert (rejected.status_code, rejected.json()["status"]) == (200, "rejected"), rejected.text
     replay = risk.post(
-        f"/risk/reviews/{review['id']}/reject", json={"note": "stolen card"}, headers={"Idempotency-Key": "rej-1"}
+        f"/risk/reviews/{review['id']}/reject",
+        json={"note": "stolen card"},
+        headers={"Idempotency-Key": "rej-1"},
     )
     assert replay.headers.get("Idempotent-Replayed") == "true"
     view = alice.get(f"/orders/{order_id}").json()

@@ -93,7 +93,9 @@ def test_rules_apply_at_their_stages_and_to_their_shop_only(mallcore):
     kernel = risk_kernel(
         mallcore,
         centers=BASIC,
-        risk={"rules": [{"name": "big", "condition": "order.total >= 60000", "action": "block", "score": 70}]},
+        risk={
+            "rules": [{"name": "big", "condition": "order.total >= 60000", "action": "block", "score": 70}]
+        },
     )
     shop_staff = staff(mallcore, kernel, shop="s2", subject="risk-s2")
     rule(shop_staff, "order.quantity >= 3", "review", shop="s2", score=20)
@@ -154,7 +156,10 @@ def test_a_dry_run_says_which_past_orders_a_condition_would_have_caught(mallcore
     ids.append(bob.post("/orders", json=order(quantity=7)).json()["id"])
     ids.append(alice.post("/orders", json=order(shop="s2", sku="OTHER-1", quantity=9)).json()["id"])
     risk = staff(mallcore, kernel)
-    run = risk.post("/risk/rules/dry-run", json={"condition": "order.quantity >= 5 && signals.customer_orders_1h >= 2", "last": 1000})
+    run = risk.post(
+        "/risk/rules/dry-run",
+        json={"condition": "order.quantity >= 5 && signals.customer_orders_1h >= 2", "last": 1000},
+    )
     assert run.status_code == 200, run.text
     body = run.json()
     assert (body["evaluated"], body["matched"]) == (4, 2)
@@ -162,7 +167,9 @@ def test_a_dry_run_says_which_past_orders_a_condition_would_have_caught(mallcore
     last_two = risk.post("/risk/rules/dry-run", json={"condition": "order.quantity >= 5", "last": 2}).json()
     assert (last_two["evaluated"], last_two["matched"]) == (2, 2)
     # a shop's staff try it on their shop's orders only
-    s1 = staff(mallcore, kernel, shop="s1", subject="risk-s1").post("/risk/rules/dry-run", json={"condition": "true"})
+    s1 = staff(mallcore, kernel, shop="s1", subject="risk-s1").post(
+        "/risk/rules/dry-run", json={"condition": "true"}
+    )
     assert s1.json()["evaluated"] == 3
     bad = risk.post("/risk/rules/dry-run", json={"condition": "order.qty > 1"})
     assert (bad.status_code, bad.json()["code"]) == (422, "rule_unknown_attribute")
@@ -178,5 +185,7 @@ def test_customers_and_merchants_never_see_rules_or_the_queue(mallcore, kernel):
         assert refused.status_code == 403
     placed = mallcore.client(kernel, "customer", "alice").post("/orders", json=order())
     assert placed.json()["hold"] == "risk_review"
-    timeline = mallcore.client(kernel, "customer", "alice").get(f"/orders/{placed.json()['id']}/timeline").json()
+    timeline = (
+        mallcore.client(kernel, "customer", "alice").get(f"/orders/{placed.json()['id']}/timeline").json()
+    )
     assert all("risk" not in (e["message"] or "").lower() for e in timeline)

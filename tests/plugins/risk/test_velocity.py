@@ -31,7 +31,9 @@ def redis_up() -> bool:
         return False
 
 
-requires_redis = pytest.mark.skipif(not redis_up(), reason="needs Redis on 127.0.0.1:6379 (the CI starts one)")
+requires_redis = pytest.mark.skipif(
+    not redis_up(), reason="needs Redis on 127.0.0.1:6379 (the CI starts one)"
+)
 
 
 class Clock:
@@ -71,13 +73,20 @@ def test_distinct_customers_count_each_customer_once_across_both_buckets():
 def test_concurrent_orders_from_one_ip_see_distinct_counts(mallcore):
     counters = Counters(MemoryBackend(), [("1m", 60)], [], [])
     with ThreadPoolExecutor(8) as pool:
-        counts = list(pool.map(lambda _: counters.observe({"ip": "203.0.113.9"}, "x")["ip_orders_1m"], range(200)))
+        counts = list(
+            pool.map(lambda _: counters.observe({"ip": "203.0.113.9"}, "x")["ip_orders_1m"], range(200))
+        )
     assert sorted(counts) == list(range(1, 201))
 
 
 def test_many_accounts_on_one_device_trip_a_ring_rule(mallcore, peers):
     kernel = risk_kernel(mallcore, centers=("catalog", "payment", "risk"))
-    rule(staff(mallcore, kernel), "signals.device_customers_24h >= 3", "block", name="one device, many accounts")
+    rule(
+        staff(mallcore, kernel),
+        "signals.device_customers_24h >= 3",
+        "block",
+        name="one device, many accounts",
+    )
     codes = []
     for customer in ("u1", "u2", "u3", "u1"):
         client = peers.client(kernel, "203.0.113.5", subject=customer, **{"X-Device-Id": "farm-7"})
@@ -92,7 +101,9 @@ def test_risk_s_own_trusted_proxies_decide_the_client_ip(mallcore, peers):
         mallcore, centers=("catalog", "payment", "risk"), risk={"trusted_proxies": ["10.0.0.0/8"]}
     )
     risk = staff(mallcore, kernel)
-    behind = peers.client(kernel, "10.1.2.3", subject="alice", **{"X-Forwarded-For": "198.51.100.7, 10.9.9.9"})
+    behind = peers.client(
+        kernel, "10.1.2.3", subject="alice", **{"X-Forwarded-For": "198.51.100.7, 10.9.9.9"}
+    )
     placed = behind.post("/orders", json=order()).json()
     spoofed = peers.client(kernel, "192.0.2.44", subject="bob", **{"X-Forwarded-For": "198.51.100.7"})
     other = spoofed.post("/orders", json=order()).json()
@@ -114,7 +125,9 @@ def test_two_servers_sharing_redis_let_exactly_five_orders_per_ip_and_minute_thr
     prefix = f"risk-test-{uuid.uuid4().hex[:8]}"
     risk_settings = {
         "counters": {"storage": "redis://127.0.0.1:6379/0", "prefix": prefix, "order_windows": ["1m"]},
-        "rules": [{"name": "5 per IP per minute", "condition": "signals.ip_orders_1m > 5", "action": "block"}],
+        "rules": [
+            {"name": "5 per IP per minute", "condition": "signals.ip_orders_1m > 5", "action": "block"}
+        ],
     }
     kernel = risk_kernel(mallcore, centers=("catalog", "payment", "risk"), risk=risk_settings)
     db = kernel.config.database
