@@ -155,7 +155,7 @@ def test_two_servers_sharing_redis_let_exactly_five_orders_per_ip_and_minute_thr
         for port in ports
     ]
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # two interpreters importing everything, on a busy machine
         for port in ports:
             while True:
                 try:
