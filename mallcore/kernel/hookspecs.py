@@ -199,23 +199,42 @@ def order_after_sale(ctx: OrderContext, case: AfterSaleCase) -> None:
     merchant-silence timer, refund-only approval) until the center lifts it
     through :func:`after_sale_release`; or set ``case.fast_track`` (a reason)
     to have a refund-only case approved at once (极速退款). A hold wins over
-    a fast track.
+    a fast track. The center that held a case ends the hold with
+    :func:`after_sale_release`.
     """
 
 
 @hookspec
-def after_sale_release(ctx: OrderContext, case_id: int, actor: str, note: str) -> None:
-    """Lift the hold a center put on an after-sale case (``case.hold``).
+def after_sale_release(ctx: OrderContext, case_id: int, actor: str, note: str, outcome: str) -> None:
+    """End the hold a center put on an after-sale case (``case.hold``).
 
     Called by the center that held the case (risk, after a review), inside
-    a stage on the case's order; the after-sale center clears the hold,
-    notes it on the case's timeline and lets the case go on as if it had
-    never been held. A raise keeps the hold.
+    a stage on the case's order. The after-sale center clears the hold and
+    notes it on the case's staff timeline; what happens next is ``outcome``:
+
+    - ``"release"``: the case goes on as if it had never been held. An
+      automatic decision it was kept from is taken now (a refund before
+      shipment, a fast track) or by the next run of the timers (the
+      merchant-silence deadline, if it has passed meanwhile).
+    - ``"reject"``: the holding center refuses the request; the case is
+      rejected as a merchant's rejection would be, and the customer reads
+      that it did not pass review, never why. A case that already moved on
+      (the merchant decided it by hand) is left as it is, with a note for
+      staff.
+
+    A raise keeps the hold (the caller's stage rolls back).
 
     :param ctx: the stage of the case's order.
     :param case_id: the case.
-    :param actor: who released it (staff subject).
+    :param actor: who decided (staff subject).
     :param note: why, for the staff timeline.
+    :param outcome: ``"release"`` or ``"reject"``.
+
+    Example::
+
+        @hookimpl
+        def after_sale_release(self, ctx, case_id, actor, note, outcome):
+            self.cases.end_hold(ctx, case_id, actor, note, reject=outcome == "reject")
     """
 
 
