@@ -4,18 +4,24 @@ Risk staff (a shop's, or the platform's) work it:
 
 - **release**: an order's hold is lifted (``kernel.orders.release_in``; a
   paid order is then dispatched by WMS); a case is handed back to the
-  after-sale center (``after_sale_release``) to go on as if never held; a
-  refund is approved and paid out through the kernel's refund service, or,
-  when another center (finance) reviews it too, left to that review.
+  after-sale center (``after_sale_release`` with ``outcome="release"``) to go
+  on as if never held; a refund is approved and paid out through the
+  kernel's refund service, or, when another center (finance) reviews it too,
+  left to that review.
 - **reject**: the order is cancelled (``kernel.orders.cancel_in``: stock,
   coupons and points released, payment refunded) and the customer's credit
-  lowered; a refund is refused (``kernel.refunds.reject``); a case stays
-  held, away from every automatic approval, for the merchant to decide by
-  hand; both lower the customer's credit as abusive.
+  lowered; a case is rejected by the after-sale center
+  (``after_sale_release`` with ``outcome="reject"``) and a refund refused
+  (``kernel.refunds.reject``), both lowering the customer's credit as
+  abusive.
 
-Each step writes a staff-only note on the order's timeline; the customer
-sees the order cancelled or going on, never why. Deciding a review that is
-no longer open answers 409 ``review_closed``.
+The decision runs in a stage on the order as the system (``SYSTEM``: the
+kernel lets only the customer and the shop's merchants cancel an order, and
+risk staff act for the platform, not as a merchant), once the review was
+found visible to the staff member; every entry risk writes names that
+member as its actor. Each step writes a staff-only note on the order's
+timeline; the customer sees the order cancelled or going on, never why.
+Deciding a review that is no longer open answers 409 ``review_closed``.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from mallcore.kernel import Conflict, NotFound, Principal, utcnow, visible_to
+from mallcore.kernel import SYSTEM, Conflict, NotFound, Principal, utcnow, visible_to
 from mallcore.kernel.http import Reply
 
 from . import tables as t
@@ -121,10 +127,9 @@ class Reviews:
         kernel = self.center.kernel
         with kernel.db.transaction(write=False) as conn:
             order_id = self._row(conn, principal, review_id).order_id
-        # cancel_in lets the customer and the shop's merchants cancel; risk staff reject
-        # on the shop's behalf, as themselves.
-        acting = Principal(principal.subject, principal.roles | {"merchant"}, principal.shop)
-        with kernel.orders.stage("risk_review", order_id, acting) as ctx:
+        # As the system (see the module docstring); the review is checked visible to
+        # the staff member again under the order's lock.
+        with kernel.orders.stage("risk_review", order_id, SYSTEM) as ctx:
             row = self._row(ctx.conn, principal, review_id)
             r = t.reviews.c
             closed = ctx.conn.execute(
@@ -176,7 +181,9 @@ class Reviews:
                 f"风控审核 {row.id} 已放行:{note}",
             )
         elif row.kind == "case":
-            kernel.hook.after_sale_release(ctx=ctx, case_id=row.case_id, actor=actor, note=note)
+            kernel.hook.after_sale_release(
+                ctx=ctx, case_id=row.case_id, actor=actor, note=note, outcome="release"
+            )
             self._note(
                 ctx,
                 row,
@@ -227,9 +234,11 @@ class Reviews:
                 row,
                 actor,
                 "rejected",
-                f"Risk review {row.id} of after-sale case {row.case_id} rejected: {note}; the case stays held "
-                "from automatic approval for the merchant to decide",
-                f"售后单 {row.case_id} 风控审核 {row.id} 未通过:{note};该售后单不再自动通过,由商家人工处理",
+                f"Risk review {row.id} of after-sale case {row.case_id} rejected: {note}",
+                f"售后单 {row.case_id} 风控审核 {row.id} 未通过:{note}",
+            )
+            kernel.hook.after_sale_release(
+                ctx=ctx, case_id=row.case_id, actor=actor, note=note, outcome="reject"
             )
             center.profiles.change(
                 ctx.conn,

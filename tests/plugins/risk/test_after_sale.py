@@ -91,7 +91,6 @@ def test_a_block_rule_refuses_an_after_sale_request(mallcore):
     assert alice.get("/after-sales", params={"order_id": placed["id"]}).json() == []
 
 
-@pytest.mark.xfail(strict=True, reason="the refund center honours case.hold once its refactor lands")
 def test_refund_abuse_holds_new_refund_only_cases_instead_of_approving_them(mallcore):
     kernel = risk_kernel(mallcore, centers=CENTERS)
     risk = staff(mallcore, kernel)
@@ -116,5 +115,28 @@ def test_refund_abuse_holds_new_refund_only_cases_instead_of_approving_them(mall
     assert review["signals"]["refund_rate"] == 50
     # held: not approved (no refund) until risk releases it
     assert alice.get(f"/orders/{second['id']}").json()["refunded"] == 0
+    assert merchant.get(f"/after-sales/{held.json()['id']}").json()["hold"] == "risk_review"
     assert risk.post(f"/risk/reviews/{review['id']}/release", json={"note": "ok"}).status_code == 200
-    assert alice.get(f"/orders/{second['id']}").json()["refunded"] > 0
+    # released, it goes on as if never held: its deadline passed, so the next SLA run approves it
+    assert sla.run(kernel.centers["refund"], later) == 1
+    assert alice.get(f"/orders/{second['id']}").json()["refunded"] == 1000
+
+
+def test_risk_staff_rejecting_a_held_case_has_it_rejected_and_lowers_credit(mallcore):
+    kernel = risk_kernel(mallcore, centers=CENTERS)
+    risk = staff(mallcore, kernel)
+    rule(risk, "case.type == 'refund_only'", "review", name="every refund-only", stages=["after_sale"])
+    alice, placed = paid_order(mallcore, kernel)
+    case = refund_only(alice, placed).json()
+    review = risk.get("/risk/reviews", params={"kind": "case"}).json()[0]
+    assert risk.post(f"/risk/reviews/{review['id']}/reject", json={"note": "abuse ring"}).status_code == 200
+    mine = alice.get(f"/after-sales/{case['id']}").json()
+    assert mine["status"] == "rejected" and "abuse" not in str(mine)
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    staff_view = merchant.get(f"/after-sales/{case['id']}").json()
+    decided = {"risk.review_rejected", "after_sale.hold_rejected", "after_sale.rejected"}
+    # the review's entries name the risk staff member, though the stage ran as the system
+    assert {(e["kind"], e["actor"]) for e in staff_view["timeline"] if e["kind"] in decided} == {
+        (kind, "risk-1") for kind in decided
+    }
+    assert risk.get("/risk/customers/alice").json()["abusive_refunds"] == 1
