@@ -528,7 +528,15 @@ def bench(
                     elif name == "risk":
                         from .risk import scenario_risk
 
-                        section[name] = scenario_risk(target, folder, max(200, n // 3), max(3, rounds + 1))
+                        section[name] = scenario_risk(
+                            target,
+                            folder,
+                            max(200, n // 3),
+                            max(3, rounds + 1),
+                            requests=n,
+                            clients=clients,
+                            workers=procs,
+                        )
                     else:
                         section[name] = scenario_plugins(target, folder, max(200, n // 3), max(3, rounds + 1))
                     console.print(_line(kind, name, section[name]))

@@ -1,13 +1,22 @@
 """The ``risk`` scenario: placement with the risk center on against off, in one run.
 
 In process (as ``plugins``), alternating short batches so both sides share
-the machine's noise. "on" is risk with five rules that evaluate on every
-placement (none fires, so every order is placed), lists of 10,000 entries of
-every kind, counters on, and the request's facts (an IP, a device id) of an
-HTTP placement; "on (redis)" the same with counters in Redis, when one
-answers on 127.0.0.1:6379; "on, no decision row" skips the decision INSERT,
-to show what storing every evaluation costs. Also statements per placement
-with risk off and on.
+the machine's noise. Orders come from a pool of 1,000 customers, each with
+their own IP address, device id and delivery address (as an HTTP placement
+would carry them), with baskets of varying size. "on" is risk with five
+rules that evaluate on every placement (none fires, so every order is
+placed), lists of 10,000 entries of every kind and counters on, in memory;
+"on (redis)" the same with counters in Redis, when one answers on
+127.0.0.1:6379; "on, decision in the stage" writes each decision in its
+placement's transaction (``decisions.flush_ms = 0``) instead of through the
+writer thread. Each batch ends by waiting for risk's decision writer, so its
+work is in the batch's time.
+
+Both wall time and CPU time (``time.process_time``: every thread of the
+process, the writer's included) are reported per order; on a machine shared
+with other work the CPU figure is the steadier one. Also statements per
+placement: risk off, risk on for a returning customer, and for a customer's
+first order (their credit profile is written).
 """
 
 from __future__ import annotations
@@ -16,8 +25,12 @@ import socket
 import statistics
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 RULES = [
     ("ip burst", "signals.ip_orders_1h > 1000000", "review"),
@@ -36,15 +49,41 @@ def _redis_up() -> bool:
         return False
 
 
-def _risk_settings(storage: str) -> dict[str, Any]:
+POOL = 1000  # customers, each with an IP address, a device and a delivery address
+ENTRIES = 10_000  # list entries, of every kind
+
+
+def _risk_settings(storage: str, flush_ms: int = 200) -> dict[str, Any]:
     return {
         "cache_recheck_seconds": 5.0,
         "counters": {"storage": storage, "prefix": f"bench-{uuid.uuid4().hex[:8]}"},
         "rules": [{"name": n, "condition": c, "action": a, "stages": ["place"]} for n, c, a in RULES],
+        "decisions": {"flush_ms": flush_ms},
     }
 
 
-def _fill_lists(kernel: Any, n: int = 10_000) -> None:
+def _traffic(n: int) -> list[tuple[Any, Any, dict[str, Any]]]:
+    """(principal, order, ASGI scope) of ``n`` customers."""
+    from mallcore.kernel import Address, Principal
+    from mallcore.kernel.schemas import LineIn, PlaceOrder
+
+    out = []
+    for i in range(n):
+        lines = [LineIn(sku=f"BENCH-{k}", quantity=1 + (i + k) % 3) for k in range(1, 1 + i % 3 + 1)]
+        address = Address(name=f"Bench {i}", phone=f"138{i:08d}", region="310000", detail=f"{i} Bench Rd")
+        scope = {
+            "type": "http",
+            "client": (f"198.51.{(i >> 8) & 255}.{i & 255}", 40000),
+            "headers": [(b"x-device-id", f"bench-device-{i}".encode()), (b"user-agent", b"bench/1.0")],
+            "method": "POST",
+            "path": "/orders",
+        }
+        principal = Principal(f"bench-customer-{i}", frozenset({"customer"}))
+        out.append((principal, PlaceOrder(shop="bench", lines=lines, address=address), scope))
+    return out
+
+
+def _fill_lists(kernel: Any, n: int = ENTRIES) -> None:
     from mallcore.kernel import utcnow
     from mallcore.plugins.risk import tables as t
     from mallcore.plugins.risk.versions import bump
@@ -79,67 +118,202 @@ def _fill_lists(kernel: Any, n: int = 10_000) -> None:
         bump(conn, "lists")
 
 
-def scenario_risk(target: Any, folder: Path, orders: int, rounds: int) -> dict[str, Any]:
+def scenario_risk(
+    target: Any,
+    folder: Path,
+    orders: int,
+    rounds: int,
+    *,
+    requests: int = 0,
+    clients: int = 16,
+    workers: int = 1,
+    customers: int = POOL,
+    entries: int = ENTRIES,
+) -> dict[str, Any]:
+    """In process (below), and over HTTP when ``requests`` (see :func:`over_http`);
+    ``customers`` and ``entries`` smaller for a smoke test."""
+    out = in_process(target, folder, orders, rounds, customers, entries)
+    if requests:
+        out["http"] = over_http(target, folder, requests, clients, workers, max(2, rounds - 1))
+    return out
+
+
+# -- over HTTP -----------------------------------------------------------------------------
+
+HTTP_CUSTOMERS = 200  # bearer tokens in the servers' config
+
+
+@contextmanager
+def _server(target: Any, folder: Path, risk: bool, workers: int) -> Iterator[int]:
+    """A server on a fresh database (risk on: its rules in config, its lists filled), seeded."""
+    from mallcore.kernel import Kernel, load_config
+
+    from . import SKUS, kernel_config, seed_kernel_http, server
+
+    url, schema = target.fresh()
+    config = kernel_config(url, schema, folder, ("risk",) if risk else ())
+    extra = ['[http]\ntrusted_proxies = ["127.0.0.1"]\n']
+    extra += [
+        f'[auth.tokens."bench-risk-{i}"]\nsubject = "bench-customer-{i}"\nroles = ["customer"]\n'
+        for i in range(HTTP_CUSTOMERS)
+    ]
+    if risk:
+        extra.append("[centers.risk]\ncache_recheck_seconds = 5.0\n")
+        extra += [
+            f'[[centers.risk.rules]]\nname = "{n}"\ncondition = "{c}"\naction = "{a}"\n' for n, c, a in RULES
+        ]
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write("".join(extra))
+    kernel = Kernel(load_config(config, env={}))
+    kernel.upgrade()
+    if risk:
+        _fill_lists(kernel)
+    kernel.close()
+    env = {"MALLCORE_CONFIG": str(config)}
+    with server(
+        "mallcore.kernel.http.app:app_from_environment", env, workers, folder / "servers.log"
+    ) as port:
+        seed_kernel_http(port, SKUS)
+        yield port
+
+
+def _http_requests(n: int) -> list[bytes]:
+    """Placements of ``n`` customers, each from their own address, device and IP."""
+    from . import load
+
+    out = []
+    for i in range(n):
+        c = i % HTTP_CUSTOMERS
+        body = msgspec.json.encode(
+            {
+                "shop": "bench",
+                "lines": [{"sku": f"BENCH-{k}", "quantity": 1 + (i + k) % 3} for k in range(1, 2 + i % 3)],
+                "address": {
+                    "name": "Bench",
+                    "phone": f"138{c:08d}",
+                    "region": "310000",
+                    "detail": f"{c} Bench Rd",
+                },
+            }
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer bench-risk-{c}",
+            "X-Forwarded-For": f"198.51.{(c >> 8) & 255}.{c & 255}",
+            "X-Device-Id": f"bench-device-{c}",
+        }
+        out.append(load.request_bytes("POST", "/orders", body, headers))
+    return out
+
+
+def over_http(target: Any, folder: Path, n: int, clients: int, workers: int, rounds: int) -> dict[str, Any]:
+    """Orders per second over HTTP (uvicorn, ``clients`` concurrent connections), as
+    ``place`` measures them, risk off against on; the median of ``rounds`` runs each."""
+    from . import compare, load, summarize
+
+    warm = max(HTTP_CUSTOMERS, n // 10)
+    requests = _http_requests(warm + n)
+    runs: dict[str, list[dict[str, Any]]] = {"raw": [], "mallcore": []}  # raw: off, mallcore: on
+    for i in range(rounds):
+        sides = [("raw", False), ("mallcore", True)]
+        for side, risk in sides if i % 2 == 0 else reversed(sides):
+            with _server(target, folder, risk, workers) as port:
+                load.run("127.0.0.1", port, requests[:warm], clients)
+                runs[side].append(summarize(load.run("127.0.0.1", port, requests[warm:], clients), 201))
+    compared = compare(runs, "per_second")
+    return {
+        "off": compared["raw"],
+        "on": compared["mallcore"],
+        "ratio": compared["ratio"],
+        "slower": round(1 / compared["ratio"] - 1, 4) if compared["ratio"] else None,
+        "runs": {"off": runs["raw"], "on": runs["mallcore"]},
+    }
+
+
+# -- in process ----------------------------------------------------------------------------
+
+
+def in_process(
+    target: Any, folder: Path, orders: int, rounds: int, pool: int = POOL, entries: int = ENTRIES
+) -> dict[str, Any]:
     from mallcore.kernel import facts
-    from mallcore.kernel.schemas import LineIn, PlaceOrder
 
     variants: dict[str, dict[str, Any] | None] = {"off": None, "on": _risk_settings("memory")}
     if _redis_up():
         variants["on (redis)"] = _risk_settings("redis://127.0.0.1:6379/0")
-    variants["on, no decision row"] = _risk_settings("memory")
-    kernels: dict[str, tuple[Any, Any]] = {}
+    variants["on, decision in the stage"] = _risk_settings("memory", flush_ms=0)
+    kernels: dict[str, Any] = {}
     for name, settings in variants.items():
-        kernel, principal = _risk_kernel(target, folder, settings)
+        kernel, _ = _risk_kernel(target, folder, settings)
         if settings is not None:
-            _fill_lists(kernel)
-            if name == "on, no decision row":
-                kernel.centers["risk"].decisions.record = lambda conn, row: 0
-        kernels[name] = (kernel, principal)
-    req = PlaceOrder(
-        shop="bench", lines=[LineIn(sku=s, quantity=1) for s in ("BENCH-1", "BENCH-2", "BENCH-3")]
-    )
-    scope = {
-        "type": "http",
-        "client": ("203.0.113.10", 40000),
-        "headers": [(b"x-device-id", b"bench-device-1"), (b"user-agent", b"bench/1.0")],
-        "method": "POST",
-        "path": "/orders",
-    }
+            _fill_lists(kernel, entries)
+        kernels[name] = kernel
+    traffic = _traffic(pool)
     reader = facts.FactsReader((), "X-Device-Id")
-    token = facts.enter(scope, reader)
+    served = [0]
+
+    def one(kernel: Any, principal: Any, req: Any, scope: dict[str, Any]) -> None:
+        token = facts.enter(dict(scope), reader)
+        try:
+            kernel.orders.place(principal, req)
+        finally:
+            facts.leave(token)
+
+    def place(kernel: Any, n: int) -> None:
+        for _ in range(n):
+            one(kernel, *traffic[served[0] % pool])
+            served[0] += 1
+        risk = kernel.centers.get("risk")
+        if risk is not None:
+            risk.decisions.flush()  # the writer's work belongs to these orders
+
     batch = 50
-    batches = max(20, orders * rounds // batch)
-    times: dict[str, list[float]] = {name: [] for name in kernels}
+    batches = max(2, orders * rounds // batch)
+    wall: dict[str, list[float]] = {name: [] for name in kernels}
+    cpu: dict[str, list[float]] = {name: [] for name in kernels}
     statements: dict[str, int] = {}
     try:
-        for kernel, principal in kernels.values():
-            for _ in range(100):
-                kernel.orders.place(principal, req)
-        for name in ("off", "on"):
-            kernel, principal = kernels[name]
+        for kernel in kernels.values():
+            served[0] = 0
+            place(kernel, pool)  # every customer once: profiles written, caches warm
+        newcomers = _traffic(pool + 2)[-2:]  # two customers never seen
+        for name, kernel, (warm, counted) in (
+            ("off", kernels["off"], traffic[:2]),
+            ("on", kernels["on"], traffic[:2]),
+            ("on, a customer's first order", kernels["on"], newcomers),
+        ):
+            # one placement first, so that a periodic cache check does not fall on the counted one
+            one(kernel, *warm)
+            if "risk" in kernel.centers:
+                kernel.centers["risk"].decisions.flush()
             with kernel.db.count_statements() as counter:
-                kernel.orders.place(principal, req)
+                one(kernel, *counted)
             statements[name] = counter.count
         for i in range(batches):
-            order = list(kernels.items()) if i % 2 == 0 else list(reversed(kernels.items()))
-            for name, (kernel, principal) in order:
-                started = time.perf_counter()
-                for _ in range(batch):
-                    kernel.orders.place(principal, req)
-                times[name].append((time.perf_counter() - started) / batch)
+            ordered = list(kernels.items()) if i % 2 == 0 else list(reversed(kernels.items()))
+            for name, kernel in ordered:
+                started, used = time.perf_counter(), time.process_time()
+                place(kernel, batch)
+                wall[name].append((time.perf_counter() - started) / batch)
+                cpu[name].append((time.process_time() - used) / batch)
     finally:
-        facts.leave(token)
-        for name, (kernel, _) in kernels.items():
-            if name != "off" and "redis" in name:
+        for name, kernel in kernels.items():
+            if "redis" in name:
                 kernel.centers["risk"].counters.backend.clear()
+            if name != "off":
+                kernel.centers["risk"].decisions.close()
             kernel.close()
-    median = {name: statistics.median(t) for name, t in times.items()}
+    wall_median = {name: statistics.median(t) for name, t in wall.items()}
+    cpu_median = {name: statistics.median(t) for name, t in cpu.items()}
     return {
         "orders": batches * batch,
-        "list_entries": 10_000,
+        "customers": pool,
+        "list_entries": entries,
         "rules": len(RULES),
-        "us_per_order": {name: round(t * 1e6, 1) for name, t in median.items()},
-        "overhead": {name: round(t / median["off"] - 1, 4) for name, t in median.items() if name != "off"},
+        "us_per_order": {name: round(t * 1e6, 1) for name, t in wall_median.items()},
+        "overhead": {n: round(t / wall_median["off"] - 1, 4) for n, t in wall_median.items() if n != "off"},
+        "cpu_us_per_order": {name: round(t * 1e6, 1) for name, t in cpu_median.items()},
+        "cpu_overhead": {n: round(t / cpu_median["off"] - 1, 4) for n, t in cpu_median.items() if n != "off"},
         "statements_per_placement": statements,
     }
 
@@ -153,9 +327,19 @@ def _risk_kernel(target: Any, folder: Path, settings: dict[str, Any] | None) -> 
 
 
 def line(r: dict[str, Any]) -> str:
-    us = r["us_per_order"]
+    us, cpu = r["us_per_order"], r["cpu_us_per_order"]
     over = ", ".join(f"{name} {pct:+.1%}" for name, pct in r["overhead"].items())
-    return (
-        f"  risk   off {us['off']} µs/order; {over} "
-        f"(5 rules, 10,000 list entries); statements {r['statements_per_placement']}"
+    cpu_over = ", ".join(f"{name} {pct:+.1%}" for name, pct in r["cpu_overhead"].items())
+    out = (
+        f"  risk   in process: off {us['off']} µs/order; {over}\n"
+        f"         cpu: off {cpu['off']} µs/order; {cpu_over}\n"
+        f"         (5 rules, {r['list_entries']:,} list entries, {r['customers']:,} customers); "
+        f"statements {r['statements_per_placement']}"
     )
+    http = r.get("http")
+    if http:
+        out += (
+            f"\n         HTTP: off {http['off']['per_second']}/s, on {http['on']['per_second']}/s: "
+            f"on is {http['slower']:+.1%} slower (p50 {http['off']['p50_ms']} → {http['on']['p50_ms']} ms)"
+        )
+    return out

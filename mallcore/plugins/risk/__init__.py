@@ -30,7 +30,6 @@ import sqlalchemy as sa
 
 from mallcore.kernel import Center, ConfigError, Kernel, OrderContext, Payment, Refund, hookimpl
 from mallcore.kernel.aftersale import AfterSaleCase
-from mallcore.kernel.facts import parse_networks
 
 from . import tables as t
 from .cel import RuleError
@@ -39,6 +38,7 @@ from .decisions import DecisionLog
 from .engine import Engine
 from .geoip import GeoIP
 from .lists import ListIndex, load_index
+from .normalize import networks
 from .profiles import Profiles
 from .rules import BookLoader, Rule, RuleBook, compile_rule
 from .settings import RiskSettings
@@ -69,7 +69,7 @@ class RiskCenter(Center):
     def bind(self, kernel: Kernel, settings: Any) -> None:
         super().bind(kernel, settings)
         s: RiskSettings = settings
-        self.trusted_proxies = parse_networks(s.trusted_proxies, "centers.risk.trusted_proxies")
+        self.trusted_proxies = networks(s.trusted_proxies, "centers.risk.trusted_proxies")
         c = s.counters
         windows = {
             name: [(w, window_seconds(w, f"centers.risk.counters.{name}")) for w in getattr(c, name)]
@@ -82,8 +82,8 @@ class RiskCenter(Center):
             windows["coupon_windows"],
         )
         self.geoip = GeoIP.load(s.geoip) if s.geoip else None
-        self.profiles = Profiles(s.credit, s.cache_recheck_seconds)
-        self.decisions = DecisionLog(kernel)
+        self.profiles = Profiles(s.credit, s.cache_recheck_seconds, kernel)
+        self.decisions = DecisionLog(kernel, s.decisions)
         configured = []
         for i, spec in enumerate(s.rules):
             try:

@@ -308,6 +308,7 @@ class Admin:
         if data.shop:
             stmt = stmt.where(d.shop == data.shop)
         stmt = stmt.order_by(d.id.desc()).limit(min(data.last, s.dry_run_limit))
+        self.center.decisions.flush()
         hits, evaluated, errors = [], 0, 0
         with self.db.transaction(write=False) as conn:
             for row in conn.execute(stmt):

@@ -1,30 +1,33 @@
 """Velocity counters shared by every worker: orders per customer, IP, device and
-address in sliding windows, and distinct customers per address, phone, IP and
-device (刷单 rings: many accounts, one address or device).
+address in sliding windows, distinct customers per address, phone, IP and device
+(刷单 rings: many accounts, one address or device), and coupon claims per
+customer and device.
 
 Storage is in this process by default (``storage = "memory"``: each worker
-counts its own orders), or Redis through the ``limits`` library (``storage =
-"redis://..."``: its storage, connection handling and atomic
-increment-with-expiry script), so every ``mallcore serve`` worker on one
-Redis counts the same orders.
+counts its own orders), or Redis (``storage = "redis://..."``, through the
+``limits`` library's storage: its URI forms, Sentinel support and connection
+handling), so every ``mallcore serve`` worker on one Redis counts the same
+orders.
 
 **Sliding windows** are estimated from two fixed buckets the length of the
 window, as ``limits``' sliding-window strategy does: the current bucket's
 count plus the previous bucket's, weighted by the share of the previous
-bucket the window still covers (rounded down). The current bucket is
-incremented with ``limits``' atomic increment, and the count it returns is the
-one the order sees, so concurrent orders see distinct counts and a rule
-"more than 5 in a minute" lets exactly five through, on one worker or many.
+bucket the window still covers (rounded down). The count an order sees is the
+one its own increment returned, so concurrent orders see distinct counts and
+a rule "more than 5 in a minute" lets exactly five through, on one worker or
+many.
 
-**Distinct customers** of a value (an address, a device...): a (value,
-customer) pair is counted once per bucket (its own counter reaching 1 makes
-it new); the estimate is the current bucket's distinct customers plus the
-previous bucket's that have not been seen again, weighted as above.
+**Distinct customers** of a value (an address, a device...): a customer is
+counted once per bucket; the estimate is the current bucket's distinct
+customers plus the previous bucket's that have not been seen again, weighted
+as above.
 
-Each placement takes one batch on memory storage (under one lock, so a
-batch is atomic within the process) and two pipelined round trips on Redis
-(the increments, then the distinct counts that depend on them). Previous
-buckets no longer change, so their values are cached in the process.
+**One atomic step per placement.** Every counter of a placement is counted and
+read in one step: on memory storage under one lock, on Redis in one round trip
+(a Lua script, atomic on the server: a second worker's placement is counted
+wholly before or after it). Keys live twice the window and expire by
+themselves on Redis; in memory, expired values are swept every
+``sweep_every`` placements.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, cast
 
 from mallcore.kernel import ConfigError
@@ -42,6 +45,8 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 ORDER_DIMENSIONS = ("customer", "ip", "device", "address")
 DISTINCT_DIMENSIONS = ("address", "phone", "ip", "device")
 COUPON_DIMENSIONS = ("customer", "device")
+
+Window = tuple[str, int]  # (name as in the signal, "1h"; seconds)
 
 
 def window_seconds(text: str, key: str) -> int:
@@ -55,10 +60,46 @@ def window_seconds(text: str, key: str) -> int:
     return seconds
 
 
-class Backend:
-    """One batch of increments and reads against a ``limits`` storage."""
+class Plan:
+    """Which counters exist: per dimension, its signals and their windows in seconds."""
 
-    def batch(self, incrs: Sequence[tuple[str, int]], gets: Sequence[str]) -> tuple[list[int], list[int]]:
+    def __init__(
+        self,
+        order_windows: Iterable[Window],
+        customer_windows: Iterable[Window],
+        coupon_windows: Iterable[Window],
+    ) -> None:
+        def signals(dims: tuple[str, ...], kind: str, windows: Iterable[Window]) -> dict[str, tuple]:
+            # shortest first: a record lives twice its last (longest) window
+            ordered = sorted(windows, key=lambda w: w[1])
+            return {d: tuple((f"{d}_{kind}_{name}", seconds) for name, seconds in ordered) for d in dims}
+
+        self.orders = signals(ORDER_DIMENSIONS, "orders", order_windows)
+        self.distinct = signals(DISTINCT_DIMENSIONS, "customers", customer_windows)
+        self.coupons = signals(COUPON_DIMENSIONS, "coupon_claims", coupon_windows)
+
+    def names(self) -> list[str]:
+        groups = (self.orders, self.distinct, self.coupons)
+        return [name for group in groups for windows in group.values() for name, _ in windows]
+
+
+def _weight(now: float, seconds: int) -> float:
+    """The share of the previous bucket a window ending now still covers."""
+    return 1 - (now % seconds) / seconds
+
+
+class Backend:
+    """Where the counts live; every method is one atomic step (see the module docstring)."""
+
+    plan: Plan
+
+    def observe(self, values: dict[str, str], customer: str, now: float) -> dict[str, int]:
+        raise NotImplementedError
+
+    def claim(self, values: dict[str, str], now: float) -> None:
+        raise NotImplementedError
+
+    def claims(self, values: dict[str, str], now: float) -> dict[str, int]:
         raise NotImplementedError
 
     def clear(self) -> None:
@@ -66,231 +107,268 @@ class Backend:
 
 
 class MemoryBackend(Backend):
-    """Counters in this process: a dictionary of (count, expiry), under one lock.
+    """Counts in this process, one small record per (dimension, value), under one lock.
 
-    ``limits``' own memory storage keeps the same counters but starts a timer
+    ``limits``' own memory storage keeps counters as keys but starts a timer
     thread every 10 ms that walks every key to expire old ones; measured on the
     placement path (``mallcore bench --scenario risk``) that thread alone cost
-    more than the whole of the rest of risk. Here expired keys are dropped on
-    touch and swept once per ``sweep_every`` increments, so a batch costs a few
-    dictionary operations. The lock makes a batch atomic within the process.
+    more than the rest of risk. Here a value's record holds every window's
+    current and previous bucket, so a placement costs one dictionary read per
+    dimension, and expired records are swept every ``sweep_every`` steps.
     """
 
-    def __init__(self, clock: Any = time.monotonic, sweep_every: int = 50_000) -> None:
-        self.values: dict[str, list[float]] = {}  # key -> [count, expires at]
+    def __init__(self, sweep_every: int = 20_000) -> None:
+        # (kind, dimension, value) -> [expires at, per window: [bucket, current, previous]]
+        #   (distinct customers: [bucket, current set, previous set, customers in both])
+        self.records: dict[tuple[str, str, str], list[Any]] = {}
         self.lock = threading.Lock()
-        self.clock = clock
         self.sweep_every = sweep_every
-        self._since_sweep = 0
+        self._steps = 0
 
-    def batch(self, incrs: Sequence[tuple[str, int]], gets: Sequence[str]) -> tuple[list[int], list[int]]:
-        now = self.clock()
-        values = self.values
-        counted: list[int] = []
-        read: list[int] = []
+    def _counts(self, kind: str, dim: str, value: str, windows: tuple, now: float, out: dict) -> None:
+        """Count one more of ``value`` in every window (``windows``: (signal, seconds)) into ``out``."""
+        record = self.records.get((kind, dim, value))
+        if record is None:
+            record = self.records[(kind, dim, value)] = [0.0] + [[-1, 0, 0] for _ in windows]
+        record[0] = now + 2 * windows[-1][1]
+        for i, (signal, seconds) in enumerate(windows, 1):
+            bucket, state = int(now // seconds), record[i]
+            if state[0] == bucket:
+                state[1] += 1
+            else:
+                state[2] = state[1] if state[0] == bucket - 1 else 0
+                state[0], state[1] = bucket, 1
+            out[signal] = state[1] + int(state[2] * (1 - (now % seconds) / seconds)) if state[2] else state[1]
+
+    def _read(self, kind: str, dim: str, value: str, windows: tuple, now: float, out: dict) -> None:
+        record = self.records.get((kind, dim, value))
+        for i, (signal, seconds) in enumerate(windows, 1):
+            bucket = int(now // seconds)
+            state = record[i] if record is not None else (-1, 0, 0)
+            current = state[1] if state[0] == bucket else 0
+            previous = state[2] if state[0] == bucket else state[1] if state[0] == bucket - 1 else 0
+            out[signal] = current + int(previous * _weight(now, seconds))
+
+    def _distinct(self, dim: str, value: str, customer: str, windows: tuple, now: float, out: dict) -> None:
+        record = self.records.get(("d", dim, value))
+        if record is None:
+            record = self.records[("d", dim, value)] = [0.0] + [[-1, set(), set(), 0] for _ in windows]
+        record[0] = now + 2 * windows[-1][1]
+        for i, (signal, seconds) in enumerate(windows, 1):
+            bucket, state = int(now // seconds), record[i]
+            if state[0] != bucket:
+                state[2] = state[1] if state[0] == bucket - 1 else set()
+                state[0], state[1], state[3] = bucket, set(), 0
+            current, previous = state[1], state[2]
+            if customer not in current:
+                current.add(customer)
+                if customer in previous:
+                    state[3] += 1
+            left = len(previous) - state[3]
+            out[signal] = len(current) + int(left * (1 - (now % seconds) / seconds)) if left else len(current)
+
+    def observe(self, values: dict[str, str], customer: str, now: float) -> dict[str, int]:
+        plan = self.plan
+        out: dict[str, int] = {}
         with self.lock:
-            for key, expiry in incrs:
-                held = values.get(key)
-                if held is None or held[1] <= now:
-                    values[key] = [1, now + expiry]
-                    counted.append(1)
-                else:
-                    held[0] += 1
-                    counted.append(int(held[0]))
-            for key in gets:
-                held = values.get(key)
-                read.append(0 if held is None or held[1] <= now else int(held[0]))
-            self._since_sweep += len(incrs)
-            if self._since_sweep >= self.sweep_every:
-                self._since_sweep = 0
-                for key in [k for k, v in values.items() if v[1] <= now]:
-                    del values[key]
-        return counted, read
+            for dim, windows in plan.orders.items():
+                value = values.get(dim)
+                if value and windows:
+                    self._counts("o", dim, value, windows, now, out)
+            if customer:
+                for dim, windows in plan.distinct.items():
+                    value = values.get(dim)
+                    if value and windows:
+                        self._distinct(dim, value, customer, windows, now, out)
+            self._steps += 1
+            if self._steps >= self.sweep_every:
+                self._sweep(now)
+        return out
+
+    def claim(self, values: dict[str, str], now: float) -> None:
+        ignored: dict[str, int] = {}
+        with self.lock:
+            for dim, windows in self.plan.coupons.items():
+                value = values.get(dim)
+                if value and windows:
+                    self._counts("c", dim, value, windows, now, ignored)
+
+    def claims(self, values: dict[str, str], now: float) -> dict[str, int]:
+        out: dict[str, int] = {}
+        with self.lock:
+            for dim, windows in self.plan.coupons.items():
+                self._read("c", dim, values.get(dim) or "", windows, now, out)
+        return out
+
+    def _sweep(self, now: float) -> None:
+        self._steps = 0
+        for key in [k for k, record in self.records.items() if record[0] <= now]:
+            del self.records[key]
 
     def clear(self) -> None:
         with self.lock:
-            self.values.clear()
+            self.records.clear()
+
+
+# One placement's counting, atomic on the Redis server. KEYS: for each order counter
+# (current bucket, previous bucket); then for each distinct counter (the customer in
+# the current bucket, in the previous one, the distinct count of the current bucket,
+# of the previous one, customers seen in both). ARGV: the number of order counters,
+# then each counter's time to live. Returns, per order counter, (current, previous);
+# per distinct counter, (distinct now, distinct in the previous bucket, in both).
+OBSERVE = """
+local n = tonumber(ARGV[1])
+local out = {}
+local function incr(key, ttl)
+  local v = redis.call('INCR', key)
+  if v == 1 then redis.call('EXPIRE', key, ttl) end
+  return v
+end
+local function get(key)
+  return tonumber(redis.call('GET', key) or '0')
+end
+local k = 1
+for i = 1, n do
+  out[#out + 1] = incr(KEYS[k], ARGV[1 + i])
+  out[#out + 1] = get(KEYS[k + 1])
+  k = k + 2
+end
+for j = 1, (#ARGV - 1 - n) do
+  local ttl = ARGV[1 + n + j]
+  local new = incr(KEYS[k], ttl) == 1
+  local d
+  if new then d = incr(KEYS[k + 2], ttl) else d = get(KEYS[k + 2]) end
+  local x
+  if new and get(KEYS[k + 1]) > 0 then x = incr(KEYS[k + 4], ttl) else x = get(KEYS[k + 4]) end
+  out[#out + 1] = d
+  out[#out + 1] = get(KEYS[k + 3])
+  out[#out + 1] = x
+  k = k + 5
+end
+return out
+"""
 
 
 class RedisBackend(Backend):
+    """Counts in Redis, shared by every worker; one round trip per placement."""
+
     def __init__(self, uri: str, prefix: str) -> None:
         from limits.storage import storage_from_string
 
         # limits' Redis storage (the sync one: storage_from_string's type covers async too)
         self.storage: Any = cast(Any, storage_from_string(uri, key_prefix=prefix))
         self.client: Any = self.storage.get_connection()
+        self.script = self.client.register_script(OBSERVE)
 
-    def batch(self, incrs: Sequence[tuple[str, int]], gets: Sequence[str]) -> tuple[list[int], list[int]]:
-        if not incrs and not gets:
-            return [], []
-        storage = self.storage
-        pipe = self.client.pipeline(transaction=False)
-        for key, expiry in incrs:
-            # limits' own atomic increment-with-expiry script, sent in one round trip
-            storage.lua_incr_expire([storage.prefixed_key(key)], [expiry, 1], client=pipe)
-        for key in gets:
-            pipe.get(storage.prefixed_key(key))
-        out = pipe.execute()
-        n = len(incrs)
-        return [int(v) for v in out[:n]], [int(v or 0) for v in out[n:]]
+    def _key(self, *parts: object) -> str:
+        return cast(str, self.storage.prefixed_key(":".join(map(str, parts))))
+
+    def observe(self, values: dict[str, str], customer: str, now: float) -> dict[str, int]:
+        plan, key = self.plan, self._key
+        keys: list[str] = []
+        ttls: list[int] = []
+        orders: list[tuple[str, float]] = []
+        for dim, windows in plan.orders.items():
+            value = values.get(dim)
+            if not value:
+                continue
+            for signal, seconds in windows:
+                b = int(now // seconds)
+                keys += [key("o", dim, seconds, b, value), key("o", dim, seconds, b - 1, value)]
+                ttls.append(2 * seconds)
+                orders.append((signal, _weight(now, seconds)))
+        distinct: list[tuple[str, float]] = []
+        for dim, windows in plan.distinct.items():
+            value = values.get(dim)
+            if not value or not customer:
+                continue
+            for signal, seconds in windows:
+                b = int(now // seconds)
+                keys += [
+                    key("p", dim, seconds, b, value, customer),
+                    key("p", dim, seconds, b - 1, value, customer),
+                    key("d", dim, seconds, b, value),
+                    key("d", dim, seconds, b - 1, value),
+                    key("x", dim, seconds, b, value),
+                ]
+                ttls.append(2 * seconds)
+                distinct.append((signal, _weight(now, seconds)))
+        if not keys:
+            return {}
+        got = [int(v) for v in self.script(keys=keys, args=[len(orders), *ttls])]
+        out = {signal: got[2 * i] + int(got[2 * i + 1] * w) for i, (signal, w) in enumerate(orders)}
+        base = 2 * len(orders)
+        for j, (signal, w) in enumerate(distinct):
+            d, d_prev, both = got[base + 3 * j : base + 3 * j + 3]
+            out[signal] = d + int(max(d_prev - both, 0) * w)
+        return out
+
+    def claim(self, values: dict[str, str], now: float) -> None:
+        storage, pipe = self.storage, self.client.pipeline(transaction=False)
+        for dim, windows in self.plan.coupons.items():
+            value = values.get(dim)
+            if not value:
+                continue
+            for _, seconds in windows:
+                # limits' own atomic increment-with-expiry script
+                key = self._key("c", dim, seconds, int(now // seconds), value)
+                storage.lua_incr_expire([key], [2 * seconds, 1], client=pipe)
+        pipe.execute()
+
+    def claims(self, values: dict[str, str], now: float) -> dict[str, int]:
+        keys: list[str] = []
+        plan: list[tuple[str, float]] = []
+        out: dict[str, int] = {}
+        for dim, windows in self.plan.coupons.items():
+            value = values.get(dim)
+            for signal, seconds in windows:
+                out[signal] = 0
+                if value:
+                    b = int(now // seconds)
+                    keys += [
+                        self._key("c", dim, seconds, b, value),
+                        self._key("c", dim, seconds, b - 1, value),
+                    ]
+                    plan.append((signal, _weight(now, seconds)))
+        if keys:
+            got = [int(v or 0) for v in self.client.mget(keys)]
+            for i, (signal, w) in enumerate(plan):
+                out[signal] = got[2 * i] + int(got[2 * i + 1] * w)
+        return out
 
     def clear(self) -> None:
         self.storage.reset()
 
 
 class Counters:
-    """The center's counters (see the module docstring)."""
+    """The center's counters: a :class:`Plan` on a :class:`Backend`."""
 
     def __init__(
         self,
         backend: Backend,
-        order_windows: Iterable[tuple[str, int]],
-        customer_windows: Iterable[tuple[str, int]],
-        coupon_windows: Iterable[tuple[str, int]],
+        order_windows: Iterable[Window],
+        customer_windows: Iterable[Window],
+        coupon_windows: Iterable[Window],
         clock: Any = time.time,
     ) -> None:
+        self.plan = Plan(order_windows, customer_windows, coupon_windows)
         self.backend = backend
-        self.order_windows = tuple(order_windows)
-        self.customer_windows = tuple(customer_windows)
-        self.coupon_windows = tuple(coupon_windows)
+        backend.plan = self.plan
         self.clock = clock
-        self._previous: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     def names(self) -> list[str]:
         """Every signal name the counters can produce."""
-        out = [f"{d}_orders_{w}" for d in ORDER_DIMENSIONS for w, _ in self.order_windows]
-        out += [f"{d}_customers_{w}" for d in DISTINCT_DIMENSIONS for w, _ in self.customer_windows]
-        out += [f"{d}_coupon_claims_{w}" for d in COUPON_DIMENSIONS for w, _ in self.coupon_windows]
-        return out
-
-    # -- previous buckets (immutable once the window moved on) -------------------------
-
-    def _cached(self, keys: Sequence[str]) -> tuple[dict[str, int], list[str]]:
-        known, missing = {}, []
-        previous = self._previous
-        for key in keys:
-            value = previous.get(key)
-            if value is None:
-                missing.append(key)
-            else:
-                known[key] = value
-        return known, missing
-
-    def _remember(self, keys: Sequence[str], values: Sequence[int]) -> None:
-        with self._lock:
-            if len(self._previous) > 200_000:
-                self._previous.clear()
-            self._previous.update(zip(keys, values, strict=True))
-
-    # -- an order ----------------------------------------------------------------------
+        return self.plan.names()
 
     def observe(self, values: dict[str, str], customer: str) -> dict[str, int]:
         """Count one order with these normalised ``values`` (dimension → value; "" when
-        unknown) by ``customer``; return the signals it sees (its own order included)."""
-        now = self.clock()
-        incrs: list[tuple[str, int]] = []
-        prev_keys: list[str] = []
-        orders: list[tuple[str, float]] = []  # (signal, weight) in the order of incrs
-        windows = [
-            (name, seconds, int(now // seconds), 1 - (now % seconds) / seconds)
-            for name, seconds in self.order_windows
-        ]
-        for dim in ORDER_DIMENSIONS:
-            value = values.get(dim, "")
-            if not value:
-                continue
-            for name, seconds, b, weight in windows:
-                head = f"o:{dim}:{seconds}:"
-                incrs.append((f"{head}{b}:{value}", 2 * seconds))
-                prev_keys.append(f"{head}{b - 1}:{value}")
-                orders.append((f"{dim}_orders_{name}", weight))
-        distinct: list[tuple[str, str, str, float]] = []
-        for dim in DISTINCT_DIMENSIONS:
-            value = values.get(dim, "")
-            if not value or not customer:
-                continue
-            for name, seconds in self.customer_windows:
-                b = int(now // seconds)
-                base = f"{dim}:{seconds}"
-                incrs.append((f"p:{base}:{b}:{value}:{customer}", 2 * seconds))
-                prev_keys.append(f"p:{base}:{b - 1}:{value}:{customer}")
-                prev_keys.append(f"d:{base}:{b - 1}:{value}")
-                weight = 1 - (now % seconds) / seconds
-                distinct.append(
-                    (f"{dim}_customers_{name}", f"d:{base}:{b}:{value}", f"x:{base}:{b}:{value}", weight)
-                )
-        known, missing = self._cached(prev_keys)
-        counted, read = self.backend.batch(incrs, missing)
-        if missing:
-            self._remember(missing, read)
-            known.update(zip(missing, read, strict=True))
-        signals: dict[str, int] = {}
-        for i, (signal, weight) in enumerate(orders):
-            signals[signal] = counted[i] + int(known[prev_keys[i]] * weight)
-        if not distinct:
-            return signals
-        # Second step: each distinct counter moves only if its pair was new.
-        offset = len(orders)
-        step_incrs: list[tuple[str, int]] = []
-        step_gets: list[str] = []
-        plan = []
-        for j, (signal, d_key, x_key, weight) in enumerate(distinct):
-            i = offset + j
-            pair_new = counted[i] == 1
-            seen_before = known[prev_keys[offset + 2 * j]] > 0
-            d_prev = known[prev_keys[offset + 2 * j + 1]]
-            expiry = incrs[i][1]
-            plan.append((signal, pair_new, pair_new and seen_before, d_prev, weight))
-            if pair_new:
-                step_incrs.append((d_key, expiry))
-            else:
-                step_gets.append(d_key)
-            if pair_new and seen_before:
-                step_incrs.append((x_key, expiry))
-            else:
-                step_gets.append(x_key)
-        got_incr, got_read = self.backend.batch(step_incrs, step_gets)
-        ai = bi = 0
-        for signal, d_from_incr, x_from_incr, d_prev, weight in plan:
-            if d_from_incr:
-                d_cur, ai = got_incr[ai], ai + 1
-            else:
-                d_cur, bi = got_read[bi], bi + 1
-            if x_from_incr:
-                overlap, ai = got_incr[ai], ai + 1
-            else:
-                overlap, bi = got_read[bi], bi + 1
-            signals[signal] = d_cur + int(max(d_prev - overlap, 0) * weight)
-        return signals
-
-    # -- coupon claims (from the promotion center's events) -------------------------------
+        unknown) by ``customer``; the signals it sees (its own order included)."""
+        return self.backend.observe(values, customer, self.clock())
 
     def claim(self, customer: str, device: str) -> None:
-        now = self.clock()
-        incrs = []
-        for dim, value in (("customer", customer), ("device", device)):
-            if not value:
-                continue
-            for _, seconds in self.coupon_windows:
-                b = int(now // seconds)
-                incrs.append((f"c:{dim}:{seconds}:{b}:{value}", 2 * seconds))
-        self.backend.batch(incrs, [])
+        """Count one coupon claim (the promotion center's ``promotion.coupon_claimed``)."""
+        self.backend.claim({"customer": customer, "device": device}, self.clock())
 
     def coupon_claims(self, customer: str, device: str) -> dict[str, int]:
-        now = self.clock()
-        gets: list[str] = []
-        plan: list[tuple[str, float]] = []
-        for dim, value in (("customer", customer), ("device", device)):
-            for name, seconds in self.coupon_windows:
-                if not value:
-                    continue
-                bucket, weight = divmod(now, seconds)
-                b = int(bucket)
-                gets += [f"c:{dim}:{seconds}:{b}:{value}", f"c:{dim}:{seconds}:{b - 1}:{value}"]
-                plan.append((f"{dim}_coupon_claims_{name}", 1 - weight / seconds))
-        _, read = self.backend.batch([], gets)
-        out = {f"{d}_coupon_claims_{name}": 0 for d in COUPON_DIMENSIONS for name, _ in self.coupon_windows}
-        for i, (signal, weight) in enumerate(plan):
-            out[signal] = read[2 * i] + int(read[2 * i + 1] * weight)
-        return out
+        """Claims by ``customer`` and on ``device`` in each coupon window."""
+        return self.backend.claims({"customer": customer, "device": device}, self.clock())

@@ -99,6 +99,7 @@ class Customers:
             return stmt if shop is None else stmt.where(column == shop)
 
         r, rp, d, li, ru = t.reviews.c, t.reports.c, t.decisions.c, t.lists.c, t.rules.c
+        self.center.decisions.flush()
         with self.center.kernel.db.transaction(write=False) as conn:
             reviews = conn.execute(
                 scoped(sa.select(sa.func.count()).where(r.status == "open"), r.shop)

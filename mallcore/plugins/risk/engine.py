@@ -118,7 +118,7 @@ class Engine:
             "ip": ip,
             "device": req.device_id or "",
             "user_agent": req.user_agent,
-            "region": center.geoip.region(ip) if center.geoip is not None else "",
+            "region": center.geoip.region(ip) if center.geoip is not None and ip else "",
         }
 
     def order_facts(self, ctx: OrderContext) -> dict[str, Any]:
@@ -156,16 +156,23 @@ class Engine:
         center = self.center
         conn, order = ctx.conn, ctx.order
         customer = order.customer
+        book = center.book(conn)
+        reads = book.reads_at[stage]
         request = self.request_facts(ctx)
         addr = order.address
-        address = {
-            "fingerprint": address_fingerprint(addr.region, addr.detail) if addr else "",
-            "region": addr.region if addr else "",
-            "province": addr.region[:2] if addr else "",
-            "phone": phone(addr.phone) if addr else "",
-        }
+        if addr is not None:
+            region = addr.region
+            address = {
+                "fingerprint": address_fingerprint(region, addr.detail),
+                "region": region,
+                "province": region[:2],
+                "phone": phone(addr.phone),
+            }
+        else:
+            address = {"fingerprint": "", "region": "", "province": "", "phone": ""}
         profile = center.profiles.get(conn, customer, now)
         age = max((now - profile.first_seen_at).days, 0)
+        new = age < center.settings.new_account_days
         facts: dict[str, Any] = {
             "stage": stage,
             "order": self.order_facts(ctx),
@@ -173,7 +180,7 @@ class Engine:
                 "id": customer,
                 "credit": profile.credit,
                 "age_days": age,
-                "new": age < center.settings.new_account_days,
+                "new": new,
                 "completed_orders": profile.completed_orders,
                 "rejected_reviews": profile.rejected_reviews,
                 "chargebacks": profile.chargebacks,
@@ -185,7 +192,6 @@ class Engine:
             facts["case"] = dict(case)
         if refund is not None:
             facts["refund"] = dict(refund)
-        book = center.book(conn)
         values = {
             "customer": customer,
             "ip": request["ip"],
@@ -195,17 +201,15 @@ class Engine:
         }
         if observe:
             signals: dict[str, Any] = center.counters.observe(values, customer)
-        elif book.reads(stage, "signals"):
+        elif reads.signals:
             signals = self.placement_signals(conn, order.id)
         else:
             signals = {}
-        signals["new_account_large_order"] = bool(
-            facts["customer"]["new"] and order.total >= center.settings.large_order_amount
-        )
+        signals["new_account_large_order"] = new and order.total >= center.settings.large_order_amount
         signals["region_mismatch"] = mismatch(request["region"], address["region"])
-        if any(book.reads(stage, "signals", name) for name in REFUND_SIGNALS):
+        if reads.refund_signals:
             signals.update(self.refund_signals(conn, customer, now, case))
-        if any(a and "_coupon_claims_" in a for r, a in book.refs[stage] if r == "signals"):
+        if reads.coupon_signals:
             signals.update(center.counters.coupon_claims(customer, request["device"]))
         entries = center.list_index(conn).match(values, order.shop, now)
         outcome: Outcome = book.evaluate(stage, order.shop, facts, signals)
@@ -226,7 +230,11 @@ class Engine:
     # -- signals read from the database (later stages, or when a rule reads them) -------
 
     def placement_signals(self, conn: sa.Connection, order_id: int | None) -> dict[str, Any]:
-        """The velocity signals the order saw when it was placed."""
+        """The velocity signals the order saw when it was placed (0s if that decision is
+        another worker's, not yet written: see :mod:`.decisions`)."""
+        waiting = self.center.decisions.waiting(order_id or 0, "place")
+        if waiting is not None:
+            return dict(waiting["signals"] or {})
         d = t.decisions.c
         row = conn.execute(
             sa.select(d.signals).where(d.order_id == order_id, d.stage == "place").order_by(d.id).limit(1)
@@ -267,6 +275,3 @@ class Engine:
             "refund_rate": int(refunded) * 100 // int(paid) if paid else 0,
             "refund_only_cases": int(refund_only),
         }
-
-
-REFUND_SIGNALS = ("paid_orders", "refunded_orders", "refund_rate", "refund_only_cases")

@@ -11,6 +11,7 @@ order's shop's. What they decide is in :mod:`.engine`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from datetime import datetime
@@ -66,11 +67,10 @@ class ListIndex:
                     found.extend(hits)
         ip = values.get("ip")
         if ip and self.ranges:
-            addr = ipaddress.ip_address(ip)
-            as_int = int(addr)
-            bits = 32 if addr.version == 4 else 128
-            for (version, prefix), by_net in self.ranges.items():
-                if version != addr.version:
+            version, as_int = _address(ip)
+            bits = 32 if version == 4 else 128
+            for (net_version, prefix), by_net in self.ranges.items():
+                if net_version != version:
                     continue
                 mask = ((1 << prefix) - 1) << (bits - prefix) if prefix else 0
                 hits = by_net.get(as_int & mask)
@@ -81,6 +81,13 @@ class ListIndex:
             for e in found
             if (e.shop is None or e.shop == shop) and (e.expires_at is None or e.expires_at > now)
         ]
+
+
+@functools.lru_cache(maxsize=65536)
+def _address(ip: str) -> tuple[int, int]:
+    """(version, the address as an integer) of a normalised address."""
+    addr = ipaddress.ip_address(ip)
+    return addr.version, int(addr)
 
 
 def load_index(conn: sa.Connection) -> ListIndex:

@@ -27,7 +27,7 @@ import ipaddress
 import re
 import unicodedata
 
-from mallcore.kernel import InvalidInput
+from mallcore.kernel import ConfigError, InvalidInput
 
 KINDS = ("customer", "phone", "address", "ip", "cidr", "device")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{24}$")
@@ -55,6 +55,7 @@ def phone(value: str) -> str:
     return digits
 
 
+@functools.lru_cache(maxsize=65536)  # parsing costs microseconds; a client's address recurs
 def ip(value: str) -> str:
     """The canonical form of an address, or "" when it is not one."""
     try:
@@ -64,6 +65,14 @@ def ip(value: str) -> str:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return str(addr.ipv4_mapped)
     return str(addr)
+
+
+def networks(values: list[str], key: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """CIDR ranges (or single addresses) from config; a bad one names the config ``key``."""
+    try:
+        return tuple(ipaddress.ip_network(value.strip(), strict=False) for value in values)
+    except ValueError as exc:
+        raise ConfigError(f"config key '{key}': {exc}") from None
 
 
 def list_value(kind: str, value: str) -> str:

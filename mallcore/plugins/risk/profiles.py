@@ -8,24 +8,44 @@ after-sale case rejected as abusive (``abusive_refund``), a chargeback
 lower it. Each change is an event row (who, why, the score after). Rules
 read it as ``customer.credit``.
 
-Profiles are read on every placement, so each process keeps them for
-``cache_recheck_seconds``; a score change is seen by other workers within
-that time. A customer's first placement writes their profile (first seen =
-the account's age as risk knows it).
+Profiles are read on every placement, so each process keeps those it has
+read, and forgets one as soon as its score moves: its own changes at once,
+other workers' when it next looks at the credit events (every
+``cache_recheck_seconds``; it looks a minute back each time, so a change
+committed late is not missed). A customer the process has not seen costs
+one precompiled read. A customer's first placement writes their profile
+(first seen = the account's age as risk knows it).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from mallcore.kernel.fast import statement
+
 from . import tables as t
+
+if TYPE_CHECKING:
+    from mallcore.kernel import Kernel
+
+# How far back each look at the credit events reaches: a change whose transaction
+# committed this long after it was stamped is still seen.
+LOOK_BACK = timedelta(minutes=1)
+# Profiles kept per process (then the cache starts afresh).
+CACHE_SIZE = 200_000
+PROFILE_COUNTS = (
+    t.profiles.c.completed_orders,
+    t.profiles.c.rejected_reviews,
+    t.profiles.c.chargebacks,
+    t.profiles.c.abusive_refunds,
+)
 
 COUNTERS = {
     "order_completed": "completed_orders",
@@ -46,41 +66,70 @@ class Profile(msgspec.Struct, frozen=True):
 
 
 class Profiles:
-    def __init__(self, settings: Any, recheck: float) -> None:
+    def __init__(self, settings: Any, recheck: float, kernel: Kernel) -> None:
         self.settings = settings  # CreditSettings
         self.recheck = recheck
-        self._cache: dict[str, tuple[float, Profile]] = {}
+        self._cache: dict[str, Profile] = {}
         self._lock = threading.Lock()
-        self._select = sa.select(
-            t.profiles.c.customer,
-            t.profiles.c.credit,
-            t.profiles.c.first_seen_at,
-            t.profiles.c.completed_orders,
-            t.profiles.c.rejected_reviews,
-            t.profiles.c.chargebacks,
-            t.profiles.c.abusive_refunds,
-        ).where(t.profiles.c.customer == sa.bindparam("customer"))
+        self._looked = -1.0  # when the credit events were last looked at (monotonic)
+        self._since: datetime | None = None  # ... from when
+        p = t.profiles.c
+        self._select = statement(
+            sa.select(p.customer, p.credit, p.first_seen_at, *PROFILE_COUNTS).where(
+                p.customer == sa.bindparam("customer")
+            ),
+            kernel.db,
+            returns_rows=True,
+        )
+        dialect = kernel.db.engine.dialect
+        # rows come from the driver's cursor: the column's own result processing (UTC-aware)
+        convert = p.first_seen_at.type.dialect_impl(dialect).result_processor(dialect, None)
+        self._first_seen = convert or (lambda value: value)
 
     def get(self, conn: sa.Connection, customer: str, now: datetime) -> Profile:
         """The customer's profile, written on first sight (inside the caller's transaction)."""
+        if time.monotonic() - self._looked >= self.recheck:
+            self._forget_changed(conn, now)
         held = self._cache.get(customer)
-        tick = time.monotonic()
-        if held is not None and tick - held[0] < self.recheck:
-            return held[1]
-        row = conn.execute(self._select, {"customer": customer}).first()
+        if held is not None:
+            return held
+        row = self._read(conn, customer)
         if row is None:
-            insert = _insert_ignore(conn).values(
-                customer=customer, credit=self.settings.initial, first_seen_at=now, updated_at=now
-            )
-            conn.execute(insert)
-            row = conn.execute(self._select, {"customer": customer}).first()
+            p = t.profiles.c
+            written = conn.execute(
+                _insert_ignore(conn)
+                .values(customer=customer, credit=self.settings.initial, first_seen_at=now, updated_at=now)
+                .returning(p.customer, p.credit, p.first_seen_at, *PROFILE_COUNTS)
+            ).first()
+            # (nothing back: another worker wrote it a moment ago)
+            row = tuple(written) if written is not None else self._read(conn, customer)
         assert row is not None
         profile = Profile(*row)
         with self._lock:
-            if len(self._cache) > 100_000:
+            if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            self._cache[customer] = (tick, profile)
+            self._cache[customer] = profile
         return profile
+
+    def _read(self, conn: sa.Connection, customer: str) -> tuple[Any, ...] | None:
+        rows = self._select.execute(conn, {"customer": customer}).rows
+        if not rows:
+            return None
+        row = rows[0]
+        return (*row[:2], self._first_seen(row[2]), *row[3:])
+
+    def _forget_changed(self, conn: sa.Connection, now: datetime) -> None:
+        """Forget the profiles other workers changed since the last look."""
+        with self._lock:
+            since, self._since, self._looked = self._since, now - LOOK_BACK, time.monotonic()
+        if since is None:
+            return  # nothing cached yet that could be stale
+        e = t.credit_events.c
+        changed = conn.execute(sa.select(e.customer).where(e.at > since).distinct()).scalars().all()
+        if changed:
+            with self._lock:
+                for customer in changed:
+                    self._cache.pop(customer, None)
 
     def forget(self, customer: str) -> None:
         with self._lock:

@@ -109,6 +109,7 @@ class Reports:
     ) -> None:
         center = self.center
         now = utcnow()
+        center.decisions.flush()  # what the reported order showed may still be with the writer
         with center.kernel.db.transaction() as conn:
             row = self._row(conn, principal, report_id)
             may_manage(principal, row.shop)

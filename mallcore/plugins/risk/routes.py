@@ -225,12 +225,14 @@ class DecisionController(Controller):
                 stmt = stmt.where(column == value)
         if before:
             stmt = stmt.where(d.id < before)
+        risk.decisions.flush()  # this worker's allowed placements, still with the writer
         with risk.kernel.db.transaction(write=False) as conn:
             return [decision_view(r) for r in conn.execute(stmt.order_by(d.id.desc()).limit(limit))]
 
     @get("/{decision_id:int}", sync_to_thread=True)
     def decision(self, decision_id: FromPath[int], principal: Caller, risk: Risk) -> DecisionView:
         d = t.decisions.c
+        risk.decisions.flush()
         with risk.kernel.db.transaction(write=False) as conn:
             row = conn.execute(
                 sa.select(t.decisions).where(d.id == decision_id, visible_to(principal, d.shop))

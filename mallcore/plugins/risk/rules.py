@@ -6,10 +6,11 @@ A rule is a CEL condition (see :mod:`.cel`), an action (``allow``,
 orders only. The book is rebuilt when the rules' version moves
 (:mod:`.versions`); each condition is compiled once per process.
 
-At one evaluation every applicable condition runs against one CEL context
-holding only the facts and signals some rule of that stage reads. A
-condition that fails at run time (a type mismatch on real data, a division
-by zero) does not fire; the failure is kept with the decision.
+At one evaluation each applicable condition runs on the facts and signals it
+reads, and no others (its result remembered for those values: see
+:meth:`.cel.Condition.decide`). A condition that fails at run time (a type
+mismatch on real data, a division by zero) does not fire; the failure is
+kept with the decision.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import cel as _cel
 import msgspec
 import sqlalchemy as sa
 import structlog
 
 from . import tables as t
-from .cel import Condition, Ref, RuleError, compile_condition, context_for
+from .cel import Condition, Ref, RuleError, RuleFailed, compile_condition, inputs_of
 
 STAGES = ("place", "pay", "after_sale", "refund")
 ACTIONS = ("allow", "review", "block")
@@ -48,12 +48,33 @@ class Outcome(msgspec.Struct):
     errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
+REFUND_SIGNALS = frozenset({"paid_orders", "refunded_orders", "refund_rate", "refund_only_cases"})
+
+
+class Reads(msgspec.Struct, frozen=True):
+    """What the rules of one stage read that costs something to find out."""
+
+    signals: bool  # any signal (a later stage reads the placement's from its decision)
+    refund_signals: bool  # refund behaviour (three queries)
+    coupon_signals: bool  # coupon claims (a counter read)
+
+
 class RuleBook:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = list(rules)
         self.by_stage: dict[str, list[Rule]] = {s: [r for r in self.rules if s in r.stages] for s in STAGES}
         self.refs: dict[str, frozenset[Ref]] = {
             s: frozenset(ref for r in rs for ref in r.condition.refs) for s, rs in self.by_stage.items()
+        }
+        self.reads_at = {
+            s: Reads(
+                signals=self.reads(s, "signals"),
+                refund_signals=any(self.reads(s, "signals", name) for name in REFUND_SIGNALS),
+                coupon_signals=any(
+                    r == "signals" and (a is None or "_coupon_claims_" in a) for r, a in self.refs[s]
+                ),
+            )
+            for s in STAGES
         }
 
     def reads(self, stage: str, root: str, attr: str | None = None) -> bool:
@@ -64,16 +85,18 @@ class RuleBook:
         self, stage: str, shop: str, facts: Mapping[str, Any], signals: Mapping[str, Any]
     ) -> Outcome:
         outcome = Outcome()
-        rules = [r for r in self.by_stage[stage] if r.shop is None or r.shop == shop]
+        rules = self.by_stage[stage]
         if not rules:
             return outcome
-        context = _cel.Context(context_for(self.refs[stage], facts, signals))
+        values = inputs_of(self.refs[stage], facts, signals)  # once for every rule of the stage
         for rule in rules:
+            if rule.shop is not None and rule.shop != shop:
+                continue
             try:
-                if rule.condition.run(context):
+                if rule.condition.decide(values, facts, signals):
                     outcome.fired.append(rule)
-            except Exception as exc:
-                outcome.errors.append({"id": rule.id, "name": rule.name, "error": str(exc)[:300]})
+            except RuleFailed as exc:
+                outcome.errors.append({"id": rule.id, "name": rule.name, "error": str(exc)})
         return outcome
 
 

@@ -37,6 +37,21 @@ class CounterSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     coupon_windows: list[str] = msgspec.field(default_factory=lambda: ["24h"])
 
 
+class DecisionSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[centers.risk.decisions]``: how allowed placements' decisions are written
+    (see :mod:`mallcore.plugins.risk.decisions`)."""
+
+    # A writer thread writes them at most this many milliseconds after the placement,
+    # in batches; 0 writes each in its placement's transaction (nothing to lose in a
+    # crash, at about a third of risk's cost per placement).
+    flush_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000)] = 200
+    # ... or as soon as this many wait.
+    batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
+    # Beyond this many waiting (the database refusing the writer), placements write
+    # their own decision again.
+    max_pending: Annotated[int, msgspec.Meta(ge=1)] = 20_000
+
+
 class CreditSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """信用分: where a customer starts, its bounds, and what moves it."""
 
@@ -55,6 +70,7 @@ class RiskSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     counters: CounterSettings = msgspec.field(default_factory=CounterSettings)
     rules: list[RuleSettings] = msgspec.field(default_factory=list)
+    decisions: DecisionSettings = msgspec.field(default_factory=DecisionSettings)
     credit: CreditSettings = msgspec.field(default_factory=CreditSettings)
     # A customer risk first saw less than this many days ago is new (customer.new).
     new_account_days: Annotated[int, msgspec.Meta(ge=0)] = 7

@@ -71,7 +71,8 @@ class Stages:
         )
 
     def _refuse(self, ev: Evaluation, now: datetime, **ids: Any) -> Forbidden:
-        self.center.decisions.record_refusal(ev.row(now, order_id=ids.get("order_id"), **_ids(ids)))
+        # the stage rolls back: the writer records the refusal once it has let go
+        self.center.decisions.defer(ev.row(now, order_id=ids.get("order_id"), **_ids(ids)))
         self.center.log.info(
             "risk.blocked", stage=ev.stage, customer=ev.customer, shop=ev.shop, why=ev.why(), score=ev.score
         )
@@ -81,10 +82,14 @@ class Stages:
 
     def place(self, ctx: OrderContext) -> None:
         now = utcnow()
+        decisions = self.center.decisions
         ev = self.center.engine.evaluate(ctx, "place", now, observe=True)
         if ev.action == "block":
             raise self._refuse(ev, now)
-        decision = self.center.decisions.record(ctx.conn, ev.row(now, order_id=ctx.order.id))
+        if ev.action == "allow" and decisions.deferred:
+            decisions.defer(ev.row(now, order_id=ctx.order.id))
+            return
+        decision = decisions.record(ctx.conn, ev.row(now, order_id=ctx.order.id))
         if ev.action == "review":
             ctx.put_on_hold(
                 HOLD, f"risk decision {decision}: {ev.why()}", zh=f"风控审核(决策 {decision}):{ev.why()}"

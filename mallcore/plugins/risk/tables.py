@@ -145,6 +145,8 @@ credit_events = sa.Table(
     sa.Column("note", sa.String(500), nullable=True),
     sa.Column("at", Time(), nullable=False),
     sa.Index("ix_risk_credit_events_customer", "customer", "id"),
+    # each worker looks for recent changes to forget cached profiles
+    sa.Index("ix_risk_credit_events_at", "at"),
 )
 
 # 恶意买家 reports by merchants, decided by risk staff.

@@ -3,7 +3,12 @@ cost without bound, evaluated per stage and shop, and tried on past orders first
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+
+from mallcore.testing import Kit
 
 from .support import order, risk_kernel, rule, staff
 
@@ -13,6 +18,16 @@ BASIC = ("catalog", "payment", "risk")
 @pytest.fixture
 def kernel(mallcore):
     return risk_kernel(mallcore, centers=BASIC)
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory: Any) -> Iterator[Any]:
+    """One kernel for the tests of refused rules (a refusal writes nothing), and risk staff."""
+    kit = Kit(tmp_path_factory.mktemp("risk-rules"))
+    try:
+        yield staff(kit, risk_kernel(kit, centers=BASIC))
+    finally:
+        kit.close()
 
 
 @pytest.mark.parametrize(
@@ -28,14 +43,14 @@ def kernel(mallcore):
     ],
 )
 def test_a_rule_with_a_syntax_error_or_an_unknown_attribute_is_refused_naming_it(
-    mallcore, kernel, condition, code, named
+    refusing, condition, code, named
 ):
-    refused = staff(mallcore, kernel).post("/risk/rules", json={"name": "x", "condition": condition})
+    refused = refusing.post("/risk/rules", json={"name": "x", "condition": condition})
     body = refused.json()
     assert (refused.status_code, body["code"]) == (422, code), body
     if named:
         assert body["attribute"] == named and named in body["detail"]
-    assert staff(mallcore, kernel).get("/risk/rules").json() == []
+    assert refusing.get("/risk/rules").json() == []
 
 
 @pytest.mark.parametrize(
@@ -57,9 +72,10 @@ def test_a_rule_with_a_syntax_error_or_an_unknown_attribute_is_refused_naming_it
         ("order.total > 1 || " * 80 + "true", "rule_too_complex"),
     ],
 )
-def test_a_rule_cannot_run_code_or_unbounded_work(mallcore, kernel, condition, code):
-    refused = staff(mallcore, kernel).post("/risk/rules", json={"name": "x", "condition": condition})
+def test_a_rule_cannot_run_code_or_unbounded_work(refusing, condition, code):
+    refused = refusing.post("/risk/rules", json={"name": "x", "condition": condition})
     assert (refused.status_code, refused.json()["code"]) == (422, code), refused.text
+    assert refusing.get("/risk/rules").json() == []
 
 
 def test_a_catastrophic_backtracking_pattern_runs_in_linear_time_on_real_input(mallcore, kernel):

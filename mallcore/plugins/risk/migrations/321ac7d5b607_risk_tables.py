@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("risk_credit_events", schema=None) as batch_op:
+        batch_op.create_index("ix_risk_credit_events_at", ["at"], unique=False)
         batch_op.create_index("ix_risk_credit_events_customer", ["customer", "id"], unique=False)
 
     op.create_table(
@@ -206,6 +207,7 @@ def downgrade() -> None:
     op.drop_table("risk_decisions")
     with op.batch_alter_table("risk_credit_events", schema=None) as batch_op:
         batch_op.drop_index("ix_risk_credit_events_customer")
+        batch_op.drop_index("ix_risk_credit_events_at")
 
     op.drop_table("risk_credit_events")
     # ### end Alembic commands ###
