@@ -104,7 +104,14 @@ class RiskCenter(Center):
     def _backend(storage: str, prefix: str) -> Any:
         if storage in ("memory", "memory://"):
             return MemoryBackend()
-        if storage.split(":", 1)[0] not in ("redis", "rediss", "redis+sentinel", "redis+cluster"):
+        scheme = storage.split(":", 1)[0]
+        if scheme == "redis+cluster":
+            # a placement's counters are counted by one script, on one server
+            raise ConfigError(
+                "config key 'centers.risk.counters.storage': Redis Cluster is not supported; "
+                "use one Redis server (redis://, rediss://) or Sentinel (redis+sentinel://)"
+            )
+        if scheme not in ("redis", "rediss", "redis+sentinel"):
             raise ConfigError(
                 f"config key 'centers.risk.counters.storage': {storage!r} is not 'memory' or a redis:// URI"
             )

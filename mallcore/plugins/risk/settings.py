@@ -23,7 +23,8 @@ class RuleSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class CounterSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # "memory" (this process only) or a limits storage URI: "redis://127.0.0.1:6379/0",
-    # "rediss://...", "redis+sentinel://..." (needs the redis package: pip install mallcore[redis]).
+    # "rediss://...", "redis+sentinel://..." (needs the redis package: pip install mallcore[redis]);
+    # not Redis Cluster (a placement is counted by one script on one server).
     storage: str = "memory"
     # Keys in a shared storage start with this (one deployment per prefix).
     prefix: str = "mallcore-risk"

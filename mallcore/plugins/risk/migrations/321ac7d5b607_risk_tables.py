@@ -126,7 +126,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(length=8), nullable=False),
         sa.Column("score", sa.Integer(), server_default="0", nullable=False),
         sa.Column("stages", columns.JSON, nullable=False),
-        sa.Column("enabled", sa.Boolean(), server_default=sa.text("1"), nullable=False),
+        sa.Column("enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("created_by", sa.String(length=128), nullable=False),
         sa.Column("created_at", columns.Time(), nullable=False),
         sa.Column("updated_by", sa.String(length=128), nullable=True),
