@@ -21,6 +21,7 @@ first order (their credit profile is written).
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import time
@@ -206,28 +207,82 @@ def _http_requests(n: int) -> list[bytes]:
     return out
 
 
+def _server_cpu(port: int) -> float | None:
+    """CPU seconds used so far by the server listening on ``port`` and its worker
+    processes (Linux; else None)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    used: dict[int, float] = {}
+    parent: dict[int, int] = {}
+    root = None
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            pid = int(entry.name)
+            parent[pid] = int(fields[1])
+            used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            if root is None:
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+                if b"uvicorn" in b" ".join(args) and str(port).encode() in args:
+                    root = pid
+        except (OSError, ValueError, IndexError):
+            continue
+    if root is None:
+        return None
+    family, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parent.items() if ppid in family} - family
+        family |= more
+        grew = bool(more)
+    return sum(used.get(pid, 0.0) for pid in family)
+
+
 def over_http(target: Any, folder: Path, n: int, clients: int, workers: int, rounds: int) -> dict[str, Any]:
     """Orders per second over HTTP (uvicorn, ``clients`` concurrent connections), as
-    ``place`` measures them, risk off against on; the median of ``rounds`` runs each."""
-    from . import compare, load, summarize
+    ``place`` measures them, risk off against on. Both servers run side by side and
+    take turns, a batch of orders each, so they share the machine's moments; each
+    side's rate is its median batch's, and its CPU per order is what its process
+    used (every thread, the decision writer's included) over the whole run."""
+    from . import load
 
     warm = max(HTTP_CUSTOMERS, n // 10)
-    requests = _http_requests(warm + n)
-    runs: dict[str, list[dict[str, Any]]] = {"raw": [], "mallcore": []}  # raw: off, mallcore: on
-    for i in range(rounds):
-        sides = [("raw", False), ("mallcore", True)]
-        for side, risk in sides if i % 2 == 0 else reversed(sides):
-            with _server(target, folder, risk, workers) as port:
-                load.run("127.0.0.1", port, requests[:warm], clients)
-                runs[side].append(summarize(load.run("127.0.0.1", port, requests[warm:], clients), 201))
-    compared = compare(runs, "per_second")
-    return {
-        "off": compared["raw"],
-        "on": compared["mallcore"],
-        "ratio": compared["ratio"],
-        "slower": round(1 / compared["ratio"] - 1, 4) if compared["ratio"] else None,
-        "runs": {"off": runs["raw"], "on": runs["mallcore"]},
+    batches = max(4, 2 * rounds)
+    size = max(clients * 4, n // batches)
+    requests = _http_requests(warm + size * batches)
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    latency: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, float | None] = {}
+    with _server(target, folder, False, workers) as off, _server(target, folder, True, workers) as on:
+        ports = {"off": off, "on": on}
+        for port in ports.values():
+            load.run("127.0.0.1", port, requests[:warm], clients)
+        started = {side: _server_cpu(port) for side, port in ports.items()}
+        for i in range(batches):
+            chunk = requests[warm + i * size : warm + (i + 1) * size]
+            for side in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                result = load.run("127.0.0.1", ports[side], chunk, clients)
+                assert set(result.statuses) == {201}, result.statuses
+                rates[side].append(result.rate(201))
+                latency[side].append(result.percentile(0.5))
+        time.sleep(0.5)  # the decision writer's last batch
+        for side, port in ports.items():
+            now, before = _server_cpu(port), started[side]
+            cpu[side] = None if now is None or before is None else (now - before) / (size * batches)
+    rate = {side: statistics.median(r) for side, r in rates.items()}
+    out: dict[str, Any] = {
+        "orders": size * batches,
+        "clients": clients,
+        "per_second": {side: round(r, 1) for side, r in rate.items()},
+        "p50_ms": {side: round(statistics.median(v) * 1000, 2) for side, v in latency.items()},
+        "slower": round(rate["off"] / rate["on"] - 1, 4),
     }
+    if cpu["off"] and cpu["on"]:
+        out["server_cpu_us_per_order"] = {side: round(v * 1e6, 1) for side, v in cpu.items() if v}
+        out["server_cpu_overhead"] = round(cpu["on"] / cpu["off"] - 1, 4)
+    return out
 
 
 # -- in process ----------------------------------------------------------------------------
@@ -338,8 +393,12 @@ def line(r: dict[str, Any]) -> str:
     )
     http = r.get("http")
     if http:
+        rate, p50 = http["per_second"], http["p50_ms"]
         out += (
-            f"\n         HTTP: off {http['off']['per_second']}/s, on {http['on']['per_second']}/s: "
-            f"on is {http['slower']:+.1%} slower (p50 {http['off']['p50_ms']} → {http['on']['p50_ms']} ms)"
+            f"\n         HTTP: off {rate['off']}/s, on {rate['on']}/s: on is {http['slower']:+.1%} slower "
+            f"(p50 {p50['off']} → {p50['on']} ms)"
         )
+        if "server_cpu_overhead" in http:
+            used = http["server_cpu_us_per_order"]
+            out += f"; server cpu {used['off']} → {used['on']} µs/order ({http['server_cpu_overhead']:+.1%})"
     return out
