@@ -3,10 +3,10 @@
 Where each is written:
 
 - A decision that **holds** something (``review``) and every decision at
-  payment, after-sale requests and refunds is written in the stage's own
-  transaction (one INSERT, precompiled for the driver), so it exists exactly
-  when the held order, case or refund does.
-- An **allowed placement** (nearly every order) is handed to a writer thread,
+  after-sale requests and refunds (the refund-abuse signals count them) is
+  written in the stage's own transaction (one INSERT, precompiled for the
+  driver), so it exists exactly when the held order, case or refund does.
+- An **allowed placement or payment** (nearly every one) is handed to a writer thread,
   which writes the rows it has gathered in one transaction with one
   multi-row INSERT every ``decisions.flush_ms`` milliseconds (or as soon as
   ``decisions.batch`` rows wait). The placement pays for building the row
@@ -16,9 +16,9 @@ Where each is written:
 - A **refused** stage (``block``) rolls its transaction back; its decision
   goes to the same writer, written once the refused stage has let go.
 
-What a crash can lose: the decisions of allowed placements and refusals
-handed over in the last ``flush_ms`` (orders are never lost, and nothing
-held is). If the database refuses the writer, rows are kept and retried;
+What a crash can lose: the decisions of allowed placements and payments and
+of refusals handed over in the last ``flush_ms`` (orders are never lost, and
+nothing held is). If the database refuses the writer, rows are kept and retried;
 beyond ``decisions.max_pending`` waiting rows, placements write their own
 decision in their transaction again until the writer catches up. A clean
 shutdown (``center_shutdown``, or the interpreter exiting) writes what is

@@ -108,6 +108,9 @@ class Stages:
         ev = center.engine.evaluate(ctx, "pay", now)
         if ev.action == "block":
             raise self._refuse(ev, now, order_id=ctx.order.id)
+        if ev.action == "allow" and center.decisions.deferred:
+            center.decisions.defer(ev.row(now, order_id=ctx.order.id))
+            return
         decision = center.decisions.record(ctx.conn, ev.row(now, order_id=ctx.order.id))
         if ev.action == "review" and not ctx.order.hold:
             ctx.put_on_hold(
