@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from . import tables as t
 
 
-class Entry(msgspec.Struct, frozen=True):
+class Entry(msgspec.Struct, frozen=True, gc=False):
     id: int
     kind: str
     value: str

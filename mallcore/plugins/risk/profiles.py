@@ -55,7 +55,7 @@ COUNTERS = {
 }
 
 
-class Profile(msgspec.Struct, frozen=True):
+class Profile(msgspec.Struct, frozen=True, gc=False):
     customer: str
     credit: int
     first_seen_at: datetime
