@@ -10,9 +10,9 @@ Where each is written:
   which writes the rows it has gathered in one transaction with one
   multi-row INSERT every ``decisions.flush_ms`` milliseconds (or as soon as
   ``decisions.batch`` rows wait). The placement pays for building the row
-  and nothing else; measured, the INSERT in the placement's transaction was
-  a third of what risk added to a placement (``mallcore bench --scenario
-  risk``).
+  and nothing else; measured (``mallcore bench --scenario risk``), writing it
+  in the placement's transaction instead adds a quarter to a half again to
+  what risk costs a placement.
 - A **refused** stage (``block``) rolls its transaction back; its decision
   goes to the same writer, written once the refused stage has let go.
 
