@@ -108,7 +108,8 @@ class DecisionLog:
         return None
 
     def flush(self, timeout: float = 10.0) -> None:
-        """Wait until every decision handed over so far is written."""
+        """Wait until every decision handed over so far is written (never from inside a
+        write transaction: on SQLite the writer would wait for it; see :meth:`waiting`)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             target = self._handed
