@@ -167,106 +167,54 @@ class Reviews:
             data={"review_id": row.id, "decision_id": row.decision_id},
         )
 
+    @staticmethod
+    def _what(row: Any) -> tuple[str, str]:
+        """The review and what it held, for the timeline (English, Chinese)."""
+        if row.kind == "case":
+            return (
+                f"Risk review {row.id} of after-sale case {row.case_id}",
+                f"售后单 {row.case_id} 风控审核 {row.id}",
+            )
+        if row.kind == "refund":
+            return (
+                f"Risk review {row.id} of refund {row.refund_id}",
+                f"退款 {row.refund_id} 风控审核 {row.id}",
+            )
+        return f"Risk review {row.id}", f"风控审核 {row.id}"
+
     def _release(self, ctx: OrderContext, row: Any, actor: str, note: str) -> None:
         kernel = self.center.kernel
+        en, zh = self._what(row)
+        self._note(ctx, row, actor, "released", f"{en} released: {note}", f"{zh} 已放行:{note}")
         if row.kind == "order":
             if ctx.order.hold:
                 kernel.orders.release_in(ctx, f"risk review {row.id}: {note}")
-            self._note(
-                ctx,
-                row,
-                actor,
-                "released",
-                f"Risk review {row.id} released: {note}",
-                f"风控审核 {row.id} 已放行:{note}",
-            )
         elif row.kind == "case":
             kernel.hook.after_sale_release(
                 ctx=ctx, case_id=row.case_id, actor=actor, note=note, outcome="release"
             )
-            self._note(
-                ctx,
-                row,
-                actor,
-                "released",
-                f"Risk review {row.id} of after-sale case {row.case_id} released: {note}",
-                f"售后单 {row.case_id} 风控审核 {row.id} 已放行:{note}",
-            )
         else:
             refund = kernel.refunds.load(ctx.conn, row.refund_id, order_id=ctx.order.id)
-            self._note(
-                ctx,
-                row,
-                actor,
-                "released",
-                f"Risk review {row.id} of refund {row.refund_id} released: {note}",
-                f"退款 {row.refund_id} 风控审核 {row.id} 已放行:{note}",
-            )
             if refund.status == "pending_review" and not row.co_reviewers:
                 kernel.refunds.approve(ctx, row.refund_id, actor)
 
     def _reject(self, ctx: OrderContext, row: Any, actor: str, note: str) -> None:
-        kernel, center = self.center.kernel, self.center
-        now = utcnow()
+        kernel = self.center.kernel
+        en, zh = self._what(row)
+        self._note(ctx, row, actor, "rejected", f"{en} rejected: {note}", f"{zh} 未通过:{note}")
+        # a held order is a rejected review; a held case or refund, abuse of refunds
+        kind = "review_rejected" if row.kind == "order" else "abusive_refund"
+        self.center.profiles.change(
+            ctx.conn, row.customer, kind, actor=actor, now=utcnow(), order_id=row.order_id, note=note
+        )
         if row.kind == "order":
-            self._note(
-                ctx,
-                row,
-                actor,
-                "rejected",
-                f"Risk review {row.id} rejected: {note}",
-                f"风控审核 {row.id} 未通过:{note}",
-            )
-            center.profiles.change(
-                ctx.conn,
-                row.customer,
-                "review_rejected",
-                actor=actor,
-                now=now,
-                order_id=row.order_id,
-                note=note,
-            )
             if ctx.order.status in ("awaiting_payment", "paid"):
                 kernel.orders.cancel_in(ctx, "the order did not pass review")
         elif row.kind == "case":
-            self._note(
-                ctx,
-                row,
-                actor,
-                "rejected",
-                f"Risk review {row.id} of after-sale case {row.case_id} rejected: {note}",
-                f"售后单 {row.case_id} 风控审核 {row.id} 未通过:{note}",
-            )
             kernel.hook.after_sale_release(
                 ctx=ctx, case_id=row.case_id, actor=actor, note=note, outcome="reject"
             )
-            center.profiles.change(
-                ctx.conn,
-                row.customer,
-                "abusive_refund",
-                actor=actor,
-                now=now,
-                order_id=row.order_id,
-                note=note,
-            )
         else:
             refund = kernel.refunds.load(ctx.conn, row.refund_id, order_id=ctx.order.id)
-            self._note(
-                ctx,
-                row,
-                actor,
-                "rejected",
-                f"Risk review {row.id} of refund {row.refund_id} rejected: {note}",
-                f"退款 {row.refund_id} 风控审核 {row.id} 未通过:{note}",
-            )
-            center.profiles.change(
-                ctx.conn,
-                row.customer,
-                "abusive_refund",
-                actor=actor,
-                now=now,
-                order_id=row.order_id,
-                note=note,
-            )
             if refund.status == "pending_review":
                 kernel.refunds.reject(ctx, row.refund_id, actor, "the refund did not pass review")
