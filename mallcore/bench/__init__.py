@@ -15,6 +15,7 @@ Scenarios (all by default):
   (executemany counts once: one round trip).
 - ``plugins``: placement time with ten no-op centers implementing every
   lifecycle hook against none (in process, interleaved, best of rounds).
+- ``risk``: placement with the risk center on against off (:mod:`.risk`).
 
 Every figure is measured in the same run as its baseline; only ratios are
 meant to be compared across machines.
@@ -29,7 +30,11 @@ import click
 
 # Imports stay inside the command: ``mallcore --help`` lists it without loading the benchmark.
 
-SCENARIOS = ("place", "hot", "statements", "plugins")
+# Scenarios of the centers: name -> module of this package with
+# ``scenario(target, folder, *, requests, clients, workers, rounds, console_orders)``
+# returning the scenario's figures, and ``line(figures)`` printing them.
+CENTER_SCENARIOS = ("risk",)
+SCENARIOS = ("place", "hot", "statements", "plugins", *CENTER_SCENARIOS)
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

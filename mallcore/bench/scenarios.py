@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import statistics
@@ -18,7 +19,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from . import SCENARIOS, load, raw
+from . import CENTER_SCENARIOS, SCENARIOS, load, raw
 
 ADMIN, CUSTOMER = "bench-admin-token", "bench-customer-token"
 SKUS = {f"BENCH-{i}": (1000 + 100 * i, 10**8) for i in range(1, 11)}
@@ -393,16 +394,24 @@ def _kernel_stock(config: Path, sku: str) -> tuple[int, int]:
     return int(row[0] or 0), int(row[1] or 0)
 
 
-def _in_process_kernel(target: Target, folder: Path, extra: tuple[Any, ...] = ()) -> tuple[Any, Any]:
+def _in_process_kernel(
+    target: Target,
+    folder: Path,
+    extra: tuple[Any, ...] = (),
+    centers: dict[str, dict[str, Any]] | None = None,
+) -> tuple[Any, Any]:
+    """A kernel (catalog, payment, wms, plus ``centers`` with their settings) on a fresh
+    database with the bench's SKUs in stock, and the bench's customer."""
     from litestar.testing import TestClient
 
     from mallcore.kernel import Kernel, Principal, load_config
     from mallcore.kernel.http.app import create_app
 
     url, schema = target.fresh()
-    config = load_config(
-        kernel_config(url, schema, folder), env={}, overrides={"logging": {"level": "warning"}}
-    )
+    overrides: dict[str, Any] = {"logging": {"level": "warning"}}
+    if centers:
+        overrides["centers"] = {"enabled": ["catalog", "payment", "wms", *centers], **centers}
+    config = load_config(kernel_config(url, schema, folder), env={}, overrides=overrides)
     kernel = Kernel(config, centers=extra)
     kernel.create_schema()
     with TestClient(create_app(kernel, lifecycle=False)) as client:
@@ -439,6 +448,7 @@ def run(
     hot_attempts: int,
     hot_clients: int,
     out: str,
+    **center_options: Any,
 ) -> None:
     """Run the chosen scenarios (all when none) on the chosen databases; write the report to ``out``."""
     from rich.console import Console
@@ -469,6 +479,16 @@ def run(
                         section[name] = scenario_hot(target, folder, hot_attempts, hot_clients, procs, rounds)
                     elif name == "statements":
                         section[name] = scenario_statements(target, folder)
+                    elif name in CENTER_SCENARIOS:
+                        section[name] = _center_module(name).scenario(
+                            target,
+                            folder,
+                            requests=n,
+                            clients=clients,
+                            workers=procs,
+                            rounds=rounds,
+                            **center_options,
+                        )
                     else:
                         section[name] = scenario_plugins(target, folder, max(200, n // 3), max(3, rounds + 1))
                     console.print(_line(kind, name, section[name]))
@@ -481,7 +501,13 @@ def run(
     console.print(f"full results: {out}")
 
 
+def _center_module(name: str) -> Any:
+    return importlib.import_module(f"{__package__}.{name}")
+
+
 def _line(kind: str, name: str, r: dict[str, Any]) -> str:
+    if name in CENTER_SCENARIOS:
+        return str(_center_module(name).line(r))
     if name == "place":
         return (
             f"  place  raw {r['raw']['per_second']}/s (p50 {r['raw']['p50_ms']} ms, p99 {r['raw']['p99_ms']} ms)  "

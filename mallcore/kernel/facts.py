@@ -15,6 +15,7 @@ own IP.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
@@ -56,6 +57,9 @@ def parse_networks(values: Iterable[str], key: str) -> tuple[Network, ...]:
     return tuple(out)
 
 
+# A server hears from the same few proxies and clients over and over: parsing an
+# address and testing it against the networks costs microseconds each time.
+@functools.lru_cache(maxsize=4096)
 def _trusted(address: str, trusted: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
@@ -65,6 +69,7 @@ def _trusted(address: str, trusted: Sequence[Network]) -> bool:
 
 
 def client_ip(peer: str, forwarded_for: Sequence[str], trusted: Sequence[Network]) -> str:
+    trusted = tuple(trusted)  # (hashable, for _trusted's cache)
     if not trusted or not _trusted(peer, trusted):
         return peer
     for hop in reversed(forwarded_for):

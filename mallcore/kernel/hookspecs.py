@@ -342,7 +342,8 @@ def order_after_sale(ctx: OrderContext, case: AfterSaleCase) -> None:
     merchant-silence timer, refund-only approval) until the center lifts it
     through :func:`after_sale_release`; or set ``case.fast_track`` (a reason)
     to have a refund-only case approved at once (极速退款). A hold wins over
-    a fast track.
+    a fast track. The center that held a case ends the hold with
+    :func:`after_sale_release`.
 
     :param ctx: the case's order, locked.
     :param case: the case; ``case.status`` is the step just taken
@@ -363,27 +364,37 @@ def order_after_sale(ctx: OrderContext, case: AfterSaleCase) -> None:
 
 
 @hookspec
-def after_sale_release(ctx: OrderContext, case_id: int, actor: str, note: str) -> None:
-    """Lift the hold a center put on an after-sale case (``case.hold``).
+def after_sale_release(ctx: OrderContext, case_id: int, actor: str, note: str, outcome: str) -> None:
+    """End the hold a center put on an after-sale case (``case.hold``).
 
     Called by the center that held the case (risk, after a review), inside
-    a stage on the case's order (in that stage's transaction); the
-    after-sale center clears the hold,
-    notes it on the case's timeline and lets the case go on as if it had
-    never been held.
+    a stage on the case's order (in that stage's transaction). The
+    after-sale center clears the hold and notes it on the case's staff
+    timeline; what happens next is ``outcome``:
+
+    - ``"release"``: the case goes on as if it had never been held. An
+      automatic decision it was kept from is taken now (a refund before
+      shipment, a fast track) or by the next run of the timers (the
+      merchant-silence deadline, if it has passed meanwhile).
+    - ``"reject"``: the holding center refuses the request; the case is
+      rejected as a merchant's rejection would be, and the customer reads
+      that it did not pass review, never why. A case that already moved on
+      (the merchant decided it by hand) is left as it is, with a note for
+      staff.
 
     :param ctx: the stage of the case's order.
     :param case_id: the case.
-    :param actor: who released it (staff subject).
+    :param actor: who decided (staff subject).
     :param note: why, for the staff timeline.
+    :param outcome: ``"release"`` or ``"reject"``.
     :returns: nothing; every implementation is called.
-    :raises: any exception keeps the hold.
+    :raises: any exception keeps the hold (the caller's stage rolls back).
 
     Example::
 
         @hookimpl
-        def after_sale_release(self, ctx, case_id, actor, note):
-            self.cases.release(ctx, case_id, actor=actor, note=note)
+        def after_sale_release(self, ctx, case_id, actor, note, outcome):
+            self.cases.end_hold(ctx, case_id, actor, note, reject=outcome == "reject")
     """
 
 

@@ -526,23 +526,25 @@ def test_hook_coupon_grant_first_answer_wins_inside_the_callers_transaction(mall
     assert none is None
 
 
-def test_hook_after_sale_release_reaches_the_center_that_keeps_cases(mallcore):
-    released = []
+def test_hook_after_sale_release_reaches_the_center_that_keeps_cases_with_the_outcome(mallcore):
+    ended = []
 
     class Cases(Center):
         name = "cases"
 
         @hookimpl
-        def after_sale_release(self, ctx, case_id, actor, note):
-            released.append((ctx.order.id, case_id, actor, note))
+        def after_sale_release(self, ctx, case_id, actor, note, outcome):
+            ended.append((ctx.order.id, case_id, actor, note, outcome))
             ctx.timeline(
-                "cases.released", f"case {case_id} released", ref=f"after_sale:{case_id}", public=False
+                f"cases.{outcome}", f"case {case_id}: {outcome}", ref=f"after_sale:{case_id}", public=False
             )
 
     kernel, alice, staff = kit(mallcore, Cases)
     oid = alice.post("/orders", json=order_body()).json()["id"]
     with kernel.orders.stage("after_sale", oid, SYSTEM) as ctx:
-        kernel.hook.after_sale_release(ctx=ctx, case_id=5, actor="risk-1", note="genuine")
-    assert [(oid, 5, "risk-1", "genuine")] == released
+        kernel.hook.after_sale_release(ctx=ctx, case_id=5, actor="risk-1", note="genuine", outcome="release")
+    with kernel.orders.stage("after_sale", oid, SYSTEM) as ctx:
+        kernel.hook.after_sale_release(ctx=ctx, case_id=6, actor="risk-1", note="abuse", outcome="reject")
+    assert [(oid, 5, "risk-1", "genuine", "release"), (oid, 6, "risk-1", "abuse", "reject")] == ended
     entries = staff.get(f"/orders/{oid}/timeline?ref=after_sale:5").json()
-    assert [e["kind"] for e in entries] == ["cases.released"]
+    assert [e["kind"] for e in entries] == ["cases.release"]

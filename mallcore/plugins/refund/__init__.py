@@ -13,6 +13,9 @@ Hooks:
 - ``order_refund``: a case's refund approved by finance (or rejected) moves
   the case (``refunded``, or back to the merchant).
 - ``after_sale_parcel``: TMS's carrier events on return parcels and pickups.
+- ``after_sale_release``: the center that held a new request (``case.hold``,
+  e.g. risk) releases or rejects it (see :mod:`.cases.holds`; a
+  ``case.fast_track`` is honoured there too).
 - ``order_cancel``: open requests of a cancelled order are closed.
 - ``order_view``: the order's cases (and, on a replacement order, the case
   it replaces) under ``extra``.
@@ -74,6 +77,12 @@ class RefundCenter(Center):
     @hookimpl
     def after_sale_parcel(self, ctx: OrderContext, event: ParcelEvent) -> None:
         self.cases.returns.parcel_event(ctx, event)
+
+    @hookimpl
+    def after_sale_release(
+        self, ctx: OrderContext, case_id: int, actor: str, note: str, outcome: str
+    ) -> None:
+        self.cases.holds.end(ctx, case_id, actor, note, outcome)
 
     @hookimpl
     def order_cancel(self, ctx: OrderContext, reason: str) -> None:

@@ -211,6 +211,8 @@ class CaseView(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
     timeline: list[TimelineView]
+    # Staff only: why a center (risk) holds the case from automatic decisions.
+    hold: str | None = None
 
 
 class CaseSummary(msgspec.Struct, kw_only=True):
@@ -224,6 +226,8 @@ class CaseSummary(msgspec.Struct, kw_only=True):
     replacement_order_id: int | None
     due_at: datetime | None
     created_at: datetime
+    # Staff only (see CaseView.hold).
+    hold: str | None = None
 
 
 class ReasonView(msgspec.Struct, kw_only=True):

@@ -20,6 +20,9 @@ staff (repair, finance review) ``staff_days``              flagged for staff, re
 command ``mallcore refund sla``; several runners may race. Each due case is
 handled in its order's stage (the order row locked) and only if its timer is
 still the one that was read (``due_at`` unchanged), so a case fires once.
+A case a reacting center holds (``hold``, see :mod:`.cases.holds`) keeps its
+timer but is skipped until the hold ends; a deadline that passed meanwhile
+fires on the next run after.
 """
 
 from __future__ import annotations
@@ -79,7 +82,8 @@ def due(center: RefundCenter, now: datetime, limit: int = 500) -> list[Any]:
         return list(
             conn.execute(
                 sa.select(c.id, c.order_id, c.due_at, c.timer, c.status)
-                .where(c.due_at <= now, c.timer.is_not(None))
+                # a held case waits for the center that holds it (see cases.holds)
+                .where(c.due_at <= now, c.timer.is_not(None), c.hold.is_(None))
                 .order_by(c.due_at, c.id)
                 .limit(limit)
             )
@@ -96,8 +100,9 @@ def run(center: RefundCenter, now: datetime | None = None, limit: int = 500) -> 
             with kernel.orders.stage("after_sale_sla", row.order_id, SYSTEM) as ctx:
                 ctx.stash[NOW] = now
                 case = cases.records.load(ctx.conn, row.id)
-                # Another runner got here first: the timer changed or went.
-                if case is None or case.due_at != row.due_at or case.timer != row.timer:
+                # Another runner got here first (the timer changed or went), or a
+                # center put the case on hold since it was listed.
+                if case is None or case.due_at != row.due_at or case.timer != row.timer or case.hold:
                     continue
                 fire(center, ctx, case)
             fired += 1

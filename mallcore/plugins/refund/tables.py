@@ -33,6 +33,9 @@ cases = sa.Table(
     sa.Column("inspections", JSON, nullable=True),
     sa.Column("replacement_skus", JSON, nullable=True),
     sa.Column("data", JSON, nullable=True),
+    # Why a reacting center (risk) holds the case from every automatic decision
+    # (``AfterSaleCase.hold``); NULL when not held. Staff see it, customers never.
+    sa.Column("hold", sa.String(200), nullable=True),
     # the SLA timer: what happens (``timer``) when ``due_at`` passes
     sa.Column("due_at", Time(), nullable=True),
     sa.Column("timer", sa.String(32), nullable=True),

@@ -158,11 +158,12 @@ def make_shop(
     settings: dict[str, Any] | None = None,
     skus: list[tuple[str, int]] | None = None,
     config: dict[str, Any] | None = None,
+    extra: list[Any] | None = None,
 ) -> Shop:
     carrier = StandInCarrier()
     kernel = kit.kernel(
         centers=centers or ["catalog", "payment", "refund"],
-        extra=[carrier],
+        extra=[carrier, *(extra or [])],
         settings={"refund": settings or {}},
         config=config,
     )

@@ -33,8 +33,9 @@ class Decisions:
     ) -> None:
         """Approve a request; once inspected, (re)do its refund or replacement.
 
-        ``auto`` says why no merchant did it: ``"sla"`` (the merchant was silent) or
-        ``"unshipped"`` (a refund before shipment).
+        ``auto`` says why no merchant did it: ``"sla"`` (the merchant was silent),
+        ``"unshipped"`` (a refund before shipment) or ``"fast_track"`` (a reacting center
+        fast-tracked it: 极速退款).
         """
         decision = decision or Decision()
         # Approving again after finance rejected the refund resubmits it.
@@ -51,6 +52,8 @@ class Decisions:
             zh = f"商家超时({hours} 小时)未处理,系统已自动同意"
         elif auto == "unshipped":
             en, zh = "Approved at once: the order had not shipped yet", "订单尚未发货,系统已自动同意"
+        elif auto == "fast_track":
+            en, zh = "Express refund approved", "极速退款:系统已自动同意"
         else:
             en, zh = "The merchant approved your request", "商家已同意您的申请"
         life.move(ctx, case, S.APPROVED, en, zh, actor=actor)

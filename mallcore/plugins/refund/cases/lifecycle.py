@@ -56,6 +56,19 @@ class Lifecycle:
         """Take one edge of the state machine: row, timeline, ``order_after_sale``."""
         st.check(case.type, case.status, target)
         previous = case.status
+        if case.hold is not None and previous == S.REQUESTED:
+            # Decided by hand (merchant, customer) or closed with its order while held:
+            # the hold was against automatic decisions only, so it ends here.
+            self.note(
+                ctx,
+                case,
+                "hold_ended",
+                f"The request was decided while on hold ({case.hold}); the hold ends",
+                f"售后申请在冻结期间已被处理({case.hold}),冻结解除",
+                public=False,
+                actor=actor,
+            )
+            case.hold = None
         case.status = target.value
         now = self.now(ctx)
         case.updated_at = now
@@ -92,8 +105,11 @@ class Lifecycle:
         case.due_at, case.timer = timer_for(self.settings, case, self.now(ctx))
         self.save(ctx, case)
 
-    def tell(self, ctx: OrderContext, case: Case, previous: str | None, status: str | None = None) -> None:
-        """Call ``order_after_sale`` and keep what reacting centers filled in."""
+    def tell(
+        self, ctx: OrderContext, case: Case, previous: str | None, status: str | None = None
+    ) -> AfterSaleCase:
+        """Call ``order_after_sale`` and keep what reacting centers filled in; returns what
+        they were told, with their answers (``hold``, ``fast_track`` at ``requested``)."""
         contract = AfterSaleCase(
             id=case.id,
             order_id=case.order_id,
@@ -125,6 +141,7 @@ class Lifecycle:
                 contract.data,
             )
             self.save(ctx, case)
+        return contract
 
     def note(
         self, ctx: OrderContext, case: Case, kind: str, en: str, zh: str | None = None, **kw: Any

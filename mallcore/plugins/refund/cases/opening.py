@@ -11,8 +11,8 @@ from .. import sla
 from .. import states as st
 from ..schemas import OpenCase, RefundSettings
 from ..states import CaseStatus as S
-from .decisions import Decisions
 from .eligibility import Eligibility
+from .holds import Holds
 from .lifecycle import Lifecycle
 from .records import Case, CaseRecords
 
@@ -26,14 +26,15 @@ _STAFF = frozenset({"merchant", "warehouse", "finance"})
 class Opening:
     lifecycle: Lifecycle
     eligibility: Eligibility
-    decisions: Decisions
+    holds: Holds
     records: CaseRecords
     settings: RefundSettings
     hook: Any  # the kernel's hook relay
     orders: OrderService  # builds the probe context a replacement is priced in
 
     def open(self, ctx: OrderContext, req: OpenCase) -> Case:
-        """Open a case on ``ctx.order`` for its customer (a refund before shipment is approved at once)."""
+        """Open a case on ``ctx.order`` for its customer; a refund before shipment, or one a
+        reacting center fast-tracks, is approved at once unless a reacting center holds it."""
         principal, order = ctx.principal, ctx.order
         s = self.settings
         if not principal.is_admin and not (
@@ -90,9 +91,7 @@ class Opening:
         self.records.insert(ctx.conn, case)
         self._first_entries(ctx, case, req, claimed.replacements)
         ctx.emit("after_sale.requested", {"case_id": case.id, "type": case.type})
-        self.lifecycle.tell(ctx, case, None)
-        if case.type == "refund_only" and not shipped and s.auto_approve_unshipped:
-            self.decisions.approve(ctx, case, actor="system", auto="unshipped")
+        self.holds.requested(ctx, case, self.lifecycle.tell(ctx, case, None))
         return case
 
     def _first_entries(self, ctx: OrderContext, case: Case, req: OpenCase, replacements: set[int]) -> None:

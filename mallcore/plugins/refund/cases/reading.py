@@ -76,6 +76,8 @@ class Reading:
         )
         if pending is not None:
             timeline.extend(_pending(pending, case.ref, lang, staff))
+        # A held case's deadline will not be kept: the customer is not promised it.
+        promised = staff or case.hold is None
         return CaseView(
             id=case.id,
             order_id=case.order_id,
@@ -106,11 +108,12 @@ class Reading:
             return_parcel=case.return_parcel,
             pickup=case.pickup,
             inspections=[_inspection(i, staff) for i in case.inspections],
-            due_at=case.due_at,
-            timer=case.timer,
+            due_at=case.due_at if promised else None,
+            timer=case.timer if promised else None,
             created_at=case.created_at or utcnow(),
             updated_at=case.updated_at or utcnow(),
             timeline=timeline,
+            hold=case.hold if staff else None,
         )
 
     def refundable(self, conn: sa.Connection, order: Order, case: Case, principal: Principal) -> int:
@@ -148,7 +151,13 @@ class Reading:
             stmt = stmt.where(c.id < before)
         stmt = stmt.order_by(c.id.desc()).limit(limit)
         with self.kernel.db.transaction(write=False) as conn:
-            return [
+            rows = conn.execute(stmt).all()
+        out = []
+        for r in rows:
+            staff = principal.is_admin or principal.can_act_for_shop(
+                r.shop, "merchant", "warehouse", "finance"
+            )
+            out.append(
                 CaseSummary(
                     id=r.id,
                     order_id=r.order_id,
@@ -158,11 +167,12 @@ class Reading:
                     customer=r.customer,
                     refund_amount=r.refund_amount,
                     replacement_order_id=r.replacement_order_id,
-                    due_at=r.due_at,
+                    due_at=r.due_at if staff or r.hold is None else None,
                     created_at=r.created_at,
+                    hold=r.hold if staff else None,
                 )
-                for r in conn.execute(stmt)
-            ]
+            )
+        return out
 
 
 def _pending(ctx: OrderContext, ref: str, lang: str, staff: bool) -> Iterable[TimelineView]:

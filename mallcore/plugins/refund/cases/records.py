@@ -47,6 +47,8 @@ class Case(msgspec.Struct, kw_only=True):
     inspections: list[Inspection] = msgspec.field(default_factory=list)
     replacement_skus: dict[int, str] = msgspec.field(default_factory=dict)
     data: dict[str, Any] = msgspec.field(default_factory=dict)
+    # why a reacting center keeps the case from automatic decisions (``AfterSaleCase.hold``)
+    hold: str | None = None
     due_at: datetime | None = None
     timer: str | None = None
     created_at: datetime | None = None
@@ -196,6 +198,7 @@ def _case_from_row(row: Any, lines: list[CaseLine]) -> Case:
         inspections=msgspec.convert(row.inspections or [], list[Inspection]),
         replacement_skus={int(k): v for k, v in (row.replacement_skus or {}).items()},
         data=row.data or {},
+        hold=row.hold,
         due_at=row.due_at,
         timer=row.timer,
         created_at=row.created_at,
@@ -218,6 +221,7 @@ def _mutable(case: Case) -> dict[str, Any]:
         "pickup": None if case.pickup is None else msgspec.to_builtins(case.pickup),
         "inspections": [msgspec.to_builtins(i) for i in case.inspections] or None,
         "data": case.data or None,
+        "hold": case.hold,
         "due_at": case.due_at,
         "timer": case.timer,
         "updated_at": case.updated_at,

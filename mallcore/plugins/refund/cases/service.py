@@ -8,6 +8,7 @@ Each part does one job and is handed the few collaborators it uses:
 ``eligibility`` what an order still offers: window, units no case holds (:mod:`.eligibility`)
 ``opening``     opening a case (:mod:`.opening`)
 ``decisions``   approve, reject, withdraw; a cancelled order closes its cases (:mod:`.decisions`)
+``holds``       a reacting center's hold or fast track on a new request, and the hold's end (:mod:`.holds`)
 ``returns``     return waybills, pickups, carrier events (:mod:`.returns`)
 ``receipt``     receiving and inspecting the goods (:mod:`.receipt`)
 ``settlement``  refund, replacement order, repair shipped back (:mod:`.settlement`)
@@ -27,6 +28,7 @@ from mallcore.kernel.http import Reply
 from ..schemas import CaseView, OpenCase, RefundSettings
 from .decisions import Decisions
 from .eligibility import Eligibility
+from .holds import Holds
 from .lifecycle import Lifecycle
 from .opening import Opening
 from .reading import Reading
@@ -46,6 +48,7 @@ class Cases:
     eligibility: Eligibility
     settlement: Settlement
     decisions: Decisions
+    holds: Holds
     opening: Opening
     returns: Returns
     receipt: Receipt
@@ -58,10 +61,11 @@ class Cases:
         self.eligibility = Eligibility(self.records, kernel.refunds, settings, self.lifecycle.now)
         self.settlement = Settlement(self.lifecycle, self.records, kernel.refunds, kernel.orders, settings)
         self.decisions = Decisions(self.lifecycle, self.settlement, self.records, settings)
+        self.holds = Holds(self.lifecycle, self.decisions, self.records, settings)
         self.opening = Opening(
             self.lifecycle,
             self.eligibility,
-            self.decisions,
+            self.holds,
             self.records,
             settings,
             kernel.hook,
