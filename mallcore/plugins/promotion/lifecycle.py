@@ -1,0 +1,128 @@
+"""A coupon's and a usage's life after placement, in the order's own stages.
+
+::
+
+    coupon:  available ──(order placed)──► locked ──(paid)──► used
+                 ▲                            │                 │
+                 └──(cancelled / closed unpaid)┘                 │
+                 └────────(fully refunded, still valid, policy on)┘
+             available ──(valid_to passed)──► expired
+
+    usage:   held ──(paid)──► used ──(fully refunded)──► refunded
+               └──(cancelled)──► released ◄──(cancelled after payment)──┘
+
+A returned coupon goes back to ``available`` (or ``expired`` if its
+validity ended meanwhile) and can be used again. A partial refund never
+returns a coupon: the order still used it. Flash-sale units come back to
+the sale only when the order is cancelled (or closed unpaid); a refunded
+order's units stay sold.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from mallcore.kernel import OrderContext, Refund, utcnow
+from mallcore.kernel import tables as kt
+
+from . import tables as t
+
+if TYPE_CHECKING:
+    from . import PromotionCenter
+
+
+class Lifecycle:
+    def __init__(self, center: PromotionCenter) -> None:
+        self.center = center
+        u, c = t.usages.c, t.coupons.c
+        self._use = (
+            t.usages.update()
+            .where(u.order_id == sa.bindparam("order_id"), u.status == "held")
+            .values(status="used", updated_at=sa.bindparam("now"))
+        )
+        self._use_coupons = (
+            t.coupons.update()
+            .where(c.order_id == sa.bindparam("order_id"), c.status == "locked")
+            .values(status="used", used_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
+        )
+        self._release = (
+            t.usages.update()
+            .where(u.order_id == sa.bindparam("order_id"), u.status.in_(("held", "used")))
+            .values(status="released", updated_at=sa.bindparam("now"))
+            .returning(u.campaign_id, u.units)
+        )
+        self._refunded = (
+            t.usages.update()
+            .where(u.order_id == sa.bindparam("order_id"), u.status == "used")
+            .values(status="refunded", updated_at=sa.bindparam("now"))
+        )
+
+    def _return_coupons(self, ctx: OrderContext, statuses: tuple[str, ...], why_en: str, why_zh: str) -> None:
+        c = t.coupons.c
+        now = utcnow()
+        returned = ctx.conn.execute(
+            t.coupons.update()
+            .where(c.order_id == ctx.order.id, c.status.in_(statuses))
+            .values(
+                status=sa.case(
+                    (sa.and_(c.valid_to.is_not(None), c.valid_to <= now), "expired"), else_="available"
+                ),
+                order_id=None,
+                used_at=None,
+                updated_at=now,
+            )
+            .returning(c.code, c.status)
+        ).all()
+        for code, status in returned:
+            if status == "available":
+                en, zh = (
+                    f"Coupon {code} returned to your wallet ({why_en})",
+                    f"优惠券 {code} 已退回({why_zh})",
+                )
+            else:
+                en, zh = f"Coupon {code} has expired and was not returned", f"优惠券 {code} 已过期,未退回"
+            ctx.timeline("promotion.coupon_returned", en, zh=zh, data={"coupon": code, "status": status})
+            ctx.emit(
+                "promotion.coupon_returned",
+                {"customer": ctx.order.customer, "coupon": code, "status": status},
+            )
+
+    # -- stages ----------------------------------------------------------------------------
+
+    def paid(self, ctx: OrderContext) -> None:
+        now = utcnow()
+        ctx.conn.execute(self._use, {"order_id": ctx.order.id, "now": now})
+        if ctx.order.coupons:
+            ctx.conn.execute(self._use_coupons, {"order_id": ctx.order.id, "now": now})
+
+    def cancelled(self, ctx: OrderContext) -> None:
+        units: dict[int, int] = defaultdict(int)
+        for campaign_id, n in ctx.conn.execute(self._release, {"order_id": ctx.order.id, "now": utcnow()}):
+            if campaign_id is not None and n:
+                units[campaign_id] += n
+        if units:
+            self.center.placement.flash.give_back(ctx.conn, ctx.order.customer, units)
+        if ctx.order.coupons:
+            self._return_coupons(ctx, ("locked", "used"), "order cancelled", "订单已取消")
+
+    def refunded(self, ctx: OrderContext, refund: Refund) -> None:
+        if refund.status != "refunded" or ctx.order.status == "cancelled" or not self._fully_refunded(ctx):
+            return
+        ctx.conn.execute(self._refunded, {"order_id": ctx.order.id, "now": utcnow()})
+        if ctx.order.coupons and self.center.settings.return_coupons_on_full_refund:
+            self._return_coupons(ctx, ("used",), "order fully refunded", "订单已全额退款")
+
+    def _fully_refunded(self, ctx: OrderContext) -> bool:
+        rl, r = kt.refund_lines.c, kt.refunds.c
+        done = dict(
+            ctx.conn.execute(
+                sa.select(rl.line_id, sa.func.sum(rl.quantity))
+                .join(kt.refunds, r.id == rl.refund_id)
+                .where(r.order_id == ctx.order.id, r.status == "refunded")
+                .group_by(rl.line_id)
+            ).all()
+        )
+        return all(done.get(line.id, 0) >= line.quantity for line in ctx.lines)
