@@ -250,11 +250,9 @@ class Pricer:
         return self._cut(offer, why, self.split(amount, eligible), label=label)
 
     def _cut(self, offer: Offer, why: str, parts: Parts, *, units: int = 0, label: str | None = None) -> Cut:
-        label = label or rule_label(offer.rules, self.currency)
-        head = offer.name if label in offer.name else f"{offer.name} ({label})"
         return Cut(
             code=offer.code,
-            reason=_clip(f"{head}: {why}"),
+            reason=_clip(f"{self._head(offer, label)}: {why}"),
             amount=sum(p for _, p in parts),
             phase=Phase.PROMOTION,
             funded_by=offer.funded_by,
@@ -262,6 +260,11 @@ class Pricer:
             campaign_id=offer.id,
             units=units,
         )
+
+    def _head(self, offer: Offer, label: str | None = None) -> str:
+        """The campaign's name and the rule that fired: "Double 11 (满200减30)"."""
+        label = label or rule_label(offer.rules, self.currency)
+        return offer.name if label in offer.name else f"{offer.name} ({label})"
 
     def _hint(self, hints: list[Hint], offer: Offer, short_by: int, label: str, threshold: int) -> None:
         amount = money(short_by, self.currency)
@@ -340,7 +343,7 @@ class Pricer:
                 out.cuts.append(
                     Cut(
                         code=offer.code,
-                        reason=_clip(f"{offer.name}: {why}"),
+                        reason=_clip(f"{self._head(offer)}: {why}"),
                         amount=freight,
                         phase=Phase.SHIPPING_DISCOUNT,
                         funded_by=offer.funded_by,

@@ -40,23 +40,23 @@ class Lifecycle:
         u, c = t.usages.c, t.coupons.c
         self._use = (
             t.usages.update()
-            .where(u.order_id == sa.bindparam("order_id"), u.status == "held")
+            .where(u.order_id == sa.bindparam("k_order"), u.status == "held")
             .values(status="used", updated_at=sa.bindparam("now"))
         )
         self._use_coupons = (
             t.coupons.update()
-            .where(c.order_id == sa.bindparam("order_id"), c.status == "locked")
+            .where(c.order_id == sa.bindparam("k_order"), c.status == "locked")
             .values(status="used", used_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
         )
         self._release = (
             t.usages.update()
-            .where(u.order_id == sa.bindparam("order_id"), u.status.in_(("held", "used")))
+            .where(u.order_id == sa.bindparam("k_order"), u.status.in_(("held", "used")))
             .values(status="released", updated_at=sa.bindparam("now"))
             .returning(u.campaign_id, u.units)
         )
         self._refunded = (
             t.usages.update()
-            .where(u.order_id == sa.bindparam("order_id"), u.status == "used")
+            .where(u.order_id == sa.bindparam("k_order"), u.status == "used")
             .values(status="refunded", updated_at=sa.bindparam("now"))
         )
 
@@ -94,13 +94,13 @@ class Lifecycle:
 
     def paid(self, ctx: OrderContext) -> None:
         now = utcnow()
-        ctx.conn.execute(self._use, {"order_id": ctx.order.id, "now": now})
+        ctx.conn.execute(self._use, {"k_order": ctx.order.id, "now": now})
         if ctx.order.coupons:
-            ctx.conn.execute(self._use_coupons, {"order_id": ctx.order.id, "now": now})
+            ctx.conn.execute(self._use_coupons, {"k_order": ctx.order.id, "now": now})
 
     def cancelled(self, ctx: OrderContext) -> None:
         units: dict[int, int] = defaultdict(int)
-        for campaign_id, n in ctx.conn.execute(self._release, {"order_id": ctx.order.id, "now": utcnow()}):
+        for campaign_id, n in ctx.conn.execute(self._release, {"k_order": ctx.order.id, "now": utcnow()}):
             if campaign_id is not None and n:
                 units[campaign_id] += n
         if units:
@@ -111,7 +111,7 @@ class Lifecycle:
     def refunded(self, ctx: OrderContext, refund: Refund) -> None:
         if refund.status != "refunded" or ctx.order.status == "cancelled" or not self._fully_refunded(ctx):
             return
-        ctx.conn.execute(self._refunded, {"order_id": ctx.order.id, "now": utcnow()})
+        ctx.conn.execute(self._refunded, {"k_order": ctx.order.id, "now": utcnow()})
         if ctx.order.coupons and self.center.settings.return_coupons_on_full_refund:
             self._return_coupons(ctx, ("used",), "order fully refunded", "订单已全额退款")
 

@@ -77,7 +77,7 @@ class Placement:
                 c.status == "available",
                 c.customer == sa.bindparam("who"),
             )
-            .values(status="locked", order_id=sa.bindparam("order_id"), updated_at=sa.bindparam("now"))
+            .values(status="locked", order_id=sa.bindparam("k_order"), updated_at=sa.bindparam("now"))
         )
         self._insert_usages = t.usages.insert()
         up = (
@@ -269,7 +269,7 @@ class Placement:
         if plan.coupons:
             ids = [c.id for c in plan.coupons]
             locked = ctx.conn.execute(
-                self._lock, {"ids": ids, "who": order.customer, "order_id": order.id, "now": now}
+                self._lock, {"ids": ids, "who": order.customer, "k_order": order.id, "now": now}
             ).rowcount
             if locked != len(ids):
                 codes = ", ".join(c.code for c in plan.coupons)

@@ -22,4 +22,6 @@ def test_the_migration_creates_exactly_the_declared_tables(mallcore):
         ]
         tables = set(sa.inspect(conn).get_table_names())
     assert changes == []
-    assert {name for name in tables if name.startswith("promotion_")} == set(kernel.metadatas["promotion"].tables)
+    assert {name for name in tables if name.startswith("promotion_")} == set(
+        kernel.metadatas["promotion"].tables
+    )
