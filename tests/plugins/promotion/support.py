@@ -69,6 +69,9 @@ class Shop:
         assert r.status_code == 201, r.text
         return r.json()
 
+    def template_ids(self) -> list[int]:
+        return sorted(t["id"] for t in self.merchant.get("/promotion/coupon-templates").json())
+
     def coupon(self, customer: str = "alice", **fields: Any) -> str:
         template = self.template(**fields)
         r = self.customer(customer).post(f"/promotion/coupon-templates/{template['id']}/claim")
