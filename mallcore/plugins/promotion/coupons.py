@@ -80,7 +80,7 @@ class Coupons:
             index_elements=[cl.template_id, cl.customer],
             set_={"claimed": cl.claimed + 1},
             where=cl.claimed + 1 <= sa.bindparam("limit", type_=sa.Integer),
-        )
+        ).returning(cl.claimed)  # a row back: counted (an upsert's row count is unreliable)
         tp = t.templates.c
         n: Any = sa.bindparam("n", type_=sa.Integer)
         self._issue = (
@@ -109,7 +109,7 @@ class Coupons:
 
     def _count_claim(self, conn: sa.Connection, template: Any, customer: str) -> None:
         params = {"tid": template.id, "who": customer, "limit": template.per_customer}
-        if not conn.execute(self._count, params).rowcount:
+        if conn.execute(self._count, params).first() is None:
             raise Conflict(
                 f"at most {template.per_customer} coupon(s) of this template per customer",
                 code="coupon_limit_reached",

@@ -60,11 +60,13 @@ class FlashUnits:
         self._untake = t.campaigns.update().where(c.id == sa.bindparam("cid")).values(sold=c.sold - u)
         insert = sqlite.insert if db.is_sqlite else postgresql.insert
         base = insert(t.buyers).values(campaign_id=sa.bindparam("cid"), customer=sa.bindparam("who"), units=u)
+        # RETURNING says whether a row was written: the driver's row count of an upsert
+        # is not reliable through SQLAlchemy (-1 on psycopg).
         self._count = base.on_conflict_do_update(
             index_elements=[b.campaign_id, b.customer],
             set_={"units": b.units + base.excluded.units},
             where=b.units + base.excluded.units <= sa.bindparam("limit", type_=sa.Integer),
-        )
+        ).returning(b.units)
         self._uncount = (
             t.buyers.update()
             .where(b.campaign_id == sa.bindparam("cid"), b.customer == sa.bindparam("who"))
@@ -150,7 +152,7 @@ class FlashUnits:
                 if room <= 0:
                     break
                 params = {"cid": offer.id, "who": customer, "u": room, "limit": rules.per_customer}
-                if conn.execute(self._count, params).rowcount:
+                if conn.execute(self._count, params).first() is not None:
                     counted = room
                     break
                 room = min(room, rules.per_customer - self.left(conn, customer, [offer.id])[offer.id][1])
