@@ -108,10 +108,10 @@ class Pricer:
             for offer in members:
                 cut = self.price_offer(offer, granted.get(offer.id, {}), out.hints)
                 if cut is not None and cut.amount > 0:
-                    priced.append(cut)
+                    priced.append((cut.amount, offer.priority, -offer.id, cut))
             if priced:
-                # max() keeps the first of equals: members are in priority, then age, order.
-                best = max(priced, key=lambda c: c.amount)
+                # the most off; of equals, the higher priority, then the older campaign
+                best = max(priced, key=lambda p: p[:3])[3]
                 self.take(best)
                 out.cuts.append(best)
                 if best.units:
