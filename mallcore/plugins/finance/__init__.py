@@ -35,7 +35,7 @@ from . import tables as t
 from .journal import Journal
 from .reconcile import Reconciler
 from .review import Reviews
-from .routes import routes
+from .routes import router
 from .settlement import Settlements
 
 BasisPoints = Annotated[int, Meta(ge=0, le=10_000)]
@@ -128,7 +128,7 @@ class FinanceCenter(Center):
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
-        return routes(kernel, self)
+        return [router(self)]
 
     @hookimpl
     def center_commands(self) -> list[click.Command]:
