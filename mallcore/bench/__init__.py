@@ -449,7 +449,7 @@ def _in_process_kernel(target: Target, folder: Path, extra: tuple[Any, ...] = ()
 
 # -- command -----------------------------------------------------------------------
 
-SCENARIOS = ("place", "hot", "statements", "plugins")
+SCENARIOS = ("place", "hot", "statements", "plugins", "promotion")
 
 
 @click.command("bench")
@@ -521,6 +521,10 @@ def bench(
                         section[name] = scenario_hot(target, folder, hot_attempts, hot_clients, procs, rounds)
                     elif name == "statements":
                         section[name] = scenario_statements(target, folder)
+                    elif name == "promotion":
+                        from . import promotion
+
+                        section[name] = promotion.run(target, folder, max(200, n // 3), max(3, rounds + 1))
                     else:
                         section[name] = scenario_plugins(target, folder, max(200, n // 3), max(3, rounds + 1))
                     console.print(_line(kind, name, section[name]))
@@ -534,6 +538,10 @@ def bench(
 
 
 def _line(kind: str, name: str, r: dict[str, Any]) -> str:
+    if name == "promotion":
+        from . import promotion
+
+        return promotion.line(r)
     if name == "place":
         return (
             f"  place  raw {r['raw']['per_second']}/s (p50 {r['raw']['p50_ms']} ms, p99 {r['raw']['p99_ms']} ms)  "

@@ -73,6 +73,10 @@ class PromotionCenter(Center):
         self.placement = Placement(self)
         self.lifecycle = Lifecycle(self)
 
+    def changed(self, shop: str | None) -> None:
+        """After a commit that changed ``shop``'s (None: the platform's) campaigns or templates."""
+        self.offers.invalidate([shop or t.PLATFORM])
+
     # -- the order's stages ---------------------------------------------------------------
 
     @hookimpl

@@ -68,8 +68,8 @@ class Campaigns:
         self.center = center
         self.kernel = center.kernel
 
-    def create(self, conn: sa.Connection, principal: Principal, data: CampaignIn) -> tuple[CampaignView, str]:
-        """Insert a campaign in ``conn``; returns its view and the cache key to drop after commit."""
+    def create(self, conn: sa.Connection, principal: Principal, data: CampaignIn) -> CampaignView:
+        """Insert a campaign in ``conn`` (drop ``view.shop``'s cache entry after the commit)."""
         may_manage(principal, data.shop, "campaigns")
         rules = parse_rules(data.type, data.rules)
         now = utcnow()
@@ -119,9 +119,8 @@ class Campaigns:
             )
             .returning(t.campaigns.c.id)
         ).scalar_one()
-        key = data.shop or t.PLATFORM
-        bump_version(conn, key)
-        return view(self.row(conn, campaign_id), now), key
+        bump_version(conn, data.shop or t.PLATFORM)
+        return view(self.row(conn, campaign_id), now)
 
     def row(self, conn: sa.Connection, campaign_id: int, *, lock: bool = False) -> Any:
         stmt = sa.select(t.campaigns).where(t.campaigns.c.id == campaign_id)
@@ -138,7 +137,7 @@ class Campaigns:
             raise NotFound(f"campaign {campaign_id} not found", code="campaign_not_found")
         return row
 
-    def end(self, conn: sa.Connection, principal: Principal, campaign_id: int) -> tuple[CampaignView, str]:
+    def end(self, conn: sa.Connection, principal: Principal, campaign_id: int) -> CampaignView:
         row = self.visible_row(conn, principal, campaign_id, lock=True)
         may_manage(principal, row.shop, "campaigns")
         now = utcnow()
@@ -150,9 +149,8 @@ class Campaigns:
             .where(c.id == campaign_id, c.status == "active")
             .values(status="ended", ended_by=principal.subject, updated_at=now)
         )
-        key = row.shop or t.PLATFORM
-        bump_version(conn, key)
-        return view(self.row(conn, campaign_id), now), key
+        bump_version(conn, row.shop or t.PLATFORM)
+        return view(self.row(conn, campaign_id), now)
 
     def get(self, principal: Principal, campaign_id: int) -> CampaignView:
         with self.kernel.db.transaction(write=False) as conn:

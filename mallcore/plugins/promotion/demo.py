@@ -27,7 +27,6 @@ def seed(center: PromotionCenter, demo: Any) -> None:
     now = utcnow()
     month = now + timedelta(days=30)
     c, tp = t.campaigns.c, t.templates.c
-    keys = set()
     with kernel.db.transaction() as conn:
         names = set(conn.execute(sa.select(c.name).where(c.shop == demo.shop)).scalars())
         if THRESHOLD not in names:
@@ -38,9 +37,7 @@ def seed(center: PromotionCenter, demo: Any) -> None:
                 "ends_at": month,
                 "rules": {"tiers": [{"threshold": 20000, "off": 3000}, {"threshold": 30000, "off": 5000}]},
             }
-            keys.add(
-                center.campaigns.create(conn, SYSTEM, msgspec.convert(spec, CampaignIn, strict=False))[1]
-            )
+            center.campaigns.create(conn, SYSTEM, msgspec.convert(spec, CampaignIn, strict=False))
         if FLASH not in names and FLASH_SKU in demo.skus:
             spec = {
                 "shop": demo.shop,
@@ -50,9 +47,7 @@ def seed(center: PromotionCenter, demo: Any) -> None:
                 "skus": [FLASH_SKU],
                 "rules": {"price": 19900, "quantity": 100, "per_customer": 1},
             }
-            keys.add(
-                center.campaigns.create(conn, SYSTEM, msgspec.convert(spec, CampaignIn, strict=False))[1]
-            )
+            center.campaigns.create(conn, SYSTEM, msgspec.convert(spec, CampaignIn, strict=False))
         template_id = conn.execute(sa.select(tp.id).where(tp.shop == demo.shop, tp.name == COUPON)).scalar()
         if template_id is None:
             spec = {
@@ -69,7 +64,7 @@ def seed(center: PromotionCenter, demo: Any) -> None:
             template_id = center.coupon_templates.create(
                 conn, SYSTEM, msgspec.convert(spec, TemplateIn, strict=False)
             ).id
-    center.offers.invalidate(sorted(keys))
+    center.changed(demo.shop)
     demo.notes.append(
         f"promotion: 满200减30 / 满300减50 on the whole shop, a flash sale of {FLASH_SKU} at ¥199 "
         f"(100 units, 1 per customer), and a 满100减10 coupon to claim: "

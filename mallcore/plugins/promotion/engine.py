@@ -27,7 +27,7 @@ gives back exactly its share.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from mallcore.kernel import Phase, allocate
 
@@ -78,11 +78,14 @@ def flash_wanted(items: Sequence[Item], offers: Sequence[Offer]) -> dict[int, li
 class Pricer:
     """Prices one cart: ``Pricer(items, currency).run(offers, coupons, freight, granted)``."""
 
-    def __init__(self, items: Sequence[Item], currency: str) -> None:
+    def __init__(self, items: Sequence[Item], currency: str, *, hints: bool = True) -> None:
         self.items = list(items)
         self.currency = currency
+        # What could still be unlocked is worded for previews only.
+        self.hints = hints
         self.index = {item.line_no: i for i, item in enumerate(self.items)}
         self.running = [item.unit_price * item.quantity for item in self.items]
+        self.every = list(range(len(self.items)))
 
     # -- the run ---------------------------------------------------------------------
 
@@ -153,8 +156,10 @@ class Pricer:
 
     # -- campaigns ---------------------------------------------------------------------
 
-    def scope(self, covers: Callable[[Item], bool]) -> list[int]:
-        return [i for i, item in enumerate(self.items) if covers(item)]
+    def scope(self, scoped: Offer | Coupon) -> list[int]:
+        if scoped.whole:
+            return self.every
+        return [i for i, item in enumerate(self.items) if scoped.covers(item)]
 
     def split(self, amount: int, eligible: list[int]) -> Parts:
         """One order-level part when every line is eligible, else a part per eligible line."""
@@ -165,7 +170,7 @@ class Pricer:
 
     def price_offer(self, offer: Offer, granted: Mapping[int, int], hints: list[Hint]) -> Cut | None:
         rules = offer.rules
-        eligible = self.scope(offer.covers)
+        eligible = self.scope(offer)
         if not eligible:
             return None
         base = sum(self.running[i] for i in eligible)
@@ -221,17 +226,17 @@ class Pricer:
     ) -> Cut | None:
         cur = self.currency
         reached = [t for t in rules.tiers if base >= t.threshold]
-        ahead = [t for t in rules.tiers if base < t.threshold]
-        if ahead and not rules.repeat:
+        ahead = rules.tiers[len(reached) :]  # tiers rise
+        if ahead and not rules.repeat and self.hints:
             nxt = ahead[0]
             self._hint(hints, offer, nxt.threshold - base, tier_label(nxt, cur), nxt.threshold)
         if rules.repeat:
             tier = rules.tiers[0]
             times = base // tier.threshold
             if times < 1:
-                self._hint(
-                    hints, offer, tier.threshold - base, tier_label(tier, cur, repeat=True), tier.threshold
-                )
+                if self.hints:
+                    label = tier_label(tier, cur, repeat=True)
+                    self._hint(hints, offer, tier.threshold - base, label, tier.threshold)
                 return None
             amount = times * tier.off
             why = f"subtotal {money(base, cur)} ≥ {money(tier.threshold, cur)} {X} {times}"
@@ -263,10 +268,13 @@ class Pricer:
 
     def _head(self, offer: Offer, label: str | None = None) -> str:
         """The campaign's name and the rule that fired: "Double 11 (满200减30)"."""
-        label = label or rule_label(offer.rules, self.currency)
-        return offer.name if label in offer.name else f"{offer.name} ({label})"
+        if label is None:
+            return offer.title or title(offer.name, rule_label(offer.rules, self.currency))
+        return title(offer.name, label)
 
     def _hint(self, hints: list[Hint], offer: Offer, short_by: int, label: str, threshold: int) -> None:
+        if not self.hints:
+            return
         amount = money(short_by, self.currency)
         hints.append(
             Hint(
@@ -281,7 +289,7 @@ class Pricer:
 
     def price_coupon(self, coupon: Coupon) -> Cut:
         cur = self.currency
-        eligible = self.scope(coupon.covers)
+        eligible = self.scope(coupon)
         base = sum(self.running[i] for i in eligible)
         if not eligible:
             raise CouponRefused(
@@ -334,7 +342,7 @@ class Pricer:
         for offer in sorted(offers, key=lambda o: (o.shop is None, -o.priority, o.id)):
             rules = offer.rules
             assert isinstance(rules, FreeShipping)
-            eligible = self.scope(offer.covers)
+            eligible = self.scope(offer)
             if not eligible:
                 continue
             base = sum(self.running[i] for i in eligible)
@@ -354,7 +362,7 @@ class Pricer:
                 return
             if closest is None or rules.threshold - base < closest[0]:
                 closest = (rules.threshold - base, offer)
-        if closest is not None:
+        if closest is not None and self.hints:
             short_by, offer = closest
             amount = money(short_by, cur)
             threshold = offer.rules.threshold  # type: ignore[union-attr]
@@ -371,6 +379,10 @@ class Pricer:
                     },
                 )
             )
+
+
+def title(name: str, label: str) -> str:
+    return name if label in name else f"{name} ({label})"
 
 
 def _clip(reason: str) -> str:

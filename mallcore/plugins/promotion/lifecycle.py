@@ -8,8 +8,8 @@
                  └────────(fully refunded, still valid, policy on)┘
              available ──(valid_to passed)──► expired
 
-    usage:   held ──(paid)──► used ──(fully refunded)──► refunded
-               └──(cancelled)──► released ◄──(cancelled after payment)──┘
+    usage:   (flash units: held at placement) ──(paid)──► used ──(fully refunded)──► refunded
+             (other campaigns and coupons: written used at payment)  └──(cancelled)──► released
 
 A returned coupon goes back to ``available`` (or ``expired`` if its
 validity ended meanwhile) and can be used again. A partial refund never
@@ -21,7 +21,7 @@ order's units stay sold.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -29,6 +29,8 @@ from mallcore.kernel import OrderContext, Refund, utcnow
 from mallcore.kernel import tables as kt
 
 from . import tables as t
+from .model import Cut
+from .placement import SOURCE, usage_row
 
 if TYPE_CHECKING:
     from . import PromotionCenter
@@ -42,11 +44,13 @@ class Lifecycle:
             t.usages.update()
             .where(u.order_id == sa.bindparam("k_order"), u.status == "held")
             .values(status="used", updated_at=sa.bindparam("now"))
+            .returning(u.code)
         )
         self._use_coupons = (
             t.coupons.update()
             .where(c.order_id == sa.bindparam("k_order"), c.status == "locked")
             .values(status="used", used_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
+            .returning(c.id, c.code, c.template_id)
         )
         self._release = (
             t.usages.update()
@@ -93,12 +97,36 @@ class Lifecycle:
     # -- stages ----------------------------------------------------------------------------
 
     def paid(self, ctx: OrderContext) -> None:
-        now = utcnow()
-        ctx.conn.execute(self._use, {"k_order": ctx.order.id, "now": now})
-        if ctx.order.coupons:
-            ctx.conn.execute(self._use_coupons, {"k_order": ctx.order.id, "now": now})
+        """Coupons become used; each campaign and coupon the order used gets its usage row."""
+        fired = ctx.order.extra.get("promotions")
+        if not fired:
+            return
+        order, conn, now = ctx.order, ctx.conn, utcnow()
+        params = {"k_order": order.id, "now": now}
+        coupons = {f"coupon:{code}": (cid, tid) for cid, code, tid in conn.execute(self._use_coupons, params)}
+        recorded = set(conn.execute(self._use, params).scalars())  # flash units, held since placement
+        assert order.id is not None
+        taken: dict[str, list[Any]] = defaultdict(list)
+        for adj in ctx.kernel.orders.load_adjustments(conn, order.id):
+            if adj.source == SOURCE and adj.code:
+                taken[adj.code].append(adj)
+        rows = []
+        for code in fired:
+            if code in recorded:
+                continue
+            coupon_id, template_id = coupons.get(code, (None, None))
+            campaign_id = int(code.split(":", 1)[1]) if code.startswith("campaign:") else None
+            cut = Cut(
+                code=code, reason="", amount=0, phase=0, funded_by="", parts=[],
+                campaign_id=campaign_id, template_id=template_id, coupon_id=coupon_id,
+            )  # fmt: skip
+            rows.append(usage_row(order, cut, taken.get(code, []), "used", now))
+        if rows:
+            self.center.placement.insert_usages(conn, rows)
 
     def cancelled(self, ctx: OrderContext) -> None:
+        if not ctx.order.extra.get("promotions"):
+            return
         units: dict[int, int] = defaultdict(int)
         for campaign_id, n in ctx.conn.execute(self._release, {"k_order": ctx.order.id, "now": utcnow()}):
             if campaign_id is not None and n:
@@ -109,7 +137,9 @@ class Lifecycle:
             self._return_coupons(ctx, ("locked", "used"), "order cancelled", "订单已取消")
 
     def refunded(self, ctx: OrderContext, refund: Refund) -> None:
-        if refund.status != "refunded" or ctx.order.status == "cancelled" or not self._fully_refunded(ctx):
+        if refund.status != "refunded" or not ctx.order.extra.get("promotions"):
+            return
+        if ctx.order.status == "cancelled" or not self._fully_refunded(ctx):
             return
         ctx.conn.execute(self._refunded, {"k_order": ctx.order.id, "now": utcnow()})
         if ctx.order.coupons and self.center.settings.return_coupons_on_full_refund:

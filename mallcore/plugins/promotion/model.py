@@ -49,6 +49,8 @@ class Offer(_Scoped, frozen=True, kw_only=True):
     ends_at: datetime
     group: str
     priority: int = 0
+    # "name (rule)" as reasons start, worked out once when cached
+    title: str = ""
 
     @property
     def code(self) -> str:
@@ -69,6 +71,19 @@ class Offer(_Scoped, frozen=True, kw_only=True):
 
     def live(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at
+
+
+class Terms(_Scoped, frozen=True, kw_only=True):
+    """A coupon template's terms, as cached per process."""
+
+    id: int
+    shop: str | None  # None: a platform coupon
+    name: str
+    kind: str  # amount | percent
+    value: int
+    cap: int | None
+    min_spend: int
+    currency: str
 
 
 class Coupon(_Scoped, frozen=True, kw_only=True):

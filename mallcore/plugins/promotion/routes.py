@@ -54,9 +54,9 @@ class CampaignController(Controller):
     ) -> Response[CampaignView]:
         def work(reply: Reply) -> None:
             with promotion.kernel.db.transaction() as conn:
-                view, key = promotion.campaigns.create(conn, principal, data)
+                view = promotion.campaigns.create(conn, principal, data)
                 reply(conn, view, 201)
-            promotion.offers.invalidate([key])
+            promotion.changed(view.shop)
 
         return idempotent(data, work)
 
@@ -86,9 +86,9 @@ class CampaignController(Controller):
     ) -> Response[CampaignView]:
         def work(reply: Reply) -> None:
             with promotion.kernel.db.transaction() as conn:
-                view, key = promotion.campaigns.end(conn, principal, campaign_id)
+                view = promotion.campaigns.end(conn, principal, campaign_id)
                 reply(conn, view, 200)
-            promotion.offers.invalidate([key])
+            promotion.changed(view.shop)
 
         return idempotent(None, work)
 
@@ -115,7 +115,9 @@ class TemplateController(Controller):
     ) -> Response[TemplateView]:
         def work(reply: Reply) -> None:
             with promotion.kernel.db.transaction() as conn:
-                reply(conn, promotion.coupon_templates.create(conn, principal, data), 201)
+                view = promotion.coupon_templates.create(conn, principal, data)
+                reply(conn, view, 201)
+            promotion.changed(view.shop)
 
         return idempotent(data, work)
 
@@ -144,7 +146,9 @@ class TemplateController(Controller):
     ) -> Response[TemplateView]:
         def work(reply: Reply) -> None:
             with promotion.kernel.db.transaction() as conn:
-                reply(conn, promotion.coupon_templates.end(conn, principal, template_id), 200)
+                view = promotion.coupon_templates.end(conn, principal, template_id)
+                reply(conn, view, 200)
+            promotion.changed(view.shop)
 
         return idempotent(None, work)
 

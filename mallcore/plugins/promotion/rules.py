@@ -172,8 +172,19 @@ def percent_of(amount: int, percent: int) -> int:
 # -- words -------------------------------------------------------------------------
 
 
+_DIGITS: dict[str, int] = {}
+
+
 def money(amount: int, currency: str) -> str:
     """``23800`` -> ``"238.00"`` (the currency's decimals, no symbol)."""
+    digits = _DIGITS.get(currency)
+    if digits is None:
+        # As many decimals as the kernel writes for the currency: "CNY 0.01" -> 2.
+        digits = _DIGITS[currency] = len(format_amount(1, currency).partition(".")[2])
+    if amount < 0:
+        return "-" + money(-amount, currency)
+    if digits == 2:
+        return f"{amount // 100}.{amount % 100:02d}"
     return format_amount(amount, currency).split(" ", 1)[1]
 
 

@@ -157,7 +157,6 @@ class EndIn(_In):
 
 class UsageStats(msgspec.Struct, kw_only=True):
     orders: int  # paid orders that used it
-    pending_orders: int  # placed, not paid yet
     refunded_orders: int  # paid, then fully refunded
     discount: int  # given on paid orders
     gmv: int  # what those paid orders came to

@@ -2,7 +2,6 @@
 
 - ``orders`` / ``discount`` / ``gmv``: paid orders that used it (usage
   ``used``), the discount it gave them and what those orders came to;
-- ``pending_orders``: placed, not paid yet (``held``);
 - ``refunded_orders``: paid, then fully refunded;
 - templates add the coupons by state (``issued`` = every coupon made,
   ``claimed`` = in a customer's wallet, ``used``...);
@@ -37,7 +36,6 @@ def _usage(conn: sa.Connection, column: Any, key: int) -> dict[str, int]:
         "orders": used[0],
         "discount": used[1],
         "gmv": used[2],
-        "pending_orders": by.get("held", (0, 0, 0))[0],
         "refunded_orders": by.get("refunded", (0, 0, 0))[0],
     }
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from mallcore.kernel import Conflict, InvalidInput, NotFound, Principal, utcnow, visible_to
 
 from . import tables as t
+from .cache import bump_version
 from .owners import check_scope, currency_of, may_manage, may_see, window
 from .rules import short
 from .schemas import TemplateIn, TemplateView
@@ -142,6 +143,7 @@ class Templates:
             )
             .returning(t.templates.c.id)
         ).scalar_one()
+        bump_version(conn, data.shop or t.PLATFORM)
         return template_view(self.row(conn, template_id))
 
     def row(self, conn: sa.Connection, template_id: int, *, lock: bool = False) -> Any:
@@ -171,6 +173,7 @@ class Templates:
             .where(tp.id == template_id)
             .values(status="ended", ended_by=principal.subject, updated_at=utcnow())
         )
+        bump_version(conn, row.shop or t.PLATFORM)
         return template_view(self.row(conn, template_id))
 
     def get(self, principal: Principal, template_id: int) -> TemplateView:
