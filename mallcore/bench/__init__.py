@@ -524,7 +524,7 @@ def bench(
                     elif name == "promotion":
                         from . import promotion
 
-                        section[name] = promotion.run(target, folder, max(200, n // 3), max(3, rounds + 1))
+                        section[name] = promotion.run(target, folder, n, clients, procs, rounds)
                     else:
                         section[name] = scenario_plugins(target, folder, max(200, n // 3), max(3, rounds + 1))
                     console.print(_line(kind, name, section[name]))

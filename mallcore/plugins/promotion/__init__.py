@@ -18,7 +18,7 @@ Hooks:
 - ``coupon_grant``: other centers (membership) give coupons in their own transaction.
 
 Routes under ``/promotion`` (see :mod:`.routes` and docs/centers/promotion.md).
-Job: ``promotion.expire_coupons``.
+A coupon past its validity is expired wherever it is read (no job rewrites rows).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Annotated, Any
 import msgspec
 import sqlalchemy as sa
 
-from mallcore.kernel import Center, Job, Kernel, OrderContext, Payment, Refund, hookimpl
+from mallcore.kernel import Center, Kernel, OrderContext, Payment, Refund, hookimpl
 from mallcore.kernel.http import center_router
 
 from . import tables as t
@@ -49,8 +49,6 @@ class PromotionSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     campaign_recheck_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     # Most codes one batch may issue.
     max_batch_codes: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10_000
-    # How often the coupon-expiry job runs inside ``mallcore serve``.
-    job_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 300.0
 
 
 class PromotionCenter(Center):
@@ -113,17 +111,6 @@ class PromotionCenter(Center):
         from .routes import CONTROLLERS
 
         return [center_router(self, CONTROLLERS)]
-
-    @hookimpl
-    def center_jobs(self, kernel: Kernel) -> list[Job]:
-        return [
-            Job(
-                "promotion.expire_coupons",
-                self.settings.job_interval_seconds,
-                lambda k: self.coupons.expire(),
-                "mark coupons past their validity expired",
-            )
-        ]
 
     @hookimpl
     def center_demo(self, kernel: Kernel, demo: Any) -> None:

@@ -305,19 +305,6 @@ class Coupons:
         with self.kernel.db.transaction(write=False) as conn:
             return [_view(r, now) for r in conn.execute(stmt.order_by(c.id.desc()).limit(limit))]
 
-    def expire(self) -> int:
-        """Mark available coupons past their validity ``expired`` (a job; safe to race)."""
-        c = t.coupons.c
-        now = utcnow()
-        with self.kernel.db.transaction() as conn:
-            return int(
-                conn.execute(
-                    t.coupons.update()
-                    .where(c.status == "available", c.customer.is_not(None), c.valid_to <= now)
-                    .values(status="expired", updated_at=now)
-                ).rowcount
-            )
-
 
 def _status_clause(status: str, now: datetime) -> Any:
     c = t.coupons.c

@@ -30,7 +30,7 @@ from mallcore.kernel import tables as kt
 
 from . import tables as t
 from .model import Cut
-from .placement import SOURCE, usage_row
+from .placement import SOURCE, codes_of, usage_row
 
 if TYPE_CHECKING:
     from . import PromotionCenter
@@ -46,9 +46,15 @@ class Lifecycle:
             .values(status="used", updated_at=sa.bindparam("now"))
             .returning(u.code)
         )
+        # Coupons are found by the codes the order names (unique index) and checked to be
+        # this order's: no index on order_id to maintain on every lock.
         self._use_coupons = (
             t.coupons.update()
-            .where(c.order_id == sa.bindparam("k_order"), c.status == "locked")
+            .where(
+                c.code.in_(sa.bindparam("codes", expanding=True)),
+                c.order_id == sa.bindparam("k_order"),
+                c.status == "locked",
+            )
             .values(status="used", used_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
             .returning(c.id, c.code, c.template_id)
         )
@@ -69,7 +75,7 @@ class Lifecycle:
         now = utcnow()
         returned = ctx.conn.execute(
             t.coupons.update()
-            .where(c.order_id == ctx.order.id, c.status.in_(statuses))
+            .where(c.code.in_(codes_of(ctx.order)), c.order_id == ctx.order.id, c.status.in_(statuses))
             .values(
                 status=sa.case(
                     (sa.and_(c.valid_to.is_not(None), c.valid_to <= now), "expired"), else_="available"
@@ -103,7 +109,10 @@ class Lifecycle:
             return
         order, conn, now = ctx.order, ctx.conn, utcnow()
         params = {"k_order": order.id, "now": now}
-        coupons = {f"coupon:{code}": (cid, tid) for cid, code, tid in conn.execute(self._use_coupons, params)}
+        coupons = {}
+        if order.coupons:
+            used = conn.execute(self._use_coupons, {**params, "codes": codes_of(order)})
+            coupons = {f"coupon:{code}": (cid, tid) for cid, code, tid in used}
         recorded = set(conn.execute(self._use, params).scalars())  # flash units, held since placement
         assert order.id is not None
         taken: dict[str, list[Any]] = defaultdict(list)

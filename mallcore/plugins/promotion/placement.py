@@ -135,7 +135,7 @@ class Placement:
         now = utcnow()
         mine, platform = self.center.offers.books(ctx.conn, order.shop)
         offers = [o for o in (*mine.offers, *platform.offers) if o.currency == order.currency and o.live(now)]
-        codes = list(dict.fromkeys(code.strip().upper() for code in order.coupons if code.strip()))
+        codes = codes_of(order)
         coupons = self.load_coupons(ctx, codes, now, (mine, platform)) if codes else []
         if not offers and not coupons:
             return
@@ -320,6 +320,11 @@ class Placement:
 
     def insert_usages(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         self._insert_usages.execute(conn, rows)
+
+
+def codes_of(order: Any) -> list[str]:
+    """The coupon codes an order names, as stored (upper case), each once."""
+    return list(dict.fromkeys(code.strip().upper() for code in order.coupons if code.strip()))
 
 
 def usage_row(order: Any, cut: Cut, made: Sequence[Adjustment], status: str, now: datetime) -> dict[str, Any]:

@@ -4,7 +4,8 @@
   ``used``), the discount it gave them and what those orders came to;
 - ``refunded_orders``: paid, then fully refunded;
 - templates add the coupons by state (``issued`` = every coupon made,
-  ``claimed`` = in a customer's wallet, ``used``...);
+  ``claimed`` = in a customer's wallet, ``used``..., ``expired`` counting
+  those whose validity ended unused);
 - flash sales add ``units_sold`` (the sale's counter, equal to its rows).
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+
+from mallcore.kernel import utcnow
 
 from . import tables as t
 from .schemas import CampaignStats, TemplateStats
@@ -51,11 +54,13 @@ def campaign_stats(conn: sa.Connection, row: Any) -> CampaignStats:
 
 def template_stats(conn: sa.Connection, row: Any) -> TemplateStats:
     c = t.coupons.c
+    late = sa.and_(c.status == "available", c.valid_to.is_not(None), c.valid_to <= utcnow())
+    state = sa.case((late, "expired"), else_=c.status)
     states: dict[str, int] = dict(
         conn.execute(
-            sa.select(c.status, sa.func.count())
+            sa.select(state, sa.func.count())
             .where(c.template_id == row.id, c.customer.is_not(None))
-            .group_by(c.status)
+            .group_by(state)
         ).all()
     )
     return TemplateStats(

@@ -123,9 +123,10 @@ coupons = sa.Table(
     sa.Column("claimed_at", Time(), nullable=True),
     sa.Column("used_at", Time(), nullable=True),
     sa.Column("updated_at", Time(), nullable=False),
-    sa.Index("ix_promotion_coupons_wallet", "customer", "status", "id"),
+    # Not on status or order_id: locking and using a coupon then writes its row only.
+    # A wallet is a customer's few coupons; an order finds its own by their codes.
+    sa.Index("ix_promotion_coupons_wallet", "customer", "id"),
     sa.Index("ix_promotion_coupons_template", "template_id", "id"),
-    sa.Index("ix_promotion_coupons_order", "order_id"),
 )
 
 # What an order took: one row per campaign or coupon that gave it a discount

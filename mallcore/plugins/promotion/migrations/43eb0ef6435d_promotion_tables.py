@@ -1,8 +1,8 @@
 """promotion tables
 
-Revision ID: b1964e5f0983
+Revision ID: 43eb0ef6435d
 Revises:
-Create Date: 2026-12-03 04:04:14.033362
+Create Date: 2026-12-03 04:46:27.301665
 
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from mallcore.kernel import columns
 
 # revision identifiers, used by Alembic.
-revision: str = "b1964e5f0983"
+revision: str = "43eb0ef6435d"
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = ("promotion",)
 depends_on: Union[str, Sequence[str], None] = "3c1f0a9d2b7e"
@@ -159,9 +159,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("code"),
     )
     with op.batch_alter_table("promotion_coupons", schema=None) as batch_op:
-        batch_op.create_index("ix_promotion_coupons_order", ["order_id"], unique=False)
         batch_op.create_index("ix_promotion_coupons_template", ["template_id", "id"], unique=False)
-        batch_op.create_index("ix_promotion_coupons_wallet", ["customer", "status", "id"], unique=False)
+        batch_op.create_index("ix_promotion_coupons_wallet", ["customer", "id"], unique=False)
 
     # ### end Alembic commands ###
 
@@ -172,7 +171,6 @@ def downgrade() -> None:
     with op.batch_alter_table("promotion_coupons", schema=None) as batch_op:
         batch_op.drop_index("ix_promotion_coupons_wallet")
         batch_op.drop_index("ix_promotion_coupons_template")
-        batch_op.drop_index("ix_promotion_coupons_order")
 
     op.drop_table("promotion_coupons")
     op.drop_table("promotion_claims")
