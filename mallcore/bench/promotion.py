@@ -221,7 +221,7 @@ def in_process(target: Any, folder: Path, orders: int, rounds: int) -> dict[str,
     from mallcore.kernel import Principal
     from mallcore.kernel.schemas import LineIn, PlaceOrder
 
-    batches = max(20, orders * rounds // BATCH)
+    batches = max(2, orders * rounds // BATCH)
     kernels = {"without": _kernel(target, folder, False), "with": _kernel(target, folder, True)}
     who = Principal(SUBJECT, frozenset({"customer"}))
     codes = {"with": iter(_coupons(kernels["with"], WARM + batches * BATCH + 10))}
@@ -277,7 +277,7 @@ def in_process(target: Any, folder: Path, orders: int, rounds: int) -> dict[str,
 def run(target: Any, folder: Path, n: int, clients: int, workers: int, rounds: int) -> dict[str, Any]:
     return {
         "http": over_http(target, folder, n, clients, workers, rounds),
-        "in_process": in_process(target, folder, max(200, n // 3), max(3, rounds + 1)),
+        "in_process": in_process(target, folder, n // 3, max(3, rounds + 1)),
     }
 
 
