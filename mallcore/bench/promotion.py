@@ -184,7 +184,30 @@ def over_http(target: Any, folder: Path, n: int, clients: int, workers: int, rou
 # -- in process ----------------------------------------------------------------------------
 
 
-def _kernel(target: Any, folder: Path, promotion: bool) -> Any:
+class Adjustments:
+    """A center adding the four adjustments the promotion center gives the bench order, as
+    constants: what the kernel itself spends on an order's adjustments (pricing,
+    allocation, their INSERT, the view), with no promotion work at all."""
+
+    name = "fixedadjustments"
+
+    def __init__(self) -> None:
+        from mallcore.kernel import Phase, hookimpl
+
+        def order_price(ctx: Any) -> None:
+            ctx.adjust("promotion", "buy_x_get_y (第二件半价): 2 units in scope, 1 at 50% off", -600,
+                       phase=Phase.PROMOTION, line=ctx.lines[1], code="campaign:3", funded_by="shop")  # fmt: skip
+            ctx.adjust("promotion", "threshold_off (满30减3): subtotal 42.00 ≥ 30.00", -300,
+                       phase=Phase.PROMOTION, code="campaign:1", funded_by="shop")  # fmt: skip
+            ctx.adjust("promotion", "percent_off (9.5折): 5% off 39.00", -195,
+                       phase=Phase.PROMOTION, code="campaign:2", funded_by="shop")  # fmt: skip
+            ctx.adjust("promotion", "coupon bench coupon: 1.00 off", -100,
+                       phase=Phase.COUPON, code="coupon:BENCHBENCHBENCH1", funded_by="shop")  # fmt: skip
+
+        self.order_price = hookimpl(order_price)
+
+
+def _kernel(target: Any, folder: Path, promotion: bool, extra_centers: tuple[Any, ...] = ()) -> Any:
     from litestar.testing import TestClient
 
     from mallcore.kernel import Kernel, load_config
@@ -197,7 +220,7 @@ def _kernel(target: Any, folder: Path, promotion: bool) -> Any:
     config = load_config(
         kernel_config(url, schema, folder, extra), env={}, overrides={"logging": {"level": "warning"}}
     )
-    kernel = Kernel(config)
+    kernel = Kernel(config, centers=extra_centers)
     kernel.create_schema()
     with TestClient(create_app(kernel, lifecycle=False)) as client:
         client.headers["Authorization"] = f"Bearer {ADMIN}"
@@ -222,7 +245,12 @@ def in_process(target: Any, folder: Path, orders: int, rounds: int) -> dict[str,
     from mallcore.kernel.schemas import LineIn, PlaceOrder
 
     batches = max(2, orders * rounds // BATCH)
-    kernels = {"without": _kernel(target, folder, False), "with": _kernel(target, folder, True)}
+    kernels = {
+        "without": _kernel(target, folder, False),
+        "with": _kernel(target, folder, True),
+        # the kernel's own share of the difference: the same adjustments, no promotion work
+        "adjustments_only": _kernel(target, folder, False, (Adjustments(),)),
+    }
     who = Principal(SUBJECT, frozenset({"customer"}))
     codes = {"with": iter(_coupons(kernels["with"], WARM + batches * BATCH + 10))}
 
@@ -268,6 +296,7 @@ def in_process(target: Any, folder: Path, orders: int, rounds: int) -> dict[str,
         "cpu_us_per_order": {name: round(t * 1e6, 1) for name, t in cpu_median.items()},
         "wall_us_per_order": {name: round(t * 1e6, 1) for name, t in wall_median.items()},
         "cpu_slower": round(cpu_median["with"] / cpu_median["without"] - 1, 4),
+        "cpu_slower_adjustments_only": round(cpu_median["adjustments_only"] / cpu_median["without"] - 1, 4),
         "statements_per_placement": statements,
         "extra_statements": statements["with"] - statements["without"],
         "sample_order": sample,
@@ -288,5 +317,6 @@ def line(r: dict[str, Any]) -> str:
         f"  promotion  HTTP: off {h['without']['per_second']}/s, on (3 campaigns + a coupon) "
         f"{h['with']['per_second']}/s: {h['slower']:+.1%} time per order (median runs)\n"
         f"             in process: off {cpu['without']} µs CPU/order ({st['without']} statements), "
-        f"on {cpu['with']} µs ({st['with']} statements): {p['cpu_slower']:+.1%}, {p['extra_statements']:+d} statements"
+        f"on {cpu['with']} µs ({st['with']} statements): {p['cpu_slower']:+.1%}, {p['extra_statements']:+d} statements; "
+        f"the same four adjustments from a center doing nothing else: {p['cpu_slower_adjustments_only']:+.1%}"
     )
