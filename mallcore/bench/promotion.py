@@ -208,34 +208,22 @@ class Adjustments:
 
 
 def _kernel(target: Any, folder: Path, promotion: bool, extra_centers: tuple[Any, ...] = ()) -> Any:
+    """The bench's in-process kernel (catalog, payment, WMS, stock), with promotion and
+    its three campaigns when ``promotion``."""
     from litestar.testing import TestClient
 
-    from mallcore.kernel import Kernel, load_config
     from mallcore.kernel.http.app import create_app
 
-    from . import ADMIN, SKUS, kernel_config
+    from . import ADMIN, _in_process_kernel
 
-    url, schema = target.fresh()
-    extra = ("promotion",) if promotion else ()
-    config = load_config(
-        kernel_config(url, schema, folder, extra), env={}, overrides={"logging": {"level": "warning"}}
-    )
-    kernel = Kernel(config, centers=extra_centers)
-    kernel.create_schema()
-    with TestClient(create_app(kernel, lifecycle=False)) as client:
-        client.headers["Authorization"] = f"Bearer {ADMIN}"
-        skus = [{"code": s, "price": p} for s, (p, _) in SKUS.items()]
-        client.post(
-            "/catalog/products", json={"name": "Bench", "shop": "bench", "skus": skus}
-        ).raise_for_status()
-        client.post(
-            "/wms/warehouses", json={"code": "WH1", "name": "Bench", "region": "310000"}
-        ).raise_for_status()
-        for sku, (_, qty) in SKUS.items():
-            client.post(
-                "/wms/inbound", json={"warehouse": "WH1", "sku": sku, "quantity": qty}
-            ).raise_for_status()
-        if promotion:
+    if promotion:
+        from mallcore.plugins.promotion import PromotionCenter
+
+        extra_centers = (*extra_centers, PromotionCenter)
+    kernel, _ = _in_process_kernel(target, folder, extra=extra_centers)
+    if promotion:
+        with TestClient(create_app(kernel, lifecycle=False)) as client:
+            client.headers["Authorization"] = f"Bearer {ADMIN}"
             _campaigns(client)
     return kernel
 

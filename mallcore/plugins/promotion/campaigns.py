@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import sqlalchemy as sa
 
-from mallcore.kernel import Conflict, InvalidInput, NotFound, Principal, utcnow, visible_to
+from mallcore.kernel import Conflict, InvalidInput, Principal, utcnow, visible_to
 
 from . import tables as t
 from .cache import bump_version, offer_from_row
-from .owners import check_scope, currency_of, may_manage, may_see, window
+from .owners import check_scope, currency_of, may_manage, owned_row, window
 from .rules import FlashSale, label, parse_rules
 from .schemas import CampaignIn, CampaignView
 
@@ -122,20 +122,15 @@ class Campaigns:
         bump_version(conn, data.shop or t.PLATFORM)
         return view(self.row(conn, campaign_id), now)
 
-    def row(self, conn: sa.Connection, campaign_id: int, *, lock: bool = False) -> Any:
-        stmt = sa.select(t.campaigns).where(t.campaigns.c.id == campaign_id)
-        row = conn.execute(self.kernel.db.lock_clause(stmt) if lock else stmt).first()
-        if row is None:
-            raise NotFound(f"campaign {campaign_id} not found", code="campaign_not_found")
-        return row
+    def row(self, conn: sa.Connection, campaign_id: int) -> Any:
+        return owned_row(self.kernel, conn, t.campaigns, campaign_id, "campaign")
 
     def visible_row(
         self, conn: sa.Connection, principal: Principal, campaign_id: int, *, lock: bool = False
     ) -> Any:
-        row = self.row(conn, campaign_id, lock=lock)
-        if not may_see(principal, row.shop):
-            raise NotFound(f"campaign {campaign_id} not found", code="campaign_not_found")
-        return row
+        return owned_row(
+            self.kernel, conn, t.campaigns, campaign_id, "campaign", principal=principal, lock=lock
+        )
 
     def end(self, conn: sa.Connection, principal: Principal, campaign_id: int) -> CampaignView:
         row = self.visible_row(conn, principal, campaign_id, lock=True)

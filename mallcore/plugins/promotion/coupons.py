@@ -151,16 +151,19 @@ class Coupons:
         conn.execute(t.coupons.insert(), rows)
         return rows
 
-    def _event(self, conn: sa.Connection, topic: str, payload: dict[str, Any]) -> Event:
+    def _event(self, conn: sa.Connection, topic: str, payload: dict[str, Any], events: list[Event]) -> None:
+        """Write an outbox event in ``conn``; ``events`` collects it for delivery after commit."""
         facts = request_facts.current()
         if facts is not None:
             payload = {**payload, "device_id": facts.device_id, "ip": facts.ip}
         event = Event(topic=topic, payload=payload)
         self.kernel.events.write(conn, [event])
-        return event
+        events.append(event)
 
-    def claim(self, conn: sa.Connection, principal: Principal, template_id: int) -> tuple[CouponView, Event]:
-        """A customer claims a coupon (领券); the caller delivers the event after commit."""
+    def claim(
+        self, conn: sa.Connection, principal: Principal, template_id: int, events: list[Event]
+    ) -> CouponView:
+        """A customer claims a coupon (领券); the caller delivers ``events`` after commit."""
         template = self._template(conn, template_id)
         if not template.claimable:
             # Not offered to customers: as if it did not exist.
@@ -171,7 +174,7 @@ class Coupons:
         self._count_claim(conn, template, principal.subject)
         self._take(conn, template, 1, now)
         row = self._insert(conn, template, principal.subject, "claim", "", now)[0]
-        event = self._event(
+        self._event(
             conn,
             "promotion.coupon_claimed",
             {
@@ -180,10 +183,13 @@ class Coupons:
                 "shop": template.shop,
                 "via": "claim",
             },
+            events,
         )
-        return self.coupon(conn, principal, row["code"]), event
+        return self.coupon(conn, principal, row["code"])
 
-    def batch(self, conn: sa.Connection, template: Any, count: int, actor: str) -> list[str]:
+    def batch(
+        self, conn: sa.Connection, template: Any, count: int, actor: str, events: list[Event]
+    ) -> list[str]:
         """``count`` codes customers redeem (兑换码); not anyone's until redeemed."""
         limit = self.center.settings.max_batch_codes
         if count > limit:
@@ -197,10 +203,11 @@ class Coupons:
             conn,
             "promotion.coupons_issued",
             {"template_id": template.id, "shop": template.shop, "count": count, "by": actor},
+            events,
         )
         return [r["code"] for r in rows]
 
-    def redeem(self, conn: sa.Connection, principal: Principal, code: str) -> tuple[CouponView, Event]:
+    def redeem(self, conn: sa.Connection, principal: Principal, code: str, events: list[Event]) -> CouponView:
         """A customer redeems a batch code into their wallet."""
         c = t.coupons.c
         row = conn.execute(sa.select(t.coupons).where(c.code == code)).first()
@@ -223,7 +230,7 @@ class Coupons:
         ).rowcount
         if not taken:  # another customer redeemed it a moment ago
             raise NotFound(f"no coupon {code}", code="coupon_not_found")
-        event = self._event(
+        self._event(
             conn,
             "promotion.coupon_claimed",
             {
@@ -232,8 +239,9 @@ class Coupons:
                 "shop": template.shop,
                 "via": "redeem",
             },
+            events,
         )
-        return self.coupon(conn, principal, code), event
+        return self.coupon(conn, principal, code)
 
     def grant(self, conn: sa.Connection, customer: str, template_id: int, reason: str, source: str) -> str:
         """Another center's reward (``coupon_grant``): the template's total holds, not its

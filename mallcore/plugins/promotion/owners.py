@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -44,6 +44,26 @@ def may_see(principal: Principal, shop: str | None) -> bool:
     if shop is None:
         return principal.is_platform
     return principal.can_act_for_shop(shop, "merchant")
+
+
+def owned_row(
+    kernel: Kernel,
+    conn: sa.Connection,
+    table: sa.Table,
+    row_id: int,
+    what: str,
+    *,
+    principal: Principal | None = None,
+    lock: bool = False,
+) -> Any:
+    """A campaign's or template's row (locked if asked); 404 ``<what>_not_found`` when it does
+    not exist or, given a ``principal``, is not theirs to see."""
+    stmt = sa.select(table).where(table.c.id == row_id)
+    row = conn.execute(kernel.db.lock_clause(stmt) if lock else stmt).first()
+    if row is None or (principal is not None and not may_see(principal, row.shop)):
+        label = "coupon template" if what == "template" else what
+        raise NotFound(f"{label} {row_id} not found", code=f"{what}_not_found")
+    return row
 
 
 def currency_of(kernel: Kernel, shop: str | None) -> str:

@@ -10,13 +10,15 @@ Writes honour ``Idempotency-Key``. Anything not visible answers 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
+import sqlalchemy as sa
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from mallcore.kernel import Caller
+from mallcore.kernel import Caller, Event
 from mallcore.kernel.http import Idempotent, Reply, roles
 
 from .owners import may_manage
@@ -43,6 +45,33 @@ Promotion: TypeAlias = NamedDependency["PromotionCenter"]
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
+def write(
+    promotion: PromotionCenter,
+    idempotent: Idempotent,
+    data: Any,
+    make: Callable[[sa.Connection, list[Event]], Any],
+    *,
+    status: int = 201,
+    changes_offers: bool = False,
+) -> Response[Any]:
+    """Every write route: ``make(conn, events)`` in one transaction, its view answered with
+    ``status`` and stored for the ``Idempotency-Key`` in that transaction; after the commit
+    the shop's cached campaigns and templates are dropped (``changes_offers``) and the
+    outbox ``events`` it wrote are delivered in process."""
+
+    def work(reply: Reply) -> None:
+        events: list[Event] = []
+        with promotion.kernel.db.transaction() as conn:
+            view = make(conn, events)
+            reply(conn, view, status)
+        if changes_offers:
+            promotion.changed(view.shop)
+        if events:
+            promotion.kernel.events.deliver(events)
+
+    return idempotent(data, work)
+
+
 class CampaignController(Controller):
     path = "/campaigns"
     guards = [roles("merchant")]
@@ -52,13 +81,10 @@ class CampaignController(Controller):
     def create(
         self, data: JSONBody[CampaignIn], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[CampaignView]:
-        def work(reply: Reply) -> None:
-            with promotion.kernel.db.transaction() as conn:
-                view = promotion.campaigns.create(conn, principal, data)
-                reply(conn, view, 201)
-            promotion.changed(view.shop)
-
-        return idempotent(data, work)
+        return write(
+            promotion, idempotent, data, lambda conn, _: promotion.campaigns.create(conn, principal, data),
+            changes_offers=True,
+        )  # fmt: skip
 
     @get("/", sync_to_thread=True, summary="Campaigns, newest first")
     def search(
@@ -84,13 +110,10 @@ class CampaignController(Controller):
     def end(
         self, campaign_id: FromPath[int], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[CampaignView]:
-        def work(reply: Reply) -> None:
-            with promotion.kernel.db.transaction() as conn:
-                view = promotion.campaigns.end(conn, principal, campaign_id)
-                reply(conn, view, 200)
-            promotion.changed(view.shop)
-
-        return idempotent(None, work)
+        return write(
+            promotion, idempotent, None, lambda conn, _: promotion.campaigns.end(conn, principal, campaign_id),
+            status=200, changes_offers=True,
+        )  # fmt: skip
 
     @get("/{campaign_id:int}/stats", sync_to_thread=True, summary="Orders, discount given, GMV")
     def stats(self, campaign_id: FromPath[int], principal: Caller, promotion: Promotion) -> CampaignStats:
@@ -113,13 +136,10 @@ class TemplateController(Controller):
     def create(
         self, data: JSONBody[TemplateIn], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[TemplateView]:
-        def work(reply: Reply) -> None:
-            with promotion.kernel.db.transaction() as conn:
-                view = promotion.coupon_templates.create(conn, principal, data)
-                reply(conn, view, 201)
-            promotion.changed(view.shop)
-
-        return idempotent(data, work)
+        return write(
+            promotion, idempotent, data, lambda conn, _: promotion.coupon_templates.create(conn, principal, data),
+            changes_offers=True,
+        )  # fmt: skip
 
     @get("/", sync_to_thread=True, guards=[roles("merchant")], summary="Coupon templates, newest first")
     def search(
@@ -144,13 +164,10 @@ class TemplateController(Controller):
     def end(
         self, template_id: FromPath[int], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[TemplateView]:
-        def work(reply: Reply) -> None:
-            with promotion.kernel.db.transaction() as conn:
-                view = promotion.coupon_templates.end(conn, principal, template_id)
-                reply(conn, view, 200)
-            promotion.changed(view.shop)
-
-        return idempotent(None, work)
+        return write(
+            promotion, idempotent, None, lambda conn, _: promotion.coupon_templates.end(conn, principal, template_id),
+            status=200, changes_offers=True,
+        )  # fmt: skip
 
     @get("/{template_id:int}/stats", sync_to_thread=True, guards=[roles("merchant")])
     def stats(self, template_id: FromPath[int], principal: Caller, promotion: Promotion) -> TemplateStats:
@@ -172,19 +189,14 @@ class TemplateController(Controller):
         promotion: Promotion,
         idempotent: Idempotent,
     ) -> Response[CodesView]:
-        def work(reply: Reply) -> None:
-            with promotion.kernel.db.transaction() as conn:
-                template = promotion.coupon_templates.visible_row(conn, principal, template_id)
-                may_manage(principal, template.shop, "coupon templates")
-                codes = promotion.coupons.batch(conn, template, data.count, principal.subject)
-                after = template_view(promotion.coupon_templates.row(conn, template_id))
-                reply(
-                    conn,
-                    CodesView(template_id=template_id, codes=codes, issued=after.issued, left=after.left),
-                    201,
-                )
+        def make(conn: sa.Connection, events: list[Event]) -> CodesView:
+            template = promotion.coupon_templates.visible_row(conn, principal, template_id)
+            may_manage(principal, template.shop, "coupon templates")
+            codes = promotion.coupons.batch(conn, template, data.count, principal.subject, events)
+            after = template_view(promotion.coupon_templates.row(conn, template_id))
+            return CodesView(template_id=template_id, codes=codes, issued=after.issued, left=after.left)
 
-        return idempotent(data, work)
+        return write(promotion, idempotent, data, make)
 
     @get("/{template_id:int}/coupons", sync_to_thread=True, guards=[roles("merchant")])
     def coupons(
@@ -211,13 +223,12 @@ class TemplateController(Controller):
     def claim(
         self, template_id: FromPath[int], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[CouponView]:
-        def work(reply: Reply) -> None:
-            with promotion.kernel.db.transaction() as conn:
-                view, event = promotion.coupons.claim(conn, principal, template_id)
-                reply(conn, view, 201)
-            promotion.kernel.events.deliver([event])
-
-        return idempotent(None, work)
+        return write(
+            promotion,
+            idempotent,
+            None,
+            lambda conn, events: promotion.coupons.claim(conn, principal, template_id, events),
+        )
 
 
 class CouponController(Controller):
@@ -250,13 +261,13 @@ class CouponController(Controller):
     def redeem(
         self, data: JSONBody[RedeemIn], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[CouponView]:
-        def work(reply: Reply) -> None:
-            with promotion.kernel.db.transaction() as conn:
-                view, event = promotion.coupons.redeem(conn, principal, data.code.strip().upper())
-                reply(conn, view, 201)
-            promotion.kernel.events.deliver([event])
-
-        return idempotent(data, work)
+        code = data.code.strip().upper()
+        return write(
+            promotion,
+            idempotent,
+            data,
+            lambda conn, events: promotion.coupons.redeem(conn, principal, code, events),
+        )
 
 
 class OfferController(Controller):

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from mallcore.kernel import Conflict, InvalidInput, NotFound, Principal, utcnow, visible_to
+from mallcore.kernel import Conflict, InvalidInput, Principal, utcnow, visible_to
 
 from . import tables as t
 from .cache import bump_version
-from .owners import check_scope, currency_of, may_manage, may_see, window
+from .owners import check_scope, currency_of, may_manage, owned_row, window
 from .rules import short
 from .schemas import TemplateIn, TemplateView
 
@@ -146,20 +146,15 @@ class Templates:
         bump_version(conn, data.shop or t.PLATFORM)
         return template_view(self.row(conn, template_id))
 
-    def row(self, conn: sa.Connection, template_id: int, *, lock: bool = False) -> Any:
-        stmt = sa.select(t.templates).where(t.templates.c.id == template_id)
-        row = conn.execute(self.kernel.db.lock_clause(stmt) if lock else stmt).first()
-        if row is None:
-            raise NotFound(f"coupon template {template_id} not found", code="template_not_found")
-        return row
+    def row(self, conn: sa.Connection, template_id: int) -> Any:
+        return owned_row(self.kernel, conn, t.templates, template_id, "template")
 
     def visible_row(
         self, conn: sa.Connection, principal: Principal, template_id: int, *, lock: bool = False
     ) -> Any:
-        row = self.row(conn, template_id, lock=lock)
-        if not may_see(principal, row.shop):
-            raise NotFound(f"coupon template {template_id} not found", code="template_not_found")
-        return row
+        return owned_row(
+            self.kernel, conn, t.templates, template_id, "template", principal=principal, lock=lock
+        )
 
     def end(self, conn: sa.Connection, principal: Principal, template_id: int) -> TemplateView:
         """No more coupons of it are issued; those issued stay good until they expire."""
