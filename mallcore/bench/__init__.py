@@ -16,6 +16,8 @@ Scenarios (all by default):
 - ``plugins``: placement time with ten no-op centers implementing every
   lifecycle hook against none (in process, interleaved, best of rounds).
 - ``risk``: placement with the risk center on against off (:mod:`.risk`).
+- ``promotion``: placement with three live campaigns and a coupon on every
+  order against promotion off (:mod:`.promotion`).
 
 Every figure is measured in the same run as its baseline; only ratios are
 meant to be compared across machines.
@@ -33,7 +35,7 @@ import click
 # Scenarios of the centers: name -> module of this package with
 # ``scenario(target, folder, *, requests, clients, workers, rounds, console_orders)``
 # returning the scenario's figures, and ``line(figures)`` printing them.
-CENTER_SCENARIOS = ("risk",)
+CENTER_SCENARIOS = ("risk", "promotion")
 SCENARIOS = ("place", "hot", "statements", "plugins", *CENTER_SCENARIOS)
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -43,6 +43,8 @@ from .errors import (
     StartupError,
     Unauthenticated,
 )
+from .facts import RequestFacts
+from .facts import current as current_request
 from .hookspecs import hookimpl, hookspec
 from .i18n import pick_language
 from .jobs import Job
@@ -109,12 +111,14 @@ __all__ = [
     "RefundLine",
     "RefundService",
     "Rejected",
+    "RequestFacts",
     "ShipmentView",
     "Shop",
     "StartupError",
     "TimelineEntry",
     "Unauthenticated",
     "allocate",
+    "current_request",
     "format_amount",
     "hookimpl",
     "hookspec",

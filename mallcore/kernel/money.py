@@ -26,22 +26,28 @@ def allocate(amount: int, weights: Sequence[int]) -> list[int]:
         if amount:
             raise ValueError("cannot allocate a non-zero amount over no weights")
         return []
-    if any(w < 0 for w in weights):
+    # One pass, no recursion: every placement runs this for each order-level adjustment.
+    if min(weights) < 0:
         raise ValueError("weights must not be negative")
-    if amount < 0:
-        return [-part for part in allocate(-amount, weights)]
+    negative = amount < 0
+    if negative:
+        amount = -amount
     total = sum(weights)
     if total == 0:
         weights = [1] * n
         total = n
-    parts = [amount * w // total for w in weights]
+    parts = []
+    remainders = []
+    for w in weights:
+        part, rest = divmod(amount * w, total)
+        parts.append(part)
+        remainders.append(rest)
     short = amount - sum(parts)
     if short:
-        # Remainder of each exact share, biggest first; index breaks ties.
-        order = sorted(range(n), key=lambda i: (-(amount * weights[i] % total), i))
-        for i in order[:short]:
+        # Biggest remainder first; the sort is stable, so ties go to the earlier weight.
+        for i in sorted(range(n), key=remainders.__getitem__, reverse=True)[:short]:
             parts[i] += 1
-    return parts
+    return [-part for part in parts] if negative else parts
 
 
 def share(total: int, quantity: int, units: int) -> int:

@@ -74,6 +74,7 @@ class OrderService:
         self.load = store.load
         self.visible = store.visible
         self.load_lines = store.load_lines
+        self.load_adjustments = store.load_adjustments
         # The statements every placement runs go to the driver precompiled (see fast.py).
         self._insert_order = fast.insert(t.orders, ORDER_KEYS, db, returning=("id",))
         # RETURNING line_no too: a multi-row INSERT may return rows in any order.

@@ -33,6 +33,7 @@ from mallcore.kernel import Center, Kernel, OrderContext, Payment, Refund, forma
 from . import accounts
 from . import tables as t
 from .journal import Journal
+from .promotion import PlatformDiscounts
 from .reconcile import Reconciler
 from .review import Reviews
 from .routes import router
@@ -88,6 +89,7 @@ class FinanceCenter(Center):
         self.reviews = Reviews(self)
         self.reconciler = Reconciler(self)
         self.settlements = Settlements(self)
+        self.platform_discounts = PlatformDiscounts(self)
 
     def bind(self, kernel: Kernel, settings: Any) -> None:
         super().bind(kernel, settings)
@@ -115,6 +117,7 @@ class FinanceCenter(Center):
     @hookimpl
     def order_deliver(self, ctx: OrderContext) -> None:
         self.journal.post_sale(ctx)
+        self.platform_discounts.post_sale(ctx)
 
     @hookimpl
     def order_refund(self, ctx: OrderContext, refund: Refund) -> None:
@@ -122,6 +125,7 @@ class FinanceCenter(Center):
             self.reviews.open(ctx, refund)
         elif refund.status == "refunded":
             self.journal.post_refund(ctx, refund)
+            self.platform_discounts.post_refund(ctx, refund)
             self.reviews.settle(ctx, refund)
         elif refund.status == "rejected":
             self.reviews.settle(ctx, refund)
