@@ -70,8 +70,7 @@ class MembershipCenter(Center):
 
     def bind(self, kernel: Kernel, settings: Any) -> None:
         super().bind(kernel, settings)
-        check(settings, kernel.config.source)
-        self.ladder = Ladder(settings)
+        self.ladder = Ladder(check(settings, kernel.config.source))
         self.currency = settings.currency or kernel.config.orders.currency
         self.zone = ZoneInfo(settings.timezone)
         self.programs = ProgramCache(settings.program_recheck_seconds, settings.shops_join_by_default)

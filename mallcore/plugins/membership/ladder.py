@@ -11,13 +11,14 @@ from collections.abc import Iterator
 
 from mallcore.kernel import InvalidInput
 
-from .settings import Level, MembershipSettings
+from .settings import Level
 
 
 class Ladder:
-    def __init__(self, settings: MembershipSettings) -> None:
-        self.codes: tuple[str, ...] = tuple(settings.levels)
-        self.levels: dict[str, Level] = {code: settings.level[code] for code in self.codes}
+    def __init__(self, levels: dict[str, Level]) -> None:
+        """``levels`` in order, lowest first (see :func:`.settings.check`)."""
+        self.codes: tuple[str, ...] = tuple(levels)
+        self.levels: dict[str, Level] = dict(levels)
         self.rank: dict[str, int] = {code: i for i, code in enumerate(self.codes)}
         self.base = self.codes[0]
         # What the placement path needs to know without reading a member row.

@@ -26,7 +26,7 @@ stop start-up with the key named (:func:`check`).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -97,7 +97,10 @@ DEFAULT_LEVELS: dict[str, Level] = {
 class MembershipSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Level codes, lowest first; each needs a [centers.membership.level.<code>] table.
     levels: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_ORDER))
-    level: dict[str, Level] = msgspec.field(default_factory=lambda: dict(DEFAULT_LEVELS))
+    # Each level's table (checked into a Level by :func:`check`, which names the key at fault).
+    level: dict[str, Any] = msgspec.field(
+        default_factory=lambda: {code: msgspec.to_builtins(lv) for code, lv in DEFAULT_LEVELS.items()}
+    )
     # The currency points are worth money in; orders in another currency neither earn nor
     # spend points. Empty: the kernel's [orders] currency.
     currency: str = ""
@@ -133,8 +136,8 @@ class MembershipSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
     job_batch: Positive = 500
 
 
-def check(settings: MembershipSettings, source: str) -> None:
-    """Refuse level tables that do not fit together, naming the key at fault."""
+def check(settings: MembershipSettings, source: str) -> dict[str, Level]:
+    """The levels, in order; level tables that do not fit together stop start-up naming the key."""
     key = "centers.membership"
     if not settings.levels:
         raise ConfigError(f"{source}: config key '{key}.levels': at least one level is needed")
@@ -154,13 +157,15 @@ def check(settings: MembershipSettings, source: str) -> None:
                 f"{source}: config key '{key}.level.{code}': unknown level '{code}'; "
                 f"'{key}.levels' lists {', '.join(settings.levels)}"
             )
+    levels: dict[str, Level] = {}
     previous: tuple[str, int] | None = None
     for code in settings.levels:
-        level = settings.level.get(code)
-        if level is None:
+        raw = settings.level.get(code)
+        if raw is None:
             raise ConfigError(
                 f"{source}: config key '{key}.levels': level '{code}' has no [{key}.level.{code}] table"
             )
+        level = levels[code] = _level(raw, f"{key}.level.{code}", source)
         if previous is None and level.growth != 0:
             raise ConfigError(
                 f"{source}: config key '{key}.level.{code}.growth': the first level is where every "
@@ -180,3 +185,25 @@ def check(settings: MembershipSettings, source: str) -> None:
         raise ConfigError(
             f"{source}: config key '{key}.timezone': unknown time zone {settings.timezone!r}"
         ) from None
+    return levels
+
+
+_AT = re.compile(r" - at `\$((?:\.[A-Za-z0-9_]+)*)`$")
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
+
+
+def _level(raw: Any, key: str, source: str) -> Level:
+    if isinstance(raw, Level):
+        return raw
+    try:
+        return msgspec.convert(raw, Level)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        at = _AT.search(message)
+        if at:
+            key += at.group(1)
+            message = message[: at.start()]
+        unknown = _UNKNOWN.search(message)
+        if unknown:
+            key, message = f"{key}.{unknown.group(1)}", "unknown key"
+        raise ConfigError(f"{source}: config key '{key}': {message}") from None

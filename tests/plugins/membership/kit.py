@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mallcore.kernel import SYSTEM, RefundItem
+from mallcore.kernel import SYSTEM, Center, OrderContext, Phase, RefundItem, hookimpl
 from mallcore.plugins.membership import tables as t
 from tests.helpers import ADDRESS
 
@@ -21,13 +21,16 @@ class Shop:
         mallcore: Any,
         *,
         centers: tuple[str, ...] = (),
+        extra: tuple[Any, ...] = (),
         settings: dict[str, dict[str, Any]] | None = None,
         membership: dict[str, Any] | None = None,
     ) -> None:
         self.mallcore = mallcore
         merged = dict(settings or {})
         merged["membership"] = {**merged.get("membership", {}), **(membership or {})}
-        self.kernel = mallcore.kernel(centers=["catalog", "payment", "membership", *centers], settings=merged)
+        self.kernel = mallcore.kernel(
+            centers=["catalog", "payment", "membership", *centers], settings=merged, extra=list(extra)
+        )
         mallcore.product(self.kernel, shop="s1", skus=SKUS)
         self.center = self.kernel.centers["membership"]
         self.admin = mallcore.client(self.kernel, "admin", "root")
@@ -57,6 +60,10 @@ class Shop:
         r = self.customer(customer).get("/membership/me/points?limit=200")
         assert r.status_code == 200, r.text
         return list(reversed(r.json()))
+
+    def set_level(self, customer: str, level: str) -> None:
+        r = self.admin.put(f"/membership/members/{customer}/level", json={"level": level, "reason": "test"})
+        assert r.status_code == 200, r.text
 
     # -- orders ---------------------------------------------------------------------
 
@@ -119,3 +126,28 @@ class Shop:
     def row(self, customer: str = "alice") -> Any:
         with self.kernel.db.transaction(write=False) as conn:
             return conn.execute(sa.select(t.members).where(t.members.c.customer == customer)).first()
+
+
+class Campaigns(Center):
+    """A stand-in for the promotion center: 10% off the whole order (PROMOTION phase).
+
+    Named to run before ``membership`` (centers without an order between them go by name)."""
+
+    name = "campaigns"
+    after = ("catalog",)
+
+    @hookimpl
+    def order_price(self, ctx: OrderContext) -> None:
+        subtotal = sum((line.unit_price or 0) * line.quantity for line in ctx.lines)
+        ctx.adjust(self.name, "10% off everything", -(subtotal // 10), phase=Phase.PROMOTION, code="ten")
+
+
+class Freight(Center):
+    """A stand-in for TMS: 12.00 freight on every order with an address."""
+
+    name = "freight"
+
+    @hookimpl
+    def order_price(self, ctx: OrderContext) -> None:
+        if ctx.order.address is not None:
+            ctx.adjust(self.name, "freight", 1_200, phase=Phase.FREIGHT, code="freight")
