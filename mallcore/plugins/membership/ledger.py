@@ -165,6 +165,11 @@ class Ledger:
         after = balance - sum(move.delta for move in moves)
         for move in moves:
             after += move.delta
+            if after < 0 and move.delta < 0:
+                move.reason = (
+                    f"{move.reason} (the earned points were spent already: balance {after}, "
+                    f"{-after} points owed, paid off by the next points earned)"
+                )
             written.append(
                 Written(
                     kind=move.kind,

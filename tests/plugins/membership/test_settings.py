@@ -43,7 +43,7 @@ def start(mallcore, **membership):
             "centers.membership.level.gold.growth",
             "500 is not above 'silver' (500)",
             id="thresholds-not-increasing",
-        ),  # fmt: skip
+        ),
         pytest.param(
             {**LEVELS, "level": {**LEVELS["level"], "normal": {"name": "Member", "growth": 10}}},
             "centers.membership.level.normal.growth",
