@@ -80,7 +80,10 @@ def price(order: Order, lines: Sequence[Line], adjustments: list[Adjustment]) ->
 
 def _waive_freight(lines: Sequence[Line], index: dict[int, int], running: list[int], adj: Adjustment) -> None:
     """Take a freight waiver off the shipping booked so far (never goods, never below zero)."""
-    shipping = [line.shipping for line in lines]
+    # What can be waived on a line is its shipping, but never more than the line stands
+    # at: a negative freight-phase adjustment is booked as a discount and may have taken
+    # the line below its shipping already.
+    shipping = [max(0, min(line.shipping, value)) for line, value in zip(lines, running, strict=True)]
     if adj.amount > 0:
         raise ValueError(f"adjustment {adj.reason!r}: a freight waiver is a negative amount")
     if adj.line_no is not None:

@@ -158,3 +158,21 @@ def test_a_freight_waiver_with_no_freight_waives_nothing():
         [Adjustment(source="promotion", reason="包邮", amount=-800, phase=Phase.SHIPPING_DISCOUNT)],
     )
     assert (order.total, applied) == (6000, [])
+
+
+def test_a_freight_waiver_after_a_negative_freight_adjustment_never_takes_a_line_below_zero():
+    # found by Hypothesis: freight +1, a freight-phase -1 (booked as a discount), then a waiver
+    lines = [Line(sku="A", quantity=1, unit_price=0, line_no=1)]
+    order = _order()
+    price(
+        order,
+        lines,
+        [
+            Adjustment(source="membership", reason="freight", amount=1, phase=Phase.FREIGHT),
+            Adjustment(source="promotion", reason="freight rebate", amount=-1, phase=Phase.FREIGHT),
+            Adjustment(source="promotion", reason="包邮", amount=-1, phase=Phase.SHIPPING_DISCOUNT),
+            Adjustment(source="fee", reason="wrap", amount=0, phase=Phase.FEE),
+        ],
+    )
+    assert order.total == 0
+    assert lines[0].total >= 0

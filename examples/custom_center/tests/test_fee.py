@@ -46,3 +46,24 @@ def test_a_failed_order_leaves_no_charge_behind(mallcore):
     mallcore.product(kernel, skus=[("TEA", 100)])
     assert place(mallcore.client(kernel, "customer", "bob"), sku="NOPE").status_code == 422
     assert mallcore.client(kernel, "admin", "root").get("/fee/charges").json() == []
+
+
+def test_platform_merchants_and_admins_see_every_shops_charges_and_shop_merchants_their_own(mallcore):
+    kernel = mallcore.kernel(centers=["catalog", "payment", "fee"])
+    mallcore.product(kernel, shop="s1", skus=[("TEA", 2500)])
+    mallcore.product(kernel, shop="s2", skus=[("MUG", 900)])
+    alice = mallcore.client(kernel, "customer", "alice")
+    tea, mug = place(alice).json(), place(alice, "MUG", shop="s2").json()
+
+    def seen(roles, subject, shop=None):
+        listed = mallcore.client(kernel, roles, subject, shop=shop).get("/fee/charges").json()
+        return [(charge["order_id"], charge["shop"]) for charge in listed]
+
+    everything = [(tea["id"], "s1"), (mug["id"], "s2")]
+    assert everything == seen("merchant", "platform-merchant")
+    assert everything == seen("admin", "root")
+    assert [(tea["id"], "s1")] == seen("merchant", "m1", "s1")
+    assert [(mug["id"], "s2")] == seen("merchant", "m2", "s2")
+    for roles in ("customer", "warehouse", "finance"):
+        r = mallcore.client(kernel, roles, "someone").get("/fee/charges")
+        assert (r.status_code, r.json()["code"]) == (403, "role_required"), roles

@@ -22,7 +22,7 @@ from mallcore.kernel import Center, Kernel, OrderContext, Rejected, hookimpl, ut
 from mallcore.kernel.fast import InSelect
 
 from . import tables as t
-from .routes import routes
+from .routes import router
 
 _PRICES = object()  # stash key: {sku code: list price}
 
@@ -103,7 +103,7 @@ class CatalogCenter(Center):
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
-        return routes(kernel)
+        return [router(self)]
 
     @hookimpl
     def center_demo(self, kernel: Kernel, demo: Any) -> None:

@@ -38,7 +38,7 @@ from .journal import Journal
 from .membership import PointsBookings
 from .reconcile import Reconciler
 from .review import Reviews
-from .routes import routes
+from .routes import router
 from .settlement import Settlements
 
 BasisPoints = Annotated[int, Meta(ge=0, le=10_000)]
@@ -131,7 +131,7 @@ class FinanceCenter(PointsBookings, Center):
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
-        return routes(kernel, self)
+        return [router(self)]
 
     @hookimpl
     def center_commands(self) -> list[click.Command]:

@@ -17,7 +17,8 @@ Rules (each refusal names its code):
   ``awaiting_second_approval``; the same person again gets 409
   ``second_approval_required``; the second approval pays the refund out;
 - a finance user tied to a shop sees and acts on that shop's refunds only
-  (others answer 404); platform finance users (no shop) act on all.
+  (others answer 404); platform finance users (no shop) act on all. The
+  routes' guard admits finance users and admins only (403 ``role_required``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import sqlalchemy as sa
 
 from mallcore.kernel import (
@@ -37,15 +37,14 @@ from mallcore.kernel import (
     Principal,
     Refund,
     format_amount,
-    require,
+    visible_to,
 )
+from mallcore.kernel.http import Reply
 
 from . import tables as t
 from .schemas import ApprovalView, ReviewView
 
 if TYPE_CHECKING:
-    from mallcore.kernel.idempotency import Claim
-
     from . import FinanceCenter
 
 OPEN = ("pending", "awaiting_second_approval")
@@ -170,9 +169,8 @@ class Reviews:
         order_id: int | None,
         limit: int,
     ) -> list[ReviewView]:
-        require(principal, "finance")
         r = t.reviews.c
-        stmt = sa.select(t.reviews)
+        stmt = sa.select(t.reviews).where(visible_to(principal, r.shop))
         if status is not None and status not in STATUSES:
             raise InvalidInput(
                 f"status must be one of {', '.join(STATUSES)}",
@@ -183,8 +181,6 @@ class Reviews:
             stmt = stmt.where(r.status.in_(OPEN))
         elif status != "all":
             stmt = stmt.where(r.status == status)
-        if principal.shop is not None and not principal.is_admin:
-            stmt = stmt.where(r.shop == principal.shop)
         if shop:
             stmt = stmt.where(r.shop == shop)
         if order_id is not None:
@@ -194,7 +190,6 @@ class Reviews:
             return self._view(conn, conn.execute(stmt).all(), principal)
 
     def get(self, principal: Principal, refund_id: int) -> ReviewView:
-        require(principal, "finance")
         with self.center.kernel.db.transaction(write=False) as conn:
             row = self._visible(conn, principal, refund_id)
             return self._view(conn, [row], principal)[0]
@@ -207,18 +202,19 @@ class Reviews:
 
     # -- deciding -----------------------------------------------------------------------------
 
-    def _reply(self, ctx: OrderContext, principal: Principal, refund_id: int, claim: Claim | None) -> bytes:
-        """The review as it now stands, rendered (and stored for its Idempotency-Key) in the stage."""
+    def _reply(
+        self, ctx: OrderContext, principal: Principal, refund_id: int, reply: Reply | None
+    ) -> ReviewView:
+        """The review as it now stands, answered (and stored for its Idempotency-Key) in the stage."""
         row = ctx.conn.execute(sa.select(t.reviews).where(t.reviews.c.refund_id == refund_id)).one()
-        body = msgspec.json.encode(self._view(ctx.conn, [row], principal)[0])
-        if claim is not None:
-            self.center.kernel.idempotency.record(ctx.conn, claim, 200, body)
-        return body
+        view = self._view(ctx.conn, [row], principal)[0]
+        if reply is not None:
+            reply(ctx.conn, view, 200)
+        return view
 
     def approve(
-        self, principal: Principal, refund_id: int, note: str | None, claim: Claim | None = None
-    ) -> bytes:
-        require(principal, "finance")
+        self, principal: Principal, refund_id: int, note: str | None, reply: Reply | None = None
+    ) -> ReviewView:
         kernel = self.center.kernel
         with kernel.db.transaction(write=False) as conn:
             order_id = self._visible(conn, principal, refund_id).order_id
@@ -259,11 +255,12 @@ class Reviews:
                     ref=f"refund:{refund_id}",
                     data={"refund_id": refund_id, "approvals": len(given) + 1},
                 )
-            body = self._reply(ctx, principal, refund_id, claim)
-        return body
+            view = self._reply(ctx, principal, refund_id, reply)
+        return view
 
-    def reject(self, principal: Principal, refund_id: int, reason: str, claim: Claim | None = None) -> bytes:
-        require(principal, "finance")
+    def reject(
+        self, principal: Principal, refund_id: int, reason: str, reply: Reply | None = None
+    ) -> ReviewView:
         kernel = self.center.kernel
         with kernel.db.transaction(write=False) as conn:
             order_id = self._visible(conn, principal, refund_id).order_id
@@ -280,8 +277,8 @@ class Reviews:
                     note=reason[:500],
                 )
             )
-            body = self._reply(ctx, principal, refund_id, claim)
-        return body
+            view = self._reply(ctx, principal, refund_id, reply)
+        return view
 
     def _decidable(
         self, ctx: OrderContext, principal: Principal, refund_id: int, *, rejecting: bool = False

@@ -1,21 +1,27 @@
-"""Finance routes under ``/finance``: finance users (a shop's, or the platform's) and admins."""
+"""Finance routes under ``/finance``: finance users (a shop's, or the platform's) and admins.
+
+Every controller admits the ``finance`` role (admins always pass, 403
+``role_required`` otherwise); settling, paying out, importing statements and
+posting corrections admit platform finance only (403 ``platform_only``). A
+shop's finance user sees its shop's rows: lists filter with
+:func:`~mallcore.kernel.visible_to`, and one object outside it answers 404.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import anyio.to_thread
-import msgspec
 import sqlalchemy as sa
-from litestar import Request, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from mallcore.kernel import Caller, Conflict, InvalidInput, Kernel, NotFound, Principal, require
-from mallcore.kernel.http import IdempotencyKey, idempotent
-from mallcore.kernel.idempotency import Claim
+from mallcore.kernel import Caller, Conflict, InvalidInput, NotFound, Principal, visible_to
+from mallcore.kernel.http import Idempotent, Reply, center_router, platform, roles
 
 from . import accounts as acc
 from . import tables as t
@@ -39,28 +45,49 @@ from .schemas import (
     SettlementView,
     Statement,
 )
-from .settlement import require_platform
 
 if TYPE_CHECKING:
+    from litestar import Router
+
     from . import FinanceCenter
 
+# Declare ``finance: Finance`` in a handler to receive the center (see center_router).
+Finance: TypeAlias = NamedDependency["FinanceCenter"]
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
+From = Annotated[date, QueryParameter(name="from")]
+To = Annotated[date, QueryParameter(name="to")]
 TAGS = ["finance"]
+FINANCE = [roles("finance")]
+PLATFORM = [platform("finance")]
 
 
-def _shop_scope(principal: Principal) -> str | None:
-    """The only shop a finance user may see, or ``None`` for platform users and admins."""
-    return None if principal.is_admin else principal.shop
+def router(center: FinanceCenter) -> Router:
+    controllers = [
+        ReviewController,
+        EntryController,
+        AccountController,
+        ReconciliationController,
+        MismatchController,
+        StatementController,
+        SettlementController,
+        ReportController,
+    ]
+    return center_router(center, controllers)
 
 
-def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
-    db = kernel.db
+# -- refund review -------------------------------------------------------------------
 
-    # -- refund review ---------------------------------------------------------------
 
-    @get("/finance/refunds", sync_to_thread=True, tags=TAGS, summary="Refunds under finance review")
+class ReviewController(Controller):
+    path = "/refunds"
+    guards = FINANCE
+    tags = TAGS
+
+    @get("/", sync_to_thread=True, summary="Refunds under finance review")
     def list_reviews(
+        self,
         principal: Caller,
+        finance: Finance,
         status: Annotated[
             str,
             QueryParameter(
@@ -72,87 +99,79 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
         order_id: FromQuery[int | None] = None,
         limit: Limit = 100,
     ) -> list[ReviewView]:
-        return center.reviews.find(principal, status=status, shop=shop, order_id=order_id, limit=limit)
+        return finance.reviews.find(principal, status=status, shop=shop, order_id=order_id, limit=limit)
 
-    @get("/finance/refunds/{refund_id:int}", sync_to_thread=True, tags=TAGS)
-    def get_review(refund_id: FromPath[int], principal: Caller) -> ReviewView:
-        return center.reviews.get(principal, refund_id)
+    @get("/{refund_id:int}", sync_to_thread=True)
+    def get_review(self, refund_id: FromPath[int], principal: Caller, finance: Finance) -> ReviewView:
+        return finance.reviews.get(principal, refund_id)
 
-    @post("/finance/refunds/{refund_id:int}/approve", status_code=200, sync_to_thread=True, tags=TAGS)
+    @post("/{refund_id:int}/approve", status_code=200, sync_to_thread=True)
     def approve(
+        self,
         refund_id: FromPath[int],
         principal: Caller,
+        finance: Finance,
+        idempotent: Idempotent,
         data: JSONBody[ApproveIn | None] = None,
-        idempotency_key: IdempotencyKey = None,
     ) -> Response[ReviewView]:
         """Approve a refund: pays it out, or records the first of two approvals above the threshold."""
+        body = data or ApproveIn()
+        return idempotent(body, lambda reply: finance.reviews.approve(principal, refund_id, body.note, reply))
 
-        def run(claim: Claim | None) -> tuple[int, bytes]:
-            return 200, center.reviews.approve(principal, refund_id, data.note if data else None, claim)
-
-        scope = f"POST /finance/refunds/{refund_id}/approve"
-        return idempotent(kernel, principal, idempotency_key, scope, data or ApproveIn(), run)
-
-    @post("/finance/refunds/{refund_id:int}/reject", status_code=200, sync_to_thread=True, tags=TAGS)
+    @post("/{refund_id:int}/reject", status_code=200, sync_to_thread=True)
     def reject(
+        self,
         refund_id: FromPath[int],
         principal: Caller,
+        finance: Finance,
+        idempotent: Idempotent,
         data: JSONBody[RejectIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Response[ReviewView]:
         """Reject a refund; the reason goes on the order's (and the case's) timeline."""
+        return idempotent(
+            data, lambda reply: finance.reviews.reject(principal, refund_id, data.reason, reply)
+        )
 
-        def run(claim: Claim | None) -> tuple[int, bytes]:
-            return 200, center.reviews.reject(principal, refund_id, data.reason, claim)
 
-        scope = f"POST /finance/refunds/{refund_id}/reject"
-        return idempotent(kernel, principal, idempotency_key, scope, data, run)
+# -- journal ---------------------------------------------------------------------------
 
-    # -- journal -------------------------------------------------------------------------
 
-    def entry_views(conn: sa.Connection, rows: Sequence[Any]) -> list[EntryView]:
-        if not rows:
-            return []
-        by_entry: dict[int, list[PostingView]] = {}
-        p = t.postings.c
-        for r in conn.execute(
-            sa.select(t.postings).where(p.entry_id.in_([row.id for row in rows])).order_by(p.id)
-        ):
-            by_entry.setdefault(r.entry_id, []).append(
-                PostingView(
-                    account=r.account,
-                    currency=r.currency,
-                    amount=r.amount,
-                    role=r.role,
-                    provider_ref=r.provider_ref,
-                )
-            )
-        return [
-            EntryView(
-                id=r.id,
-                kind=r.kind,
-                shop=r.shop,
+def entry_views(conn: sa.Connection, rows: Sequence[Any]) -> list[EntryView]:
+    if not rows:
+        return []
+    by_entry: dict[int, list[PostingView]] = {}
+    p = t.postings.c
+    for r in conn.execute(
+        sa.select(t.postings).where(p.entry_id.in_([row.id for row in rows])).order_by(p.id)
+    ):
+        by_entry.setdefault(r.entry_id, []).append(
+            PostingView(
+                account=r.account,
                 currency=r.currency,
                 amount=r.amount,
-                order_id=r.order_id,
-                payment_id=r.payment_id,
-                refund_id=r.refund_id,
-                settlement_id=r.settlement_id,
-                provider=r.provider,
+                role=r.role,
                 provider_ref=r.provider_ref,
-                reverses=r.reverses,
-                memo=r.memo,
-                data=r.data,
-                posted_by=r.posted_by,
-                posted_at=r.posted_at,
-                postings=by_entry.get(r.id, []),
             )
-            for r in rows
-        ]
+        )
+    fields = [f for f in EntryView.__struct_fields__ if f != "postings"]
+    return [EntryView(**{f: getattr(r, f) for f in fields}, postings=by_entry.get(r.id, [])) for r in rows]
 
-    @get("/finance/entries", sync_to_thread=True, tags=TAGS, summary="Journal entries, newest first")
+
+def entry_reply(conn: sa.Connection, entry_id: int, reply: Reply) -> None:
+    rows = conn.execute(sa.select(t.entries).where(t.entries.c.id == entry_id)).all()
+    reply(conn, entry_views(conn, rows)[0], 201)
+
+
+class EntryController(Controller):
+    path = "/entries"
+    guards = FINANCE
+    tags = TAGS
+
+    @get("/", sync_to_thread=True, summary="Journal entries, newest first")
     def list_entries(
+        self,
         principal: Caller,
+        finance: Finance,
         order_id: FromQuery[int | None] = None,
         refund_id: FromQuery[int | None] = None,
         kind: FromQuery[str | None] = None,
@@ -160,12 +179,8 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
         before: FromQuery[int | None] = None,
         limit: Limit = 100,
     ) -> list[EntryView]:
-        require(principal, "finance")
         e = t.entries.c
-        stmt = sa.select(t.entries).order_by(e.id.desc()).limit(limit)
-        scope = _shop_scope(principal)
-        if scope is not None:
-            stmt = stmt.where(e.shop == scope)
+        stmt = sa.select(t.entries).where(visible_to(principal, e.shop)).order_by(e.id.desc()).limit(limit)
         for column, value in (
             (e.order_id, order_id),
             (e.refund_id, refund_id),
@@ -176,37 +191,25 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
                 stmt = stmt.where(column == value)
         if before is not None:
             stmt = stmt.where(e.id < before)
-        with db.transaction(write=False) as conn:
+        with finance.kernel.db.transaction(write=False) as conn:
             return entry_views(conn, conn.execute(stmt).all())
 
-    @get("/finance/entries/{entry_id:int}", sync_to_thread=True, tags=TAGS)
-    def get_entry(entry_id: FromPath[int], principal: Caller) -> EntryView:
-        require(principal, "finance")
-        with db.transaction(write=False) as conn:
-            row = conn.execute(sa.select(t.entries).where(t.entries.c.id == entry_id)).first()
-            scope = _shop_scope(principal)
-            if row is None or (scope is not None and row.shop != scope):
+    @get("/{entry_id:int}", sync_to_thread=True)
+    def get_entry(self, entry_id: FromPath[int], principal: Caller, finance: Finance) -> EntryView:
+        e = t.entries.c
+        with finance.kernel.db.transaction(write=False) as conn:
+            rows = conn.execute(
+                sa.select(t.entries).where(e.id == entry_id, visible_to(principal, e.shop))
+            ).all()
+            if not rows:
                 raise NotFound(f"entry {entry_id} not found", code="entry_not_found")
-            return entry_views(conn, [row])[0]
+            return entry_views(conn, rows)[0]
 
-    def entry_reply(conn: sa.Connection, entry_id: int, claim: Claim | None) -> tuple[int, bytes]:
-        rows = conn.execute(sa.select(t.entries).where(t.entries.c.id == entry_id)).all()
-        body = msgspec.json.encode(entry_views(conn, rows)[0])
-        if claim is not None:
-            kernel.idempotency.record(conn, claim, 201, body)
-        return 201, body
-
-    @post(
-        "/finance/entries",
-        status_code=201,
-        sync_to_thread=True,
-        tags=TAGS,
-        summary="Post a manual correction",
-    )
+    @post("/", status_code=201, sync_to_thread=True, guards=PLATFORM, summary="Post a manual correction")
     def post_entry(
-        principal: Caller, data: JSONBody[EntryIn], idempotency_key: IdempotencyKey = None
+        self, principal: Caller, finance: Finance, idempotent: Idempotent, data: JSONBody[EntryIn]
     ) -> Response[EntryView]:
-        require_platform(principal)
+        kernel = finance.kernel
         lines = [
             Line(account=p.account, amount=p.amount, role="adjustment", currency=p.currency)
             for p in data.postings
@@ -217,8 +220,8 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
         for code in shops:
             kernel.shops.get(code)  # 422 shop_unknown: no payable of a shop that does not exist
 
-        def run(claim: Claim | None) -> tuple[int, bytes]:
-            with db.transaction() as conn:
+        def work(reply: Reply) -> None:
+            with kernel.db.transaction() as conn:
                 concerned = set(shops)
                 if data.order_id is not None:
                     order = kernel.orders.load(conn, data.order_id)
@@ -228,7 +231,7 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
                     concerned.add(order.shop)
                 if len(concerned) > 1:
                     raise InvalidInput("an entry concerns at most one shop", code="entry_shops")
-                entry_id = center.journal.post(
+                entry_id = finance.journal.post(
                     conn,
                     kind="adjustment",
                     currency=data.currency,
@@ -239,36 +242,38 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
                     memo=data.memo,
                     lines=lines,
                 )
-                return entry_reply(conn, entry_id, claim)
+                entry_reply(conn, entry_id, reply)
 
-        return idempotent(kernel, principal, idempotency_key, "POST /finance/entries", data, run)
+        return idempotent(data, work)
 
-    @post("/finance/entries/{entry_id:int}/reverse", status_code=201, sync_to_thread=True, tags=TAGS)
+    @post("/{entry_id:int}/reverse", status_code=201, sync_to_thread=True, guards=PLATFORM)
     def reverse_entry(
+        self,
         entry_id: FromPath[int],
         principal: Caller,
+        finance: Finance,
+        idempotent: Idempotent,
         data: JSONBody[ReverseIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Response[EntryView]:
         """Undo an entry by posting its negation; the original stays as it was."""
-        require_platform(principal)
 
-        def run(claim: Claim | None) -> tuple[int, bytes]:
-            with db.transaction() as conn:
-                new_id = center.journal.reverse(conn, entry_id, posted_by=principal.subject, memo=data.memo)
-                return entry_reply(conn, new_id, claim)
+        def work(reply: Reply) -> None:
+            with finance.kernel.db.transaction() as conn:
+                new_id = finance.journal.reverse(conn, entry_id, posted_by=principal.subject, memo=data.memo)
+                entry_reply(conn, new_id, reply)
 
-        scope = f"POST /finance/entries/{entry_id}/reverse"
-        return idempotent(kernel, principal, idempotency_key, scope, data, run)
+        return idempotent(data, work)
 
-    @get(
-        "/finance/accounts",
-        sync_to_thread=True,
-        tags=TAGS,
-        summary="Account balances, computed from postings",
-    )
-    def list_accounts(principal: Caller, shop: FromQuery[str | None] = None) -> list[AccountView]:
-        require(principal, "finance")
+
+class AccountController(Controller):
+    path = "/accounts"
+    guards = FINANCE
+    tags = TAGS
+
+    @get("/", sync_to_thread=True, summary="Account balances, computed from postings")
+    def list_accounts(
+        self, principal: Caller, finance: Finance, shop: FromQuery[str | None] = None
+    ) -> list[AccountView]:
         p = t.postings.c
         stmt = (
             sa.select(
@@ -281,10 +286,11 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
             .group_by(p.account, p.currency)
             .order_by(p.account, p.currency)
         )
-        scope = _shop_scope(principal) or shop
-        if scope is not None:
-            stmt = stmt.where(p.account == acc.shop_payable(scope))
-        with db.transaction(write=False) as conn:
+        # Postings name no shop, their accounts do: a shop's finance user sees its payable only.
+        payable_of = shop if principal.is_platform else principal.shop
+        if payable_of is not None:
+            stmt = stmt.where(p.account == acc.shop_payable(payable_of))
+        with finance.kernel.db.transaction(write=False) as conn:
             return [
                 AccountView(
                     account=r.account,
@@ -298,45 +304,57 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
                 for r in conn.execute(stmt)
             ]
 
-    # -- reconciliation ----------------------------------------------------------------------
 
-    def mismatch_view(r: Any) -> MismatchView:
-        return MismatchView(**{f: getattr(r, f) for f in MismatchView.__struct_fields__})
+# -- reconciliation ----------------------------------------------------------------------
 
-    def run_view(conn: sa.Connection, row: Any, principal: Principal) -> RunView:
-        """A run as the caller may see it: platform finance the whole of it; a shop's finance user
-        only its shop's lines (rows, matched, mismatches), without the platform's file name."""
-        m = t.mismatches.c
-        stmt = sa.select(t.mismatches).where(m.run_id == row.id).order_by(m.id)
-        scope = _shop_scope(principal)
-        if scope is not None:
-            stmt = stmt.where(m.shop == scope)
-        view = RunView(**{f: getattr(row, f) for f in RunView.__struct_fields__ if f != "items"})
-        view.items = [mismatch_view(r) for r in conn.execute(stmt)]
-        if scope is not None:
-            mine = (row.by_shop or {}).get(scope, {})
-            view.filename = None
-            view.rows = int(mine.get("rows", 0))
-            view.matched = int(mine.get("matched", 0))
-            view.mismatches = len(view.items)
-        return view
 
-    def run_or_404(conn: sa.Connection, run_id: int, principal: Principal) -> Any:
-        row = conn.execute(sa.select(t.recon_runs).where(t.recon_runs.c.id == run_id)).first()
-        # Runs recorded before per-shop figures were kept have only platform-wide ones.
-        if row is None or (_shop_scope(principal) is not None and row.by_shop is None):
-            raise NotFound(f"reconciliation run {run_id} not found", code="run_not_found")
-        return row
+def mismatch_view(r: Any) -> MismatchView:
+    return MismatchView(**{f: getattr(r, f) for f in MismatchView.__struct_fields__})
 
-    @post("/finance/reconciliations", status_code=201, tags=TAGS, summary="Import a provider statement (CSV)")
+
+def run_view(conn: sa.Connection, row: Any, principal: Principal) -> RunView:
+    """A run as the caller may see it: platform finance the whole of it; a shop's finance user
+    only its shop's lines (rows, matched, mismatches), without the platform's file name."""
+    m = t.mismatches.c
+    view = RunView(**{f: getattr(row, f) for f in RunView.__struct_fields__ if f != "items"})
+    view.items = [
+        mismatch_view(r)
+        for r in conn.execute(
+            sa.select(t.mismatches).where(m.run_id == row.id, visible_to(principal, m.shop)).order_by(m.id)
+        )
+    ]
+    if not principal.is_platform:
+        mine = (row.by_shop or {}).get(principal.shop, {})
+        view.filename = None
+        view.rows = int(mine.get("rows", 0))
+        view.matched = int(mine.get("matched", 0))
+        view.mismatches = len(view.items)
+    return view
+
+
+def run_or_404(conn: sa.Connection, run_id: int, principal: Principal) -> Any:
+    row = conn.execute(sa.select(t.recon_runs).where(t.recon_runs.c.id == run_id)).first()
+    # Runs recorded before per-shop figures were kept have only platform-wide ones.
+    if row is None or (not principal.is_platform and row.by_shop is None):
+        raise NotFound(f"reconciliation run {run_id} not found", code="run_not_found")
+    return row
+
+
+class ReconciliationController(Controller):
+    path = "/reconciliations"
+    guards = FINANCE
+    tags = TAGS
+
+    @post("/", status_code=201, guards=PLATFORM, summary="Import a provider statement (CSV)")
     async def import_statement(
+        self,
         request: Request[Any, Any, Any],
         principal: Caller,
+        finance: Finance,
         provider: Annotated[str, QueryParameter(min_length=1, max_length=32)] = "sandbox",
         day: Annotated[date | None, QueryParameter(name="date", required=False)] = None,
     ) -> RunView:
         """The body is the statement CSV (``text/csv``), or a multipart form with a ``file`` field."""
-        require_platform(principal)
         filename = None
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             form = await request.form()
@@ -354,173 +372,166 @@ def routes(kernel: Kernel, center: FinanceCenter) -> list[Any]:
 
         def work() -> RunView:
             lines = list(parse(text.splitlines()))
-            run_id = center.reconciler.run(
+            run_id = finance.reconciler.run(
                 provider=provider, lines=lines, created_by=principal.subject, day=day, filename=filename
             )
-            with db.transaction(write=False) as conn:
+            with finance.kernel.db.transaction(write=False) as conn:
                 return run_view(conn, run_or_404(conn, run_id, principal), principal)
 
         return await anyio.to_thread.run_sync(work)
 
-    @get("/finance/reconciliations", sync_to_thread=True, tags=TAGS)
+    @get("/", sync_to_thread=True, guards=PLATFORM)
     def list_runs(
-        principal: Caller, provider: FromQuery[str | None] = None, limit: Limit = 50
+        self, finance: Finance, provider: FromQuery[str | None] = None, limit: Limit = 50
     ) -> list[RunView]:
-        require_platform(principal)
         r = t.recon_runs.c
         stmt = sa.select(t.recon_runs).order_by(r.id.desc()).limit(limit)
         if provider:
             stmt = stmt.where(r.provider == provider)
-        with db.transaction(write=False) as conn:
+        with finance.kernel.db.transaction(write=False) as conn:
             return [
                 RunView(**{f: getattr(row, f) for f in RunView.__struct_fields__ if f != "items"})
                 for row in conn.execute(stmt)
             ]
 
-    @get("/finance/reconciliations/{run_id:int}", sync_to_thread=True, tags=TAGS)
-    def get_run(run_id: FromPath[int], principal: Caller) -> RunView:
+    @get("/{run_id:int}", sync_to_thread=True)
+    def get_run(self, run_id: FromPath[int], principal: Caller, finance: Finance) -> RunView:
         """A run with its mismatches (a shop's finance user sees only their shop's)."""
-        require(principal, "finance")
-        with db.transaction(write=False) as conn:
+        with finance.kernel.db.transaction(write=False) as conn:
             return run_view(conn, run_or_404(conn, run_id, principal), principal)
 
-    @get("/finance/mismatches", sync_to_thread=True, tags=TAGS, summary="The mismatch queue")
+
+class MismatchController(Controller):
+    path = "/mismatches"
+    guards = FINANCE
+    tags = TAGS
+
+    @get("/", sync_to_thread=True, summary="The mismatch queue")
     def list_mismatches(
+        self,
         principal: Caller,
+        finance: Finance,
         status: Annotated[str, QueryParameter(description="open (default), resolved or all")] = "open",
         run_id: FromQuery[int | None] = None,
         kind: FromQuery[str | None] = None,
         limit: Limit = 200,
     ) -> list[MismatchView]:
-        require(principal, "finance")
         m = t.mismatches.c
-        stmt = sa.select(t.mismatches).order_by(m.id).limit(limit)
+        stmt = sa.select(t.mismatches).where(visible_to(principal, m.shop)).order_by(m.id).limit(limit)
         if status != "all":
             stmt = stmt.where(m.status == status)
-        scope = _shop_scope(principal)
-        if scope is not None:
-            stmt = stmt.where(m.shop == scope)
         if run_id is not None:
             stmt = stmt.where(m.run_id == run_id)
         if kind:
             stmt = stmt.where(m.kind == kind)
-        with db.transaction(write=False) as conn:
+        with finance.kernel.db.transaction(write=False) as conn:
             return [mismatch_view(r) for r in conn.execute(stmt)]
 
-    @post("/finance/mismatches/{mismatch_id:int}/resolve", status_code=200, sync_to_thread=True, tags=TAGS)
+    @post("/{mismatch_id:int}/resolve", status_code=200, sync_to_thread=True)
     def resolve_mismatch(
-        mismatch_id: FromPath[int], principal: Caller, data: JSONBody[ResolveIn]
+        self, mismatch_id: FromPath[int], principal: Caller, finance: Finance, data: JSONBody[ResolveIn]
     ) -> MismatchView:
-        require(principal, "finance")
         m = t.mismatches.c
-        with db.transaction() as conn:
-            row = conn.execute(sa.select(t.mismatches).where(m.id == mismatch_id)).first()
-            scope = _shop_scope(principal)
-            if row is None or (scope is not None and row.shop != scope):
+        with finance.kernel.db.transaction() as conn:
+            seen = conn.execute(
+                sa.select(m.id).where(m.id == mismatch_id, visible_to(principal, m.shop))
+            ).first()
+            if seen is None:
                 raise NotFound(f"mismatch {mismatch_id} not found", code="mismatch_not_found")
             done = conn.execute(
                 t.mismatches.update()
                 .where(m.id == mismatch_id, m.status == "open")
                 .values(
-                    status="resolved", resolved_by=principal.subject, resolved_at=center.now(), note=data.note
+                    status="resolved",
+                    resolved_by=principal.subject,
+                    resolved_at=finance.now(),
+                    note=data.note,
                 )
             ).rowcount
             if not done:
                 raise Conflict(f"mismatch {mismatch_id} is already resolved", code="mismatch_resolved")
-            row = conn.execute(sa.select(t.mismatches).where(m.id == mismatch_id)).one()
-            return mismatch_view(row)
+            return mismatch_view(conn.execute(sa.select(t.mismatches).where(m.id == mismatch_id)).one())
 
-    # -- settlement and reports ------------------------------------------------------------------
 
-    @get("/finance/statements", sync_to_thread=True, tags=TAGS, summary="A shop's statement for any period")
+# -- settlement and reports ------------------------------------------------------------------
+
+
+class StatementController(Controller):
+    path = "/statements"
+    guards = FINANCE
+    tags = TAGS
+
+    @get("/", sync_to_thread=True, summary="A shop's statement for any period")
     def statement(
-        principal: Caller,
-        shop: FromQuery[str],
-        start: Annotated[date, QueryParameter(name="from")],
-        end: Annotated[date, QueryParameter(name="to")],
+        self, principal: Caller, finance: Finance, shop: FromQuery[str], start: From, end: To
     ) -> Statement:
-        return center.settlements.preview(principal, shop, start, end)
+        return finance.settlements.preview(principal, shop, start, end)
 
-    @post("/finance/settlements", status_code=201, sync_to_thread=True, tags=TAGS)
+
+class SettlementController(Controller):
+    path = "/settlements"
+    guards = FINANCE
+    tags = TAGS
+
+    @post("/", status_code=201, sync_to_thread=True, guards=PLATFORM)
     def create_settlement(
-        principal: Caller, data: JSONBody[SettlementIn], idempotency_key: IdempotencyKey = None
+        self, principal: Caller, finance: Finance, idempotent: Idempotent, data: JSONBody[SettlementIn]
     ) -> Response[SettlementView]:
-        def run(claim: Claim | None) -> tuple[int, bytes]:
-            return 201, center.settlements.create(principal, data.shop, data.start, data.end, claim)
+        return idempotent(
+            data,
+            lambda reply: finance.settlements.create(principal, data.shop, data.start, data.end, reply),
+        )
 
-        return idempotent(kernel, principal, idempotency_key, "POST /finance/settlements", data, run)
-
-    @get("/finance/settlements", sync_to_thread=True, tags=TAGS)
+    @get("/", sync_to_thread=True)
     def list_settlements(
+        self,
         principal: Caller,
+        finance: Finance,
         shop: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         limit: Limit = 100,
     ) -> list[SettlementView]:
-        return center.settlements.find(principal, shop=shop, status=status, limit=limit)
+        return finance.settlements.find(principal, shop=shop, status=status, limit=limit)
 
-    @get("/finance/settlements/{settlement_id:int}", sync_to_thread=True, tags=TAGS)
-    def get_settlement(settlement_id: FromPath[int], principal: Caller) -> SettlementView:
-        return center.settlements.get(principal, settlement_id)
+    @get("/{settlement_id:int}", sync_to_thread=True)
+    def get_settlement(
+        self, settlement_id: FromPath[int], principal: Caller, finance: Finance
+    ) -> SettlementView:
+        return finance.settlements.get(principal, settlement_id)
 
-    @get(
-        "/finance/settlements/{settlement_id:int}/csv", sync_to_thread=True, tags=TAGS, media_type="text/csv"
-    )
-    def settlement_csv(settlement_id: FromPath[int], principal: Caller) -> Response[str]:
-        body = center.settlements.csv(principal, settlement_id)
+    @get("/{settlement_id:int}/csv", sync_to_thread=True, media_type="text/csv")
+    def settlement_csv(
+        self, settlement_id: FromPath[int], principal: Caller, finance: Finance
+    ) -> Response[str]:
         return Response(
-            body,
+            finance.settlements.csv(principal, settlement_id),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="settlement-{settlement_id}.csv"'},
         )
 
-    @post("/finance/settlements/{settlement_id:int}/pay", status_code=200, sync_to_thread=True, tags=TAGS)
+    @post("/{settlement_id:int}/pay", status_code=200, sync_to_thread=True, guards=PLATFORM)
     def pay_settlement(
+        self,
         settlement_id: FromPath[int],
         principal: Caller,
+        finance: Finance,
+        idempotent: Idempotent,
         data: JSONBody[PayIn | None] = None,
-        idempotency_key: IdempotencyKey = None,
     ) -> Response[SettlementView]:
         """Mark a settlement paid: posts the payout (Dr shop payable, Cr bank)."""
+        body = data or PayIn()
+        return idempotent(
+            body, lambda reply: finance.settlements.pay(principal, settlement_id, body.reference, reply)
+        )
 
-        def run(claim: Claim | None) -> tuple[int, bytes]:
-            reference = data.reference if data else None
-            return 200, center.settlements.pay(principal, settlement_id, reference, claim)
 
-        scope = f"POST /finance/settlements/{settlement_id}/pay"
-        return idempotent(kernel, principal, idempotency_key, scope, data or PayIn(), run)
+class ReportController(Controller):
+    path = "/reports"
+    guards = FINANCE
+    tags = TAGS
 
-    @get(
-        "/finance/reports/daily", sync_to_thread=True, tags=TAGS, summary="Daily sales, refunds, net per shop"
-    )
+    @get("/daily", sync_to_thread=True, summary="Daily sales, refunds, net per shop")
     def daily(
-        principal: Caller,
-        start: Annotated[date, QueryParameter(name="from")],
-        end: Annotated[date, QueryParameter(name="to")],
-        shop: FromQuery[str | None] = None,
+        self, principal: Caller, finance: Finance, start: From, end: To, shop: FromQuery[str | None] = None
     ) -> list[DailyRow]:
-        return center.settlements.daily(principal, start, end, shop)
-
-    return [
-        list_reviews,
-        get_review,
-        approve,
-        reject,
-        list_entries,
-        get_entry,
-        post_entry,
-        reverse_entry,
-        list_accounts,
-        import_statement,
-        list_runs,
-        get_run,
-        list_mismatches,
-        resolve_mismatch,
-        statement,
-        create_settlement,
-        list_settlements,
-        get_settlement,
-        settlement_csv,
-        pay_settlement,
-        daily,
-    ]
+        return finance.settlements.daily(principal, start, end, shop)

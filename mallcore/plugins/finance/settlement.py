@@ -25,12 +25,12 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from mallcore.kernel import Conflict, Forbidden, InvalidInput, NotFound, Principal, require
+from mallcore.kernel import Conflict, InvalidInput, NotFound, Principal, visible_to
 from mallcore.kernel import tables as kt
+from mallcore.kernel.http import Reply
 
 from . import accounts as acc
 from . import tables as t
@@ -38,19 +38,11 @@ from .journal import Line
 from .schemas import DailyRow, SettlementView, Statement
 
 if TYPE_CHECKING:
-    from mallcore.kernel.idempotency import Claim
-
     from . import FinanceCenter
 
 
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def require_platform(principal: Principal) -> None:
-    require(principal, "finance")
-    if principal.shop is not None and not principal.is_admin:
-        raise Forbidden("only platform finance users (no shop) may do this", code="platform_finance_required")
 
 
 class Settlements:
@@ -107,7 +99,6 @@ class Settlements:
         )
 
     def preview(self, principal: Principal, shop: str, start: date, end: date) -> Statement:
-        require(principal, "finance")
         if not principal.can_act_for_shop(shop, "finance"):
             raise NotFound(f"shop {shop} not found", code="shop_not_found")
         begin, stop = self._period(start, end)
@@ -115,9 +106,9 @@ class Settlements:
             return self.statement(conn, shop, begin, stop)
 
     def create(
-        self, principal: Principal, shop: str, start: date, end: date, claim: Claim | None = None
-    ) -> bytes:
-        require_platform(principal)
+        self, principal: Principal, shop: str, start: date, end: date, reply: Reply | None = None
+    ) -> SettlementView:
+        """Fix a closed period's statement (the route admits platform finance only)."""
         self.center.kernel.shops.get(shop)
         begin, stop = self._period(start, end)
         now = self.center.now()
@@ -165,13 +156,12 @@ class Settlements:
                     )
                     .returning(s.id)
                 ).scalar_one()
-                body = self._reply(conn, settlement_id, 201, claim)
+                view = self._reply(conn, settlement_id, 201, reply)
         except IntegrityError:
             raise Conflict("a settlement for this period exists", code="settlement_overlaps") from None
-        return body
+        return view
 
     def _row(self, conn: sa.Connection, principal: Principal, settlement_id: int) -> Any:
-        require(principal, "finance")
         row = conn.execute(sa.select(t.settlements).where(t.settlements.c.id == settlement_id)).first()
         if row is None or not principal.can_act_for_shop(row.shop, "finance"):
             raise NotFound(f"settlement {settlement_id} not found", code="settlement_not_found")
@@ -184,11 +174,10 @@ class Settlements:
     def find(
         self, principal: Principal, *, shop: str | None, status: str | None, limit: int
     ) -> list[SettlementView]:
-        require(principal, "finance")
         s = t.settlements.c
-        stmt = sa.select(t.settlements).order_by(s.id.desc()).limit(limit)
-        if principal.shop is not None and not principal.is_admin:
-            stmt = stmt.where(s.shop == principal.shop)
+        stmt = (
+            sa.select(t.settlements).where(visible_to(principal, s.shop)).order_by(s.id.desc()).limit(limit)
+        )
         if shop:
             stmt = stmt.where(s.shop == shop)
         if status:
@@ -196,17 +185,18 @@ class Settlements:
         with self.center.kernel.db.transaction(write=False) as conn:
             return [_view(r) for r in conn.execute(stmt)]
 
-    def _reply(self, conn: sa.Connection, settlement_id: int, status: int, claim: Claim | None) -> bytes:
-        row = conn.execute(sa.select(t.settlements).where(t.settlements.c.id == settlement_id)).one()
-        body = msgspec.json.encode(_view(row))
-        if claim is not None:
-            self.center.kernel.idempotency.record(conn, claim, status, body)
-        return body
+    def _reply(
+        self, conn: sa.Connection, settlement_id: int, status: int, reply: Reply | None
+    ) -> SettlementView:
+        view = _view(conn.execute(sa.select(t.settlements).where(t.settlements.c.id == settlement_id)).one())
+        if reply is not None:
+            reply(conn, view, status)
+        return view
 
     def pay(
-        self, principal: Principal, settlement_id: int, reference: str | None, claim: Claim | None = None
-    ) -> bytes:
-        require_platform(principal)
+        self, principal: Principal, settlement_id: int, reference: str | None, reply: Reply | None = None
+    ) -> SettlementView:
+        """Post the payout and mark the settlement paid (the route admits platform finance only)."""
         s = t.settlements.c
         now = self.center.now()
         with self.center.kernel.db.transaction() as conn:
@@ -242,8 +232,8 @@ class Settlements:
                 conn.execute(
                     t.settlements.update().where(s.id == settlement_id).values(payout_entry_id=entry_id)
                 )
-            body = self._reply(conn, settlement_id, 200, claim)
-        return body
+            view = self._reply(conn, settlement_id, 200, reply)
+        return view
 
     def csv(self, principal: Principal, settlement_id: int) -> str:
         """The statement as CSV: one line per posting on the shop's payable, then the totals."""
@@ -293,14 +283,14 @@ class Settlements:
     # -- reports ------------------------------------------------------------------------------
 
     def daily(self, principal: Principal, start: date, end: date, shop: str | None) -> list[DailyRow]:
-        require(principal, "finance")
         begin, stop = self._period(start, end)
         e = t.entries.c
         stmt = sa.select(e.kind, e.shop, e.currency, e.amount, e.posted_at).where(
-            e.kind.in_(("payment", "refund")), e.posted_at >= begin, e.posted_at < stop
+            e.kind.in_(("payment", "refund")),
+            e.posted_at >= begin,
+            e.posted_at < stop,
+            visible_to(principal, e.shop),
         )
-        if principal.shop is not None and not principal.is_admin:
-            stmt = stmt.where(e.shop == principal.shop)
         if shop:
             stmt = stmt.where(e.shop == shop)
         totals: dict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])

@@ -34,7 +34,7 @@ from mallcore.kernel import (
 
 from . import tables as t
 from .providers import Provider, SandboxProvider
-from .routes import routes
+from .routes import router
 
 
 class PaymentSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -180,4 +180,4 @@ class PaymentCenter(Center):
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
-        return routes(kernel, self)
+        return [router(self)]

@@ -41,12 +41,15 @@ from mallcore.kernel import (
     hookimpl,
 )
 from mallcore.kernel.aftersale import AfterSaleCase
+from mallcore.kernel.http import center_router
 
 from . import tables as t
 from .carriers import SANDBOX, Carrier, CarrierSettings, build
-from .freight import NotDelivered, TemplateCache, bump_version, group, quote_parcels
+from .freight import NotDelivered, TemplateCache, bump_version, group, quote_parcels, save_template
+from .http import CONTROLLERS
 from .jobs import auto_complete, start_clock
 from .returns import Returns
+from .schemas import TemplateIn
 from .tracking import Tracker
 
 _CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
@@ -244,9 +247,7 @@ class TmsCenter(Center):
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
-        from .routes import routes
-
-        return routes(kernel, self)
+        return [center_router(self, CONTROLLERS)]
 
     @hookimpl
     def center_jobs(self, kernel: Kernel) -> list[Job]:
@@ -278,9 +279,6 @@ class TmsCenter(Center):
 
     @hookimpl
     def center_demo(self, kernel: Kernel, demo: Any) -> None:
-        from .routes import save_template
-        from .schemas import TemplateIn
-
         tp = t.templates.c
         with kernel.db.transaction() as conn:
             exists = conn.execute(

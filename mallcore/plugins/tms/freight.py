@@ -29,6 +29,11 @@ SKU (or any default), first by origin code. At placement the warehouse is not
 known yet, so the SKU's any-warehouse binding (else its first), then the
 shop's any-warehouse default (else the first) is used. SKUs with no template
 ship free.
+
+Templates are stored by :func:`save_template` (which refuses clashing names
+and bindings) and read back for the routes by :func:`load_templates`;
+pricing reads them through the per-process :class:`TemplateCache`, which a
+change notices through the shop's version row (:func:`bump_version`).
 """
 
 from __future__ import annotations
@@ -41,8 +46,10 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
+from mallcore.kernel import Conflict, InvalidInput, utcnow
+
 from . import tables as t
-from .schemas import Charge, FreeRule, RegionRule
+from .schemas import Charge, FreeRule, RegionRule, TemplateSpec, TemplateView, view_of
 
 X = "\u00d7"  # the multiplication sign, as in "2 kg x ¥3"
 SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "HKD": "HK$", "JPY": "¥"}
@@ -72,6 +79,17 @@ class NotDelivered(Exception):
         super().__init__(f"template {template.name} does not deliver to {region}")
         self.template = template
         self.region = region
+
+
+def rules_of(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A stored template's ``spec`` column as the rules it holds (``default_rule``, ``rules``...)."""
+    spec = spec or {}
+    return {
+        "default_rule": msgspec.convert(spec.get("default_rule") or {"first_fee": 0}, Charge),
+        "rules": msgspec.convert(spec.get("rules") or [], list[RegionRule]),
+        "free": msgspec.convert(spec.get("free") or [], list[FreeRule]),
+        "not_delivered": list(spec.get("not_delivered") or []),
+    }
 
 
 class Rule(msgspec.Struct, frozen=True):
@@ -116,7 +134,6 @@ class Template(msgspec.Struct, kw_only=True):
 
     @classmethod
     def from_row(cls, row: Any) -> Template:
-        spec = row.spec or {}
         return cls(
             id=row.id,
             shop=row.shop,
@@ -124,11 +141,8 @@ class Template(msgspec.Struct, kw_only=True):
             mode=row.mode,
             origin=row.origin or "",
             split=row.split,
-            default_rule=msgspec.convert(spec.get("default_rule") or {"first_fee": 0}, Charge),
-            rules=msgspec.convert(spec.get("rules") or [], list[RegionRule]),
-            free=msgspec.convert(spec.get("free") or [], list[FreeRule]),
-            not_delivered=list(spec.get("not_delivered") or []),
             active=row.active,
+            **rules_of(row.spec),
         )
 
     def _resolve(self, name: str, charge: Charge) -> Rule:
@@ -339,6 +353,119 @@ def bump_version(conn: sa.Connection, shop: str) -> None:
     updated = conn.execute(t.versions.update().where(v.shop == shop).values(version=v.version + 1)).rowcount
     if not updated:
         conn.execute(t.versions.insert().values(shop=shop, version=1))
+
+
+# -- templates as stored ------------------------------------------------------------
+
+
+def save_template(
+    conn: sa.Connection, data: TemplateSpec, actor: str, template_id: int | None, shop: str | None = None
+) -> int:
+    """Insert (``template_id`` None) or replace a template and its bindings, in the caller's
+    transaction; ``shop`` defaults to ``data.shop`` (a :class:`TemplateIn`).
+
+    Refuses a free-shipping rule without a condition (422 ``free_rule_invalid``), a
+    name the shop uses already (409 ``template_name_taken``) and a SKU or default
+    bound to another template for the same origin (409 ``template_binding_taken``).
+    The caller bumps the shop's template version (:func:`bump_version`).
+    """
+    for rule in data.free:
+        if rule.min_amount is None and rule.min_quantity is None:
+            raise InvalidInput(
+                "a free-shipping rule needs min_amount or min_quantity", code="free_rule_invalid"
+            )
+    shop = shop or getattr(data, "shop", None)
+    assert shop
+    tp, b = t.templates.c, t.bindings.c
+    origin = data.origin or ""
+    taken = conn.execute(
+        sa.select(tp.id).where(tp.shop == shop, tp.name == data.name, tp.id != (template_id or 0))
+    ).first()
+    if taken is not None:
+        raise Conflict(f"shop {shop} already has a template named {data.name}", code="template_name_taken")
+    skus = list(dict.fromkeys(data.skus))
+    wanted = skus + ([""] if data.default else [])
+    if wanted:
+        clash = conn.execute(
+            sa.select(b.sku, b.template_id).where(
+                b.shop == shop, b.origin == origin, b.sku.in_(wanted), b.template_id != (template_id or 0)
+            )
+        ).all()
+        if clash:
+            skus_taken = sorted(r.sku for r in clash if r.sku)
+            what = ", ".join(skus_taken) if skus_taken else "the shop default"
+            if skus_taken and any(not r.sku for r in clash):
+                what += " and the shop default"
+            raise Conflict(
+                f"already bound to another template for this origin: {what}",
+                code="template_binding_taken",
+                extra={"skus": skus_taken, "default": any(not r.sku for r in clash)},
+            )
+    now = utcnow()
+    unit = 1 if data.mode == "piece" else 1000
+
+    def filled(rule: Any) -> Any:
+        # Store the units the rule means, so what is shown is what is charged.
+        return msgspec.structs.replace(rule, first=rule.first or unit, additional=rule.additional or unit)
+
+    spec = {
+        "default_rule": msgspec.to_builtins(filled(data.default_rule)),
+        "rules": msgspec.to_builtins([filled(rule) for rule in data.rules]),
+        "free": msgspec.to_builtins(data.free),
+        "not_delivered": list(dict.fromkeys(data.not_delivered)),
+    }
+    values = {
+        "name": data.name,
+        "mode": data.mode,
+        "origin": origin,
+        "split": data.split,
+        "spec": spec,
+        "active": data.active,
+        "updated_at": now,
+    }
+    if template_id is None:
+        template_id = conn.execute(
+            t.templates.insert()
+            .values(shop=shop, created_by=actor, created_at=now, **values)
+            .returning(tp.id)
+        ).scalar_one()
+    else:
+        conn.execute(t.templates.update().where(tp.id == template_id).values(**values))
+        conn.execute(t.bindings.delete().where(b.template_id == template_id))
+    if wanted:
+        conn.execute(
+            t.bindings.insert(),
+            [{"shop": shop, "sku": sku, "origin": origin, "template_id": template_id} for sku in wanted],
+        )
+    return template_id
+
+
+def load_templates(conn: sa.Connection, where: Any, limit: int = 200) -> list[TemplateView]:
+    """The templates matching ``where``, by id, with their bound SKUs and default flag."""
+    tp, b = t.templates.c, t.bindings.c
+    rows = conn.execute(sa.select(t.templates).where(where).order_by(tp.id).limit(limit)).all()
+    if not rows:
+        return []
+    bound: dict[int, list[str]] = {}
+    default: set[int] = set()
+    for r in conn.execute(
+        sa.select(b.template_id, b.sku).where(b.template_id.in_([row.id for row in rows])).order_by(b.sku)
+    ):
+        if r.sku:
+            bound.setdefault(r.template_id, []).append(r.sku)
+        else:
+            default.add(r.template_id)
+    return [
+        view_of(
+            TemplateView,
+            row,
+            origin=row.origin or None,
+            default=row.id in default,
+            skus=bound.get(row.id, []),
+            **rules_of(row.spec),
+        )
+        for row in rows
+    ]
 
 
 class Consignment(msgspec.Struct, kw_only=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -22,6 +22,14 @@ Code = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\
 TrackingNo = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$")]
 Text = Annotated[str, Meta(max_length=500)]
 Place = Annotated[str, Meta(max_length=200)]
+
+View = TypeVar("View", bound=msgspec.Struct)
+
+
+def view_of(kind: type[View], row: Any, **given: Any) -> View:
+    """A response Struct from the row's columns of the same names, but for those ``given``."""
+    return kind(**{f: getattr(row, f) for f in kind.__struct_fields__ if f not in given}, **given)
+
 
 EventStatus = Literal[
     "picked_up", "in_transit", "out_for_delivery", "delivered", "exception", "pickup_failed"
@@ -151,7 +159,7 @@ class ShipmentDetail(msgspec.Struct, kw_only=True):
 
 
 class CarrierEventIn(msgspec.Struct, kw_only=True):
-    """A carrier's tracking event (DESIGN §6); unknown fields are tolerated."""
+    """A carrier's tracking event; unknown fields are tolerated."""
 
     tracking_no: TrackingNo
     status: EventStatus

@@ -43,7 +43,7 @@ from .freight import quote_parcels
 from .schemas import EventResult
 
 if TYPE_CHECKING:
-    from mallcore.kernel.idempotency import Claim
+    from mallcore.kernel.http import Reply
 
     from . import TmsCenter
 
@@ -95,6 +95,44 @@ class Incoming(msgspec.Struct, kw_only=True):
     source: str  # carrier | sandbox | staff | review
     actor: str
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @classmethod
+    def reported(
+        cls,
+        carrier: str,
+        tracking_no: str,
+        report: Any,
+        occurred_at: datetime,
+        *,
+        event_id: str | None = None,
+        source: str,
+        actor: str,
+        payload: dict[str, Any] | None = None,
+    ) -> Incoming:
+        """An event as a carrier or staff report it (``report`` has ``status``, ``description``,
+        ``location``, ``warehouse``), known by ``event_id`` or else by its content."""
+        at = aware(occurred_at)
+        return cls(
+            carrier=carrier,
+            tracking_no=tracking_no,
+            status=report.status,
+            occurred_at=at,
+            description=report.description,
+            location=report.location,
+            warehouse=report.warehouse,
+            event_key=event_key(
+                event_id,
+                tracking_no,
+                report.status,
+                at,
+                report.description,
+                report.location,
+                report.warehouse,
+            ),
+            source=source,
+            actor=actor,
+            payload=payload or {},
+        )
 
 
 def aware(value: datetime) -> datetime:
@@ -233,14 +271,14 @@ class Tracker:
         *,
         principal: Principal | None = None,
         unknown_id: int | None = None,
-        claim: Claim | None = None,
-        status_code: int = 200,
+        reply: Reply | None = None,
+        status: int = 200,
     ) -> EventResult:
         """Apply ``event`` to its shipment (one stage), or keep it for review.
 
-        With ``claim`` (an ``Idempotency-Key``), the reply is stored as ``status_code`` in the
-        same transaction as the event, so a retried request replays it instead of recording
-        the event twice.
+        ``reply`` (an HTTP write's) gets the result as ``status`` in the same transaction
+        as the event, so a retried request with its ``Idempotency-Key`` replays it instead
+        of recording the event twice.
         """
         with self.kernel.db.transaction(write=False) as conn:
             row = conn.execute(
@@ -251,18 +289,19 @@ class Tracker:
                 raise Conflict(
                     f"waybill {event.tracking_no} of {event.carrier} is still unknown", code="waybill_unknown"
                 )
-            return self.keep_unknown(event, claim=claim, status_code=status_code)
+            return self.keep_unknown(event, reply=reply, status=status)
         try:
             with self.kernel.orders.stage(
                 "tms_event", row.order_id, principal or carrier_principal(event.carrier)
             ) as ctx:
                 result = self.apply(ctx, row.id, event, unknown_id=unknown_id)
-                self.kernel.orders.finish_reply(ctx, claim, status_code, msgspec.json.encode(result))
+                if reply is not None:
+                    reply(ctx.conn, result, status)
                 return result
         except IntegrityError:
             # A concurrent copy of the same event may have won the unique key; anything
             # else that clashed is a failure the sender must hear of (it retries).
-            if self._key_taken(claim):
+            if self._key_taken(reply):
                 raise  # the same Idempotency-Key won meanwhile: the caller replays its reply
             e = t.events.c
             with self.kernel.db.transaction(write=False) as conn:
@@ -271,11 +310,11 @@ class Tracker:
                 ).scalar()
             if seen is None:
                 raise
-            return EventResult(result="duplicate", shipment_id=row.id, event_id=seen)
+            return self._answer(
+                EventResult(result="duplicate", shipment_id=row.id, event_id=seen), reply, status
+            )
 
-    def keep_unknown(
-        self, event: Incoming, *, claim: Claim | None = None, status_code: int = 200
-    ) -> EventResult:
+    def keep_unknown(self, event: Incoming, *, reply: Reply | None = None, status: int = 200) -> EventResult:
         u = t.unknown_events.c
         try:
             with self.kernel.db.transaction() as conn:
@@ -284,7 +323,8 @@ class Tracker:
                 ).scalar()
                 if seen is not None:
                     result = EventResult(result="duplicate", event_id=seen)
-                    self._reply(conn, claim, status_code, result)
+                    if reply is not None:
+                        reply(conn, result, status)
                     return result
                 unknown_id = conn.execute(
                     t.unknown_events.insert()
@@ -303,22 +343,27 @@ class Tracker:
                     .returning(u.id)
                 ).scalar_one()
                 result = EventResult(result="kept_for_review", event_id=unknown_id)
-                self._reply(conn, claim, status_code, result)
+                if reply is not None:
+                    reply(conn, result, status)
         except IntegrityError:
-            if self._key_taken(claim):
+            if self._key_taken(reply):
                 raise  # the same Idempotency-Key won meanwhile: the caller replays its reply
-            return EventResult(result="duplicate")
+            return self._answer(EventResult(result="duplicate"), reply, status)
         self.center.log.warning(
             "tms.unknown_waybill", carrier=event.carrier, tracking_no=event.tracking_no, status=event.status
         )
         return result
 
-    def _key_taken(self, claim: Claim | None) -> bool:
+    def _key_taken(self, reply: Reply | None) -> bool:
+        claim = reply.claim if reply is not None else None
         return claim is not None and self.kernel.idempotency.lookup(claim) is not None
 
-    def _reply(self, conn: sa.Connection, claim: Claim | None, status_code: int, result: EventResult) -> None:
-        if claim is not None:
-            self.kernel.idempotency.record(conn, claim, status_code, msgspec.json.encode(result))
+    def _answer(self, result: EventResult, reply: Reply | None, status: int) -> EventResult:
+        """``result`` after the event's own transaction rolled back: stored for the key on its own."""
+        if reply is not None:
+            with self.kernel.db.transaction() as conn:
+                reply(conn, result, status)
+        return result
 
     def apply(
         self, ctx: OrderContext, shipment_id: int, event: Incoming, *, unknown_id: int | None = None
@@ -499,7 +544,7 @@ class Tracker:
         return done
 
     def retry(
-        self, row: Any, principal: Principal | None = None, *, claim: Claim | None = None
+        self, row: Any, principal: Principal | None = None, *, reply: Reply | None = None
     ) -> EventResult:
         event = Incoming(
             carrier=row.carrier,
@@ -513,7 +558,7 @@ class Tracker:
             source="review",
             actor=principal.subject if principal else f"carrier:{row.carrier}",
         )
-        return self.receive(event, principal=principal, unknown_id=row.id, claim=claim)
+        return self.receive(event, principal=principal, unknown_id=row.id, reply=reply)
 
     # -- stale returns and pickups -----------------------------------------------------
 

@@ -39,13 +39,16 @@ import sqlalchemy as sa
 from mallcore.kernel import Center, Job, Kernel, OrderContext, OutOfStock, Payment, hookimpl, utcnow
 from mallcore.kernel.aftersale import AfterSaleCase
 from mallcore.kernel.cli import pass_kernel
+from mallcore.kernel.http import center_router
 
 from . import jobs
 from . import tables as t
+from .http import CONTROLLERS
 from .planning import Plan, plans
-from .routes import routes
+from .restock import Returns
 from .schemas import WmsSettings
 from .stock import StockService, movement
+from .warehouses import Warehouses
 
 # Stash key: availability read before the provider charged (reserve-at-pay).
 _PAY_CHECK = object()
@@ -61,12 +64,16 @@ class WmsCenter(Center):
     tables = t.metadata
     Settings = WmsSettings
 
+    warehouses: Warehouses
     stock: StockService
+    returns: Returns
     settings: WmsSettings
 
     def bind(self, kernel: Kernel, settings: Any) -> None:
         super().bind(kernel, settings)
-        self.stock = StockService(self)
+        self.warehouses = Warehouses(settings)
+        self.stock = StockService(kernel, settings, self.warehouses)
+        self.returns = Returns(self.stock, self.warehouses, settings)
 
     # -- placement ---------------------------------------------------------------
 
@@ -96,7 +103,7 @@ class WmsCenter(Center):
             return
         need = {line.sku: line.quantity for line in ctx.lines}
         region = ctx.order.address.region if ctx.order.address is not None else None
-        sites = self.stock.ranked(ctx.conn, region)
+        sites = self.warehouses.ranked(ctx.conn, region)
         avail = self.stock.available(ctx.conn, need)
         if not plans(need, avail, sites, region, max_warehouses=self.settings.max_split):
             raise self.stock.out_of_stock(need, avail, sites)
@@ -169,7 +176,7 @@ class WmsCenter(Center):
     def order_dispatch(self, ctx: OrderContext) -> None:
         plan, parcels, compared = self.stock.dispatch(ctx)
         ctx.parcels = parcels
-        names = self.stock.warehouses(ctx.conn)
+        names = self.warehouses.known(ctx.conn)
 
         def label(sep: str, left: str, right: str) -> str:
             return sep.join(
@@ -213,7 +220,7 @@ class WmsCenter(Center):
         ref = f"after_sale:{case.id}"
         if case.status == "inspected" and case.type != "repair":
             # A repair's item goes back to its owner once repaired: never into stock.
-            done = self.stock.restock(ctx, case)
+            done = self.returns.restock(ctx, case)
             if done:
                 what = ", ".join(
                     f"{d['quantity']} x {d['sku']} → {d['warehouse']} ({d['bucket']})" for d in done
@@ -244,7 +251,7 @@ class WmsCenter(Center):
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
-        return routes(kernel, self)
+        return [center_router(self, CONTROLLERS)]
 
     @hookimpl
     def center_jobs(self, kernel: Kernel) -> list[Job]:
@@ -327,7 +334,7 @@ class WmsCenter(Center):
                         for sku, wh, q in rows
                     ],
                 )
-        self.stock.invalidate()
+        self.warehouses.invalidate()
         demo.notes.append(
             "wms: warehouses "
             + ", ".join(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -16,6 +16,14 @@ Count = Annotated[int, Meta(ge=0, le=1_000_000_000)]
 Reason = Annotated[str, Meta(max_length=300)]
 # Lower ships first among equally near warehouses (the column is 32-bit).
 Priority = Annotated[int, Meta(ge=-1_000_000, le=1_000_000)]
+
+
+View = TypeVar("View", bound=msgspec.Struct)
+
+
+def view_of(kind: type[View], row: Any) -> View:
+    """A response Struct from the row's columns of the same names."""
+    return kind(**{f: getattr(row, f) for f in kind.__struct_fields__})
 
 
 class WmsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -1,4 +1,10 @@
-"""Stock operations: every change is a conditional update plus its movement rows.
+"""The stock ledger: every change of stock is a conditional update plus its movement rows.
+
+Reservations (hold, release, cut before shipment), dispatch (ship from the
+chosen warehouses) and on-hand changes (inbound, stocktakes, transfers, the
+return restock of :mod:`.restock`) all come through :class:`StockService`,
+so each stock column stays the sum of its movements. Which warehouses exist
+is :mod:`.warehouses`; which of them ship an order is :mod:`.planning`.
 
 All statements are built once per kernel. Hot paths stay at a fixed number
 of statements whatever the number of lines:
@@ -20,44 +26,33 @@ concurrent writer; SQLite serialises writers), and rows are always touched in
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from mallcore.kernel import (
     Conflict,
     InvalidInput,
+    Kernel,
     Line,
-    NotFound,
     Order,
     OrderContext,
     OutOfStock,
     fast,
     utcnow,
 )
-from mallcore.kernel import tables as kt
 from mallcore.kernel.aftersale import AfterSaleCase, Parcel
 
 from . import tables as t
-from .planning import Plan, Site, Units, plans, rank, shortfall
+from .planning import Plan, Site, Units, plans, shortfall
+from .schemas import WmsSettings
+from .warehouses import Warehouses
 
-if TYPE_CHECKING:
-    from . import WmsCenter
-
-# Where a passed inspection's units go, by disposition: the stock column.
-BUCKETS = {"restock": "on_hand", "b_grade": "b_grade", "quarantine": "quarantine"}
 # The most units a stock column holds (32-bit integers on PostgreSQL).
 MAX_UNITS = 2**31 - 1
-
-# Catalog SKUs, read for their shop (who may move their stock). Only these
-# two columns of the catalog's table are relied on.
-catalog_skus = sa.table("catalog_skus", sa.column("code", sa.String), sa.column("shop", sa.String))
-
 
 MOVEMENT_KEYS = (
     "sku",
@@ -92,21 +87,14 @@ def _int(name: str) -> Any:
     return sa.bindparam(name, type_=sa.Integer)
 
 
-class Warehouse:
-    """A warehouse as cached: ``Site`` for planning plus its active flag."""
-
-    __slots__ = ("active", "site")
-
-    def __init__(self, site: Site, active: bool) -> None:
-        self.site = site
-        self.active = active
-
-
 class StockService:
-    def __init__(self, center: WmsCenter) -> None:
-        self.center = center
-        self.kernel = center.kernel
-        s, r, m = t.stock.c, t.reservations.c, t.movements.c
+    """The ledger's writes: hold, release, ship, add and take units, each with its movements."""
+
+    def __init__(self, kernel: Kernel, settings: WmsSettings, warehouses: Warehouses) -> None:
+        self.kernel = kernel
+        self.settings = settings
+        self.warehouses = warehouses
+        s, r = t.stock.c, t.reservations.c
         sku: Any = sa.bindparam("k_sku")
         wh: Any = sa.bindparam("k_wh")
         self._available = sa.select(s.sku, s.warehouse, (s.on_hand - s.reserved).label("available")).where(
@@ -168,60 +156,12 @@ class StockService:
             .where(r.order_id == sa.bindparam("k_order"), r.sku == sku, r.warehouse == wh, r.status == "live")
             .values(status="released", updated_at=sa.bindparam("k_now"))
         )
-        self._order_movements = sa.select(
-            m.kind, m.warehouse, m.line_id, m.ref, m.on_hand, m.b_grade, m.quarantine
-        ).where(m.order_id == sa.bindparam("k_order"), m.kind.in_(("outbound", "return_restock")))
         self._upsert: Any = None
         # The placement path's three statements, run on the driver (mallcore.kernel.fast).
         db = self.kernel.db
         self._fast_reserve = fast.statement(self._reserve, db)
         self._fast_reservations = fast.insert(t.reservations, RESERVATION_KEYS, db)
         self._fast_movements = fast.insert(t.movements, MOVEMENT_KEYS, db)
-        self._cache_lock = threading.Lock()
-        self._warehouses: dict[str, Warehouse] | None = None
-        self._sites: tuple[Site, ...] = ()
-        self._ranked: dict[str | None, tuple[Site, ...]] = {}
-        self._cache_until = 0.0
-
-    # -- warehouses (cached per process) -----------------------------------------
-
-    def invalidate(self) -> None:
-        """Forget the cached warehouse list (this process; others refresh within the TTL)."""
-        with self._cache_lock:
-            self._warehouses = None
-
-    def warehouses(self, conn: sa.Connection) -> dict[str, Warehouse]:
-        known = self._warehouses
-        if known is not None and time.monotonic() < self._cache_until:
-            return known
-        w = t.warehouses.c
-        loaded = {
-            row.code: Warehouse(Site(row.code, row.name, row.region, row.priority), row.active)
-            for row in conn.execute(sa.select(w.code, w.name, w.region, w.priority, w.active))
-        }
-        with self._cache_lock:
-            self._warehouses = loaded
-            self._sites = tuple(x.site for x in loaded.values() if x.active)
-            self._ranked = {}
-            self._cache_until = time.monotonic() + self.center.settings.warehouse_cache_seconds
-        return loaded
-
-    def ranked(self, conn: sa.Connection, region: str | None) -> tuple[Site, ...]:
-        self.warehouses(conn)
-        ranked = self._ranked.get(region)
-        if ranked is None:
-            ranked = self._ranked[region] = rank(self._sites, region)
-        return ranked
-
-    def warehouse(self, conn: sa.Connection, code: str) -> Warehouse:
-        found = self.warehouses(conn).get(code)
-        if found is None:
-            # Maybe created by another worker since we cached.
-            self.invalidate()
-            found = self.warehouses(conn).get(code)
-        if found is None:
-            raise NotFound(f"warehouse {code} not found", code="warehouse_not_found")
-        return found
 
     # -- reading -------------------------------------------------------------------
 
@@ -240,7 +180,7 @@ class StockService:
                 f"{sku} (wanted {need[sku]}, available {left})" for sku, left in sorted(short.items())
             )
             return OutOfStock(detail, extra={"skus": sorted(short)})
-        most = self.center.settings.max_split
+        most = self.settings.max_split
         return OutOfStock(
             f"the order cannot be filled from at most {most} warehouses", extra={"skus": sorted(need)}
         )
@@ -263,7 +203,7 @@ class StockService:
         if not need:
             raise Conflict("nothing to reserve", code="nothing_to_reserve")
         region = order.address.region if order.address is not None else None
-        sites = self.ranked(conn, region)
+        sites = self.warehouses.ranked(conn, region)
         if not sites:
             raise OutOfStock("no active warehouse", extra={"skus": sorted(need)})
         # SQLite serialises writers, so what we read is what the UPDATE sees: one try.
@@ -282,7 +222,7 @@ class StockService:
             else:
                 if avail is None:
                     avail = self.available(conn, need)
-                candidates = plans(need, avail, sites, region, max_warehouses=self.center.settings.max_split)
+                candidates = plans(need, avail, sites, region, max_warehouses=self.settings.max_split)
                 if not candidates:
                     raise self.out_of_stock(need, avail, sites)
                 plan = candidates[0]
@@ -482,7 +422,7 @@ class StockService:
         """Choose the warehouse(s), ship from them; returns the plan, its parcels, plans compared."""
         conn, order = ctx.conn, ctx.order
         assert order.id is not None
-        settings = self.center.settings
+        settings = self.settings
         held: dict[tuple[str, str], int] = defaultdict(int)
         cut: dict[int, int] = defaultdict(int)
         for r in conn.execute(self._order_reservations, {"k_order": order.id}):
@@ -500,7 +440,7 @@ class StockService:
         if not need:
             raise Conflict(f"order {order.id} has nothing left to ship", code="nothing_to_dispatch")
         region = order.address.region if order.address is not None else None
-        sites = self.ranked(conn, region)
+        sites = self.warehouses.ranked(conn, region)
         active = {s.code for s in sites}
         avail = self.available(conn, need)
         effective = dict(avail)
@@ -611,7 +551,7 @@ class StockService:
                 )
             conn.execute(self._consume, {"k_order": order_id, "k_now": now})
 
-    # -- inbound, transfers, stocktakes, returns ------------------------------------------
+    # -- inbound, transfers, stocktakes, return restock -----------------------------------
 
     def upsert(self) -> Any:
         """INSERT ... ON CONFLICT adding deltas to a stock row (made on first use)."""
@@ -679,216 +619,6 @@ class StockService:
     def take(self, conn: sa.Connection, sku: str, warehouse: str, quantity: int) -> bool:
         """Remove available units (transfers out); False if not that many are available."""
         return bool(conn.execute(self._take, {"k_sku": sku, "k_wh": warehouse, "k_q": quantity}).rowcount)
-
-    def restock(self, ctx: OrderContext, case: AfterSaleCase) -> list[dict[str, Any]]:
-        """Put a case's passed, inspected units back by disposition; returns what was done.
-
-        ``case.inspections`` is read as the case's full list so far: what was
-        already put back for this case (movements with its ref) is not put
-        back again, and a line never gets back more units than left with it.
-        """
-        wanted: dict[tuple[int, str], int] = defaultdict(int)
-        sku_of: dict[int, str] = {}
-        for ins in case.inspections:
-            bucket = BUCKETS.get(ins.disposition)
-            if ins.passed and bucket and ins.quantity > 0:
-                wanted[(ins.line_id, bucket)] += ins.quantity
-                sku_of[ins.line_id] = ins.sku
-        if not wanted:
-            return []
-        conn, order = ctx.conn, ctx.order
-        ref = f"after_sale:{case.id}"
-        # Goods an exchange sent (the refund center marks such lines in case.data["from_exchange"];
-        # the case line carries the replacement's SKU) left on the replacement order, not on
-        # this one: they are booked back against the replacement's shipment (see _exchanged).
-        exchanged = _from_exchange(case) & set(sku_of)
-        shipped: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        done_case: dict[tuple[int, str], int] = defaultdict(int)
-        done_line: dict[int, int] = defaultdict(int)
-        for m in conn.execute(self._order_movements, {"k_order": order.id}):
-            if m.kind == "outbound":
-                shipped[m.line_id][m.warehouse] += -m.on_hand
-            else:
-                back = m.on_hand + m.b_grade + m.quarantine
-                done_line[m.line_id] += back
-                if m.ref == ref:
-                    for bucket in BUCKETS.values():
-                        done_case[(m.line_id, bucket)] += getattr(m, bucket)
-        known = self.warehouses(conn)
-        settings = self.center.settings
-        # Where the warehouse user says the goods were received, else where the parcel actually
-        # landed (the refund center notes a wrong warehouse), else where it was sent.
-        parcel_wh = next(
-            (
-                code
-                for code in (case.data.get("received_warehouse"), case.data.get("wrong_warehouse"))
-                if isinstance(code, str) and code in known
-            ),
-            None,
-        )
-        if parcel_wh is None and case.return_parcel is not None:
-            parcel_wh = case.return_parcel.warehouse
-        quantities = {line.id: line.quantity for line in ctx.lines}
-        now = utcnow()
-        adds, moves, done = [], [], []
-        for (line_id, bucket), q in sorted(wanted.items()):
-            if line_id in exchanged:
-                continue
-            cap = sum(shipped[line_id].values()) if shipped.get(line_id) else quantities.get(line_id, 0)
-            todo = min(q - done_case[(line_id, bucket)], cap - done_line[line_id])
-            if todo <= 0:
-                continue
-            target = self._return_target(
-                ctx, parcel_wh, settings.returns_warehouse, shipped.get(line_id), known
-            )
-            if target is None:
-                ctx.log.warning("wms.restock_no_warehouse", case_id=case.id, line_id=line_id)
-                continue
-            done_line[line_id] += todo
-            sku = sku_of[line_id]
-            adds.append({"sku": sku, "warehouse": target, bucket: todo})
-            moves.append(
-                movement(
-                    sku,
-                    target,
-                    "return_restock",
-                    ctx.principal.subject,
-                    f"after-sale case {case.id}: {bucket.replace('_', ' ')}",
-                    now,
-                    order_id=order.id,
-                    line_id=line_id,
-                    ref=ref,
-                    deltas={bucket: todo},
-                )
-            )
-            done.append({"sku": sku, "warehouse": target, "bucket": bucket, "quantity": todo})
-        if exchanged:
-            per_sku: dict[tuple[str, str], int] = defaultdict(int)
-            for (line_id, bucket), q in wanted.items():
-                if line_id in exchanged:
-                    per_sku[(sku_of[line_id], bucket)] += q
-            self._exchanged(ctx, case, per_sku, parcel_wh, known, now, adds, moves, done)
-        if adds:
-            self.add(conn, adds)
-            conn.execute(t.movements.insert(), moves)
-        return done
-
-    def _exchanged(
-        self,
-        ctx: OrderContext,
-        case: AfterSaleCase,
-        wanted: Mapping[tuple[str, str], int],
-        parcel_wh: str | None,
-        known: Mapping[str, Warehouse],
-        now: datetime,
-        adds: list[dict[str, Any]],
-        moves: list[dict[str, Any]],
-        done: list[dict[str, Any]],
-    ) -> None:
-        """Restock goods received in exchange and returned on the original order.
-
-        Those units went out on a replacement order (a child of this order, ``parent_id``): each
-        is put back against the replacement line that shipped it (the movement's ``order_id`` and
-        ``line_id`` are the replacement's, its ``ref`` this case), never more than that line
-        shipped less what came back on it, whichever case brought it back. The original order's
-        own lines keep their own count, so a later return of their own units is not cut short.
-        """
-        conn, order = ctx.conn, ctx.order
-        ref = f"after_sale:{case.id}"
-        m, o = t.movements.c, kt.orders.c
-        rows = conn.execute(
-            sa.select(
-                m.order_id, m.line_id, m.sku, m.warehouse, m.kind, m.ref, m.on_hand, m.b_grade, m.quarantine
-            )
-            .where(
-                m.order_id.in_(sa.select(o.id).where(o.parent_id == order.id)),
-                m.sku.in_(sorted({sku for sku, _ in wanted})),
-                m.kind.in_(("outbound", "return_restock")),
-            )
-            .order_by(m.id)
-        )
-        shipped: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        sku_at: dict[tuple[int, int], str] = {}
-        back: dict[tuple[int, int], int] = defaultdict(int)
-        done_case: dict[tuple[str, str], int] = defaultdict(int)
-        for r in rows:
-            key = (r.order_id, r.line_id)
-            sku_at[key] = r.sku
-            if r.kind == "outbound":
-                shipped[key][r.warehouse] += -r.on_hand
-            else:
-                back[key] += r.on_hand + r.b_grade + r.quarantine
-                if r.ref == ref:
-                    for bucket in BUCKETS.values():
-                        done_case[(r.sku, bucket)] += getattr(r, bucket)
-        configured = self.center.settings.returns_warehouse
-        for (sku, bucket), q in sorted(wanted.items()):
-            todo = q - done_case[(sku, bucket)]
-            for key in sorted(k for k in shipped if sku_at[k] == sku):
-                take = min(todo, sum(shipped[key].values()) - back[key])
-                if take <= 0:
-                    continue
-                target = self._return_target(ctx, parcel_wh, configured, shipped[key], known)
-                if target is None:
-                    ctx.log.warning("wms.restock_no_warehouse", case_id=case.id, sku=sku)
-                    break
-                back[key] += take
-                todo -= take
-                replacement_id, line_id = key
-                adds.append({"sku": sku, "warehouse": target, bucket: take})
-                moves.append(
-                    movement(
-                        sku,
-                        target,
-                        "return_restock",
-                        ctx.principal.subject,
-                        f"after-sale case {case.id}: {bucket.replace('_', ' ')} "
-                        f"(received in exchange, replacement order {replacement_id})",
-                        now,
-                        order_id=replacement_id,
-                        line_id=line_id,
-                        ref=ref,
-                        deltas={bucket: take},
-                    )
-                )
-                done.append(
-                    {
-                        "sku": sku,
-                        "warehouse": target,
-                        "bucket": bucket,
-                        "quantity": take,
-                        "order_id": replacement_id,
-                    }
-                )
-            if todo > 0:
-                # More came back than the replacement orders shipped: the rest is not stock.
-                ctx.log.warning("wms.restock_capped", case_id=case.id, sku=sku, units=todo)
-
-    def _return_target(
-        self,
-        ctx: OrderContext,
-        parcel_wh: str | None,
-        configured: str | None,
-        origin: Mapping[str, int] | None,
-        known: Mapping[str, Warehouse],
-    ) -> str | None:
-        # Where the goods physically arrived, else the returns warehouse, else where they left from.
-        for code in (parcel_wh, configured):
-            if code and code in known:
-                return code
-        if origin:
-            return max(sorted(origin), key=lambda c: origin[c])
-        region = ctx.order.address.region if ctx.order.address is not None else None
-        sites = self.ranked(ctx.conn, region)
-        return sites[0].code if sites else None
-
-
-def _from_exchange(case: AfterSaleCase) -> set[int]:
-    """Lines of ``case`` whose goods are what an exchange sent (``{"<line_id>": case id}``)."""
-    marked = case.data.get("from_exchange")
-    if not isinstance(marked, dict):
-        return set()
-    return {int(k) for k in marked if str(k).isdigit()}
 
 
 def movement(

@@ -99,3 +99,7 @@ reservations = sa.Table(
     sa.Column("updated_at", Time(), nullable=False),
     sa.Index("ix_wms_reservations_order", "order_id"),
 )
+
+# Catalog SKUs, read for their shop (whose staff may move their stock). Not a
+# WMS table: only these two columns of the catalog's table are relied on.
+catalog_skus = sa.table("catalog_skus", sa.column("code", sa.String), sa.column("shop", sa.String))

@@ -1,4 +1,4 @@
-from tests.helpers import order_body
+from tests.helpers import order_body, snapshot
 
 
 def test_merchants_create_list_and_update_their_products(mallcore):
@@ -100,3 +100,31 @@ def test_back_and_front_categories(mallcore):
         p["name"]
         for p in mallcore.client(kernel, None).get(f"/catalog/products?category_id={tees['id']}").json()
     ] == ["Tee"]
+
+
+def test_anyone_reads_the_catalog_and_only_merchants_and_admins_write_it(mallcore):
+    kernel = mallcore.kernel()
+    product = mallcore.product(kernel, skus=[("SKU-1", 1000)])
+    anyone = mallcore.client(kernel, None)
+    for path in ("/catalog/products", f"/catalog/products/{product['id']}", "/catalog/skus/SKU-1"):
+        assert anyone.get(path).status_code == 200, path
+    assert anyone.get("/catalog/categories").json() == []
+    new = {"name": "x", "shop": "s1", "skus": [{"code": "NEW", "price": 1}]}
+    writes = [
+        ("POST", "/catalog/products", new),
+        ("PATCH", f"/catalog/products/{product['id']}", {"name": "y"}),
+        ("POST", f"/catalog/products/{product['id']}/skus", [{"code": "NEW", "price": 1}]),
+        ("PATCH", "/catalog/skus/SKU-1", {"price": 1}),
+        ("POST", "/catalog/categories", {"name": "Tea", "kind": "back"}),
+    ]
+    before = snapshot(kernel)
+    for method, path, body in writes:
+        assert anyone.request(method, path, json=body).status_code == 401, path
+        for roles in ("customer", "warehouse", "finance"):
+            r = mallcore.client(kernel, roles, "someone", shop="s1").request(method, path, json=body)
+            assert (r.status_code, r.json()["code"]) == (403, "role_required"), (roles, path)
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    r = merchant.post("/catalog/categories", json={"name": "Tea", "kind": "back"})
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    assert snapshot(kernel) == before
+    assert merchant.patch("/catalog/skus/SKU-1", json={"price": 900}).json()["skus"][0]["price"] == 900

@@ -180,7 +180,7 @@ def test_an_unbalanced_or_unknown_correction_is_refused_and_writes_nothing(mallc
     r = shop.platform.post("/finance/entries", json=unknown)
     assert r.status_code == 422 and r.json()["code"] == "account_unknown"
     r = shop.fin1.post("/finance/entries", json=dict(bad, postings=bad["postings"][:1] * 2))
-    assert r.status_code == 403 and r.json()["code"] == "platform_finance_required"
+    assert r.status_code == 403 and r.json()["code"] == "platform_only"
     assert shop.rows(sa.select(sa.func.count()).select_from(ft.entries))[0][0] == 0
 
 

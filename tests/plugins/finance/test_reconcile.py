@@ -137,7 +137,7 @@ def test_only_platform_finance_imports_and_a_bad_file_writes_nothing(mallcore):
     shop = Shop(mallcore, fake_clock=False)
     body = "occurred_at,type,reference,original_reference,amount,currency\n2030-01-01T00:00:00Z,charge,r1,,100,CNY\n"
     r = shop.fin1.post("/finance/reconciliations", content=body, headers={"content-type": "text/csv"})
-    assert r.status_code == 403 and r.json()["code"] == "platform_finance_required"
+    assert r.status_code == 403 and r.json()["code"] == "platform_only"
     assert shop.merchant.post("/finance/reconciliations", content=body).status_code == 403
     for bad, line in (
         (body + "2030-01-01T00:00:00Z,charge,r2,,ten,CNY\n", 3),

@@ -50,7 +50,7 @@ def test_settling_a_closed_period_and_paying_it_clears_the_shops_payable(mallcor
     assert r.status_code == 422 and r.json()["code"] == "period_not_closed"
     shop.clock.next_day()
     r = shop.fin1.post("/finance/settlements", json=body)
-    assert r.status_code == 403 and r.json()["code"] == "platform_finance_required"
+    assert r.status_code == 403 and r.json()["code"] == "platform_only"
     r = shop.platform.post("/finance/settlements", json=body)
     assert r.status_code == 201, r.text
     settlement = r.json()

@@ -26,12 +26,18 @@ def webhook(client, event, *, secret=SECRET, at=None):
     )
 
 
-def test_a_pending_payment_completes_through_a_signed_webhook_exactly_once(mallcore):
-    kernel, alice = shop(mallcore)
-    order = alice.post("/orders", json=order_body()).json()
-    pending = alice.post(
+def pending_payment(customer):
+    """An order and its payment the sandbox leaves pending (a webhook captures it)."""
+    order = customer.post("/orders", json=order_body()).json()
+    pending = customer.post(
         f"/orders/{order['id']}/payments", json={"method": "sandbox", "data": {"simulate": "pending"}}
     ).json()
+    return order, pending
+
+
+def test_a_pending_payment_completes_through_a_signed_webhook_exactly_once(mallcore):
+    kernel, alice = shop(mallcore)
+    order, pending = pending_payment(alice)
     assert (pending["status"], pending["order_status"]) == ("pending", "awaiting_payment")
     carrier = mallcore.client(kernel, None)
     event = {"id": "evt-1", "type": "payment.captured", "reference": pending["reference"]}
@@ -139,3 +145,37 @@ def test_a_signature_header_of_any_text_is_refused_not_a_crash(mallcore):
         "/payment/webhooks/sandbox", content=body, headers={"X-Mallcore-Signature": "t=1,v1=ünïcode".encode()}
     )
     assert (r.status_code, r.json()["code"]) == (401, "signature_invalid")
+
+
+def test_platform_staff_and_admins_see_every_shops_payments_and_shop_staff_their_own(mallcore):
+    kernel, alice = shop(mallcore)
+    mallcore.product(kernel, shop="s2", skus=[("SKU-2", 500)])
+    mine = alice.post("/orders", json=order_body()).json()
+    theirs = alice.post("/orders", json=order_body(shop="s2", lines=[("SKU-2", 1)])).json()
+    for order in (mine, theirs):
+        assert alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"}).status_code == 201
+
+    def seen(roles, subject, shop=None):
+        listed = mallcore.client(kernel, roles, subject, shop=shop).get("/payment/payments").json()
+        return sorted(p["order_id"] for p in listed)
+
+    both = sorted([mine["id"], theirs["id"]])
+    assert both == seen("admin", "root")
+    assert both == seen("merchant", "platform-merchant")
+    assert both == seen("finance", "platform-finance")
+    assert [mine["id"]] == seen("warehouse", "w1", "s1")
+    assert [theirs["id"]] == seen("merchant", "m2", "s2")
+    assert both == seen("customer", "alice")
+
+
+def test_only_an_admin_captures_a_sandbox_payment_by_hand(mallcore):
+    kernel, alice = shop(mallcore)
+    order, pending = pending_payment(alice)
+    path = f"/payment/sandbox/{pending['reference']}/capture"
+    for roles in ("customer", "merchant", "finance"):
+        r = mallcore.client(kernel, roles, "someone").post(path)
+        assert (r.status_code, r.json()["code"]) == (403, "role_required"), roles
+    assert mallcore.client(kernel, None).post(path).status_code == 401
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "awaiting_payment"
+    assert mallcore.client(kernel, "admin", "root").post(path).json() == {"status": "applied"}
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "paid"

@@ -162,7 +162,8 @@ def test_staff_post_events_by_hand(mallcore):
     bob = mallcore.client(kernel, "customer", "bob")
 
     body = {"status": "picked_up", "description": "Handed over at the dock", "location": "Dock 3"}
-    assert alice.post(f"/tms/shipments/{shipment_id}/events", json=body).status_code == 403
+    r = alice.post(f"/tms/shipments/{shipment_id}/events", json=body)
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
     assert other_shop.post(f"/tms/shipments/{shipment_id}/events", json=body).status_code == 404
     assert bob.get(f"/tms/shipments/{shipment_id}").status_code == 404
     assert order_status(kernel, oid) == "dispatched"

@@ -1,10 +1,12 @@
-"""TMS's mutating routes take ``Idempotency-Key`` (DESIGN §6): a replay returns the first
+"""TMS's mutating routes take ``Idempotency-Key``: a replay returns the first
 response, marked ``Idempotent-Replayed: true``, and changes nothing."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sqlalchemy.exc import IntegrityError
 
 from .support import PIECE_TEMPLATE, order_status, paid_order, rows, shop_kernel, signed, snapshot
 
@@ -123,3 +125,54 @@ def test_unknown_event_retry_and_dismiss_replay(mallcore: Any) -> None:
     assert again.headers["Idempotent-Replayed"] == "true"
     assert snapshot(kernel) == before
     assert order_status(kernel, order["id"]) == "shipped"
+
+
+def test_an_event_that_lost_the_race_to_its_copy_answers_duplicate_and_its_key_replays_it(
+    mallcore: Any, monkeypatch: Any
+) -> None:
+    kernel, _oid, shipment, warehouse = _dispatched(mallcore)
+    when = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    event = {"status": "picked_up", "occurred_at": when, "description": "Collected", "location": "Dock 3"}
+    carrier = mallcore.client(kernel, None)
+    copy = signed(carrier, "sandbox", {"tracking_no": shipment["tracking_no"], **event})
+    assert copy.json()["result"] == "applied"
+
+    def lost_the_race(*args: Any, **kwargs: Any) -> Any:
+        # The carrier's copy committed between our check for it and our insert.
+        raise IntegrityError("INSERT INTO tms_events ...", {}, Exception("unique constraint"))
+
+    monkeypatch.setattr(kernel.centers["tms"].tracker, "apply", lost_the_race)
+    path = f"/tms/shipments/{shipment['id']}/events"
+    first = warehouse.post(path, json=event, headers=key("late-1"))
+    assert (first.status_code, first.json()) == (
+        201,
+        {
+            "result": "duplicate",
+            "shipment_id": shipment["id"],
+            "status": None,
+            "event_id": copy.json()["event_id"],
+        },
+    )
+    monkeypatch.undo()
+    before = snapshot(kernel)
+    again = warehouse.post(path, json=event, headers=key("late-1"))
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert snapshot(kernel) == before
+
+
+def test_the_openapi_schema_documents_the_key_on_each_route_that_takes_it(mallcore: Any) -> None:
+    kernel = shop_kernel(mallcore)
+    paths = mallcore.client(kernel, "admin", "root").get("/schema/openapi.json").json()["paths"]
+    for method, path in [
+        ("post", "/tms/templates"),
+        ("put", "/tms/templates/{template_id}"),
+        ("post", "/tms/shipments/{shipment_id}/events"),
+        ("post", "/tms/sandbox/{tracking_no}/advance"),
+        ("post", "/tms/unknown-events/{event_id}/retry"),
+        ("post", "/tms/unknown-events/{event_id}/dismiss"),
+    ]:
+        assert "Idempotency-Key" in [p["name"] for p in paths[path][method]["parameters"]], path
+    # the carrier signs its webhook instead: no key, no bearer token
+    webhook = paths["/tms/webhooks/{carrier}"]["post"]
+    assert [p["name"] for p in webhook["parameters"]] == ["carrier"]

@@ -43,7 +43,8 @@ def test_warehouses_are_platform_objects(mallcore):
     assert shop.alice.post("/wms/warehouses", json=body).status_code == 403
     assert mallcore.client(shop.kernel, None).post("/wms/warehouses", json=body).status_code == 401
     assert shop.warehouse.post("/wms/warehouses", json=body).status_code == 201
-    assert shop_staff.patch("/wms/warehouses/SH", json={"active": False}).status_code == 403
+    r = shop_staff.patch("/wms/warehouses/SH", json={"active": False})
+    assert (r.status_code, r.json()["code"]) == (403, "platform_only")
     # Shop staff may still see the warehouses their goods sit in.
     assert [w["code"] for w in shop_staff.get("/wms/warehouses").json()] == ["SH"]
     assert shop.alice.get("/wms/warehouses").status_code == 403
@@ -128,10 +129,11 @@ def test_shop_staff_move_and_see_only_their_shops_stock(mallcore):
     assert s2_staff.get("/wms/stock/TEE/movements").status_code == 403
     # Merchants read their stock but do not move it.
     assert merchant.get("/wms/stock/TEE").json()["on_hand"] == 6
-    assert (
-        merchant.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 1}).status_code
-        == 403
-    )
+    r = merchant.post("/wms/inbound", json={"warehouse": "SH", "sku": "TEE", "quantity": 1})
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    # the role is checked before the body is read
+    r = merchant.post("/wms/transfers", json={"sku": "TEE"})
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
     assert shop.alice.get("/wms/stock").status_code == 403
     check_invariants(shop.kernel)
 
@@ -280,3 +282,9 @@ def test_stock_pages_never_skip_a_row(shop: Shop):
         seen += [(row["sku"], row["warehouse"]) for row in page]
         params = {"limit": 2, "after": page[-1]["sku"], "after_warehouse": page[-1]["warehouse"]}
     assert seen == sorted(shop.stock())
+
+
+def test_the_openapi_schema_documents_the_key_on_stock_moves(shop: Shop):
+    paths = shop.admin.get("/schema/openapi.json").json()["paths"]
+    for path in ("/wms/inbound", "/wms/stocktakes", "/wms/transfers"):
+        assert "Idempotency-Key" in [p["name"] for p in paths[path]["post"]["parameters"]], path

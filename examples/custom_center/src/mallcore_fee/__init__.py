@@ -4,7 +4,9 @@
   shops it applies to, and records why.
 - a table, ``fee_charges``: one row per charged order (written at reserve,
   when the order has an id), in the same transaction as the order.
-- a route, ``GET /fee/charges``: what was charged, for merchants and admins.
+- a route, ``GET /fee/charges``: what was charged, for merchants (their
+  shop's charges; a platform merchant, of no one shop, every shop's) and
+  admins (every shop's).
 
 Enable it with ``[centers] enabled = [..., "fee"]`` and configure it under
 ``[centers.fee]``.
@@ -12,13 +14,15 @@ Enable it with ``[centers] enabled = [..., "fee"]`` and configure it under
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 import sqlalchemy as sa
-from litestar import get
+from litestar import Controller, get
+from litestar.di import NamedDependency
 
-from mallcore.kernel import Caller, Center, Kernel, OrderContext, Phase, hookimpl, require
+from mallcore.kernel import Caller, Center, Kernel, OrderContext, Phase, hookimpl, visible_to
+from mallcore.kernel.http import center_router, roles
 
 metadata = sa.MetaData()
 
@@ -71,13 +75,24 @@ class FeeCenter(Center):
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
-        @get("/fee/charges", sync_to_thread=True, tags=["fee"])
-        def list_charges(principal: Caller) -> list[Charge]:
-            require(principal, "merchant")
-            stmt = sa.select(charges.c.order_id, charges.c.shop, charges.c.amount).order_by(charges.c.id)
-            if not principal.is_admin:
-                stmt = stmt.where(charges.c.shop == principal.shop)
-            with kernel.db.transaction(write=False) as conn:
-                return [Charge(*row) for row in conn.execute(stmt)]
+        # Everything under /fee; handlers receive this center as the dependency ``fee``.
+        return [center_router(self, [ChargeController])]
 
-        return [list_charges]
+
+# Declare ``fee: Fee`` in a handler to receive the center (and ``fee.kernel``).
+Fee: TypeAlias = NamedDependency[FeeCenter]
+
+
+class ChargeController(Controller):
+    path = "/charges"
+    # The role rule, once for every handler below (admins always pass): 403 role_required otherwise.
+    guards = [roles("merchant")]
+    tags = ["fee"]
+
+    @get("/", sync_to_thread=True)
+    def list_charges(self, principal: Caller, fee: Fee) -> list[Charge]:
+        """The charges the caller may see: their shop's, or every shop's for admins and platform merchants."""
+        c = charges.c
+        stmt = sa.select(c.order_id, c.shop, c.amount).where(visible_to(principal, c.shop)).order_by(c.id)
+        with fee.kernel.db.transaction(write=False) as conn:
+            return [Charge(*row) for row in conn.execute(stmt)]
