@@ -15,6 +15,8 @@ Scenarios (all by default):
   (executemany counts once: one round trip).
 - ``plugins``: placement time with ten no-op centers implementing every
   lifecycle hook against none (in process, interleaved, best of rounds).
+- ``membership``: placement by a Gold member spending points on every order
+  against the same placement with membership off (:mod:`mallcore.bench.membership`).
 
 Every figure is measured in the same run as its baseline; only ratios are
 meant to be compared across machines.
@@ -39,7 +41,7 @@ import click
 import msgspec
 import sqlalchemy as sa
 
-from . import load, raw
+from . import load, membership, raw
 
 ADMIN, CUSTOMER = "bench-admin-token", "bench-customer-token"
 SKUS = {f"BENCH-{i}": (1000 + 100 * i, 10**8) for i in range(1, 11)}
@@ -449,7 +451,7 @@ def _in_process_kernel(target: Target, folder: Path, extra: tuple[Any, ...] = ()
 
 # -- command -----------------------------------------------------------------------
 
-SCENARIOS = ("place", "hot", "statements", "plugins")
+SCENARIOS = ("place", "hot", "statements", "plugins", "membership")
 
 
 @click.command("bench")
@@ -521,6 +523,8 @@ def bench(
                         section[name] = scenario_hot(target, folder, hot_attempts, hot_clients, procs, rounds)
                     elif name == "statements":
                         section[name] = scenario_statements(target, folder)
+                    elif name == "membership":
+                        section[name] = membership.scenario(target, folder, n, clients, procs, rounds)
                     else:
                         section[name] = scenario_plugins(target, folder, max(200, n // 3), max(3, rounds + 1))
                     console.print(_line(kind, name, section[name]))
@@ -534,6 +538,8 @@ def bench(
 
 
 def _line(kind: str, name: str, r: dict[str, Any]) -> str:
+    if name == "membership":
+        return membership.line(r)
     if name == "place":
         return (
             f"  place  raw {r['raw']['per_second']}/s (p50 {r['raw']['p50_ms']} ms, p99 {r['raw']['p99_ms']} ms)  "

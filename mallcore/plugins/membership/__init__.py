@@ -28,6 +28,7 @@ Routes under ``/membership`` (see :mod:`.http`); jobs
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -73,6 +74,7 @@ class MembershipCenter(Center):
         self.ladder = Ladder(check(settings, kernel.config.source))
         self.currency = settings.currency or kernel.config.orders.currency
         self.zone = ZoneInfo(settings.timezone)
+        self._month: tuple[int, str] = (-1, "")
         self.programs = ProgramCache(settings.program_recheck_seconds, settings.shops_join_by_default)
         self.placement = Placement(self)
 
@@ -83,7 +85,14 @@ class MembershipCenter(Center):
 
     def month(self, at: datetime | None = None) -> str:
         """The calendar month vouchers count in (``2025-06``), in the program's time zone."""
-        return self.local(at or utcnow()).strftime("%Y-%m")
+        if at is not None:
+            return self.local(at).strftime("%Y-%m")
+        # Every placement with freight asks: work it out once a minute.
+        minute = int(time.time()) // 60
+        cached = self._month
+        if cached[0] != minute:
+            cached = self._month = (minute, self.local(utcnow()).strftime("%Y-%m"))
+        return cached[1]
 
     # -- placement ------------------------------------------------------------------------
 

@@ -28,15 +28,15 @@ POINTS phase (rounded down to whole points).
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from mallcore.kernel import OrderContext, Phase, Rejected, allocate, format_amount
+from mallcore.kernel import OrderContext, Phase, Rejected, allocate, fast, format_amount
 
 from . import tables as t
-from .ledger import Move
 from .settings import MAX_POINTS
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .settings import Level
 
 STASH = "membership.hold"
+HOLD_KEYS = ("customer", "at", "kind", "delta", "balance", "debt", "order_id", "reason", "actor")
 
 
 def running_totals(lines: Sequence[Line], adjustments: Sequence[Adjustment], below: int) -> list[int]:
@@ -76,17 +77,24 @@ class Placement:
         ladder = center.ladder
         m = t.members.c
         month: sa.BindParameter[str] = sa.bindparam("month", type_=sa.String())
+        # Constants are written into the SQL (the statement is compiled once, every value named).
+        zero: sa.ColumnClause[int] = sa.literal_column("0", sa.Integer)
+        one: sa.ColumnClause[int] = sa.literal_column("1", sa.Integer)
         this_month = m.voucher_month == month
-        held = sa.case((this_month, m.vouchers_held), else_=0)
-        used = sa.case((this_month, m.vouchers_used), else_=0)
-        quotas = {code: level.free_shipping_per_month for code, level in ladder}
-        quota = sa.case(quotas, value=m.level, else_=quotas[ladder.base])
-        take = sa.and_(sa.bindparam("want", type_=sa.Integer) == 1, held + used < quota)
+        held = sa.case((this_month, m.vouchers_held), else_=zero)
+        used = sa.case((this_month, m.vouchers_used), else_=zero)
+        # Level codes are checked at start-up (lower-case letters, digits, '_'): safe as literals.
+        quota = sa.case(
+            *((m.level == sa.literal_column(f"'{code}'"), sa.literal_column(str(level.free_shipping_per_month)))
+              for code, level in ladder),
+            else_=sa.literal_column(str(ladder.get(ladder.base).free_shipping_per_month)),
+        )  # fmt: skip
+        take = sa.and_(sa.bindparam("want", type_=sa.Integer) == one, held + used < quota)
         values = {
             "points": m.points - sa.bindparam("n"),
             "held": m.held + sa.bindparam("n"),
             "voucher_month": sa.case((take, month), else_=m.voucher_month),
-            "vouchers_held": sa.case((take, held + 1), else_=m.vouchers_held),
+            "vouchers_held": sa.case((take, held + one), else_=m.vouchers_held),
             "vouchers_used": sa.case((take, used), else_=m.vouchers_used),
             "voucher_claim": sa.case((take, sa.bindparam("claim")), else_=m.voucher_claim),
             "updated_at": sa.bindparam("now"),
@@ -95,11 +103,24 @@ class Placement:
         base = t.members.update().where(m.customer == sa.bindparam("c")).values(**values)
         # With points: only while the balance covers them. Without: even a member in debt
         # may use a voucher.
-        self._take = base.where(m.points >= sa.bindparam("n")).returning(*returning)
-        self._take_voucher = base.returning(*returning)
-        self._read = sa.select(
-            m.level, m.points, m.held, m.voucher_month, m.vouchers_held, m.vouchers_used
-        ).where(m.customer == sa.bindparam("c"))
+        # On the placement path: compiled once, run on the driver (see mallcore.kernel.fast).
+        db = center.kernel.db
+        types = {"now": m.updated_at.type}
+        self._take = fast.statement(
+            base.where(m.points >= sa.bindparam("n")).returning(*returning), db, types, returns_rows=True
+        )
+        self._take_voucher = fast.statement(base.returning(*returning), db, types, returns_rows=True)
+        self._read = fast.statement(
+            sa.select(m.level, m.points, m.voucher_month, m.vouchers_held, m.vouchers_used).where(
+                m.customer == sa.bindparam("c")
+            ),
+            db,
+            returns_rows=True,
+        )
+        self._insert_hold = fast.insert(t.points, HOLD_KEYS, db)
+        # Voucher claims: unique per placement, cheaper than a uuid on every order with freight.
+        self._prefix = os.urandom(6).hex()
+        self._claims = itertools.count()
 
     # -- order_pre_validate ---------------------------------------------------------
 
@@ -148,16 +169,22 @@ class Placement:
             freight_left = _freight_left(ctx.adjustments)
         if not (n or eligible or freight_left):
             return
+        # Lines as they stand after promotions; with no other center's adjustment between the
+        # member price and points (a coupon), the goods points pay for follow from them too.
+        running = running_totals(ctx.lines, ctx.adjustments, Phase.MEMBERSHIP)
+        between = any(Phase.MEMBERSHIP <= a.phase < Phase.POINTS for a in ctx.adjustments)
         if n:
             # The member price only lowers the goods: a figure above this cap is refused unread.
-            self._cap(ctx, n, running_totals(ctx.lines, ctx.adjustments, Phase.POINTS))
+            self._cap(ctx, n, self._goods(ctx, running, between, 0))
         preview = ctx.stage != "place"
-        claim = uuid.uuid4().hex if freight_left and not preview else None
-        member = self._member(ctx, n, claim, preview)
+        claim = f"{self._prefix}{next(self._claims):x}" if freight_left and not preview else None
+        month = center.month()
+        member = self._member(ctx, n, claim, preview, month)
         level_code = member["level"] if member else ladder.base
         level = ladder.get(level_code)
+        member_off = 0
         if eligible and level.member_discount_bp:
-            self._member_price(ctx, level, eligible)
+            member_off = self._member_price(ctx, level, eligible, running)
         voucher = None
         if freight_left and level.free_shipping_per_month:
             if preview:
@@ -166,7 +193,7 @@ class Placement:
             else:
                 has = member is not None and member["claim"] == claim
             if has:
-                voucher = center.month()
+                voucher = month
                 ctx.adjust(
                     center.name,
                     f"{level.name} free-shipping voucher ({level.zh or level.name}包邮券, "
@@ -177,7 +204,7 @@ class Placement:
                     funded_by="platform",
                 )
         if n:
-            self._cap(ctx, n, running_totals(ctx.lines, ctx.adjustments, Phase.POINTS))
+            self._cap(ctx, n, self._goods(ctx, running, between, member_off))
             value = n * center.settings.point_value
             ctx.adjust(
                 center.name,
@@ -198,30 +225,32 @@ class Placement:
         if n and not preview:
             ctx.stash[STASH] = (n, member["points"] if member else 0)
 
-    def _member(self, ctx: OrderContext, n: int, claim: str | None, preview: bool) -> dict[str, Any] | None:
+    def _member(
+        self, ctx: OrderContext, n: int, claim: str | None, preview: bool, month: str
+    ) -> dict[str, Any] | None:
         """The member's level and balance; while placing, the points held and a voucher taken."""
         center = self.center
         customer = ctx.order.customer
         missing = False
         if preview or not n:
-            row = ctx.conn.execute(self._read, {"c": customer}).first()
-            if row is None:
+            rows = self._read.execute(ctx.conn, {"c": customer}).rows
+            if not rows:
                 if n:
                     raise center.ledger.insufficient(ctx.conn, customer, n)
                 if not (claim and center.ladder.base_has_vouchers):
                     return None
                 missing = True
             else:
-                same_month = row.voucher_month == center.month()
+                level, points, voucher_month, vouchers_held, vouchers_used = rows[0]
                 member = {
-                    "level": row.level,
-                    "points": int(row.points),
-                    "vouchers_taken": (row.vouchers_held + row.vouchers_used) if same_month else 0,
+                    "level": level,
+                    "points": int(points),
+                    "vouchers_taken": (vouchers_held + vouchers_used) if voucher_month == month else 0,
                     "claim": None,
                 }
                 if n > member["points"]:
                     raise center.ledger.insufficient(ctx.conn, customer, n)
-                quota = center.ladder.get(row.level).free_shipping_per_month
+                quota = center.ladder.get(level).free_shipping_per_month
                 if not claim or member["vouchers_taken"] >= quota:
                     return member
         # Placing with points, or a voucher looks free: take them (the UPDATE decides).
@@ -230,41 +259,60 @@ class Placement:
             "n": n,
             "want": 1 if claim else 0,
             "claim": claim,
-            "month": center.month(),
+            "month": month,
             "now": ctx.order.placed_at,
         }
         stmt = self._take if n else self._take_voucher
         if missing:
             center.ledger.ensure(ctx.conn, customer, ctx.order.placed_at)  # first use
-        found = ctx.conn.execute(stmt, params).first()
-        if found is None:
+        found = stmt.execute(ctx.conn, params).rows
+        if not found:
             if n:
                 raise center.ledger.insufficient(ctx.conn, customer, n)
             return None
-        return {"level": found.level, "points": int(found.points), "claim": found.voucher_claim}
+        level, points, claimed = found[0]
+        return {"level": level, "points": int(points), "claim": claimed}
 
-    def _member_price(self, ctx: OrderContext, level: Level, eligible: list[Line]) -> None:
-        running = running_totals(ctx.lines, ctx.adjustments, Phase.MEMBERSHIP)
-        position = {line.line_no: i for i, line in enumerate(ctx.lines)}
+    def _member_price(self, ctx: OrderContext, level: Level, eligible: list[Line], running: list[int]) -> int:
+        """The level's basis points off each eligible line as it stands after promotions (half up);
+        returns the total taken off.
+
+        When every line is eligible (the usual case) it is one adjustment on the order, which the
+        kernel shares over the lines in proportion to the same figures; otherwise one per line.
+        """
         bp = level.member_discount_bp
-        percent = f"{bp / 100:g}%"
+        label = f"{level.name} member price: {bp / 100:g}% off"
+        name = f"{level.zh or level.name}专享价"
         funded_by = self.center.settings.member_price_funded_by
+        if len(eligible) == len(ctx.lines):
+            off = (sum(running) * bp + 5_000) // 10_000
+            if off:
+                ctx.adjust(
+                    self.center.name, f"{label} ({name})", -off,
+                    phase=Phase.MEMBERSHIP, code="member_price", funded_by=funded_by,
+                )  # fmt: skip
+            return off
+        position = {line.line_no: i for i, line in enumerate(ctx.lines)}
+        total = 0
         for line in eligible:
             off = (running[position[line.line_no]] * bp + 5_000) // 10_000
             if off:
+                total += off
                 ctx.adjust(
-                    self.center.name,
-                    f"{level.name} member price: {percent} off {line.sku} ({level.zh or level.name}会员价)",
-                    -off,
-                    phase=Phase.MEMBERSHIP,
-                    line=line,
-                    code="member_price",
-                    funded_by=funded_by,
-                )
+                    self.center.name, f"{label} {line.sku} ({name})", -off,
+                    phase=Phase.MEMBERSHIP, line=line, code="member_price", funded_by=funded_by,
+                )  # fmt: skip
+        return total
 
-    def _cap(self, ctx: OrderContext, n: int, running: list[int]) -> None:
+    @staticmethod
+    def _goods(ctx: OrderContext, running: list[int], between: bool, member_off: int) -> int:
+        """The goods points may pay for: after every adjustment of a phase before POINTS."""
+        if between:
+            return max(0, sum(running_totals(ctx.lines, ctx.adjustments, Phase.POINTS)))
+        return max(0, sum(running) - member_off)
+
+    def _cap(self, ctx: OrderContext, n: int, goods: int) -> None:
         settings = self.center.settings
-        goods = max(0, sum(running))
         most = goods * settings.spend_cap_bp // 10_000 // settings.point_value
         most -= most % settings.spend_multiple
         if n > most:
@@ -301,13 +349,29 @@ class Placement:
             return
         n, balance = held
         order = ctx.order
-        self.center.ledger.record(
+        value = n * self.center.settings.point_value
+        for adj in ctx.adjustments:
+            # A center pricing after us may have left less to pay than the points are worth:
+            # the kernel then clamped them, and the customer would lose the difference.
+            if adj.code == "points" and adj.source == self.center.name and adj.amount != -value:
+                raise Rejected(
+                    f"{n} points are worth more than is left to pay for this order",
+                    code="points_over_cap",
+                    extra={"max_points": -adj.amount // self.center.settings.point_value},
+                )
+        self._insert_hold.execute(
             ctx.conn,
-            order.customer,
-            [Move(kind="hold", delta=-n, reason=f"held for order {order.id}", order_id=order.id)],
-            balance,
-            actor=ctx.principal.subject,
-            at=order.placed_at or ctx.order.updated_at,  # type: ignore[arg-type]
+            {
+                "customer": order.customer,
+                "at": order.placed_at,
+                "kind": "hold",
+                "delta": -n,
+                "balance": balance,
+                "debt": 0,
+                "order_id": order.id,
+                "reason": f"held for order {order.id}",
+                "actor": ctx.principal.subject,
+            },
         )
 
 

@@ -64,9 +64,10 @@ class ProgramCache:
         if book is None or now - book.checked >= self.recheck:
             book = self._refresh(conn, book, now)
         found = book.programs.get(shop)
-        if found is not None:
-            return found
-        return Program(shop=shop, enabled=self.default)
+        if found is None:
+            # Shops that never set a program: the default, made once per shop and version.
+            found = book.programs[shop] = Program(shop=shop, enabled=self.default)
+        return found
 
     def _refresh(self, conn: sa.Connection, book: _Book | None, now: float) -> _Book:
         version = conn.execute(self._version).scalar() or 0

@@ -69,7 +69,6 @@ points = sa.Table(
     sa.Column("data", columns.JSON, nullable=True),
     sa.Index("ix_membership_points_customer", "customer", "id"),
     sa.Index("ix_membership_points_order", "order_id", "kind"),
-    sa.Index("ix_membership_points_lots", "customer", "kind", "at"),
 )
 
 history = sa.Table(

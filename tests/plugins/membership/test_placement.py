@@ -75,15 +75,19 @@ def test_the_member_price_follows_the_level_at_placement_time_and_comes_after_pr
     shop.set_level("alice", "gold")
     gold = shop.placed(lines=lines)
     prices = adjustments(gold, "member_price")
-    assert [(a["amount"], a["phase"], a["funded_by"]) for a in prices] == [(-450, "membership", "shop")] * 2
-    assert "Gold member price: 5% off TEE" in prices[0]["reason"]
+    # every line is eligible: one adjustment, shared over the lines like the promotion before it
+    assert [(a["amount"], a["phase"], a["funded_by"]) for a in prices] == [(-900, "membership", "shop")]
+    assert [x["amount"] for x in prices[0]["allocation"]] == [-450, -450]
+    assert "Gold member price: 5% off (黄金会员专享价)" in prices[0]["reason"]
     assert gold["total"] == 18_000 - 900
     assert shop.merchant.put("/membership/shops/s1", json={"excluded_skus": ["MUG"]}).status_code == 200
     excluded = shop.placed(lines=lines)
-    assert [a["amount"] for a in adjustments(excluded, "member_price")] == [-450]
+    [tee_only] = adjustments(excluded, "member_price")
+    assert (tee_only["amount"], tee_only["line_id"]) == (-450, excluded["lines"][0]["id"])
+    assert "5% off TEE" in tee_only["reason"]
     shop.set_level("alice", "silver")
     silver = shop.placed(lines=lines)
-    assert [a["amount"] for a in adjustments(silver, "member_price")] == [-180]  # 2% of 90.00
+    assert [a["amount"] for a in adjustments(silver, "member_price")] == [-180]  # 2% of TEE's 90.00
 
 
 def test_a_preview_shows_benefits_and_what_points_could_pay_and_writes_nothing(mallcore):

@@ -1,8 +1,8 @@
 """membership tables
 
-Revision ID: e5472be1f8da
+Revision ID: 029d59e25ec0
 Revises:
-Create Date: 2026-12-03 04:03:44.453506
+Create Date: 2026-12-03 04:53:12.059590
 
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from mallcore.kernel import columns
 
 # revision identifiers, used by Alembic.
-revision: str = "e5472be1f8da"
+revision: str = "029d59e25ec0"
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = ("membership",)
 depends_on: Union[str, Sequence[str], None] = "3c1f0a9d2b7e"
@@ -82,7 +82,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("membership_points", schema=None) as batch_op:
         batch_op.create_index("ix_membership_points_customer", ["customer", "id"], unique=False)
-        batch_op.create_index("ix_membership_points_lots", ["customer", "kind", "at"], unique=False)
         batch_op.create_index("ix_membership_points_order", ["order_id", "kind"], unique=False)
 
     op.create_table(
@@ -112,7 +111,6 @@ def downgrade() -> None:
     op.drop_table("membership_programs")
     with op.batch_alter_table("membership_points", schema=None) as batch_op:
         batch_op.drop_index("ix_membership_points_order")
-        batch_op.drop_index("ix_membership_points_lots")
         batch_op.drop_index("ix_membership_points_customer")
 
     op.drop_table("membership_points")
