@@ -59,67 +59,41 @@ class PointsBookings:
         shop: str | None,
         reason: str,
     ) -> None:
-        post_points(
-            cast("FinanceCenter", self),
-            conn,
-            customer=customer,
-            kind=kind,
-            points=points,
-            amount=amount,
-            currency=currency,
-            order_id=order_id,
-            shop=shop,
-            reason=reason,
-        )
-
-
-def post_points(
-    center: FinanceCenter,
-    conn: sa.Connection,
-    *,
-    customer: str,
-    kind: str,
-    points: int,
-    amount: int,
-    currency: str,
-    order_id: int | None,
-    shop: str | None,
-    reason: str,
-) -> int | None:
-    """Post one movement of points; returns the entry id (``None`` for a zero amount)."""
-    if not amount:
-        return None
-    journal = center.journal
-    data: dict[str, Any] = {"kind": kind, "customer": customer, "points": points, "value": amount}
-    lines = [Line(account=acc.POINTS_LIABILITY, amount=-amount, role="points")]
-    if kind in ("spend", "return") and order_id is not None:
-        books = journal.books(conn, order_id)
-        if kind == "return" and books.sale is not None:
-            shop = shop or _shop_of(center, conn, order_id)
-            payable = acc.shop_payable(shop)
-            lines.append(Line(account=payable, amount=amount, role="points"))
-            data["after_sale"] = True
-            returned = _commission_back(conn, books, order_id, amount)
-            if returned:
-                lines.append(Line(account=acc.COMMISSION, amount=returned, role="commission"))
-                lines.append(Line(account=payable, amount=-returned, role="commission"))
-                data["commission_returned"] = returned
+        """Post one movement of points (nothing for a zero amount)."""
+        if not amount:
+            return
+        center = cast("FinanceCenter", self)
+        journal = center.journal
+        data: dict[str, Any] = {"kind": kind, "customer": customer, "points": points, "value": amount}
+        lines = [Line(account=acc.POINTS_LIABILITY, amount=-amount, role="points")]
+        if kind in ("spend", "return") and order_id is not None:
+            books = journal.books(conn, order_id)
+            if kind == "return" and books.sale is not None:
+                shop = shop or _shop_of(center, conn, order_id)
+                payable = acc.shop_payable(shop)
+                lines.append(Line(account=payable, amount=amount, role="points"))
+                data["after_sale"] = True
+                returned = _commission_back(conn, books, order_id, amount)
+                if returned:
+                    lines.append(Line(account=acc.COMMISSION, amount=returned, role="commission"))
+                    lines.append(Line(account=payable, amount=-returned, role="commission"))
+                    data["commission_returned"] = returned
+            else:
+                lines.append(Line(account=acc.CUSTOMER_CLEARING, amount=amount, role="points"))
         else:
-            lines.append(Line(account=acc.CUSTOMER_CLEARING, amount=amount, role="points"))
-    else:
-        lines.append(Line(account=acc.POINTS_EXPENSE, amount=amount, role="points"))
-    return journal.post(
-        conn,
-        kind=KIND,
-        currency=currency,
-        amount=abs(amount),
-        shop=shop,
-        order_id=order_id,
-        posted_by="membership",
-        memo=f"{kind} {points:+d} points ({format_amount(amount, currency)}) for {customer}: {reason}",
-        data=data,
-        lines=lines,
-    )
+            lines.append(Line(account=acc.POINTS_EXPENSE, amount=amount, role="points"))
+        journal.post(
+            conn,
+            kind=KIND,
+            currency=currency,
+            amount=abs(amount),
+            shop=shop,
+            order_id=order_id,
+            posted_by="membership",
+            memo=f"{kind} {points:+d} points ({format_amount(amount, currency)}) for {customer}: {reason}",
+            data=data,
+            lines=lines,
+        )
 
 
 def _commission_back(conn: sa.Connection, books: Any, order_id: int, amount: int) -> int:
