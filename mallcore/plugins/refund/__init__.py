@@ -17,9 +17,11 @@ Hooks:
 - ``order_view``: the order's cases (and, on a replacement order, the case
   it replaces) under ``extra``.
 
-Routes: ``/after-sales`` (DESIGN §6), ``/refund/reasons``, and the
-customer's tracking page ``/track/{order_id}?token=...``. SLA timers run as
-the job ``refund.sla`` and as ``mallcore refund sla``.
+The work is done by :mod:`.cases`, one module per job (see
+:mod:`.cases.service`). Routes (:mod:`.routes`): ``/after-sales``,
+``/refund/reasons``, and the customer's tracking page
+``/track/{order_id}?token=...``. SLA timers run as the job ``refund.sla``
+and as ``mallcore refund sla``.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ class RefundCenter(Center):
     @property
     def cases(self) -> Cases:
         if self._cases is None:
-            self._cases = Cases(self)
+            # (the clock is read each time: tests move it by replacing ``self.clock``)
+            self._cases = Cases(self.kernel, self.settings, lambda: self.clock())
         return self._cases
 
     # -- hooks ---------------------------------------------------------------------
@@ -66,15 +69,15 @@ class RefundCenter(Center):
     @hookimpl
     def order_refund(self, ctx: OrderContext, refund: Refund) -> None:
         if refund.source == self.name and refund.status in ("refunded", "rejected"):
-            self.cases.refund_settled(ctx, refund)
+            self.cases.settlement.refund_settled(ctx, refund)
 
     @hookimpl
     def after_sale_parcel(self, ctx: OrderContext, event: ParcelEvent) -> None:
-        self.cases.parcel_event(ctx, event)
+        self.cases.returns.parcel_event(ctx, event)
 
     @hookimpl
     def order_cancel(self, ctx: OrderContext, reason: str) -> None:
-        self.cases.order_cancelled(ctx, reason)
+        self.cases.decisions.order_cancelled(ctx)
 
     @hookimpl
     def order_view(self, kernel: Kernel, conn: sa.Connection, order: Any, view: Any) -> None:
@@ -106,7 +109,7 @@ class RefundCenter(Center):
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
-        return routes(kernel, self)
+        return routes(self)
 
     @hookimpl
     def center_jobs(self, kernel: Kernel) -> list[Job]:

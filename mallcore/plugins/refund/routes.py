@@ -1,19 +1,28 @@
-"""After-sale routes (DESIGN §6): ``/after-sales``, the reasons list and the tracking page."""
+"""After-sale routes: cases and their steps (``/after-sales``), the reasons a customer
+can pick (``/refund/reasons``) and the customer's tracking page (``/track/{order_id}``).
+
+Each step of a case is one route, ``POST /after-sales/{case_id}/<step>``, made by
+:func:`step` from the step's entry in :data:`.cases.steps.STEPS`: its guard admits
+the roles that may take the step, and its handler hands the body to ``take``,
+which runs the step in the case's order stage, once per ``Idempotency-Key``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import msgspec
-from litestar import MediaType, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, Router, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Template
 
-from mallcore.kernel import Caller, Forbidden, Kernel, NotFound, Principal, require
-from mallcore.kernel.http import IdempotencyKey, idempotent
+from mallcore.kernel import Caller, NotFound
+from mallcore.kernel.http import Idempotent, center_router, roles
 from mallcore.kernel.i18n import pick_language
 
+from .cases.steps import STEPS
 from .schemas import (
     CaseSummary,
     CaseView,
@@ -32,246 +41,174 @@ from .tracking import page_context
 
 if TYPE_CHECKING:
     from . import RefundCenter
-    from .cases import Case
+
+# Handlers get the center as ``refund: RefundDep``.
+RefundDep: TypeAlias = NamedDependency["RefundCenter"]
+# Takes the route's step on its case with the request's body: ``return take(data)``.
+TakeStep: TypeAlias = Callable[[msgspec.Struct | None], Response[Any]]
+Take: TypeAlias = NamedDependency[TakeStep]
 
 TAGS = ["after-sale"]
+STEP = "refund.step"  # in a step route's ``opt``: the name of its step
 
 
-class _NoBody(msgspec.Struct):
-    pass
+def routes(center: RefundCenter) -> list[Router]:
+    return [center_router(center, [CaseController, ReasonController, TrackingController], path="/")]
 
 
 def _lang(request: Request[Any, Any, Any]) -> str:
     return pick_language(request.headers.get("accept-language"))
 
 
-def _owner(principal: Principal, case: Case) -> None:
-    if principal.is_admin:
-        return
-    if case.customer != principal.subject or "customer" not in principal.roles:
-        raise Forbidden("only the customer who opened the case can do this", code="role_required")
+def step(name: str) -> post:
+    """The route of the step ``name``: ``POST /after-sales/{case_id}/<name>``, for the roles that may take it."""
+    return post(
+        f"/{{case_id:int}}/{name}",
+        status_code=200,
+        sync_to_thread=True,
+        guards=[roles(*STEPS[name].who)],
+        opt={STEP: name},
+    )
 
 
-def _staff(principal: Principal, case: Case, *roles: str) -> None:
-    require(principal, *roles)
-    if not principal.can_act_for_shop(case.shop, *roles):
-        raise NotFound(f"after-sale case {case.id} not found", code="case_not_found")
+def _take(
+    request: Request[Any, Any, Any],
+    case_id: FromPath[int],
+    principal: Caller,
+    refund: RefundDep,
+    idempotent: Idempotent,
+) -> TakeStep:
+    name: str = request.route_handler.opt[STEP]
+    lang = _lang(request)
 
-
-def routes(kernel: Kernel, center: RefundCenter) -> list[Any]:
-    cases = center.cases
-
-    def step(
-        name: str,
-        principal: Principal,
-        case_id: int,
-        data: msgspec.Struct | None,
-        key: str | None,
-        request: Request[Any, Any, Any],
-        action: Callable[[Any, Case], None],
-    ) -> Response[Any]:
-        lang = _lang(request)
-
-        def run(claim: Any) -> tuple[int, bytes]:
-            return 200, cases.step(principal, case_id, action, lang=lang, claim=claim)
-
+    def take(data: msgspec.Struct | None) -> Response[Any]:
         return idempotent(
-            kernel, principal, key, f"POST /after-sales/{case_id}/{name}", data or _NoBody(), run
+            data, lambda reply: refund.cases.step(principal, case_id, name, data, lang=lang, reply=reply)
         )
 
-    @post("/after-sales", status_code=201, sync_to_thread=True, tags=TAGS, summary="Open an after-sale case")
+    return take
+
+
+class CaseController(Controller):
+    path = "/after-sales"
+    tags = TAGS
+    dependencies = {"take": Provide(_take, sync_to_thread=False)}
+
+    @post(
+        "/",
+        status_code=201,
+        sync_to_thread=True,
+        guards=[roles("customer")],
+        summary="Open an after-sale case",
+    )
     def open_case(
+        self,
         data: JSONBody[OpenCase],
         principal: Caller,
+        refund: RefundDep,
+        idempotent: Idempotent,
         request: Request[Any, Any, Any],
-        idempotency_key: IdempotencyKey = None,
     ) -> Response[CaseView]:
         lang = _lang(request)
+        return idempotent(data, lambda reply: refund.cases.open(principal, data, lang=lang, reply=reply))
 
-        def run(claim: Any) -> tuple[int, bytes]:
-            return 201, cases.open_from_request(principal, data, lang=lang, claim=claim)
-
-        return idempotent(kernel, principal, idempotency_key, "POST /after-sales", data, run)
-
-    @get("/after-sales", sync_to_thread=True, tags=TAGS, summary="Cases the caller may see, newest first")
+    @get("/", sync_to_thread=True, summary="Cases the caller may see, newest first")
     def list_cases(
+        self,
         principal: Caller,
+        refund: RefundDep,
         status: FromQuery[str | None] = None,
         order_id: FromQuery[int | None] = None,
         before: FromQuery[int | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> list[CaseSummary]:
-        return cases.summaries(principal, status=status, order_id=order_id, before=before, limit=limit)
+        return refund.cases.reading.summaries(
+            principal, status=status, order_id=order_id, before=before, limit=limit
+        )
 
-    @get("/after-sales/{case_id:int}", sync_to_thread=True, tags=TAGS, summary="A case with its timeline")
-    def get_case(case_id: FromPath[int], principal: Caller, request: Request[Any, Any, Any]) -> CaseView:
-        return cases.get(principal, case_id, _lang(request))
+    @get("/{case_id:int}", sync_to_thread=True, summary="A case with its timeline")
+    def get_case(
+        self, case_id: FromPath[int], principal: Caller, refund: RefundDep, request: Request[Any, Any, Any]
+    ) -> CaseView:
+        return refund.cases.reading.get(principal, case_id, _lang(request))
 
-    @post("/after-sales/{case_id:int}/approve", status_code=200, sync_to_thread=True, tags=TAGS)
-    def approve(
-        case_id: FromPath[int],
-        principal: Caller,
-        request: Request[Any, Any, Any],
-        data: JSONBody[Decision | None] = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response[CaseView]:
+    @step("approve")
+    def approve(self, take: Take, data: JSONBody[Decision | None] = None) -> Response[CaseView]:
         """Merchant: approve the request (or, once inspected, redo its refund or replacement)."""
+        return take(data)
 
-        def action(ctx: Any, case: Case) -> None:
-            _staff(principal, case, "merchant")
-            cases.approve(ctx, case, actor=principal.subject, decision=data)
-
-        return step("approve", principal, case_id, data, idempotency_key, request, action)
-
-    @post("/after-sales/{case_id:int}/reject", status_code=200, sync_to_thread=True, tags=TAGS)
-    def reject(
-        case_id: FromPath[int],
-        data: JSONBody[Rejection],
-        principal: Caller,
-        request: Request[Any, Any, Any],
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response[CaseView]:
+    @step("reject")
+    def reject(self, take: Take, data: JSONBody[Rejection]) -> Response[CaseView]:
         """Merchant: reject the request, with the reason the customer sees."""
+        return take(data)
 
-        def action(ctx: Any, case: Case) -> None:
-            _staff(principal, case, "merchant")
-            cases.reject(ctx, case, data.reason, actor=principal.subject)
-
-        return step("reject", principal, case_id, data, idempotency_key, request, action)
-
-    @post("/after-sales/{case_id:int}/cancel", status_code=200, sync_to_thread=True, tags=TAGS)
-    def withdraw(
-        case_id: FromPath[int],
-        principal: Caller,
-        request: Request[Any, Any, Any],
-        data: JSONBody[Withdrawal | None] = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response[CaseView]:
+    @step("cancel")
+    def withdraw(self, take: Take, data: JSONBody[Withdrawal | None] = None) -> Response[CaseView]:
         """Customer: withdraw the request (before the goods are on their way)."""
+        return take(data)
 
-        def action(ctx: Any, case: Case) -> None:
-            _owner(principal, case)
-            cases.withdraw(ctx, case, (data or Withdrawal()).reason)
-
-        return step("cancel", principal, case_id, data, idempotency_key, request, action)
-
-    @post("/after-sales/{case_id:int}/return-shipment", status_code=200, sync_to_thread=True, tags=TAGS)
-    def return_shipment(
-        case_id: FromPath[int],
-        data: JSONBody[ReturnShipment],
-        principal: Caller,
-        request: Request[Any, Any, Any],
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response[CaseView]:
+    @step("return-shipment")
+    def return_shipment(self, take: Take, data: JSONBody[ReturnShipment]) -> Response[CaseView]:
         """Customer: "我已寄出" — the carrier, waybill number and a phone."""
+        return take(data)
 
-        def action(ctx: Any, case: Case) -> None:
-            _owner(principal, case)
-            cases.file_return(ctx, case, data)
-
-        return step("return-shipment", principal, case_id, data, idempotency_key, request, action)
-
-    @post("/after-sales/{case_id:int}/pickup", status_code=200, sync_to_thread=True, tags=TAGS)
-    def pickup(
-        case_id: FromPath[int],
-        data: JSONBody[PickupIn],
-        principal: Caller,
-        request: Request[Any, Any, Any],
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response[CaseView]:
+    @step("pickup")
+    def pickup(self, take: Take, data: JSONBody[PickupIn]) -> Response[CaseView]:
         """Customer: book a door pickup (上门取件); TMS books the courier."""
+        return take(data)
 
-        def action(ctx: Any, case: Case) -> None:
-            _owner(principal, case)
-            cases.book_pickup(ctx, case, data)
-
-        return step("pickup", principal, case_id, data, idempotency_key, request, action)
-
-    @post("/after-sales/{case_id:int}/receive", status_code=200, sync_to_thread=True, tags=TAGS)
-    def receive(
-        case_id: FromPath[int],
-        data: JSONBody[Receive],
-        principal: Caller,
-        request: Request[Any, Any, Any],
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response[CaseView]:
+    @step("receive")
+    def receive(self, take: Take, data: JSONBody[Receive]) -> Response[CaseView]:
         """Warehouse: goods received and inspected (per unit); a passing return goes on to its refund."""
+        return take(data)
 
-        def action(ctx: Any, case: Case) -> None:
-            _staff(principal, case, "warehouse")
-            cases.receive(ctx, case, data, actor=principal.subject)
+    @step("repaired")
+    def repaired(self, take: Take, data: JSONBody[StaffNote | None] = None) -> Response[CaseView]:
+        """Warehouse or merchant: the repair is done."""
+        return take(data)
 
-        return step("receive", principal, case_id, data, idempotency_key, request, action)
+    @step("ship-back")
+    def ship_back(self, take: Take, data: JSONBody[ShipBack]) -> Response[CaseView]:
+        """Warehouse or merchant: the repaired goods are sent back, with their waybill."""
+        return take(data)
 
-    @post("/after-sales/{case_id:int}/repaired", status_code=200, sync_to_thread=True, tags=TAGS)
-    def repaired(
-        case_id: FromPath[int],
-        principal: Caller,
-        request: Request[Any, Any, Any],
-        data: JSONBody[StaffNote | None] = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response[CaseView]:
-        def action(ctx: Any, case: Case) -> None:
-            _staff(principal, case, "warehouse", "merchant")
-            cases.repaired(ctx, case, (data or StaffNote()).note, actor=principal.subject)
 
-        return step("repaired", principal, case_id, data, idempotency_key, request, action)
+class ReasonController(Controller):
+    path = "/refund/reasons"
+    tags = TAGS
 
-    @post("/after-sales/{case_id:int}/ship-back", status_code=200, sync_to_thread=True, tags=TAGS)
-    def ship_back(
-        case_id: FromPath[int],
-        data: JSONBody[ShipBack],
-        principal: Caller,
-        request: Request[Any, Any, Any],
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response[CaseView]:
-        def action(ctx: Any, case: Case) -> None:
-            _staff(principal, case, "warehouse", "merchant")
-            cases.ship_back(ctx, case, data, actor=principal.subject)
-
-        return step("ship-back", principal, case_id, data, idempotency_key, request, action)
-
-    @get("/refund/reasons", sync_to_thread=False, tags=TAGS, summary="Reasons a customer can pick")
-    def reasons(request: Request[Any, Any, Any]) -> list[ReasonView]:
+    @get("/", sync_to_thread=False, summary="Reasons a customer can pick")
+    def reasons(self, refund: RefundDep, request: Request[Any, Any, Any]) -> list[ReasonView]:
         lang = _lang(request)
         return [
             ReasonView(code=r.code, text=r.zh if lang == "zh" else r.en, merchant_fault=r.merchant_fault)
-            for r in center.settings.reasons
+            for r in refund.settings.reasons
         ]
 
+
+class TrackingController(Controller):
+    path = "/track"
+    tags = TAGS
+
     @get(
-        "/track/{order_id:int}",
+        "/{order_id:int}",
         sync_to_thread=True,
-        tags=TAGS,
         media_type=MediaType.HTML,
         summary="The customer's tracking page (signed link)",
         include_in_schema=True,
     )
     def track(
+        self,
         order_id: FromPath[int],
+        refund: RefundDep,
         request: Request[Any, Any, Any],
         token: FromQuery[str | None] = None,
         lang: FromQuery[str | None] = None,
     ) -> Template:
+        kernel = refund.kernel
         # (hmac.compare_digest refuses non-ASCII text: a mangled link is simply not found)
         if not token or not token.isascii() or not kernel.auth.check_tracking_token(order_id, token):
             raise NotFound(f"order {order_id} not found", code="order_not_found")
         language = lang if lang in ("en", "zh") else _lang(request)
-        context = page_context(kernel, center, order_id, language)
+        context = page_context(kernel, refund, order_id, language)
         return Template(template_name="refund/track.html", context=context, media_type=MediaType.HTML)
-
-    return [
-        open_case,
-        list_cases,
-        get_case,
-        approve,
-        reject,
-        withdraw,
-        return_shipment,
-        pickup,
-        receive,
-        repaired,
-        ship_back,
-        reasons,
-        track,
-    ]

@@ -1,4 +1,4 @@
-"""Request and response bodies of the after-sale API (DESIGN §6) and the center's settings."""
+"""Request and response bodies of the after-sale API and the center's settings."""
 
 from __future__ import annotations
 
@@ -87,6 +87,10 @@ class RefundSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     transit_days: int = 10  # return parcel not arrived -> escalated (flag, re-armed)
     staff_days: int = 3  # repair, ship-back, finance review overdue -> escalated (flag, re-armed)
     sla_interval_seconds: float = 60.0
+
+    def reason(self, code: str) -> Reason | None:
+        """The reason a case gives, by its code."""
+        return next((r for r in self.reasons if r.code == code), None)
 
 
 # -- requests -------------------------------------------------------------------

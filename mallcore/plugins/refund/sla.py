@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 # A timer whose outcome failed is tried again this much later.
 RETRY = timedelta(hours=1)
+# ctx.stash key: the clock of a run, so every step of one run sees one time.
+NOW = "refund.now"
 
 
 def timer_for(settings: Any, case: Case, now: datetime) -> tuple[datetime | None, str | None]:
@@ -86,8 +88,6 @@ def due(center: RefundCenter, now: datetime, limit: int = 500) -> list[Any]:
 
 def run(center: RefundCenter, now: datetime | None = None, limit: int = 500) -> int:
     """Fire every due timer once; returns how many cases took their default outcome."""
-    from .cases import NOW
-
     kernel, cases = center.kernel, center.cases
     now = now or center.clock()
     fired = 0
@@ -95,7 +95,7 @@ def run(center: RefundCenter, now: datetime | None = None, limit: int = 500) -> 
         try:
             with kernel.orders.stage("after_sale_sla", row.order_id, SYSTEM) as ctx:
                 ctx.stash[NOW] = now
-                case = cases.load(ctx.conn, row.id)
+                case = cases.records.load(ctx.conn, row.id)
                 # Another runner got here first: the timer changed or went.
                 if case is None or case.due_at != row.due_at or case.timer != row.timer:
                     continue
@@ -116,26 +116,30 @@ def run(center: RefundCenter, now: datetime | None = None, limit: int = 500) -> 
 
 
 def fire(center: RefundCenter, ctx: Any, case: Case) -> None:
+    """Give ``case`` the default outcome of its timer."""
     cases, s = center.cases, center.settings
+    life, decide = cases.lifecycle, cases.decisions
     timer = case.timer
     if timer == "approve":
         if case.status == S.INSPECTED and case.type == "exchange":
             try:
-                cases.approve(ctx, case, actor="system", auto="sla")
-            except Conflict:
-                cases.note(
+                decide.approve(ctx, case, actor="system", auto="sla")
+            except Conflict as exc:
+                if exc.code != "replacement_failed":
+                    raise
+                life.note(
                     ctx,
                     case,
                     "exchange_refunded",
                     "No replacement could be made in time; the exchange is settled as a refund",
                     "换新商品暂时无法提供,已改为退款",
                 )
-                cases.approve(ctx, case, actor="system", decision=Decision(resolution="refund"), auto="sla")
+                decide.approve(ctx, case, actor="system", decision=Decision(resolution="refund"), auto="sla")
         else:
-            cases.approve(ctx, case, actor="system", auto="sla")
+            decide.approve(ctx, case, actor="system", auto="sla")
     elif timer == "close":
         days = s.return_ship_days
-        cases.move(
+        life.move(
             ctx,
             case,
             S.CLOSED,
@@ -143,7 +147,7 @@ def fire(center: RefundCenter, ctx: Any, case: Case) -> None:
             f"买家超时({days} 天)未寄回商品,售后已关闭",
         )
         if case.refund_status == "pending_review":
-            cases.withdraw_early_refund(
+            cases.settlement.withdraw_early_refund(
                 ctx,
                 case,
                 f"after-sale case {case.id} closed: the goods were not sent back within {days} days",
@@ -151,7 +155,7 @@ def fire(center: RefundCenter, ctx: Any, case: Case) -> None:
                 actor="system",
             )
         elif case.refund_status in ("approved", "refunded"):
-            cases.note(
+            life.note(
                 ctx,
                 case,
                 "refund_without_goods",
@@ -163,7 +167,7 @@ def fire(center: RefundCenter, ctx: Any, case: Case) -> None:
         rejected = case.data.get("finance_rejected") or {}
         note = str(rejected.get("note") or "")
         hours = s.merchant_response_hours
-        cases.move(
+        life.move(
             ctx,
             case,
             S.REJECTED,
@@ -173,7 +177,7 @@ def fire(center: RefundCenter, ctx: Any, case: Case) -> None:
             data={"reason": note, "refund_id": rejected.get("refund_id")},
         )
         if case.type in st.GOODS_BACK:
-            cases.note(
+            life.note(
                 ctx,
                 case,
                 "rejected_goods_kept",
@@ -184,7 +188,7 @@ def fire(center: RefundCenter, ctx: Any, case: Case) -> None:
     elif timer == "pickup_expired":
         if case.pickup is not None:
             case.pickup.status = "failed"
-        cases.move(
+        life.move(
             ctx,
             case,
             S.AWAITING_RETURN,
@@ -192,13 +196,12 @@ def fire(center: RefundCenter, ctx: Any, case: Case) -> None:
             "快递员未在预约时间内上门取件,请重新预约或自行寄回",
         )
     elif timer == "receive":
-        cases.receive(ctx, case, Receive(passed=True), actor="system", auto=True)
+        cases.receipt.receive(ctx, case, Receive(passed=True), actor="system", auto=True)
     else:  # escalate: flag for staff and look again later
         overdue = (case.data.get("overdue") or 0) + 1
         case.data["overdue"] = overdue
-        case.due_at, case.timer = timer_for(s, case, cases.now(ctx))
-        cases.save(ctx, case)
-        cases.note(
+        life.rearm(ctx, case)
+        life.note(
             ctx,
             case,
             "overdue",

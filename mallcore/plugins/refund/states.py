@@ -1,4 +1,4 @@
-"""The after-sale case state machine (DESIGN §5), in one place.
+"""The after-sale case state machine, in one place.
 
 ::
 

@@ -139,7 +139,7 @@ def page_context(kernel: Kernel, center: RefundCenter, order_id: int, lang: str)
         timeline: list[Any] = cast(
             Any, kernel.orders.timeline_entries(conn, order_id, lang=lang, public_only=True)
         )
-        cases = center.cases.load_for_order(conn, order_id)
+        cases = center.cases.records.load_for_order(conn, order_id)
     by_ref: dict[str, list[Any]] = {}
     for entry in timeline:
         by_ref.setdefault(entry.ref or "", []).append(entry)

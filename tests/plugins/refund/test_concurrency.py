@@ -9,6 +9,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
+from mallcore.plugins.refund import tables as rt
+
 from .conftest import Shop
 
 
@@ -63,3 +67,58 @@ def test_concurrent_approvals_refund_exactly_what_was_paid(shop: Shop) -> None:
             )
         ).one()
     assert refunds == (len(ids), o["paid"])
+
+
+def _changed_meanwhile(kernel: Any, conn: Any, case_id: int, status: str) -> None:
+    """Another writer moves the case after the request read it, and before it writes."""
+    change = rt.cases.update().where(rt.cases.c.id == case_id).values(status=status)
+    if kernel.db.is_sqlite:
+        # SQLite lets one writer in at a time: the change goes in the request's own
+        # transaction, and is rolled back with it.
+        conn.execute(change)
+    else:
+        # Its own transaction, committed before the request writes: the request only read
+        # the case row (the stage locks the order row, and a writer that bypasses it races).
+        with kernel.db.engine.begin() as other:
+            other.execute(change)
+
+
+def test_a_step_that_lost_a_race_answers_write_conflict_and_writes_nothing(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order = shop.delivered_order([("TEE-M", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    timeline = shop.admin.get(f"/orders/{order['id']}/timeline").json()
+    steps = list(shop.carrier.steps)
+    records = shop.center.cases.records
+    load = records.load
+
+    def load_then_lose_the_race(conn: Any, case_id: int) -> Any:
+        found = load(conn, case_id)
+        _changed_meanwhile(shop.kernel, conn, case_id, "cancelled")
+        return found
+
+    monkeypatch.setattr(records, "load", load_then_lose_the_race)
+    r = shop.merchant.post(f"/after-sales/{case['id']}/approve", headers={"Idempotency-Key": "a-1"})
+    # approving was allowed when the case was read: retry, not "illegal"
+    assert (r.status_code, r.json()["code"]) == (409, "write_conflict"), r.text
+    monkeypatch.undo()
+    assert timeline == shop.admin.get(f"/orders/{order['id']}/timeline").json()
+    assert steps == shop.carrier.steps
+    # the retry (same key: nothing was stored for it) meets the case as it now is
+    retry = shop.merchant.post(f"/after-sales/{case['id']}/approve", headers={"Idempotency-Key": "a-1"})
+    if shop.kernel.db.is_sqlite:
+        # the other write went, and was rolled back, with the request: still requested
+        assert (retry.status_code, retry.json()["status"]) == (200, "awaiting_return")
+    else:
+        # the other writer's change stands: now approving is not allowed
+        assert shop.case(case["id"])["status"] == "cancelled"
+        assert (retry.status_code, retry.json()["code"]) == (409, "invalid_transition")
+
+
+def test_a_step_the_state_does_not_allow_still_answers_invalid_transition(shop: Shop) -> None:
+    order = shop.delivered_order([("TEE-M", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    assert shop.alice.post(f"/after-sales/{case['id']}/cancel").status_code == 200
+    r = shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    assert (r.status_code, r.json()["code"]) == (409, "invalid_transition")

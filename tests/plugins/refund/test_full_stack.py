@@ -50,7 +50,7 @@ class Stack:
         return r.json()
 
     def carrier_event(self, tracking_no: str, status: str, **extra: Any) -> Any:
-        """The sandbox carrier's signed webhook, as DESIGN §6 describes it."""
+        """The sandbox carrier's signed webhook, as the tms center documents it."""
         body = msgspec.json.encode(
             {
                 "tracking_no": tracking_no,

@@ -1,0 +1,133 @@
+"""The one way a case changes state: its row, its timeline, ``order_after_sale``.
+
+Every step runs inside ``kernel.orders.stage(...)`` (the order row locked), so
+two requests on cases of one order never interleave. A step checks its move
+against the state machine (:mod:`..states`), writes the case row (conditional
+on the status it read), adds the case's timeline entries (``ref="after_sale:<id>"``,
+merged into the order's timeline) and then tells the other centers through
+``order_after_sale``, keeping what they filled in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from mallcore.kernel import OrderContext
+from mallcore.kernel.aftersale import AfterSaleCase, CaseLine
+
+from .. import states as st
+from ..schemas import RefundSettings
+from ..sla import NOW, timer_for
+from ..states import CaseStatus as S
+from .records import Case, CaseRecords
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """Moves cases along the state machine and writes what happened."""
+
+    records: CaseRecords
+    settings: RefundSettings
+    clock: Callable[[], datetime]
+    hook: Any  # the kernel's hook relay
+
+    def now(self, ctx: OrderContext | None = None) -> datetime:
+        if ctx is not None and NOW in ctx.stash:
+            return ctx.stash[NOW]
+        return self.clock()
+
+    def move(
+        self,
+        ctx: OrderContext,
+        case: Case,
+        target: S,
+        en: str | None = None,
+        zh: str | None = None,
+        *,
+        actor: str | None = None,
+        data: dict[str, Any] | None = None,
+        hook: bool = True,
+    ) -> None:
+        """Take one edge of the state machine: row, timeline, ``order_after_sale``."""
+        st.check(case.type, case.status, target)
+        previous = case.status
+        case.status = target.value
+        now = self.now(ctx)
+        case.updated_at = now
+        case.due_at, case.timer = timer_for(self.settings, case, now)
+        self.records.write(ctx.conn, case, previous)
+        if en is None:
+            en, zh = st.LABELS[target]
+        ctx.timeline(
+            f"after_sale.{target.value}",
+            en,
+            zh=zh,
+            ref=case.ref,
+            actor=actor,
+            data={
+                "case_id": case.id,
+                "from": previous,
+                "to": target.value,
+                # why the case will move next if nobody acts: the SLA timer
+                "timer": case.timer,
+                "due_at": case.due_at.isoformat() if case.due_at else None,
+                **(data or {}),
+            },
+        )
+        ctx.log.info("after_sale.step", case_id=case.id, previous=previous, status=target.value)
+        if hook:
+            self.tell(ctx, case, previous)
+
+    def save(self, ctx: OrderContext, case: Case) -> None:
+        """Write fields of a case that did not change state."""
+        self.records.write(ctx.conn, case, case.status)
+
+    def rearm(self, ctx: OrderContext, case: Case) -> None:
+        """Set the case's SLA timer afresh for its current state, and save it."""
+        case.due_at, case.timer = timer_for(self.settings, case, self.now(ctx))
+        self.save(ctx, case)
+
+    def tell(self, ctx: OrderContext, case: Case, previous: str | None, status: str | None = None) -> None:
+        """Call ``order_after_sale`` and keep what reacting centers filled in."""
+        contract = AfterSaleCase(
+            id=case.id,
+            order_id=case.order_id,
+            type=case.type,  # type: ignore[arg-type]
+            status=status or case.status,
+            previous=previous,
+            customer=case.customer,
+            shop=case.shop,
+            lines=[
+                CaseLine(line_id=x.line_id, sku=x.sku, quantity=x.quantity, received=x.received)
+                for x in case.lines
+            ],
+            reason=case.reason,
+            inspections=list(case.inspections),
+            return_parcel=case.return_parcel,
+            pickup=case.pickup,
+            refund_id=case.refund_id,
+            refund_amount=case.refund_amount,
+            replacement_order_id=case.replacement_order_id,
+            shipped=case.shipped,
+            data=dict(case.data),
+        )
+        before = msgspec.json.encode([contract.pickup, contract.return_parcel, contract.data])
+        self.hook.order_after_sale(ctx=ctx, case=contract)
+        if msgspec.json.encode([contract.pickup, contract.return_parcel, contract.data]) != before:
+            case.pickup, case.return_parcel, case.data = (
+                contract.pickup,
+                contract.return_parcel,
+                contract.data,
+            )
+            self.save(ctx, case)
+
+    def note(
+        self, ctx: OrderContext, case: Case, kind: str, en: str, zh: str | None = None, **kw: Any
+    ) -> None:
+        """A timeline entry on the case that is not a change of state."""
+        ctx.timeline(f"after_sale.{kind}", en, zh=zh, ref=case.ref, **kw)
