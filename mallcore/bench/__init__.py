@@ -18,6 +18,8 @@ Scenarios (all by default):
 - ``risk``: placement with the risk center on against off (:mod:`.risk`).
 - ``promotion``: placement with three live campaigns and a coupon on every
   order against promotion off (:mod:`.promotion`).
+- ``membership``: placement by a Gold member spending points on every order
+  against the same placement with membership off (:mod:`.membership`).
 
 Every figure is measured in the same run as its baseline; only ratios are
 meant to be compared across machines.
@@ -35,7 +37,7 @@ import click
 # Scenarios of the centers: name -> module of this package with
 # ``scenario(target, folder, *, requests, clients, workers, rounds, console_orders)``
 # returning the scenario's figures, and ``line(figures)`` printing them.
-CENTER_SCENARIOS = ("risk", "promotion")
+CENTER_SCENARIOS = ("risk", "promotion", "membership")
 SCENARIOS = ("place", "hot", "statements", "plugins", *CENTER_SCENARIOS)
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -454,6 +454,83 @@ def coupon_grant(
     """
 
 
+@hookspec
+def customer_coupons(kernel: Kernel, conn: sa.Connection, customer: str) -> Sequence[dict[str, Any]]:
+    """Return ``customer``'s coupons, for the card wallet (卡券包) of the membership center.
+
+    Called when a customer (or staff) opens the wallet, inside a read
+    transaction ``conn``; each center that keeps coupons answers with a list
+    (empty if the customer has none), and the wallet shows them all, each
+    tagged with the answering center. Keep it to one query. A raise answers
+    500.
+
+    Each coupon is a dict with at least ``code``, ``name`` (shown to the
+    customer), ``status`` (``available``, ``used`` or ``expired``) and
+    ``valid_until`` (ISO datetime or ``None``); more keys are passed on
+    (``shop``, ``amount`` or ``percent_off``, ``min_spend``, ``valid_from``).
+
+    :param kernel: the kernel.
+    :param conn: the caller's open read transaction.
+    :param customer: whose coupons.
+    :returns: a list of coupon dicts; every implementation is called.
+    :raises: any exception answers 500 (keep it to a read).
+
+    Example::
+
+        @hookimpl
+        def customer_coupons(self, kernel, conn, customer):
+            return [{"code": c.code, "name": c.name, "status": c.status, "valid_until": c.until}
+                    for c in self.coupons.of(conn, customer)]
+    """
+
+
+@hookspec
+def points_moved(
+    kernel: Kernel,
+    conn: sa.Connection,
+    customer: str,
+    kind: str,
+    points: int,
+    amount: int,
+    currency: str,
+    order_id: int | None,
+    shop: str | None,
+    reason: str,
+) -> None:
+    """Book a movement of a member's points that changes what the platform owes them.
+
+    Called by the membership center inside the transaction that writes the
+    movement to its ledger (``conn``: an order stage's, a job's or a staff
+    request's), once per movement, so a bookkeeping center's journal moves
+    with the points or not at all. The finance center posts it against its
+    points liability. A raise rolls the movement (and its stage) back.
+
+    :param kernel: the kernel.
+    :param conn: the mover's open transaction.
+    :param customer: whose points moved.
+    :param kind: ``earn`` (an order completed), ``spend`` (an order paid with
+        points), ``return`` (points spent on refunded goods given back),
+        ``clawback`` (points earned on refunded goods taken back),
+        ``expire`` or ``adjust`` (staff). Holds and releases of unpaid
+        orders move nothing owed and are not passed.
+    :param points: the change of the member's points (earn +, spend -).
+    :param amount: what those points are worth, ``points`` times the
+        program's point value, in minor units of ``currency``; same sign.
+    :param currency: the program's currency.
+    :param order_id: the order (earn, spend, return, clawback), else ``None``.
+    :param shop: the order's shop, else ``None``.
+    :param reason: the ledger row's reason, for the entry's memo.
+    :returns: nothing; every implementation is called.
+    :raises: any exception rolls the movement (and its stage) back.
+
+    Example::
+
+        @hookimpl
+        def points_moved(self, conn, kind, amount, currency, order_id):  # a subset of the arguments
+            self.journal.post_points(conn, kind, amount, currency, order_id)
+    """
+
+
 # -- What a center brings: called once per kernel while it is built ----------------------
 
 

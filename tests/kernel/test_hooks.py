@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from litestar import get
 
 from mallcore.kernel import SYSTEM, Center, Conflict, Job, OutOfStock, Phase, RefundItem, Rejected, hookimpl
+from mallcore.kernel import tables as kt
 from mallcore.kernel.aftersale import AfterSaleCase, CaseLine, Parcel, ParcelEvent
 from tests.helpers import count, order_body
 
@@ -548,3 +549,61 @@ def test_hook_after_sale_release_reaches_the_center_that_keeps_cases_with_the_ou
     assert [(oid, 5, "risk-1", "genuine", "release"), (oid, 6, "risk-1", "abuse", "reject")] == ended
     entries = staff.get(f"/orders/{oid}/timeline?ref=after_sale:5").json()
     assert [e["kind"] for e in entries] == ["cases.release"]
+
+
+def test_hook_customer_coupons_each_center_answers_with_its_own_list(mallcore):
+    class Vouchers(Center):
+        name = "vouchers"
+
+        @hookimpl
+        def customer_coupons(self, kernel, conn, customer):
+            return [{"code": f"V-{customer}", "name": "10 off", "status": "available", "valid_until": None}]
+
+    class Empty(Center):
+        name = "empty"
+
+        @hookimpl
+        def customer_coupons(self, kernel, conn, customer):
+            return []
+
+    kernel = mallcore.kernel(extra=[Vouchers, Empty])
+    with kernel.db.transaction(write=False) as conn:
+        answers = kernel.call_each("customer_coupons", kernel=kernel, conn=conn, customer="alice")
+    coupon = {"code": "V-alice", "name": "10 off", "status": "available", "valid_until": None}
+    assert answers == [("empty", []), ("vouchers", [coupon])]  # center order: by name here
+    bare = mallcore.kernel()
+    with bare.db.transaction(write=False) as conn:
+        assert bare.call_each("customer_coupons", kernel=bare, conn=conn, customer="alice") == []
+
+
+def test_hook_points_moved_is_booked_inside_the_movers_transaction(mallcore):
+    booked = []
+
+    class Books(Center):
+        name = "books"
+
+        @hookimpl
+        def points_moved(self, conn, customer, kind, points, amount, currency, order_id):
+            conn.execute(kt.kernel_meta.insert().values(key=f"booked-{kind}", value=str(amount)))
+            booked.append((customer, kind, points, amount, currency, order_id))
+            if kind == "expire":
+                raise Conflict("books closed", code="books_closed")
+
+    def move(kernel, kind, points):
+        with kernel.db.transaction() as conn:
+            kernel.hook.points_moved(
+                kernel=kernel, conn=conn, customer="alice", kind=kind, points=points, amount=points * 2,
+                currency="CNY", order_id=7 if kind == "earn" else None, shop=None, reason=kind,
+            )  # fmt: skip
+
+    def stored(kernel):
+        with kernel.db.transaction(write=False) as conn:
+            rows = conn.execute(sa.select(kt.kernel_meta.c.key).where(kt.kernel_meta.c.key.like("booked-%")))
+            return sorted(rows.scalars())
+
+    kernel = mallcore.kernel(extra=[Books])
+    move(kernel, "earn", 120)
+    assert booked == [("alice", "earn", 120, 240, "CNY", 7)]
+    with pytest.raises(Conflict):
+        move(kernel, "expire", -5)
+    assert stored(kernel) == ["booked-earn"]  # the raise rolled the mover's transaction back

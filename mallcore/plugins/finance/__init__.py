@@ -10,6 +10,8 @@ Hooks:
   when policy says so (``refund.require_review("finance", why)``) and keeps
   a review row; at ``refunded`` posts the refund; at ``rejected`` closes
   the review.
+- ``points_moved``: books the membership center's points against the
+  points liability (see :mod:`.membership`).
 - ``center_commands``: ``mallcore finance reconcile FILE`` and ``check``.
 
 Finance never reads another center's tables: reconciliation matches the
@@ -33,6 +35,7 @@ from mallcore.kernel import Center, Kernel, OrderContext, Payment, Refund, forma
 from . import accounts
 from . import tables as t
 from .journal import Journal
+from .membership import PointsBookings
 from .promotion import PlatformDiscounts
 from .reconcile import Reconciler
 from .review import Reviews
@@ -73,7 +76,7 @@ class FinanceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             )
 
 
-class FinanceCenter(Center):
+class FinanceCenter(PointsBookings, Center):
     name = "finance"
     requires = ("payment",)
     after = ("catalog",)

@@ -17,7 +17,10 @@ refunds                clearing   every refund paid out passes through it: its
                                   debit turnover is refunds paid, and it clears
                                   to zero within each refund entry
 shipping_income        revenue    freight, when ``freight_to = "platform"``
-points_liability       liability  points redeemed as money (membership posts)
+points_liability       liability  the value of the points members hold (membership's
+                                  movements, see finance/membership.py)
+points_expense         expense    what the points given to members cost the platform,
+                                  less what expired or was clawed back
 coupon_liability       liability  platform-funded coupons (promotion posts)
 bank                   asset      the platform's bank account: payouts to shops
 suspense               clearing   manual corrections awaiting a home
@@ -33,6 +36,7 @@ COMMISSION = "commission"
 REFUNDS = "refunds"
 SHIPPING_INCOME = "shipping_income"
 POINTS_LIABILITY = "points_liability"
+POINTS_EXPENSE = "points_expense"
 COUPON_LIABILITY = "coupon_liability"
 BANK = "bank"
 SUSPENSE = "suspense"
@@ -45,6 +49,7 @@ KINDS: dict[str, str] = {
     REFUNDS: "clearing",
     SHIPPING_INCOME: "revenue",
     POINTS_LIABILITY: "liability",
+    POINTS_EXPENSE: "expense",
     COUPON_LIABILITY: "liability",
     BANK: "asset",
     SUSPENSE: "clearing",
