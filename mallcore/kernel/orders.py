@@ -360,11 +360,6 @@ class OrderService:
             )
         return view, body
 
-    def finish_reply(self, ctx: OrderContext, claim: Any, status: int, body: bytes) -> None:
-        """Record an idempotent reply in the stage. Deprecated: pass a ``Reply`` instead."""
-        if claim is not None:
-            self.idempotency.record(ctx.conn, claim, status, body)
-
     def mark_paid(self, ctx: OrderContext, payment: Payment) -> None:
         """Book a captured payment on the order: ``paid``, then status ``paid``."""
         ctx.set(paid=ctx.order.paid + payment.amount)

@@ -6,7 +6,6 @@ from ..idempotency import Reply
 from .app import MallcorePlugin, create_app
 from .errors import resend_on_conflict
 from .guards import platform, principal_of, roles
-from .orders import idempotent
 from .replies import IdempotencyKey, Idempotent, IdempotentWrite, raw_json
 from .routing import center_router
 
@@ -18,7 +17,6 @@ __all__ = [
     "Reply",
     "center_router",
     "create_app",
-    "idempotent",
     "platform",
     "principal_of",
     "raw_json",

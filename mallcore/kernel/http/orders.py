@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
@@ -12,7 +11,6 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from ..auth import Caller
 from ..errors import Conflict
 from ..i18n import pick_language
-from ..idempotency import Reply
 from ..schemas import (
     CancelOrder,
     OrderSummary,
@@ -24,31 +22,12 @@ from ..schemas import (
     StaffStep,
     TimelineView,
 )
-from ..types import Claim, Shop
+from ..types import Shop
 from .guards import roles
-from .replies import Idempotent, IdempotentWrite
+from .replies import Idempotent
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
-
-
-def idempotent(
-    kernel: Kernel,
-    principal: Caller,
-    key: str | None,
-    scope: str,
-    data: msgspec.Struct,
-    run: Callable[[Claim | None], tuple[int, bytes]],
-) -> Response[Any]:
-    """Deprecated: declare the ``idempotent: Idempotent`` dependency instead.
-
-    Kept while centers move to it: ``run(claim)`` records its own reply.
-    """
-
-    def work(reply: Reply) -> None:
-        reply.status, reply.body = run(reply.claim)
-
-    return IdempotentWrite(kernel.idempotency, principal.subject, key, scope)(data, work)
 
 
 class ShopIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

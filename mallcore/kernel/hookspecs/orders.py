@@ -1,0 +1,274 @@
+"""Hooks along an order's life: placement, payment, fulfilment, holds and cancellation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .markers import hookspec
+
+__all__ = [
+    "freight_quote",
+    "order_cancel",
+    "order_complete",
+    "order_deliver",
+    "order_dispatch",
+    "order_pay",
+    "order_pre_validate",
+    "order_price",
+    "order_release",
+    "order_reserve",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - names for annotations only
+    import sqlalchemy as sa
+
+    from ..aftersale import Parcel
+    from ..context import OrderContext
+    from ..kernel import Kernel
+    from ..types import Line, Order, Payment
+
+
+# -- Placement: one transaction for the three hooks, the inserts and the pricing ------------
+
+
+@hookspec
+def order_pre_validate(ctx: OrderContext) -> None:
+    """Check a new order before it is priced, and load what later hooks need.
+
+    Called once per placement (``POST /orders``) and per preview, first, in
+    the placement's transaction (a read transaction for a preview). Keep what
+    later hooks need on ``ctx.stash`` or the lines (``line.weight_grams``).
+
+    :param ctx: the new order: ``ctx.order`` has no ``id`` yet;
+        ``ctx.lines`` carry ``sku`` and ``quantity``.
+    :returns: nothing; every implementation is called.
+    :raises Rejected: with a specific ``code`` (``sku_unknown``,
+        ``customer_blocked``...) refuses the order (422): nothing is written.
+
+    Example::
+
+        @hookimpl
+        def order_pre_validate(self, ctx):
+            if ctx.order.customer in self.settings.blocked:
+                raise Rejected("customer is blocked", code="customer_blocked")
+    """
+
+
+@hookspec
+def order_price(ctx: OrderContext) -> None:
+    """Price the order: set unit prices, add adjustments.
+
+    Called once after :func:`order_pre_validate`, in the same transaction,
+    for placement and preview. The catalog sets ``line.unit_price``; others
+    call ``ctx.adjust(source, reason, amount, phase=..., line=...)`` (negative
+    for discounts) and ``ctx.hint(...)`` (what a preview could still get).
+    The kernel then applies adjustments by phase, then center, clamps
+    discounts at zero and allocates order-level ones to lines by the largest
+    remainder (docs/architecture.md, "Money").
+
+    :param ctx: the new order and its lines (no ids yet).
+    :returns: nothing; every implementation is called.
+    :raises: any exception refuses the order; nothing is written.
+
+    Example::
+
+        @hookimpl
+        def order_price(self, ctx):
+            if ctx.order.points:
+                ctx.adjust(self.name, "points", -ctx.order.points, phase=Phase.POINTS)
+    """
+
+
+@hookspec
+def order_reserve(ctx: OrderContext) -> None:
+    """Hold what the order needs: stock, coupons, points.
+
+    Called once per placement after pricing, in the placement transaction,
+    once the order and its lines have ids (``ctx.order.id``, ``line.id``).
+    Not called for previews.
+
+    :param ctx: the priced order, with ids.
+    :returns: nothing; every implementation is called.
+    :raises OutOfStock: (409) or :class:`Rejected` refuses the order;
+        everything held by any center in this stage is rolled back with it.
+
+    Example::
+
+        @hookimpl
+        def order_reserve(self, ctx):
+            ctx.conn.execute(holds.insert(), [{"order_id": ctx.order.id, "sku": l.sku} for l in ctx.lines])
+    """
+
+
+# -- Payment ----------------------------------------------------------------------------
+
+
+@hookspec
+def order_pay(ctx: OrderContext, payment: Payment) -> None:
+    """Take or record a payment for the order.
+
+    Called once per ``POST /orders/{id}/payments`` (and when a provider's
+    webhook completes a pending payment), in the pay transaction, the order
+    locked. The center that handles ``payment.method`` sets ``payment.status``
+    (``captured``, ``pending`` until a webhook, or ``failed`` with
+    ``payment.failure``) and ``payment.reference``; others react to
+    ``captured`` in a ``trylast`` implementation (reserve stock at payment).
+    ``captured`` makes the order ``paid``; ``failed`` is committed, the order
+    unchanged, and the client gets 402.
+
+    :param ctx: the order, locked.
+    :param payment: the attempt: ``method``, ``amount`` (the order's total),
+        ``currency`` and the client's ``data``; ``status`` starts as
+        ``unhandled``, and stays so if no center takes the method (422).
+    :returns: nothing; every implementation is called.
+    :raises: any exception rolls the stage back: nothing is recorded.
+
+    Example::
+
+        @hookimpl
+        def order_pay(self, ctx, payment):
+            if payment.method == "wallet" and payment.status == "unhandled":
+                payment.status, payment.reference = "captured", self.wallet.debit(ctx, payment)
+    """
+
+
+# -- Fulfilment: dispatch, delivery, completion ---------------------------------------------
+
+
+@hookspec
+def order_dispatch(ctx: OrderContext) -> None:
+    """Hand a paid order to the warehouse(s) and carriers.
+
+    Called once per order when it is dispatched (automatically after payment
+    when a center asks for it through ``ctx.after_commit``, or by staff with
+    ``POST /orders/{id}/dispatch``), in the dispatch transaction, before the
+    order becomes ``dispatched``. WMS picks warehouses and writes outbound
+    movements, leaving its plan in ``ctx.parcels``; TMS creates shipments.
+
+    :param ctx: the paid order, locked.
+    :returns: nothing; every implementation is called.
+    :raises: any exception leaves the order ``paid``.
+
+    Example::
+
+        @hookimpl(trylast=True)
+        def order_dispatch(self, ctx):
+            for parcel in ctx.parcels:
+                self.shipments.create(ctx, parcel)
+    """
+
+
+@hookspec(firstresult=True)
+def freight_quote(
+    kernel: Kernel, conn: sa.Connection, order: Order, lines: Sequence[Line], parcels: Sequence[Parcel]
+) -> int | None:
+    """Quote the freight of shipping ``lines`` of ``order`` as ``parcels``.
+
+    Called by WMS comparing warehouse plans in ``order_dispatch``, in that transaction (read-only).
+
+    :param kernel: the kernel.
+    :param conn: the dispatch transaction.
+    :param order: the order being dispatched.
+    :param lines: the lines the plan ships.
+    :param parcels: the plan: one :class:`~mallcore.kernel.aftersale.Parcel`
+        per package; an implementation may set each ``parcel.freight``.
+    :returns: the total in minor units, or ``None`` if it cannot quote.
+        The first non-``None`` answer wins.
+    :raises: any exception fails the dispatch.
+
+    Example::
+
+        @hookimpl
+        def freight_quote(self, conn, parcels):
+            return sum(self.rate(conn, p.region, p.weight_grams) for p in parcels)
+    """
+
+
+@hookspec
+def order_deliver(ctx: OrderContext) -> None:
+    """React to the order being delivered (signed for).
+
+    Called once when the order becomes ``delivered`` (carrier sign-off or
+    staff), in that transaction, before the status changes: post revenue,
+    start the auto-complete clock.
+
+    :param ctx: the order, locked.
+    :returns: nothing; every implementation is called.
+    :raises: any exception leaves the order as it was.
+
+    Example::
+
+        @hookimpl
+        def order_deliver(self, ctx):
+            ctx.emit("points.pending", {"points": ctx.order.total // 100})
+    """
+
+
+@hookspec
+def order_complete(ctx: OrderContext) -> None:
+    """React to the order being completed (确认收货 / the auto-complete clock).
+
+    Called once when a delivered order becomes ``completed`` (the customer
+    or staff confirm it, or TMS's auto-complete job), inside that
+    transaction, before the status changes. Membership awards points and
+    growth here (not at payment: the goods are the customer's now).
+
+    :param ctx: the order, locked.
+    :returns: nothing; every implementation is called.
+    :raises: any exception leaves the order delivered.
+
+    Example::
+
+        @hookimpl
+        def order_complete(self, ctx):
+            self.points.earn(ctx.conn, ctx.order)
+    """
+
+
+# -- Holds and cancellation -------------------------------------------------------------
+
+
+@hookspec
+def order_release(ctx: OrderContext, hold: str) -> None:
+    """React to an order's hold being lifted.
+
+    Called once when staff (or a center, e.g. risk after a review) lift the
+    hold an order was put on with ``ctx.put_on_hold(reason)``, inside that
+    transaction, after ``ctx.order.hold`` is cleared. WMS dispatches a paid
+    order it held back.
+
+    :param ctx: the order, locked.
+    :param hold: the reason the order was held (``risk_review``).
+    :returns: nothing; every implementation is called.
+    :raises: any exception keeps the order held.
+
+    Example::
+
+        @hookimpl
+        def order_release(self, ctx, hold):
+            if ctx.order.status == "paid":
+                ctx.after_commit(lambda: self.dispatch(ctx.order.id))
+    """
+
+
+@hookspec
+def order_cancel(ctx: OrderContext, reason: str) -> None:
+    """Release everything held for the order; it is being cancelled.
+
+    Called once when an order is cancelled before dispatch (customer, staff,
+    or the unpaid-order expiry job), in the cancel transaction, before it
+    becomes ``cancelled``. Every center that holds something releases it; a
+    paid order is refunded in the same transaction (:func:`order_refund`).
+
+    :param ctx: the order, locked.
+    :param reason: why, as the canceller gave it (also on the timeline).
+    :returns: nothing; every implementation is called.
+    :raises: any exception leaves the order uncancelled.
+
+    Example::
+
+        @hookimpl
+        def order_cancel(self, ctx, reason):
+            ctx.conn.execute(holds.delete().where(holds.c.order_id == ctx.order.id))
+    """

@@ -1,0 +1,71 @@
+"""Hooks called while a request is served: identity and the order's view."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .markers import hookspec
+
+__all__ = ["order_view", "resolve_principal"]
+
+if TYPE_CHECKING:  # pragma: no cover - names for annotations only
+    import sqlalchemy as sa
+    from litestar import Request
+
+    from ..kernel import Kernel
+    from ..schemas import OrderView
+    from ..types import Principal
+
+
+# -- Identity and views: called while a request is served --------------------------------
+
+
+@hookspec(firstresult=True)
+def resolve_principal(kernel: Kernel, token: str, request: Request[Any, Any, Any] | None) -> Principal | None:
+    """Turn a bearer token into a :class:`Principal`.
+
+    Called for each HTTP request that carries ``Authorization: Bearer``,
+    outside any transaction. The kernel's own implementation (static tokens
+    from config, then JWT, then tokens issued by ``mallcore token create``)
+    runs last, so a host platform can bring its own identity.
+
+    :param kernel: the kernel.
+    :param token: the bearer token.
+    :param request: the Litestar request, or ``None`` outside HTTP.
+    :returns: the principal, or ``None`` if the token is not this
+        implementation's. The first non-``None`` answer wins; no answer at
+        all is 401 ``invalid_token``.
+    :raises Unauthenticated: answers 401 with its code; any other exception
+        is a 500.
+
+    Example::
+
+        @hookimpl
+        def resolve_principal(self, token):
+            user = self.sso.user_for(token)
+            return None if user is None else Principal(user.id, frozenset({"customer"}))
+    """
+
+
+@hookspec
+def order_view(kernel: Kernel, conn: sa.Connection, order: Any, view: OrderView) -> None:
+    """Add a center's part to an order as clients see it.
+
+    Called when an order is rendered (``GET /orders/{id}``, placement and
+    payment responses), in the transaction that renders it (a read
+    transaction, or the stage's). TMS fills ``view.shipments``; others may
+    add to ``view.extra``. Keep it to one query.
+
+    :param kernel: the kernel.
+    :param conn: the open transaction.
+    :param order: the order (:class:`~mallcore.kernel.Order`).
+    :param view: the response being built; change it in place.
+    :returns: nothing; every implementation is called.
+    :raises: any exception answers 500 (and, in a stage, rolls it back).
+
+    Example::
+
+        @hookimpl
+        def order_view(self, conn, order, view):
+            view.extra["fee"] = self.charged(conn, order.id)
+    """
