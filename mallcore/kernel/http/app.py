@@ -33,6 +33,7 @@ from ..types import Principal
 from .errors import HANDLERS
 from .guards import KERNEL_OPT, principal_of
 from .middleware import request_middleware
+from .ops import ops_routes
 from .orders import order_routes
 from .replies import IdempotentWrite, idempotent_provider
 
@@ -75,7 +76,10 @@ def collect_routes(kernel: Kernel) -> list[Any]:
     """The kernel's routes and every enabled center's, checked for collisions."""
     owners: dict[tuple[str, str], str] = {}
     handlers: list[Any] = []
-    contributions = [("kernel", order_routes(kernel)), *kernel.call_each("center_routes", kernel=kernel)]
+    contributions = [
+        ("kernel", [*order_routes(kernel), *ops_routes(kernel)]),
+        *kernel.call_each("center_routes", kernel=kernel),
+    ]
     for center, routes in contributions:
         for item in routes or ():
             for key in _routes_of(item):
@@ -99,7 +103,11 @@ def build_router(kernel: Kernel, path: str = "/") -> Router:
             "idempotent": idempotent_provider(kernel),
         },
         exception_handlers=HANDLERS,
-        middleware=[request_middleware(_facts_reader(kernel))],
+        middleware=[
+            request_middleware(
+                _facts_reader(kernel), kernel.metrics, access_log=kernel.config.http.access_log
+            )
+        ],
         request_max_body_size=kernel.config.http.max_body_bytes,
         # A function, not the kernel: Litestar deep-copies a router's opt when it registers it.
         opt={KERNEL_OPT: _kernel_provider(kernel).dependency},
