@@ -9,6 +9,8 @@ their figures). What is counted:
 - ``mallcore_orders_placed_total``: orders committed;
 - ``mallcore_stage_failures_total{stage, code}``: stages rolled back, by the
   error's stable code (``out_of_stock``, ``write_conflict``...);
+- ``mallcore_admission_wait_seconds``: how long writes waited in the
+  admission line (``[http.overload]``);
 - ``mallcore_job_runs_total{job, outcome}``: periodic job runs, ``ok`` or ``failed``;
 - ``mallcore_outbox_lag_seconds{relay}``: the age of the oldest outbox event
   a relay has not delivered yet (0 when it is up to date), read from the
@@ -92,6 +94,12 @@ class Metrics:
         self.orders_placed = Counter("mallcore_orders_placed", "Orders placed (committed)", registry=r)
         self.stage_failures = Counter(
             "mallcore_stage_failures", "Stages rolled back, by error code", ["stage", "code"], registry=r
+        )
+        self.admission_wait = Histogram(
+            "mallcore_admission_wait_seconds",
+            "Time writes waited for a place in the admission line (http.overload)",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
         )
         self.job_runs = Counter("mallcore_job_runs", "Periodic job runs", ["job", "outcome"], registry=r)
 

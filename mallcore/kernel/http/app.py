@@ -32,6 +32,7 @@ from ..kernel import Kernel
 from ..types import Principal
 from .errors import HANDLERS
 from .guards import KERNEL_OPT, principal_of
+from .limits import principal_limit, traffic_middleware
 from .middleware import request_middleware
 from .ops import ops_routes
 from .orders import order_routes
@@ -94,6 +95,8 @@ def collect_routes(kernel: Kernel) -> list[Any]:
 
 def build_router(kernel: Kernel, path: str = "/") -> Router:
     kernel.mount_path = "" if path.strip("/") == "" else "/" + path.strip("/")
+    traffic = traffic_middleware(kernel)
+    limit = principal_limit(kernel)
     return Router(
         path=path,
         route_handlers=collect_routes(kernel),
@@ -106,8 +109,10 @@ def build_router(kernel: Kernel, path: str = "/") -> Router:
         middleware=[
             request_middleware(
                 _facts_reader(kernel), kernel.metrics, access_log=kernel.config.http.access_log
-            )
+            ),
+            *([traffic] if traffic is not None else []),
         ],
+        guards=[limit] if limit is not None else [],
         request_max_body_size=kernel.config.http.max_body_bytes,
         # A function, not the kernel: Litestar deep-copies a router's opt when it registers it.
         opt={KERNEL_OPT: _kernel_provider(kernel).dependency},

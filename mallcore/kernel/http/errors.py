@@ -47,7 +47,7 @@ def _json(
 
 
 def mallcore_error(request: Request[Any, Any, Any], exc: MallcoreError) -> Response[bytes]:
-    return _json(exc.status, exc.to_dict(), request=request)
+    return _json(exc.status, exc.to_dict(), exc.headers or None, request)
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:

@@ -27,11 +27,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from .. import migrate
 from ..errors import Unauthenticated
 from ..metrics import CONTENT_TYPE
+from .limits import UNLIMITED, limiter
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
-
-OPS_PATHS = ("/health", "/ready", "/metrics")
 
 
 class Health(msgspec.Struct):
@@ -86,6 +85,9 @@ def readiness(kernel: Kernel, migrations: _Migrations) -> dict[str, str]:
         checks["migrations"] = migrations.check() or "ok"
     except Exception as exc:
         checks["migrations"] = f"unknown: {exc}"
+    limits = kernel.config.http.limits
+    if limits.enabled and not limits.storage.startswith("memory://"):
+        checks["limits"] = limiter(kernel).check() or "ok"
     for impl in kernel.hook.center_ready.get_hookimpls():
         try:
             result: Any = kernel.pm._hookexec("center_ready", [impl], {"kernel": kernel}, False)
@@ -104,7 +106,7 @@ def _bearer(request: Request[Any, Any, Any]) -> str:
 def ops_routes(kernel: Kernel) -> list[Any]:
     migrations = _Migrations(kernel)
     settings = kernel.config.http.metrics
-    opt = {"mallcore.ops": True}
+    opt = {UNLIMITED: True}
 
     @get("/health", sync_to_thread=False, tags=["operations"], security=[], opt=opt)
     def health() -> Health:
