@@ -34,6 +34,7 @@ from .errors import HANDLERS
 from .guards import KERNEL_OPT, principal_of
 from .limits import principal_limit, traffic_middleware
 from .middleware import request_middleware
+from .openapi import BEARER, document
 from .ops import ops_routes
 from .orders import order_routes
 from .replies import IdempotentWrite, idempotent_provider
@@ -97,7 +98,7 @@ def build_router(kernel: Kernel, path: str = "/") -> Router:
     kernel.mount_path = "" if path.strip("/") == "" else "/" + path.strip("/")
     traffic = traffic_middleware(kernel)
     limit = principal_limit(kernel)
-    return Router(
+    router = Router(
         path=path,
         route_handlers=collect_routes(kernel),
         dependencies={
@@ -118,6 +119,8 @@ def build_router(kernel: Kernel, path: str = "/") -> Router:
         opt={KERNEL_OPT: _kernel_provider(kernel).dependency},
         signature_namespace={"Principal": Principal, "Kernel": Kernel, "IdempotentWrite": IdempotentWrite},
     )
+    document(router, kernel)
+    return router
 
 
 class MallcorePlugin(InitPlugin):
@@ -163,12 +166,13 @@ def create_app(
         title=kernel.config.http.title,
         version=__version__,
         path="/schema",
+        use_handler_docstrings=True,
+        # Each route that needs a caller requires the scheme itself (openapi.py).
         components=Components(
             security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer", description="API token or JWT")
+                BEARER: SecurityScheme(type="http", scheme="bearer", description="API token or JWT")
             }
         ),
-        security=[{"bearer": []}],
     )
     app = Litestar(
         plugins=[MallcorePlugin(kernel, lifecycle=lifecycle)],

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("mallcore.limits")
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PRINCIPAL_LIMIT = "principal_limit"
 # Set in the ``opt`` of routes that are neither limited nor queued (/health, /ready, /metrics).
 UNLIMITED = "mallcore.unlimited"
 
@@ -204,7 +205,7 @@ def principal_limit(kernel: Kernel) -> Any:
                 f"too many requests from {principal.subject}; retry in {wait} s", retry_after=wait
             )
 
-    guard.__qualname__ = "principal_limit"
+    guard.__qualname__ = PRINCIPAL_LIMIT
     return guard
 
 
