@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from . import tables
+from . import tables, tracing
 from .auth import Auth, DefaultIdentity
 from .config import Config, load_config, validate_settings
 from .db import Database
@@ -77,6 +77,8 @@ class Kernel:
         self.hook = self.pm.hook
         # What the kernel itself calls hooks through (see HookCalls).
         self.calls = HookCalls(self.pm)
+        # After HookCalls: its fast path steps aside once monitoring is on.
+        tracing.trace_hooks(self.pm)
         schemas = dict(self.call_each("center_settings"))
         for name, center in self.centers.items():
             settings = validate_settings(name, schemas.get(name), config.center_settings(name), config.source)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import sqlalchemy as sa
 
-from . import fast, pricing, states
+from . import fast, pricing, states, tracing
 from . import tables as t
 from .access import require
 from .context import OrderContext
@@ -112,7 +112,7 @@ class OrderService:
         back. Stages do not nest.
         """
         try:
-            with self.db.transaction() as conn:
+            with tracing.stage_span(name, order_id), self.db.transaction() as conn:
                 order = self.store.visible(conn, principal, order_id, lock=True)
                 ctx = self.context(name, order, conn, principal)
                 yield ctx
@@ -230,7 +230,7 @@ class OrderService:
         """Place an order; ``reply`` (an HTTP write's) gets the 201 answer in the transaction."""
         try:
             order, lines = self._new_order(principal, req)
-            with self.db.transaction() as conn:
+            with tracing.stage_span("place"), self.db.transaction() as conn:
                 ctx = self.context("place", order, conn, principal, lines)
                 view = self._place(ctx)
                 body = (reply or Reply())(conn, view, 201)
