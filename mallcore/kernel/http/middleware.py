@@ -25,8 +25,6 @@ from ..metrics import Metrics
 from .errors import CODE_SCOPE
 from .guards import PRINCIPAL_SCOPE
 
-access = structlog.get_logger("mallcore.access")
-
 
 def request_middleware(
     reader: facts.FactsReader, metrics: Metrics | None = None, *, access_log: bool = True
@@ -44,6 +42,9 @@ def _request_middleware(
     app: ASGIApp, reader: facts.FactsReader, metrics_of: Callable[[], Metrics | None], access_log: bool
 ) -> ASGIApp:
     metrics = metrics_of()
+    # One logger per app, as the kernel has its own (a cached module-level one would keep
+    # the processors of whichever configuration it first met).
+    access = structlog.get_logger("mallcore.access")
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,13 +78,13 @@ def _request_middleware(
             if metrics is not None:
                 metrics.request(method, scope.get("path_template") or "<unmatched>", status, seconds)
             if access_log:
-                _log(scope, method, status, seconds)
+                _log(access, scope, method, status, seconds)
             structlog.contextvars.reset_contextvars(**tokens)
 
     return middleware
 
 
-def _log(scope: Scope, method: str, status: int, seconds: float) -> None:
+def _log(access: Any, scope: Scope, method: str, status: int, seconds: float) -> None:
     extra: dict[str, Any] = {}
     principal: Any = scope.get(PRINCIPAL_SCOPE)
     if principal is not None:
