@@ -35,6 +35,7 @@ from .guards import KERNEL_OPT, principal_of
 from .middleware import request_middleware
 from .orders import order_routes
 from .replies import IdempotentWrite, idempotent_provider
+from .tracking import tracking_route
 
 
 def _principal(request: Request[Any, Any, Any]) -> Principal:
@@ -75,7 +76,10 @@ def collect_routes(kernel: Kernel) -> list[Any]:
     """The kernel's routes and every enabled center's, checked for collisions."""
     owners: dict[tuple[str, str], str] = {}
     handlers: list[Any] = []
-    contributions = [("kernel", order_routes(kernel)), *kernel.call_each("center_routes", kernel=kernel)]
+    contributions = [
+        ("kernel", [*order_routes(kernel), tracking_route(kernel)]),
+        *kernel.call_each("center_routes", kernel=kernel),
+    ]
     for center, routes in contributions:
         for item in routes or ():
             for key in _routes_of(item):

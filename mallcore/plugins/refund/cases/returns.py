@@ -62,8 +62,8 @@ class Returns:
             ctx,
             case,
             S.RETURN_SHIPPED,
-            f"You shipped the goods back: {body.carrier} waybill {body.tracking_no}",
-            f"买家已寄出,{body.carrier} 运单号 {body.tracking_no}",
+            f"You shipped the goods back, waybill {body.tracking_no}",
+            f"买家已寄出,运单号 {body.tracking_no}",
             data={"carrier": body.carrier, "tracking_no": body.tracking_no},
         )
 
