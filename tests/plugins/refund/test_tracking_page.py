@@ -180,8 +180,15 @@ class Browser:
 
         return str(self.driver.find_element(By.CSS_SELECTOR, css).text)
 
+    def click(self, css: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.driver.find_element(By.CSS_SELECTOR, css).click()
+
     def screenshot(self, name: str, width: int) -> Path:
         """The whole page, ``width`` px wide, as ``<tmp_path>/<name>.png``."""
+        # (a phone's scrollbar does not take width; headless Chromium's would)
+        self.driver.execute_script("document.documentElement.style.overflow = 'hidden'")
         self.driver.set_window_size(width, min(self.height() + 140, 6000))
         shot = self.tmp_path / f"{name}.png"
         assert self.driver.save_screenshot(str(shot))
@@ -271,6 +278,18 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
         zh.open(url)
         assert "等待财务审核" in zh.text(f"{card} .step.latest")
         assert "¥79.00 · 等待财务审核" in zh.text(f"{card} .fact.refund")
+        # the earlier steps are folded; opened (no script needed), each step shows once
+        assert "商品已经收到" not in zh.text(card)
+        zh.click(f"{card} details.earlier summary")
+        earlier = zh.text(f"{card} details.earlier")
+        for phrase in (
+            "商家已同意",
+            "请在 7 天内寄回商品",
+            "买家已寄出",
+            "退货包裹已签收",
+            "商品已经收到且登记检测完毕",
+        ):
+            assert earlier.count(phrase) == 1, (phrase, earlier)
         zh.screenshot("3-received-zh-420", 420)
 
         # 4. refunded
