@@ -361,3 +361,35 @@ def test_the_page_shows_a_refund_only_while_money_is_coming(mallcore: Any) -> No
     review(shop, again["refund_id"], approve=True)
     assert _refund_line(page("en"), case["id"]) == "Refund ¥39.00 · Refunded"
     assert _refund_line(page("zh"), case["id"]) == "退款 ¥39.00 · 退款成功"
+
+
+def test_the_return_waybill_is_expected_where_the_customer_was_told_to_send_it(mallcore: Any) -> None:
+    stack = Stack(mallcore)
+    order = stack.delivered_order([("TEE-M", 1)])  # left from SH, which has no address
+    r = stack.admin.post(
+        "/wms/warehouses",
+        json={
+            "code": "BJ",
+            "name": "Beijing returns",
+            "region": "110000",
+            "contact": "售后组 王五",
+            "phone": "010-60001234",
+            "province": "北京市",
+            "city": "北京市",
+            "district": "大兴区",
+            "street": "京南物流基地 7 号库",
+        },
+    )
+    assert r.status_code == 201, r.text
+    case = _open_case(stack, order, "return_refund", order["lines"][0])
+    approved = stack.merchant.post(f"/after-sales/{case['id']}/approve").json()
+    assert approved["return_address"]["warehouse"] == "BJ"
+    r = stack.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SFRET0002", "phone": "13800000000"},
+    )
+    assert r.status_code == 200, r.text
+    shipped = r.json()
+    assert shipped["return_parcel"]["warehouse"] == "BJ"
+    # the address stays on the case; the deadline goes once the goods are on their way
+    assert shipped["return_address"]["street"] == "京南物流基地 7 号库" and shipped["return_by"] is None
