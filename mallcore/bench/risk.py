@@ -167,9 +167,10 @@ def _server(target: Any, folder: Path, risk: bool, workers: int) -> Iterator[int
     from .scenarios import SKUS, kernel_config, seed_kernel_http, server
 
     url, schema = target.fresh()
-    config = kernel_config(url, schema, folder, ("risk",) if risk else ())
-    extra = ['[http]\ntrusted_proxies = ["127.0.0.1"]\n']
-    extra += [
+    # (the [http] section is kernel_config's: TOML refuses a second one)
+    proxies = 'trusted_proxies = ["127.0.0.1"]\n'
+    config = kernel_config(url, schema, folder, ("risk",) if risk else (), http=proxies)
+    extra = [
         f'[auth.tokens."bench-risk-{i}"]\nsubject = "bench-customer-{i}"\nroles = ["customer"]\n'
         for i in range(HTTP_CUSTOMERS)
     ]
