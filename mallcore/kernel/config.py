@@ -109,9 +109,9 @@ class LimitsConfig(_Section):
     # Request rate limits, in the ``limits`` library's notation ("120/minute;10/second").
     enabled: bool = True
     # Per caller (the token's subject), for every route that needs a token.
-    per_principal: str = "600/minute;50/second"
+    per_principal: str = "3000/minute;100/second"
     # Per client IP (behind trusted proxies, the forwarded address), for every request.
-    per_ip: str = "1200/minute;100/second"
+    per_ip: str = "6000/minute;200/second"
     # "memory://" counts in each process; "redis://host:6379/0" shares counts across processes.
     storage: str = "memory://"
     # "moving-window", "sliding-window-counter" or "fixed-window".
