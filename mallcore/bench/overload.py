@@ -2,7 +2,8 @@
 
 One mallcore server (catalog, payment, wms) with the admission line
 (``[http.overload]``) set to ``max_writes_in_flight`` = the saturating
-clients per worker and ``max_wait_ms`` = ``--overload-wait-ms``:
+clients per worker (or ``--overload-in-flight``) and ``max_wait_ms`` =
+``--overload-wait-ms``:
 
 1. **Saturating load**: ``clients`` connections place orders as fast as
    answers come (the place scenario's load), after a warm-up. This gives the
@@ -35,13 +36,14 @@ def scenario(
     workers: int,
     overload_seconds: float = 30.0,
     overload_wait_ms: int = 50,
+    overload_in_flight: int = 0,
     **_: Any,
 ) -> dict[str, Any]:
     from mallcore.kernel import Kernel, load_config
 
     from .scenarios import SKUS, kernel_config, order_request, seed_kernel_http, server, summarize
 
-    per_worker = max(1, math.ceil(clients / workers))
+    per_worker = overload_in_flight or max(1, math.ceil(clients / workers))
     url, schema = target.fresh()
     config = kernel_config(
         url,
