@@ -22,6 +22,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -143,6 +144,17 @@ class HttpConfig(_Section):
     overload: OverloadConfig = msgspec.field(default_factory=OverloadConfig)
 
 
+class ShopConfig(_Section):
+    # The time zone customers read times in (IANA name), for every shop...
+    timezone: str = "Asia/Shanghai"
+    # ...unless a shop has its own: shop code -> IANA name.
+    timezones: dict[str, str] = msgspec.field(default_factory=dict)
+
+    def zone(self, shop: str) -> ZoneInfo:
+        """The time zone of ``shop``'s customer-facing pages."""
+        return ZoneInfo(self.timezones.get(shop, self.timezone))
+
+
 class OrdersConfig(_Section):
     currency: str = "CNY"
     max_lines: int = 100
@@ -166,6 +178,7 @@ class Config(_Section):
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     orders: OrdersConfig = msgspec.field(default_factory=OrdersConfig)
+    shop: ShopConfig = msgspec.field(default_factory=ShopConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     # ``[centers]``: ``enabled`` plus one raw table per center, validated
@@ -262,6 +275,13 @@ def load_config(
         config = msgspec.convert(data, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(_explain(exc, source)) from exc
+    for key, name in [("shop.timezone", config.shop.timezone)] + [
+        (f"shop.timezones.{code}", zone) for code, zone in config.shop.timezones.items()
+    ]:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{source}: config key '{key}': unknown time zone '{name}'") from None
     enabled = config.centers.get("enabled")
     if enabled is not None and (
         not isinstance(enabled, list) or not all(isinstance(x, str) for x in enabled)

@@ -537,7 +537,8 @@ def _adjustment_row(order_id: int, adj: Adjustment) -> dict[str, Any]:
         "reason": adj.reason,
         "code": adj.code,
         "amount": adj.amount,
-        "allocation": {str(k): v for k, v in (adj.allocation or {}).items()} or None,
+        # Line ids as keys: JSON writes them as strings, as load_adjustments reads them.
+        "allocation": adj.allocation or None,
         "funded_by": adj.funded_by,
     }
 

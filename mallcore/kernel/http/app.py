@@ -38,6 +38,7 @@ from .openapi import BEARER, document
 from .ops import ops_routes
 from .orders import order_routes
 from .replies import IdempotentWrite, idempotent_provider
+from .tracking import tracking_route
 
 
 def _principal(request: Request[Any, Any, Any]) -> Principal:
@@ -79,7 +80,7 @@ def collect_routes(kernel: Kernel) -> list[Any]:
     owners: dict[tuple[str, str], str] = {}
     handlers: list[Any] = []
     contributions = [
-        ("kernel", [*order_routes(kernel), *ops_routes(kernel)]),
+        ("kernel", [*order_routes(kernel), *ops_routes(kernel), tracking_route(kernel)]),
         *kernel.call_each("center_routes", kernel=kernel),
     ]
     for center, routes in contributions:
