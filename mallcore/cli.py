@@ -194,6 +194,11 @@ def serve(state: State, host: str, port: int, workers: int, migrate: bool | None
     kernel.close()
     if state.config_path:
         os.environ["MALLCORE_CONFIG"] = os.path.abspath(state.config_path)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        # Each worker counts its own requests; /metrics adds every worker's up (docs/deploy.md).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mallcore-metrics-")
     click.echo(
         f"mallcore serving on http://{host}:{port} ({workers} worker(s)); OpenAPI at /schema", err=True
     )

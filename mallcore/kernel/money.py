@@ -29,6 +29,8 @@ def allocate(amount: int, weights: Sequence[int]) -> list[int]:
     # One pass, no recursion: every placement runs this for each order-level adjustment.
     if min(weights) < 0:
         raise ValueError("weights must not be negative")
+    if n == 1:
+        return [amount]
     negative = amount < 0
     if negative:
         amount = -amount
@@ -36,15 +38,11 @@ def allocate(amount: int, weights: Sequence[int]) -> list[int]:
     if total == 0:
         weights = [1] * n
         total = n
-    parts = []
-    remainders = []
-    for w in weights:
-        part, rest = divmod(amount * w, total)
-        parts.append(part)
-        remainders.append(rest)
+    parts = [amount * w // total for w in weights]
     short = amount - sum(parts)
     if short:
         # Biggest remainder first; the sort is stable, so ties go to the earlier weight.
+        remainders = [amount * w % total for w in weights]
         for i in sorted(range(n), key=remainders.__getitem__, reverse=True)[:short]:
             parts[i] += 1
     return [-part for part in parts] if negative else parts
