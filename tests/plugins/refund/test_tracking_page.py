@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -393,3 +394,22 @@ def test_the_return_waybill_is_expected_where_the_customer_was_told_to_send_it(m
     assert shipped["return_parcel"]["warehouse"] == "BJ"
     # the address stays on the case; the deadline goes once the goods are on their way
     assert shipped["return_address"]["street"] == "京南物流基地 7 号库" and shipped["return_by"] is None
+
+
+def test_a_pickup_window_reads_in_the_shops_time_zone(mallcore: Any) -> None:
+    shop = make_shop(mallcore, config={"shop": {"timezone": "Asia/Shanghai"}})
+    order = shop.delivered_order([("TEE-M", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=2, minute=0, second=0, microsecond=0)
+    r = shop.alice.post(
+        f"/after-sales/{case['id']}/pickup",
+        json={"window_start": start.isoformat(), "window_end": (start + timedelta(hours=2)).isoformat()},
+    )
+    assert r.status_code == 200, r.text
+    local = (start + timedelta(hours=8)).strftime("%Y-%m-%d")
+    assert any(e["message"] == f"Pickup requested for {local} 10:00-12:00" for e in r.json()["timeline"])
+    path, token = _url(shop.alice.get(f"/orders/{order['id']}").json())
+    html = shop.kit.client(shop.kernel, None).get(path, params={"token": token}).text
+    pickup = _text(_card(html, f"case-{case['id']}"))
+    assert f"Pickup {local} 10:00 - 12:00" in pickup and "UTC" not in pickup
