@@ -253,9 +253,12 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
         assert zh.text(f"{card} .fact.ship-back-by").startswith("请在此前寄出")
         assert zh.fits()
         zh.screenshot("1-approved-zh-420", 420)
-        en.open(url)
-        assert "Send to" in en.text(f"{card} .fact.return-address")
-        assert "Ship back by" in en.text(f"{card} .fact.ship-back-by")
+        for width in (420, 1280):
+            en.open(url, width)
+            assert "Send to" in en.text(f"{card} .fact.return-address")
+            assert "Ship back by" in en.text(f"{card} .fact.ship-back-by")
+            assert en.fits()
+            en.screenshot(f"1-approved-en-{width}", width)
 
         # 2. shipped back: the waybill with the carrier's name; no more address to send to
         r = stack.alice.post(
