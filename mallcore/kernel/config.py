@@ -20,6 +20,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -153,6 +154,12 @@ class ShopConfig(_Section):
     def zone(self, shop: str) -> ZoneInfo:
         """The time zone of ``shop``'s customer-facing pages."""
         return ZoneInfo(self.timezones.get(shop, self.timezone))
+
+    def local_time(self, shop: str, value: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """``value`` as ``shop``'s customers read it (naive values are UTC), e.g. for timeline texts."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(self.zone(shop)).strftime(fmt)
 
 
 class OrdersConfig(_Section):
