@@ -138,6 +138,35 @@ def test_the_sandbox_statement_lists_charges_and_refunds_of_the_day(mallcore):
     assert alice.get(f"/payment/statements/sandbox?date={today}").status_code == 403
 
 
+def test_a_shops_finance_user_reads_only_their_shops_lines_of_a_statement(mallcore):
+    kernel, alice = shop(mallcore)
+    mallcore.product(kernel, shop="s2", skus=[("SKU-2", 500)])
+    mine = alice.post("/orders", json=order_body()).json()
+    theirs = alice.post("/orders", json=order_body(shop="s2", lines=[("SKU-2", 1)])).json()
+    paid = alice.post(f"/orders/{mine['id']}/payments", json={"method": "sandbox"}).json()
+    other = alice.post(f"/orders/{theirs['id']}/payments", json={"method": "sandbox"}).json()
+    alice.post(f"/orders/{theirs['id']}/cancel", json={"reason": "x"})
+    today = datetime.now(UTC).date().isoformat()
+
+    def references(client):
+        r = client.get(f"/payment/statements/sandbox?date={today}")
+        assert r.status_code == 200, r.text
+        return sorted(
+            (x["type"], x["original_reference"] or x["reference"])
+            for x in csv.DictReader(io.StringIO(r.text))
+        )
+
+    s1 = mallcore.client(kernel, "finance", "f1", shop="s1")
+    s2 = mallcore.client(kernel, "finance", "f2", shop="s2")
+    assert references(s1) == [("charge", paid["reference"])]
+    assert references(s2) == sorted([("charge", other["reference"]), ("refund", other["reference"])])
+    everything = sorted(
+        [("charge", paid["reference"]), ("charge", other["reference"]), ("refund", other["reference"])]
+    )
+    assert references(mallcore.client(kernel, "finance", "platform-f")) == everything
+    assert references(mallcore.client(kernel, "admin", "root")) == everything
+
+
 def test_a_signature_header_of_any_text_is_refused_not_a_crash(mallcore):
     kernel, alice = shop(mallcore)
     body = b'{"id": "e", "type": "payment.captured", "reference": "x"}'
