@@ -208,3 +208,85 @@ def test_only_an_admin_captures_a_sandbox_payment_by_hand(mallcore):
     assert alice.get(f"/orders/{order['id']}").json()["status"] == "awaiting_payment"
     assert mallcore.client(kernel, "admin", "root").post(path).json() == {"status": "applied"}
     assert alice.get(f"/orders/{order['id']}").json()["status"] == "paid"
+
+
+def test_a_second_payment_while_one_is_pending_is_refused_until_the_first_fails(mallcore):
+    kernel, alice = shop(mallcore)
+    order, pending = pending_payment(alice)
+    again = alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"})
+    assert (again.status_code, again.json()["code"]) == (409, "payment_pending")
+    assert again.json()["payment_id"] == pending["id"]
+    assert count(kernel, "payment_payments") == 1
+    provider = mallcore.client(kernel, None)
+    failed = webhook(provider, {"id": "evt-f", "type": "payment.failed", "reference": pending["reference"]})
+    assert failed.json() == {"status": "applied"}
+    paid = alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"})
+    assert paid.status_code == 201, paid.text
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "paid"
+    assert [p["status"] for p in alice.get(f"/payment/payments?order_id={order['id']}").json()] == [
+        "captured",
+        "failed",
+    ]
+
+
+def _returned(kernel, admin, alice, order, pending):
+    payments = alice.get(f"/payment/payments?order_id={order['id']}").json()
+    assert [(p["status"], p["refunded"]) for p in payments] == [("refunded", pending["amount"])]
+    assert count(kernel, "payment_refunds", payment_id=pending["id"]) == 1
+    kinds = [e["kind"] for e in alice.get(f"/orders/{order['id']}/timeline").json()]
+    assert kinds.count("payment.returned") == 1
+    today = datetime.now(UTC).date().isoformat()
+    lines = list(csv.DictReader(io.StringIO(admin.get(f"/payment/statements/sandbox?date={today}").text)))
+    assert [(x["type"], x["original_reference"] or x["reference"]) for x in lines][-2:] == [
+        ("charge", pending["reference"]),
+        ("refund", pending["reference"]),
+    ]
+
+
+def test_hook_order_payment_returned_a_capture_for_a_cancelled_order_is_refunded_and_booked(mallcore):
+    kernel = mallcore.kernel(
+        centers=["catalog", "payment", "finance"],
+        settings={"payment": {"webhook_secrets": {"sandbox": SECRET}}},
+    )
+    mallcore.product(kernel, skus=[("SKU-1", 1000)])
+    alice = mallcore.client(kernel, "customer", "alice")
+    order, pending = pending_payment(alice)
+    assert alice.post(f"/orders/{order['id']}/cancel", json={"reason": "changed my mind"}).status_code == 200
+    provider = mallcore.client(kernel, None)
+    event = {"id": "evt-late", "type": "payment.captured", "reference": pending["reference"]}
+    r = webhook(provider, event)
+    assert (r.status_code, r.json()) == (200, {"status": "applied"})
+    assert webhook(provider, event).json() == {"status": "duplicate"}
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "cancelled"
+    admin = mallcore.client(kernel, "admin", "root")
+    _returned(kernel, admin, alice, order, pending)
+    entries = [
+        e
+        for e in admin.get(f"/finance/entries?order_id={order['id']}").json()
+        if e["kind"] == "payment_returned"
+    ]
+    assert len(entries) == 1 and entries[0]["amount"] == pending["amount"]
+
+
+def test_a_capture_a_center_refuses_is_refunded_not_answered_4xx(mallcore):
+    from mallcore.kernel import Center, Conflict, hookimpl
+
+    class NoStockAtPayment(Center):
+        name = "nostock"
+
+        @hookimpl
+        def order_pay(self, ctx, payment):
+            if payment.status == "captured":
+                raise Conflict("sold out meanwhile", code="out_of_stock")
+
+    kernel = mallcore.kernel(
+        settings={"payment": {"webhook_secrets": {"sandbox": SECRET}}}, extra=[NoStockAtPayment]
+    )
+    mallcore.product(kernel, skus=[("SKU-1", 1000)])
+    alice = mallcore.client(kernel, "customer", "alice")
+    order, pending = pending_payment(alice)
+    provider = mallcore.client(kernel, None)
+    r = webhook(provider, {"id": "evt-1", "type": "payment.captured", "reference": pending["reference"]})
+    assert (r.status_code, r.json()) == (200, {"status": "applied"})
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "awaiting_payment"
+    _returned(kernel, mallcore.client(kernel, "admin", "root"), alice, order, pending)
