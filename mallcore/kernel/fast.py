@@ -49,6 +49,10 @@ class Prepared:
         dialect = db.engine.dialect
         compiled = stmt.compile(dialect=dialect)
         self.db = db
+        self.dialect = dialect
+        # The driver's base error, wrapped as SQLAlchemy wraps it (IntegrityError, DataError...)
+        # so the HTTP error mapping treats a fast statement like any other.
+        self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
         self.sql: str = compiled.string
         self.returns_rows = returns_rows
         self.order: tuple[str, ...] | None = (
@@ -75,13 +79,20 @@ class Prepared:
         if self.db.counters:
             self.db.note_statement(self.sql, many)
         cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        params: Any = None
         try:
             if isinstance(rows, Mapping):
-                cursor.execute(self.sql, self.params(rows))
+                params = self.params(rows)
+                cursor.execute(self.sql, params)
             else:
-                cursor.executemany(self.sql, [self.params(r) for r in rows])
+                params = [self.params(r) for r in rows]
+                cursor.executemany(self.sql, params)
             fetched = list(cursor.fetchall()) if self.returns_rows else []
             return Result(fetched, cursor.rowcount)
+        except self._driver_error as exc:
+            raise sa.exc.DBAPIError.instance(
+                self.sql, params, exc, self._driver_error, dialect=self.dialect, ismulti=many
+            ) from exc
         finally:
             cursor.close()
 

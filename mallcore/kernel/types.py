@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -85,10 +85,10 @@ SYSTEM = Principal("system", frozenset({"admin", "system"}))
 
 
 class Address(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str
-    phone: str
-    region: str
-    detail: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    phone: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    region: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    detail: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 
 class Line(msgspec.Struct, kw_only=True):

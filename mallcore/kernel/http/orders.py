@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 class ShopIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     code: ShopCode
-    name: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] = "CNY"
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from mallcore.kernel import SYSTEM, InvalidInput, MallcoreError, NotFound, OrderStatus, Payment, utcnow
-from mallcore.kernel.http import resend_on_conflict
+from mallcore.kernel.http import decode_json_body, resend_on_conflict
 from mallcore.kernel.signing import verify
 
 from . import tables as t
@@ -46,13 +46,11 @@ def receive(center: PaymentCenter, provider: str, signature: str | None, body: b
     if provider not in center.providers or not secret:
         raise NotFound(f"no webhook for provider {provider}", code="provider_unknown")
     verify(secret, signature, body, tolerance=center.settings.webhook_tolerance_seconds)
+    payload = decode_json_body(body)  # 400 malformed_json, 422 invalid_characters
     try:
-        payload = msgspec.json.decode(body)
-        event = msgspec.convert(payload, WebhookEvent)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"malformed JSON: {exc}", code="malformed_json") from exc
+        event = msgspec.convert(payload, WebhookEvent, strict=True)
     except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc), code="invalid_request") from exc
+        raise InvalidInput(f"not an event this endpoint reads: {exc}", code="invalid_event") from None
     with resend_on_conflict():
         return apply(center, provider, event, payload)
 

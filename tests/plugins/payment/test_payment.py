@@ -108,6 +108,21 @@ def test_unknown_provider_or_reference(mallcore):
     )
 
 
+def test_a_webhook_body_that_is_json_but_no_event_is_invalid_event_not_malformed_json(mallcore):
+    kernel, alice = shop(mallcore)
+    provider = mallcore.client(kernel, None)
+    before = count(kernel, "payment_webhook_events")
+    for event in ({"id": "e"}, {"id": 5, "type": "payment.captured", "reference": "r"}, [1, 2]):
+        r = webhook(provider, event)
+        assert (r.status_code, r.json()["code"]) == (422, "invalid_event"), r.text
+    body = b'{"id": "e", "type": "payment.captured", "reference": '
+    r = provider.post(
+        "/payment/webhooks/sandbox", content=body, headers={"X-Mallcore-Signature": sign(SECRET, body)}
+    )
+    assert (r.status_code, r.json()["code"]) == (400, "malformed_json")
+    assert count(kernel, "payment_webhook_events") == before
+
+
 def test_payments_are_listed_per_customer_and_shop(mallcore):
     kernel, alice = shop(mallcore)
     order = alice.post("/orders", json=order_body()).json()

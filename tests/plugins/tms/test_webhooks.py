@@ -98,9 +98,9 @@ def test_unknown_carrier_and_bad_bodies(shipped):
     r = signed(carrier, "nobody", event, secret="x")
     assert (r.status_code, r.json()["code"]) == (404, "carrier_unknown")
     r = signed(carrier, "sandbox", {}, body=b"{not json")
-    assert (r.status_code, r.json()["code"]) == (422, "malformed_json")
+    assert (r.status_code, r.json()["code"]) == (400, "malformed_json")
     r = signed(carrier, "sandbox", {**event, "status": "teleported"})
-    assert (r.status_code, r.json()["code"]) == (422, "invalid_request")
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_event")
     r = signed(carrier, "sandbox", {"tracking_no": no, "status": "picked_up"})
     assert r.status_code == 422
     assert snapshot(kernel) == before

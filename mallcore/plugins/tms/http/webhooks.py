@@ -18,7 +18,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, RawBody
 
 from mallcore.kernel import Caller, Conflict, InvalidInput, NotFound, Unauthenticated, utcnow
-from mallcore.kernel.http import Idempotent, Reply, resend_on_conflict, roles
+from mallcore.kernel.http import Idempotent, Reply, decode_json_body, resend_on_conflict, roles
 from mallcore.kernel.signing import HEADER, sign, verify
 
 from .. import tables as t
@@ -67,13 +67,11 @@ def receive_signed(
         # kernel.signing.verify compares str digests, which fails (500) on non-ASCII text.
         raise Unauthenticated("malformed signature header", code="signature_invalid")
     verify(carrier.secret, header, body, tolerance=tms.settings.webhook_tolerance_seconds)
+    payload = decode_json_body(body)
     try:
-        data = msgspec.json.decode(body, type=CarrierEventIn)
-        payload = msgspec.json.decode(body)
+        data = msgspec.convert(payload, CarrierEventIn, strict=True)
     except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc), code="invalid_request") from exc
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"malformed JSON: {exc}", code="malformed_json") from exc
+        raise InvalidInput(str(exc), code="invalid_event") from exc
     event = Incoming.reported(
         code,
         data.tracking_no,
