@@ -85,7 +85,9 @@ def decode_json_body(body: bytes, decoder: msgspec.json.Decoder[Any] | None = No
     except UnicodeDecodeError:
         raise InvalidInput("the body is not valid UTF-8", code="malformed_json", status=400) from None
     except RecursionError:
-        raise InvalidInput("the body is nested too deeply to read", code="malformed_json", status=400) from None
+        raise InvalidInput(
+            "the body is nested too deeply to read", code="malformed_json", status=400
+        ) from None
 
 
 def _decoder(request: Request[Any, Any, Any]) -> msgspec.json.Decoder[Any] | None:
