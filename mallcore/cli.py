@@ -329,13 +329,18 @@ def token() -> None:
     help="customer, merchant, warehouse, finance, risk, admin",
 )
 @click.option("--shop", default=None, help="The shop of a staff member.")
+@click.option("--platform", is_flag=True, help="Staff of the whole platform (staff need this or --shop).")
 @click.option("--label", default=None)
 @click.pass_obj
 def token_create(
-    state: State, subject: str, roles: tuple[str, ...], shop: str | None, label: str | None
+    state: State, subject: str, roles: tuple[str, ...], shop: str | None, platform: bool, label: str | None
 ) -> None:
     """Issue a token; it is printed once and stored only as a hash."""
-    click.echo(state.kernel().auth.issue_token(subject, list(roles), shop, label))
+    try:
+        token = state.kernel().auth.issue_token(subject, list(roles), shop, label, platform=platform)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(token)
 
 
 # -- demo ------------------------------------------------------------------------

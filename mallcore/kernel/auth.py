@@ -7,8 +7,10 @@ token up among those issued by ``mallcore token create`` (stored hashed).
 
 Visibility, in one place (:meth:`~mallcore.kernel.types.Principal.can_see`): an admin sees all; a
 customer sees their own orders; staff (merchant, warehouse, finance, risk) see
-their shop's, or every shop's when they belong to no shop (platform staff).
-Anything else answers 404 as if it did not exist.
+their shop's, or every shop's when they are platform staff (``platform``).
+Anything else answers 404 as if it did not exist. A staff token that names
+neither a shop nor the platform is refused (401 ``invalid_token``): scope is
+never implied by a missing field.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sqlalchemy as sa
 from litestar.di import NamedDependency
 
 from . import tables as t
+from .access import scope_problem
 from .errors import ConfigError, Unauthenticated
 from .hookspecs import hookimpl
 from .types import ROLES, Principal, utcnow
@@ -72,7 +75,8 @@ class Auth:
         self._resolve = resolve
         self._secret = secret
         self.static: dict[str, Principal] = {
-            token: Principal(tc.subject, frozenset(tc.roles), tc.shop) for token, tc in config.tokens.items()
+            token: Principal(tc.subject, frozenset(tc.roles), tc.shop, tc.platform)
+            for token, tc in config.tokens.items()
         }
         for token, tc in config.tokens.items():
             bad = set(tc.roles) - ROLES
@@ -81,6 +85,9 @@ class Auth:
                     f"{source}: config key 'auth.tokens.{token[:4]}…roles': unknown role(s) "
                     f"{', '.join(sorted(bad))} (known: {', '.join(sorted(ROLES))})"
                 )
+            problem = scope_problem(self.static[token])
+            if problem:
+                raise ConfigError(f"{source}: config key 'auth.tokens.{token[:4]}…': {problem}")
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._cache_lock = threading.Lock()
         self._link_key: bytes | None = None
@@ -91,6 +98,10 @@ class Auth:
         principal = self._resolve(token, request)
         if principal is None:
             raise Unauthenticated("unknown or expired token", code="invalid_token")
+        problem = scope_problem(principal)
+        if problem:
+            # Fail closed: a staff token that does not say where it works opens nothing.
+            raise Unauthenticated(problem, code="invalid_token")
         return principal
 
     def from_header(self, header: str | None, request: Request[Any, Any, Any] | None = None) -> Principal:
@@ -109,11 +120,15 @@ class Auth:
             return hit[1]
         with self.db.transaction(write=False) as conn:
             row = conn.execute(
-                sa.select(t.api_tokens.c.subject, t.api_tokens.c.roles, t.api_tokens.c.shop).where(
-                    t.api_tokens.c.token_hash == key, t.api_tokens.c.revoked_at.is_(None)
-                )
+                sa.select(
+                    t.api_tokens.c.subject, t.api_tokens.c.roles, t.api_tokens.c.shop, t.api_tokens.c.platform
+                ).where(t.api_tokens.c.token_hash == key, t.api_tokens.c.revoked_at.is_(None))
             ).first()
-        principal = None if row is None else Principal(row.subject, frozenset(row.roles), row.shop)
+        principal = (
+            None
+            if row is None
+            else Principal(row.subject, frozenset(row.roles), row.shop, bool(row.platform))
+        )
         with self._cache_lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -121,11 +136,21 @@ class Auth:
         return principal
 
     def issue_token(
-        self, subject: str, roles: list[str], shop: str | None = None, label: str | None = None
+        self,
+        subject: str,
+        roles: list[str],
+        shop: str | None = None,
+        label: str | None = None,
+        *,
+        platform: bool = False,
     ) -> str:
+        """A new token (stored hashed); staff need ``shop`` or ``platform=True`` (``ValueError``)."""
         bad = set(roles) - ROLES
         if bad:
             raise ValueError(f"unknown role(s): {', '.join(sorted(bad))}")
+        problem = scope_problem(Principal(subject, frozenset(roles), shop, platform))
+        if problem:
+            raise ValueError(problem)
         token = "mc_" + secrets.token_urlsafe(24)
         with self.db.transaction() as conn:
             conn.execute(
@@ -134,6 +159,7 @@ class Auth:
                     subject=subject,
                     roles=sorted(roles),
                     shop=shop,
+                    platform=platform,
                     label=label,
                     created_at=utcnow(),
                 )
@@ -163,7 +189,10 @@ class Auth:
         if isinstance(roles, str):
             roles = roles.split()
         return Principal(
-            str(claims["sub"]), frozenset(r for r in roles if r in ROLES), claims.get(cfg.shop_claim)
+            str(claims["sub"]),
+            frozenset(r for r in roles if r in ROLES),
+            claims.get(cfg.shop_claim),
+            claims.get(cfg.platform_claim) is True,
         )
 
     # -- signed links -------------------------------------------------------

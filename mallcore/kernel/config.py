@@ -68,7 +68,9 @@ class DatabaseConfig(_Section):
 class TokenConfig(_Section):
     subject: str
     roles: list[str]
+    # Staff work for one shop, or (platform = true) for the whole platform: one of the two.
     shop: str | None = None
+    platform: bool = False
 
 
 class JWTConfig(_Section):
@@ -80,6 +82,8 @@ class JWTConfig(_Section):
     audience: str | None = None
     roles_claim: str = "roles"
     shop_claim: str = "shop"
+    # A true claim makes staff platform staff (they need it or a shop).
+    platform_claim: str = "platform"
     leeway_seconds: int = 30
 
 

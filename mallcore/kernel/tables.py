@@ -140,6 +140,8 @@ api_tokens = sa.Table(
     sa.Column("subject", sa.String(128), nullable=False),
     sa.Column("roles", JSON, nullable=False),
     sa.Column("shop", sa.String(64), nullable=True),
+    # staff of the whole platform (staff tokens carry a shop or this flag)
+    sa.Column("platform", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("label", sa.String(200), nullable=True),
     sa.Column("created_at", Time(), nullable=False),
     sa.Column("revoked_at", Time(), nullable=True),

@@ -15,7 +15,7 @@ def test_static_tokens_from_config(mallcore):
     )
     client = mallcore.client(kernel, None)
     me = client.get("/me", headers={"Authorization": "Bearer tok-merchant"}).json()
-    assert me == {"subject": "m1", "roles": ["merchant"], "shop": "s1"}
+    assert me == {"subject": "m1", "roles": ["merchant"], "shop": "s1", "platform": False}
     assert client.get("/me", headers={"Authorization": "Basic abc"}).json()["code"] == "unauthenticated"
 
 
@@ -49,7 +49,7 @@ def test_a_jwt_verifier_serves_production(mallcore):
     kernel = jwt_kernel(mallcore)
     client = mallcore.client(kernel, None)
     me = client.get("/me", headers={"Authorization": f"Bearer {mint(roles=['merchant'], shop='s9')}"})
-    assert me.json() == {"subject": "dave", "roles": ["merchant"], "shop": "s9"}
+    assert me.json() == {"subject": "dave", "roles": ["merchant"], "shop": "s9", "platform": False}
     for bad in (
         mint(exp=int(time.time()) - 600),
         mint(iss="evil"),
@@ -90,10 +90,59 @@ def test_hook_resolve_principal_lets_a_host_bring_its_own_identity(mallcore):
         (Principal("a", frozenset({"customer"})), "s1", "b", False),
         (Principal("m", frozenset({"merchant"}), "s1"), "s1", "b", True),
         (Principal("m", frozenset({"merchant"}), "s1"), "s2", "b", False),
-        (Principal("f", frozenset({"finance"})), "s2", "b", True),
+        (Principal("f", frozenset({"finance"}), platform=True), "s2", "b", True),
         (Principal("root", frozenset({"admin"})), "s2", "b", True),
         (Principal("w", frozenset({"warehouse"}), "s1"), "s2", None, False),
+        (Principal("w", frozenset({"warehouse"})), "s1", None, False),  # no scope: nothing
     ],
 )
 def test_visibility_rule(principal, shop, owner, visible):
     assert principal.can_see(shop, owner) is visible
+
+
+class ScopelessIdentity(Center):
+    """A host identity that forgets to say where its staff work."""
+
+    name = "scopeless"
+
+    @hookimpl
+    def resolve_principal(self, kernel, token, request):
+        return Principal("m", frozenset({"merchant"})) if token == "host:scopeless" else None
+
+
+def test_a_staff_token_that_names_neither_a_shop_nor_the_platform_is_refused_everywhere(mallcore):
+    from mallcore.kernel import ConfigError
+
+    # config: refused at start
+    with pytest.raises(ConfigError, match="platform"):
+        mallcore.kernel(config={"auth": {"tokens": {"t": {"subject": "m", "roles": ["merchant"]}}}})
+    with pytest.raises(ConfigError, match="not both"):
+        mallcore.kernel(
+            config={
+                "auth": {
+                    "tokens": {"t": {"subject": "m", "roles": ["merchant"], "shop": "s1", "platform": True}}
+                }
+            }
+        )
+    kernel = jwt_kernel(mallcore)
+    # issued: refused at issue time
+    with pytest.raises(ValueError, match="platform"):
+        kernel.auth.issue_token("m", ["finance"])
+    platform = kernel.auth.issue_token("pf", ["finance"], platform=True)
+    client = mallcore.client(kernel, None)
+    me = client.get("/me", headers={"Authorization": f"Bearer {platform}"}).json()
+    assert (me["shop"], me["platform"]) == (None, True)
+    # a JWT: refused at every request
+    r = client.get("/me", headers={"Authorization": f"Bearer {mint(roles=['merchant'])}"})
+    assert (r.status_code, r.json()["code"]) == (401, "invalid_token")
+    ok = client.get("/me", headers={"Authorization": f"Bearer {mint(roles=['merchant'], platform=True)}"})
+    assert ok.json()["platform"] is True
+    # customers and admins need neither
+    assert client.get("/me", headers={"Authorization": f"Bearer {mint()}"}).status_code == 200
+    assert client.get("/me", headers={"Authorization": f"Bearer {mint(roles=['admin'])}"}).status_code == 200
+
+
+def test_a_host_identity_cannot_hand_out_scopeless_staff(mallcore):
+    kernel = mallcore.kernel(extra=[ScopelessIdentity])
+    r = mallcore.client(kernel, None).get("/orders", headers={"Authorization": "Bearer host:scopeless"})
+    assert (r.status_code, r.json()["code"]) == (401, "invalid_token")

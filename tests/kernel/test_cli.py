@@ -65,9 +65,16 @@ def test_db_upgrade_then_token_create(tmp_path):
         "--config", config, "token", "create", "--subject", "m1", "--role", "merchant", "--shop", "s1"
     ).output.strip()
     assert token.startswith("mc_")
+    # staff say where they work: a shop, or --platform; neither is refused at issue time
+    refused = CliRunner().invoke(
+        cli.cli, ["--config", config, "token", "create", "--subject", "f", "--role", "finance"]
+    )
+    assert refused.exit_code == 2 and "platform" in refused.output
+    run("--config", config, "token", "create", "--subject", "pf", "--role", "finance", "--platform")
     engine = sa.create_engine(f"sqlite:///{tmp_path}/cli.db")
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT subject, shop FROM api_tokens")).one() == ("m1", "s1")
+        rows = conn.execute(sa.text("SELECT subject, shop, platform FROM api_tokens ORDER BY subject")).all()
+        assert [tuple(r) for r in rows] == [("m1", "s1", False), ("pf", None, True)]
     engine.dispose()
 
 

@@ -40,6 +40,7 @@ class Me(msgspec.Struct):
     subject: str
     roles: list[str]
     shop: str | None
+    platform: bool = False
 
 
 def order_routes(kernel: Kernel) -> list[Any]:
@@ -113,7 +114,9 @@ def order_routes(kernel: Kernel) -> list[Any]:
             sync_to_thread=True,
             tags=["orders"],
             name=f"order_{step}",
-            summary=f"Staff: mark the order {step} by hand",
+            summary=f"Mark the order {step} by hand (deliver: the customer, or platform staff)"
+            if step == "deliver"
+            else f"Staff: mark the order {step} by hand",
         )
         def handler(
             order_id: FromPath[int], principal: Caller, data: JSONBody[StaffStep | None] = None
@@ -135,7 +138,7 @@ def order_routes(kernel: Kernel) -> list[Any]:
 
     @get("/me", sync_to_thread=False, tags=["auth"])
     def whoami(principal: Caller) -> Me:
-        return Me(principal.subject, sorted(principal.roles), principal.shop)
+        return Me(principal.subject, sorted(principal.roles), principal.shop, principal.platform)
 
     return [
         place_order,

@@ -154,7 +154,7 @@ def test_unknown_waybill_is_kept_for_review(mallcore, shipped):
     }
 
     admin = mallcore.client(kernel, "admin", "root")
-    platform = mallcore.client(kernel, "warehouse", "ops")  # staff of no shop
+    platform = mallcore.client(kernel, "warehouse", "ops", platform=True)
     shop_staff = mallcore.client(kernel, "merchant", "m1", shop="s1")
     [kept] = admin.get("/tms/unknown-events").json()
     assert (kept["tracking_no"], kept["status"], kept["location"]) == (
