@@ -18,18 +18,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import jwt
+import limits
+import limits.storage
+import limits.strategies
 import sqlalchemy as sa
 from litestar.di import NamedDependency
 
+from . import facts
 from . import tables as t
 from .access import scope_problem
-from .errors import ConfigError, Unauthenticated
+from .errors import ConfigError, TooManyAttempts, Unauthenticated
 from .hookspecs import hookimpl
 from .types import ROLES, Principal, utcnow
 
@@ -69,11 +74,23 @@ class Auth:
         db: Database,
         resolve: Resolver,
         secret: Callable[[], str],
+        limits_storage: str = "memory://",
     ) -> None:
         self.config = config
         self.db = db
         self._resolve = resolve
         self._secret = secret
+        if not 0 <= config.token_cache_seconds <= 1:
+            raise ConfigError(
+                f"{source}: config key 'auth.token_cache_seconds': at most 1 (a revoked token must stop "
+                f"working within a second), got {config.token_cache_seconds}"
+            )
+        try:
+            self._bad_token_rate = limits.parse(config.bad_token_limit)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: config key 'auth.bad_token_limit': {exc}") from None
+        self._limits_storage = limits_storage
+        self._bad_tokens: limits.strategies.RateLimiter | None = None
         self.static: dict[str, Principal] = {
             token: Principal(tc.subject, frozenset(tc.roles), tc.shop, tc.platform)
             for token, tc in config.tokens.items()
@@ -88,15 +105,43 @@ class Auth:
             problem = scope_problem(self.static[token])
             if problem:
                 raise ConfigError(f"{source}: config key 'auth.tokens.{token[:4]}…': {problem}")
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        # Good tokens only: a failed lookup is never cached, so no flood of bad tokens
+        # can push good ones out (bad tokens are rate limited instead).
+        self._cache: dict[str, tuple[float, Principal]] = {}
         self._cache_lock = threading.Lock()
+        self.cache_size = 10_000
         self._link_key: bytes | None = None
 
     # -- tokens -------------------------------------------------------------
 
+    def _limiter(self) -> limits.strategies.RateLimiter:
+        if self._bad_tokens is None:
+            self._bad_tokens = limits.strategies.MovingWindowRateLimiter(
+                limits.storage.storage_from_string(self._limits_storage, key_prefix="mallcore-auth")
+            )
+        return self._bad_tokens
+
+    def _client(self) -> str:
+        current = facts.current()
+        return current.ip if current is not None and current.ip else "unknown"
+
+    def _check_attempts(self, client: str) -> None:
+        limiter, rate = self._limiter(), self._bad_token_rate
+        if not limiter.test(rate, "bad-token", client):
+            reset = limiter.get_window_stats(rate, "bad-token", client).reset_time
+            raise TooManyAttempts(
+                "too many failed token attempts from this client; wait before trying again",
+                retry_after=max(1, math.ceil(reset - time.time())),
+            )
+
     def resolve(self, token: str, request: Request[Any, Any, Any] | None = None) -> Principal:
+        client = self._client()
+        # A client that failed too often is refused before its token is even looked up:
+        # guessing stops paying, whatever the guess.
+        self._check_attempts(client)
         principal = self._resolve(token, request)
         if principal is None:
+            self._limiter().hit(self._bad_token_rate, "bad-token", client)
             raise Unauthenticated("unknown or expired token", code="invalid_token")
         problem = scope_problem(principal)
         if problem:
@@ -118,21 +163,25 @@ class Auth:
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
+        ttl = self.config.token_cache_seconds
         with self.db.transaction(write=False) as conn:
             row = conn.execute(
                 sa.select(
                     t.api_tokens.c.subject, t.api_tokens.c.roles, t.api_tokens.c.shop, t.api_tokens.c.platform
                 ).where(t.api_tokens.c.token_hash == key, t.api_tokens.c.revoked_at.is_(None))
             ).first()
-        principal = (
-            None
-            if row is None
-            else Principal(row.subject, frozenset(row.roles), row.shop, bool(row.platform))
-        )
-        with self._cache_lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = (now + self.config.token_cache_seconds, principal)
+        if row is None:
+            return None
+        principal = Principal(row.subject, frozenset(row.roles), row.shop, bool(row.platform))
+        if ttl > 0:
+            with self._cache_lock:
+                if len(self._cache) >= self.cache_size:
+                    # drop what expired; if still full, the oldest entry
+                    for stale in [k for k, (until, _) in self._cache.items() if until <= now]:
+                        del self._cache[stale]
+                    if len(self._cache) >= self.cache_size:
+                        del self._cache[next(iter(self._cache))]
+                self._cache[key] = (now + ttl, principal)
         return principal
 
     def issue_token(

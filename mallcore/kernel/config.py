@@ -95,12 +95,23 @@ class AuthConfig(_Section):
     jwt: JWTConfig | None = None
     # Tokens issued by ``mallcore token create`` (stored hashed).
     database_tokens: bool = True
-    # How long a database token lookup is cached in each worker.
-    token_cache_seconds: float = 30.0
+    # How long a database token lookup is cached in each worker: a revoked token
+    # stops working within this time everywhere (at most 1 second).
+    token_cache_seconds: float = 1.0
+    # Failed token lookups one client may make (a ``limits`` rate such as
+    # "20/minute") before it is refused with 429 ``too_many_attempts``.
+    bad_token_limit: str = "20/minute"
+
+
+class HttpLimitsConfig(_Section):
+    # Where rate-limit counters live (the ``limits`` library's storage URI):
+    # "memory://" counts in each worker, "redis://host:6379" across workers.
+    storage: str = "memory://"
 
 
 class HttpConfig(_Section):
     max_body_bytes: int = 1_048_576
+    limits: HttpLimitsConfig = msgspec.field(default_factory=HttpLimitsConfig)
     # Public address used in links sent to customers (tracking pages).
     base_url: str = ""
     title: str = "mallcore"

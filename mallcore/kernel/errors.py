@@ -62,6 +62,17 @@ class Unauthenticated(MallcoreError):
     default_code = "unauthenticated"
 
 
+class TooManyAttempts(MallcoreError):
+    """429: too many failed attempts from one client; ``retry_after`` seconds to wait."""
+
+    status = 429
+    default_code = "too_many_attempts"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code, extra={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class Forbidden(MallcoreError):
     status = 403
     default_code = "forbidden"

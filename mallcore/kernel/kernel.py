@@ -68,7 +68,12 @@ class Kernel:
         self.trusted_proxies = parse_networks(config.http.trusted_proxies, "http.trusted_proxies")
         self.db = Database(config.database, engine=engine)
         self.auth = Auth(
-            config.auth, source=config.source, db=self.db, resolve=self._resolve_principal, secret=self.secret
+            config.auth,
+            source=config.source,
+            db=self.db,
+            resolve=self._resolve_principal,
+            secret=self.secret,
+            limits_storage=config.http.limits.storage,
         )
         self.pm: pluggy.PluginManager = make_plugin_manager(
             list(self.centers.values()), internal=[("mallcore.identity", DefaultIdentity(self.auth))]

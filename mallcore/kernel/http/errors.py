@@ -39,7 +39,9 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 
 def mallcore_error(request: Request[Any, Any, Any], exc: MallcoreError) -> Response[bytes]:
-    return _json(exc.status, exc.to_dict())
+    retry_after = getattr(exc, "retry_after", None)
+    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+    return _json(exc.status, exc.to_dict(), headers)
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
