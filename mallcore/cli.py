@@ -371,6 +371,11 @@ def demo(ctx: click.Context, then_serve: bool, host: str, port: int) -> None:
     if not state.config.http.base_url:
         # Customers' tracking links (tracking_url) are absolute: they are sent to people.
         state.set_env("MALLCORE_HTTP__BASE_URL", base_url)
+    from .kernel.plugins import enabled_centers
+
+    if "tms" in enabled_centers(state.config) and "MALLCORE_CENTERS__TMS__SANDBOX_ROUTES" not in os.environ:
+        # The demo plays the carrier by hand (POST /tms/sandbox/...); production leaves it off.
+        state.set_env("MALLCORE_CENTERS__TMS__SANDBOX_ROUTES", "true")
     kernel = state.kernel()
     kernel.upgrade()
     for line in seed(kernel, base_url=base_url):

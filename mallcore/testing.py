@@ -19,6 +19,8 @@ fixture, ``mallcore``, a :class:`Kit`::
 - ``kit.client(kernel, role, subject, shop=...)``: an HTTP test client
   authenticated as a principal of that role (staff: ``shop=`` or
   ``platform=True``).
+- The TMS sandbox carrier's routes (off by default) are on in test kernels
+  unless ``settings={"tms": {"sandbox_routes": False}}``.
 - ``extra=[MyCenter]``: temporary centers, registered for this kernel only,
   with no entry point.
 
@@ -133,6 +135,9 @@ class Kit:
         }
         for name, values in (settings or {}).items():
             overrides["centers"][name] = values
+        if "tms" in overrides["centers"]["enabled"]:
+            # Tests play the sandbox carrier by hand; the route is off by default.
+            overrides["centers"]["tms"] = {"sandbox_routes": True, **overrides["centers"].get("tms", {})}
         if config:
             _merge(overrides, config)
         kernel = Kernel(load_config(overrides=overrides, env={}), centers=extra)

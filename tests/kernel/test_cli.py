@@ -81,6 +81,7 @@ def test_db_upgrade_then_token_create(tmp_path):
 
 def test_demo_seeds_a_shop_and_prints_a_token_for_every_role(tmp_path, monkeypatch):
     monkeypatch.delenv("MALLCORE_HTTP__BASE_URL", raising=False)  # the demo sets it
+    monkeypatch.delenv("MALLCORE_CENTERS__TMS__SANDBOX_ROUTES", raising=False)  # and this
     config = write_config(tmp_path, ["catalog", "payment"])
     out = run("--config", config, "demo", "--no-serve").output
     for role in ("customer", "merchant", "warehouse", "finance", "admin"):
@@ -100,6 +101,7 @@ def test_the_demo_makes_tracking_links_absolute_and_gives_warehouses_a_return_ad
     from mallcore.kernel import Kernel, load_config
 
     monkeypatch.delenv("MALLCORE_HTTP__BASE_URL", raising=False)
+    monkeypatch.delenv("MALLCORE_CENTERS__TMS__SANDBOX_ROUTES", raising=False)
     config = write_config(tmp_path, ["catalog", "payment", "wms"])
     run("--config", config, "demo", "--no-serve", "--port", "8123")
     # what `serve` (and its workers) will read after the demo

@@ -78,8 +78,10 @@ class TmsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     template_recheck_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     # How often the jobs run inside ``mallcore serve``.
     job_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
-    # The sandbox advance route (POST /tms/sandbox/...); turn off in production.
-    sandbox_routes: bool = True
+    # The sandbox advance route (POST /tms/sandbox/...): anyone with a merchant token could
+    # move parcels with it, so it is off unless turned on (``mallcore demo`` and the test
+    # kit turn it on).
+    sandbox_routes: bool = False
 
 
 class TmsCenter(Center):
@@ -282,7 +284,7 @@ class TmsCenter(Center):
             self.log.warning(
                 "tms.sandbox_default_secret",
                 detail="the sandbox carrier signs with a secret derived from the kernel's; set "
-                "[centers.tms.carriers.sandbox] webhook_secret (and sandbox_routes = false) in production",
+                "[centers.tms.carriers.sandbox] webhook_secret in production",
             )
 
     @hookimpl

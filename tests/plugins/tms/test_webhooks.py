@@ -307,3 +307,16 @@ def test_an_event_that_failed_is_not_reported_as_a_duplicate(mallcore):
     r = signed(carrier, "sandbox", event)
     assert (r.status_code, r.json()["result"]) == (200, "applied")
     assert order_status(kernel, order["id"]) == "delivered"
+
+
+def test_the_sandbox_routes_are_off_unless_turned_on(mallcore):
+    from mallcore.plugins.tms import TmsSettings
+
+    assert TmsSettings().sandbox_routes is False
+    kernel = mallcore.kernel(
+        centers=["catalog", "payment", "tms"], settings={"tms": {"sandbox_routes": False}}
+    )
+    mallcore.product(kernel, skus=[("A", 1000, 100)])
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    r = merchant.post("/tms/sandbox/SBX00000001/advance", json={"status": "delivered"})
+    assert (r.status_code, r.json()["code"]) == (404, "not_found")
