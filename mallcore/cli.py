@@ -354,6 +354,22 @@ def token_create(
     click.echo(token)
 
 
+# -- secrets ---------------------------------------------------------------------
+
+
+@cli.group()
+def secret() -> None:
+    """Secrets for ``[secrets]`` (tracking links, webhooks, console sessions)."""
+
+
+@secret.command("new")
+def secret_new() -> None:
+    """Print a fresh random secret (256 bits) for ``[secrets]`` or ``MALLCORE_SECRET_*``."""
+    from .kernel.signing import new_secret
+
+    click.echo(new_secret())
+
+
 # -- demo ------------------------------------------------------------------------
 
 

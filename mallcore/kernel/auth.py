@@ -31,7 +31,7 @@ import limits.strategies
 import sqlalchemy as sa
 from litestar.di import NamedDependency
 
-from . import facts
+from . import facts, signing
 from . import tables as t
 from .access import scope_problem
 from .errors import ConfigError, TooManyAttempts, Unauthenticated
@@ -74,12 +74,18 @@ class Auth:
         db: Database,
         resolve: Resolver,
         secret: Callable[[], str],
+        keys: Callable[[str], signing.Keyring],
+        link_days: int = 90,
+        legacy_links: bool = True,
         limits_storage: str = "memory://",
     ) -> None:
         self.config = config
         self.db = db
         self._resolve = resolve
         self._secret = secret
+        self._keys = keys
+        self._link_days = link_days
+        self._legacy_links = legacy_links
         if not 0 <= config.token_cache_seconds <= 1:
             raise ConfigError(
                 f"{source}: config key 'auth.token_cache_seconds': at most 1 (a revoked token must stop "
@@ -110,7 +116,6 @@ class Auth:
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._cache_lock = threading.Lock()
         self.cache_size = 10_000
-        self._link_key: bytes | None = None
 
     # -- tokens -------------------------------------------------------------
 
@@ -246,19 +251,50 @@ class Auth:
 
     # -- signed links -------------------------------------------------------
 
-    # A customer's tracking link carries HMAC-SHA256("track:<order id>") under
-    # a key derived from the deployment secret (128 bits, URL-safe base64).
+    # A customer's tracking link (kernel/signing.py has the format): signed with the
+    # ``tracking`` keys, good for ``secrets.tracking_link_days``, revocable one by one.
     # Placement puts one in every response, so it must cost microseconds.
 
     def tracking_token(self, order_id: int) -> str:
-        if self._link_key is None:
-            self._link_key = hashlib.sha256(b"mallcore.track\0" + self._secret().encode()).digest()
-        mac = hmac.new(self._link_key, b"track:%d" % order_id, hashlib.sha256).digest()[:16]
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+        return signing.tracking_token(self._keys("tracking"), order_id, self._link_days)
 
     def check_tracking_token(self, order_id: int, token: str) -> bool:
-        # Bytes: compare_digest refuses non-ASCII text, and a token is whatever the URL carried.
-        return hmac.compare_digest(self.tracking_token(order_id).encode(), token.encode("utf-8", "replace"))
+        """A live link for ``order_id``: signed by a tracking key, not expired, not revoked."""
+        if not token.isascii():
+            return False
+        if "." not in token:
+            if not self._legacy_links:
+                return False
+            # A link made before links expired (no "."): good while no tracking key is configured.
+            key = hashlib.sha256(b"mallcore.track\0" + self._secret().encode()).digest()
+            mac = hmac.new(key, b"track:%d" % order_id, hashlib.sha256).digest()[:16]
+            expected = base64.urlsafe_b64encode(mac).rstrip(b"=")
+            valid = hmac.compare_digest(expected, token.encode())
+        else:
+            valid = signing.tracking_token_valid(self._keys("tracking"), order_id, token)
+        if not valid:
+            return False
+        r = t.tracking_revocations.c
+        with self.db.transaction(write=False) as conn:
+            revoked = conn.execute(
+                sa.select(r.order_id).where(r.token_hash == signing.token_hash(token))
+            ).first()
+        return revoked is None
+
+    def revoke_tracking_token(self, order_id: int, token: str, by: str) -> bool:
+        """Revoke one link of ``order_id``; ``False`` if it is not one of its live links."""
+        if not self.check_tracking_token(order_id, token):
+            return False
+        with self.db.transaction() as conn:
+            conn.execute(
+                t.tracking_revocations.insert().values(
+                    token_hash=signing.token_hash(token),
+                    order_id=order_id,
+                    revoked_by=by,
+                    revoked_at=utcnow(),
+                )
+            )
+        return True
 
 
 class DefaultIdentity:

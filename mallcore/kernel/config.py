@@ -21,7 +21,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -89,8 +89,8 @@ class JWTConfig(_Section):
 
 
 class AuthConfig(_Section):
-    # Signs customers' tracking links. Generated and kept in the database
-    # when not set, so every worker of one deployment agrees.
+    # Legacy: what keys are derived from for a ``[secrets]`` purpose that has none
+    # (generated and kept in the database when not set). Set ``[secrets]`` instead.
     secret: str | None = None
     tokens: dict[str, TokenConfig] = msgspec.field(default_factory=dict)
     jwt: JWTConfig | None = None
@@ -182,6 +182,20 @@ class LoggingConfig(_Section):
     format: Literal["auto", "console", "json"] = "auto"
 
 
+class SecretsConfig(_Section):
+    # One list of keys per purpose: the first signs, every key listed verifies, so a
+    # rotation puts the new key first and drops the old one after a grace period.
+    # From the environment: MALLCORE_SECRET_TRACKING="new,old" (and _WEBHOOKS, _SESSIONS).
+    # Make one with ``mallcore secret new``. A purpose with no key falls back to a key
+    # derived from a secret generated and kept in the database (fine for a demo, not
+    # for production: set all three).
+    tracking: list[str] = msgspec.field(default_factory=list)  # customers' tracking links
+    webhooks: list[str] = msgspec.field(default_factory=list)  # the sandbox carrier's webhooks
+    sessions: list[str] = msgspec.field(default_factory=list)  # console sessions
+    # A tracking link stops working this many days after it was made.
+    tracking_link_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
+
+
 class Config(_Section):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
@@ -190,6 +204,7 @@ class Config(_Section):
     shop: ShopConfig = msgspec.field(default_factory=ShopConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    secrets: SecretsConfig = msgspec.field(default_factory=SecretsConfig)
     # ``[centers]``: ``enabled`` plus one raw table per center, validated
     # later against the schema each center declares.
     centers: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -237,9 +252,19 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
+SECRET_ENV_PREFIX = "MALLCORE_SECRET_"
+
+
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> list[str]:
     applied = []
     for name in sorted(env):
+        if name.startswith(SECRET_ENV_PREFIX) and ENV_SEPARATOR not in name:
+            # MALLCORE_SECRET_TRACKING="new,old": a purpose's keys, comma-separated
+            purpose = name[len(SECRET_ENV_PREFIX) :].lower()
+            keys = [k.strip() for k in env[name].split(",") if k.strip()]
+            data.setdefault("secrets", {})[purpose] = keys
+            applied.append(name)
+            continue
         if not name.startswith(ENV_PREFIX) or ENV_SEPARATOR not in name:
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split(ENV_SEPARATOR)]

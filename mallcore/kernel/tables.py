@@ -147,6 +147,16 @@ api_tokens = sa.Table(
     sa.Column("revoked_at", Time(), nullable=True),
 )
 
+# Customers' tracking links revoked one by one (kernel/signing.py: the link format).
+tracking_revocations = sa.Table(
+    "tracking_link_revocations",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("order_id", Id, nullable=False),
+    sa.Column("revoked_by", sa.String(128), nullable=False),
+    sa.Column("revoked_at", Time(), nullable=False),
+)
+
 refunds = sa.Table(
     "order_refunds",
     metadata,

@@ -109,7 +109,7 @@ class TmsCenter(Center):
                     f"{source}: config key 'centers.tms.carriers.{code}': a carrier code is 1-32 "
                     "letters, digits, '_', '.' or '-'"
                 )
-        self.carriers = build(settings.carriers, kernel.secret)
+        self.carriers = build(settings.carriers, lambda: kernel.keyring("webhooks").secrets)
         if settings.default_carrier not in self.carriers:
             raise ConfigError(
                 f"{source}: config key 'centers.tms.default_carrier': no carrier named "
@@ -301,7 +301,7 @@ class TmsCenter(Center):
         self.freight.invalidate(demo.shop)
         sandbox = self.carriers[SANDBOX]
         secret = (
-            f"{sandbox.secret!r} (derived from the kernel's secret)"
+            f"{sandbox.secret!r} (derived from the kernel's webhooks key)"
             if getattr(sandbox, "default_secret", False)
             else "your configured secret"
         )
