@@ -29,6 +29,7 @@ import limits
 import limits.storage
 import limits.strategies
 import sqlalchemy as sa
+import structlog
 from litestar.di import NamedDependency
 
 from . import facts, signing
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     # The ``resolve_principal`` hook, called with the token and the request.
     Resolver = Callable[[str, Request[Any, Any, Any] | None], Principal | None]
 
+
+log = structlog.get_logger("mallcore")
 
 # Declare ``principal: Caller`` in a route handler to require a bearer token
 # and receive its principal (401 without one).
@@ -97,6 +100,8 @@ class Auth:
             raise ConfigError(f"{source}: config key 'auth.bad_token_limit': {exc}") from None
         self._limits_storage = limits_storage
         self._bad_tokens: limits.strategies.RateLimiter | None = None
+        # clients refused until (monotonic time), learnt from the shared counts
+        self._blocked: dict[str, float] = {}
         self.static: dict[str, Principal] = {
             token: Principal(tc.subject, frozenset(tc.roles), tc.shop, tc.platform)
             for token, tc in config.tokens.items()
@@ -130,23 +135,45 @@ class Auth:
         current = facts.current()
         return current.ip if current is not None and current.ip else "unknown"
 
-    def _check_attempts(self, client: str) -> None:
-        limiter, rate = self._limiter(), self._bad_token_rate
-        if not limiter.test(rate, "bad-token", client):
+    def _refuse_if_blocked(self, client: str) -> None:
+        until = self._blocked.get(client)
+        if until is not None:
+            left = until - time.monotonic()
+            if left > 0:
+                raise TooManyAttempts(
+                    "too many failed token attempts from this client; wait before trying again",
+                    retry_after=max(1, math.ceil(left)),
+                )
+            self._blocked.pop(client, None)
+
+    def _count_failure(self, client: str) -> None:
+        """Count a failed attempt in the shared storage (only failures talk to it); past the
+        limit, the client is refused here until its window frees up."""
+        try:
+            limiter, rate = self._limiter(), self._bad_token_rate
+            if limiter.hit(rate, "bad-token", client):
+                return
             reset = limiter.get_window_stats(rate, "bad-token", client).reset_time
-            raise TooManyAttempts(
-                "too many failed token attempts from this client; wait before trying again",
-                retry_after=max(1, math.ceil(reset - time.time())),
-            )
+        except Exception as exc:  # the storage is down: fail open, as the request limits do
+            log.warning("auth.limit_storage_failed", error=str(exc))
+            return
+        if len(self._blocked) >= 10_000:
+            now = time.monotonic()
+            for stale in [c for c, until in self._blocked.items() if until <= now]:
+                del self._blocked[stale]
+        self._blocked[client] = time.monotonic() + max(1.0, reset - time.time())
+        self._refuse_if_blocked(client)
 
     def resolve(self, token: str, request: Request[Any, Any, Any] | None = None) -> Principal:
         client = self._client()
         # A client that failed too often is refused before its token is even looked up:
-        # guessing stops paying, whatever the guess.
-        self._check_attempts(client)
+        # guessing stops paying, whatever the guess. (A good request costs a dict lookup;
+        # only failures are counted in the shared storage, so a worker that has not yet
+        # seen a blocked client lets it fail once more before refusing it too.)
+        self._refuse_if_blocked(client)
         principal = self._resolve(token, request)
         if principal is None:
-            self._limiter().hit(self._bad_token_rate, "bad-token", client)
+            self._count_failure(client)
             raise Unauthenticated("unknown or expired token", code="invalid_token")
         problem = scope_problem(principal)
         if problem:
