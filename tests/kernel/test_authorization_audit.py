@@ -18,9 +18,11 @@ from mallcore.kernel.types import STAFF_ROLES
 
 ADDRESS = {"name": "Alice Private", "phone": "13800000000", "region": "310000", "detail": "ZZ-SECRET-ADDR"}
 CENTERS = ["catalog", "payment", "wms", "tms", "refund", "finance", "risk", "promotion", "membership"]
-# Routes whose answer is public by design (a shop's catalog, the docs).
+# Routes whose answer is public by design (a shop's catalog, the docs), and operations'
+# probes (health, readiness, metrics: no shop's data).
 PUBLIC = re.compile(
-    r"^/(schema|catalog/|shops$|promotion/offers|membership/levels|refund/reasons|tms/carriers)"
+    r"^/(schema|catalog/|shops$|promotion/offers|membership/levels|refund/reasons|tms/carriers"
+    r"|health$|ready$|metrics$)"
 )
 OUTSIDERS = [*((role, f"{role}@beta", "beta") for role in sorted(STAFF_ROLES)), ("customer", "mallory", None)]
 
