@@ -5,7 +5,7 @@ center router)."""
 from ..idempotency import Reply
 from .app import MallcorePlugin, create_app
 from .errors import resend_on_conflict
-from .guards import platform, principal_of, roles
+from .guards import platform, principal_of, roles, use_principal
 from .replies import IdempotencyKey, Idempotent, IdempotentWrite, raw_json
 from .routing import center_router
 
@@ -22,4 +22,5 @@ __all__ = [
     "raw_json",
     "resend_on_conflict",
     "roles",
+    "use_principal",
 ]

@@ -1,0 +1,144 @@
+"""The orders pages: search (id, customer, status, date), and one order with its lines,
+adjustments explained, payments, parcels with carrier events, the merged timeline
+and the manual steps the signed-in role may take.
+
+Reading goes through ``kernel.order_views`` (the API's ``GET /orders/{id}``
+and its timeline) and steps through ``kernel.orders`` (the API's
+``/orders/{id}/dispatch``, ``ship``, ``deliver``, ``complete``, ``cancel``),
+so the same rules answer: another shop's order is 404.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from mallcore.kernel import Caller, InvalidInput, OrderStatus, require, visible_to
+from mallcore.kernel import tables as kt
+from mallcore.kernel.console import ConsolePage, keyset, language, render
+from mallcore.kernel.http import roles
+
+from .web import Console, Form
+
+STAFF_STEPS = ("ship", "deliver", "complete")
+# The manual steps of an order in each state, and who may take them (the API's rules).
+STEPS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "awaiting_payment": [("cancel", ("merchant",))],
+    "paid": [("dispatch", ("merchant", "warehouse")), ("cancel", ("merchant",))],
+    "dispatched": [("ship", ("merchant", "warehouse")), ("deliver", ("merchant", "warehouse"))],
+    "shipped": [("deliver", ("merchant", "warehouse"))],
+    "delivered": [("complete", ("merchant", "warehouse"))],
+}
+
+
+def page() -> ConsolePage:
+    return ConsolePage(path="/orders", label="Orders", label_zh="订单", handlers=(), order=10)
+
+
+def _day(text: str | None, zone: ZoneInfo, end: bool = False) -> datetime | None:
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"not a date: {text[:20]}", code="invalid_date") from None
+    start = datetime.combine(day + timedelta(days=1 if end else 0), time(), tzinfo=zone)
+    return start
+
+
+class OrderPages(Controller):
+    path = "/orders"
+
+    @get("/", sync_to_thread=True)
+    def search(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Caller,
+        console: Console,
+        q: FromQuery[str | None] = None,
+        customer: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
+        held: FromQuery[bool] = False,
+        before: FromQuery[int | None] = None,
+    ) -> Response[Any]:
+        """Orders the user may see, newest first, a page at a time (keyset on the id)."""
+        q = (q or "").strip()
+        if q.isdigit() and len(q) < 19:
+            return Redirect(path=f"{console.base}/orders/{int(q)}", status_code=303)
+        zone = ZoneInfo(console.settings.timezone)
+        o = kt.orders.c
+        stmt = sa.select(
+            o.id, o.shop, o.customer, o.status, o.currency, o.total, o.paid, o.hold, o.placed_at
+        ).where(visible_to(principal, o.shop))
+        if customer := (customer or q).strip():
+            stmt = stmt.where(o.customer == customer)
+        if status:
+            stmt = stmt.where(o.status == status)
+        if start := _day(since, zone):
+            stmt = stmt.where(o.placed_at >= start)
+        if end := _day(until, zone, end=True):
+            stmt = stmt.where(o.placed_at < end)
+        if held:
+            stmt = stmt.where(o.hold.is_not(None))
+        with console.kernel.db.transaction(write=False) as conn:
+            rows, more = keyset(conn, stmt, o.id, before)
+        filters = {"customer": customer, "status": status, "since": since, "until": until}
+        return render(
+            request,
+            "console/orders.html",
+            rows=rows,
+            more=more,
+            filters=filters,
+            held=held,
+            statuses=[s.value for s in OrderStatus],
+            zone=zone,
+        )
+
+    @get("/{order_id:int}", sync_to_thread=True)
+    def order(
+        self, request: Request[Any, Any, Any], order_id: FromPath[int], principal: Caller, console: Console
+    ) -> Template:
+        kernel = console.kernel
+        lang = language(request)
+        view = kernel.order_views.get(principal, order_id)  # 404 unless visible
+        timeline = kernel.order_views.timeline(principal, order_id, lang=lang)
+        steps = [
+            step
+            for step, who in STEPS.get(view.status, [])
+            if principal.has(*who) and principal.can_act_for_shop(view.shop, *who)
+        ]
+        return render(
+            request,
+            "console/order.html",
+            order=view,
+            timeline=list(reversed(timeline)),
+            steps=steps,
+            zone=ZoneInfo(console.settings.timezone),
+            done=request.query_params.get("done"),
+        )
+
+    @post("/{order_id:int}/{step:str}", sync_to_thread=True, guards=[roles("merchant", "warehouse")])
+    def take_step(
+        self, order_id: FromPath[int], step: FromPath[str], principal: Caller, console: Console, data: Form
+    ) -> Response[Any]:
+        """A manual step, through the same service calls as the API's routes."""
+        orders = console.kernel.orders
+        note = (data.get("note") or "")[:500]
+        if step == "dispatch":
+            orders.dispatch(principal, order_id)
+        elif step in STAFF_STEPS:
+            orders.staff_step(principal, order_id, step, note)
+        elif step == "cancel":
+            require(principal, "merchant")
+            orders.cancel(principal, order_id, note or "cancelled by the merchant")
+        else:
+            raise InvalidInput(f"no step '{step[:20]}'", code="step_unknown")
+        return Redirect(path=f"{console.base}/orders/{order_id}?done={step}", status_code=303)
