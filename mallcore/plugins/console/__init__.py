@@ -87,6 +87,13 @@ class ConsoleCenter(Center):
         return secret
 
     @hookimpl
+    def center_demo(self, kernel: Kernel, demo: Any) -> None:
+        demo.notes.append(
+            f"console: open {self.base}/ on the server in your browser and sign in with a staff token "
+            "printed below (merchant, warehouse, finance)"
+        )
+
+    @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
         secret = self._secret()
         self.sessions = Sessions(derive(secret, "session"), self.settings.session_hours)
