@@ -20,6 +20,8 @@ Scenarios (all by default):
   order against promotion off (:mod:`.promotion`).
 - ``membership``: placement by a Gold member spending points on every order
   against the same placement with membership off (:mod:`.membership`).
+- ``console``: the server time of each staff console page with 100,000
+  orders seeded (``--console-orders``), against a 150 ms target (:mod:`.console`).
 
 Every figure is measured in the same run as its baseline; only ratios are
 meant to be compared across machines.
@@ -37,7 +39,7 @@ import click
 # Scenarios of the centers: name -> module of this package with
 # ``scenario(target, folder, *, requests, clients, workers, rounds, console_orders)``
 # returning the scenario's figures, and ``line(figures)`` printing them.
-CENTER_SCENARIOS = ("risk", "promotion", "membership")
+CENTER_SCENARIOS = ("risk", "promotion", "membership", "console")
 SCENARIOS = ("place", "hot", "statements", "plugins", *CENTER_SCENARIOS)
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -67,6 +69,9 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 @click.option("--hot-attempts", default=2000, show_default=True)
 @click.option("--hot-clients", default=32, show_default=True)
+@click.option(
+    "--console-orders", default=100_000, show_default=True, help="Orders seeded for the console scenario."
+)
 @click.option(
     "--out", type=click.Path(dir_okay=False), default="bench-results/latest.json", show_default=True
 )
