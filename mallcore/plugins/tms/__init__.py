@@ -43,6 +43,7 @@ from mallcore.kernel import (
 from mallcore.kernel.aftersale import AfterSaleCase
 from mallcore.kernel.http import center_router
 
+from . import console
 from . import tables as t
 from .carriers import SANDBOX, Carrier, CarrierSettings, build
 from .freight import NotDelivered, TemplateCache, bump_version, group, quote_parcels, save_template
@@ -244,6 +245,10 @@ class TmsCenter(Center):
             view.extra["after_sale_parcels"] = returns
 
     # -- what the center brings -----------------------------------------------------------
+
+    @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[Any]:
+        return console.pages()
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:

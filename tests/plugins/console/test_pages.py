@@ -1,0 +1,109 @@
+"""The pages read what the API reads and act through the API's code: orders (search, paging,
+manual steps), WMS (stock, inbound, transfer, stocktake), TMS (shipments, exceptions first)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from .conftest import Browser
+from .story import Story
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from mallcore.testing import Kit
+
+    kit = Kit(tmp_path_factory.mktemp("console-pages"))
+    story = Story(kit, full=True)
+    orders = [story.delivered_order() for _ in range(3)]
+    yield kit, story, orders
+    kit.close()
+
+
+def test_orders_search_and_pages_newest_first(world: Any) -> None:
+    kit, story, orders = world
+    merchant = Browser(kit, story.kernel).sign_in("merchant", "m1", "s1")
+    from mallcore.plugins.console import orders as pages
+
+    ids = [o["id"] for o in orders]
+    seen: list[int] = []
+    url = "/console/orders?customer=alice"
+    old, pages.PAGE = pages.PAGE, 2
+    try:
+        while url:
+            page = merchant.get(url)
+            assert page.status_code == 200, page.text
+            seen += [int(x) for x in re.findall(r'<a href="/console/orders/(\d+)">', page.text)]
+            found = re.search(r'rel="next" href="([^"]+)"', page.text)
+            url = found.group(1).replace("&amp;", "&") if found else ""
+    finally:
+        pages.PAGE = old
+    assert seen == sorted(ids, reverse=True)
+    assert merchant.get(f"/console/orders?q={ids[0]}").headers["location"] == f"/console/orders/{ids[0]}"
+    assert "No orders match." in merchant.get("/console/orders?status=cancelled").text
+    assert merchant.get("/console/orders?since=not-a-date").status_code == 422
+
+
+def test_an_order_page_explains_it_and_offers_the_steps_the_role_may_take(world: Any) -> None:
+    kit, story, orders = world
+    order = orders[0]
+    merchant = Browser(kit, story.kernel).sign_in("merchant", "m1", "s1")
+    page = merchant.get(f"/console/orders/{order['id']}").text
+    assert "TEE-M" in page and "¥79.00" in page and "Parcels" in page and "Payments" in page
+    assert f'action="/console/orders/{order["id"]}/complete"' in page  # delivered: complete
+    finance = Browser(kit, story.kernel).sign_in("finance", "f1", "s1")
+    assert "/complete" not in finance.get(f"/console/orders/{order['id']}").text  # not finance's step
+    r = finance.post(f"/console/orders/{order['id']}/complete", {"note": ""})
+    assert r.status_code == 403 and "role_required" in r.text
+
+
+def test_wms_stock_and_the_inbound_transfer_and_stocktake_forms(world: Any) -> None:
+    kit, story, _ = world
+    admin = kit.client(story.kernel, "admin", "root")
+    assert (
+        admin.post("/wms/warehouses", json={"code": "BJ", "name": "Beijing", "region": "110000"}).status_code
+        == 201
+    )
+    warehouse = Browser(kit, story.kernel).sign_in("warehouse", "w1", "s1")
+    before = story.warehouse.get("/wms/stock/MUG").json()
+    page = warehouse.get("/console/wms?sku=MUG")
+    assert page.status_code == 200 and "<td>SH</td>" in page.text
+    assert (
+        warehouse.post("/console/wms/inbound", {"warehouse": "SH", "sku": "MUG", "quantity": "5"}).status_code
+        == 303
+    )
+    r = warehouse.post(
+        "/console/wms/transfers",
+        {"sku": "MUG", "from_warehouse": "SH", "to_warehouse": "BJ", "quantity": "2"},
+    )
+    assert r.status_code == 303
+    r = warehouse.post("/console/wms/stocktakes", {"warehouse": "BJ", "sku": "MUG", "counted": "3"})
+    assert r.status_code == 303
+    after = story.warehouse.get("/wms/stock/MUG").json()
+    assert after["on_hand"] == before["on_hand"] + 5 + 1
+    movements = warehouse.get("/console/wms/movements?sku=MUG").text
+    assert "transfer_out" in movements and "transfer_in" in movements and "stocktake" in movements
+    # too many units: the API's answer, and nothing moved
+    r = warehouse.post(
+        "/console/wms/transfers",
+        {"sku": "MUG", "from_warehouse": "BJ", "to_warehouse": "SH", "quantity": "999"},
+    )
+    assert r.status_code == 409 and "out_of_stock" in r.text
+    assert story.warehouse.get("/wms/stock/MUG").json()["on_hand"] == after["on_hand"]
+    # another shop's staff see none of s1's stock
+    other = Browser(kit, story.kernel).sign_in("warehouse", "w2", "s2")
+    assert "<td>SH</td>" not in other.get("/console/wms?sku=MUG").text
+
+
+def test_tms_shipments_and_templates(world: Any) -> None:
+    kit, story, orders = world
+    merchant = Browser(kit, story.kernel).sign_in("merchant", "m1", "s1")
+    page = merchant.get("/console/tms")
+    shipment = orders[0]["shipments"][0]
+    assert page.status_code == 200 and shipment["tracking_no"] in page.text
+    detail = merchant.get(f"/console/tms/shipments/{shipment['id']}")
+    assert detail.status_code == 200 and "delivered" in detail.text and "picked_up" in detail.text
+    assert merchant.get("/console/tms/templates").status_code == 200
