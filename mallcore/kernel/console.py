@@ -25,22 +25,40 @@ layout needs (language, menu, who is signed in), reads the language with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
 from litestar.response import Template
 
+from .errors import InvalidInput
 from .i18n import pick_language
 from .money import format_amount
+
+StructT = TypeVar("StructT", bound=msgspec.Struct)
 
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
 
     from .types import Principal
 
-__all__ = ["LANG_COOKIE", "STATE_KEY", "ConsolePage", "Tile", "keyset", "language", "money", "render", "tr"]
+__all__ = [
+    "LANG_COOKIE",
+    "STATE_KEY",
+    "ConsolePage",
+    "Tile",
+    "base_path",
+    "form_body",
+    "keyset",
+    "language",
+    "money",
+    "read_cursor",
+    "render",
+    "tr",
+    "write_cursor",
+]
 
 # The cookie that remembers the language a user picked on any page ("en" or "zh").
 LANG_COOKIE = "mallcore_lang"
@@ -49,7 +67,8 @@ STATE_KEY = "mallcore.console"
 
 
 class Tile(msgspec.Struct, kw_only=True):
-    """A figure on the console's home page (``value``), with optional detail rows and a link."""
+    """A figure on the console's home page (``value``), with optional detail rows and a link
+    (``href``, a path under the console: ``"/after-sales"``)."""
 
     label: str
     label_zh: str
@@ -149,3 +168,32 @@ def keyset(
         name = getattr(key, "key", None)
         more = getattr(rows[-1], name) if name else rows[-1][0]
     return rows, more
+
+
+def base_path(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """Where the console is served (``/console``), for a handler's redirects."""
+    return str(connection.scope.get("state", {}).get(STATE_KEY, {}).get("base", "/console"))
+
+
+def form_body(fields: Mapping[str, Any], kind: type[StructT]) -> StructT:
+    """A form's fields as the API's request body: the same validation, 422 ``invalid_input`` when bad."""
+    try:
+        return msgspec.convert(dict(fields), kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(str(exc), code="invalid_input") from None
+
+
+def write_cursor(at: datetime, key: int) -> str:
+    """The cursor of a page ordered by a time and an id: ``<iso time>_<id>``."""
+    return f"{at.isoformat()}_{key}"
+
+
+def read_cursor(text: str | None) -> tuple[datetime, int] | None:
+    """:func:`write_cursor` read back; 422 ``invalid_cursor`` for anything else."""
+    if not text:
+        return None
+    at, _, key = text.rpartition("_")
+    try:
+        return datetime.fromisoformat(at), int(key)
+    except ValueError:
+        raise InvalidInput("not a page cursor", code="invalid_cursor") from None

@@ -95,9 +95,8 @@ def kernel_figures(console: ConsoleCenter, principal: Principal, lang: str) -> l
     refund_total = ", ".join(money(row[2], row[0]) for row in refunded) or money(
         0, console.kernel.config.orders.currency
     )
-    base = console.base
     return [
-        Tile(label="Orders today", label_zh="今日订单", value=str(count), href=f"{base}/orders"),
+        Tile(label="Orders today", label_zh="今日订单", value=str(count), href="/orders"),
         Tile(label="Paid GMV today", label_zh="今日成交额", value=gmv),
         Tile(
             label="Refunds today",
@@ -109,7 +108,7 @@ def kernel_figures(console: ConsoleCenter, principal: Principal, lang: str) -> l
             label="Held orders",
             label_zh="挂起订单",
             value=str(held),
-            href=f"{base}/orders?held=1",
+            href="/orders?held=true",
             tone="warn" if held else "",
         ),
     ]

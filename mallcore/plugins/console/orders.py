@@ -21,7 +21,7 @@ from litestar.response import Redirect, Template
 
 from mallcore.kernel import Caller, InvalidInput, OrderStatus, Principal, columns, require, visible_to
 from mallcore.kernel import tables as kt
-from mallcore.kernel.console import ConsolePage, language, render
+from mallcore.kernel.console import ConsolePage, language, read_cursor, render, write_cursor
 from mallcore.kernel.http import roles
 
 from .web import Console, Form
@@ -53,16 +53,6 @@ def _day(text: str | None, zone: ZoneInfo, end: bool = False) -> datetime | None
     return start
 
 
-def _cursor(text: str | None) -> tuple[datetime, int] | None:
-    if not text:
-        return None
-    at, _, order_id = text.rpartition("_")
-    try:
-        return datetime.fromisoformat(at), int(order_id)
-    except ValueError:
-        raise InvalidInput("not a page cursor", code="invalid_cursor") from None
-
-
 def _page(
     conn: sa.Connection, stmt: sa.Select[Any], cursor: tuple[datetime, int] | None, held_for: Principal | None
 ) -> tuple[list[Any], str | None]:
@@ -80,7 +70,7 @@ def _page(
     more = None
     if len(rows) > PAGE:
         rows = rows[:PAGE]
-        more = f"{rows[-1].placed_at.isoformat()}_{rows[-1].id}"
+        more = write_cursor(rows[-1].placed_at, rows[-1].id)
     return rows, more
 
 
@@ -123,7 +113,7 @@ class OrderPages(Controller):
             # may see (Principal.can_see is visible_to's rule) rather than walk the shop's orders.
             stmt = stmt.where(o.hold.is_not(None))
         with console.kernel.db.transaction(write=False) as conn:
-            rows, more = _page(conn, stmt, _cursor(before), principal if held else None)
+            rows, more = _page(conn, stmt, read_cursor(before), principal if held else None)
         filters = {"customer": customer, "status": status, "since": since, "until": until}
         return render(
             request,

@@ -19,7 +19,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from mallcore.kernel import Caller, InvalidInput, Principal, visible_to
-from mallcore.kernel.console import ConsolePage, Tile, keyset, render
+from mallcore.kernel.console import ConsolePage, Tile, base_path, keyset, render
 from mallcore.kernel.http import roles
 
 from . import tables as t
@@ -48,7 +48,7 @@ def pages(center: FinanceCenter) -> list[ConsolePage]:
                 label="Refunds waiting for finance",
                 label_zh="待财务审核退款",
                 value=str(count),
-                href=f"{_base(center)}/finance",
+                href="/finance",
                 rows=[(status, str(n)) for status, n in waiting],
                 tone="warn" if count else "",
             )
@@ -65,10 +65,6 @@ def pages(center: FinanceCenter) -> list[ConsolePage]:
             tiles=tiles,
         )
     ]
-
-
-def _base(center: FinanceCenter) -> str:
-    return str(getattr(center.kernel.centers.get("console"), "base", "/console"))
 
 
 class FinancePages(Controller):
@@ -101,20 +97,30 @@ class FinancePages(Controller):
 
     @post("/refunds/{refund_id:int}/approve", sync_to_thread=True)
     def approve(
-        self, refund_id: FromPath[int], principal: Caller, finance: Finance, data: Form
+        self,
+        request: Request[Any, Any, Any],
+        refund_id: FromPath[int],
+        principal: Caller,
+        finance: Finance,
+        data: Form,
     ) -> Response[Any]:
         view = finance.reviews.approve(principal, refund_id, (data.get("note") or "")[:500] or None)
-        return Redirect(f"{_base(finance)}/finance?done={view.status}:{refund_id}", status_code=303)
+        return Redirect(f"{base_path(request)}/finance?done={view.status}:{refund_id}", status_code=303)
 
     @post("/refunds/{refund_id:int}/reject", sync_to_thread=True)
     def reject(
-        self, refund_id: FromPath[int], principal: Caller, finance: Finance, data: Form
+        self,
+        request: Request[Any, Any, Any],
+        refund_id: FromPath[int],
+        principal: Caller,
+        finance: Finance,
+        data: Form,
     ) -> Response[Any]:
         reason = (data.get("reason") or "").strip()
         if not reason:
             raise InvalidInput("say why the refund is rejected", code="reason_required")
         view = finance.reviews.reject(principal, refund_id, reason[:500])
-        return Redirect(f"{_base(finance)}/finance?done={view.status}:{refund_id}", status_code=303)
+        return Redirect(f"{base_path(request)}/finance?done={view.status}:{refund_id}", status_code=303)
 
     @get("/journal", sync_to_thread=True)
     def journal(

@@ -19,16 +19,24 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-import msgspec
 import sqlalchemy as sa
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from mallcore.kernel import Caller, InvalidInput, NotFound, Principal, columns, require, visible_to
+from mallcore.kernel import Caller, NotFound, Principal, columns, require, visible_to
 from mallcore.kernel import tables as kt
-from mallcore.kernel.console import ConsolePage, Tile, language, render
+from mallcore.kernel.console import (
+    ConsolePage,
+    Tile,
+    base_path,
+    form_body,
+    language,
+    read_cursor,
+    render,
+    write_cursor,
+)
 from mallcore.kernel.http import roles
 
 from . import tables as t
@@ -101,46 +109,22 @@ def case_tiles(center: RefundCenter, principal: Principal, lang: str) -> list[Ti
                 c.due_at <= soon,
             )
         ).scalar_one()
-    base = _base(center)
     return [
         Tile(
             label="Open after-sale cases",
             label_zh="进行中的售后",
             value=str(sum(n for _, n in by_state)),
-            href=f"{base}/after-sales",
+            href="/after-sales",
             rows=[(status, str(n)) for status, n in by_state],
         ),
         Tile(
             label=f"SLA timers due in {DUE_SOON_HOURS} h",
             label_zh=f"{DUE_SOON_HOURS} 小时内到期的时效",
             value=str(due),
-            href=f"{base}/after-sales",
+            href="/after-sales",
             tone="warn" if due else "",
         ),
     ]
-
-
-def _base(center: RefundCenter) -> str:
-    console = center.kernel.centers.get("console")
-    return str(getattr(console, "base", "/console"))
-
-
-def _cursor(text: str | None) -> tuple[datetime, int] | None:
-    if not text:
-        return None
-    due, _, case_id = text.rpartition("_")
-    try:
-        return datetime.fromisoformat(due), int(case_id)
-    except ValueError:
-        raise InvalidInput("not a page cursor", code="invalid_cursor") from None
-
-
-def _body(data: Any, kind: type[msgspec.Struct]) -> Any:
-    """A form's fields as the API's request body: the same validation, 400 on bad input."""
-    try:
-        return msgspec.convert(data, kind, strict=False)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc), code="invalid_request") from None
 
 
 class CasePages(Controller):
@@ -185,7 +169,7 @@ class CasePages(Controller):
             stmt = stmt.where(c.status.not_in(TERMINAL))
         elif status != "all":
             stmt = stmt.where(c.status == status)
-        if cursor := _cursor(after):
+        if cursor := read_cursor(after):
             at, last = sa.literal(cursor[0], columns.Time()), sa.literal(cursor[1])
             stmt = stmt.where(sa.or_(due > at, sa.and_(due == at, c.id > last)))
         stmt = stmt.order_by(due, c.id).limit(PAGE + 1)
@@ -194,7 +178,7 @@ class CasePages(Controller):
         more = None
         if len(rows) > PAGE:
             rows = rows[:PAGE]
-            more = f"{rows[-1].due_sort.isoformat()}_{rows[-1].id}"
+            more = write_cursor(rows[-1].due_sort, rows[-1].id)
         return render(
             request,
             "refund/console/cases.html",
@@ -248,7 +232,7 @@ class CasePages(Controller):
             raise NotFound(f"no step '{step[:20]}' in the console", code="step_unknown")
         require(principal, *STEPS[step].who)  # 403 role_required, as the API's guard
         refund.cases.step(principal, case_id, step, FORMS[step](data), lang=language(request))
-        return Redirect(f"{_base(refund)}/after-sales/{case_id}?done={step}", status_code=303)
+        return Redirect(f"{base_path(request)}/after-sales/{case_id}?done={step}", status_code=303)
 
 
 def _receipt(data: dict[str, Any]) -> Receive:
@@ -266,15 +250,15 @@ def _receipt(data: dict[str, Any]) -> Receive:
         for n in units
     ]
     passed = all(i["passed"] for i in inspections) if inspections else data.get("passed") == "yes"
-    return _body(
+    return form_body(
         {"passed": passed, "note": data.get("note", ""), "inspections": inspections or None}, Receive
     )
 
 
 # The steps staff take from the console, each from its form's fields to the API's body.
 FORMS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "approve": lambda data: _body({"note": data.get("note", "")}, Decision),
-    "reject": lambda data: _body({"reason": data.get("reason", "")}, Rejection),
+    "approve": lambda data: form_body({"note": data.get("note", "")}, Decision),
+    "reject": lambda data: form_body({"reason": data.get("reason", "")}, Rejection),
     "receive": _receipt,
 }
 
@@ -311,5 +295,5 @@ class ReceivingPage(Controller):
             with refund.kernel.db.transaction(write=False) as conn:
                 found = list(conn.execute(stmt))
             if len(found) == 1:
-                return Redirect(f"{_base(refund)}/after-sales/{found[0].id}#receive", status_code=303)
+                return Redirect(f"{base_path(request)}/after-sales/{found[0].id}#receive", status_code=303)
         return render(request, "refund/console/receiving.html", waybill=waybill, found=found)

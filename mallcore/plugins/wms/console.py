@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 import sqlalchemy as sa
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from mallcore.kernel import Caller, InvalidInput, NotFound, visible_to
-from mallcore.kernel.console import ConsolePage, keyset, render
+from mallcore.kernel import Caller, NotFound, visible_to
+from mallcore.kernel.console import ConsolePage, base_path, form_body, keyset, render
 from mallcore.kernel.http import Reply, roles
 
 from . import tables as t
@@ -42,13 +41,6 @@ def pages() -> list[ConsolePage]:
             order=40,
         )
     ]
-
-
-def _body(fields: dict[str, Any], kind: type[msgspec.Struct]) -> Any:
-    try:
-        return msgspec.convert(fields, kind, strict=False)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc), code="invalid_request") from None
 
 
 def _sku_visible(principal: Any, sku: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
@@ -117,23 +109,22 @@ class StockPages(Controller):
         return render(request, "wms/console/movements.html", rows=rows, more=more, sku=sku or "")
 
     @post("/{form:str}", sync_to_thread=True, guards=[roles("warehouse")])
-    def move(self, form: FromPath[str], principal: Caller, wms: Wms, data: Form) -> Response[Any]:
+    def move(
+        self, request: Request[Any, Any, Any], form: FromPath[str], principal: Caller, wms: Wms, data: Form
+    ) -> Response[Any]:
         """Inbound, stocktake or transfer from its form, through the API's work."""
         if form == "inbound":
-            body = _body(
-                {k: data.get(k) for k in ("warehouse", "sku", "quantity", "bucket", "reason") if data.get(k)},
-                InboundIn,
+            fields = ("warehouse", "sku", "quantity", "bucket", "reason")
+            moves.inbound(
+                wms, principal, form_body({k: data[k] for k in fields if data.get(k)}, InboundIn), Reply()
             )
-            moves.inbound(wms, principal, body, Reply())
         elif form == "stocktakes":
             count = {"sku": data.get("sku"), "counted": data.get("counted")}
-            body = _body({"warehouse": data.get("warehouse"), "counts": [count]}, StocktakeIn)
-            moves.stocktake(wms, principal, body, Reply())
+            counts = form_body({"warehouse": data.get("warehouse"), "counts": [count]}, StocktakeIn)
+            moves.stocktake(wms, principal, counts, Reply())
         elif form == "transfers":
-            fields = ("sku", "from_warehouse", "to_warehouse", "quantity")
-            body = _body({k: data.get(k) for k in fields}, TransferIn)
-            moves.transfer(wms, principal, body, Reply())
+            move = {k: data.get(k) for k in ("sku", "from_warehouse", "to_warehouse", "quantity")}
+            moves.transfer(wms, principal, form_body(move, TransferIn), Reply())
         else:
             raise NotFound(f"no form '{form[:20]}'", code="form_unknown")
-        base = getattr(wms.kernel.centers.get("console"), "base", "/console")
-        return Redirect(f"{base}/wms?done={form}&sku={data.get('sku', '')}", status_code=303)
+        return Redirect(f"{base_path(request)}/wms?done={form}&sku={data.get('sku', '')}", status_code=303)

@@ -107,3 +107,29 @@ def test_tms_shipments_and_templates(world: Any) -> None:
     detail = merchant.get(f"/console/tms/shipments/{shipment['id']}")
     assert detail.status_code == 200 and "delivered" in detail.text and "picked_up" in detail.text
     assert merchant.get("/console/tms/templates").status_code == 200
+
+
+def test_risk_review_queue_shows_facts_and_rules_and_releases(mallcore: Any) -> None:
+    kernel = mallcore.kernel(centers=["catalog", "payment", "risk", "console"])
+    mallcore.product(kernel, shop="s1", skus=[("TEE", 7900)])
+    analyst = mallcore.client(kernel, "risk", "r1")
+    rule = {"name": "big basket", "condition": "order.total > 5000", "action": "review"}
+    assert analyst.post("/risk/rules", json=rule).status_code == 201
+    r = mallcore.client(kernel, "customer", "alice").post(
+        "/orders", json={"shop": "s1", "lines": [{"sku": "TEE", "quantity": 1}]}
+    )
+    assert r.status_code == 201 and r.json()["hold"], r.text
+    order_id = r.json()["id"]
+    browser = Browser(mallcore, kernel).sign_in("risk", "r1")
+    queue = browser.get("/console/risk")
+    review_id = int(re.search(r'<a href="/console/risk/(\d+)">', queue.text).group(1))
+    assert "big basket" in queue.text and f'href="/console/orders/{order_id}"' in queue.text
+    page = browser.get(f"/console/risk/{review_id}").text
+    assert "big basket" in page and "review" in page
+    assert "7900" in page  # the facts: the order as the rule saw it
+    r = browser.post(f"/console/risk/{review_id}/release", {"note": "known customer"})
+    assert r.status_code == 303
+    assert analyst.get(f"/risk/reviews/{review_id}").json()["status"] == "released"
+    assert mallcore.client(kernel, "admin", "root").get(f"/orders/{order_id}").json()["hold"] is None
+    merchant = Browser(mallcore, kernel).sign_in("merchant", "m1", "s1")
+    assert merchant.get("/console/risk").status_code == 403

@@ -91,7 +91,7 @@ class FeeCenter(Center):
             stmt = sa.select(sa.func.count()).select_from(charges).where(visible_to(principal, c.shop))
             with kernel.db.transaction(write=False) as conn:
                 count = conn.execute(stmt).scalar_one()
-            return [Tile(label="Fees charged", label_zh="已收手续费", value=str(count), href="/console/fees")]
+            return [Tile(label="Fees charged", label_zh="已收手续费", value=str(count), href="/fees")]
 
         return [
             ConsolePage(
