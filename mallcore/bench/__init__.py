@@ -22,6 +22,11 @@ Scenarios (all by default):
   against the same placement with membership off (:mod:`.membership`).
 - ``console``: the server time of each staff console page with 100,000
   orders seeded (``--console-orders``), against a 150 ms target (:mod:`.console`).
+)
+@click.option(
+- ``overload``: twice the saturating load on ``POST /orders`` for a bounded
+  time, with the admission line on: 5xx other than 503, the longest wait,
+  p99 of the admitted orders against the unloaded p99 (:mod:`.overload`).
 
 Every figure is measured in the same run as its baseline; only ratios are
 meant to be compared across machines.
@@ -40,7 +45,9 @@ import click
 # ``scenario(target, folder, *, requests, clients, workers, rounds, console_orders)``
 # returning the scenario's figures, and ``line(figures)`` printing them.
 CENTER_SCENARIOS = ("risk", "promotion", "membership", "console")
-SCENARIOS = ("place", "hot", "statements", "plugins", *CENTER_SCENARIOS)
+# Every scenario that lives in a module of its own, with the same ``scenario`` and ``line``.
+MODULE_SCENARIOS = (*CENTER_SCENARIOS, "overload")
+SCENARIOS = ("place", "hot", "statements", "plugins", *MODULE_SCENARIOS)
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -71,6 +78,15 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 @click.option("--hot-clients", default=32, show_default=True)
 @click.option(
     "--console-orders", default=100_000, show_default=True, help="Orders seeded for the console scenario."
+)
+@click.option(
+    "--overload-seconds", default=30.0, show_default=True, help="overload: how long the 2x load runs."
+)
+@click.option(
+    "--overload-wait-ms",
+    default=50,
+    show_default=True,
+    help="overload: the server's http.overload.max_wait_ms (longest wait in the admission line).",
 )
 @click.option(
     "--out", type=click.Path(dir_okay=False), default="bench-results/latest.json", show_default=True

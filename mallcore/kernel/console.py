@@ -120,13 +120,8 @@ def tr(lang: str) -> Callable[[str, str], str]:
 
 
 def money(amount: int | None, currency: str) -> str:
-    """An amount as staff read it: ``¥158.00`` for CNY, ``USD 12.50`` otherwise."""
-    if amount is None:
-        return ""
-    if currency == "CNY":
-        sign = "-" if amount < 0 else ""
-        return f"{sign}¥{abs(amount) // 100:,}.{abs(amount) % 100:02d}"
-    return format_amount(amount, currency)
+    """An amount as people read it (``¥158.00``: :func:`~mallcore.kernel.format_amount`); empty for ``None``."""
+    return "" if amount is None else format_amount(amount, currency)
 
 
 def render(connection: ASGIConnection[Any, Any, Any, Any], template: str, **context: Any) -> Template:

@@ -47,8 +47,9 @@ class ConsoleSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # several workers serve the console).
     secret: str | None = None
     session_hours: float = 8.0
-    # The time zone staff read times in, and whose midnight starts "today".
-    timezone: str = "Asia/Shanghai"
+    # The time zone staff read times in, and whose midnight starts "today"
+    # (default: the shops' time zone, ``[shop] timezone``).
+    timezone: str | None = None
     # Mark cookies Secure: None = when the request came over https.
     secure_cookies: bool | None = None
 
@@ -69,7 +70,7 @@ class ConsoleCenter(Center):
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.settings.timezone)
+        return ZoneInfo(self.settings.timezone or self.kernel.config.shop.timezone)
 
     def secure(self, request: Request[Any, Any, Any]) -> bool:
         if self.settings.secure_cookies is not None:

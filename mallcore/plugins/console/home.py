@@ -56,7 +56,7 @@ class HomePage(Controller):
 
 
 def _today(console: ConsoleCenter) -> tuple[ZoneInfo, datetime, datetime]:
-    zone = ZoneInfo(console.settings.timezone)
+    zone = console.zone
     now = utcnow()
     local = now.astimezone(zone)
     start = local.replace(hour=0, minute=0, second=0, microsecond=0)

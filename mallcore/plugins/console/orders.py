@@ -95,7 +95,7 @@ class OrderPages(Controller):
         q = (q or "").strip()
         if q.isdigit() and len(q) < 19:
             return Redirect(path=f"{console.base}/orders/{int(q)}", status_code=303)
-        zone = ZoneInfo(console.settings.timezone)
+        zone = console.zone
         o = kt.orders.c
         stmt = sa.select(o.id, o.shop, o.customer, o.status, o.currency, o.total, o.paid, o.hold, o.placed_at)
         if not held:
@@ -145,7 +145,7 @@ class OrderPages(Controller):
             order=view,
             timeline=list(reversed(timeline)),
             steps=steps,
-            zone=ZoneInfo(console.settings.timezone),
+            zone=console.zone,
             done=request.query_params.get("done"),
         )
 

@@ -21,11 +21,12 @@ Hooks:
   it replaces) under ``extra``.
 - ``console_pages``: the after-sale workbench and receiving in the staff
   console (:mod:`.console`).
+- ``tracking_page``: the after-sale section of the customer's tracking page
+  (:mod:`.tracking`): each case, where to send the goods and by when.
 
 The work is done by :mod:`.cases`, one module per job (see
-:mod:`.cases.service`). Routes (:mod:`.routes`): ``/after-sales``,
-``/refund/reasons``, and the customer's tracking page
-``/track/{order_id}?token=...``. SLA timers run as the job ``refund.sla``
+:mod:`.cases.service`). Routes (:mod:`.routes`): ``/after-sales`` and
+``/refund/reasons``. SLA timers run as the job ``refund.sla``
 and as ``mallcore refund sla``.
 """
 
@@ -38,7 +39,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from mallcore.kernel import Center, Job, Kernel, OrderContext, Refund, hookimpl, utcnow
+from mallcore.kernel import Center, Job, Kernel, OrderContext, Refund, TrackingPage, hookimpl, utcnow
 from mallcore.kernel.aftersale import ParcelEvent
 
 from . import console, sla
@@ -46,13 +47,14 @@ from . import tables as t
 from .cases import Cases
 from .routes import routes
 from .schemas import RefundSettings
+from .tracking import add_cases
 
 
 class RefundCenter(Center):
     name = "refund"
     requires = ("payment",)
     after = ("catalog", "wms", "tms", "finance")
-    description = "客服 after-sale: refunds, returns, exchanges, repairs, tracking page"
+    description = "客服 after-sale: refunds, returns, exchanges, repairs"
     tables = t.metadata
     Settings = RefundSettings
 
@@ -117,6 +119,10 @@ class RefundCenter(Center):
         for r in rows:
             if r.replacement_order_id == order.id:
                 view.extra["replacement_for"] = {"case_id": r.id, "order_id": r.order_id}
+
+    @hookimpl
+    def tracking_page(self, conn: sa.Connection, page: TrackingPage) -> None:
+        add_cases(page, conn, self.cases.records)
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
