@@ -91,10 +91,10 @@ def kernel_figures(console: ConsoleCenter, principal: Principal, lang: str) -> l
             for shop in conn.execute(sa.select(o.shop).where(o.hold.is_not(None))).scalars()
         )
     count = sum(row[1] for row in today)
-    gmv = ", ".join(money(row[2], row[0]) for row in today) or money(0, console.kernel.config.orders.currency)
-    refund_total = ", ".join(money(row[2], row[0]) for row in refunded) or money(
-        0, console.kernel.config.orders.currency
-    )
+    # (PostgreSQL sums integers as numeric: back to int minor units)
+    currency = console.kernel.config.orders.currency
+    gmv = ", ".join(money(int(row[2]), row[0]) for row in today) or money(0, currency)
+    refund_total = ", ".join(money(int(row[2]), row[0]) for row in refunded) or money(0, currency)
     return [
         Tile(label="Orders today", label_zh="今日订单", value=str(count), href="/orders"),
         Tile(label="Paid GMV today", label_zh="今日成交额", value=gmv),
