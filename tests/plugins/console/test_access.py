@@ -67,6 +67,7 @@ def test_every_console_route_keeps_other_shops_and_customers_out(world: Any) -> 
         "form": "inbound",
         "review_id": 1,  # (no risk review exists: 404 for everyone but an admin)
         "verdict": "release",
+        "customer": "alice",
     }
     routes = [r for r in console_routes(app) if not r[2]]
     assert len(routes) >= 10, routes

@@ -133,3 +133,15 @@ def test_risk_review_queue_shows_facts_and_rules_and_releases(mallcore: Any) -> 
     assert mallcore.client(kernel, "admin", "root").get(f"/orders/{order_id}").json()["hold"] is None
     merchant = Browser(mallcore, kernel).sign_in("merchant", "m1", "s1")
     assert merchant.get("/console/risk").status_code == 403
+
+
+def test_promotion_and_membership_pages(world: Any) -> None:
+    kit, story, _ = world
+    merchant = Browser(kit, story.kernel).sign_in("merchant", "m1", "s1")
+    page = merchant.get("/console/promotion")
+    assert page.status_code == 200 and "Campaigns" in page.text and "Coupons" in page.text
+    members = merchant.get("/console/membership")
+    assert members.status_code == 200 and "Members" in members.text
+    warehouse = Browser(kit, story.kernel).sign_in("warehouse", "w1", "s1")
+    assert warehouse.get("/console/promotion").status_code == 403
+    assert '<a href="/console/promotion"' not in warehouse.get("/console/").text
