@@ -14,6 +14,7 @@ Described in docs/centers/console.md.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,6 +64,16 @@ class ConsoleCenter(Center):
 
     pages: list[ConsolePage]
     sessions: Sessions
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Orders placed on a day that is over, per (viewer scope, time zone, day): see home.chart_data.
+        self.day_counts: dict[tuple[str, str, date], int] = {}
+
+    def remember_day(self, key: tuple[str, str, date], count: int) -> None:
+        if len(self.day_counts) > 50_000:
+            self.day_counts.clear()
+        self.day_counts[key] = count
 
     @property
     def base(self) -> str:

@@ -10,6 +10,7 @@ so the same rules answer: another shop's order is 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from mallcore.kernel import Caller, InvalidInput, OrderStatus, Principal, columns, require, visible_to
+from mallcore.kernel import Caller, InvalidInput, OrderStatus, columns, require, visible_to
 from mallcore.kernel import tables as kt
 from mallcore.kernel.console import ConsolePage, language, read_cursor, render, write_cursor
 from mallcore.kernel.http import roles
@@ -54,19 +55,31 @@ def _day(text: str | None, zone: ZoneInfo, end: bool = False) -> datetime | None
 
 
 def _page(
-    conn: sa.Connection, stmt: sa.Select[Any], cursor: tuple[datetime, int] | None, held_for: Principal | None
+    conn: sa.Connection,
+    stmt: sa.Select[Any],
+    cursor: tuple[datetime, int] | None,
+    narrow: bool,
+    keep: Callable[[Any], bool],
 ) -> tuple[list[Any], str | None]:
     """One page, newest first by (placement time, id): the order ``ix_orders_shop_placed`` and
-    ``ix_orders_placed`` keep, so a page reads an index range, never ``OFFSET``."""
+    ``ix_orders_placed`` keep, so a page reads an index range, never ``OFFSET``.
+
+    A ``narrow`` search (one customer's orders, held orders) reads its few rows through its
+    own index (``ix_orders_customer``, ``ix_orders_hold``), unordered, and ``keep`` (the
+    user's visibility and dates) and the page are applied here: given an ``ORDER BY
+    placed_at``, the planner would rather walk the shop's whole index.
+    """
     o = kt.orders.c
-    if cursor is not None:
-        at = sa.literal(cursor[0], columns.Time())
-        stmt = stmt.where(sa.or_(o.placed_at < at, sa.and_(o.placed_at == at, o.id < cursor[1])))
-    stmt = stmt.order_by(o.placed_at.desc(), o.id.desc())
-    if held_for is None:
-        rows = list(conn.execute(stmt.limit(PAGE + 1)))
+    if narrow:
+        found = sorted(
+            (r for r in conn.execute(stmt) if keep(r)), key=lambda r: (r.placed_at, r.id), reverse=True
+        )
+        rows = [r for r in found if cursor is None or (r.placed_at, r.id) < cursor][: PAGE + 1]
     else:
-        rows = [r for r in conn.execute(stmt) if held_for.can_see(r.shop)][: PAGE + 1]
+        if cursor is not None:
+            at = sa.literal(cursor[0], columns.Time())
+            stmt = stmt.where(sa.or_(o.placed_at < at, sa.and_(o.placed_at == at, o.id < cursor[1])))
+        rows = list(conn.execute(stmt.order_by(o.placed_at.desc(), o.id.desc()).limit(PAGE + 1)))
     more = None
     if len(rows) > PAGE:
         rows = rows[:PAGE]
@@ -98,22 +111,28 @@ class OrderPages(Controller):
         zone = console.zone
         o = kt.orders.c
         stmt = sa.select(o.id, o.shop, o.customer, o.status, o.currency, o.total, o.paid, o.hold, o.placed_at)
-        if not held:
-            stmt = stmt.where(visible_to(principal, o.shop))
-        if customer := (customer or q).strip():
+        customer = (customer or q).strip()
+        start, end = _day(since, zone), _day(until, zone, end=True)
+        narrow = bool(customer) or held
+        if customer:
             stmt = stmt.where(o.customer == customer)
+        if held:
+            stmt = stmt.where(o.hold.is_not(None))
         if status:
             stmt = stmt.where(o.status == status)
-        if start := _day(since, zone):
-            stmt = stmt.where(o.placed_at >= start)
-        if end := _day(until, zone, end=True):
-            stmt = stmt.where(o.placed_at < end)
-        if held:
-            # Few orders are held: read them through ix_orders_hold and keep those the user
-            # may see (Principal.can_see is visible_to's rule) rather than walk the shop's orders.
-            stmt = stmt.where(o.hold.is_not(None))
+        if not narrow:
+            stmt = stmt.where(visible_to(principal, o.shop))
+            if start:
+                stmt = stmt.where(o.placed_at >= start)
+            if end:
+                stmt = stmt.where(o.placed_at < end)
+
+        def keep(row: Any) -> bool:  # a narrow search: visible_to's rule (Principal.can_see), the dates
+            in_range = (start is None or row.placed_at >= start) and (end is None or row.placed_at < end)
+            return principal.can_see(row.shop) and in_range
+
         with console.kernel.db.transaction(write=False) as conn:
-            rows, more = _page(conn, stmt, read_cursor(before), principal if held else None)
+            rows, more = _page(conn, stmt, read_cursor(before), narrow, keep)
         filters = {"customer": customer, "status": status, "since": since, "until": until}
         return render(
             request,
