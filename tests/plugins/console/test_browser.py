@@ -205,7 +205,8 @@ def test_a_return_through_the_console_merchant_warehouse_two_finance_users(
             plain.open(path)
             assert expected in plain.text(), path
         plain.driver.find_element(By.LINK_TEXT, "中文").click()
-        assert "售后单" in plain.text()
+        plain.check()
+        assert "售后单" in plain.text() and "时间线" in plain.text()
     finally:
         for person in people:
             person.close()
