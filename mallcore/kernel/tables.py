@@ -54,6 +54,10 @@ orders = sa.Table(
     sa.Index("ix_orders_customer", "customer", "id"),
     sa.Index("ix_orders_shop_status", "shop", "status"),
     sa.Index("ix_orders_status_updated", "status", "updated_at"),
+    # The staff console: figures and lists by placement time, per shop and platform-wide; held orders.
+    sa.Index("ix_orders_shop_placed", "shop", "placed_at"),
+    sa.Index("ix_orders_placed", "placed_at"),
+    sa.Index("ix_orders_hold", "hold"),
 )
 
 order_lines = sa.Table(

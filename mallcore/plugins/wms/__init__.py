@@ -51,7 +51,7 @@ from mallcore.kernel import (
 from mallcore.kernel.aftersale import AfterSaleCase
 from mallcore.kernel.http import center_router
 
-from . import jobs
+from . import console, jobs
 from . import tables as t
 from .http import CONTROLLERS
 from .planning import Plan, plans
@@ -260,6 +260,10 @@ class WmsCenter(Center):
             )
 
     # -- what the center brings ------------------------------------------------------------
+
+    @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[Any]:
+        return console.pages()
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
