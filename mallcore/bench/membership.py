@@ -43,8 +43,6 @@ def _environment(url: str, schema: str | None, membership: bool) -> dict[str, st
         "MALLCORE_DATABASE__POOL_SIZE": "20",
         "MALLCORE_CENTERS__ENABLED": json.dumps(centers),
         "MALLCORE_JOBS__ENABLED": "false",
-        # every request of the bench comes from one address: no rate limits
-        "MALLCORE_HTTP__LIMITS__ENABLED": "false",
         "MALLCORE_LOGGING__LEVEL": '"warning"',
         # Seeding sends 64 admin requests at once, and 32 customers then order as fast as
         # they can: rate limits would answer 429 (both sides alike; they are not measured here).
