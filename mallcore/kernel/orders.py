@@ -20,7 +20,7 @@ from . import fast, pricing, states, tracing
 from . import tables as t
 from .access import require
 from .context import OrderContext
-from .errors import Conflict, InvalidInput, NotFound, PaymentFailed
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, PaymentFailed
 from .idempotency import Reply
 from .order_store import stored_adjustment
 from .schemas import HintView, OrderView, PaymentView, PlaceOrder
@@ -462,10 +462,26 @@ class OrderService:
         self.calls.order_release(ctx=ctx, hold=held)
 
     def staff_step(self, principal: Principal, order_id: int, step: str, note: str = "") -> OrderView:
-        """Manual ship / deliver / complete by staff, for shops without TMS; ``note`` goes on the timeline."""
+        """Manual ship / deliver / complete, for shops without TMS; ``note`` goes on the timeline.
+
+        Staff of the shop ship and complete. Delivery releases the customer's money
+        to the shop, so the shop cannot declare it: the customer confirms receipt
+        (``deliver`` by the order's customer), or platform staff or an admin record it.
+        """
         steps = {"ship": self.ship_in, "deliver": self.deliver_in, "complete": self.complete_in}
         with self.stage(step, order_id, principal) as ctx:
-            if not principal.can_act_for_shop(ctx.order.shop, "merchant", "warehouse"):
+            order = ctx.order
+            owner = order.customer == principal.subject and "customer" in principal.roles
+            staff = principal.can_act_for_shop(order.shop, "merchant", "warehouse")
+            if step == "deliver" and not (owner or (staff and principal.is_platform)):
+                if not staff:
+                    raise NotFound(f"order {order_id} not found", code="order_not_found")
+                raise Forbidden(
+                    "a shop cannot declare its own order delivered: the customer confirms receipt, "
+                    "or the carrier or platform staff record it",
+                    code="delivery_needs_confirmation",
+                )
+            if step != "deliver" and not staff:
                 raise NotFound(f"order {order_id} not found", code="order_not_found")
             steps[step](ctx, note=note)
         return self.views.get(principal, order_id)

@@ -54,6 +54,10 @@ orders = sa.Table(
     sa.Index("ix_orders_customer", "customer", "id"),
     sa.Index("ix_orders_shop_status", "shop", "status"),
     sa.Index("ix_orders_status_updated", "status", "updated_at"),
+    # The staff console: figures and lists by placement time, per shop and platform-wide; held orders.
+    sa.Index("ix_orders_shop_placed", "shop", "placed_at"),
+    sa.Index("ix_orders_placed", "placed_at"),
+    sa.Index("ix_orders_hold", "hold"),
 )
 
 order_lines = sa.Table(
@@ -130,9 +134,21 @@ api_tokens = sa.Table(
     sa.Column("subject", sa.String(128), nullable=False),
     sa.Column("roles", JSON, nullable=False),
     sa.Column("shop", sa.String(64), nullable=True),
+    # staff of the whole platform (staff tokens carry a shop or this flag)
+    sa.Column("platform", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("label", sa.String(200), nullable=True),
     sa.Column("created_at", Time(), nullable=False),
     sa.Column("revoked_at", Time(), nullable=True),
+)
+
+# Customers' tracking links revoked one by one (kernel/signing.py: the link format).
+tracking_revocations = sa.Table(
+    "tracking_link_revocations",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("order_id", Id, nullable=False),
+    sa.Column("revoked_by", sa.String(128), nullable=False),
+    sa.Column("revoked_at", Time(), nullable=False),
 )
 
 refunds = sa.Table(

@@ -55,7 +55,8 @@ def test_bad_points_figures_are_refused_with_their_code_and_nothing_is_written(m
         ("bob", [("TEE", 1)], 200, {}, 422, "points_insufficient"),
         ("alice", [("TEE", 1)], 5_010, {}, 422, "points_over_cap"),  # half of 100.00 at most
         ("alice", [("TEE", 1)], 15, {}, 422, "points_not_multiple"),
-        ("alice", [("TEE", 1)], 2**31, {}, 422, "points_too_large"),
+        ("alice", [("TEE", 1)], 2**30, {}, 422, "points_too_large"),
+        ("alice", [("TEE", 1)], 2**31, {}, 400, "invalid_request"),  # beyond the kernel's 32-bit column
         ("alice", [("TEE", 1)], -1, {}, 400, "invalid_request"),  # the kernel's schema
         ("alice", [("S2-TEE", 1)], 100, {"shop": "s2"}, 422, "points_not_accepted"),
     ]
