@@ -80,7 +80,7 @@ def test_adjustment_rows_of_earlier_orders_move_onto_their_orders_and_back(mallc
             step(alembic_config(kernel, conn), target)
             conn.commit()
 
-    alembic(command.downgrade, "3c1f0a9d2b7e")
+    alembic(command.downgrade, "7d41c0e9a2f3")
     now = "2026-12-01 10:00:00.000000" if kernel.db.is_sqlite else "2026-12-01 10:00:00+00"
     with kernel.db.engine.begin() as conn:
         conn.execute(
@@ -117,7 +117,7 @@ def test_adjustment_rows_of_earlier_orders_move_onto_their_orders_and_back(mallc
     ]
     assert [a.allocation for a in loaded] == [{41: -100, 42: -200}, {42: -5}]
 
-    alembic(command.downgrade, "3c1f0a9d2b7e")
+    alembic(command.downgrade, "7d41c0e9a2f3")
     with kernel.db.engine.connect() as conn:
         rows = conn.execute(
             sa.text(

@@ -5,7 +5,7 @@ adjustment rows are moved onto their orders (line ids become line numbers) and
 the order_adjustments table is dropped; a downgrade moves them back.
 
 Revision ID: 7d4e1c2b9a60
-Revises: 3c1f0a9d2b7e
+Revises: 7d41c0e9a2f3, f1a2b3c4d5e6
 Create Date: 2026-12-03 08:00:00.000000
 
 """
@@ -20,7 +20,8 @@ from mallcore.kernel import columns
 
 # revision identifiers, used by Alembic.
 revision: str = "7d4e1c2b9a60"
-down_revision: Union[str, Sequence[str], None] = "3c1f0a9d2b7e"
+# (after both heads of the kernel's branch: one head again)
+down_revision: Union[str, Sequence[str], None] = ("7d41c0e9a2f3", "f1a2b3c4d5e6")
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
