@@ -44,6 +44,8 @@ def _environment(url: str, schema: str | None, membership: bool) -> dict[str, st
         "MALLCORE_CENTERS__ENABLED": json.dumps(centers),
         "MALLCORE_JOBS__ENABLED": "false",
         "MALLCORE_LOGGING__LEVEL": '"warning"',
+        # the bench measures placement, not the request limits (as scenarios.bench_config)
+        "MALLCORE_HTTP__LIMITS__ENABLED": "false",
         f"MALLCORE_AUTH__TOKENS__{ADMIN.upper()}__SUBJECT": "bench-admin",
         f"MALLCORE_AUTH__TOKENS__{ADMIN.upper()}__ROLES": '["admin"]',
     }
