@@ -20,6 +20,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -118,9 +119,9 @@ class LimitsConfig(_Section):
     # Request rate limits, in the ``limits`` library's notation ("120/minute;10/second").
     enabled: bool = True
     # Per caller (the token's subject), for every route that needs a token.
-    per_principal: str = "600/minute;50/second"
+    per_principal: str = "3000/minute;100/second"
     # Per client IP (behind trusted proxies, the forwarded address), for every request.
-    per_ip: str = "1200/minute;100/second"
+    per_ip: str = "6000/minute;200/second"
     # "memory://" counts in each process; "redis://host:6379/0" shares counts across processes
     # (these and the failed-token counts of ``auth.bad_token_limit``).
     storage: str = "memory://"
@@ -162,6 +163,12 @@ class ShopConfig(_Section):
     def zone(self, shop: str) -> ZoneInfo:
         """The time zone of ``shop``'s customer-facing pages."""
         return ZoneInfo(self.timezones.get(shop, self.timezone))
+
+    def local_time(self, shop: str, value: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """``value`` as ``shop``'s customers read it (naive values are UTC), e.g. for timeline texts."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(self.zone(shop)).strftime(fmt)
 
 
 class OrdersConfig(_Section):

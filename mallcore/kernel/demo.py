@@ -41,7 +41,7 @@ class Demo(msgspec.Struct, kw_only=True):
 
 def seed(kernel: Kernel, base_url: str = "http://127.0.0.1:8000") -> list[str]:
     with kernel.db.transaction() as conn:
-        kernel.shops.ensure(conn, DEMO_SHOP, "Demo Shop 演示店铺", kernel.config.orders.currency)
+        kernel.shops.ensure(conn, DEMO_SHOP, "演示店铺", kernel.config.orders.currency)
         # Each demo run issues fresh tokens; the previous run's stop working.
         conn.execute(
             t.api_tokens.update()

@@ -22,6 +22,7 @@ from .access import require
 from .context import OrderContext
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, PaymentFailed
 from .idempotency import Reply
+from .order_store import stored_adjustment
 from .schemas import HintView, OrderView, PaymentView, PlaceOrder
 from .states import OrderStatus as S
 from .types import SYSTEM, Adjustment, Line, Order, Payment, Phase, Principal, utcnow
@@ -82,7 +83,6 @@ class OrderService:
         self._insert_order = fast.insert(t.orders, ORDER_KEYS, db, returning=("id",))
         # RETURNING line_no too: a multi-row INSERT may return rows in any order.
         self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, db, ("id", "line_no"))
-        self._insert_adjustments = fast.insert(t.order_adjustments, ADJUSTMENT_KEYS, db)
         self._insert_timeline = fast.insert(t.order_timeline, TIMELINE_KEYS, db)
 
     def context(
@@ -277,18 +277,17 @@ class OrderService:
             # Clamped to whatever the order stands at: the total becomes zero.
             ctx.adjust("kernel", no_charge, -(10**15), phase=Phase.SETTLEMENT, code="no_charge")
         applied = pricing.price(order, lines, ctx.adjustments)
-        order.id = self._insert_order.execute(conn, _order_row(order)).scalar()
+        # The adjustments go in the order's own row (by line number): no statement of their own.
+        order.id = self._insert_order.execute(conn, _order_row(order, applied)).scalar()
         returned = self._insert_lines.execute(conn, [_line_row(order.id, line) for line in lines])
         ids = {line_no: line_id for line_id, line_no in returned.rows}
         for line in lines:
             line.id = ids[line.line_no]
         self.calls.order_reserve(ctx=ctx)
         by_no: dict[int, int] = {line.line_no: line.id for line in lines if line.id is not None}
-        if applied:
-            for adj in applied:
-                adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
-                adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}
-            self._insert_adjustments.execute(conn, [_adjustment_row(order.id, a) for a in applied])
+        for adj in applied:  # as load_adjustments gives them: by line id
+            adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
+            adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}
         # No timeline row for the placement itself: the order row says who
         # placed it and when, and timeline_entries() shows it as the first entry.
         ctx.emit(
@@ -491,18 +490,16 @@ class OrderService:
 ORDER_KEYS = (
     "shop", "customer", "status", "currency", "subtotal", "discount", "shipping", "fees", "total", "paid",
     "refunded", "address", "coupons", "points", "parent_id", "hold", "extra", "placed_at", "updated_at",
+    "adjustments",
 )  # fmt: skip
 LINE_KEYS = (
     "order_id", "line_no", "sku", "name", "quantity", "unit_price", "subtotal", "discount", "shipping", "fees",
     "total", "weight_grams", "attrs",
 )  # fmt: skip
-ADJUSTMENT_KEYS = (
-    "order_id", "line_id", "phase", "source", "reason", "code", "amount", "allocation", "funded_by",
-)  # fmt: skip
 TIMELINE_KEYS = ("order_id", "at", "kind", "actor", "message", "messages", "public", "ref", "data")
 
 
-def _order_row(order: Order) -> dict[str, Any]:
+def _order_row(order: Order, applied: list[Adjustment]) -> dict[str, Any]:
     return {
         "shop": order.shop,
         "customer": order.customer,
@@ -523,6 +520,7 @@ def _order_row(order: Order) -> dict[str, Any]:
         "extra": order.extra or None,
         "placed_at": order.placed_at,
         "updated_at": order.updated_at,
+        "adjustments": [stored_adjustment(a) for a in applied] or None,
     }
 
 
@@ -541,21 +539,6 @@ def _line_row(order_id: int, line: Line) -> dict[str, Any]:
         "total": line.total,
         "weight_grams": line.weight_grams,
         "attrs": line.attrs or None,
-    }
-
-
-def _adjustment_row(order_id: int, adj: Adjustment) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "line_id": adj.line_id,
-        "phase": adj.phase,
-        "source": adj.source,
-        "reason": adj.reason,
-        "code": adj.code,
-        "amount": adj.amount,
-        # Line ids as keys: JSON writes them as strings, as load_adjustments reads them.
-        "allocation": adj.allocation or None,
-        "funded_by": adj.funded_by,
     }
 
 

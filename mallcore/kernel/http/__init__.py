@@ -6,7 +6,7 @@ from ..idempotency import Reply
 from .app import MallcorePlugin, create_app
 from .bodies import decode_json_body
 from .errors import resend_on_conflict
-from .guards import platform, principal_of, roles
+from .guards import platform, principal_of, roles, use_principal
 from .replies import IdempotencyKey, Idempotent, IdempotentWrite, raw_json
 from .routing import center_router
 
@@ -24,4 +24,5 @@ __all__ = [
     "raw_json",
     "resend_on_conflict",
     "roles",
+    "use_principal",
 ]

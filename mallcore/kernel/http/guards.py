@@ -54,6 +54,13 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     return cast("Principal", principal)
 
 
+def use_principal(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> None:
+    """Make ``principal`` the caller of this request, for a center that authenticates
+    requests another way than a bearer token (the console's session cookie): the
+    guards and the ``principal`` dependency then see it."""
+    cast(dict[str, Any], connection.scope)[PRINCIPAL_SCOPE] = principal
+
+
 def roles(*names: str) -> Guard:
     """A guard: 403 ``role_required`` unless the caller holds one of ``names``."""
 

@@ -32,7 +32,7 @@ from msgspec import Meta
 
 from mallcore.kernel import Center, Kernel, OrderContext, Payment, Refund, format_amount, hookimpl, utcnow
 
-from . import accounts
+from . import accounts, console
 from . import tables as t
 from .journal import Journal
 from .membership import PointsBookings
@@ -136,6 +136,10 @@ class FinanceCenter(PointsBookings, Center):
             self.reviews.settle(ctx, refund)
         elif refund.status == "rejected":
             self.reviews.settle(ctx, refund)
+
+    @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[Any]:
+        return console.pages(self)
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:

@@ -46,6 +46,7 @@ from mallcore.kernel import (
 from mallcore.kernel.aftersale import AfterSaleCase
 from mallcore.kernel.http import center_router
 
+from . import console
 from . import tables as t
 from .carriers import SANDBOX, Carrier, CarrierSettings, build
 from .freight import NotDelivered, TemplateCache, bump_version, group, quote_parcels, save_template
@@ -254,6 +255,10 @@ class TmsCenter(Center):
         add_parcels(page, conn, self.carriers)
 
     # -- what the center brings -----------------------------------------------------------
+
+    @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[Any]:
+        return console.pages()
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
