@@ -132,3 +132,14 @@ def test_the_sandbox_carrier_accepts_webhooks_signed_with_a_key_in_rotation(mall
         "/tms/webhooks/sandbox", content=body, headers={signing.HEADER: signing.sign("forged", body)}
     )
     assert (r.status_code, r.json()["code"]) == (401, "signature_invalid")
+
+
+def test_a_link_has_one_spelling_so_a_revoked_one_cannot_come_back_respelled(mallcore):
+    kernel = mallcore.kernel(config={"secrets": {"tracking": ["k"]}})
+    ring = kernel.keyring("tracking")
+    token = signing.tracking_token(ring, 9, 30)
+    day, _, mac = token.partition(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = [f"0{day}.{mac}"] + [f"{day}.{mac[:-1]}{c}" for c in alphabet if c != mac[-1]]
+    assert signing.tracking_token_valid(ring, 9, token)
+    assert not any(signing.tracking_token_valid(ring, 9, other) for other in respelled)

@@ -43,7 +43,8 @@ STATIC = Path(__file__).parent / "static"
 class ConsoleSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Where the console is served.
     path: str = "/console"
-    # Signs session cookies and CSRF tokens; else ``[auth] secret``; else a
+    # Signs session cookies and CSRF tokens; else the first ``[secrets] sessions`` key;
+    # else ``[auth] secret``; else a
     # random key per process (sessions end when it restarts; set one when
     # several workers serve the console).
     secret: str | None = None
@@ -89,7 +90,10 @@ class ConsoleCenter(Center):
         return request.url.scheme == "https"
 
     def _secret(self) -> str:
-        secret = self.settings.secret or self.kernel.config.auth.secret
+        configured = self.kernel.config.secrets.sessions
+        secret = (
+            self.settings.secret or (configured[0] if configured else None) or self.kernel.config.auth.secret
+        )
         if secret is None:
             self.log.warning(
                 "console.ephemeral_secret",

@@ -21,7 +21,9 @@ class Browser:
         self.kit, self.kernel = kit, kernel
 
     def sign_in(self, roles: str, subject: str, shop: str | None = None) -> Browser:
-        token = self.kit.token(self.kernel, roles, subject, shop)
+        """Sign in; staff without ``shop`` are platform staff."""
+        staff = roles in ("merchant", "warehouse", "finance", "risk")
+        token = self.kit.token(self.kernel, roles, subject, shop, platform=staff and shop is None)
         r = self.post("/console/sign-in", {"token": token, "next": "/console/"})
         assert r.status_code == 303 and r.headers["location"] == "/console/", r.text
         return self

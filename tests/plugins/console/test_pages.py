@@ -112,7 +112,7 @@ def test_tms_shipments_and_templates(world: Any) -> None:
 def test_risk_review_queue_shows_facts_and_rules_and_releases(mallcore: Any) -> None:
     kernel = mallcore.kernel(centers=["catalog", "payment", "risk", "console"])
     mallcore.product(kernel, shop="s1", skus=[("TEE", 7900)])
-    analyst = mallcore.client(kernel, "risk", "r1")
+    analyst = mallcore.client(kernel, "risk", "r1", platform=True)
     rule = {"name": "big basket", "condition": "order.total > 5000", "action": "review"}
     assert analyst.post("/risk/rules", json=rule).status_code == 201
     r = mallcore.client(kernel, "customer", "alice").post(

@@ -145,7 +145,7 @@ def test_demo_adds_a_template_once(mallcore):
     notes = seed(kernel)
     assert any(n.strip().startswith("tms: freight template") for n in notes)
     secret = kernel.centers["tms"].carriers["sandbox"].secret
-    assert any(secret in n and "derived from the kernel's secret" in n for n in notes)
+    assert any(secret in n and "derived from the kernel's webhooks key" in n for n in notes)
     seed(kernel)
     admin = mallcore.client(kernel, "admin", "root")
     [tpl] = admin.get("/tms/templates", params={"shop": "demo"}).json()
