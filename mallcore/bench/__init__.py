@@ -89,6 +89,12 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     help="overload: the server's http.overload.max_wait_ms (longest wait in the admission line).",
 )
 @click.option(
+    "--overload-in-flight",
+    default=0,
+    show_default=True,
+    help="overload: http.overload.max_writes_in_flight per worker [default 0: clients / workers].",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False), default="bench-results/latest.json", show_default=True
 )
 def bench(**options: Any) -> None:

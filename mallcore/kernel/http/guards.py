@@ -12,7 +12,7 @@
 - :func:`roles` answers 403 ``role_required`` unless the caller holds one of
   the roles (admins always pass);
 - :func:`platform` answers 403 ``platform_only`` unless the caller is an
-  admin or platform staff (no shop) with one of the roles.
+  admin or platform staff (``platform=True``) with one of the roles.
 
 A guard runs before the body is read: a caller without the role learns
 nothing about what the route would have said of their input. Whether the

@@ -118,6 +118,10 @@ class FinanceCenter(PointsBookings, Center):
             self.journal.post_payment(ctx, payment)
 
     @hookimpl
+    def order_payment_returned(self, ctx: OrderContext, payment: Payment, refund_reference: str) -> None:
+        self.journal.post_payment_returned(ctx, payment, refund_reference)
+
+    @hookimpl
     def order_deliver(self, ctx: OrderContext) -> None:
         self.journal.post_sale(ctx)
         self.platform_discounts.post_sale(ctx)
