@@ -20,8 +20,10 @@ class Browser:
         self.client: TestClient[Any] = TestClient(kit.app(kernel), raise_server_exceptions=False)
         self.kit, self.kernel = kit, kernel
 
-    def sign_in(self, roles: str, subject: str, shop: str | None = None) -> Browser:
-        token = self.kit.token(self.kernel, roles, subject, shop)
+    def sign_in(
+        self, roles: str, subject: str, shop: str | None = None, *, platform: bool = False
+    ) -> Browser:
+        token = self.kit.token(self.kernel, roles, subject, shop, platform=platform)
         r = self.post("/console/sign-in", {"token": token, "next": "/console/"})
         assert r.status_code == 303 and r.headers["location"] == "/console/", r.text
         return self
