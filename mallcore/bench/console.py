@@ -171,9 +171,21 @@ def seed(kernel: Any, orders: int) -> dict[str, Any]:
             sa.select(cases.c.id, cases.c.order_id).where(cases.c.shop == SHOP).order_by(cases.c.id.desc())
         ).first()
     assert sample is not None
-    if kernel.db.engine.dialect.name == "sqlite":
-        with kernel.db.engine.connect() as conn:
+    # Planner statistics, as a live database has them (autovacuum would gather them later).
+    with kernel.db.engine.connect() as conn:
+        if kernel.db.engine.dialect.name == "sqlite":
             conn.exec_driver_sql("ANALYZE")
+        else:
+            for table in (
+                "orders",
+                "order_lines",
+                "order_timeline",
+                "order_refunds",
+                cases.name,
+                reviews.name,
+            ):
+                conn.exec_driver_sql(f"ANALYZE {table}")
+        conn.commit()
     return {"case": sample.id, "order": sample.order_id, "waybill": f"SFB{sample.id:07d}"}
 
 

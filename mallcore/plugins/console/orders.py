@@ -156,7 +156,10 @@ class OrderPages(Controller):
         steps = [
             step
             for step, who in STEPS.get(view.status, [])
-            if principal.has(*who) and principal.can_act_for_shop(view.shop, *who)
+            if principal.has(*who)
+            and principal.can_act_for_shop(view.shop, *who)
+            # a shop cannot declare its own order delivered (OrderService.staff_step)
+            and (step != "deliver" or principal.is_platform)
         ]
         return render(
             request,

@@ -1,6 +1,6 @@
 """The staff's session: a signed, HttpOnly, SameSite=Lax cookie with an expiry.
 
-The cookie holds who signed in (subject, roles, shop, as ``resolve_principal``
+The cookie holds who signed in (subject, roles, shop, platform scope, as ``resolve_principal``
 answered for the token they typed) and when the session ends, as
 ``<base64url JSON>.<base64url HMAC-SHA256>``. Nothing is stored server-side,
 so any worker reads it; the key comes from config or the environment
@@ -33,6 +33,7 @@ class Session(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     roles: list[str]
     shop: str | None
     exp: int
+    # platform staff (``Principal.platform``): they act for every shop
     platform: bool = False
 
     def principal(self) -> Principal:
@@ -68,8 +69,8 @@ class Sessions:
             sub=principal.subject,
             roles=sorted(principal.roles),
             shop=principal.shop,
-            exp=int(now if now is not None else time.time()) + self.seconds,
             platform=principal.platform,
+            exp=int(now if now is not None else time.time()) + self.seconds,
         )
         payload = _b64(msgspec.json.encode(body))
         return f"{payload}.{_b64(self._mac(payload))}"

@@ -20,10 +20,13 @@ class Browser:
         self.client: TestClient[Any] = TestClient(kit.app(kernel), raise_server_exceptions=False)
         self.kit, self.kernel = kit, kernel
 
-    def sign_in(self, roles: str, subject: str, shop: str | None = None) -> Browser:
-        """Sign in; staff without ``shop`` are platform staff."""
-        staff = roles in ("merchant", "warehouse", "finance", "risk")
-        token = self.kit.token(self.kernel, roles, subject, shop, platform=staff and shop is None)
+    def sign_in(
+        self, roles: str, subject: str, shop: str | None = None, *, platform: bool | None = None
+    ) -> Browser:
+        """Sign in; staff without ``shop`` are platform staff unless ``platform=False``."""
+        if platform is None:
+            platform = roles in ("merchant", "warehouse", "finance", "risk") and shop is None
+        token = self.kit.token(self.kernel, roles, subject, shop, platform=platform)
         r = self.post("/console/sign-in", {"token": token, "next": "/console/"})
         assert r.status_code == 303 and r.headers["location"] == "/console/", r.text
         return self

@@ -120,7 +120,7 @@ def test_risk_review_queue_shows_facts_and_rules_and_releases(mallcore: Any) -> 
     )
     assert r.status_code == 201 and r.json()["hold"], r.text
     order_id = r.json()["id"]
-    browser = Browser(mallcore, kernel).sign_in("risk", "r1")
+    browser = Browser(mallcore, kernel).sign_in("risk", "r1", platform=True)
     queue = browser.get("/console/risk")
     review_id = int(re.search(r'<a href="/console/risk/(\d+)">', queue.text).group(1))
     assert "big basket" in queue.text and f'href="/console/orders/{order_id}"' in queue.text
