@@ -21,7 +21,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -106,12 +106,24 @@ class HttpConfig(_Section):
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     # The header a client app sends its device id in (risk counts orders per device).
     device_header: str = "X-Device-Id"
+    # Threads per worker running the (synchronous) route handlers; 0 keeps asyncio's
+    # default, min(32, CPUs + 4). Combined placements batch the requests waiting in them.
+    threads: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 64
+
+
+class CombineConfig(_Section):
+    # Group commit: placements waiting for the writer together run in one
+    # transaction (docs/architecture.md, "Combined placements").
+    enabled: bool = True
+    # The most orders in one batch; a lone request is always placed at once.
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=256)] = 32
 
 
 class OrdersConfig(_Section):
     currency: str = "CNY"
     max_lines: int = 100
     max_quantity: int = 9_999
+    combine: CombineConfig = msgspec.field(default_factory=CombineConfig)
 
 
 class JobsConfig(_Section):

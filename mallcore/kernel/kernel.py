@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import tables
 from .auth import Auth, DefaultIdentity
+from .combine import Combiner
 from .config import Config, load_config, validate_settings
 from .db import Database
 from .errors import ConfigError, PluginError
@@ -114,6 +115,9 @@ class Kernel:
             config=config.orders,
             log=self.log,
         )
+        combine = config.orders.combine
+        self.combiner = Combiner(self.orders, max_batch=combine.max_batch) if combine.enabled else None
+        self.orders.combined = self.combiner
         jobs = [
             Job(
                 "kernel.idempotency_purge",
@@ -237,6 +241,12 @@ class Kernel:
     def close(self) -> None:
         self.shutdown()
         self.db.dispose()
+
+    def combining(self) -> dict[str, Any]:
+        """Whether concurrent placements are combined (``[orders.combine]``), and who writes per batch."""
+        cfg = self.config.orders.combine
+        batch = [impl.plugin_name for impl in self.hook.order_reserve_batch.get_hookimpls()]
+        return {"enabled": self.combiner is not None, "max_batch": cfg.max_batch, "batch_hook": batch}
 
     def describe(self) -> list[dict[str, Any]]:
         """What each enabled center contributes (``mallcore centers``)."""
