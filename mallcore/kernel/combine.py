@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -60,7 +61,7 @@ from .orders import LINE_KEYS, ORDER_KEYS, _adjustment_row, _line_row, _order_ro
 
 if TYPE_CHECKING:
     from .orders import OrderService
-    from .schemas import OrderView
+    from .schemas import OrderView, PlaceOrder
     from .types import Adjustment, Line, Order, Principal
 
 
@@ -178,6 +179,38 @@ class Combiner:
             raise job.error
         assert job.ctx is not None and job.view is not None
         return job.ctx, job.view, job.body
+
+    def together(
+        self, placements: Sequence[tuple[Principal, PlaceOrder]]
+    ) -> list[tuple[OrderView, bytes] | BaseException]:
+        """Place ``placements`` as one batch, in this order, as if they had arrived together.
+
+        For bulk imports, tests and the bench; it runs beside the queue, as
+        another worker process would. Each item's answer, or its error.
+        """
+        out: list[tuple[OrderView, bytes] | BaseException] = []
+        jobs: list[tuple[int, _Job]] = []
+        for i, (principal, req) in enumerate(placements):
+            try:
+                order, lines = self.orders._new_order(principal, req)
+            except Exception as exc:
+                out.append(exc)
+                continue
+            out.append(RuntimeError("not placed"))
+            jobs.append((i, _Job(principal, order, lines, Reply())))
+        batch = [job for _, job in jobs]
+        try:
+            self._run(batch)
+        except Exception as exc:
+            for job in batch:
+                job.error, job.view = job.error or exc, None
+        for i, job in jobs:
+            if job.error is not None or job.ctx is None or job.view is None:
+                out[i] = job.error or RuntimeError("not placed")
+            else:
+                self.orders.committed(job.ctx)
+                out[i] = (job.view, job.body)
+        return out
 
     def _submit(self, job: _Job) -> None:
         with self._mutex:

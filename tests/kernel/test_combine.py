@@ -13,9 +13,12 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from mallcore.kernel import Center, Rejected, hookimpl
+from mallcore.kernel import Center, Principal, Rejected, hookimpl
 from mallcore.kernel import tables as kt
+from mallcore.kernel.schemas import LineIn, PlaceOrder
 from tests.plugins.wms.helpers import Shop, address, check_invariants, live_by_order
 
 md = sa.MetaData()
@@ -301,3 +304,61 @@ def test_a_lone_order_is_placed_at_once_without_a_savepoint(mallcore):
     seen = statements(shop.kernel, lambda: shop.placed({"HOT": 1}))
     assert not any(s.startswith("SAVEPOINT") for s in seen)
     assert shop.kernel.combiner.batches == 0
+
+
+# -- combined and one by one give the same result ---------------------------------------
+
+STOCK = {"HOT": 6, "TEE": 9, "CAP": 3}
+order_lines = st.dictionaries(
+    st.sampled_from(["HOT", "TEE", "CAP", "NOPE"]), st.integers(1, 4), min_size=1, max_size=3
+)
+placements = st.lists(st.tuples(st.sampled_from(["ann", "bob", "cy"]), order_lines), min_size=1, max_size=12)
+
+
+def stocked(mallcore: Any) -> Shop:
+    from mallcore_fee import FeeCenter
+
+    shop = Shop(
+        mallcore,
+        skus=[("HOT", 500, 0), ("TEE", 1999, 0), ("CAP", 2500, 0)],
+        warehouses=[("SH", "310000")],
+        extra=(FeeCenter,),
+    )
+    for sku, units in STOCK.items():
+        shop.inbound("SH", sku, units)
+    return shop
+
+
+def outcome(answer: Any) -> Any:
+    if isinstance(answer, BaseException):
+        return (getattr(answer, "status", 500), getattr(answer, "code", type(answer).__name__))
+    view = answer[0]
+    lines = [(line.sku, line.quantity, line.unit_price, line.total) for line in view.lines]
+    adjustments = [(a.source, a.amount, a.code) for a in view.adjustments]
+    return (201, view.customer, view.total, lines, adjustments)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(placements)
+def test_placing_combined_or_one_by_one_gives_the_same_orders_totals_and_stock(mallcore, wanted):
+    requests = [
+        (
+            Principal(customer, frozenset({"customer"})),
+            PlaceOrder(shop="s1", lines=[LineIn(sku=s, quantity=q) for s, q in lines.items()]),
+        )
+        for customer, lines in wanted
+    ]
+    alone, combined = stocked(mallcore), stocked(mallcore)
+    one_by_one = []
+    for principal, req in requests:
+        try:
+            one_by_one.append(alone.kernel.orders.place(principal, req))
+        except Exception as exc:
+            one_by_one.append(exc)
+    assert combined.kernel.combiner is not None
+    together = combined.kernel.combiner.together(requests)
+    assert [outcome(a) for a in together] == [outcome(a) for a in one_by_one]
+    assert combined.stock() == alone.stock()
+    check_invariants(combined.kernel)
+    placed = [a[0].id for a in together if not isinstance(a, BaseException)]
+    assert set(live_by_order(combined.kernel)) == set(placed)
