@@ -117,6 +117,9 @@ class CombineConfig(_Section):
     enabled: bool = True
     # The most orders in one batch; a lone request is always placed at once.
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=256)] = 32
+    # Who runs a batch: "caller", the first waiting request's own thread (no hand-off for
+    # a lone order), or "thread", one writer thread per process draining the queue.
+    writer: Literal["caller", "thread"] = "caller"
 
 
 class OrdersConfig(_Section):

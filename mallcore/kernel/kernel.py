@@ -116,7 +116,11 @@ class Kernel:
             log=self.log,
         )
         combine = config.orders.combine
-        self.combiner = Combiner(self.orders, max_batch=combine.max_batch) if combine.enabled else None
+        self.combiner = (
+            Combiner(self.orders, max_batch=combine.max_batch, writer=combine.writer)
+            if combine.enabled
+            else None
+        )
         self.orders.combined = self.combiner
         jobs = [
             Job(
@@ -240,13 +244,20 @@ class Kernel:
 
     def close(self) -> None:
         self.shutdown()
+        if self.combiner is not None:
+            self.combiner.close()
         self.db.dispose()
 
     def combining(self) -> dict[str, Any]:
         """Whether concurrent placements are combined (``[orders.combine]``), and who writes per batch."""
         cfg = self.config.orders.combine
         batch = [impl.plugin_name for impl in self.hook.order_reserve_batch.get_hookimpls()]
-        return {"enabled": self.combiner is not None, "max_batch": cfg.max_batch, "batch_hook": batch}
+        return {
+            "enabled": self.combiner is not None,
+            "max_batch": cfg.max_batch,
+            "writer": cfg.writer,
+            "batch_hook": batch,
+        }
 
     def describe(self) -> list[dict[str, Any]]:
         """What each enabled center contributes (``mallcore centers``)."""

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -185,11 +186,13 @@ def test_a_batch_that_outgrows_the_stock_serves_the_earliest_arrivals(mallcore):
     check_invariants(shop.kernel)
 
 
-def test_a_mixed_batch_commits_exactly_the_orders_that_succeed(mallcore):
+@pytest.mark.parametrize("writer", ["caller", "thread"])
+def test_a_mixed_batch_commits_exactly_the_orders_that_succeed(mallcore, writer):
     """Success, a pre-validate refusal, out of stock, a coupon refusal in order_reserve and a
     center that raises for one order mid-batch: each client gets its own answer, and
     nothing of a refused order is written."""
     shop, gate = gated_shop(mallcore, units=3, extra=(PerOrderCenter,))
+    shop.kernel.combiner.writer = writer  # the requests' own threads, or one writer thread
     c = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(8)]
     replies = in_one_batch(
         shop,
