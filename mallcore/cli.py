@@ -42,6 +42,12 @@ class State:
         self._kernel: Any = None
         self._center_commands: dict[str, list[click.Command]] | None = None
 
+    def set_env(self, name: str, value: str) -> None:
+        """Set a ``MALLCORE_...`` variable for this process and the workers it starts; forget
+        the config and kernel made before, so the next use reads it."""
+        os.environ[name] = value
+        self._config = self._kernel = self._center_commands = None
+
     def use(self, config_path: str | None) -> None:
         if config_path and config_path != self.config_path:
             self.config_path = config_path
@@ -188,6 +194,11 @@ def serve(state: State, host: str, port: int, workers: int, migrate: bool | None
     kernel.close()
     if state.config_path:
         os.environ["MALLCORE_CONFIG"] = os.path.abspath(state.config_path)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        # Each worker counts its own requests; /metrics adds every worker's up (docs/deploy.md).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mallcore-metrics-")
     click.echo(
         f"mallcore serving on http://{host}:{port} ({workers} worker(s)); OpenAPI at /schema", err=True
     )
@@ -357,9 +368,13 @@ def demo(ctx: click.Context, then_serve: bool, host: str, port: int) -> None:
     from .kernel.demo import seed
 
     state: State = ctx.obj
+    base_url = f"http://{host}:{port}"
+    if not state.config.http.base_url:
+        # Customers' tracking links (tracking_url) are absolute: they are sent to people.
+        state.set_env("MALLCORE_HTTP__BASE_URL", base_url)
     kernel = state.kernel()
     kernel.upgrade()
-    for line in seed(kernel, base_url=f"http://{host}:{port}"):
+    for line in seed(kernel, base_url=base_url):
         click.echo(line)
     kernel.close()
     if then_serve:

@@ -15,7 +15,7 @@ fixture, ``mallcore``, a :class:`Kit`::
 - ``kit.kernel(...)``: a kernel with the chosen centers and settings on a
   throw-away database (a SQLite file in the test's temporary folder, or a
   fresh schema on the PostgreSQL server named by
-  ``MALLCORE_TEST_DATABASE_URL``), tables created, jobs off.
+  ``MALLCORE_TEST_DATABASE_URL``), tables created, jobs and rate limits off.
 - ``kit.client(kernel, role, subject, shop=...)``: an HTTP test client
   authenticated as a principal of that role.
 - ``extra=[MyCenter]``: temporary centers, registered for this kernel only,
@@ -126,6 +126,8 @@ class Kit:
         overrides: dict[str, Any] = {
             "database": self.database(),
             "jobs": {"enabled": False},
+            # every test client comes from one address: limits only where a test turns them on
+            "http": {"limits": {"enabled": False}},
             "centers": {"enabled": list(centers) + [c.name for c in extra if c.name not in centers]},
         }
         for name, values in (settings or {}).items():

@@ -20,6 +20,9 @@ Scenarios (all by default):
   order against promotion off (:mod:`.promotion`).
 - ``membership``: placement by a Gold member spending points on every order
   against the same placement with membership off (:mod:`.membership`).
+- ``overload``: twice the saturating load on ``POST /orders`` for a bounded
+  time, with the admission line on: 5xx other than 503, the longest wait,
+  p99 of the admitted orders against the unloaded p99 (:mod:`.overload`).
 
 Every figure is measured in the same run as its baseline; only ratios are
 meant to be compared across machines.
@@ -38,7 +41,9 @@ import click
 # ``scenario(target, folder, *, requests, clients, workers, rounds, console_orders)``
 # returning the scenario's figures, and ``line(figures)`` printing them.
 CENTER_SCENARIOS = ("risk", "promotion", "membership")
-SCENARIOS = ("place", "hot", "statements", "plugins", *CENTER_SCENARIOS)
+# Every scenario that lives in a module of its own, with the same ``scenario`` and ``line``.
+MODULE_SCENARIOS = (*CENTER_SCENARIOS, "overload")
+SCENARIOS = ("place", "hot", "statements", "plugins", *MODULE_SCENARIOS)
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -67,6 +72,15 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 @click.option("--hot-attempts", default=2000, show_default=True)
 @click.option("--hot-clients", default=32, show_default=True)
+@click.option(
+    "--overload-seconds", default=30.0, show_default=True, help="overload: how long the 2x load runs."
+)
+@click.option(
+    "--overload-wait-ms",
+    default=50,
+    show_default=True,
+    help="overload: the server's http.overload.max_wait_ms (longest wait in the admission line).",
+)
 @click.option(
     "--out", type=click.Path(dir_okay=False), default="bench-results/latest.json", show_default=True
 )

@@ -9,6 +9,7 @@ in the same run, so its own cost cancels out of the ratios.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +24,8 @@ class Result(msgspec.Struct, kw_only=True):
     latencies: list[float]
     # completion time (since start) of each response, by status
     done_at: dict[int, list[float]]
+    # latency of each response, by status
+    by_status: dict[int, list[float]] = {}
 
     def rate(self, status: int | None = None) -> float:
         if status is None:
@@ -30,10 +33,11 @@ class Result(msgspec.Struct, kw_only=True):
         times = self.done_at.get(status, [])
         return len(times) / max(times) if times else 0.0
 
-    def percentile(self, p: float) -> float:
-        if not self.latencies:
+    def percentile(self, p: float, status: int | None = None) -> float:
+        latencies = self.latencies if status is None else self.by_status.get(status, [])
+        if not latencies:
             return 0.0
-        ordered = sorted(self.latencies)
+        ordered = sorted(latencies)
         return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
@@ -50,7 +54,9 @@ async def _worker(
     statuses: Counter[int],
     latencies: list[float],
     done_at: dict[int, list[float]],
+    by_status: dict[int, list[float]],
     start: float,
+    interval: float,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -73,35 +79,56 @@ async def _worker(
             latencies.append(now - sent)
             statuses[status] += 1
             done_at.setdefault(status, []).append(now - start)
+            by_status.setdefault(status, []).append(now - sent)
+            if interval and now - sent < interval:
+                await asyncio.sleep(interval - (now - sent))
     finally:
         writer.close()
 
 
-def run(host: str, port: int, requests: list[bytes], concurrency: int) -> Result:
-    """Send every request once over ``concurrency`` keep-alive connections."""
+def run(
+    host: str,
+    port: int,
+    requests: list[bytes],
+    concurrency: int,
+    *,
+    interval: float = 0.0,
+    seconds: float | None = None,
+) -> Result:
+    """Send every request once over ``concurrency`` keep-alive connections.
+
+    With ``seconds``, send the requests over and over until that time is up;
+    with ``interval``, a connection sends at most one request per
+    ``interval`` seconds (a paced, open load rather than as fast as answers come).
+    """
 
     async def main() -> Result:
-        queue = iter(requests)
+        queue = iter(requests) if seconds is None else itertools.cycle(requests)
+        start = time.perf_counter()
+        deadline = None if seconds is None else start + seconds
 
         def next_request() -> bytes | None:
+            if deadline is not None and time.perf_counter() >= deadline:
+                return None
             return next(queue, None)
 
         statuses: Counter[int] = Counter()
         latencies: list[float] = []
         done_at: dict[int, list[float]] = {}
-        start = time.perf_counter()
+        by_status: dict[int, list[float]] = {}
         await asyncio.gather(
             *(
-                _worker(host, port, next_request, statuses, latencies, done_at, start)
+                _worker(host, port, next_request, statuses, latencies, done_at, by_status, start, interval)
                 for _ in range(concurrency)
             )
         )
         return Result(
-            requests=len(requests),
+            requests=len(latencies),
             seconds=time.perf_counter() - start,
             statuses=dict(statuses),
             latencies=latencies,
             done_at=done_at,
+            by_status=by_status,
         )
 
     return asyncio.run(main())

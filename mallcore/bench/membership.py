@@ -43,6 +43,8 @@ def _environment(url: str, schema: str | None, membership: bool) -> dict[str, st
         "MALLCORE_DATABASE__POOL_SIZE": "20",
         "MALLCORE_CENTERS__ENABLED": json.dumps(centers),
         "MALLCORE_JOBS__ENABLED": "false",
+        # every request of the bench comes from one address: no rate limits
+        "MALLCORE_HTTP__LIMITS__ENABLED": "false",
         "MALLCORE_LOGGING__LEVEL": '"warning"',
         f"MALLCORE_AUTH__TOKENS__{ADMIN.upper()}__SUBJECT": "bench-admin",
         f"MALLCORE_AUTH__TOKENS__{ADMIN.upper()}__ROLES": '["admin"]',

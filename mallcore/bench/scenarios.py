@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from . import CENTER_SCENARIOS, SCENARIOS, load, raw
+from . import MODULE_SCENARIOS, SCENARIOS, load, raw
 
 ADMIN, CUSTOMER = "bench-admin-token", "bench-customer-token"
 SKUS = {f"BENCH-{i}": (1000 + 100 * i, 10**8) for i in range(1, 11)}
@@ -142,7 +142,11 @@ def server(factory: str, env: dict[str, str], workers: int, log: Path) -> Iterat
             proc.kill()
 
 
-def kernel_config(url: str, schema: str | None, folder: Path, extra_centers: tuple[str, ...] = ()) -> Path:
+def kernel_config(
+    url: str, schema: str | None, folder: Path, extra_centers: tuple[str, ...] = (), http: str = ""
+) -> Path:
+    """A config for the bench's kernel; ``http`` adds TOML lines under ``[http]``. Rate limits
+    are off: every request of the bench comes from one address and one customer."""
     path = folder / f"bench-{uuid.uuid4().hex[:8]}.toml"
     schema_line = f'schema = "{schema}"\n' if schema else ""
     centers = ", ".join(f'"{c}"' for c in ("catalog", "payment", "wms", *extra_centers))
@@ -150,6 +154,7 @@ def kernel_config(url: str, schema: str | None, folder: Path, extra_centers: tup
         f'[database]\nurl = "{url}"\n{schema_line}pool_size = 20\n'
         f"[centers]\nenabled = [{centers}]\n"
         "[jobs]\nenabled = false\n"
+        f"[http]\n{http}[http.limits]\nenabled = false\n"
         '[logging]\nlevel = "info"\nformat = "json"\n'
         f'[auth.tokens."{ADMIN}"]\nsubject = "bench-admin"\nroles = ["admin"]\n'
         f'[auth.tokens."{CUSTOMER}"]\nsubject = "bench-customer"\nroles = ["customer"]\n'
@@ -539,7 +544,7 @@ def run(
                         section[name] = scenario_hot(target, folder, hot_attempts, hot_clients, procs, rounds)
                     elif name == "statements":
                         section[name] = scenario_statements(target, folder)
-                    elif name in CENTER_SCENARIOS:
+                    elif name in MODULE_SCENARIOS:
                         section[name] = _center_module(name).scenario(
                             target,
                             folder,
@@ -566,7 +571,7 @@ def _center_module(name: str) -> Any:
 
 
 def _line(kind: str, name: str, r: dict[str, Any]) -> str:
-    if name in CENTER_SCENARIOS:
+    if name in MODULE_SCENARIOS:
         return str(_center_module(name).line(r))
     if name == "place":
         return (

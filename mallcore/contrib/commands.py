@@ -23,9 +23,12 @@ def outbox() -> None:
 @click.option("--stream", default="MALLCORE", show_default=True)
 @click.option("--prefix", default="mallcore", show_default=True, help="Subjects are <prefix>.<topic>.")
 @click.option("--settle", default=5.0, show_default=True, help="Only relay events older than this (seconds).")
+@click.option("--batch", default=500, show_default=True, help="Events published per transaction.")
 @click.option("--once", is_flag=True, help="Relay what is there and stop.")
 @click.pass_context
-def relay(ctx: click.Context, nats_url: str, stream: str, prefix: str, settle: float, once: bool) -> None:
+def relay(
+    ctx: click.Context, nats_url: str, stream: str, prefix: str, settle: float, batch: int, once: bool
+) -> None:
     """Publish outbox events to NATS JetStream, at least once, deduplicated by message id."""
     import asyncio
 
@@ -35,7 +38,7 @@ def relay(ctx: click.Context, nats_url: str, stream: str, prefix: str, settle: f
 
     @pass_kernel
     def run(kernel: Any) -> None:
-        nats = NatsRelay(kernel, nats_url, stream=stream, prefix=prefix, settle_seconds=settle)
+        nats = NatsRelay(kernel, nats_url, stream=stream, prefix=prefix, settle_seconds=settle, batch=batch)
 
         async def go() -> None:
             if once:

@@ -14,7 +14,12 @@ rows older than ``settle_seconds`` (default 5 s, far longer than any stage's
 transaction) and never skips past a gap younger than that.
 
 Run it with ``mallcore outbox relay --nats nats://127.0.0.1:4222``; several
-relays may run: the position row is locked while a batch is published.
+relays may run: the position row is locked while a batch is published. A
+NATS outage is waited out (the batch rolls back and is published again when
+NATS is back); a relay killed mid-batch publishes the batch again when it
+restarts, and JetStream drops the ids it has seen within the stream's
+duplicate window (15 minutes for a stream the relay creates): restart a
+killed relay within that window and consumers still see each event once.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
+import structlog
 
 from mallcore.kernel import tables as t
 from mallcore.kernel import utcnow
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
     from mallcore.kernel import Kernel
 
 RELAY = "nats"
+log = structlog.get_logger("mallcore.relay")
 
 
 class NatsRelay:
@@ -45,6 +52,7 @@ class NatsRelay:
         prefix: str = "mallcore",
         batch: int = 500,
         settle_seconds: float = 5.0,
+        duplicate_window: float = 900.0,
     ) -> None:
         self.kernel = kernel
         self.url = url
@@ -52,6 +60,8 @@ class NatsRelay:
         self.prefix = prefix
         self.batch = batch
         self.settle = timedelta(seconds=settle_seconds)
+        # How long JetStream remembers message ids: a relay killed mid-batch must be back within it.
+        self.duplicate_window = duplicate_window
         self._nc: Any = None
         self._js: Any = None
 
@@ -59,11 +69,14 @@ class NatsRelay:
         import nats
 
         self._nc = await nats.connect(self.url, connect_timeout=5, max_reconnect_attempts=3)
+        log.info("outbox.relay_connected", url=self.url, stream=self.stream)
         self._js = self._nc.jetstream()
         try:
             await self._js.stream_info(self.stream)
         except Exception:
-            await self._js.add_stream(name=self.stream, subjects=[f"{self.prefix}.>"])
+            await self._js.add_stream(
+                name=self.stream, subjects=[f"{self.prefix}.>"], duplicate_window=self.duplicate_window
+            )
 
     async def close(self) -> None:
         if self._nc is not None:
@@ -115,10 +128,33 @@ class NatsRelay:
         return len(rows)
 
     async def run(self, *, poll_seconds: float = 1.0, stop: asyncio.Event | None = None) -> None:
-        await self.connect()
+        """Relay until ``stop`` is set; a NATS (or database) outage is waited out, not fatal.
+
+        A batch that failed half-way rolled back the position: it is published
+        again once NATS is back, and JetStream drops what it already has.
+        """
+        failures = 0
         try:
             while stop is None or not stop.is_set():
-                if await self.relay_once() == 0:
+                try:
+                    relayed = await self.relay_once()
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    log.warning("outbox.relay_failed", error=repr(exc), attempt=failures)
+                    await self._drop()
+                    await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                    continue
+                if relayed == 0:
                     await asyncio.sleep(poll_seconds)
         finally:
             await self.close()
+
+    async def _drop(self) -> None:
+        """Forget a broken connection (the next batch connects again)."""
+        nc, self._nc, self._js = self._nc, None, None
+        if nc is not None:
+            try:
+                await nc.close()
+            except Exception:
+                pass

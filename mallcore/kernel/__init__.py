@@ -56,6 +56,11 @@ from .refunds import LIVE as LIVE_REFUND_STATUSES
 from .refunds import RefundService
 from .schemas import ShipmentView
 from .states import OrderStatus
+from .tracking import Card as TrackingCard
+from .tracking import Fact as TrackingFact
+from .tracking import Section as TrackingSection
+from .tracking import Step as TrackingStep
+from .tracking import TrackingPage, mask_phone
 from .types import (
     SYSTEM,
     Address,
@@ -117,6 +122,11 @@ __all__ = [
     "Shop",
     "StartupError",
     "TimelineEntry",
+    "TrackingCard",
+    "TrackingFact",
+    "TrackingPage",
+    "TrackingSection",
+    "TrackingStep",
     "Unauthenticated",
     "allocate",
     "current_request",
@@ -124,6 +134,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_config",
+    "mask_phone",
     "pass_kernel",
     "pick_language",
     "require",

@@ -57,6 +57,28 @@ class ReturnParcel(msgspec.Struct, kw_only=True):
     warehouse: str | None = None  # where it should arrive
 
 
+class ReturnAddress(msgspec.Struct, kw_only=True):
+    """Where the customer sends the goods back: a warehouse's address.
+
+    The after-sale center asks for it when a case starts waiting for the goods
+    (``awaiting_return``), naming the warehouse if it has one configured; the
+    center that keeps warehouses (WMS) fills in the rest in ``order_after_sale``.
+    """
+
+    warehouse: str | None = None
+    contact: str = ""
+    phone: str = ""
+    province: str = ""
+    city: str = ""
+    district: str = ""
+    street: str = ""
+
+    @property
+    def filled(self) -> bool:
+        """Has a warehouse given its address (a street to send to)?"""
+        return bool(self.street)
+
+
 class Pickup(msgspec.Struct, kw_only=True):
     """A door pickup (上门取件) the customer asked for; TMS fills in the booking."""
 
@@ -93,6 +115,8 @@ class AfterSaleCase(msgspec.Struct, kw_only=True):
     reason: str = ""
     inspections: list[Inspection] = msgspec.field(default_factory=list)
     return_parcel: ReturnParcel | None = None
+    # At ``awaiting_return``: where to send the goods (WMS fills it in).
+    return_address: ReturnAddress | None = None
     pickup: Pickup | None = None
     refund_id: int | None = None
     refund_amount: int = 0

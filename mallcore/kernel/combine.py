@@ -53,7 +53,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from . import fast, pricing
+from . import fast, pricing, tracing
 from . import tables as t
 from .context import OrderContext, PlacementIntent
 from .idempotency import Reply
@@ -213,6 +213,7 @@ class Combiner:
             if job.error is not None or job.ctx is None or job.view is None:
                 out[i] = job.error or RuntimeError("not placed")
             else:
+                self.orders.metrics.orders_placed.inc()
                 self.orders.committed(job.ctx)
                 out[i] = (job.view, job.body)
         return out
@@ -313,7 +314,7 @@ class Combiner:
             return
         self.batches += 1
         self.combined += len(jobs)
-        with self.orders.db.transaction() as conn:
+        with tracing.stage_span("place"), self.orders.db.transaction() as conn:
             priced: list[_Job] = []
             for job in jobs:
                 self._sql(conn, "SAVEPOINT mc_order")

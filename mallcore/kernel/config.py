@@ -22,6 +22,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -95,6 +96,36 @@ class AuthConfig(_Section):
     token_cache_seconds: float = 30.0
 
 
+class MetricsConfig(_Section):
+    # ``GET /metrics`` in the Prometheus text format.
+    enabled: bool = True
+    # When set, scrapers send ``Authorization: Bearer <token>``; else /metrics is open
+    # (keep it on an internal network, or behind the proxy's rules).
+    token: str | None = None
+    # Relays expected to run (e.g. ["nats"]): one that never ran reports the oldest event's age.
+    outbox_relays: list[str] = msgspec.field(default_factory=list)
+
+
+class LimitsConfig(_Section):
+    # Request rate limits, in the ``limits`` library's notation ("120/minute;10/second").
+    enabled: bool = True
+    # Per caller (the token's subject), for every route that needs a token.
+    per_principal: str = "600/minute;50/second"
+    # Per client IP (behind trusted proxies, the forwarded address), for every request.
+    per_ip: str = "1200/minute;100/second"
+    # "memory://" counts in each process; "redis://host:6379/0" shares counts across processes.
+    storage: str = "memory://"
+    # "moving-window", "sliding-window-counter" or "fixed-window".
+    strategy: str = "sliding-window-counter"
+
+
+class OverloadConfig(_Section):
+    # Writes (POST, PUT, PATCH, DELETE) running at once in this process; 0 turns admission off.
+    max_writes_in_flight: int = 64
+    # How long a write waits for a place before it is answered 503 ``overloaded``.
+    max_wait_ms: int = 1000
+
+
 class HttpConfig(_Section):
     max_body_bytes: int = 1_048_576
     # Public address used in links sent to customers (tracking pages).
@@ -109,6 +140,11 @@ class HttpConfig(_Section):
     # Threads per worker running the (synchronous) route handlers; 0 keeps asyncio's
     # default, min(32, CPUs + 4). Combined placements batch the requests waiting in them.
     threads: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 64
+    # One log line per request (method, path, status, duration, request id, caller).
+    access_log: bool = True
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    overload: OverloadConfig = msgspec.field(default_factory=OverloadConfig)
 
 
 class CombineConfig(_Section):
@@ -120,6 +156,17 @@ class CombineConfig(_Section):
     # Who runs a batch: "caller", the first waiting request's own thread (no hand-off for
     # a lone order), or "thread", one writer thread per process draining the queue.
     writer: Literal["caller", "thread"] = "caller"
+
+
+class ShopConfig(_Section):
+    # The time zone customers read times in (IANA name), for every shop...
+    timezone: str = "Asia/Shanghai"
+    # ...unless a shop has its own: shop code -> IANA name.
+    timezones: dict[str, str] = msgspec.field(default_factory=dict)
+
+    def zone(self, shop: str) -> ZoneInfo:
+        """The time zone of ``shop``'s customer-facing pages."""
+        return ZoneInfo(self.timezones.get(shop, self.timezone))
 
 
 class OrdersConfig(_Section):
@@ -137,7 +184,8 @@ class JobsConfig(_Section):
 
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["console", "json"] = "console"
+    # "auto": JSON lines when the log stream (stderr) is not a terminal, else console lines.
+    format: Literal["auto", "console", "json"] = "auto"
 
 
 class Config(_Section):
@@ -145,6 +193,7 @@ class Config(_Section):
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     orders: OrdersConfig = msgspec.field(default_factory=OrdersConfig)
+    shop: ShopConfig = msgspec.field(default_factory=ShopConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     # ``[centers]``: ``enabled`` plus one raw table per center, validated
@@ -241,6 +290,13 @@ def load_config(
         config = msgspec.convert(data, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(_explain(exc, source)) from exc
+    for key, name in [("shop.timezone", config.shop.timezone)] + [
+        (f"shop.timezones.{code}", zone) for code, zone in config.shop.timezones.items()
+    ]:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{source}: config key '{key}': unknown time zone '{name}'") from None
     enabled = config.centers.get("enabled")
     if enabled is not None and (
         not isinstance(enabled, list) or not all(isinstance(x, str) for x in enabled)

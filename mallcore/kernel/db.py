@@ -19,6 +19,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from .config import DatabaseConfig
@@ -178,3 +179,15 @@ class Database:
             self._writer.close()
             self._writer = None
         self.engine.dispose()
+
+
+# PostgreSQL's "this transaction lost a race": serialization failure, deadlock, lock not
+# available. The transaction rolled back; the same request may well succeed if retried.
+_RACE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def lost_race(exc: BaseException) -> bool:
+    """A write that lost to a concurrent one: retrying the same request may succeed."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return isinstance(exc, OperationalError) and getattr(exc.orig, "sqlstate", None) in _RACE_SQLSTATES

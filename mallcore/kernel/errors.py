@@ -44,6 +44,8 @@ class MallcoreError(Exception):
         if status is not None:
             self.status = status  # type: ignore[misc]
         self.extra = extra or {}
+        # Response headers that go with the error (``Retry-After``...).
+        self.headers: dict[str, str] = {}
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "detail": self.detail}
@@ -91,6 +93,28 @@ class Rejected(MallcoreError):
 class PaymentFailed(MallcoreError):
     status = 402
     default_code = "payment_failed"
+
+
+class RateLimited(MallcoreError):
+    """429: the caller or its address sent too many requests; wait ``retry_after`` seconds."""
+
+    status = 429
+    default_code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.headers["Retry-After"] = str(retry_after)
+
+
+class Overloaded(MallcoreError):
+    """503: too many writes are waiting already; nothing was written, try again after ``retry_after`` s."""
+
+    status = 503
+    default_code = "overloaded"
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.headers["Retry-After"] = str(retry_after)
 
 
 class StartupError(Exception):

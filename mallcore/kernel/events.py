@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from . import fast
 from . import tables as t
-from .types import Event
+from .types import Event, utcnow
 
 if TYPE_CHECKING:
     from .db import Database
@@ -36,6 +36,7 @@ class EventBus:
     def __init__(
         self, db: Database, subscriptions: Iterable[tuple[str, str, Handler]], *, kernel: Any, log: Any
     ) -> None:
+        self.db = db
         self.kernel = kernel
         self.log = log
         self._subs = list(subscriptions)  # (center, pattern, handler)
@@ -68,3 +69,23 @@ class EventBus:
                     self.log.exception(
                         "event.handler_failed", topic=event.topic, center=center, order_id=event.order_id
                     )
+
+    def outbox_lag(self, expected: Iterable[str] = ()) -> dict[str, float]:
+        """Seconds since the oldest event each relay has not delivered (0 when up to date).
+
+        Every relay with a stored position counts, and so do the ``expected``
+        ones: one that never ran is as far behind as the oldest event.
+        """
+        o, c = t.outbox.c, t.outbox_cursors.c
+        now = utcnow()
+        lag: dict[str, float] = {}
+        with self.db.transaction(write=False) as conn:
+            positions = {row.relay: int(row.position) for row in conn.execute(sa.select(c.relay, c.position))}
+            for relay in expected:
+                positions.setdefault(relay, 0)
+            for relay, position in positions.items():
+                oldest = conn.execute(
+                    sa.select(o.created_at).where(o.id > position).order_by(o.id).limit(1)
+                ).scalar()
+                lag[relay] = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+        return lag

@@ -28,6 +28,7 @@ from .types import utcnow
 
 if TYPE_CHECKING:
     from .db import Database
+    from .metrics import Metrics
 
 
 class Job(msgspec.Struct, frozen=True):
@@ -46,8 +47,18 @@ class JobRunner:
     ``kernel`` is only passed on: it is each job's argument.
     """
 
-    def __init__(self, db: Database, jobs: list[Job], *, kernel: Any, log: Any, tick_seconds: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        jobs: list[Job],
+        *,
+        kernel: Any,
+        log: Any,
+        tick_seconds: float,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.db = db
+        self.metrics = metrics
         self.kernel = kernel
         self.log = log
         self.tick_seconds = tick_seconds
@@ -65,7 +76,11 @@ class JobRunner:
             result = job.fn(self.kernel)
         except Exception:
             log.exception("job.failed")
+            if self.metrics is not None:
+                self.metrics.job_ran(name, ok=False)
             raise
+        if self.metrics is not None:
+            self.metrics.job_ran(name, ok=True)
         if result:
             log.info("job.ran", result=result, ms=round((time.perf_counter() - started) * 1000, 1))
         return result

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from . import tables
+from . import tables, tracing
 from .auth import Auth, DefaultIdentity
 from .combine import Combiner
 from .config import Config, load_config, validate_settings
@@ -28,6 +28,7 @@ from .events import EventBus
 from .facts import parse_networks
 from .idempotency import Idempotency
 from .jobs import Job, JobRunner
+from .metrics import Metrics
 from .order_store import OrderStore
 from .order_views import OrderViews
 from .orders import OrderService
@@ -77,6 +78,8 @@ class Kernel:
         self.hook = self.pm.hook
         # What the kernel itself calls hooks through (see HookCalls).
         self.calls = HookCalls(self.pm)
+        # After HookCalls: its fast path steps aside once monitoring is on.
+        tracing.trace_hooks(self.pm)
         schemas = dict(self.call_each("center_settings"))
         for name, center in self.centers.items():
             settings = validate_settings(name, schemas.get(name), config.center_settings(name), config.source)
@@ -98,6 +101,8 @@ class Kernel:
             kernel=self,
             log=self.log,
         )
+        self.metrics = Metrics()
+        self.metrics.watch_outbox(lambda: self.events.outbox_lag(config.http.metrics.outbox_relays))
         self.refunds = RefundService(self.db, self.calls)
         store = OrderStore(self.db)
         self.order_views = OrderViews(
@@ -114,6 +119,7 @@ class Kernel:
             self.refunds,
             config=config.orders,
             log=self.log,
+            metrics=self.metrics,
         )
         combine = config.orders.combine
         self.combiner = (
@@ -132,7 +138,14 @@ class Kernel:
         ]
         for _, center_jobs in self.call_each("center_jobs", kernel=self):
             jobs.extend(center_jobs or ())
-        self.jobs = JobRunner(self.db, jobs, kernel=self, log=self.log, tick_seconds=config.jobs.tick_seconds)
+        self.jobs = JobRunner(
+            self.db,
+            jobs,
+            kernel=self,
+            log=self.log,
+            tick_seconds=config.jobs.tick_seconds,
+            metrics=self.metrics,
+        )
         self.mount_path = ""
         self._secret: str | None = config.auth.secret
         self._started = False

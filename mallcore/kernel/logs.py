@@ -19,7 +19,8 @@ from .config import LoggingConfig
 
 def configure_logging(config: LoggingConfig) -> None:
     level = getattr(logging, config.level.upper())
-    if config.format == "json":
+    json = config.format == "json" or (config.format == "auto" and not sys.stderr.isatty())
+    if json:
         # msgspec renders a line in a few microseconds; bytes go straight to stderr.
         renderer: structlog.typing.Processor = structlog.processors.JSONRenderer(serializer=_json)
         stream = getattr(sys.stderr, "buffer", None)

@@ -77,6 +77,14 @@ def current(kernel: Migratable) -> list[str]:
         return sorted(MigrationContext.configure(conn).get_current_heads())
 
 
+def pending(kernel: Migratable) -> list[str]:
+    """Heads of the enabled branches the database has not reached (empty when current)."""
+    from alembic.script import ScriptDirectory
+
+    wanted = set(ScriptDirectory.from_config(alembic_config(kernel)).get_heads())
+    return sorted(wanted - set(current(kernel)))
+
+
 def revision(kernel: Migratable, center: str, message: str) -> None:
     """Autogenerate a revision for one center's branch (developers' tool)."""
     locations = version_locations(kernel)

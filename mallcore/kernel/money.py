@@ -29,6 +29,8 @@ def allocate(amount: int, weights: Sequence[int]) -> list[int]:
     # One pass, no recursion: every placement runs this for each order-level adjustment.
     if min(weights) < 0:
         raise ValueError("weights must not be negative")
+    if n == 1:
+        return [amount]
     negative = amount < 0
     if negative:
         amount = -amount
@@ -36,15 +38,11 @@ def allocate(amount: int, weights: Sequence[int]) -> list[int]:
     if total == 0:
         weights = [1] * n
         total = n
-    parts = []
-    remainders = []
-    for w in weights:
-        part, rest = divmod(amount * w, total)
-        parts.append(part)
-        remainders.append(rest)
+    parts = [amount * w // total for w in weights]
     short = amount - sum(parts)
     if short:
         # Biggest remainder first; the sort is stable, so ties go to the earlier weight.
+        remainders = [amount * w % total for w in weights]
         for i in sorted(range(n), key=remainders.__getitem__, reverse=True)[:short]:
             parts[i] += 1
     return [-part for part in parts] if negative else parts
@@ -67,13 +65,32 @@ def share(total: int, quantity: int, units: int) -> int:
 # Minor units per major unit; currencies not listed have two decimals.
 _EXPONENT = {"JPY": 0, "KRW": 0, "VND": 0, "BHD": 3, "KWD": 3, "JOD": 3}
 
+# What people read before an amount; a currency not listed is written by its code.
+SYMBOLS = {
+    "CNY": "¥",
+    "JPY": "JP¥",
+    "USD": "$",
+    "EUR": "€",
+    "GBP": "£",
+    "HKD": "HK$",
+    "TWD": "NT$",
+    "MOP": "MOP$",
+    "SGD": "S$",
+    "KRW": "₩",
+}
+
 
 def format_amount(amount: int, currency: str) -> str:
-    """``12345, "CNY"`` -> ``"CNY 123.45"``: for messages people read, never for arithmetic."""
+    """``15800, "CNY"`` -> ``"¥158.00"`` (``"XTS 1.00"`` for a currency with no symbol here).
+
+    For messages and pages people read, never for arithmetic.
+    """
     digits = _EXPONENT.get(currency, 2)
     sign = "-" if amount < 0 else ""
     amount = abs(amount)
+    symbol = SYMBOLS.get(currency)
+    prefix = symbol if symbol is not None else f"{currency} "
     if digits == 0:
-        return f"{sign}{currency} {amount}"
+        return f"{sign}{prefix}{amount}"
     unit = 10**digits
-    return f"{sign}{currency} {amount // unit}.{amount % unit:0{digits}d}"
+    return f"{sign}{prefix}{amount // unit}.{amount % unit:0{digits}d}"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import sqlalchemy as sa
 
-from . import fast, pricing, states
+from . import fast, pricing, states, tracing
 from . import tables as t
 from .access import require
 from .context import OrderContext
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .db import Database
     from .events import EventBus
     from .idempotency import Idempotency
+    from .metrics import Metrics
     from .order_store import OrderStore
     from .order_views import OrderViews
     from .plugins import HookCalls
@@ -60,6 +61,7 @@ class OrderService:
         *,
         config: OrdersConfig,
         log: Any,
+        metrics: Metrics,
     ) -> None:
         self.db = db
         self.store = store
@@ -71,6 +73,7 @@ class OrderService:
         self.refunds = refunds
         self.config = config
         self.log = log
+        self.metrics = metrics
         self.load = store.load
         self.visible = store.visible
         self.load_lines = store.load_lines
@@ -112,11 +115,15 @@ class OrderService:
         (404 otherwise). Leaving the block writes and commits; a raise rolls
         back. Stages do not nest.
         """
-        with self.db.transaction() as conn:
-            order = self.store.visible(conn, principal, order_id, lock=True)
-            ctx = self.context(name, order, conn, principal)
-            yield ctx
-            self.finish(ctx)
+        try:
+            with tracing.stage_span(name, order_id), self.db.transaction() as conn:
+                order = self.store.visible(conn, principal, order_id, lock=True)
+                ctx = self.context(name, order, conn, principal)
+                yield ctx
+                self.finish(ctx)
+        except Exception as exc:
+            self.metrics.stage_failed(name, exc)
+            raise
         self.committed(ctx)
 
     def finish(self, ctx: OrderContext, *more: OrderContext) -> None:
@@ -233,10 +240,15 @@ class OrderService:
         placements that arrived at the same time (see :mod:`.combine`); its
         answer is the same as if it had been placed alone.
         """
-        order, lines = self._new_order(principal, req)
-        place = self.combined or self.place_alone
-        ctx, view, body = place(principal, order, lines, reply or Reply())
+        try:
+            order, lines = self._new_order(principal, req)
+            place = self.combined or self.place_alone
+            ctx, view, body = place(principal, order, lines, reply or Reply())
+        except Exception as exc:
+            self.metrics.stage_failed("place", exc)
+            raise
         ctx.log.info("order.placed", total=order.total, lines=len(lines))
+        self.metrics.orders_placed.inc()
         self.committed(ctx)
         return view, body
 
@@ -244,7 +256,7 @@ class OrderService:
         self, principal: Principal, order: Order, lines: list[Line], reply: Reply
     ) -> tuple[OrderContext, OrderView, bytes]:
         """Place one order in its own transaction (not yet handed to subscribers)."""
-        with self.db.transaction() as conn:
+        with tracing.stage_span("place"), self.db.transaction() as conn:
             ctx = self.context("place", order, conn, principal, lines)
             view = self._place(ctx)
             body = reply(conn, view, 201)
@@ -273,6 +285,7 @@ class OrderService:
             self.mark_paid(ctx, payment)
             view.status = order.status
         self.finish(ctx)
+        outer.after_commit(self.metrics.orders_placed.inc)
         outer.after_commit(lambda: self.committed(ctx))
         return view
 
@@ -546,7 +559,8 @@ def _adjustment_row(order_id: int, adj: Adjustment) -> dict[str, Any]:
         "reason": adj.reason,
         "code": adj.code,
         "amount": adj.amount,
-        "allocation": {str(k): v for k, v in (adj.allocation or {}).items()} or None,
+        # Line ids as keys: JSON writes them as strings, as load_adjustments reads them.
+        "allocation": adj.allocation or None,
         "funded_by": adj.funded_by,
     }
 

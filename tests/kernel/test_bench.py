@@ -28,3 +28,20 @@ def test_hot_scenario_sells_exactly_the_stock_on_both_sides_and_reports_a_ratio(
         assert hot["oversold"][side] is False
         assert len(hot["runs"][side]) == 1
     assert hot["ratio"] > 0
+
+
+def test_overload_scenario_answers_503_not_other_5xx_and_reports_its_figures(tmp_path):
+    out = tmp_path / "overload.json"
+    result = CliRunner().invoke(
+        bench,
+        [
+            "--db", "sqlite", "--scenario", "overload", "--requests", "200", "--clients", "4",
+            "--overload-seconds", "3", "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    r = json.loads(out.read_text())["sqlite"]["overload"]
+    assert r["other_5xx"] == 0, r["overloaded"]["statuses"]
+    assert set(r["overloaded"]["statuses"]) <= {"201", "503"}
+    assert r["overloaded"]["statuses"].get("201", 0) > 0
+    assert r["settings"]["max_writes_in_flight"] == 4 and r["p99_unloaded_ms"] > 0

@@ -1,6 +1,7 @@
 """The `mallcore` command, as an operator uses it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -71,7 +72,8 @@ def test_db_upgrade_then_token_create(tmp_path):
     engine.dispose()
 
 
-def test_demo_seeds_a_shop_and_prints_a_token_for_every_role(tmp_path):
+def test_demo_seeds_a_shop_and_prints_a_token_for_every_role(tmp_path, monkeypatch):
+    monkeypatch.delenv("MALLCORE_HTTP__BASE_URL", raising=False)  # the demo sets it
     config = write_config(tmp_path, ["catalog", "payment"])
     out = run("--config", config, "demo", "--no-serve").output
     for role in ("customer", "merchant", "warehouse", "finance", "admin"):
@@ -85,6 +87,34 @@ def test_demo_seeds_a_shop_and_prints_a_token_for_every_role(tmp_path):
         live = conn.execute(sa.text("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL")).scalar()
     engine.dispose()
     assert live == 8
+
+
+def test_the_demo_makes_tracking_links_absolute_and_gives_warehouses_a_return_address(tmp_path, monkeypatch):
+    from mallcore.kernel import Kernel, load_config
+
+    monkeypatch.delenv("MALLCORE_HTTP__BASE_URL", raising=False)
+    config = write_config(tmp_path, ["catalog", "payment", "wms"])
+    run("--config", config, "demo", "--no-serve", "--port", "8123")
+    # what `serve` (and its workers) will read after the demo
+    assert os.environ["MALLCORE_HTTP__BASE_URL"] == "http://127.0.0.1:8123"
+    kernel = Kernel(load_config(config))
+    try:
+        assert kernel.tracking_url(7).startswith("http://127.0.0.1:8123/track/7?token=")
+    finally:
+        kernel.close()
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/cli.db")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT code, contact, street FROM wms_warehouses ORDER BY code")).all()
+    engine.dispose()
+    assert [r.code for r in rows] == ["BJ", "GZ", "SH"] and all(r.contact and r.street for r in rows)
+    # a base_url in the config is kept
+    monkeypatch.delenv("MALLCORE_HTTP__BASE_URL")
+    (tmp_path / "own").mkdir()
+    own = write_config(
+        tmp_path / "own", ["catalog", "payment"], '[http]\nbase_url = "https://shop.example.com"\n'
+    )
+    run("--config", own, "demo", "--no-serve")
+    assert "MALLCORE_HTTP__BASE_URL" not in os.environ
 
 
 def test_jobs_list_and_run(tmp_path):

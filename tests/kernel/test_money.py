@@ -58,6 +58,7 @@ def test_successive_partial_shares_never_exceed_the_total(total, quantity, chunk
 def test_amounts_are_formatted_by_the_currencys_minor_unit():
     from mallcore.kernel import format_amount
 
-    assert format_amount(12345, "CNY") == "CNY 123.45"
-    assert format_amount(-5, "USD") == "-USD 0.05"
-    assert format_amount(500, "JPY") == "JPY 500"
+    assert format_amount(12345, "CNY") == "¥123.45"
+    assert format_amount(-5, "USD") == "-$0.05"
+    assert format_amount(500, "JPY") == "JP¥500"
+    assert format_amount(1234, "XTS") == "XTS 12.34"

@@ -11,6 +11,7 @@ __all__ = [
     "center_commands",
     "center_demo",
     "center_jobs",
+    "center_ready",
     "center_routes",
     "center_settings",
     "center_shutdown",
@@ -203,6 +204,31 @@ def center_shutdown(kernel: Kernel) -> None:
         @hookimpl
         def center_shutdown(self, kernel):
             self.client.close()
+    """
+
+
+@hookspec
+def center_ready(kernel: Kernel) -> str | None:
+    """Say whether the center can serve traffic now (``GET /ready``).
+
+    Called on every ``GET /ready`` (a load balancer's or orchestrator's
+    probe, every few seconds), in a worker thread, outside any transaction:
+    open a short read one with ``kernel.db.transaction(write=False)`` if the
+    check needs the database. Keep it fast (a ping, a cached flag): the
+    probe waits for every center.
+
+    :param kernel: the kernel.
+    :returns: ``None`` when ready, else a short reason for people
+        (``"redis unreachable"``); ``/ready`` then answers 503 with it under
+        ``checks.<center>``.
+    :raises: a raise counts as not ready, with the exception's message as the
+        reason; the other centers are still asked.
+
+    Example::
+
+        @hookimpl
+        def center_ready(self, kernel):
+            return None if self.client.ping() else "provider unreachable"
     """
 
 

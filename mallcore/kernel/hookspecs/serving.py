@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .markers import hookspec
 
-__all__ = ["order_view", "resolve_principal"]
+__all__ = ["order_view", "resolve_principal", "tracking_page"]
 
 if TYPE_CHECKING:  # pragma: no cover - names for annotations only
     import sqlalchemy as sa
@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for annotations only
 
     from ..kernel import Kernel
     from ..schemas import OrderView
+    from ..tracking import TrackingPage
     from ..types import Principal
 
 
@@ -68,4 +69,38 @@ def order_view(kernel: Kernel, conn: sa.Connection, order: Any, view: OrderView)
         @hookimpl
         def order_view(self, conn, order, view):
             view.extra["fee"] = self.charged(conn, order.id)
+    """
+
+
+@hookspec
+def tracking_page(kernel: Kernel, conn: sa.Connection, order: Any, page: TrackingPage) -> None:
+    """Add a center's sections to the customer's tracking page.
+
+    Called when ``GET /track/{order_id}?token=...`` renders (a signed link,
+    no login), in the read transaction that renders it, after the kernel has
+    read the order, its lines and its public timeline. The page is for the
+    customer: show nothing internal. Build cards with the page's helpers so
+    every center writes alike: ``page.t(en, zh)`` (the page's language only),
+    ``page.time(at)`` (the shop's time zone), ``page.money(amount)``
+    (``¥158.00``). A card that shows an object's timeline takes it with
+    ``page.entries(ref)``, which claims the entries so the order history does
+    not repeat them. Keep it to a few queries.
+
+    :param kernel: the kernel.
+    :param conn: the open read transaction.
+    :param order: the order (:class:`~mallcore.kernel.Order`).
+    :param page: the page being built (:class:`~mallcore.kernel.TrackingPage`):
+        add :class:`~mallcore.kernel.TrackingCard` objects to ``page.section(key, title)``.
+    :returns: nothing; every implementation is called, in center order.
+    :raises: any exception answers 500 (a page that cannot be drawn is a bug).
+
+    Example::
+
+        @hookimpl
+        def tracking_page(self, conn, order, page):
+            points = self.earned(conn, order.id)
+            if points:
+                card = TrackingCard(key="points", title=page.t("Points", "积分"))
+                card.facts.append(TrackingFact(label=page.t("Earned", "获得"), value=str(points)))
+                page.section("points", page.t("Points", "积分"), rank=80).cards.append(card)
     """

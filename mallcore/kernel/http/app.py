@@ -34,9 +34,13 @@ from ..kernel import Kernel
 from ..types import Principal
 from .errors import HANDLERS
 from .guards import KERNEL_OPT, principal_of
+from .limits import principal_limit, traffic_middleware
 from .middleware import request_middleware
+from .openapi import BEARER, document
+from .ops import ops_routes
 from .orders import order_routes
 from .replies import IdempotentWrite, idempotent_provider
+from .tracking import tracking_route
 
 
 def _principal(request: Request[Any, Any, Any]) -> Principal:
@@ -77,7 +81,10 @@ def collect_routes(kernel: Kernel) -> list[Any]:
     """The kernel's routes and every enabled center's, checked for collisions."""
     owners: dict[tuple[str, str], str] = {}
     handlers: list[Any] = []
-    contributions = [("kernel", order_routes(kernel)), *kernel.call_each("center_routes", kernel=kernel)]
+    contributions = [
+        ("kernel", [*order_routes(kernel), *ops_routes(kernel), tracking_route(kernel)]),
+        *kernel.call_each("center_routes", kernel=kernel),
+    ]
     for center, routes in contributions:
         for item in routes or ():
             for key in _routes_of(item):
@@ -92,7 +99,9 @@ def collect_routes(kernel: Kernel) -> list[Any]:
 
 def build_router(kernel: Kernel, path: str = "/") -> Router:
     kernel.mount_path = "" if path.strip("/") == "" else "/" + path.strip("/")
-    return Router(
+    traffic = traffic_middleware(kernel)
+    limit = principal_limit(kernel)
+    router = Router(
         path=path,
         route_handlers=collect_routes(kernel),
         dependencies={
@@ -101,12 +110,20 @@ def build_router(kernel: Kernel, path: str = "/") -> Router:
             "idempotent": idempotent_provider(kernel),
         },
         exception_handlers=HANDLERS,
-        middleware=[request_middleware(_facts_reader(kernel))],
+        middleware=[
+            request_middleware(
+                _facts_reader(kernel), kernel.metrics, access_log=kernel.config.http.access_log
+            ),
+            *([traffic] if traffic is not None else []),
+        ],
+        guards=[limit] if limit is not None else [],
         request_max_body_size=kernel.config.http.max_body_bytes,
         # A function, not the kernel: Litestar deep-copies a router's opt when it registers it.
         opt={KERNEL_OPT: _kernel_provider(kernel).dependency},
         signature_namespace={"Principal": Principal, "Kernel": Kernel, "IdempotentWrite": IdempotentWrite},
     )
+    document(router, kernel)
+    return router
 
 
 class MallcorePlugin(InitPlugin):
@@ -162,12 +179,13 @@ def create_app(
         title=kernel.config.http.title,
         version=__version__,
         path="/schema",
+        use_handler_docstrings=True,
+        # Each route that needs a caller requires the scheme itself (openapi.py).
         components=Components(
             security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer", description="API token or JWT")
+                BEARER: SecurityScheme(type="http", scheme="bearer", description="API token or JWT")
             }
         ),
-        security=[{"bearer": []}],
     )
     app = Litestar(
         plugins=[MallcorePlugin(kernel, lifecycle=lifecycle)],

@@ -12,6 +12,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
+from ..db import lost_race
 from ..errors import MallcoreError
 
 _BY_STATUS = {
@@ -31,15 +32,22 @@ _UNREADABLE = ("malformed", "truncated", "invalid utf-8", "trailing characters")
 
 log = structlog.get_logger("mallcore")
 
+# Where a rendered error's code is left for the access log (middleware.py).
+CODE_SCOPE = "mallcore.code"
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[bytes]:
+
+def _json(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None, request: Any = None
+) -> Response[bytes]:
+    if request is not None:
+        request.scope[CODE_SCOPE] = body.get("code")
     return Response(
         content=msgspec.json.encode(body), status_code=status, media_type="application/json", headers=headers
     )
 
 
 def mallcore_error(request: Request[Any, Any, Any], exc: MallcoreError) -> Response[bytes]:
-    return _json(exc.status, exc.to_dict())
+    return _json(exc.status, exc.to_dict(), exc.headers or None, request)
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -52,7 +60,7 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     if isinstance(exc, ValidationException) and exc.extra:
         body["errors"] = exc.extra
     headers = getattr(exc, "headers", None)
-    return _json(status, body, dict(headers) if headers else None)
+    return _json(status, body, dict(headers) if headers else None, request)
 
 
 def out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -60,12 +68,9 @@ def out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[by
     # stage that raised it rolled back. Any other OverflowError is a bug.
     if isinstance(exc, OverflowError) and "too large to convert" not in str(exc):
         return internal_error(request, exc)
-    return _json(422, {"code": "invalid_input", "detail": "a value is out of range for its field"})
-
-
-# PostgreSQL's "this transaction lost a race": serialization failure, deadlock, lock not
-# available. The transaction rolled back; the same request may well succeed if retried.
-_RACE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+    return _json(
+        422, {"code": "invalid_input", "detail": "a value is out of range for its field"}, request=request
+    )
 
 
 def write_conflict(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -79,14 +84,8 @@ def write_conflict(request: Request[Any, Any, Any], exc: Exception) -> Response[
             "code": "write_conflict",
             "detail": "another request changed the same data at the same time; nothing was written, try again",
         },
+        request=request,
     )
-
-
-def lost_race(exc: Exception) -> bool:
-    """A write that lost to a concurrent one: retrying the same request may succeed."""
-    if isinstance(exc, IntegrityError):
-        return True
-    return isinstance(exc, OperationalError) and getattr(exc.orig, "sqlstate", None) in _RACE_SQLSTATES
 
 
 @contextmanager
@@ -111,12 +110,18 @@ def database_error(request: Request[Any, Any, Any], exc: OperationalError) -> Re
     if lost_race(exc):
         return write_conflict(request, exc)
     log.exception("database.error", path=request.url.path)
-    return _json(503, {"code": "database_unavailable", "detail": "the database is unavailable; try again"})
+    return _json(
+        503,
+        {"code": "database_unavailable", "detail": "the database is unavailable; try again"},
+        request=request,
+    )
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("request.failed", path=request.url.path)
-    return _json(500, {"code": "internal_error", "detail": "internal error; it has been logged"})
+    return _json(
+        500, {"code": "internal_error", "detail": "internal error; it has been logged"}, request=request
+    )
 
 
 HANDLERS: dict[Any, Any] = {

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 # A function returning the kernel serving a route, in the route's ``opt`` (set on
 # the kernel's router).
 KERNEL_OPT = "mallcore.kernel"
-_PRINCIPAL = "mallcore.principal"
+PRINCIPAL_SCOPE = "mallcore.principal"
 
 Guard = Any  # Litestar's guard signature: (connection, route handler) -> None
 
@@ -46,11 +46,11 @@ Guard = Any  # Litestar's guard signature: (connection, route handler) -> None
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """The caller of this request (401 without a valid bearer token), resolved once."""
     scope = cast(dict[str, Any], connection.scope)
-    principal = scope.get(_PRINCIPAL)
+    principal = scope.get(PRINCIPAL_SCOPE)
     if principal is None:
         kernel: Kernel = connection.route_handler.opt[KERNEL_OPT]()
         principal = kernel.auth.from_header(connection.headers.get("authorization"), connection)  # type: ignore[arg-type]
-        scope[_PRINCIPAL] = principal
+        scope[PRINCIPAL_SCOPE] = principal
     return cast("Principal", principal)
 
 

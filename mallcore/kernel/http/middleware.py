@@ -1,10 +1,19 @@
 """Around every request: a request id on the request and every log line
-(``X-Request-ID``), and the request made current for ``ctx.request``
-(:mod:`mallcore.kernel.facts`)."""
+(``X-Request-ID``), the request made current for ``ctx.request``
+(:mod:`mallcore.kernel.facts`), then the metrics and the access log line.
+
+The access log writes one line per request, ``http.request``, with method,
+path, status, duration (``ms``), request id and the caller's subject (when
+the request carried a token that was resolved); an answer of 400 or more
+carries its error ``code``. Lines are at info up to 4xx (a client's mistake
+is not the server's warning) and at error for a 5xx.
+"""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -12,18 +21,36 @@ from litestar.middleware import DefineMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import facts
+from ..metrics import Metrics
+from .errors import CODE_SCOPE
+from .guards import PRINCIPAL_SCOPE
 
 
-def request_middleware(reader: facts.FactsReader) -> DefineMiddleware:
+def request_middleware(
+    reader: facts.FactsReader, metrics: Metrics | None = None, *, access_log: bool = True
+) -> DefineMiddleware:
     """The kernel router's middleware, reading request facts with ``reader``."""
-    return DefineMiddleware(_request_middleware, reader=reader)
+
+    # A function, not the object: Litestar deep-copies a middleware's arguments.
+    def metrics_of() -> Metrics | None:
+        return metrics
+
+    return DefineMiddleware(_request_middleware, reader=reader, metrics_of=metrics_of, access_log=access_log)
 
 
-def _request_middleware(app: ASGIApp, reader: facts.FactsReader) -> ASGIApp:
+def _request_middleware(
+    app: ASGIApp, reader: facts.FactsReader, metrics_of: Callable[[], Metrics | None], access_log: bool
+) -> ASGIApp:
+    metrics = metrics_of()
+    # One logger per app, as the kernel has its own (a cached module-level one would keep
+    # the processors of whichever configuration it first met).
+    access = structlog.get_logger("mallcore.access")
+
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -31,9 +58,12 @@ def _request_middleware(app: ASGIApp, reader: facts.FactsReader) -> ASGIApp:
                 break
         request_id = request_id or uuid.uuid4().hex
         header = (b"x-request-id", request_id.encode("latin-1"))
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
@@ -43,6 +73,30 @@ def _request_middleware(app: ASGIApp, reader: facts.FactsReader) -> ASGIApp:
             await app(scope, receive, send_with_id)
         finally:
             facts.leave(current)
+            seconds = time.perf_counter() - started
+            method = str(scope.get("method", ""))
+            if metrics is not None:
+                metrics.request(method, scope.get("path_template") or "<unmatched>", status, seconds)
+            if access_log:
+                _log(access, scope, method, status, seconds)
             structlog.contextvars.reset_contextvars(**tokens)
 
     return middleware
+
+
+def _log(access: Any, scope: Scope, method: str, status: int, seconds: float) -> None:
+    extra: dict[str, Any] = {}
+    principal: Any = scope.get(PRINCIPAL_SCOPE)
+    if principal is not None:
+        extra["subject"] = principal.subject
+    if status >= 400:
+        extra["code"] = scope.get(CODE_SCOPE)
+    log = access.error if status >= 500 else access.info
+    log(
+        "http.request",
+        method=method,
+        path=scope["path"],
+        status=status,
+        ms=round(seconds * 1000, 2),
+        **extra,
+    )

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter
 
 from ..auth import Caller
 from ..errors import Conflict
@@ -24,6 +25,7 @@ from ..schemas import (
 )
 from ..types import Shop
 from .guards import roles
+from .openapi import error_response
 from .replies import Idempotent
 
 if TYPE_CHECKING:
@@ -42,13 +44,28 @@ class Me(msgspec.Struct):
     shop: str | None
 
 
+PLACE_EXAMPLE = Example(
+    summary="two T-shirts",
+    value={
+        "shop": "demo",
+        "lines": [{"sku": "TEE-WHITE-M", "quantity": 2}],
+        "address": {"name": "Alice", "phone": "13800000000", "region": "310000", "detail": "1 West Lake Rd"},
+    },
+)
+
+
 def order_routes(kernel: Kernel) -> list[Any]:
     orders, views = kernel.orders, kernel.order_views
 
     @post("/orders", status_code=201, sync_to_thread=True, tags=["orders"], summary="Place an order")
     def place_order(
-        data: JSONBody[PlaceOrder], principal: Caller, idempotent: Idempotent
+        data: Annotated[PlaceOrder, Body(examples=[PLACE_EXAMPLE])], principal: Caller, idempotent: Idempotent
     ) -> Response[OrderView]:
+        """Place an order for the caller (a customer): pre-validate, price, reserve, in one transaction.
+
+        Honours ``Idempotency-Key``. 201 with totals, lines, adjustments and a
+        signed ``tracking_url``; 409 ``out_of_stock``, 422 ``sku_unknown``... write nothing.
+        """
         return idempotent(data, lambda reply: orders.place(principal, data, reply=reply))
 
     @post(
@@ -59,8 +76,11 @@ def order_routes(kernel: Kernel) -> list[Any]:
         summary="Price without placing",
     )
     def preview_order(
-        data: JSONBody[PlaceOrder], principal: Caller, request: Request[Any, Any, Any]
+        data: Annotated[PlaceOrder, Body(examples=[PLACE_EXAMPLE])],
+        principal: Caller,
+        request: Request[Any, Any, Any],
     ) -> OrderView:
+        """Price an order as ``POST /orders`` would, every adjustment explained, and write nothing."""
         return orders.preview(principal, data, lang=pick_language(request.headers.get("accept-language")))
 
     @get("/orders", sync_to_thread=True, tags=["orders"], summary="List visible orders, newest first")
@@ -71,10 +91,12 @@ def order_routes(kernel: Kernel) -> list[Any]:
         before: FromQuery[int | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> list[OrderSummary]:
+        """Orders the caller may see (their own; their shop's for staff), newest first, ``limit`` at a time."""
         return views.search(principal, status=status, shop=shop, before=before, limit=limit)
 
     @get("/orders/{order_id:int}", sync_to_thread=True, tags=["orders"])
     def get_order(order_id: FromPath[int], principal: Caller) -> OrderView:
+        """An order with its lines, adjustments, shipments and payments (404 when not visible)."""
         return views.get(principal, order_id)
 
     @get("/orders/{order_id:int}/timeline", sync_to_thread=True, tags=["orders"])
@@ -84,13 +106,27 @@ def order_routes(kernel: Kernel) -> list[Any]:
         request: Request[Any, Any, Any],
         ref: FromQuery[str | None] = None,
     ) -> list[TimelineView]:
+        """The order's timeline across every center, in English or Chinese (``Accept-Language``)."""
         lang = pick_language(request.headers.get("accept-language"))
         return views.timeline(principal, order_id, lang=lang, ref=ref)
 
-    @post("/orders/{order_id:int}/payments", status_code=201, sync_to_thread=True, tags=["orders"])
+    @post(
+        "/orders/{order_id:int}/payments",
+        status_code=201,
+        sync_to_thread=True,
+        tags=["orders"],
+        responses={402: error_response(402)},
+    )
     def pay_order(
-        order_id: FromPath[int], data: JSONBody[PayOrder], principal: Caller, idempotent: Idempotent
+        order_id: FromPath[int],
+        data: Annotated[PayOrder, Body(examples=[Example(summary="sandbox", value={"method": "sandbox"})])],
+        principal: Caller,
+        idempotent: Idempotent,
     ) -> Response[PaymentView]:
+        """Pay the caller's order with a payment method; honours ``Idempotency-Key``.
+
+        402 ``payment_failed`` when the provider declines.
+        """
         return idempotent(
             data,
             lambda reply: orders.pay(principal, order_id, data.method, data.amount, data.data, reply=reply),
@@ -100,10 +136,12 @@ def order_routes(kernel: Kernel) -> list[Any]:
     def cancel_order(
         order_id: FromPath[int], principal: Caller, data: JSONBody[CancelOrder | None] = None
     ) -> OrderView:
+        """Cancel before dispatch: held stock is released and what was paid refunded, in one stage."""
         return orders.cancel(principal, order_id, (data or CancelOrder()).reason)
 
     @post("/orders/{order_id:int}/dispatch", status_code=200, sync_to_thread=True, tags=["orders"])
     def dispatch_order(order_id: FromPath[int], principal: Caller) -> OrderView:
+        """Staff: mark a paid order dispatched by hand (shops that run without WMS)."""
         return orders.dispatch(principal, order_id)
 
     def staff_step(step: str) -> Any:
@@ -118,16 +156,19 @@ def order_routes(kernel: Kernel) -> list[Any]:
         def handler(
             order_id: FromPath[int], principal: Caller, data: JSONBody[StaffStep | None] = None
         ) -> OrderView:
+            """Staff: move the order one step on by hand (shops that run without WMS/TMS)."""
             return orders.staff_step(principal, order_id, step, (data or StaffStep()).note)
 
         return handler
 
     @get("/shops", sync_to_thread=True, tags=["shops"])
     def list_shops(principal: Caller) -> list[Shop]:
+        """Every shop, with its currency."""
         return kernel.shops.all()
 
     @post("/shops", status_code=201, sync_to_thread=True, tags=["shops"], guards=[roles("admin")])
     def create_shop(data: JSONBody[ShopIn], principal: Caller) -> Shop:
+        """Admins: create a shop (409 ``shop_exists``)."""
         with kernel.db.transaction() as conn:
             if kernel.shops.find(conn, data.code) is not None:
                 raise Conflict(f"shop '{data.code}' exists", code="shop_exists")
@@ -135,6 +176,7 @@ def order_routes(kernel: Kernel) -> list[Any]:
 
     @get("/me", sync_to_thread=False, tags=["auth"])
     def whoami(principal: Caller) -> Me:
+        """The caller's subject, roles and shop, as the token says."""
         return Me(principal.subject, sorted(principal.roles), principal.shop)
 
     return [

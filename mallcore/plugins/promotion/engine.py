@@ -138,12 +138,13 @@ class Pricer:
         return out
 
     def take(self, cut: Cut) -> None:
+        running = self.running
         for line_no, amount in cut.parts:
             if line_no is None:
-                for i, part in enumerate(allocate(amount, self.running)):
-                    self.running[i] -= part
+                for i, part in enumerate(allocate(amount, running)):
+                    running[i] -= part
             else:
-                self.running[self.index[line_no]] -= amount
+                running[self.index[line_no]] -= amount
 
     def take_clamped(self, line_no: int | None, amount: int) -> None:
         if line_no is None:
@@ -194,7 +195,7 @@ class Pricer:
         if isinstance(rules, BuyXGetY):
             units_at: list[tuple[int, int, int]] = []  # (value, position, index)
             for i in eligible:
-                for value in allocate(self.running[i], [1] * self.items[i].quantity):
+                for value in _unit_values(self.running[i], self.items[i].quantity):
                     units_at.append((value, i, len(units_at)))
             size = rules.buy + rules.get
             free = (len(units_at) // size) * rules.get
@@ -379,6 +380,16 @@ class Pricer:
                     },
                 )
             )
+
+
+def _unit_values(amount: int, quantity: int) -> list[int]:
+    """What each of ``quantity`` equal units of a line standing at ``amount`` is worth:
+    ``allocate(amount, [1] * quantity)`` (the first units carry the remainder), without
+    the general rule's work."""
+    if quantity < 1 or amount < 0:
+        return allocate(amount, [1] * quantity)
+    each, extra = divmod(amount, quantity)
+    return [each + 1] * extra + [each] * (quantity - extra)
 
 
 def title(name: str, label: str) -> str:

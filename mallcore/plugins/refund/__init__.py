@@ -19,11 +19,12 @@ Hooks:
 - ``order_cancel``: open requests of a cancelled order are closed.
 - ``order_view``: the order's cases (and, on a replacement order, the case
   it replaces) under ``extra``.
+- ``tracking_page``: the after-sale section of the customer's tracking page
+  (:mod:`.tracking`): each case, where to send the goods and by when.
 
 The work is done by :mod:`.cases`, one module per job (see
-:mod:`.cases.service`). Routes (:mod:`.routes`): ``/after-sales``,
-``/refund/reasons``, and the customer's tracking page
-``/track/{order_id}?token=...``. SLA timers run as the job ``refund.sla``
+:mod:`.cases.service`). Routes (:mod:`.routes`): ``/after-sales`` and
+``/refund/reasons``. SLA timers run as the job ``refund.sla``
 and as ``mallcore refund sla``.
 """
 
@@ -36,7 +37,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from mallcore.kernel import Center, Job, Kernel, OrderContext, Refund, hookimpl, utcnow
+from mallcore.kernel import Center, Job, Kernel, OrderContext, Refund, TrackingPage, hookimpl, utcnow
 from mallcore.kernel.aftersale import ParcelEvent
 
 from . import sla
@@ -44,13 +45,14 @@ from . import tables as t
 from .cases import Cases
 from .routes import routes
 from .schemas import RefundSettings
+from .tracking import add_cases
 
 
 class RefundCenter(Center):
     name = "refund"
     requires = ("payment",)
     after = ("catalog", "wms", "tms", "finance")
-    description = "客服 after-sale: refunds, returns, exchanges, repairs, tracking page"
+    description = "客服 after-sale: refunds, returns, exchanges, repairs"
     tables = t.metadata
     Settings = RefundSettings
 
@@ -115,6 +117,10 @@ class RefundCenter(Center):
         for r in rows:
             if r.replacement_order_id == order.id:
                 view.extra["replacement_for"] = {"case_id": r.id, "order_id": r.order_id}
+
+    @hookimpl
+    def tracking_page(self, conn: sa.Connection, page: TrackingPage) -> None:
+        add_cases(page, conn, self.cases.records)
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:

@@ -1,5 +1,6 @@
-"""After-sale routes: cases and their steps (``/after-sales``), the reasons a customer
-can pick (``/refund/reasons``) and the customer's tracking page (``/track/{order_id}``).
+"""After-sale routes: cases and their steps (``/after-sales``) and the reasons a customer
+can pick (``/refund/reasons``). The customer's tracking page is the kernel's
+(``/track/{order_id}``); this center adds its cases to it (:mod:`.tracking`).
 
 Each step of a case is one route, ``POST /after-sales/{case_id}/<step>``, made by
 :func:`step` from the step's entry in :data:`.cases.steps.STEPS`: its guard admits
@@ -13,12 +14,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import msgspec
-from litestar import Controller, MediaType, Request, Response, Router, get, post
+from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from litestar.response import Template
 
-from mallcore.kernel import Caller, NotFound, pick_language
+from mallcore.kernel import Caller, pick_language
 from mallcore.kernel.http import Idempotent, center_router, roles
 
 from .cases.steps import STEPS
@@ -36,7 +36,6 @@ from .schemas import (
     StaffNote,
     Withdrawal,
 )
-from .tracking import page_context
 
 if TYPE_CHECKING:
     from . import RefundCenter
@@ -52,7 +51,7 @@ STEP = "refund.step"  # in a step route's ``opt``: the name of its step
 
 
 def routes(center: RefundCenter) -> list[Router]:
-    return [center_router(center, [CaseController, ReasonController, TrackingController], path="/")]
+    return [center_router(center, [CaseController, ReasonController], path="/")]
 
 
 def _lang(request: Request[Any, Any, Any]) -> str:
@@ -183,31 +182,3 @@ class ReasonController(Controller):
             ReasonView(code=r.code, text=r.zh if lang == "zh" else r.en, merchant_fault=r.merchant_fault)
             for r in refund.settings.reasons
         ]
-
-
-class TrackingController(Controller):
-    path = "/track"
-    tags = TAGS
-
-    @get(
-        "/{order_id:int}",
-        sync_to_thread=True,
-        media_type=MediaType.HTML,
-        summary="The customer's tracking page (signed link)",
-        include_in_schema=True,
-    )
-    def track(
-        self,
-        order_id: FromPath[int],
-        refund: RefundDep,
-        request: Request[Any, Any, Any],
-        token: FromQuery[str | None] = None,
-        lang: FromQuery[str | None] = None,
-    ) -> Template:
-        kernel = refund.kernel
-        # (hmac.compare_digest refuses non-ASCII text: a mangled link is simply not found)
-        if not token or not token.isascii() or not kernel.auth.check_tracking_token(order_id, token):
-            raise NotFound(f"order {order_id} not found", code="order_not_found")
-        language = lang if lang in ("en", "zh") else _lang(request)
-        context = page_context(kernel, refund, order_id, language)
-        return Template(template_name="refund/track.html", context=context, media_type=MediaType.HTML)

@@ -9,7 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from mallcore.kernel import Address
-from mallcore.kernel.aftersale import CaseType, Disposition, Grade, Pickup, ReturnParcel
+from mallcore.kernel.aftersale import CaseType, Disposition, Grade, Pickup, ReturnAddress, ReturnParcel
 from mallcore.kernel.schemas import TimelineView
 
 ShippingMode = Literal["none", "proportional", "remaining"]
@@ -206,6 +206,10 @@ class CaseView(msgspec.Struct, kw_only=True):
     return_parcel: ReturnParcel | None
     pickup: Pickup | None
     inspections: list[dict[str, Any]]
+    # Where to send the goods (from ``awaiting_return`` on, once a warehouse gave its
+    # address) and by when (while the case waits for them).
+    return_address: ReturnAddress | None = None
+    return_by: datetime | None = None
     due_at: datetime | None
     timer: str | None
     created_at: datetime

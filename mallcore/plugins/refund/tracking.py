@@ -1,82 +1,28 @@
-"""What the tracking page shows: the order, its parcels, every after-sale case.
+"""The after-sale section of the customer's tracking page (the ``tracking_page`` hook).
 
-``GET /track/{order_id}?token=...`` is the link the customer gets in the
-order response (``tracking_url``, signed by the kernel). It needs no login,
-so it shows only what the customer may see: public timeline entries, no
-internal notes, no staff names.
+One card per case, newest case first: its type and status, the goods, the
+refund while money is on its way, **where to send the goods and by when**
+(``awaiting_return``), the return waybill, the pickup, the replacement order,
+and the case's own steps (``after_sale.*`` entries, newest first; a carrier
+scan or a finance entry written with a step is an echo of it, see
+:func:`mallcore.kernel.tracking.fold_echoes`). The case's entries and those
+of its refunds are claimed, so the order history does not repeat them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
-from mallcore.kernel import LIVE_REFUND_STATUSES, NotFound, format_amount
+from mallcore.kernel import LIVE_REFUND_STATUSES, TrackingCard, TrackingFact, TrackingPage
+from mallcore.kernel.aftersale import ReturnAddress
 
 from . import states as st
+from .states import CaseStatus as S
 
 if TYPE_CHECKING:
-    from mallcore.kernel import Kernel
+    import sqlalchemy as sa
 
-    from . import RefundCenter
-
-TEXT: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Order tracking",
-        "order": "Order",
-        "status": "Status",
-        "total": "Total",
-        "refunded": "Refunded",
-        "goods": "Items",
-        "parcels": "Parcels",
-        "no_parcels": "Not shipped yet.",
-        "waybill": "Waybill",
-        "warehouse": "From",
-        "after_sales": "After-sale",
-        "no_cases": "No after-sale requests.",
-        "case": "Request",
-        "return_parcel": "Return parcel",
-        "pickup": "Pickup",
-        "pickup_code": "code",
-        "replacement": "Replacement order No.",
-        "refund": "Refund",
-        "history": "Order history",
-        "qty": "qty",
-    },
-    "zh": {
-        "title": "订单跟踪",
-        "order": "订单",
-        "status": "状态",
-        "total": "实付",
-        "refunded": "已退款",
-        "goods": "商品",
-        "parcels": "包裹",
-        "no_parcels": "尚未发货。",
-        "waybill": "运单号",
-        "warehouse": "发货仓",
-        "after_sales": "售后",
-        "no_cases": "暂无售后申请。",
-        "case": "售后单",
-        "return_parcel": "退货包裹",
-        "pickup": "上门取件",
-        "pickup_code": "取件码",
-        "replacement": "换新订单号",
-        "refund": "退款",
-        "history": "订单动态",
-        "qty": "数量",
-    },
-}
-
-ORDER_STATUS: dict[str, tuple[str, str]] = {
-    "awaiting_payment": ("Awaiting payment", "等待付款"),
-    "paid": ("Paid, preparing to ship", "已付款,待发货"),
-    "dispatched": ("Handed to the warehouse", "仓库处理中"),
-    "shipped": ("Shipped", "已发货"),
-    "delivered": ("Delivered", "已签收"),
-    "completed": ("Completed", "交易成功"),
-    "cancelled": ("Cancelled", "已取消"),
-    "closed": ("Closed (refunded)", "交易关闭(已退款)"),
-}
+    from .cases.records import Case, CaseRecords
 
 PARCEL_STATUS: dict[str, tuple[str, str]] = {
     "created": ("Waiting for pickup", "待揽收"),
@@ -94,7 +40,7 @@ PARCEL_STATUS: dict[str, tuple[str, str]] = {
 }
 
 # A case's refund as the customer reads it; only these are shown (a rejected or failed refund
-# is no money on its way: the case's own status and timeline say what happens next).
+# is no money on its way: the case's own status and steps say what happens next).
 REFUND_STATUS: dict[str, tuple[str, str]] = {
     "requested": ("Requested", "退款申请中"),
     "pending_review": ("Awaiting finance review", "等待财务审核"),
@@ -102,144 +48,88 @@ REFUND_STATUS: dict[str, tuple[str, str]] = {
     "refunded": ("Refunded", "退款成功"),
 }
 
-
-def _pick(pair: tuple[str, str] | None, lang: str, fallback: str) -> str:
-    if pair is None:
-        return fallback
-    return pair[1] if lang == "zh" else pair[0]
+# The goods are still with the customer: the page says where to send them.
+WAITING_FOR_GOODS = (S.AWAITING_RETURN, S.PICKUP_REQUESTED)
 
 
-def _time(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, str) and len(value) >= 16:
-        return value[:16].replace("T", " ")
-    return str(value or "")
+def _label(pairs: dict[str, tuple[str, str]], code: str | None, page: TrackingPage) -> str:
+    pair = pairs.get(code or "")
+    return page.t(*pair) if pair else (code or "")
 
 
-def _refund(amount: int, status: str | None, currency: str, lang: str) -> dict[str, str] | None:
-    """The refund line of a case: only a refund that is live or paid (never a rejected one)."""
-    if status not in LIVE_REFUND_STATUSES or not amount:
-        return None
-    label = REFUND_STATUS.get(status)
-    return {
-        "amount": format_amount(amount, currency),
-        "status": _pick(label, lang, status or ""),
-        "code": status or "",
-    }
+def address_lines(address: ReturnAddress) -> list[str]:
+    place = " ".join(p for p in (address.province, address.city, address.district) if p)
+    return [f"{address.contact} {address.phone}".strip(), place, address.street]
 
 
-def page_context(kernel: Kernel, center: RefundCenter, order_id: int, lang: str) -> dict[str, Any]:
-    with kernel.db.transaction(write=False) as conn:
-        order = kernel.orders.load(conn, order_id)
-        if order is None:
-            raise NotFound(f"order {order_id} not found", code="order_not_found")
-        lines = kernel.orders.load_lines(conn, order_id)
-        view = kernel.order_views.render(order, lines, [], conn=conn)
-        timeline: list[Any] = cast(
-            Any, kernel.order_views.timeline_entries(conn, order_id, lang=lang, public_only=True)
+def card(page: TrackingPage, case: Case) -> TrackingCard:
+    """One case as its customer follows it."""
+    t = page.t
+    item = TrackingCard(
+        key=f"case-{case.id}",
+        title=f"{t(*st.TYPE_LABELS[case.type])} · {t('Request', '售后单')} {case.id}",
+        badge=st.label(case.status, page.lang),
+        status=case.status,
+        note=", ".join(f"{page.line_name(x.line_id, x.sku)} x{x.quantity}" for x in case.lines),
+    )
+    facts = item.facts
+    if case.refund_amount and case.refund_status in LIVE_REFUND_STATUSES:
+        facts.append(
+            TrackingFact(
+                label=t("Refund", "退款"),
+                value=f"{page.money(case.refund_amount)} · {_label(REFUND_STATUS, case.refund_status, page)}",
+                kind="refund",
+            )
         )
-        cases = center.cases.records.load_for_order(conn, order_id)
-    by_ref: dict[str, list[Any]] = {}
-    for entry in timeline:
-        by_ref.setdefault(entry.ref or "", []).append(entry)
-    sku_names = {line.id: line.name or line.sku for line in lines}
-    parcels = []
-    for shipment in view.shipments:
-        events = sorted(
-            shipment.events,
-            key=lambda e: str(e.get("occurred_at") or e.get("at") or ""),
-            reverse=True,
+    address = case.return_address()
+    if address is not None and case.status in WAITING_FOR_GOODS:
+        facts.append(
+            TrackingFact(label=t("Send to", "寄回地址"), lines=address_lines(address), kind="return-address")
         )
-        parcels.append(
-            {
-                "carrier": shipment.carrier,
-                "tracking_no": shipment.tracking_no,
-                "status": _pick(PARCEL_STATUS.get(shipment.status), lang, shipment.status),
-                "warehouse": shipment.warehouse,
-                "goods": [
-                    f"{sku_names.get(int(x.get('line_id', 0)), '')} x{x.get('quantity', '')}"
-                    for x in shipment.lines
-                ],
-                "events": [
-                    {
-                        "at": _time(e.get("occurred_at") or e.get("at")),
-                        "text": " ".join(
-                            str(p)
-                            for p in (
-                                _pick(
-                                    PARCEL_STATUS.get(str(e.get("status"))), lang, str(e.get("status") or "")
-                                ),
-                                e.get("description") or "",
-                                e.get("location") or "",
-                            )
-                            if p
-                        ),
-                    }
-                    for e in events
-                ],
-            }
+    deadline = case.return_by()
+    if deadline is not None:
+        facts.append(
+            TrackingFact(
+                label=t("Ship back by", "请在此前寄出"), value=page.time(deadline), kind="ship-back-by"
+            )
         )
-    case_views = []
-    for case in reversed(cases):
-        entries = sorted(by_ref.get(case.ref, []), key=lambda e: e.at, reverse=True)
-        type_en, type_zh = st.TYPE_LABELS[case.type]
-        rp = case.return_parcel
-        pickup = case.pickup
-        case_views.append(
-            {
-                "id": case.id,
-                "type": type_zh if lang == "zh" else type_en,
-                "status": st.label(case.status, lang),
-                "status_code": case.status,
-                "goods": [f"{sku_names.get(x.line_id, x.sku)} x{x.quantity}" for x in case.lines],
-                "refund": _refund(case.refund_amount, case.refund_status, order.currency, lang),
-                "return_parcel": None
-                if rp is None
-                else {
-                    "carrier": rp.carrier,
-                    "tracking_no": rp.tracking_no,
-                    "status": _pick(PARCEL_STATUS.get(rp.status), lang, rp.status),
-                },
-                "pickup": None
-                if pickup is None
-                else {
-                    "window": f"{_time(pickup.window_start)} - {_time(pickup.window_end)[11:]}",
-                    "status": _pick(PARCEL_STATUS.get(pickup.status), lang, pickup.status),
-                    "courier": " ".join(p for p in (pickup.courier, pickup.courier_phone) if p),
-                    "code": pickup.code,
-                },
-                "replacement_order_id": case.replacement_order_id,
-                "replacement_url": kernel.tracking_url(case.replacement_order_id)
-                if case.replacement_order_id
-                else None,
-                "timeline": [{"at": _time(e.at), "text": e.message} for e in entries],
-            }
+    rp = case.return_parcel
+    if rp is not None:
+        facts.append(
+            TrackingFact(
+                label=t("Return parcel", "退货包裹"),
+                value=f"{page.carrier(rp.carrier)} {rp.tracking_no} · {_label(PARCEL_STATUS, rp.status, page)}",
+                kind="return-parcel",
+            )
         )
-    history = [
-        {"at": _time(e.at), "text": e.message}
-        for e in sorted(
-            (e for e in timeline if not (e.ref or "").startswith("after_sale:")),
-            key=lambda e: e.at,
-            reverse=True,
+    pickup = case.pickup
+    if pickup is not None and pickup.status != "cancelled":
+        window = f"{page.time(pickup.window_start)} - {page.time(pickup.window_end, '%H:%M')}"
+        parts = [window, _label(PARCEL_STATUS, pickup.status, page)]
+        if pickup.courier:
+            parts.append(" ".join(p for p in (pickup.courier, pickup.courier_phone) if p))
+        if pickup.code:
+            parts.append(f"{t('pickup code', '取件码')} {pickup.code}")
+        facts.append(TrackingFact(label=t("Pickup", "上门取件"), value=" · ".join(parts), kind="pickup"))
+    if case.replacement_order_id:
+        facts.append(
+            TrackingFact(
+                label=t("Replacement order", "换新订单"),
+                value=str(case.replacement_order_id),
+                href=page.link(case.replacement_order_id),
+                kind="replacement",
+            )
         )
-    ]
-    return {
-        "lang": lang,
-        "t": TEXT[lang],
-        "order": {
-            "id": order.id,
-            "status": _pick(ORDER_STATUS.get(order.status), lang, order.status),
-            "status_code": order.status,
-            "total": format_amount(order.total, order.currency),
-            "refunded": format_amount(order.refunded, order.currency) if order.refunded else None,
-            "placed_at": _time(order.placed_at),
-            "parent_id": order.parent_id,
-            "lines": [
-                {"name": line.name or line.sku, "sku": line.sku, "quantity": line.quantity} for line in lines
-            ],
-        },
-        "parcels": parcels,
-        "cases": case_views,
-        "history": history,
-    }
+    item.steps = page.steps(page.entries(case.ref))
+    if case.refund_id is not None:
+        page.claim(f"refund:{case.refund_id}")
+    return item
+
+
+def add_cases(page: TrackingPage, conn: sa.Connection, records: CaseRecords) -> None:
+    """The after-sale section: every case of the order, newest first (none: no section)."""
+    cases = records.load_for_order(conn, page.order.id or 0)
+    if not cases:
+        return
+    section = page.section("after-sales", page.t("After-sale", "售后"), rank=30)
+    section.cards.extend(card(page, case) for case in reversed(cases))

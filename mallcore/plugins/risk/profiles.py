@@ -81,6 +81,22 @@ class Profiles:
             kernel.db,
             returns_rows=True,
         )
+        # A customer's first placement writes the profile (or finds another worker's).
+        insert = postgresql.insert if kernel.db.engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = statement(
+            insert(t.profiles)
+            .on_conflict_do_nothing(index_elements=["customer"])
+            .values(
+                customer=sa.bindparam("who"),
+                credit=sa.bindparam("initial"),
+                first_seen_at=sa.bindparam("now"),
+                updated_at=sa.bindparam("now"),
+            )
+            .returning(p.customer, p.credit, p.first_seen_at, *PROFILE_COUNTS),
+            kernel.db,
+            {"now": p.first_seen_at.type},
+            returns_rows=True,
+        )
         dialect = kernel.db.engine.dialect
         # rows come from the driver's cursor: the column's own result processing (UTC-aware)
         convert = p.first_seen_at.type.dialect_impl(dialect).result_processor(dialect, None)
@@ -95,14 +111,10 @@ class Profiles:
             return held
         row = self._read(conn, customer)
         if row is None:
-            p = t.profiles.c
-            written = conn.execute(
-                _insert_ignore(conn)
-                .values(customer=customer, credit=self.settings.initial, first_seen_at=now, updated_at=now)
-                .returning(p.customer, p.credit, p.first_seen_at, *PROFILE_COUNTS)
-            ).first()
+            params = {"who": customer, "initial": self.settings.initial, "now": now}
+            written = self._insert.execute(conn, params).rows
             # (nothing back: another worker wrote it a moment ago)
-            row = tuple(written) if written is not None else self._read(conn, customer)
+            row = self._row(written[0]) if written else self._read(conn, customer)
         assert row is not None
         profile = Profile(*row)
         with self._lock:
@@ -113,9 +125,9 @@ class Profiles:
 
     def _read(self, conn: sa.Connection, customer: str) -> tuple[Any, ...] | None:
         rows = self._select.execute(conn, {"customer": customer}).rows
-        if not rows:
-            return None
-        row = rows[0]
+        return self._row(rows[0]) if rows else None
+
+    def _row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         return (*row[:2], self._first_seen(row[2]), *row[3:])
 
     def _forget_changed(self, conn: sa.Connection, now: datetime) -> None:
@@ -178,9 +190,3 @@ class Profiles:
         )
         self.forget(customer)
         return int(credit)
-
-
-def _insert_ignore(conn: sa.Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(t.profiles).on_conflict_do_nothing(index_elements=["customer"])
-    return sqlite.insert(t.profiles).on_conflict_do_nothing(index_elements=["customer"])

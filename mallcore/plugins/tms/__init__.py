@@ -14,6 +14,8 @@ Hooks:
 - ``order_after_sale``: tracks return waybills, books pickups (see
   :mod:`.returns`).
 - ``order_view``: the order's shipments with their events.
+- ``tracking_page``: carrier names and the parcels on the customer's
+  tracking page (see :mod:`.page`).
 
 Routes under ``/tms``: templates, carriers, shipments and their events, the
 carrier webhook (``POST /tms/webhooks/{carrier}``), the sandbox carrier's
@@ -38,6 +40,7 @@ from mallcore.kernel import (
     Phase,
     Rejected,
     ShipmentView,
+    TrackingPage,
     hookimpl,
 )
 from mallcore.kernel.aftersale import AfterSaleCase
@@ -48,6 +51,7 @@ from .carriers import SANDBOX, Carrier, CarrierSettings, build
 from .freight import NotDelivered, TemplateCache, bump_version, group, quote_parcels, save_template
 from .http import CONTROLLERS
 from .jobs import auto_complete, start_clock
+from .page import add_parcels
 from .returns import Returns
 from .schemas import TemplateIn
 from .tracking import Tracker
@@ -242,6 +246,10 @@ class TmsCenter(Center):
                 )
         if returns:
             view.extra["after_sale_parcels"] = returns
+
+    @hookimpl
+    def tracking_page(self, conn: sa.Connection, page: TrackingPage) -> None:
+        add_parcels(page, conn, self.carriers)
 
     # -- what the center brings -----------------------------------------------------------
 

@@ -31,10 +31,10 @@ SANDBOX = "sandbox"
 SANDBOX_SECRET_PURPOSE = b"mallcore.tms.sandbox.webhook"
 
 COURIERS = [
-    ("Wang Wei 王伟", "13800138001"),
-    ("Li Na 李娜", "13800138002"),
-    ("Zhang Min 张敏", "13800138003"),
-    ("Liu Yang 刘洋", "13800138004"),
+    ("王伟", "13800138001"),
+    ("李娜", "13800138002"),
+    ("张敏", "13800138003"),
+    ("刘洋", "13800138004"),
 ]
 
 
@@ -44,7 +44,10 @@ class CarrierSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     webhook_secret: str = ""
     # Waybill numbers start with this (default: the carrier code, upper-cased).
     waybill_prefix: str = ""
+    # What customers read: ``name`` in English pages, ``name_zh`` in Chinese ones
+    # (each defaults to the other, then to the code).
     name: str = ""
+    name_zh: str = ""
     # Takes pickup bookings (上门取件). The sandbox always does.
     pickup: bool = False
 
@@ -59,10 +62,15 @@ class Booking(msgspec.Struct, kw_only=True):
 class Carrier:
     def __init__(self, code: str, settings: CarrierSettings) -> None:
         self.code = code
-        self.name = settings.name or code
+        self.name = settings.name or settings.name_zh or code
+        self.name_zh = settings.name_zh or settings.name or code
         self._secret = settings.webhook_secret
         self.prefix = settings.waybill_prefix or code.upper().replace("-", "").replace("_", "")[:8]
         self.pickup = settings.pickup
+
+    def names(self) -> tuple[str, str]:
+        """The carrier's name in English and in Chinese."""
+        return self.name, self.name_zh
 
     @property
     def secret(self) -> str:
@@ -81,7 +89,8 @@ class Carrier:
 class SandboxCarrier(Carrier):
     def __init__(self, settings: CarrierSettings, kernel_secret: Callable[[], str] | None = None) -> None:
         super().__init__(SANDBOX, settings)
-        self.name = settings.name or "Sandbox Express 沙盒快递"
+        self.name = settings.name or "Sandbox Express"
+        self.name_zh = settings.name_zh or "沙盒快递"
         self.prefix = settings.waybill_prefix or "SBX"
         self.pickup = True
         self.default_secret = not settings.webhook_secret

@@ -138,8 +138,8 @@ class Returns:
         ).scalar_one()
         carrier = self.center.tracker.carrier_name(parcel.carrier)
         known = parcel.carrier in self.center.carriers
-        en = f"Return parcel {parcel.tracking_no} ({carrier}) is being tracked"
-        zh = f"退货包裹{parcel.tracking_no}({carrier})已登记,正在跟踪物流"
+        en = f"Return parcel {parcel.tracking_no} ({carrier[0]}) is being tracked"
+        zh = f"退货包裹{parcel.tracking_no}({carrier[1]})已登记,正在跟踪物流"
         ctx.timeline(
             "shipment.return_filed",
             en,
@@ -240,7 +240,7 @@ class Returns:
         ctx.timeline(
             "shipment.pickup_booked",
             f"Pickup booked with {carrier.name} for {window}{courier}{code}, waybill {booking.tracking_no}{again}",
-            zh=f"已预约{carrier.name}上门取件,时间{window}{courier_zh}{code_zh},运单号{booking.tracking_no}{again_zh}",
+            zh=f"已预约{carrier.name_zh}上门取件,时间{window}{courier_zh}{code_zh},运单号{booking.tracking_no}{again_zh}",
             ref=f"after_sale:{case.id}",
             data={"shipment_id": shipment_id, "carrier": carrier.code, **details},
         )

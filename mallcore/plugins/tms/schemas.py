@@ -118,6 +118,7 @@ class CarrierView(msgspec.Struct, kw_only=True):
     code: str
     name: str
     waybill_prefix: str
+    name_zh: str = ""
     pickup: bool
     webhooks: bool
 

@@ -73,11 +73,14 @@ _ZH = {
 }
 
 
-def message(kind: str, status: str, tracking_no: str, carrier: str, **extra: Any) -> tuple[str, str]:
+def message(
+    kind: str, status: str, tracking_no: str, carrier: tuple[str, str], **extra: Any
+) -> tuple[str, str]:
+    """A shipment's timeline entry in English and Chinese; ``carrier``: its name in each."""
     what, what_zh = WHAT.get(kind, ("Return parcel", "退货包裹"))
-    values = {"no": tracking_no, "carrier": carrier, **extra}
-    en = _EN[status].format(what=what, what_lower=what.lower(), **values)
-    zh = _ZH[status].format(what=what_zh, what_lower=what_zh, **values)
+    values = {"no": tracking_no, **extra}
+    en = _EN[status].format(what=what, what_lower=what.lower(), carrier=carrier[0], **values)
+    zh = _ZH[status].format(what=what_zh, what_lower=what_zh, carrier=carrier[1], **values)
     return en, zh
 
 
@@ -169,9 +172,10 @@ class Tracker:
     def kernel(self) -> Any:
         return self.center.kernel
 
-    def carrier_name(self, code: str) -> str:
+    def carrier_name(self, code: str) -> tuple[str, str]:
+        """The carrier's name in English and Chinese (its code for a carrier not configured)."""
         carrier = self.center.carriers.get(code)
-        return carrier.name if carrier is not None else code
+        return carrier.names() if carrier is not None else (code, code)
 
     # -- shipments at dispatch ---------------------------------------------------
 

@@ -241,6 +241,8 @@ class WmsCenter(Center):
     @hookimpl
     def order_after_sale(self, ctx: OrderContext, case: AfterSaleCase) -> None:
         ref = f"after_sale:{case.id}"
+        if case.status == "awaiting_return":
+            self.returns.fill_address(ctx.conn, case)
         if case.status == "inspected" and case.type != "repair":
             # A repair's item goes back to its owner once repaired: never into stock.
             done = self.returns.restock(ctx, case)
@@ -336,6 +338,21 @@ class WmsCenter(Center):
                         for code, name, region, _ in new
                     ],
                 )
+            for code, (contact, phone, province, city, district, street) in DEMO_ADDRESSES.items():
+                # Demo warehouses made before they had addresses get one too.
+                conn.execute(
+                    t.warehouses.update()
+                    .where(w.code == code, w.street.is_(None))
+                    .values(
+                        contact=contact,
+                        phone=phone,
+                        province=province,
+                        city=city,
+                        district=district,
+                        street=street,
+                        updated_at=now,
+                    )
+                )
             stocked = set(
                 (row.sku, row.warehouse)
                 for row in conn.execute(
@@ -372,6 +389,12 @@ DEMO_WAREHOUSES = [
     ("GZ", "Guangzhou warehouse 广州仓", "440100", 60),
     ("BJ", "Beijing warehouse 北京仓", "110000", 30),
 ]
+# Where customers send returns to each demo warehouse.
+DEMO_ADDRESSES = {
+    "SH": ("售后组 张三", "021-60001234", "上海市", "上海市", "青浦区", "华新镇华腾路 1288 号 3 号库"),
+    "GZ": ("售后组 李四", "020-80001234", "广东省", "广州市", "白云区", "太和镇永兴村物流园 B2 仓"),
+    "BJ": ("售后组 王五", "010-60001234", "北京市", "北京市", "大兴区", "京南物流基地 7 号库"),
+}
 
 
 def _money(amount: int, currency: str) -> str:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from mallcore.kernel import OrderContext, utcnow
 from mallcore.kernel import tables as kt
-from mallcore.kernel.aftersale import AfterSaleCase
+from mallcore.kernel.aftersale import AfterSaleCase, ReturnAddress
 
 from . import tables as t
 from .schemas import WmsSettings
@@ -84,6 +84,47 @@ class Returns:
         self._shipped_and_back = sa.select(
             m.kind, m.warehouse, m.line_id, m.ref, m.on_hand, m.b_grade, m.quarantine
         ).where(m.order_id == sa.bindparam("k_order"), m.kind.in_(("outbound", "return_restock")))
+
+    def fill_address(self, conn: sa.Connection, case: AfterSaleCase) -> None:
+        """Tell the after-sale center where the case's goods go back (``case.return_address``).
+
+        The warehouse asked for (the after-sale center's setting), else
+        ``returns_warehouse``, else the one the case's units left from, else the
+        first active warehouse with an address (by priority, then code); each
+        only if it has an address. None has one: left empty.
+        """
+        asked = case.return_address
+        if asked is None or asked.filled:
+            return
+        w, m = t.warehouses.c, t.movements.c
+        has_address = sa.and_(w.street.is_not(None), w.street != "")
+        shipped_from = sa.select(m.warehouse).where(
+            m.order_id == case.order_id,
+            m.kind == "outbound",
+            m.line_id.in_([x.line_id for x in case.lines]),
+        )
+        choices = [
+            w.code == (asked.warehouse or self.settings.returns_warehouse),
+            w.code.in_(shipped_from),
+            w.active.is_(True),
+        ]
+        if not (asked.warehouse or self.settings.returns_warehouse):
+            choices.pop(0)
+        for choice in choices:
+            chosen = conn.execute(
+                sa.select(t.warehouses).where(choice, has_address).order_by(w.priority, w.code).limit(1)
+            ).first()
+            if chosen is not None:
+                case.return_address = ReturnAddress(
+                    warehouse=chosen.code,
+                    contact=chosen.contact or "",
+                    phone=chosen.phone or "",
+                    province=chosen.province or "",
+                    city=chosen.city or "",
+                    district=chosen.district or "",
+                    street=chosen.street or "",
+                )
+                return
 
     def restock(self, ctx: OrderContext, case: AfterSaleCase) -> list[dict[str, Any]]:
         """Put a case's passed, inspected units back by disposition; returns what was done.

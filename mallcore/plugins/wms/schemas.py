@@ -56,7 +56,23 @@ class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
 
 
-class WarehouseIn(_In):
+Contact = Annotated[str, Meta(min_length=1, max_length=100)]
+AreaName = Annotated[str, Meta(min_length=1, max_length=64)]
+Street = Annotated[str, Meta(min_length=1, max_length=300)]
+Phone = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^[0-9+\- ]+$")]
+
+
+class _ReturnAddressIn(_In):
+    # Where customers send returns to this warehouse (the after-sale case tells them).
+    contact: Contact | None = None
+    phone: Phone | None = None
+    province: AreaName | None = None
+    city: AreaName | None = None
+    district: AreaName | None = None
+    street: Street | None = None
+
+
+class WarehouseIn(_ReturnAddressIn, kw_only=True):
     code: Code
     name: Annotated[str, Meta(min_length=1, max_length=200)]
     region: Region
@@ -64,7 +80,7 @@ class WarehouseIn(_In):
     priority: Priority = 0
 
 
-class WarehousePatch(_In):
+class WarehousePatch(_ReturnAddressIn, kw_only=True):
     name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     region: Region | None = None
     active: bool | None = None
@@ -77,6 +93,12 @@ class WarehouseView(msgspec.Struct, kw_only=True):
     region: str
     active: bool
     priority: int
+    contact: str | None
+    phone: str | None
+    province: str | None
+    city: str | None
+    district: str | None
+    street: str | None
     created_at: datetime
     updated_at: datetime
 

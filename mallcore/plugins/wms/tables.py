@@ -32,6 +32,13 @@ warehouses = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     # Breaks ties between equally near warehouses: lower first.
     sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    # Where customers send returns (the after-sale case tells them): who receives, where.
+    sa.Column("contact", sa.String(100), nullable=True),
+    sa.Column("phone", sa.String(32), nullable=True),
+    sa.Column("province", sa.String(64), nullable=True),
+    sa.Column("city", sa.String(64), nullable=True),
+    sa.Column("district", sa.String(64), nullable=True),
+    sa.Column("street", sa.String(300), nullable=True),
     sa.Column("created_at", Time(), nullable=False),
     sa.Column("updated_at", Time(), nullable=False),
 )

@@ -187,10 +187,10 @@ def test_the_queue_takes_the_kernels_status_name_and_refuses_unknown_ones(mallco
 
 
 def test_the_approval_on_the_timeline_reads_in_the_order_currency(mallcore):
-    # JPY has no minor unit: 1999 is ¥1,999, never "JPY 19.99".
+    # JPY has no minor unit: 1999 is JP¥1999, never "JP¥19.99".
     shop = Shop(mallcore, config={"orders": {"currency": "JPY"}})
     order, refund = order_with_refund(shop)
     assert shop.fin1.post(f"/finance/refunds/{refund['id']}/approve").status_code == 200
     timeline = shop.alice.get(f"/orders/{order['id']}/timeline", headers={"Accept-Language": "zh"}).json()
     approved = next(t for t in timeline if t["kind"] == "finance.refund_approved")
-    assert approved["message"] == "财务审核通过,退款 JPY 1999"
+    assert approved["message"] == "财务审核通过,退款 JP¥1999"

@@ -93,16 +93,16 @@ def test_refundable_amount_is_shown_before_anything_moves(mallcore: Any) -> None
 
 
 def test_amounts_read_in_the_currency_of_the_order(mallcore: Any) -> None:
-    # JPY has no minor unit: 7900 is ¥7,900, never "JPY 79.00".
+    # JPY has no minor unit: 7900 is JP¥7900, never "JP¥79.00".
     shop = make_shop(mallcore, config={"orders": {"currency": "JPY"}})
     order = shop.order([("TEE-M", 1)])
     assert order["currency"] == "JPY"
     case = shop.open(order, "refund_only", [(order["lines"][0]["id"], 1)], reason="not_wanted").json()
     assert case["status"] == "refunded"
     messages = [e["message"] for e in case["timeline"]]
-    assert any("JPY 7900" in m for m in messages), messages
-    assert not any("JPY 79.00" in m for m in messages)
+    assert any("JP¥7900" in m for m in messages), messages
+    assert not any("79.00" in m for m in messages)
     page = shop.kit.client(shop.kernel, None).get(
         shop.alice.get(f"/orders/{order['id']}").json()["tracking_url"]
     )
-    assert page.status_code == 200 and "JPY 7900" in page.text and "JPY 79.00" not in page.text
+    assert page.status_code == 200 and "JP¥7900" in page.text and "79.00" not in page.text

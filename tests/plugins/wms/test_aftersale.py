@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mallcore.kernel import Principal
-from mallcore.kernel.aftersale import AfterSaleCase, CaseLine, Inspection, ReturnParcel
+from mallcore.kernel.aftersale import AfterSaleCase, CaseLine, Inspection, ReturnAddress, ReturnParcel
 
 from .helpers import Shop, check_invariants, live_by_order, movements
 
@@ -163,3 +163,62 @@ def test_a_repaired_item_goes_back_to_its_owner_not_into_stock(shop: Shop):
     assert not [m for m in movements(shop.kernel, order_id=order["id"]) if m.kind == "return_restock"]
     assert not [e for e in shop.timeline(order["id"]) if e["kind"] == "wms.return_restock"]
     check_invariants(shop.kernel)
+
+
+def _asked(shop: Shop, order: dict[str, Any], warehouse: str | None = None) -> Any:
+    """What WMS answers when a case starts waiting for the goods (``awaiting_return``)."""
+    lines = [
+        CaseLine(line_id=line["id"], sku=line["sku"], quantity=line["quantity"]) for line in order["lines"]
+    ]
+    case = AfterSaleCase(
+        id=9,
+        order_id=order["id"],
+        type="return_refund",
+        status="awaiting_return",
+        previous="approved",
+        customer="alice",
+        shop="s1",
+        lines=lines,
+        return_address=ReturnAddress(warehouse=warehouse),
+    )
+    with shop.kernel.orders.stage("after_sale", order["id"], DESK) as ctx:
+        shop.kernel.hook.order_after_sale(ctx=ctx, case=case)
+    return case.return_address
+
+
+ADDRESS = {
+    "contact": "售后组",
+    "phone": "021-60001234",
+    "province": "上海市",
+    "city": "上海市",
+    "district": "青浦区",
+    "street": "华腾路 1288 号",
+}
+
+
+def test_the_return_address_is_a_warehouses_that_has_one(mallcore):
+    shop = Shop(mallcore)
+    shop.inbound("SH", "TEE", 4)
+    order = shipped_order(shop, {"TEE": 1})
+    platform = mallcore.client(shop.kernel, "warehouse", "platform")
+    # no warehouse has an address yet: nothing to tell
+    assert _asked(shop, order).street == ""
+    # one that the goods did not leave from still serves
+    r = platform.patch("/wms/warehouses/BJ", json={**ADDRESS, "street": "京南物流基地 7 号库"})
+    assert r.status_code == 200 and r.json()["street"] == "京南物流基地 7 号库"
+    assert (_asked(shop, order).warehouse, _asked(shop, order).street) == ("BJ", "京南物流基地 7 号库")
+    # the one they left from wins once it has an address...
+    assert platform.patch("/wms/warehouses/SH", json=ADDRESS).status_code == 200
+    found = _asked(shop, order)
+    assert (found.warehouse, found.contact, found.phone, found.district) == (
+        "SH",
+        "售后组",
+        "021-60001234",
+        "青浦区",
+    )
+    # ...and the one the after-sale center asks for wins over both
+    assert _asked(shop, order, "BJ").warehouse == "BJ"
+    # a phone that is not one is refused, and nothing is written
+    r = platform.patch("/wms/warehouses/SH", json={"phone": "call me"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_request"
+    assert platform.get("/wms/warehouses").json()[-1]["phone"] == "021-60001234"

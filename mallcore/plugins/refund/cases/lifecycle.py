@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from mallcore.kernel import OrderContext
-from mallcore.kernel.aftersale import AfterSaleCase, CaseLine
+from mallcore.kernel.aftersale import AfterSaleCase, CaseLine, ReturnAddress
 
 from .. import states as st
 from ..schemas import RefundSettings
@@ -125,6 +125,7 @@ class Lifecycle:
             reason=case.reason,
             inspections=list(case.inspections),
             return_parcel=case.return_parcel,
+            return_address=self._return_address(case),
             pickup=case.pickup,
             refund_id=case.refund_id,
             refund_amount=case.refund_amount,
@@ -133,15 +134,31 @@ class Lifecycle:
             data=dict(case.data),
         )
         before = msgspec.json.encode([contract.pickup, contract.return_parcel, contract.data])
+        asked = msgspec.json.encode(contract.return_address)
         self.hook.order_after_sale(ctx=ctx, case=contract)
-        if msgspec.json.encode([contract.pickup, contract.return_parcel, contract.data]) != before:
+        changed = msgspec.json.encode([contract.pickup, contract.return_parcel, contract.data]) != before
+        if changed:
             case.pickup, case.return_parcel, case.data = (
                 contract.pickup,
                 contract.return_parcel,
                 contract.data,
             )
+        if contract.return_address is not None and msgspec.json.encode(contract.return_address) != asked:
+            case.data["return_address"] = msgspec.to_builtins(contract.return_address)
+            changed = True
+        if changed:
             self.save(ctx, case)
         return contract
+
+    def _return_address(self, case: Case) -> ReturnAddress | None:
+        """Where the goods go back: as a reacting center (WMS) gave it, else asked for at
+        ``awaiting_return`` (naming the configured return warehouse, if any)."""
+        known = case.data.get("return_address")
+        if isinstance(known, dict):
+            return msgspec.convert(known, ReturnAddress)
+        if case.status == S.AWAITING_RETURN:
+            return ReturnAddress(warehouse=self.settings.return_warehouse)
+        return None
 
     def note(
         self, ctx: OrderContext, case: Case, kind: str, en: str, zh: str | None = None, **kw: Any

@@ -108,6 +108,8 @@ class Reading:
             return_parcel=case.return_parcel,
             pickup=case.pickup,
             inspections=[_inspection(i, staff) for i in case.inspections],
+            return_address=case.return_address(),
+            return_by=case.return_by() if promised else None,
             due_at=case.due_at if promised else None,
             timer=case.timer if promised else None,
             created_at=case.created_at or utcnow(),

@@ -15,7 +15,7 @@ import msgspec
 import sqlalchemy as sa
 
 from mallcore.kernel import Conflict, NotFound, Principal
-from mallcore.kernel.aftersale import CaseLine, Inspection, Pickup, ReturnParcel
+from mallcore.kernel.aftersale import CaseLine, Inspection, Pickup, ReturnAddress, ReturnParcel
 
 from .. import tables as t
 
@@ -58,6 +58,20 @@ class Case(msgspec.Struct, kw_only=True):
     def ref(self) -> str:
         """The case's tag on the order timeline."""
         return f"after_sale:{self.id}"
+
+    def return_address(self) -> ReturnAddress | None:
+        """Where the goods go back, once a warehouse gave its address (WMS, at ``awaiting_return``)."""
+        raw = self.data.get("return_address")
+        if not isinstance(raw, dict):
+            return None
+        found = msgspec.convert(raw, ReturnAddress)
+        return found if found.filled else None
+
+    def return_by(self) -> datetime | None:
+        """The deadline to ship the goods back: the ``close`` timer while ``awaiting_return``."""
+        if self.status == "awaiting_return" and self.timer == "close" and self.hold is None:
+            return self.due_at
+        return None
 
     def passed(self) -> dict[int, int]:
         """Units per line that passed inspection."""

@@ -37,7 +37,11 @@ class Returns:
     settings: RefundSettings
 
     def expected_warehouse(self, ctx: OrderContext, case: Case) -> str | None:
-        """Where the goods should go back: the configured one, else where they left from."""
+        """Where the goods should go back: the warehouse whose address the customer was given,
+        else the configured one, else where they left from."""
+        told = case.return_address()
+        if told is not None and told.warehouse:
+            return told.warehouse
         if self.settings.return_warehouse:
             return self.settings.return_warehouse
         view = self.views.render(ctx.order, ctx.lines, [], conn=ctx.conn)
@@ -62,8 +66,8 @@ class Returns:
             ctx,
             case,
             S.RETURN_SHIPPED,
-            f"You shipped the goods back: {body.carrier} waybill {body.tracking_no}",
-            f"买家已寄出,{body.carrier} 运单号 {body.tracking_no}",
+            f"You shipped the goods back, waybill {body.tracking_no}",
+            f"买家已寄出,运单号 {body.tracking_no}",
             data={"carrier": body.carrier, "tracking_no": body.tracking_no},
         )
 

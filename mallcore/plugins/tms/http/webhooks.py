@@ -41,14 +41,6 @@ NEXT = {
     "exception": "in_transit",
     "out_for_delivery": "delivered",
 }
-SANDBOX_TEXT = {
-    "picked_up": "Collected by the courier 快递员已揽件",
-    "in_transit": "Arrived at the sorting centre 已到达分拣中心",
-    "out_for_delivery": "Out for delivery 派送中",
-    "delivered": "Signed for 已签收",
-    "exception": "Delivery attempt failed 派送异常",
-    "pickup_failed": "Courier could not collect the parcel 上门取件失败",
-}
 
 
 def receive_signed(
@@ -95,7 +87,12 @@ class CarrierController(Controller):
     def list_carriers(self, principal: Caller, tms: Tms) -> list[CarrierView]:
         return [
             CarrierView(
-                code=c.code, name=c.name, waybill_prefix=c.prefix, pickup=c.pickup, webhooks=bool(c.secret)
+                code=c.code,
+                name=c.name,
+                name_zh=c.name_zh,
+                waybill_prefix=c.prefix,
+                pickup=c.pickup,
+                webhooks=bool(c.secret),
             )
             for c in tms.carriers.values()
         ]
@@ -160,9 +157,11 @@ class SandboxController(Controller):
                     "tracking_no": tracking_no,
                     "status": status,
                     "occurred_at": utcnow().isoformat(),
-                    "description": asked.description or SANDBOX_TEXT.get(status, ""),
+                    # No text of its own unless asked: the status is what it reports, and
+                    # pages word it in their own language (a carrier's text is not translated).
+                    "description": asked.description,
                     "event_id": f"sandbox-{uuid.uuid4().hex}",
-                    "location": asked.location or "Sandbox City 沙盒市",
+                    "location": asked.location,
                     "warehouse": asked.warehouse,
                 }
             )

@@ -45,6 +45,12 @@ class WarehouseController(Controller):
                         region=data.region,
                         active=data.active,
                         priority=data.priority,
+                        contact=data.contact,
+                        phone=data.phone,
+                        province=data.province,
+                        city=data.city,
+                        district=data.district,
+                        street=data.street,
                         created_at=now,
                         updated_at=now,
                     )

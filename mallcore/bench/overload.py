@@ -1,0 +1,103 @@
+"""``mallcore bench --scenario overload``: twice the saturating load on the write path.
+
+One mallcore server (catalog, payment, wms) with the admission line
+(``[http.overload]``) set to ``max_writes_in_flight`` = the saturating
+clients per worker and ``max_wait_ms`` = ``--overload-wait-ms``:
+
+1. **Saturating load**: ``clients`` connections place orders as fast as
+   answers come (the place scenario's load), after a warm-up. This gives the
+   saturating rate R and the unloaded p99.
+2. **Twice that**: ``2 * clients`` connections, each sending at most one
+   order per ``clients / R`` seconds, so that 2R orders a second are offered,
+   for ``--overload-seconds``.
+
+Reported: every status seen, the 5xx other than 503 (must be 0), the longest
+any request waited for its answer (and the longest 503), the p99 of the
+admitted orders (201) against the unloaded p99 (the goal: within 2x), and
+the rate of orders placed under overload against R.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from . import load
+
+
+def scenario(
+    target: Any,
+    folder: Path,
+    *,
+    requests: int,
+    clients: int,
+    workers: int,
+    overload_seconds: float = 30.0,
+    overload_wait_ms: int = 50,
+    **_: Any,
+) -> dict[str, Any]:
+    from mallcore.kernel import Kernel, load_config
+
+    from .scenarios import SKUS, kernel_config, order_request, seed_kernel_http, server, summarize
+
+    per_worker = max(1, math.ceil(clients / workers))
+    url, schema = target.fresh()
+    config = kernel_config(
+        url,
+        schema,
+        folder,
+        http=f"[http.overload]\nmax_writes_in_flight = {per_worker}\nmax_wait_ms = {overload_wait_ms}\n",
+    )
+    kernel = Kernel(load_config(config, env={}))
+    kernel.upgrade()
+    kernel.close()
+    request = order_request([("BENCH-1", 1), ("BENCH-2", 2), ("BENCH-3", 1)])
+    log = folder / "servers.log"
+    with server(
+        "mallcore.kernel.http.app:app_from_environment", {"MALLCORE_CONFIG": str(config)}, workers, log
+    ) as port:
+        seed_kernel_http(port, SKUS)
+        load.run("127.0.0.1", port, [request] * max(100, requests // 10), clients)
+        unloaded = load.run("127.0.0.1", port, [request] * requests, clients)
+        rate = unloaded.statuses.get(201, 0) / unloaded.seconds
+        interval = clients / rate if rate else 0.0
+        loaded = load.run(
+            "127.0.0.1", port, [request], 2 * clients, interval=interval, seconds=overload_seconds
+        )
+    other_5xx = sum(n for status, n in loaded.statuses.items() if status >= 500 and status != 503)
+    p99_unloaded = unloaded.percentile(0.99)
+    p99_admitted = loaded.percentile(0.99, 201)
+    return {
+        "settings": {
+            "clients": clients,
+            "workers": workers,
+            "max_writes_in_flight": per_worker,
+            "max_wait_ms": overload_wait_ms,
+            "seconds": overload_seconds,
+        },
+        "unloaded": summarize(unloaded, 201),
+        "overloaded": {
+            **summarize(loaded, 201),
+            "offered_per_second": round(loaded.requests / loaded.seconds, 1) if loaded.seconds else 0.0,
+            "target_per_second": round(2 * rate, 1),
+        },
+        "other_5xx": other_5xx,
+        "max_wait_ms": round(max(loaded.latencies, default=0.0) * 1000, 1),
+        "max_503_ms": round(max(loaded.by_status.get(503, []), default=0.0) * 1000, 1),
+        "p99_unloaded_ms": round(p99_unloaded * 1000, 2),
+        "p99_admitted_ms": round(p99_admitted * 1000, 2),
+        "p99_ratio": round(p99_admitted / p99_unloaded, 2) if p99_unloaded else None,
+        "goodput_ratio": round(loaded.statuses.get(201, 0) / loaded.seconds / rate, 2) if rate else None,
+    }
+
+
+def line(r: dict[str, Any]) -> str:
+    o = r["overloaded"]
+    return (
+        f"  overload  saturating {r['unloaded']['per_second']}/s (p99 {r['p99_unloaded_ms']} ms); "
+        f"2x offered {o['offered_per_second']}/s for {r['settings']['seconds']} s: statuses {o['statuses']}, "
+        f"5xx other than 503: {r['other_5xx']}, max wait {r['max_wait_ms']} ms (503s {r['max_503_ms']} ms), "
+        f"p99 admitted {r['p99_admitted_ms']} ms = {r['p99_ratio']}x unloaded, "
+        f"placed {o['per_second']}/s ({r['goodput_ratio']}x saturating)"
+    )

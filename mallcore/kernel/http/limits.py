@@ -1,0 +1,254 @@
+"""Rate limits and back-pressure, in front of the kernel's routes.
+
+**Rate limits** (``[http.limits]``), with the ``limits`` library: every
+request counts against its client IP (``per_ip``; behind trusted proxies,
+the forwarded address), and every request carrying a valid token against
+its caller's subject (``per_principal``). Past a limit the answer is 429
+``rate_limited`` with ``Retry-After`` (seconds until the window lets the
+next request through). Counts live in each process (``memory://``) or in
+Redis (``storage = "redis://host:6379/0"``), where every worker and host
+shares them. If the storage cannot be reached, requests are let through
+(and logged): a limiter that fails must not take the shop down; ``/ready``
+reports it.
+
+Other code that needs a limit of its own (repeated bad tokens from one
+client...) takes the kernel's limiter with :func:`limiter` and calls
+:meth:`Limiter.hit` with its own category::
+
+    wait = limiter(kernel).hit("bad_token", ip, limiter(kernel).rules("10/minute"))
+    if wait is not None:
+        raise RateLimited("too many bad tokens", retry_after=wait)
+
+**Back-pressure** (``[http.overload]``): at most ``max_writes_in_flight``
+writes (POST, PUT, PATCH, DELETE) run at once in a process; the next ones
+wait in line, and one that waited ``max_wait_ms`` without a place is answered
+503 ``overloaded`` with ``Retry-After`` at once, before its body is read,
+instead of queueing until the client times out. Reads are not queued.
+``/health``, ``/ready`` and ``/metrics`` are neither limited nor queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import structlog
+from limits import RateLimitItem, parse_many
+from limits.storage import Storage, storage_from_string
+from limits.strategies import STRATEGIES, RateLimiter
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import DefineMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from .. import facts
+from ..config import LimitsConfig, OverloadConfig
+from ..errors import MallcoreError, Overloaded, RateLimited, Unauthenticated
+from .errors import CODE_SCOPE
+from .guards import principal_of
+
+if TYPE_CHECKING:
+    from ..kernel import Kernel
+
+log = structlog.get_logger("mallcore.limits")
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PRINCIPAL_LIMIT = "principal_limit"
+# Set in the ``opt`` of routes that are neither limited nor queued (/health, /ready, /metrics).
+UNLIMITED = "mallcore.unlimited"
+
+
+def _unlimited(scope: Scope) -> bool:
+    handler = scope.get("route_handler")
+    return bool(handler is not None and handler.opt.get(UNLIMITED))
+
+
+async def _answer(scope: Scope, send: Send, exc: MallcoreError) -> None:
+    """Answer ``exc`` as the error handlers would, from a middleware (before any route ran)."""
+    import msgspec
+
+    scope[CODE_SCOPE] = exc.code  # type: ignore[literal-required]
+    body = msgspec.json.encode(exc.to_dict())
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in exc.headers.items()),
+    ]
+    start: Any = {"type": "http.response.start", "status": exc.status, "headers": headers}
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)
+
+
+class Limiter:
+    """Counters in one ``limits`` storage, shared by every category of limit of a kernel."""
+
+    def __init__(self, config: LimitsConfig) -> None:
+        self.config = config
+        # the sync storage (storage_from_string's type covers the async ones too)
+        self.storage: Storage = cast(Storage, storage_from_string(config.storage, key_prefix="mallcore"))
+        self.strategy: RateLimiter = STRATEGIES[config.strategy](self.storage)
+        # A remote storage is called from a worker thread, never on the event loop.
+        self.remote = not config.storage.startswith("memory://")
+        self.per_ip = self.rules(config.per_ip)
+        self.per_principal = self.rules(config.per_principal)
+        self._failing_since: float | None = None
+
+    @staticmethod
+    def rules(text: str) -> list[RateLimitItem]:
+        """``"120/minute;10/second"`` as ``limits`` items (empty text: no limit)."""
+        return list(parse_many(text)) if text.strip() else []
+
+    def hit(self, category: str, key: str, rules: Sequence[RateLimitItem]) -> int | None:
+        """Count one request of ``key``; ``None`` if it is within every rule, else the seconds to wait.
+
+        A storage that fails lets the request through (and is logged once a minute).
+        """
+        try:
+            for rule in rules:
+                if not self.strategy.hit(rule, category, key):
+                    reset, _ = self.strategy.get_window_stats(rule, category, key)
+                    return max(1, math.ceil(reset - time.time()))
+            self._failing_since = None
+            return None
+        except Exception as exc:
+            now = time.monotonic()
+            if self._failing_since is None or now - self._failing_since > 60:
+                self._failing_since = now
+                log.warning("limits.storage_failed", storage=_safe(self.config.storage), error=str(exc))
+            return None
+
+    async def count(self, category: str, key: str, rules: Sequence[RateLimitItem]) -> int | None:
+        """:meth:`hit` from the event loop: a remote storage is called from a worker thread."""
+        if self.remote:
+            return await asyncio.to_thread(self.hit, category, key, rules)
+        return self.hit(category, key, rules)
+
+    def check(self) -> str | None:
+        """``None`` when the storage answers, else why not (for ``/ready``)."""
+        try:
+            return None if self.storage.check() else "rate-limit storage unreachable"
+        except Exception as exc:
+            return f"rate-limit storage unreachable: {type(exc).__name__}"
+
+
+def _safe(uri: str) -> str:
+    scheme, _, rest = uri.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"
+
+
+_LIMITERS: weakref.WeakKeyDictionary[Any, Limiter] = weakref.WeakKeyDictionary()
+
+
+def limiter(kernel: Kernel) -> Limiter:
+    """The kernel's limiter (one per kernel, made on first use) for limits of one's own."""
+    found = _LIMITERS.get(kernel)
+    if found is None:
+        found = _LIMITERS[kernel] = Limiter(kernel.config.http.limits)
+    return found
+
+
+class Admission:
+    """A bounded line in front of writes: ``max_writes_in_flight`` at once, ``max_wait_ms`` at most."""
+
+    def __init__(self, config: OverloadConfig, observe: Callable[[float], None] | None = None) -> None:
+        self.size = config.max_writes_in_flight
+        self.wait = config.max_wait_ms / 1000
+        self.observe = observe
+        self._semaphore: asyncio.Semaphore | None = None
+
+    async def enter(self) -> bool:
+        """Take a place; ``False`` if none came free within the wait."""
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.size)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.wait):
+                await self._semaphore.acquire()
+        except TimeoutError:
+            return False
+        finally:
+            if self.observe is not None:
+                self.observe(time.perf_counter() - started)
+        return True
+
+    def leave(self) -> None:
+        assert self._semaphore is not None
+        self._semaphore.release()
+
+
+def principal_limit(kernel: Kernel) -> Any:
+    """A router guard: count the request against its caller, when it carries a valid token.
+
+    A request without a token, or with a bad one, is left to the route (which
+    answers 401 when it needs a caller); the per-IP limit counts it anyway.
+    """
+    settings = kernel.config.http.limits
+    if not settings.enabled or not settings.per_principal.strip():
+        return None
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if "authorization" not in connection.headers or _unlimited(connection.scope):
+            return
+        try:
+            principal = principal_of(connection)
+        except Unauthenticated:
+            return
+        own = limiter(kernel)
+        wait = await own.count("principal", principal.subject, own.per_principal)
+        if wait is not None:
+            raise RateLimited(
+                f"too many requests from {principal.subject}; retry in {wait} s", retry_after=wait
+            )
+
+    guard.__qualname__ = PRINCIPAL_LIMIT
+    return guard
+
+
+def traffic_middleware(kernel: Kernel) -> DefineMiddleware | None:
+    """The per-IP limit and the write admission line, or ``None`` when both are off."""
+    settings = kernel.config.http
+    per_ip = settings.limits.enabled and bool(settings.limits.per_ip.strip())
+    admit = settings.overload.max_writes_in_flight > 0
+    if not per_ip and not admit:
+        return None
+    # Functions, not objects: Litestar deep-copies a middleware's arguments.
+    own = limiter(kernel) if per_ip else None
+    admission = Admission(settings.overload, kernel.metrics.admission_wait.observe) if admit else None
+    return DefineMiddleware(_traffic, state=lambda: (own, admission))
+
+
+def _traffic(app: ASGIApp, state: Callable[[], tuple[Limiter | None, Admission | None]]) -> ASGIApp:
+    own, admission = state()
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _unlimited(scope):
+            await app(scope, receive, send)
+            return
+        if own is not None:
+            found = facts.current()
+            ip = found.ip if found is not None else (scope.get("client") or ("",))[0]
+            wait = await own.count("ip", ip, own.per_ip)
+            if wait is not None:
+                await _answer(
+                    scope,
+                    send,
+                    RateLimited(f"too many requests from {ip}; retry in {wait} s", retry_after=wait),
+                )
+                return
+        if admission is None or scope.get("method") not in WRITES:
+            await app(scope, receive, send)
+            return
+        if not await admission.enter():
+            await _answer(scope, send, Overloaded("the server is busy; nothing was written, try again"))
+            return
+        try:
+            await app(scope, receive, send)
+        finally:
+            admission.leave()
+
+    return middleware

@@ -1,0 +1,126 @@
+"""Rate limits (429 rate_limited, per IP and per caller, in memory or Redis) and the
+write admission line (503 overloaded instead of a timeout)."""
+
+import socket
+import threading
+import uuid
+
+import pytest
+
+from mallcore.kernel import Center, hookimpl
+from mallcore.kernel.http.limits import limiter
+from tests.helpers import order_body, snapshot
+
+
+def redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def limits(**values):
+    return {"http": {"limits": {"enabled": True, **values}}}
+
+
+def test_per_ip_limit_answers_429_with_retry_after(mallcore):
+    kernel = mallcore.kernel(config=limits(per_ip="3/minute", per_principal=""))
+    anonymous = mallcore.client(kernel, None)
+    assert [anonymous.get("/catalog/products").status_code for _ in range(3)] == [200] * 3
+    r = anonymous.get("/catalog/products")
+    assert r.status_code == 429
+    assert r.json()["code"] == "rate_limited"
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    # operations probes are never limited
+    assert anonymous.get("/health").status_code == 200
+    assert anonymous.get("/metrics").status_code == 200
+
+
+def test_per_principal_limit_counts_each_caller_apart(mallcore):
+    kernel = mallcore.kernel(config=limits(per_ip="", per_principal="2/minute"))
+    alice = mallcore.client(kernel, "customer", "alice")
+    bob = mallcore.client(kernel, "customer", "bob")
+    assert [alice.get("/orders").status_code for _ in range(2)] == [200, 200]
+    r = alice.get("/orders")
+    assert r.status_code == 429 and r.json()["code"] == "rate_limited" and r.headers["retry-after"]
+    assert bob.get("/orders").status_code == 200
+    # a bad token is the route's business (401), not counted against anyone
+    stranger = mallcore.client(kernel, None)
+    for _ in range(3):
+        assert stranger.get("/orders", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_a_rate_limited_write_writes_nothing(mallcore):
+    kernel = mallcore.kernel(config=limits(per_ip="", per_principal="100/minute"))
+    mallcore.product(kernel)
+    alice = mallcore.client(kernel, "customer", "alice")
+    limiter(kernel).per_principal = limiter(kernel).rules("1/minute")
+    assert alice.post("/orders", json=order_body()).status_code == 201
+    before = snapshot(kernel)
+    r = alice.post("/orders", json=order_body())
+    assert r.status_code == 429
+    assert snapshot(kernel) == before
+
+
+@pytest.mark.skipif(not redis_up(), reason="needs Redis on 127.0.0.1:6379")
+def test_limits_in_redis_hold_across_processes(mallcore):
+    # two kernels stand for two worker processes: each has its own app and limiter
+    config = limits(per_ip="", per_principal="3/minute", storage="redis://127.0.0.1:6379/0")
+    one, two = mallcore.kernel(config=config), mallcore.kernel(config=config)
+    subject = f"carol-{uuid.uuid4().hex[:8]}"
+    first, second = mallcore.client(one, "customer", subject), mallcore.client(two, "customer", subject)
+    answers = [c.get("/orders").status_code for c in (first, second, first, second)]
+    assert answers == [200, 200, 200, 429]
+    assert mallcore.client(one, None).get("/ready").json()["checks"].get("limits") in (None, "ok")
+
+
+def test_an_unreachable_limit_storage_lets_requests_through_and_is_not_ready(mallcore):
+    config = limits(per_ip="1/minute", per_principal="1/minute", storage="redis://127.0.0.1:1/0")
+    kernel = mallcore.kernel(config=config, migrate=True)
+    alice = mallcore.client(kernel, "customer", "alice")
+    assert [alice.get("/orders").status_code for _ in range(3)] == [200] * 3
+    r = mallcore.client(kernel, None).get("/ready")
+    assert r.status_code == 503 and "unreachable" in r.json()["checks"]["limits"]
+
+
+class Gate(Center):
+    """Holds every placement until released."""
+
+    name = "gate"
+
+    def __init__(self):
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    @hookimpl
+    def order_pre_validate(self, ctx):
+        self.entered.set()
+        assert self.release.wait(10)
+
+
+def test_writes_past_the_admission_line_get_503_overloaded_at_once(mallcore):
+    gate = Gate()
+    kernel = mallcore.kernel(
+        extra=[gate], config={"http": {"overload": {"max_writes_in_flight": 1, "max_wait_ms": 50}}}
+    )
+    mallcore.product(kernel)
+    alice = mallcore.client(kernel, "customer", "alice")
+    held: list = []
+    first = threading.Thread(target=lambda: held.append(alice.post("/orders", json=order_body())))
+    first.start()
+    try:
+        assert gate.entered.wait(10)
+        before = snapshot(kernel)
+        r = alice.post("/orders", json=order_body())
+        assert r.status_code == 503
+        assert r.json()["code"] == "overloaded" and r.headers["retry-after"] == "1"
+        assert snapshot(kernel) == before
+        # reads are not queued
+        assert alice.get("/orders").status_code == 200
+    finally:
+        gate.release.set()
+        first.join(10)
+    assert held[0].status_code == 201
+    assert alice.post("/orders", json=order_body()).status_code == 201
+    assert kernel.metrics.admission_wait.collect()[0].samples  # waits are measured
