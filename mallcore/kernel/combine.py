@@ -21,12 +21,14 @@ each statement is a driver call. :class:`Combiner` lets placements that are
   conditional UPDATE per SKU), the other centers get ``order_reserve`` per
   order, and the adjustments, timeline entries, outbox events and stored
   ``Idempotency-Key`` answers of the batch go out one statement each.
-- **Each order's own answer.** If an order is refused after the per-order
-  stages (``order_reserve_batch`` refuses it, or a center's
-  ``order_reserve`` raises), everything written since the batch's savepoint
-  is rolled back and the writes are redone for the other orders (their
-  pricing is kept; their ``order_reserve`` runs again on a clean slate, its
-  buffered timeline entries and events dropped). So nothing of a refused
+- **Each order's own answer.** ``order_reserve`` of the centers without the
+  batch hook runs per order in a savepoint, before the batch hook: a raise
+  undoes that order's holds and its two rows are deleted; no one else's
+  work is redone. If ``order_reserve_batch`` refuses orders (out of stock),
+  everything written since the batch's savepoint is rolled back and the
+  writes are redone for the other orders (their pricing is kept; their
+  ``order_reserve`` runs again on a clean slate, its buffered timeline
+  entries and events dropped). So nothing of a refused
   order is written, and every client gets what placing its order alone would
   have answered: 201 with its order, or its own error and code.
 - **Idempotency.** Two requests with the same ``Idempotency-Key`` in one
@@ -163,6 +165,7 @@ class Combiner:
         # Centers with the combined-writes hook are left out of the per-order order_reserve.
         self._batch_centers = calls.implementers("order_reserve_batch")
         self._reserve_each = calls.excluding("order_reserve", self._batch_centers)
+        self._per_order = [c for c in calls.implementers("order_reserve") if c not in self._batch_centers]
         db = orders.db
         self._insert_orders = fast.MultiRowInsert(t.orders, ORDER_KEYS, db, ("id",))
         self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, db, ("id", "order_id", "line_no"))
@@ -356,6 +359,7 @@ class Combiner:
             except Exception as exc:
                 # Not one order's fault that we can tell: write them one at a time.
                 self._sql(conn, "ROLLBACK TO SAVEPOINT mc_batch")
+                jobs = [j for j in jobs if j.error is None]
                 if len(jobs) == 1:
                     jobs[0].error = exc
                     return
@@ -386,24 +390,32 @@ class Combiner:
             for line in job.lines:
                 line.id = line_ids[(job.order.id, line.line_no)]
 
-        refused: list[tuple[_Job, Exception]] = []
+        if self._per_order:
+            # order_reserve of the centers without the batch hook, each order in a savepoint:
+            # a raise undoes that order's holds and its two rows, and no one else's (their
+            # order_reserve is not called again: a center may count outside the database).
+            failed: list[_Job] = []
+            for job in jobs:
+                self._sql(conn, "SAVEPOINT mc_reserve")
+                try:
+                    job.context.run(self._reserve_each, ctx=job.ctx)
+                except Exception as exc:
+                    self._sql(conn, "ROLLBACK TO SAVEPOINT mc_reserve")
+                    job.error = exc
+                    failed.append(job)
+            if failed:
+                gone = [job.order.id for job in failed]
+                conn.execute(t.order_lines.delete().where(t.order_lines.c.order_id.in_(gone)))
+                conn.execute(t.orders.delete().where(t.orders.c.id.in_(gone)))
+                jobs = [job for job in jobs if job.error is None]
+                if not jobs:
+                    return
         if self._batch_centers:
             intents = [PlacementIntent(job.ctx, i) for i, job in enumerate(jobs)]  # type: ignore[arg-type]
             orders.calls.order_reserve_batch(conn=conn, intents=intents)
             refused = [(jobs[i.arrival], i.error) for i in intents if i.error is not None]
-        out = {id(job) for job, _ in refused}
-        for job in jobs:
-            if id(job) in out:
-                continue
-            try:
-                job.context.run(self._reserve_each, ctx=job.ctx)
-            except Exception as exc:
-                # This order goes first: what the batch hook refused to later arrivals
-                # may fit without it (as it would have, placed one after the other).
-                raise _Drop([(job, exc)]) from exc
-        if refused:
-            raise _Drop(refused)
-
+            if refused:
+                raise _Drop(refused)
         adjustments: list[dict[str, Any]] = []
         for job in jobs:
             ctx = job.ctx

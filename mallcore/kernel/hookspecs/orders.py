@@ -113,11 +113,11 @@ def order_reserve_batch(conn: sa.Connection, intents: Sequence[PlacementIntent])
     :func:`order_price` and once the orders and lines have ids; a center
     that implements it is **not** called with :func:`order_reserve` for the
     orders of that batch (a lone order still gets :func:`order_reserve`).
-    Centers without it get :func:`order_reserve` per order, after this hook.
+    Centers without it get :func:`order_reserve` per order, before this hook.
     ``intents`` are in arrival order; give scarce units to the earliest.
     The hook may be called again for the same orders, less those refused,
-    after what it wrote was rolled back (an order of the batch was refused
-    later): write nothing outside ``conn``.
+    after what it wrote was rolled back (it refused some): write nothing
+    outside ``conn``.
 
     :param conn: the batch's transaction.
     :param intents: the batch's orders (:class:`~mallcore.kernel.PlacementIntent`),
