@@ -346,13 +346,34 @@ def token() -> None:
     help="customer, merchant, warehouse, finance, risk, admin",
 )
 @click.option("--shop", default=None, help="The shop of a staff member.")
+@click.option("--platform", is_flag=True, help="Staff of the whole platform (staff need this or --shop).")
 @click.option("--label", default=None)
 @click.pass_obj
 def token_create(
-    state: State, subject: str, roles: tuple[str, ...], shop: str | None, label: str | None
+    state: State, subject: str, roles: tuple[str, ...], shop: str | None, platform: bool, label: str | None
 ) -> None:
     """Issue a token; it is printed once and stored only as a hash."""
-    click.echo(state.kernel().auth.issue_token(subject, list(roles), shop, label))
+    try:
+        token = state.kernel().auth.issue_token(subject, list(roles), shop, label, platform=platform)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(token)
+
+
+# -- secrets ---------------------------------------------------------------------
+
+
+@cli.group()
+def secret() -> None:
+    """Secrets for ``[secrets]`` (tracking links, webhooks, console sessions)."""
+
+
+@secret.command("new")
+def secret_new() -> None:
+    """Print a fresh random secret (256 bits) for ``[secrets]`` or ``MALLCORE_SECRET_*``."""
+    from .kernel.signing import new_secret
+
+    click.echo(new_secret())
 
 
 # -- demo ------------------------------------------------------------------------
@@ -372,6 +393,11 @@ def demo(ctx: click.Context, then_serve: bool, host: str, port: int) -> None:
     if not state.config.http.base_url:
         # Customers' tracking links (tracking_url) are absolute: they are sent to people.
         state.set_env("MALLCORE_HTTP__BASE_URL", base_url)
+    from .kernel.plugins import enabled_centers
+
+    if "tms" in enabled_centers(state.config) and "MALLCORE_CENTERS__TMS__SANDBOX_ROUTES" not in os.environ:
+        # The demo plays the carrier by hand (POST /tms/sandbox/...); production leaves it off.
+        state.set_env("MALLCORE_CENTERS__TMS__SANDBOX_ROUTES", "true")
     kernel = state.kernel()
     kernel.upgrade()
     for line in seed(kernel, base_url=base_url):

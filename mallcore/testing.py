@@ -17,7 +17,10 @@ fixture, ``mallcore``, a :class:`Kit`::
   fresh schema on the PostgreSQL server named by
   ``MALLCORE_TEST_DATABASE_URL``), tables created, jobs and rate limits off.
 - ``kit.client(kernel, role, subject, shop=...)``: an HTTP test client
-  authenticated as a principal of that role.
+  authenticated as a principal of that role (staff: ``shop=`` or
+  ``platform=True``).
+- The TMS sandbox carrier's routes (off by default) are on in test kernels
+  unless ``settings={"tms": {"sandbox_routes": False}}``.
 - ``extra=[MyCenter]``: temporary centers, registered for this kernel only,
   with no entry point.
 
@@ -132,6 +135,9 @@ class Kit:
         }
         for name, values in (settings or {}).items():
             overrides["centers"][name] = values
+        if "tms" in overrides["centers"]["enabled"]:
+            # Tests play the sandbox carrier by hand; the route is off by default.
+            overrides["centers"]["tms"] = {"sandbox_routes": True, **overrides["centers"].get("tms", {})}
         if config:
             _merge(overrides, config)
         kernel = Kernel(load_config(overrides=overrides, env={}), centers=extra)
@@ -146,13 +152,23 @@ class Kit:
     # -- clients -------------------------------------------------------------
 
     def token(
-        self, kernel: Kernel, roles: str | Sequence[str], subject: str | None = None, shop: str | None = None
+        self,
+        kernel: Kernel,
+        roles: str | Sequence[str],
+        subject: str | None = None,
+        shop: str | None = None,
+        *,
+        platform: bool = False,
     ) -> str:
-        """A bearer token for a principal, valid in ``kernel`` for this test."""
+        """A bearer token for a principal, valid in ``kernel`` for this test.
+
+        Staff need ``shop=`` or ``platform=True`` (the kernel refuses a staff
+        token with neither, 401 ``invalid_token``, as it would in production).
+        """
         roles = (roles,) if isinstance(roles, str) else tuple(roles)
-        subject = subject or f"{roles[0]}-{shop or 'any'}"
+        subject = subject or f"{roles[0]}-{shop or ('platform' if platform else 'any')}"
         token = f"test-{uuid.uuid4().hex}"
-        kernel.auth.static[token] = Principal(subject, frozenset(roles), shop)
+        kernel.auth.static[token] = Principal(subject, frozenset(roles), shop, platform)
         return token
 
     def app(self, kernel: Kernel) -> Any:
@@ -176,9 +192,13 @@ class Kit:
         subject: str | None = None,
         *,
         shop: str | None = None,
+        platform: bool = False,
     ) -> Client:
-        """An HTTP client for ``kernel``'s app; ``roles=None`` sends no token."""
-        token = None if roles is None else self.token(kernel, roles, subject, shop)
+        """An HTTP client for ``kernel``'s app; ``roles=None`` sends no token.
+
+        Staff work for ``shop``, or for the whole platform with ``platform=True``.
+        """
+        token = None if roles is None else self.token(kernel, roles, subject, shop, platform=platform)
         return Client(self._transport(kernel), token, kernel)
 
     # -- data ------------------------------------------------------------------

@@ -21,6 +21,7 @@ PUBLIC_MODULES = {
     "mallcore.kernel",
     "mallcore.kernel.aftersale",
     "mallcore.kernel.columns",
+    "mallcore.kernel.console",
     "mallcore.kernel.fast",
     "mallcore.kernel.http",
     "mallcore.kernel.schemas",

@@ -20,6 +20,10 @@ Scenarios (all by default):
   order against promotion off (:mod:`.promotion`).
 - ``membership``: placement by a Gold member spending points on every order
   against the same placement with membership off (:mod:`.membership`).
+- ``console``: the server time of each staff console page with 100,000
+  orders seeded (``--console-orders``), against a 150 ms target (:mod:`.console`).
+)
+@click.option(
 - ``overload``: twice the saturating load on ``POST /orders`` for a bounded
   time, with the admission line on: 5xx other than 503, the longest wait,
   p99 of the admitted orders against the unloaded p99 (:mod:`.overload`).
@@ -40,7 +44,7 @@ import click
 # Scenarios of the centers: name -> module of this package with
 # ``scenario(target, folder, *, requests, clients, workers, rounds, console_orders)``
 # returning the scenario's figures, and ``line(figures)`` printing them.
-CENTER_SCENARIOS = ("risk", "promotion", "membership")
+CENTER_SCENARIOS = ("risk", "promotion", "membership", "console")
 # Every scenario that lives in a module of its own, with the same ``scenario`` and ``line``.
 MODULE_SCENARIOS = (*CENTER_SCENARIOS, "overload")
 SCENARIOS = ("place", "hot", "statements", "plugins", *MODULE_SCENARIOS)
@@ -73,6 +77,9 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 @click.option("--hot-attempts", default=2000, show_default=True)
 @click.option("--hot-clients", default=32, show_default=True)
 @click.option(
+    "--console-orders", default=100_000, show_default=True, help="Orders seeded for the console scenario."
+)
+@click.option(
     "--overload-seconds", default=30.0, show_default=True, help="overload: how long the 2x load runs."
 )
 @click.option(
@@ -80,6 +87,12 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     default=50,
     show_default=True,
     help="overload: the server's http.overload.max_wait_ms (longest wait in the admission line).",
+)
+@click.option(
+    "--overload-in-flight",
+    default=0,
+    show_default=True,
+    help="overload: http.overload.max_writes_in_flight per worker [default 0: clients / workers].",
 )
 @click.option(
     "--out", type=click.Path(dir_okay=False), default="bench-results/latest.json", show_default=True

@@ -2,7 +2,8 @@
 
 One mallcore server (catalog, payment, wms) with the admission line
 (``[http.overload]``) set to ``max_writes_in_flight`` = the saturating
-clients per worker and ``max_wait_ms`` = ``--overload-wait-ms``:
+clients per worker (or ``--overload-in-flight``) and ``max_wait_ms`` =
+``--overload-wait-ms``:
 
 1. **Saturating load**: ``clients`` connections place orders as fast as
    answers come (the place scenario's load), after a warm-up. This gives the
@@ -20,6 +21,7 @@ the rate of orders placed under overload against R.
 from __future__ import annotations
 
 import math
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,14 @@ def scenario(
     workers: int,
     overload_seconds: float = 30.0,
     overload_wait_ms: int = 50,
+    overload_in_flight: int = 0,
     **_: Any,
 ) -> dict[str, Any]:
     from mallcore.kernel import Kernel, load_config
 
     from .scenarios import SKUS, kernel_config, order_request, seed_kernel_http, server, summarize
 
-    per_worker = max(1, math.ceil(clients / workers))
+    per_worker = overload_in_flight or max(1, math.ceil(clients / workers))
     url, schema = target.fresh()
     config = kernel_config(
         url,
@@ -54,9 +57,11 @@ def scenario(
     kernel.close()
     request = order_request([("BENCH-1", 1), ("BENCH-2", 2), ("BENCH-3", 1)])
     log = folder / "servers.log"
-    with server(
-        "mallcore.kernel.http.app:app_from_environment", {"MALLCORE_CONFIG": str(config)}, workers, log
-    ) as port:
+    # every worker's metrics in one scrape (the admission line's waits)
+    metrics_dir = folder / f"metrics-{uuid.uuid4().hex[:8]}"
+    metrics_dir.mkdir()
+    env = {"MALLCORE_CONFIG": str(config), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    with server("mallcore.kernel.http.app:app_from_environment", env, workers, log) as port:
         seed_kernel_http(port, SKUS)
         load.run("127.0.0.1", port, [request] * max(100, requests // 10), clients)
         unloaded = load.run("127.0.0.1", port, [request] * requests, clients)
@@ -65,6 +70,7 @@ def scenario(
         loaded = load.run(
             "127.0.0.1", port, [request], 2 * clients, interval=interval, seconds=overload_seconds
         )
+        waits = admission_waits(port)
     other_5xx = sum(n for status, n in loaded.statuses.items() if status >= 500 and status != 503)
     p99_unloaded = unloaded.percentile(0.99)
     p99_admitted = loaded.percentile(0.99, 201)
@@ -83,6 +89,7 @@ def scenario(
             "target_per_second": round(2 * rate, 1),
         },
         "other_5xx": other_5xx,
+        "admission_waits": waits,
         "max_wait_ms": round(max(loaded.latencies, default=0.0) * 1000, 1),
         "max_503_ms": round(max(loaded.by_status.get(503, []), default=0.0) * 1000, 1),
         "p99_unloaded_ms": round(p99_unloaded * 1000, 2),
@@ -92,12 +99,45 @@ def scenario(
     }
 
 
+def admission_waits(port: int) -> dict[str, Any]:
+    """The server's own account of the admission line (``mallcore_admission_wait_seconds``):
+    how many writes waited, and how many within each bound, read from ``/metrics``."""
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    buckets: dict[str, float] = {}
+    for row in text.splitlines():
+        if row.startswith("mallcore_admission_wait_seconds_bucket{"):
+            bound = row.split('le="', 1)[1].split('"', 1)[0]
+            buckets[bound] = buckets.get(bound, 0.0) + float(row.rsplit(" ", 1)[1])
+    total = buckets.get("+Inf", 0.0)
+    return {
+        "count": int(total),
+        "within_ms": {
+            str(round(float(b) * 1000)): round(n / total, 4)
+            for b, n in buckets.items()
+            if b != "+Inf" and total
+        },
+    }
+
+
 def line(r: dict[str, Any]) -> str:
     o = r["overloaded"]
     return (
         f"  overload  saturating {r['unloaded']['per_second']}/s (p99 {r['p99_unloaded_ms']} ms); "
         f"2x offered {o['offered_per_second']}/s for {r['settings']['seconds']} s: statuses {o['statuses']}, "
-        f"5xx other than 503: {r['other_5xx']}, max wait {r['max_wait_ms']} ms (503s {r['max_503_ms']} ms), "
+        f"5xx other than 503: {r['other_5xx']}, max wait {r['max_wait_ms']} ms (503s {r['max_503_ms']} ms; "
+        f"in the line: {_within(r)}), "
         f"p99 admitted {r['p99_admitted_ms']} ms = {r['p99_ratio']}x unloaded, "
         f"placed {o['per_second']}/s ({r['goodput_ratio']}x saturating)"
     )
+
+
+def _within(r: dict[str, Any]) -> str:
+    waits, bound = r["admission_waits"], r["settings"]["max_wait_ms"]
+    shares = [
+        f"<= {ms} ms {waits['within_ms'][str(ms)]:.2%}"
+        for ms in (bound, 2 * bound)
+        if str(ms) in waits["within_ms"]
+    ]
+    return f"{waits['count']} waits, " + ", ".join(shares)

@@ -8,6 +8,9 @@ kernel module and never from another center's package:
   other through hooks (cases, parcels, parcel events).
 - :mod:`mallcore.kernel.columns`: the column types of every table (and of
   migrations), alike on SQLite and PostgreSQL.
+- :mod:`mallcore.kernel.console`: what a center gives the staff console
+  (``ConsolePage``, home-page ``Tile``) and the helpers its pages use
+  (``render``, ``keyset``, ``language``).
 - :mod:`mallcore.kernel.fast`: precompiled statements for the few queries on
   the placement path (use only where profiling says so).
 - :mod:`mallcore.kernel.schemas`: the kernel's HTTP request and response

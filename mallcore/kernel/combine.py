@@ -19,7 +19,7 @@ each statement is a driver call. :class:`Combiner` lets placements that are
   are inserted with one multi-row statement each, centers implementing
   ``order_reserve_batch`` hold stock for the whole batch at once (WMS: one
   conditional UPDATE per SKU), the other centers get ``order_reserve`` per
-  order, and the adjustments, timeline entries, outbox events and stored
+  order, and the timeline entries, outbox events and stored
   ``Idempotency-Key`` answers of the batch go out one statement each.
 - **Each order's own answer.** ``order_reserve`` of the centers without the
   batch hook runs per order in a savepoint, before the batch hook: a raise
@@ -59,7 +59,7 @@ from . import fast, pricing, tracing
 from . import tables as t
 from .context import OrderContext, PlacementIntent
 from .idempotency import Reply
-from .orders import LINE_KEYS, ORDER_KEYS, _adjustment_row, _line_row, _order_row, placed_payload
+from .orders import LINE_KEYS, ORDER_KEYS, _line_row, _order_row, placed_payload
 
 if TYPE_CHECKING:
     from .orders import OrderService
@@ -373,7 +373,8 @@ class Combiner:
         # Orders, then lines: one statement each. Ids come from a sequence (or
         # SQLite's rowid) in VALUES order, whatever order RETURNING lists them in.
         ids: list[int] = sorted(
-            row[0] for row in self._insert_orders.execute(conn, [_order_row(j.order) for j in jobs]).rows
+            row[0]
+            for row in self._insert_orders.execute(conn, [_order_row(j.order, j.applied) for j in jobs]).rows
         )
         for job, order_id in zip(jobs, ids, strict=True):
             job.order.id = order_id
@@ -416,7 +417,6 @@ class Combiner:
             refused = [(jobs[i.arrival], i.error) for i in intents if i.error is not None]
             if refused:
                 raise _Drop(refused)
-        adjustments: list[dict[str, Any]] = []
         for job in jobs:
             ctx = job.ctx
             assert ctx is not None and job.order.id is not None
@@ -424,10 +424,7 @@ class Combiner:
             for adj in job.applied:
                 adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
                 adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}  # type: ignore[misc]
-                adjustments.append(_adjustment_row(job.order.id, adj))
             job.context.run(self._announce, conn, job)
-        if adjustments:
-            orders._insert_adjustments.execute(conn, adjustments)
         try:
             orders.idempotency.record_many(conn, [j.reply for j in jobs])
         except IntegrityError as exc:

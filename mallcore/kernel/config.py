@@ -20,6 +20,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,7 +70,9 @@ class DatabaseConfig(_Section):
 class TokenConfig(_Section):
     subject: str
     roles: list[str]
+    # Staff work for one shop, or (platform = true) for the whole platform: one of the two.
     shop: str | None = None
+    platform: bool = False
 
 
 class JWTConfig(_Section):
@@ -81,19 +84,25 @@ class JWTConfig(_Section):
     audience: str | None = None
     roles_claim: str = "roles"
     shop_claim: str = "shop"
+    # A true claim makes staff platform staff (they need it or a shop).
+    platform_claim: str = "platform"
     leeway_seconds: int = 30
 
 
 class AuthConfig(_Section):
-    # Signs customers' tracking links. Generated and kept in the database
-    # when not set, so every worker of one deployment agrees.
+    # Legacy: what keys are derived from for a ``[secrets]`` purpose that has none
+    # (generated and kept in the database when not set). Set ``[secrets]`` instead.
     secret: str | None = None
     tokens: dict[str, TokenConfig] = msgspec.field(default_factory=dict)
     jwt: JWTConfig | None = None
     # Tokens issued by ``mallcore token create`` (stored hashed).
     database_tokens: bool = True
-    # How long a database token lookup is cached in each worker.
-    token_cache_seconds: float = 30.0
+    # How long a database token lookup is cached in each worker: a revoked token
+    # stops working within this time everywhere (at most 1 second).
+    token_cache_seconds: float = 1.0
+    # Failed token lookups one client may make (a ``limits`` rate such as
+    # "20/minute") before it is refused with 429 ``too_many_attempts``.
+    bad_token_limit: str = "20/minute"
 
 
 class MetricsConfig(_Section):
@@ -110,10 +119,11 @@ class LimitsConfig(_Section):
     # Request rate limits, in the ``limits`` library's notation ("120/minute;10/second").
     enabled: bool = True
     # Per caller (the token's subject), for every route that needs a token.
-    per_principal: str = "600/minute;50/second"
+    per_principal: str = "3000/minute;100/second"
     # Per client IP (behind trusted proxies, the forwarded address), for every request.
-    per_ip: str = "1200/minute;100/second"
-    # "memory://" counts in each process; "redis://host:6379/0" shares counts across processes.
+    per_ip: str = "6000/minute;200/second"
+    # "memory://" counts in each process; "redis://host:6379/0" shares counts across processes
+    # (these and the failed-token counts of ``auth.bad_token_limit``).
     storage: str = "memory://"
     # "moving-window", "sliding-window-counter" or "fixed-window".
     strategy: str = "sliding-window-counter"
@@ -168,6 +178,12 @@ class ShopConfig(_Section):
         """The time zone of ``shop``'s customer-facing pages."""
         return ZoneInfo(self.timezones.get(shop, self.timezone))
 
+    def local_time(self, shop: str, value: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """``value`` as ``shop``'s customers read it (naive values are UTC), e.g. for timeline texts."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(self.zone(shop)).strftime(fmt)
+
 
 class OrdersConfig(_Section):
     currency: str = "CNY"
@@ -188,6 +204,20 @@ class LoggingConfig(_Section):
     format: Literal["auto", "console", "json"] = "auto"
 
 
+class SecretsConfig(_Section):
+    # One list of keys per purpose: the first signs, every key listed verifies, so a
+    # rotation puts the new key first and drops the old one after a grace period.
+    # From the environment: MALLCORE_SECRET_TRACKING="new,old" (and _WEBHOOKS, _SESSIONS).
+    # Make one with ``mallcore secret new``. A purpose with no key falls back to a key
+    # derived from a secret generated and kept in the database (fine for a demo, not
+    # for production: set all three).
+    tracking: list[str] = msgspec.field(default_factory=list)  # customers' tracking links
+    webhooks: list[str] = msgspec.field(default_factory=list)  # the sandbox carrier's webhooks
+    sessions: list[str] = msgspec.field(default_factory=list)  # console sessions
+    # A tracking link stops working this many days after it was made.
+    tracking_link_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
+
+
 class Config(_Section):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
@@ -196,6 +226,7 @@ class Config(_Section):
     shop: ShopConfig = msgspec.field(default_factory=ShopConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    secrets: SecretsConfig = msgspec.field(default_factory=SecretsConfig)
     # ``[centers]``: ``enabled`` plus one raw table per center, validated
     # later against the schema each center declares.
     centers: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -243,9 +274,19 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
+SECRET_ENV_PREFIX = "MALLCORE_SECRET_"
+
+
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> list[str]:
     applied = []
     for name in sorted(env):
+        if name.startswith(SECRET_ENV_PREFIX) and ENV_SEPARATOR not in name:
+            # MALLCORE_SECRET_TRACKING="new,old": a purpose's keys, comma-separated
+            purpose = name[len(SECRET_ENV_PREFIX) :].lower()
+            keys = [k.strip() for k in env[name].split(",") if k.strip()]
+            data.setdefault("secrets", {})[purpose] = keys
+            applied.append(name)
+            continue
         if not name.startswith(ENV_PREFIX) or ENV_SEPARATOR not in name:
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split(ENV_SEPARATOR)]

@@ -15,13 +15,15 @@ if TYPE_CHECKING:
 
 DEMO_SHOP = "demo"
 
+# (role, subject, shop); PLATFORM instead of a shop: staff of the whole platform.
+PLATFORM = "(platform)"
 PEOPLE = [
     ("customer", "alice", None),
     ("customer", "bob", None),
     ("merchant", "merchant@demo", DEMO_SHOP),
     # Warehouses are platform objects: the platform's warehouse staff create
     # them; a shop's warehouse staff move that shop's stock.
-    ("warehouse", "warehouse", None),
+    ("warehouse", "warehouse", PLATFORM),
     ("warehouse", "warehouse@demo", DEMO_SHOP),
     ("finance", "finance@demo", DEMO_SHOP),
     ("finance", "finance-lead@demo", DEMO_SHOP),
@@ -39,7 +41,7 @@ class Demo(msgspec.Struct, kw_only=True):
 
 def seed(kernel: Kernel, base_url: str = "http://127.0.0.1:8000") -> list[str]:
     with kernel.db.transaction() as conn:
-        kernel.shops.ensure(conn, DEMO_SHOP, "Demo Shop 演示店铺", kernel.config.orders.currency)
+        kernel.shops.ensure(conn, DEMO_SHOP, "演示店铺", kernel.config.orders.currency)
         # Each demo run issues fresh tokens; the previous run's stop working.
         conn.execute(
             t.api_tokens.update()
@@ -53,9 +55,12 @@ def seed(kernel: Kernel, base_url: str = "http://127.0.0.1:8000") -> list[str]:
     lines.append("tokens (send as 'Authorization: Bearer <token>'):")
     first: dict[str, str] = {}
     for role, subject, shop in PEOPLE:
-        token = kernel.auth.issue_token(subject, [role], shop, label="demo")
+        platform = shop == PLATFORM
+        token = kernel.auth.issue_token(
+            subject, [role], None if platform else shop, "demo", platform=platform
+        )
         first.setdefault(role, token)
-        where = f" shop={shop}" if shop else ""
+        where = " platform" if platform else f" shop={shop}" if shop else ""
         lines.append(f"  {role:<9} {subject:<18}{where:<11} {token}")
     sku = demo.skus[0] if demo.skus else "SKU"
     lines += [

@@ -106,6 +106,12 @@ class RateLimited(MallcoreError):
         self.headers["Retry-After"] = str(retry_after)
 
 
+class TooManyAttempts(RateLimited):
+    """429 ``too_many_attempts``: too many failed token attempts from one client."""
+
+    default_code = "too_many_attempts"
+
+
 class Overloaded(MallcoreError):
     """503: too many writes are waiting already; nothing was written, try again after ``retry_after`` s."""
 

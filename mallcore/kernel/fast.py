@@ -55,6 +55,10 @@ class Prepared:
         dialect = db.engine.dialect
         compiled = stmt.compile(dialect=dialect)
         self.db = db
+        self.dialect = dialect
+        # The driver's base error, wrapped as SQLAlchemy wraps it (IntegrityError, DataError...)
+        # so the HTTP error mapping treats a fast statement like any other.
+        self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
         self.sql: str = compiled.string
         self.returns_rows = returns_rows
         self.order: tuple[str, ...] | None = (
@@ -86,14 +90,20 @@ class Prepared:
         if self.db.counters:
             self.db.note_statement(self.sql, not one)
         cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        params: Any = None
         try:
             if one:
-                cursor.execute(self.sql, self.params(cast("Mapping[str, Any]", rows)))
+                params = self.params(cast("Mapping[str, Any]", rows))
+                cursor.execute(self.sql, params)
             else:
-                many = cast("Sequence[Mapping[str, Any]]", rows)
-                cursor.executemany(self.sql, [self.params(r) for r in many])
+                params = [self.params(r) for r in cast("Sequence[Mapping[str, Any]]", rows)]
+                cursor.executemany(self.sql, params)
             fetched = list(cursor.fetchall()) if self.returns_rows else []
             return Result(fetched, cursor.rowcount)
+        except self._driver_error as exc:
+            raise sa.exc.DBAPIError.instance(
+                self.sql, params, exc, self._driver_error, dialect=self.dialect, ismulti=not one
+            ) from exc
         finally:
             cursor.close()
 

@@ -44,6 +44,7 @@ from .plugins import (
 from .refunds import RefundService
 from .schemas import OrderView
 from .shops import ShopService
+from .signing import PURPOSES, Keyring, derive
 from .types import Order
 
 
@@ -70,7 +71,15 @@ class Kernel:
         self.trusted_proxies = parse_networks(config.http.trusted_proxies, "http.trusted_proxies")
         self.db = Database(config.database, engine=engine)
         self.auth = Auth(
-            config.auth, source=config.source, db=self.db, resolve=self._resolve_principal, secret=self.secret
+            config.auth,
+            source=config.source,
+            db=self.db,
+            resolve=self._resolve_principal,
+            secret=self.secret,
+            keys=self.keyring,
+            link_days=config.secrets.tracking_link_days,
+            legacy_links=not config.secrets.tracking,
+            limits_storage=config.http.limits.storage,
         )
         self.pm: pluggy.PluginManager = make_plugin_manager(
             list(self.centers.values()), internal=[("mallcore.identity", DefaultIdentity(self.auth))]
@@ -148,6 +157,9 @@ class Kernel:
         )
         self.mount_path = ""
         self._secret: str | None = config.auth.secret
+        self._keyrings: dict[str, Keyring] = {}
+        # The database secret is made (and read) only while a purpose has no configured key.
+        self._needs_db_secret = not all(getattr(config.secrets, p) for p in PURPOSES)
         self._started = False
 
     # -- composition -----------------------------------------------------------
@@ -201,17 +213,41 @@ class Kernel:
         """Create every enabled center's tables directly (tests, throw-away databases)."""
         for metadata in self.metadatas.values():
             metadata.create_all(self.db.engine)
-        self.secret()
+        self._ensure_secret()
 
     def upgrade(self) -> None:
         """Apply the migrations of the kernel and enabled centers (``mallcore db upgrade``)."""
         from .migrate import upgrade
 
         upgrade(self)
-        self.secret()
+        self._ensure_secret()
+
+    def _ensure_secret(self) -> None:
+        if self._needs_db_secret:
+            self.secret()
+
+    def keyring(self, purpose: str) -> Keyring:
+        """The keys of ``purpose`` (``tracking``, ``webhooks``, ``sessions``): from ``[secrets]``,
+        else one derived from :meth:`secret` (logged once: set ``[secrets]`` in production)."""
+        ring = self._keyrings.get(purpose)
+        if ring is None:
+            keys = list(getattr(self.config.secrets, purpose))
+            if not keys:
+                self.log.warning(
+                    "secrets.derived",
+                    purpose=purpose,
+                    detail=f"no [secrets] {purpose} key: using one derived from the database secret; "
+                    "set one (mallcore secret new) in production",
+                )
+                keys = [derive(purpose, self.secret())]
+            ring = self._keyrings[purpose] = Keyring(purpose, keys)
+        return ring
 
     def secret(self) -> str:
-        """The signing secret: from config, else generated once and kept in the database."""
+        """The fallback secret: ``auth.secret``, else generated once and kept in the database.
+
+        Keys come from ``[secrets]``; this only backs a purpose that has none (a demo).
+        """
         if self._secret is None:
             meta = tables.kernel_meta
             with self.db.transaction() as conn:
@@ -238,7 +274,7 @@ class Kernel:
         if self._started:
             return
         self._started = True
-        self.secret()
+        self._ensure_secret()
         self.call_each("center_startup", kernel=self)
         if self.config.jobs.enabled if jobs is None else jobs:
             self.jobs.start()

@@ -23,17 +23,22 @@ if TYPE_CHECKING:
 
 class OrderStore:
     def __init__(self, db: Database) -> None:
-        self._select_order = sa.select(t.orders).where(t.orders.c.id == sa.bindparam("order_id"))
+        # The order without its adjustments (load_adjustments reads those).
+        order_columns = [c for c in t.orders.c if c.name != "adjustments"]
+        self._select_order = sa.select(*order_columns).where(t.orders.c.id == sa.bindparam("order_id"))
         self._select_order_locked = db.lock_clause(self._select_order)
         self._select_lines = (
             sa.select(t.order_lines)
             .where(t.order_lines.c.order_id == sa.bindparam("order_id"))
             .order_by(t.order_lines.c.line_no)
         )
+        # One statement: the order's adjustments (as text: decoded once, not per line) and
+        # its lines' ids, to turn the line numbers they were stored with into line ids.
+        o, ln = t.orders.c, t.order_lines.c
         self._select_adjustments = (
-            sa.select(t.order_adjustments)
-            .where(t.order_adjustments.c.order_id == sa.bindparam("order_id"))
-            .order_by(t.order_adjustments.c.id)
+            sa.select(sa.type_coerce(o.adjustments, sa.Text), ln.id, ln.line_no)
+            .select_from(t.orders.outerjoin(t.order_lines, ln.order_id == o.id))
+            .where(o.id == sa.bindparam("order_id"))
         )
 
     def load(self, conn: sa.Connection, order_id: int, *, lock: bool = False) -> Order | None:
@@ -72,20 +77,42 @@ class OrderStore:
         ]
 
     def load_adjustments(self, conn: sa.Connection, order_id: int) -> list[Adjustment]:
+        """The order's adjustments in applied order, by line id (``line_id``, ``allocation``)."""
+        rows = conn.execute(self._select_adjustments, {"order_id": order_id}).all()
+        stored = rows[0][0] if rows else None
+        if isinstance(stored, str | bytes):
+            stored = msgspec.json.decode(stored)
+        if not stored:
+            return []
+        ids = {line_no: line_id for _, line_id, line_no in rows if line_id is not None}
         return [
             Adjustment(
-                id=r.id,
-                source=r.source,
-                reason=r.reason,
-                amount=r.amount,
-                phase=r.phase,
-                line_id=r.line_id,
-                code=r.code,
-                funded_by=r.funded_by,
-                allocation={int(k): v for k, v in (r.allocation or {}).items()},
+                source=a["source"],
+                reason=a["reason"],
+                amount=a["amount"],
+                phase=a["phase"],
+                line_no=a["line_no"],
+                line_id=None if a["line_no"] is None else ids[a["line_no"]],
+                code=a["code"],
+                funded_by=a["funded_by"],
+                allocation={ids[int(no)]: share for no, share in (a["allocation"] or {}).items()},
             )
-            for r in conn.execute(self._select_adjustments, {"order_id": order_id})
+            for a in stored
         ]
+
+
+def stored_adjustment(adj: Adjustment) -> dict[str, Any]:
+    """An applied adjustment as the order row keeps it (``allocation`` by line number)."""
+    return {
+        "source": adj.source,
+        "reason": adj.reason,
+        "amount": adj.amount,
+        "phase": adj.phase,
+        "line_no": adj.line_no,
+        "code": adj.code,
+        "funded_by": adj.funded_by,
+        "allocation": adj.allocation or None,
+    }
 
 
 def _order_from_row(row: Any) -> Order:

@@ -128,7 +128,7 @@ class OrderViews:
         stmt = sa.select(o.id, o.shop, o.customer, o.status, o.currency, o.total, o.placed_at)
         if not principal.is_admin:
             if principal.has("merchant", "warehouse", "finance"):
-                if principal.shop is not None:
+                if not principal.is_platform:
                     stmt = stmt.where(o.shop == principal.shop)
             else:
                 stmt = stmt.where(o.customer == principal.subject)

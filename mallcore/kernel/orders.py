@@ -20,8 +20,9 @@ from . import fast, pricing, states, tracing
 from . import tables as t
 from .access import require
 from .context import OrderContext
-from .errors import Conflict, InvalidInput, NotFound, PaymentFailed
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, PaymentFailed
 from .idempotency import Reply
+from .order_store import stored_adjustment
 from .schemas import HintView, OrderView, PaymentView, PlaceOrder
 from .states import OrderStatus as S
 from .types import SYSTEM, Adjustment, Event, Line, Order, Payment, Phase, Principal, utcnow
@@ -82,7 +83,6 @@ class OrderService:
         self._insert_order = fast.insert(t.orders, ORDER_KEYS, db, returning=("id",))
         # RETURNING line_no too: a multi-row INSERT may return rows in any order.
         self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, db, ("id", "line_no"))
-        self._insert_adjustments = fast.insert(t.order_adjustments, ADJUSTMENT_KEYS, db)
         self._insert_timeline = fast.insert(t.order_timeline, TIMELINE_KEYS, db)
         # Set by the kernel when ``[orders.combine]`` is on: places through the combiner.
         self.combined: (
@@ -297,18 +297,17 @@ class OrderService:
             # Clamped to whatever the order stands at: the total becomes zero.
             ctx.adjust("kernel", no_charge, -(10**15), phase=Phase.SETTLEMENT, code="no_charge")
         applied = pricing.price(order, lines, ctx.adjustments)
-        order.id = self._insert_order.execute(conn, _order_row(order)).scalar()
+        # The adjustments go in the order's own row (by line number): no statement of their own.
+        order.id = self._insert_order.execute(conn, _order_row(order, applied)).scalar()
         returned = self._insert_lines.execute(conn, [_line_row(order.id, line) for line in lines])
         ids = {line_no: line_id for line_id, line_no in returned.rows}
         for line in lines:
             line.id = ids[line.line_no]
         self.calls.order_reserve(ctx=ctx)
         by_no: dict[int, int] = {line.line_no: line.id for line in lines if line.id is not None}
-        if applied:
-            for adj in applied:
-                adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
-                adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}
-            self._insert_adjustments.execute(conn, [_adjustment_row(order.id, a) for a in applied])
+        for adj in applied:  # as load_adjustments gives them: by line id
+            adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
+            adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}
         # No timeline row for the placement itself: the order row says who
         # placed it and when, and timeline_entries() shows it as the first entry.
         ctx.emit("order.placed", placed_payload(order, lines))
@@ -473,10 +472,26 @@ class OrderService:
         self.calls.order_release(ctx=ctx, hold=held)
 
     def staff_step(self, principal: Principal, order_id: int, step: str, note: str = "") -> OrderView:
-        """Manual ship / deliver / complete by staff, for shops without TMS; ``note`` goes on the timeline."""
+        """Manual ship / deliver / complete, for shops without TMS; ``note`` goes on the timeline.
+
+        Staff of the shop ship and complete. Delivery releases the customer's money
+        to the shop, so the shop cannot declare it: the customer confirms receipt
+        (``deliver`` by the order's customer), or platform staff or an admin record it.
+        """
         steps = {"ship": self.ship_in, "deliver": self.deliver_in, "complete": self.complete_in}
         with self.stage(step, order_id, principal) as ctx:
-            if not principal.can_act_for_shop(ctx.order.shop, "merchant", "warehouse"):
+            order = ctx.order
+            owner = order.customer == principal.subject and "customer" in principal.roles
+            staff = principal.can_act_for_shop(order.shop, "merchant", "warehouse")
+            if step == "deliver" and not (owner or (staff and principal.is_platform)):
+                if not staff:
+                    raise NotFound(f"order {order_id} not found", code="order_not_found")
+                raise Forbidden(
+                    "a shop cannot declare its own order delivered: the customer confirms receipt, "
+                    "or the carrier or platform staff record it",
+                    code="delivery_needs_confirmation",
+                )
+            if step != "deliver" and not staff:
                 raise NotFound(f"order {order_id} not found", code="order_not_found")
             steps[step](ctx, note=note)
         return self.views.get(principal, order_id)
@@ -485,13 +500,11 @@ class OrderService:
 ORDER_KEYS = (
     "shop", "customer", "status", "currency", "subtotal", "discount", "shipping", "fees", "total", "paid",
     "refunded", "address", "coupons", "points", "parent_id", "hold", "extra", "placed_at", "updated_at",
+    "adjustments",
 )  # fmt: skip
 LINE_KEYS = (
     "order_id", "line_no", "sku", "name", "quantity", "unit_price", "subtotal", "discount", "shipping", "fees",
     "total", "weight_grams", "attrs",
-)  # fmt: skip
-ADJUSTMENT_KEYS = (
-    "order_id", "line_id", "phase", "source", "reason", "code", "amount", "allocation", "funded_by",
 )  # fmt: skip
 TIMELINE_KEYS = ("order_id", "at", "kind", "actor", "message", "messages", "public", "ref", "data")
 
@@ -508,7 +521,7 @@ def placed_payload(order: Order, lines: list[Line]) -> dict[str, Any]:
     }
 
 
-def _order_row(order: Order) -> dict[str, Any]:
+def _order_row(order: Order, applied: list[Adjustment]) -> dict[str, Any]:
     return {
         "shop": order.shop,
         "customer": order.customer,
@@ -529,6 +542,7 @@ def _order_row(order: Order) -> dict[str, Any]:
         "extra": order.extra or None,
         "placed_at": order.placed_at,
         "updated_at": order.updated_at,
+        "adjustments": [stored_adjustment(a) for a in applied] or None,
     }
 
 
@@ -547,21 +561,6 @@ def _line_row(order_id: int, line: Line) -> dict[str, Any]:
         "total": line.total,
         "weight_grams": line.weight_grams,
         "attrs": line.attrs or None,
-    }
-
-
-def _adjustment_row(order_id: int, adj: Adjustment) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "line_id": adj.line_id,
-        "phase": adj.phase,
-        "source": adj.source,
-        "reason": adj.reason,
-        "code": adj.code,
-        "amount": adj.amount,
-        # Line ids as keys: JSON writes them as strings, as load_adjustments reads them.
-        "allocation": adj.allocation or None,
-        "funded_by": adj.funded_by,
     }
 
 

@@ -33,8 +33,10 @@ class PlaceOrder(_In):
     shop: ShopCode
     lines: Annotated[list[LineIn], Meta(min_length=1, max_length=500)]
     address: Address | None = None
-    coupons: Annotated[list[str], Meta(max_length=20)] = msgspec.field(default_factory=list)
-    points: Annotated[int, Meta(ge=0)] = 0
+    coupons: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=20)] = msgspec.field(
+        default_factory=list
+    )
+    points: Annotated[int, Meta(ge=0, le=2**31 - 1)] = 0
     note: Annotated[str, Meta(max_length=500)] = ""
 
 
@@ -42,7 +44,9 @@ class PayOrder(_In):
     method: Annotated[str, Meta(min_length=1, max_length=32)] = "sandbox"
     amount: Amount | None = None
     # Method-specific input, e.g. ``{"simulate": "decline"}`` for the sandbox.
-    data: dict[str, Any] = msgspec.field(default_factory=dict)
+    data: Annotated[dict[Annotated[str, Meta(max_length=64)], Any], Meta(max_length=50)] = msgspec.field(
+        default_factory=dict
+    )
 
 
 class CancelOrder(_In):

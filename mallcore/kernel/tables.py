@@ -45,9 +45,19 @@ orders = sa.Table(
     sa.Column("extra", JSON, nullable=True),
     sa.Column("placed_at", Time(), nullable=False),
     sa.Column("updated_at", Time(), nullable=False),
+    # The price adjustments, in the order they were applied: a list of {source, reason,
+    # amount, phase, line_no, code, funded_by, allocation: {line_no: share}} (line
+    # numbers, known when the row is written; OrderStore.load_adjustments gives line ids).
+    # On the order row rather than rows of their own: placement writes no statement and
+    # no table or index pages for them (see docs/benchmarks.md).
+    sa.Column("adjustments", JSON, nullable=True),
     sa.Index("ix_orders_customer", "customer", "id"),
     sa.Index("ix_orders_shop_status", "shop", "status"),
     sa.Index("ix_orders_status_updated", "status", "updated_at"),
+    # The staff console: figures and lists by placement time, per shop and platform-wide; held orders.
+    sa.Index("ix_orders_shop_placed", "shop", "placed_at"),
+    sa.Index("ix_orders_placed", "placed_at"),
+    sa.Index("ix_orders_hold", "hold"),
 )
 
 order_lines = sa.Table(
@@ -68,22 +78,6 @@ order_lines = sa.Table(
     sa.Column("weight_grams", sa.Integer, nullable=False, server_default="0"),
     sa.Column("attrs", JSON, nullable=True),
     sa.Index("ix_order_lines_order", "order_id"),
-)
-
-order_adjustments = sa.Table(
-    "order_adjustments",
-    metadata,
-    sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("order_id", Id, sa.ForeignKey("orders.id"), nullable=False),
-    sa.Column("line_id", Id, nullable=True),
-    sa.Column("phase", sa.Integer, nullable=False),
-    sa.Column("source", sa.String(64), nullable=False),
-    sa.Column("reason", sa.String(300), nullable=False),
-    sa.Column("code", sa.String(64), nullable=True),
-    sa.Column("amount", Amount, nullable=False),
-    sa.Column("allocation", JSON, nullable=True),
-    sa.Column("funded_by", sa.String(16), nullable=True),
-    sa.Index("ix_order_adjustments_order", "order_id"),
 )
 
 order_timeline = sa.Table(
@@ -140,9 +134,21 @@ api_tokens = sa.Table(
     sa.Column("subject", sa.String(128), nullable=False),
     sa.Column("roles", JSON, nullable=False),
     sa.Column("shop", sa.String(64), nullable=True),
+    # staff of the whole platform (staff tokens carry a shop or this flag)
+    sa.Column("platform", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("label", sa.String(200), nullable=True),
     sa.Column("created_at", Time(), nullable=False),
     sa.Column("revoked_at", Time(), nullable=True),
+)
+
+# Customers' tracking links revoked one by one (kernel/signing.py: the link format).
+tracking_revocations = sa.Table(
+    "tracking_link_revocations",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("order_id", Id, nullable=False),
+    sa.Column("revoked_by", sa.String(128), nullable=False),
+    sa.Column("revoked_at", Time(), nullable=False),
 )
 
 refunds = sa.Table(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -41,11 +41,18 @@ STAFF_ROLES = frozenset({"merchant", "warehouse", "finance", "risk"})
 
 
 class Principal(msgspec.Struct, frozen=True):
-    """Who is asking: a subject, its roles, and the shop staff work for (``None``: the platform)."""
+    """Who is asking: a subject, its roles, and the scope staff work in.
+
+    Staff (merchant, warehouse, finance, risk) work either for one ``shop`` or,
+    with ``platform=True``, for the whole platform; a staff principal with
+    neither sees nothing (and :func:`~mallcore.kernel.access.scope_problem`
+    refuses its token). Customers and admins need neither.
+    """
 
     subject: str
     roles: frozenset[str]
     shop: str | None = None
+    platform: bool = False
 
     def has(self, *roles: str) -> bool:
         return "admin" in self.roles or not self.roles.isdisjoint(roles)
@@ -56,8 +63,8 @@ class Principal(msgspec.Struct, frozen=True):
 
     @property
     def is_platform(self) -> bool:
-        """Admins, and staff of no one shop: they act for the whole platform."""
-        return "admin" in self.roles or (self.shop is None and not self.roles.isdisjoint(STAFF_ROLES))
+        """Admins, and platform staff (``platform=True``): they act for the whole platform."""
+        return "admin" in self.roles or (self.platform and not self.roles.isdisjoint(STAFF_ROLES))
 
     def can_see(self, shop: str, owner: str | None = None) -> bool:
         """May this principal see an object of ``shop`` owned by ``owner``?"""
@@ -66,7 +73,7 @@ class Principal(msgspec.Struct, frozen=True):
         if owner is not None and owner == self.subject and "customer" in self.roles:
             return True
         if not self.roles.isdisjoint(STAFF_ROLES):
-            return self.shop is None or self.shop == shop
+            return self.platform or (self.shop is not None and self.shop == shop)
         return False
 
     def can_act_for_shop(self, shop: str, *roles: str) -> bool:
@@ -75,7 +82,7 @@ class Principal(msgspec.Struct, frozen=True):
             return True
         if self.roles.isdisjoint(roles):
             return False
-        return self.shop is None or self.shop == shop
+        return self.platform or (self.shop is not None and self.shop == shop)
 
 
 SYSTEM = Principal("system", frozenset({"admin", "system"}))
@@ -85,10 +92,10 @@ SYSTEM = Principal("system", frozenset({"admin", "system"}))
 
 
 class Address(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str
-    phone: str
-    region: str
-    detail: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    phone: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    region: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    detail: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 
 class Line(msgspec.Struct, kw_only=True):

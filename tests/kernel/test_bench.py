@@ -45,3 +45,5 @@ def test_overload_scenario_answers_503_not_other_5xx_and_reports_its_figures(tmp
     assert set(r["overloaded"]["statuses"]) <= {"201", "503"}
     assert r["overloaded"]["statuses"].get("201", 0) > 0
     assert r["settings"]["max_writes_in_flight"] == 4 and r["p99_unloaded_ms"] > 0
+    # the server's own count of writes through the admission line (from /metrics)
+    assert r["admission_waits"]["count"] >= sum(r["overloaded"]["statuses"].values())

@@ -66,14 +66,22 @@ def test_db_upgrade_then_token_create(tmp_path):
         "--config", config, "token", "create", "--subject", "m1", "--role", "merchant", "--shop", "s1"
     ).output.strip()
     assert token.startswith("mc_")
+    # staff say where they work: a shop, or --platform; neither is refused at issue time
+    refused = CliRunner().invoke(
+        cli.cli, ["--config", config, "token", "create", "--subject", "f", "--role", "finance"]
+    )
+    assert refused.exit_code == 2 and "platform" in refused.output
+    run("--config", config, "token", "create", "--subject", "pf", "--role", "finance", "--platform")
     engine = sa.create_engine(f"sqlite:///{tmp_path}/cli.db")
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT subject, shop FROM api_tokens")).one() == ("m1", "s1")
+        rows = conn.execute(sa.text("SELECT subject, shop, platform FROM api_tokens ORDER BY subject")).all()
+        assert [tuple(r) for r in rows] == [("m1", "s1", False), ("pf", None, True)]
     engine.dispose()
 
 
 def test_demo_seeds_a_shop_and_prints_a_token_for_every_role(tmp_path, monkeypatch):
     monkeypatch.delenv("MALLCORE_HTTP__BASE_URL", raising=False)  # the demo sets it
+    monkeypatch.delenv("MALLCORE_CENTERS__TMS__SANDBOX_ROUTES", raising=False)  # and this
     config = write_config(tmp_path, ["catalog", "payment"])
     out = run("--config", config, "demo", "--no-serve").output
     for role in ("customer", "merchant", "warehouse", "finance", "admin"):
@@ -93,6 +101,7 @@ def test_the_demo_makes_tracking_links_absolute_and_gives_warehouses_a_return_ad
     from mallcore.kernel import Kernel, load_config
 
     monkeypatch.delenv("MALLCORE_HTTP__BASE_URL", raising=False)
+    monkeypatch.delenv("MALLCORE_CENTERS__TMS__SANDBOX_ROUTES", raising=False)
     config = write_config(tmp_path, ["catalog", "payment", "wms"])
     run("--config", config, "demo", "--no-serve", "--port", "8123")
     # what `serve` (and its workers) will read after the demo

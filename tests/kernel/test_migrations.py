@@ -64,3 +64,65 @@ def test_each_center_can_be_added_to_a_running_shop_later(mallcore, center):
 def kernel_requires(center):
     obj = installed_centers()[center].load()
     return list(getattr(obj, "requires", ()))
+
+
+def test_adjustment_rows_of_earlier_orders_move_onto_their_orders_and_back(mallcore):
+    """Revision 7d4e1c2b9a60 keeps an order's adjustments on its row; what was written before
+    reads the same after the upgrade (by line id), and a downgrade gives the rows back."""
+    from alembic import command
+
+    from mallcore.kernel.migrate import alembic_config
+
+    kernel = mallcore.kernel(centers=["catalog", "payment"], migrate=True)
+
+    def alembic(step, target):
+        with kernel.db.engine.connect() as conn:
+            step(alembic_config(kernel, conn), target)
+            conn.commit()
+
+    alembic(command.downgrade, "3c1f0a9d2b7e")
+    now = "2026-12-01 10:00:00.000000" if kernel.db.is_sqlite else "2026-12-01 10:00:00+00"
+    with kernel.db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO orders (id, shop, customer, status, currency, subtotal, discount, shipping,"
+                " fees, total, paid, refunded, points, placed_at, updated_at) VALUES (7, 'demo', 'alice',"
+                " 'paid', 'CNY', 3000, 300, 0, 0, 2700, 2700, 0, 0, :now, :now)"
+            ),
+            {"now": now},
+        )
+        for line_id, line_no, total in ((41, 1, 1000), (42, 2, 2000)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO order_lines (id, order_id, line_no, sku, name, quantity, unit_price,"
+                    " subtotal, discount, shipping, fees, total, weight_grams) VALUES"
+                    " (:id, 7, :no, 'S', 'S', 1, :t, :t, 0, 0, 0, :t, 0)"
+                ),
+                {"id": line_id, "no": line_no, "t": total},
+            )
+        conn.execute(
+            sa.text(
+                "INSERT INTO order_adjustments (order_id, line_id, phase, source, reason, code, amount,"
+                " allocation, funded_by) VALUES (7, NULL, 10, 'promotion', 'off', 'campaign:1', -300,"
+                " '{\"41\": -100, \"42\": -200}', 'shop'), (7, 42, 10, 'promotion', 'line', NULL, -5,"
+                " '{\"42\": -5}', NULL)"
+            )
+        )
+    alembic(command.upgrade, "heads")
+    with kernel.db.transaction(write=False) as conn:
+        loaded = kernel.orders.load_adjustments(conn, 7)
+    assert [(a.code, a.amount, a.line_id, a.line_no, a.funded_by) for a in loaded] == [
+        ("campaign:1", -300, None, None, "shop"),
+        (None, -5, 42, 2, None),
+    ]
+    assert [a.allocation for a in loaded] == [{41: -100, 42: -200}, {42: -5}]
+
+    alembic(command.downgrade, "3c1f0a9d2b7e")
+    with kernel.db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT line_id, amount, allocation FROM order_adjustments WHERE order_id = 7 ORDER BY id"
+            )
+        ).all()
+    assert [(r[0], r[1]) for r in rows] == [(None, -300), (42, -5)]
+    alembic(command.upgrade, "heads")

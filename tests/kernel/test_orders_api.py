@@ -163,7 +163,11 @@ def test_staff_walk_an_order_to_completion_by_hand_and_cancel_is_refused_after_d
     r = alice.post(f"/orders/{oid}/cancel", json={})
     assert (r.status_code, r.json()["code"]) == (409, "invalid_transition")
     assert staff.post(f"/orders/{oid}/ship").json()["status"] == "shipped"
-    delivered = staff.post(f"/orders/{oid}/deliver", json={"note": "left with the concierge"})
+    # the shop cannot declare its own order delivered (it would release the money to itself)
+    claimed = staff.post(f"/orders/{oid}/deliver", json={"note": "trust me"})
+    assert (claimed.status_code, claimed.json()["code"]) == (403, "delivery_needs_confirmation")
+    assert other.post(f"/orders/{oid}/deliver").status_code == 404
+    delivered = alice.post(f"/orders/{oid}/deliver", json={"note": "left with the concierge"})
     assert delivered.json()["status"] == "delivered"
     assert staff.post(f"/orders/{oid}/complete").json()["status"] == "completed"
     timeline = alice.get(f"/orders/{oid}/timeline").json()
@@ -214,7 +218,7 @@ def test_shops_are_listed_and_only_admins_create_them(mallcore, shop):
         == 403
     )
     me = mallcore.client(shop, "merchant", "m", shop="s1").get("/me").json()
-    assert me == {"subject": "m", "roles": ["merchant"], "shop": "s1"}
+    assert me == {"subject": "m", "roles": ["merchant"], "shop": "s1", "platform": False}
 
 
 def test_an_order_on_hold_is_not_dispatched(mallcore, shop):

@@ -13,6 +13,7 @@ import pytest
 from mallcore.kernel import (
     Center,
     ConfigError,
+    Phase,
     TrackingCard,
     TrackingFact,
     format_amount,
@@ -143,3 +144,22 @@ def test_an_echo_of_a_step_is_folded_into_it():
     assert fold_echoes([refunded, approved], "refund:4") == [refunded]
     # entries of no object are never folded
     assert fold_echoes([refunded, approved], None) == [refunded, approved]
+
+
+def test_the_price_breakdown_names_each_discount_once(mallcore):
+    class Promo(Center):
+        name = "promo"
+
+        @hookimpl
+        def order_price(self, ctx):
+            # one discount shared over the lines, one on a line: each shown once, summed
+            ctx.adjust(self.name, "Welcome offer", -500, phase=Phase.PROMOTION, code="welcome")
+            ctx.adjust(self.name, "Mug day", -300, phase=Phase.PROMOTION, line=ctx.lines[1], code="mug")
+
+    kernel = mallcore.kernel(["catalog", "payment"], extra=[Promo()])
+    mallcore.product(kernel, skus=[("SKU-1", 15800), ("SKU-2", 3000)])
+    alice = mallcore.client(kernel, "customer", "alice")
+    order = alice.post("/orders", json=order_body(lines=[("SKU-1", 1), ("SKU-2", 1)])).json()
+    assert order["total"] == 15800 + 3000 - 800
+    text = _text(_page(mallcore.client(kernel, None), order))
+    assert "Goods ¥188.00 Freight ¥0.00 Welcome offer -¥5.00 Mug day -¥3.00 To pay ¥180.00" in text

@@ -67,3 +67,27 @@ def test_platform_merchants_and_admins_see_every_shops_charges_and_shop_merchant
     for roles in ("customer", "warehouse", "finance"):
         r = mallcore.client(kernel, roles, "someone").get("/fee/charges")
         assert (r.status_code, r.json()["code"]) == (403, "role_required"), roles
+
+
+def test_the_fee_page_in_the_staff_console(mallcore):
+    import re
+
+    from litestar.testing import TestClient
+
+    kernel = mallcore.kernel(
+        centers=["catalog", "payment", "console", "fee"], settings={"fee": {"amount": 150}}
+    )
+    mallcore.product(kernel, skus=[("TEA", 2500)])
+    order = place(mallcore.client(kernel, "customer", "alice")).json()
+    browser = TestClient(mallcore.app(kernel))
+    csrf = re.search(r'name="_csrf_token" value="([^"]+)"', browser.get("/console/sign-in").text).group(1)
+    token = mallcore.token(kernel, "merchant", "m1", "s1")
+    browser.post("/console/sign-in", data={"token": token, "_csrf_token": csrf})
+    home = browser.get("/console/").text
+    assert '<a href="/console/fees"' in home and "Fees charged" in home
+    page = browser.get("/console/fees")
+    assert (
+        page.status_code == 200
+        and f'href="/console/orders/{order["id"]}"' in page.text
+        and "¥1.50" in page.text
+    )

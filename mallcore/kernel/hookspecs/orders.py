@@ -14,6 +14,7 @@ __all__ = [
     "order_deliver",
     "order_dispatch",
     "order_pay",
+    "order_payment_returned",
     "order_pre_validate",
     "order_price",
     "order_release",
@@ -169,6 +170,34 @@ def order_pay(ctx: OrderContext, payment: Payment) -> None:
         def order_pay(self, ctx, payment):
             if payment.method == "wallet" and payment.status == "unhandled":
                 payment.status, payment.reference = "captured", self.wallet.debit(ctx, payment)
+    """
+
+
+@hookspec
+def order_payment_returned(ctx: OrderContext, payment: Payment, refund_reference: str) -> None:
+    """A payment captured too late to be used was refunded at once: book it.
+
+    Called when a provider confirms a payment the order cannot take any more
+    (it was paid another way, cancelled, or a center refused the payment at
+    confirmation): the center that took the money refunded it in full, in the
+    same stage transaction, the order locked and otherwise unchanged (its
+    ``paid`` does not count this payment). Book the money in and out (finance
+    posts both provider references, so reconciliation matches the provider's
+    charge and refund lines).
+
+    :param ctx: the order, locked; its status is what it was.
+    :param payment: the payment, ``status`` ``refunded``, with its ``provider``,
+        ``reference``, ``amount`` and ``currency``.
+    :param refund_reference: the provider's reference of the refund.
+    :returns: nothing; every implementation is called.
+    :raises: any exception rolls the stage back: the webhook answers 503
+        ``retry_later`` and the provider resends the event.
+
+    Example::
+
+        @hookimpl
+        def order_payment_returned(self, ctx, payment, refund_reference):
+            self.ledger.book_in_and_out(ctx.conn, payment.reference, refund_reference, payment.amount)
     """
 
 

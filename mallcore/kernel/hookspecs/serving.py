@@ -1,4 +1,4 @@
-"""Hooks called while a request is served: identity and the order's view."""
+"""Hooks called while a request is served: identity, the order's view, the tracking page, the staff console's pages."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from .markers import hookspec
 
-__all__ = ["order_view", "resolve_principal", "tracking_page"]
+__all__ = ["console_pages", "order_view", "resolve_principal", "tracking_page"]
 
 if TYPE_CHECKING:  # pragma: no cover - names for annotations only
     import sqlalchemy as sa
     from litestar import Request
 
+    from ..console import ConsolePage
     from ..kernel import Kernel
     from ..schemas import OrderView
     from ..tracking import TrackingPage
@@ -103,4 +104,32 @@ def tracking_page(kernel: Kernel, conn: sa.Connection, order: Any, page: Trackin
                 card = TrackingCard(key="points", title=page.t("Points", "积分"))
                 card.facts.append(TrackingFact(label=page.t("Earned", "获得"), value=str(points)))
                 page.section("points", page.t("Points", "积分"), rank=80).cards.append(card)
+    """
+
+
+@hookspec
+def console_pages(kernel: Kernel) -> list[ConsolePage]:
+    """A center's menu entries and pages in the staff console.
+
+    Called once by the ``console`` center when the app is built (when its
+    routes are collected), outside any transaction; not called at all when
+    the console is not enabled. The handlers of the pages returned are
+    mounted under the console's path, behind its session cookie, CSRF check
+    and HTML error pages; they declare their guards like any route
+    (``roles("merchant")``), receive ``principal: Caller`` from the session,
+    render with :func:`mallcore.kernel.console.render` and call the center's
+    own services (the same code path as the center's API).
+
+    :param kernel: the kernel.
+    :returns: a list of :class:`~mallcore.kernel.console.ConsolePage` (menu
+        entry, handlers, home-page tiles); every implementation is called and
+        the menu is sorted by ``order``.
+    :raises: any exception stops the app from being built.
+
+    Example::
+
+        @hookimpl
+        def console_pages(self, kernel):
+            return [ConsolePage(path="/waivers", label="Waivers", label_zh="免单",
+                                handlers=[WaiverPages], roles=("merchant",))]
     """

@@ -4,8 +4,9 @@ center router)."""
 
 from ..idempotency import Reply
 from .app import MallcorePlugin, create_app
+from .bodies import decode_json_body
 from .errors import resend_on_conflict
-from .guards import platform, principal_of, roles
+from .guards import platform, principal_of, roles, use_principal
 from .replies import IdempotencyKey, Idempotent, IdempotentWrite, raw_json
 from .routing import center_router
 
@@ -17,9 +18,11 @@ __all__ = [
     "Reply",
     "center_router",
     "create_app",
+    "decode_json_body",
     "platform",
     "principal_of",
     "raw_json",
     "resend_on_conflict",
     "roles",
+    "use_principal",
 ]

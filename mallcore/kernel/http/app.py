@@ -32,6 +32,7 @@ from ..config import Config, load_config
 from ..errors import PluginError
 from ..kernel import Kernel
 from ..types import Principal
+from .bodies import JSONGateRequest
 from .errors import HANDLERS
 from .guards import KERNEL_OPT, principal_of
 from .limits import principal_limit, traffic_middleware
@@ -118,6 +119,7 @@ def build_router(kernel: Kernel, path: str = "/") -> Router:
         ],
         guards=[limit] if limit is not None else [],
         request_max_body_size=kernel.config.http.max_body_bytes,
+        request_class=JSONGateRequest,
         # A function, not the kernel: Litestar deep-copies a router's opt when it registers it.
         opt={KERNEL_OPT: _kernel_provider(kernel).dependency},
         signature_namespace={"Principal": Principal, "Kernel": Kernel, "IdempotentWrite": IdempotentWrite},

@@ -12,7 +12,7 @@
 - :func:`roles` answers 403 ``role_required`` unless the caller holds one of
   the roles (admins always pass);
 - :func:`platform` answers 403 ``platform_only`` unless the caller is an
-  admin or platform staff (no shop) with one of the roles.
+  admin or platform staff (``platform=True``) with one of the roles.
 
 A guard runs before the body is read: a caller without the role learns
 nothing about what the route would have said of their input. Whether the
@@ -52,6 +52,13 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
         principal = kernel.auth.from_header(connection.headers.get("authorization"), connection)  # type: ignore[arg-type]
         scope[PRINCIPAL_SCOPE] = principal
     return cast("Principal", principal)
+
+
+def use_principal(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> None:
+    """Make ``principal`` the caller of this request, for a center that authenticates
+    requests another way than a bearer token (the console's session cookie): the
+    guards and the ``principal`` dependency then see it."""
+    cast(dict[str, Any], connection.scope)[PRINCIPAL_SCOPE] = principal
 
 
 def roles(*names: str) -> Guard:

@@ -10,7 +10,7 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter
 
 from ..auth import Caller
-from ..errors import Conflict
+from ..errors import Conflict, NotFound
 from ..i18n import pick_language
 from ..schemas import (
     CancelOrder,
@@ -34,14 +34,23 @@ if TYPE_CHECKING:
 
 class ShopIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     code: ShopCode
-    name: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] = "CNY"
+
+
+class RevokeLinkIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class LinkRevoked(msgspec.Struct):
+    revoked: bool
 
 
 class Me(msgspec.Struct):
     subject: str
     roles: list[str]
     shop: str | None
+    platform: bool = False
 
 
 PLACE_EXAMPLE = Example(
@@ -111,6 +120,23 @@ def order_routes(kernel: Kernel) -> list[Any]:
         return views.timeline(principal, order_id, lang=lang, ref=ref)
 
     @post(
+        "/orders/{order_id:int}/tracking-links/revoke", status_code=200, sync_to_thread=True, tags=["orders"]
+    )
+    def revoke_tracking_link(
+        order_id: FromPath[int], data: JSONBody[RevokeLinkIn], principal: Caller
+    ) -> LinkRevoked:
+        """Revoke one of the order's tracking links (a link forwarded too far): the order's
+        customer, its shop's merchants, or an admin. 404 ``tracking_link_not_found`` when the
+        token is not a live link of this order."""
+        order = views.get(principal, order_id)  # 404 unless visible
+        owner = order.customer == principal.subject and "customer" in principal.roles
+        if not (owner or principal.can_act_for_shop(order.shop, "merchant")):
+            raise NotFound(f"order {order_id} not found", code="order_not_found")
+        if not kernel.auth.revoke_tracking_token(order_id, data.token, principal.subject):
+            raise NotFound("no such live tracking link for this order", code="tracking_link_not_found")
+        return LinkRevoked(revoked=True)
+
+    @post(
         "/orders/{order_id:int}/payments",
         status_code=201,
         sync_to_thread=True,
@@ -151,7 +177,9 @@ def order_routes(kernel: Kernel) -> list[Any]:
             sync_to_thread=True,
             tags=["orders"],
             name=f"order_{step}",
-            summary=f"Staff: mark the order {step} by hand",
+            summary=f"Mark the order {step} by hand (deliver: the customer, or platform staff)"
+            if step == "deliver"
+            else f"Staff: mark the order {step} by hand",
         )
         def handler(
             order_id: FromPath[int], principal: Caller, data: JSONBody[StaffStep | None] = None
@@ -176,8 +204,8 @@ def order_routes(kernel: Kernel) -> list[Any]:
 
     @get("/me", sync_to_thread=False, tags=["auth"])
     def whoami(principal: Caller) -> Me:
-        """The caller's subject, roles and shop, as the token says."""
-        return Me(principal.subject, sorted(principal.roles), principal.shop)
+        """The caller's subject, roles, shop and platform flag, as the token says."""
+        return Me(principal.subject, sorted(principal.roles), principal.shop, principal.platform)
 
     return [
         place_order,
@@ -186,6 +214,7 @@ def order_routes(kernel: Kernel) -> list[Any]:
         get_order,
         order_timeline,
         pay_order,
+        revoke_tracking_link,
         cancel_order,
         dispatch_order,
         staff_step("ship"),

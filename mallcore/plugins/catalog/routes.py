@@ -1,6 +1,8 @@
 """Catalog routes under ``/catalog``: anyone reads the goods, merchants manage their shop's.
 
-Reading products, SKUs and categories needs no token. Writing products and
+Reading products, SKUs and categories needs no token; listing inactive
+products too (``include_inactive=true``) takes a staff token, and shows a
+shop's staff the inactive products of their shop only. Writing products and
 SKUs admits merchants (403 ``role_required``) of the product's shop (403
 ``shop_forbidden``: the catalog is public, so refusing says nothing hidden);
 creating categories admits admins.
@@ -11,13 +13,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import sqlalchemy as sa
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.exc import IntegrityError
 
-from mallcore.kernel import Caller, Conflict, Forbidden, InvalidInput, Kernel, NotFound, utcnow
-from mallcore.kernel.http import center_router, roles
+from mallcore.kernel import (
+    Caller,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    Kernel,
+    NotFound,
+    require,
+    utcnow,
+    visible_to,
+)
+from mallcore.kernel.http import center_router, principal_of, roles
 
 from . import tables as t
 from .schemas import (
@@ -27,6 +39,7 @@ from .schemas import (
     ProductPatch,
     ProductView,
     SkuIn,
+    SkuList,
     SkuPatch,
     SkuView,
 )
@@ -174,6 +187,7 @@ class ProductController(Controller):
     def list_products(
         self,
         catalog: Catalog,
+        request: Request[Any, Any, Any],
         shop: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
         category_id: FromQuery[int | None] = None,
@@ -186,13 +200,19 @@ class ProductController(Controller):
         if shop:
             where.append(p.shop == shop)
         if q:
-            where.append(p.name.ilike(f"%{q}%"))
+            # % and _ in the query are letters, not wildcards
+            where.append(p.name.icontains(q, autoescape=True))
         if category_id is not None:
             where.append(p.category_id == category_id)
         if before:
             where.append(p.id < before)
         if not include_inactive:
             where.append(p.active.is_(True))
+        else:
+            # Inactive products are for the staff who manage them: the shop's, or the platform's.
+            staff = principal_of(request)
+            require(staff, "merchant", "warehouse", "finance", "risk")
+            where.append(sa.or_(p.active.is_(True), visible_to(staff, p.shop)))
         with catalog.kernel.db.transaction(write=False) as conn:
             return load_products(catalog.kernel, conn, sa.and_(*where), limit)
 
@@ -222,7 +242,7 @@ class ProductController(Controller):
 
     @post("/{product_id:int}/skus", status_code=201, sync_to_thread=True, guards=MERCHANT)
     def add_skus(
-        self, product_id: FromPath[int], data: JSONBody[list[SkuIn]], principal: Caller, catalog: Catalog
+        self, product_id: FromPath[int], data: JSONBody[SkuList], principal: Caller, catalog: Catalog
     ) -> ProductView:
         if not data:
             raise InvalidInput("send at least one SKU", code="sku_missing")

@@ -14,6 +14,8 @@ SkuCode = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9
 Price = Annotated[int, Meta(ge=0, le=10**12, description="minor units")]
 Weight = Annotated[int, Meta(ge=0, le=10**8, description="grams")]
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
+# Free-form attributes (colour, size...): at most 50, keys up to 64 characters.
+Attrs = Annotated[dict[Annotated[str, Meta(max_length=64)], Any], Meta(max_length=50)]
 
 
 class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -25,8 +27,12 @@ class SkuIn(_In):
     price: Price
     weight_grams: Weight = 0
     name: Annotated[str, Meta(max_length=200)] = ""
-    attrs: dict[str, Any] = msgspec.field(default_factory=dict)
+    attrs: Attrs = msgspec.field(default_factory=dict)
     active: bool = True
+
+
+# SKUs added to a product in one request.
+SkuList = Annotated[list[SkuIn], Meta(min_length=1, max_length=200)]
 
 
 class ProductIn(_In):
@@ -35,7 +41,7 @@ class ProductIn(_In):
     skus: Annotated[list[SkuIn], Meta(min_length=1, max_length=200)]
     description: Annotated[str, Meta(max_length=20_000)] = ""
     category_id: int | None = None
-    attrs: dict[str, Any] = msgspec.field(default_factory=dict)
+    attrs: Attrs = msgspec.field(default_factory=dict)
     active: bool = True
 
 
@@ -43,7 +49,7 @@ class ProductPatch(_In):
     name: Name | None = None
     description: Annotated[str, Meta(max_length=20_000)] | None = None
     category_id: int | None = None
-    attrs: dict[str, Any] | None = None
+    attrs: Attrs | None = None
     active: bool | None = None
 
 
@@ -51,7 +57,7 @@ class SkuPatch(_In):
     price: Price | None = None
     weight_grams: Weight | None = None
     name: Annotated[str, Meta(max_length=200)] | None = None
-    attrs: dict[str, Any] | None = None
+    attrs: Attrs | None = None
     active: bool | None = None
 
 
@@ -60,7 +66,7 @@ class CategoryIn(_In):
     kind: Literal["back", "front"] = "back"
     parent_id: int | None = None
     # For a front category: the back categories it shows.
-    shows: list[int] = msgspec.field(default_factory=list)
+    shows: Annotated[list[int], Meta(max_length=500)] = msgspec.field(default_factory=list)
 
 
 class SkuView(msgspec.Struct, kw_only=True):

@@ -32,7 +32,7 @@ from msgspec import Meta
 
 from mallcore.kernel import Center, Kernel, OrderContext, Payment, Refund, format_amount, hookimpl, utcnow
 
-from . import accounts
+from . import accounts, console
 from . import tables as t
 from .journal import Journal
 from .membership import PointsBookings
@@ -118,6 +118,10 @@ class FinanceCenter(PointsBookings, Center):
             self.journal.post_payment(ctx, payment)
 
     @hookimpl
+    def order_payment_returned(self, ctx: OrderContext, payment: Payment, refund_reference: str) -> None:
+        self.journal.post_payment_returned(ctx, payment, refund_reference)
+
+    @hookimpl
     def order_deliver(self, ctx: OrderContext) -> None:
         self.journal.post_sale(ctx)
         self.platform_discounts.post_sale(ctx)
@@ -132,6 +136,10 @@ class FinanceCenter(PointsBookings, Center):
             self.reviews.settle(ctx, refund)
         elif refund.status == "rejected":
             self.reviews.settle(ctx, refund)
+
+    @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[Any]:
+        return console.pages(self)
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:

@@ -233,6 +233,34 @@ class Journal:
             ],
         )
 
+    def post_payment_returned(self, ctx: OrderContext, payment: Payment, refund_reference: str) -> int | None:
+        """A capture that came too late, refunded at once: in and out of provider clearing.
+
+        Both provider references are posted, so reconciliation matches the
+        provider's charge and refund lines; the order's books are untouched.
+        """
+        if payment.amount == 0:
+            return None
+        provider = payment.provider or payment.method
+        clearing = acc.provider_clearing(provider)
+        return self.post(
+            ctx.conn,
+            kind="payment_returned",
+            currency=payment.currency,
+            amount=payment.amount,
+            shop=ctx.order.shop,
+            order_id=ctx.order.id,
+            payment_id=payment.id,
+            provider=provider,
+            provider_ref=payment.reference,
+            posted_by=ctx.principal.subject,
+            memo=f"late capture by {provider} refunded at once",
+            lines=[
+                Line(account=clearing, amount=payment.amount, role="payment", provider_ref=payment.reference),
+                Line(account=clearing, amount=-payment.amount, role="refund", provider_ref=refund_reference),
+            ],
+        )
+
     def post_sale(self, ctx: OrderContext) -> int | None:
         """Recognise the sale at delivery: release what is held to the shop, less commission."""
         order = ctx.order

@@ -168,7 +168,9 @@ class Reviews:
         shop: str | None,
         order_id: int | None,
         limit: int,
+        after: int | None = None,
     ) -> list[ReviewView]:
+        """Reviews the principal may see, oldest refund first (``after``: a refund id, for the next page)."""
         r = t.reviews.c
         stmt = sa.select(t.reviews).where(visible_to(principal, r.shop))
         if status is not None and status not in STATUSES:
@@ -185,6 +187,8 @@ class Reviews:
             stmt = stmt.where(r.shop == shop)
         if order_id is not None:
             stmt = stmt.where(r.order_id == order_id)
+        if after is not None:
+            stmt = stmt.where(r.refund_id > after)
         stmt = stmt.order_by(r.refund_id).limit(limit)
         with self.center.kernel.db.transaction(write=False) as conn:
             return self._view(conn, conn.execute(stmt).all(), principal)
@@ -310,6 +314,14 @@ class Reviews:
                 },
             )
         return row, given
+
+
+def why_not(view: ReviewView, principal: Principal) -> str | None:
+    """Why ``principal`` may not approve an open review (maker-checker, a second approver), or ``None``."""
+    if view.status not in OPEN:
+        return None
+    refusal = _refusal(view, view.approvals, principal)
+    return None if refusal is None else refusal[1]
 
 
 def _refusal(row: Any, given: list[ApprovalView], principal: Principal) -> tuple[str, str] | None:

@@ -97,9 +97,12 @@ class ReviewController(Controller):
         ] = "open",
         shop: FromQuery[str | None] = None,
         order_id: FromQuery[int | None] = None,
+        after: FromQuery[int | None] = None,
         limit: Limit = 100,
     ) -> list[ReviewView]:
-        return finance.reviews.find(principal, status=status, shop=shop, order_id=order_id, limit=limit)
+        return finance.reviews.find(
+            principal, status=status, shop=shop, order_id=order_id, limit=limit, after=after
+        )
 
     @get("/{refund_id:int}", sync_to_thread=True)
     def get_review(self, refund_id: FromPath[int], principal: Caller, finance: Finance) -> ReviewView:
@@ -489,9 +492,10 @@ class SettlementController(Controller):
         finance: Finance,
         shop: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
+        before: FromQuery[int | None] = None,
         limit: Limit = 100,
     ) -> list[SettlementView]:
-        return finance.settlements.find(principal, shop=shop, status=status, limit=limit)
+        return finance.settlements.find(principal, shop=shop, status=status, limit=limit, before=before)
 
     @get("/{settlement_id:int}", sync_to_thread=True)
     def get_settlement(

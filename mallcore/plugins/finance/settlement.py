@@ -172,8 +172,15 @@ class Settlements:
             return _view(self._row(conn, principal, settlement_id))
 
     def find(
-        self, principal: Principal, *, shop: str | None, status: str | None, limit: int
+        self,
+        principal: Principal,
+        *,
+        shop: str | None,
+        status: str | None,
+        limit: int,
+        before: int | None = None,
     ) -> list[SettlementView]:
+        """Settlements the principal may see, newest first (``before``: an id, for the next page)."""
         s = t.settlements.c
         stmt = (
             sa.select(t.settlements).where(visible_to(principal, s.shop)).order_by(s.id.desc()).limit(limit)
@@ -182,6 +189,8 @@ class Settlements:
             stmt = stmt.where(s.shop == shop)
         if status:
             stmt = stmt.where(s.status == status)
+        if before is not None:
+            stmt = stmt.where(s.id < before)
         with self.center.kernel.db.transaction(write=False) as conn:
             return [_view(r) for r in conn.execute(stmt)]
 

@@ -38,6 +38,7 @@ import click
 from mallcore.kernel import Center, Job, Kernel, OrderContext, Payment, Refund, hookimpl, utcnow
 from mallcore.kernel.aftersale import AfterSaleCase
 
+from . import console
 from . import tables as t
 from .expiry import Expiry
 from .ladder import Ladder
@@ -131,6 +132,10 @@ class MembershipCenter(Center):
         self.lifecycle.after_sale(ctx, case)
 
     # -- what the center brings -------------------------------------------------------------
+
+    @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[Any]:
+        return console.pages()
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:

@@ -1,7 +1,7 @@
 """What the member pages show: the member, their points and history, the wallet, searches.
 
 Who sees a member: the customer themself; admins and platform staff
-(merchant, finance or risk staff of no one shop) everyone; a shop's staff
+(platform merchant, finance or risk staff) everyone; a shop's staff
 the customers who have ordered from their shop (the people their customer
 service talks to). Anyone else gets 404, as for any object they may not see.
 """
@@ -54,7 +54,7 @@ class Members:
     def visible_to(self, principal: Principal) -> sa.ColumnElement[bool]:
         """The members ``principal`` may see, as a ``WHERE`` condition on ``membership_members``."""
         m = t.members.c
-        if principal.is_admin or (principal.shop is None and not principal.roles.isdisjoint(STAFF)):
+        if principal.is_admin or (principal.platform and not principal.roles.isdisjoint(STAFF)):
             return sa.true()
         seen: list[sa.ColumnElement[bool]] = []
         if not principal.roles.isdisjoint(STAFF):
@@ -68,7 +68,7 @@ class Members:
 
     def check_visible(self, conn: sa.Connection, principal: Principal, customer: str) -> None:
         """404 unless ``principal`` may see ``customer``'s member data (member row or not)."""
-        if principal.is_admin or (principal.shop is None and not principal.roles.isdisjoint(STAFF)):
+        if principal.is_admin or (principal.platform and not principal.roles.isdisjoint(STAFF)):
             return
         if "customer" in principal.roles and principal.subject == customer:
             return

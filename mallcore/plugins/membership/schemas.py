@@ -22,7 +22,7 @@ class AdjustIn(_In):
     """A manual adjustment of a member's points: never zero, and always with a reason."""
 
     delta: Annotated[int, Meta(ge=-MAX_POINTS, le=MAX_POINTS)]
-    reason: str = ""
+    reason: Annotated[str, Meta(max_length=200)] = ""
 
 
 class LevelIn(_In):

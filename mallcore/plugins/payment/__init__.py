@@ -4,6 +4,12 @@ Hooks:
 
 - ``order_pay``: charges through the provider of ``payment.method`` (the
   sandbox by default) and records the attempt, captured, pending or failed.
+  One payment at a time: while one is pending, another answers 409
+  ``payment_pending`` (a provider webhook ``payment.failed`` frees the order).
+- A ``payment.captured`` webhook the order can no longer use (paid, cancelled,
+  or a center refused it) is refunded in full at once, recorded, written on
+  the timeline (``payment.returned``) and booked through
+  ``order_payment_returned``; a webhook never answers 4xx because of state.
 - ``order_refund``: at ``approved``, pays the refund out through the
   provider that took the money, and records the provider's reference.
 - ``order_view``: lists the order's payments under ``extra.payments``.
@@ -28,6 +34,7 @@ from mallcore.kernel import (
     OrderContext,
     Payment,
     Refund,
+    format_amount,
     hookimpl,
     utcnow,
 )
@@ -65,6 +72,17 @@ class PaymentCenter(Center):
         provider = self.providers.get(payment.method)
         if provider is None:
             return
+        p = t.payments.c
+        waiting = ctx.conn.execute(
+            sa.select(p.id, p.reference).where(p.order_id == ctx.order.id, p.status == "pending").limit(1)
+        ).first()
+        if waiting is not None:
+            raise Conflict(
+                f"payment {waiting.id} of order {ctx.order.id} is still pending at the provider; "
+                "wait for it to complete or fail",
+                code="payment_pending",
+                extra={"payment_id": waiting.id},
+            )
         now = utcnow()
         payment_id = ctx.conn.execute(
             t.payments.insert()
@@ -102,6 +120,60 @@ class PaymentCenter(Center):
         ctx.emit(
             f"payment.{result.status}",
             {"payment_id": payment_id, "amount": payment.amount, "reference": result.reference},
+        )
+
+    def return_late_capture(self, ctx: OrderContext, payment: Payment, why: str) -> None:
+        """Refund in full a captured payment the order cannot take (``why``: a code), in ``ctx``'s stage.
+
+        The refund goes out through the provider that took the money, is
+        recorded beside the payment, booked by ``order_payment_returned`` and
+        written on the order's timeline; the order itself is unchanged.
+        """
+        assert payment.id is not None and payment.reference is not None and payment.provider is not None
+        reference = self.providers[payment.provider].refund(
+            ctx.conn,
+            reference=payment.reference,
+            amount=payment.amount,
+            currency=payment.currency,
+            refund_id=None,
+        )
+        now = utcnow()
+        p = t.payments.c
+        ctx.conn.execute(
+            t.payments.update()
+            .where(p.id == payment.id)
+            .values(status="refunded", refunded=payment.amount, failure=why[:200], updated_at=now)
+        )
+        ctx.conn.execute(
+            t.refunds.insert().values(
+                payment_id=payment.id,
+                order_id=ctx.order.id,
+                refund_id=None,
+                provider=payment.provider,
+                amount=payment.amount,
+                currency=payment.currency,
+                reference=reference,
+                created_at=now,
+            )
+        )
+        payment.status = "refunded"
+        self.kernel.orders.calls.order_payment_returned(ctx=ctx, payment=payment, refund_reference=reference)
+        amount = format_amount(payment.amount, payment.currency)
+        ctx.timeline(
+            "payment.returned",
+            f"A payment of {amount} arrived after the order could take it ({why}); it was refunded in full",
+            zh=f"订单已无法使用的付款 {amount} 已全额退回",
+            ref=f"payment:{payment.id}",
+        )
+        ctx.emit(
+            "payment.returned",
+            {
+                "payment_id": payment.id,
+                "amount": payment.amount,
+                "reference": payment.reference,
+                "refund_reference": reference,
+                "reason": why,
+            },
         )
 
     @hookimpl

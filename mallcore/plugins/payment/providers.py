@@ -55,7 +55,7 @@ class Provider(Protocol):
     ) -> ChargeResult: ...
 
     def refund(
-        self, conn: sa.Connection, *, reference: str, amount: int, currency: str, refund_id: int
+        self, conn: sa.Connection, *, reference: str, amount: int, currency: str, refund_id: int | None
     ) -> str: ...
 
     def statement(self, conn: sa.Connection, day: date) -> list[StatementRow]: ...
@@ -98,7 +98,7 @@ class SandboxProvider:
         )
 
     def refund(
-        self, conn: sa.Connection, *, reference: str, amount: int, currency: str, refund_id: int
+        self, conn: sa.Connection, *, reference: str, amount: int, currency: str, refund_id: int | None
     ) -> str:
         ref = f"sbx_rfd_{secrets.token_hex(8)}"
         self._record(

@@ -116,13 +116,35 @@ class ProviderStatementController(Controller):
 
     @get("/{provider:str}", sync_to_thread=True, media_type="text/csv")
     def statement(
-        self, provider: FromPath[str], payment: Payments, day: Annotated[date, QueryParameter(name="date")]
+        self,
+        provider: FromPath[str],
+        principal: Caller,
+        payment: Payments,
+        day: Annotated[date, QueryParameter(name="date")],
     ) -> Response[str]:
-        """The provider's statement of one day, as CSV (what reconciliation imports)."""
+        """The provider's statement of one day, as CSV (what reconciliation imports).
+
+        Platform finance and admins get every line; a shop's finance user the
+        lines of their shop's payments (a charge by its reference, a refund by
+        the payment it refunds).
+        """
         if provider not in payment.providers:
             raise NotFound(f"no provider {provider}", code="provider_unknown")
         with payment.kernel.db.transaction(write=False) as conn:
             rows = payment.providers[provider].statement(conn, day)
+            if not principal.is_platform:
+                p = t.payments.c
+                ours = {
+                    r.reference
+                    for r in conn.execute(
+                        sa.select(p.reference).where(
+                            p.provider == provider,
+                            p.reference.in_({r.original_reference or r.reference for r in rows}),
+                            visible_to(principal, p.shop),
+                        )
+                    )
+                }
+                rows = [r for r in rows if (r.original_reference or r.reference) in ours]
         return Response(
             statement_csv(rows),
             media_type="text/csv",

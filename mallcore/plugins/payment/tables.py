@@ -36,8 +36,8 @@ refunds = sa.Table(
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("payment_id", Id, sa.ForeignKey("payment_payments.id"), nullable=False),
     sa.Column("order_id", Id, nullable=False),
-    # the kernel's refund this pays out
-    sa.Column("refund_id", Id, nullable=False),
+    # the kernel's refund this pays out; none for a capture refunded because it came too late
+    sa.Column("refund_id", Id, nullable=True),
     sa.Column("provider", sa.String(32), nullable=False),
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),

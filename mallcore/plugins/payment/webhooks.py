@@ -19,8 +19,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from mallcore.kernel import SYSTEM, InvalidInput, NotFound, Payment, utcnow
-from mallcore.kernel.http import resend_on_conflict
+from mallcore.kernel import SYSTEM, InvalidInput, MallcoreError, NotFound, OrderStatus, Payment, utcnow
+from mallcore.kernel.http import decode_json_body, resend_on_conflict
 from mallcore.kernel.signing import verify
 
 from . import tables as t
@@ -46,13 +46,11 @@ def receive(center: PaymentCenter, provider: str, signature: str | None, body: b
     if provider not in center.providers or not secret:
         raise NotFound(f"no webhook for provider {provider}", code="provider_unknown")
     verify(secret, signature, body, tolerance=center.settings.webhook_tolerance_seconds)
+    payload = decode_json_body(body)  # 400 malformed_json, 422 invalid_characters
     try:
-        payload = msgspec.json.decode(body)
-        event = msgspec.convert(payload, WebhookEvent)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"malformed JSON: {exc}", code="malformed_json") from exc
+        event = msgspec.convert(payload, WebhookEvent, strict=True)
     except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc), code="invalid_request") from exc
+        raise InvalidInput(f"not an event this endpoint reads: {exc}", code="invalid_event") from None
     with resend_on_conflict():
         return apply(center, provider, event, payload)
 
@@ -60,7 +58,15 @@ def receive(center: PaymentCenter, provider: str, signature: str | None, body: b
 def apply(
     center: PaymentCenter, provider: str, event: WebhookEvent, payload: dict[str, Any]
 ) -> WebhookResult:
-    """Record ``event`` and, for a capture of a pending payment, confirm the order's payment."""
+    """Record ``event`` and act on it.
+
+    ``payment.captured`` of a pending payment confirms the order's payment; if
+    the order can no longer take it (paid another way, cancelled, or a center
+    refused it), the payment is refunded in full at once, booked through
+    ``order_payment_returned`` and written on the timeline. ``payment.failed``
+    of a pending payment records the failure, so the customer may pay again.
+    Either way the event is applied: state never makes a webhook answer 4xx.
+    """
     kernel = center.kernel
     p = t.payments.c
     with kernel.db.transaction(write=False) as conn:
@@ -72,39 +78,14 @@ def apply(
     if row is None:
         raise NotFound(f"no payment with reference {event.reference}", code="payment_not_found")
     try:
-        with kernel.orders.stage("payment_webhook", row.order_id, SYSTEM) as ctx:
-            ctx.conn.execute(
-                t.webhook_events.insert().values(
-                    provider=provider,
-                    event_id=event.id,
-                    type=event.type,
-                    payload=payload,
-                    received_at=utcnow(),
-                )
-            )
-            if event.type != "payment.captured" or row.status != "pending":
-                return WebhookResult("ignored")
-            taken = ctx.conn.execute(
-                t.payments.update()
-                .where(p.id == row.id, p.status == "pending")
-                .values(status="captured", updated_at=utcnow())
-            ).rowcount
-            if not taken:
-                return WebhookResult("ignored")
-            if provider == "sandbox":
-                center.providers["sandbox"].capture_pending(ctx.conn, event.reference)  # type: ignore[attr-defined]
-            kernel.orders.confirm_payment(
-                ctx,
-                Payment(
-                    method=row.method,
-                    amount=row.amount,
-                    currency=row.currency,
-                    status="captured",
-                    provider=provider,
-                    reference=event.reference,
-                    id=row.id,
-                ),
-            )
+        try:
+            return _apply(center, provider, event, payload, row, refuse=None)
+        except MallcoreError as exc:
+            if exc.status >= 500 or event.type != "payment.captured":
+                raise
+            # A center refused the capture (no stock left at payment, a state it cannot take):
+            # the money cannot be used, so it goes back.
+            return _apply(center, provider, event, payload, row, refuse=exc.code)
     except IntegrityError:
         # The event id's unique key: a resend of an event already recorded. Any other
         # clash recorded nothing, and the provider must hear a failure and resend.
@@ -114,4 +95,54 @@ def apply(
         if seen is None:
             raise
         return WebhookResult("duplicate")
+
+
+def _apply(
+    center: PaymentCenter,
+    provider: str,
+    event: WebhookEvent,
+    payload: dict[str, Any],
+    row: Any,
+    *,
+    refuse: str | None,
+) -> WebhookResult:
+    kernel = center.kernel
+    p = t.payments.c
+    with kernel.orders.stage("payment_webhook", row.order_id, SYSTEM) as ctx:
+        ctx.conn.execute(
+            t.webhook_events.insert().values(
+                provider=provider, event_id=event.id, type=event.type, payload=payload, received_at=utcnow()
+            )
+        )
+        if event.type not in ("payment.captured", "payment.failed") or row.status != "pending":
+            return WebhookResult("ignored")
+        status = "captured" if event.type == "payment.captured" else "failed"
+        taken = ctx.conn.execute(
+            t.payments.update()
+            .where(p.id == row.id, p.status == "pending")
+            .values(status=status, updated_at=utcnow())
+        ).rowcount
+        if not taken:
+            return WebhookResult("ignored")
+        if status == "failed":
+            ctx.conn.execute(t.payments.update().where(p.id == row.id).values(failure="provider_failed"))
+            ctx.timeline(
+                "payment.failed", "Payment failed at the provider", zh="支付失败", ref=f"payment:{row.id}"
+            )
+            return WebhookResult("applied")
+        if provider == "sandbox":
+            center.providers["sandbox"].capture_pending(ctx.conn, event.reference)  # type: ignore[attr-defined]
+        payment = Payment(
+            method=row.method,
+            amount=row.amount,
+            currency=row.currency,
+            status="captured",
+            provider=provider,
+            reference=event.reference,
+            id=row.id,
+        )
+        if refuse is None and ctx.order.status == OrderStatus.AWAITING_PAYMENT:
+            kernel.orders.confirm_payment(ctx, payment)
+        else:
+            center.return_late_capture(ctx, payment, refuse or f"order_{ctx.order.status}")
     return WebhookResult("applied")

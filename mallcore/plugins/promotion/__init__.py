@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from mallcore.kernel import Center, Kernel, OrderContext, Payment, Refund, hookimpl
 from mallcore.kernel.http import center_router
 
+from . import console
 from . import tables as t
 from .cache import OfferCache
 from .campaigns import Campaigns
@@ -105,6 +106,10 @@ class PromotionCenter(Center):
         return self.coupons.grant(conn, customer, template, reason, source)
 
     # -- what the center brings -----------------------------------------------------------
+
+    @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[Any]:
+        return console.pages()
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:

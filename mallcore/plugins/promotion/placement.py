@@ -14,9 +14,9 @@
   coupon exactly one gets it, the other is refused (422 ``coupon_used``);
   one INSERT records the flash-sale units the order holds.
 
-So an order with campaigns and a coupon costs three statements more than
-one without: the coupon read, its lock, and the kernel's own INSERT of the
-adjustments. Statistics rows for the other campaigns and coupons are
+So an order with campaigns and a coupon costs two statements more than
+one without: the coupon read and its lock (the kernel keeps the order's
+adjustments on the order's row: no statement of their own). Statistics rows for the other campaigns and coupons are
 written when the order is paid (:mod:`.lifecycle`). The hot statements go
 to the driver precompiled (``mallcore.kernel.fast``).
 

@@ -40,7 +40,9 @@ class CampaignIn(_In):
     # its own for flash_sale and buy_x_get_y; free_shipping is always "shipping"
     stacking_group: Group | None = None
     priority: Annotated[int, Meta(ge=-1000, le=1000)] = 0
-    rules: dict[str, Any] = msgspec.field(default_factory=dict)
+    rules: Annotated[dict[Annotated[str, Meta(max_length=64)], Any], Meta(max_length=50)] = msgspec.field(
+        default_factory=dict
+    )
 
 
 class CampaignView(msgspec.Struct, kw_only=True):

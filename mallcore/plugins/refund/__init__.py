@@ -19,6 +19,8 @@ Hooks:
 - ``order_cancel``: open requests of a cancelled order are closed.
 - ``order_view``: the order's cases (and, on a replacement order, the case
   it replaces) under ``extra``.
+- ``console_pages``: the after-sale workbench and receiving in the staff
+  console (:mod:`.console`).
 - ``tracking_page``: the after-sale section of the customer's tracking page
   (:mod:`.tracking`): each case, where to send the goods and by when.
 
@@ -40,7 +42,7 @@ import sqlalchemy as sa
 from mallcore.kernel import Center, Job, Kernel, OrderContext, Refund, TrackingPage, hookimpl, utcnow
 from mallcore.kernel.aftersale import ParcelEvent
 
-from . import sla
+from . import console, sla
 from . import tables as t
 from .cases import Cases
 from .routes import routes
@@ -125,6 +127,10 @@ class RefundCenter(Center):
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
         return routes(self)
+
+    @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[Any]:
+        return console.pages(self)
 
     @hookimpl
     def center_jobs(self, kernel: Kernel) -> list[Job]:

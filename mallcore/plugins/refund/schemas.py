@@ -112,9 +112,9 @@ class OpenCase(_In):
     reason: Annotated[str, Meta(min_length=1, max_length=64)]
     reason_text: Text = ""
     # exchange: another variant of the same product, by order line
-    replacement_skus: dict[int, Annotated[str, Meta(min_length=1, max_length=64)]] = msgspec.field(
-        default_factory=dict
-    )
+    replacement_skus: Annotated[
+        dict[int, Annotated[str, Meta(min_length=1, max_length=64)]], Meta(max_length=100)
+    ] = msgspec.field(default_factory=dict)
 
 
 class Decision(_In):
@@ -158,7 +158,7 @@ class Receive(_In):
     passed: bool = True
     note: Text = ""
     # per unit (or several alike); default: every unit of the case, as ``passed`` says
-    inspections: Annotated[list[InspectionIn], Meta(min_length=1)] | None = None
+    inspections: Annotated[list[InspectionIn], Meta(min_length=1, max_length=1000)] | None = None
     # where the goods were received: recorded as case.data["received_warehouse"], and WMS
     # restocks there (before the parcel's landing or expected warehouse)
     warehouse: Warehouse | None = None

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from mallcore.kernel import Center, ConfigError, Kernel, OrderContext, Payment, Refund, hookimpl
 from mallcore.kernel.aftersale import AfterSaleCase
 
+from . import console
 from . import tables as t
 from .cel import RuleError
 from .counters import Counters, MemoryBackend, RedisBackend, window_seconds
@@ -172,6 +173,10 @@ class RiskCenter(Center):
             self.counters.claim(str(payload.get("customer") or ""), str(device))
 
         return [("promotion.coupon_claimed", claimed)]
+
+    @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[Any]:
+        return console.pages()
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:

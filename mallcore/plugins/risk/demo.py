@@ -42,7 +42,7 @@ LISTS = [
 
 
 def seed(center: RiskCenter, kernel: Kernel, demo: Any) -> None:
-    staff = Principal("risk@platform", frozenset({"risk"}))
+    staff = Principal("risk@platform", frozenset({"risk"}), platform=True)
     now = utcnow()
     with kernel.db.transaction() as conn:
         names = set(conn.execute(sa.select(t.rules.c.name).where(t.rules.c.removed_at.is_(None))).scalars())

@@ -10,6 +10,7 @@ import msgspec
 Kind = Literal["customer", "phone", "address", "ip", "cidr", "device"]
 Action = Literal["allow", "review", "block"]
 Stage = Literal["place", "pay", "after_sale", "refund"]
+ShopCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Note = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Condition = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
@@ -25,7 +26,7 @@ class ListIn(_In):
     action: Action
     reason: Note
     expires_at: datetime | None = None
-    shop: str | None = None  # null: the platform's list
+    shop: ShopCode | None = None  # null: the platform's list
 
 
 class ListEntryView(msgspec.Struct, kw_only=True):
@@ -50,11 +51,11 @@ class RuleIn(_In):
     name: Name
     condition: Condition
     action: Action = "review"
-    stages: Annotated[list[Stage], msgspec.Meta(min_length=1)] = msgspec.field(
+    stages: Annotated[list[Stage], msgspec.Meta(min_length=1, max_length=4)] = msgspec.field(
         default_factory=lambda: ["place"]
     )
     score: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
-    shop: str | None = None  # null: every shop's orders
+    shop: ShopCode | None = None  # null: every shop's orders
     enabled: bool = True
 
 
@@ -62,7 +63,7 @@ class RulePatch(_In):
     name: Name | None = None
     condition: Condition | None = None
     action: Action | None = None
-    stages: Annotated[list[Stage], msgspec.Meta(min_length=1)] | None = None
+    stages: Annotated[list[Stage], msgspec.Meta(min_length=1, max_length=4)] | None = None
     score: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
     enabled: bool | None = None
 
@@ -87,7 +88,7 @@ class DryRunIn(_In):
     condition: Condition
     last: Annotated[int, msgspec.Meta(ge=1)] = 1000
     stage: Stage = "place"
-    shop: str | None = None
+    shop: ShopCode | None = None
 
 
 class DryRunHit(msgspec.Struct, kw_only=True):
@@ -154,7 +155,7 @@ class ReviewNote(_In):
 
 
 class ReportIn(_In):
-    shop: str
+    shop: ShopCode
     customer: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     reason: Note
     order_id: int | None = None
@@ -165,9 +166,9 @@ class ReportDecision(_In):
     action: Literal["block", "review"] = "block"
     # What of the customer to list: their id always; phone, address, device and
     # IP as they appear on the reported order (or the customer's last placement).
-    kinds: list[Literal["customer", "phone", "address", "device", "ip"]] = msgspec.field(
-        default_factory=lambda: ["customer"]
-    )
+    kinds: Annotated[
+        list[Literal["customer", "phone", "address", "device", "ip"]], msgspec.Meta(max_length=5)
+    ] = msgspec.field(default_factory=lambda: ["customer"])
     # The reporting shop's list, or the platform's (platform staff only).
     scope: Literal["shop", "platform"] = "shop"
     expires_at: datetime | None = None

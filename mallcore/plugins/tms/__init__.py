@@ -46,6 +46,7 @@ from mallcore.kernel import (
 from mallcore.kernel.aftersale import AfterSaleCase
 from mallcore.kernel.http import center_router
 
+from . import console
 from . import tables as t
 from .carriers import SANDBOX, Carrier, CarrierSettings, build
 from .freight import NotDelivered, TemplateCache, bump_version, group, quote_parcels, save_template
@@ -78,8 +79,10 @@ class TmsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     template_recheck_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     # How often the jobs run inside ``mallcore serve``.
     job_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
-    # The sandbox advance route (POST /tms/sandbox/...); turn off in production.
-    sandbox_routes: bool = True
+    # The sandbox advance route (POST /tms/sandbox/...): anyone with a merchant token could
+    # move parcels with it, so it is off unless turned on (``mallcore demo`` and the test
+    # kit turn it on).
+    sandbox_routes: bool = False
 
 
 class TmsCenter(Center):
@@ -107,7 +110,7 @@ class TmsCenter(Center):
                     f"{source}: config key 'centers.tms.carriers.{code}': a carrier code is 1-32 "
                     "letters, digits, '_', '.' or '-'"
                 )
-        self.carriers = build(settings.carriers, kernel.secret)
+        self.carriers = build(settings.carriers, lambda: kernel.keyring("webhooks").secrets)
         if settings.default_carrier not in self.carriers:
             raise ConfigError(
                 f"{source}: config key 'centers.tms.default_carrier': no carrier named "
@@ -254,6 +257,10 @@ class TmsCenter(Center):
     # -- what the center brings -----------------------------------------------------------
 
     @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[Any]:
+        return console.pages()
+
+    @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
         return [center_router(self, CONTROLLERS)]
 
@@ -282,7 +289,7 @@ class TmsCenter(Center):
             self.log.warning(
                 "tms.sandbox_default_secret",
                 detail="the sandbox carrier signs with a secret derived from the kernel's; set "
-                "[centers.tms.carriers.sandbox] webhook_secret (and sandbox_routes = false) in production",
+                "[centers.tms.carriers.sandbox] webhook_secret in production",
             )
 
     @hookimpl
@@ -299,7 +306,7 @@ class TmsCenter(Center):
         self.freight.invalidate(demo.shop)
         sandbox = self.carriers[SANDBOX]
         secret = (
-            f"{sandbox.secret!r} (derived from the kernel's secret)"
+            f"{sandbox.secret!r} (derived from the kernel's webhooks key)"
             if getattr(sandbox, "default_secret", False)
             else "your configured secret"
         )

@@ -26,8 +26,8 @@ import msgspec
 from mallcore.kernel import Rejected
 
 SANDBOX = "sandbox"
-# What the sandbox's default webhook secret is derived from, with the kernel's secret
-# (config ``secret``, else generated once per database): never a public constant.
+# What the sandbox's default webhook secret is derived from, with each of the kernel's
+# ``[secrets] webhooks`` keys: never a public constant.
 SANDBOX_SECRET_PURPOSE = b"mallcore.tms.sandbox.webhook"
 
 COURIERS = [
@@ -77,6 +77,11 @@ class Carrier:
         """The HMAC secret of this carrier's webhooks ("" refuses them)."""
         return self._secret
 
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret a webhook may be signed with (the current one first)."""
+        return [self.secret] if self.secret else []
+
     def waybill(self) -> str:
         return f"{self.prefix}{secrets.randbelow(10**12):012d}"
 
@@ -87,7 +92,9 @@ class Carrier:
 
 
 class SandboxCarrier(Carrier):
-    def __init__(self, settings: CarrierSettings, kernel_secret: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self, settings: CarrierSettings, kernel_secret: Callable[[], list[str]] | None = None
+    ) -> None:
         super().__init__(SANDBOX, settings)
         self.name = settings.name or "Sandbox Express"
         self.name_zh = settings.name_zh or "沙盒快递"
@@ -95,17 +102,26 @@ class SandboxCarrier(Carrier):
         self.pickup = True
         self.default_secret = not settings.webhook_secret
         self._kernel_secret = kernel_secret
+        self._derived: list[str] | None = None
 
     @property
     def secret(self) -> str:
-        """The configured secret, else one derived from the kernel's secret on first use.
+        """The configured secret, else one derived from the kernel's ``webhooks`` key."""
+        found = self.secrets
+        return found[0] if found else ""
 
-        Every worker on the same database derives the same value; nobody outside does.
-        """
-        if not self._secret and self._kernel_secret is not None:
-            key = self._kernel_secret().encode()
-            self._secret = hmac.new(key, SANDBOX_SECRET_PURPOSE, hashlib.sha256).hexdigest()
-        return self._secret
+    @property
+    def secrets(self) -> list[str]:
+        """The configured secret, else one derived from each ``[secrets] webhooks`` key (the
+        current one first: a rotated key keeps working for its grace period)."""
+        if self._secret:
+            return [self._secret]
+        if self._derived is None and self._kernel_secret is not None:
+            self._derived = [
+                hmac.new(key.encode(), SANDBOX_SECRET_PURPOSE, hashlib.sha256).hexdigest()
+                for key in self._kernel_secret()
+            ]
+        return self._derived or []
 
     def book_pickup(self, window_start: datetime, window_end: datetime, address: dict[str, Any]) -> Booking:
         courier, phone = secrets.choice(COURIERS)
@@ -118,7 +134,7 @@ class SandboxCarrier(Carrier):
 
 
 def build(
-    configured: dict[str, CarrierSettings], kernel_secret: Callable[[], str] | None = None
+    configured: dict[str, CarrierSettings], kernel_secret: Callable[[], list[str]] | None = None
 ) -> dict[str, Carrier]:
     sandbox = SandboxCarrier(configured.get(SANDBOX, CarrierSettings()), kernel_secret)
     carriers: dict[str, Carrier] = {SANDBOX: sandbox}

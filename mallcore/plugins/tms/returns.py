@@ -230,7 +230,8 @@ class Returns:
         pickup.code = booking.code
         pickup.tracking_no = booking.tracking_no
         pickup.attempts = attempt
-        window = f"{pickup.window_start:%Y-%m-%d %H:%M}-{pickup.window_end:%H:%M} UTC"
+        local = self.center.kernel.config.shop.local_time
+        window = f"{local(case.shop, pickup.window_start)}-{local(case.shop, pickup.window_end, '%H:%M')}"
         courier = f", courier {booking.courier} ({booking.courier_phone})" if booking.courier else ""
         courier_zh = f",快递员{booking.courier}({booking.courier_phone})" if booking.courier else ""
         code = f", pickup code {booking.code}" if booking.code else ""

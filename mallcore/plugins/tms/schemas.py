@@ -181,6 +181,10 @@ class StaffEventIn(_In):
     warehouse: Code | None = None
 
 
+class ConfirmIn(_In):
+    note: Text = ""
+
+
 class AdvanceIn(_In):
     # Omitted: the next step (picked up, in transit, out for delivery, delivered).
     status: EventStatus | None = None
@@ -192,7 +196,8 @@ class AdvanceIn(_In):
 class EventResult(msgspec.Struct, kw_only=True):
     # applied: the status changed; recorded: kept in the history, status unchanged
     # (late or out of order); duplicate: seen before, nothing changed;
-    # kept_for_review: unknown waybill, stored for staff.
+    # kept_for_review: unknown waybill, stored for staff; awaiting_confirmation: a
+    # shop declared its parcel delivered, which waits for the customer or the carrier.
     result: str
     shipment_id: int | None = None
     status: str | None = None

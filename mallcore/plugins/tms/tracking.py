@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
     from . import TmsCenter
 
+# The source of a staff event posted by a shop's own staff (not the platform's): a
+# ``delivered`` from it is a claim the customer or the carrier must confirm.
+SHOP_CLAIM = "shop"
 MOVEMENT = frozenset({"picked_up", "in_transit", "out_for_delivery", "delivered"})
 RETURN_KINDS = ("return", "pickup")
 WHAT = {"outbound": ("Parcel", "包裹"), "ship_back": ("Repaired item", "维修寄回包裹")}
@@ -95,7 +98,7 @@ class Incoming(msgspec.Struct, kw_only=True):
     location: str = ""
     warehouse: str | None = None
     event_key: str
-    source: str  # carrier | sandbox | staff | review
+    source: str  # carrier | sandbox | staff (platform) | shop (a shop's staff) | customer | review
     actor: str
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
 
@@ -386,7 +389,10 @@ class Tracker:
         now = utcnow()
         # A carrier clock ahead of ours must not block the events that follow.
         at = min(aware(event.occurred_at), now)
-        applied = self._applies(sh, event.status, at)
+        # A shop declaring its own parcel delivered would release the customer's money to
+        # itself: the claim is recorded, and delivery waits for the customer or the carrier.
+        claim = event.source == SHOP_CLAIM and event.status == "delivered" and sh.kind == "outbound"
+        applied = not claim and self._applies(sh, event.status, at)
         values: dict[str, Any] = {"updated_at": now}
         if applied:
             values["status"] = event.status
@@ -423,7 +429,11 @@ class Tracker:
         conn.execute(t.shipments.update().where(s.id == shipment_id).values(**values))
         if unknown_id is not None:
             self._resolve_unknown(conn, unknown_id, "applied", event.actor, now)
-        self._tell(ctx, sh, event, applied, event_id)
+        self._tell(ctx, sh, event, applied, event_id, claim=claim)
+        if claim:
+            return EventResult(
+                result="awaiting_confirmation", shipment_id=shipment_id, status=sh.status, event_id=event_id
+            )
         if not applied:
             return EventResult(
                 result="recorded", shipment_id=shipment_id, status=sh.status, event_id=event_id
@@ -478,13 +488,25 @@ class Tracker:
             return True
         return sh.last_event_at is None or at >= sh.last_event_at
 
-    def _tell(self, ctx: OrderContext, sh: Any, event: Incoming, applied: bool, event_id: int) -> None:
+    def _tell(
+        self,
+        ctx: OrderContext,
+        sh: Any,
+        event: Incoming,
+        applied: bool,
+        event_id: int,
+        *,
+        claim: bool = False,
+    ) -> None:
         en, zh = message(sh.kind, event.status, sh.tracking_no, self.carrier_name(sh.carrier))
         if event.description:
             en, zh = f"{en}: {event.description}", f"{zh}:{event.description}"
         if event.location:
             en, zh = f"{en} ({event.location})", f"{zh}({event.location})"
-        if not applied:
+        if claim:
+            en += " [declared by the shop: waiting for the customer's confirmation or the carrier]"
+            zh += "(商家声明已送达,等待买家确认收货或承运商信息)"
+        elif not applied:
             en += " [late event, status unchanged]"
             zh += "(迟到的物流信息,状态未变)"
         data = {
@@ -501,7 +523,13 @@ class Tracker:
             data["warehouse"] = event.warehouse
         ref = f"shipment:{sh.id}" if sh.kind == "outbound" else f"after_sale:{sh.case_id}"
         ctx.timeline(
-            f"shipment.{event.status}", en, zh=zh, public=applied, ref=ref, data=data, actor=event.actor
+            f"shipment.{event.status}" if not claim else "shipment.delivery_declared",
+            en,
+            zh=zh,
+            public=applied or claim,
+            ref=ref,
+            data=data,
+            actor=event.actor,
         )
         ctx.emit(
             f"shipment.{event.status}",

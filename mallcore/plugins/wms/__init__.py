@@ -48,6 +48,7 @@ from mallcore.kernel import (
     OutOfStock,
     Payment,
     PlacementIntent,
+    format_amount,
     hookimpl,
     pass_kernel,
     utcnow,
@@ -55,7 +56,7 @@ from mallcore.kernel import (
 from mallcore.kernel.aftersale import AfterSaleCase
 from mallcore.kernel.http import center_router
 
-from . import jobs
+from . import console, jobs
 from . import tables as t
 from .batch import BatchReserve
 from .http import CONTROLLERS
@@ -275,6 +276,10 @@ class WmsCenter(Center):
     # -- what the center brings ------------------------------------------------------------
 
     @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[Any]:
+        return console.pages()
+
+    @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
         return [center_router(self, CONTROLLERS)]
 
@@ -385,9 +390,9 @@ class WmsCenter(Center):
 
 
 DEMO_WAREHOUSES = [
-    ("SH", "Shanghai warehouse 上海仓", "310000", 100),
-    ("GZ", "Guangzhou warehouse 广州仓", "440100", 60),
-    ("BJ", "Beijing warehouse 北京仓", "110000", 30),
+    ("SH", "上海仓", "310000", 100),
+    ("GZ", "广州仓", "440100", 60),
+    ("BJ", "北京仓", "110000", 30),
 ]
 # Where customers send returns to each demo warehouse.
 DEMO_ADDRESSES = {
@@ -395,12 +400,6 @@ DEMO_ADDRESSES = {
     "GZ": ("售后组 李四", "020-80001234", "广东省", "广州市", "白云区", "太和镇永兴村物流园 B2 仓"),
     "BJ": ("售后组 王五", "010-60001234", "北京市", "北京市", "大兴区", "京南物流基地 7 号库"),
 }
-
-
-def _money(amount: int, currency: str) -> str:
-    sign = "-" if amount < 0 else ""
-    whole, cents = divmod(abs(amount), 100)
-    return f"{sign}{whole}.{cents:02d} {currency}"
 
 
 def _explain(plan: Plan, label: str, label_zh: str, compared: int, currency: str) -> tuple[str, str]:
@@ -413,8 +412,8 @@ def _explain(plan: Plan, label: str, label_zh: str, compared: int, currency: str
     en = f"Shipping in {n} parcels from {label}: no single warehouse has every item, so the order is split across the fewest warehouses"
     zh = f"分{n}个包裹由{label_zh}发货:没有一个仓库商品齐全,按最少仓库拆单"
     if plan.freight is not None and compared > 1:
-        en += f", the cheapest of {compared} ways (freight {_money(plan.freight, currency)})"
-        zh += f",在{compared}种方案中运费最低({_money(plan.freight, currency)})"
+        en += f", the cheapest of {compared} ways (freight {format_amount(plan.freight, currency)})"
+        zh += f",在{compared}种方案中运费最低({format_amount(plan.freight, currency)})"
     else:
         en += ", nearest first"
         zh += ",优先最近的仓库"

@@ -128,3 +128,43 @@ def test_anyone_reads_the_catalog_and_only_merchants_and_admins_write_it(mallcor
     assert (r.status_code, r.json()["code"]) == (403, "role_required")
     assert snapshot(kernel) == before
     assert merchant.patch("/catalog/skus/SKU-1", json={"price": 900}).json()["skus"][0]["price"] == 900
+
+
+def test_inactive_products_are_listed_to_their_staff_only(mallcore):
+    kernel = mallcore.kernel()
+    hidden = mallcore.product(kernel, shop="s1", skus=[("OLD-1", 100)], name="Retired tee")
+    mallcore.product(kernel, shop="s1", skus=[("NEW-1", 100)], name="New tee")
+    admin = mallcore.client(kernel, "admin", "root")
+    assert admin.patch(f"/catalog/products/{hidden['id']}", json={"active": False}).status_code == 200
+
+    def names(client):
+        r = client.get("/catalog/products?include_inactive=true")
+        return r.status_code, sorted(p["name"] for p in r.json()) if r.status_code == 200 else r.json()[
+            "code"
+        ]
+
+    assert names(mallcore.client(kernel, None)) == (401, "unauthenticated")
+    assert names(mallcore.client(kernel, "customer", "alice")) == (403, "role_required")
+    assert names(mallcore.client(kernel, "merchant", "m2", shop="s2")) == (200, ["New tee"])
+    assert names(mallcore.client(kernel, "merchant", "m1", shop="s1")) == (200, ["New tee", "Retired tee"])
+    assert names(admin) == (200, ["New tee", "Retired tee"])
+    anonymous = mallcore.client(kernel, None).get("/catalog/products").json()
+    assert [p["name"] for p in anonymous] == ["New tee"]
+
+
+def test_search_treats_like_wildcards_as_letters(mallcore):
+    kernel = mallcore.kernel()
+    mallcore.product(kernel, skus=[("A-1", 100)], name="100% cotton tee")
+    mallcore.product(kernel, skus=[("B-1", 100)], name="1000 thread sheets")
+    mallcore.product(kernel, skus=[("C-1", 100)], name="snake_case mug")
+    mallcore.product(kernel, skus=[("D-1", 100)], name="snakeXcase mug")
+    anyone = mallcore.client(kernel, None)
+
+    def search(q):
+        return sorted(p["name"] for p in anyone.get("/catalog/products", params={"q": q}).json())
+
+    assert search("100%") == ["100% cotton tee"]
+    assert search("%") == ["100% cotton tee"]
+    assert search("snake_case") == ["snake_case mug"]
+    assert search("_") == ["snake_case mug"]
+    assert search("COTTON") == ["100% cotton tee"]

@@ -117,15 +117,16 @@ class Shop:
         self.alice = mallcore.client(kernel, "customer", "alice")
         self.merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
         self.merchant2 = mallcore.client(kernel, "merchant", "m2", shop="s2")
-        self.platform = mallcore.client(kernel, "finance", "fin-platform")
-        self.platform2 = mallcore.client(kernel, "finance", "fin-platform-2")
+        self.platform = mallcore.client(kernel, "finance", "fin-platform", platform=True)
+        self.platform2 = mallcore.client(kernel, "finance", "fin-platform-2", platform=True)
         self.fin1 = mallcore.client(kernel, "finance", "fin-s1", shop="s1")
         self.fin1b = mallcore.client(kernel, "finance", "fin-s1-lead", shop="s1")
         self.fin2 = mallcore.client(kernel, "finance", "fin-s2", shop="s2")
         self.admin = mallcore.client(kernel, "admin", "root")
 
     def client(self, roles: str, subject: str, shop: str | None = None) -> Any:
-        return self.mallcore.client(self.kernel, roles, subject, shop=shop)
+        """Staff of ``shop``, or of the platform without one."""
+        return self.mallcore.client(self.kernel, roles, subject, shop=shop, platform=shop is None)
 
     # -- order flow -------------------------------------------------------------------
 
@@ -144,8 +145,8 @@ class Shop:
 
     def deliver(self, order_id: int, shop: str = "s1") -> None:
         merchant = self.merchant if shop == "s1" else self.merchant2
-        for step in ("dispatch", "deliver"):
-            r = merchant.post(f"/orders/{order_id}/{step}")
+        for step in ("dispatch", "deliver"):  # the customer confirms delivery
+            r = (self.alice if step == "deliver" else merchant).post(f"/orders/{order_id}/{step}")
             assert r.status_code == 200, r.text
 
     def refund(

@@ -16,7 +16,7 @@ FINANCE = {"finance": {"review_refunds": False, "commission_bp": 500}}
 
 
 def balances(shop: Shop) -> dict[str, int]:
-    finance = shop.mallcore.client(shop.kernel, "finance", "f-platform")
+    finance = shop.mallcore.client(shop.kernel, "finance", "f-platform", platform=True)
     r = finance.get("/finance/accounts")
     assert r.status_code == 200, r.text
     return {a["account"]: a["balance"] for a in r.json()}

@@ -111,8 +111,8 @@ class PointsMachine(RuleBasedStateMachine):
             for step in ("dispatch", "ship", "deliver", "complete"):
                 if step == "dispatch":
                     self.kernel.orders.dispatch(MERCHANT, order)
-                else:
-                    self.kernel.orders.staff_step(MERCHANT, order, step)
+                else:  # the customer confirms delivery
+                    self.kernel.orders.staff_step(ALICE if step == "deliver" else MERCHANT, order, step)
 
     @rule(order=orders, pick=st.integers(0, 5))
     def partial_refund(self, order: int, pick: int) -> None:

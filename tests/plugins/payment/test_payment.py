@@ -108,6 +108,21 @@ def test_unknown_provider_or_reference(mallcore):
     )
 
 
+def test_a_webhook_body_that_is_json_but_no_event_is_invalid_event_not_malformed_json(mallcore):
+    kernel, alice = shop(mallcore)
+    provider = mallcore.client(kernel, None)
+    before = count(kernel, "payment_webhook_events")
+    for event in ({"id": "e"}, {"id": 5, "type": "payment.captured", "reference": "r"}, [1, 2]):
+        r = webhook(provider, event)
+        assert (r.status_code, r.json()["code"]) == (422, "invalid_event"), r.text
+    body = b'{"id": "e", "type": "payment.captured", "reference": '
+    r = provider.post(
+        "/payment/webhooks/sandbox", content=body, headers={"X-Mallcore-Signature": sign(SECRET, body)}
+    )
+    assert (r.status_code, r.json()["code"]) == (400, "malformed_json")
+    assert count(kernel, "payment_webhook_events") == before
+
+
 def test_payments_are_listed_per_customer_and_shop(mallcore):
     kernel, alice = shop(mallcore)
     order = alice.post("/orders", json=order_body()).json()
@@ -127,7 +142,7 @@ def test_the_sandbox_statement_lists_charges_and_refunds_of_the_day(mallcore):
     alice.post(
         f"/orders/{declined['id']}/payments", json={"method": "sandbox", "data": {"simulate": "decline"}}
     )
-    finance = mallcore.client(kernel, "finance", "f")
+    finance = mallcore.client(kernel, "finance", "f", platform=True)
     today = datetime.now(UTC).date().isoformat()
     r = finance.get(f"/payment/statements/sandbox?date={today}")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
@@ -136,6 +151,35 @@ def test_the_sandbox_statement_lists_charges_and_refunds_of_the_day(mallcore):
     assert rows[0]["reference"] == paid["reference"] and rows[1]["original_reference"] == paid["reference"]
     assert finance.get("/payment/statements/sandbox?date=2001-01-01").text.count("\n") == 1
     assert alice.get(f"/payment/statements/sandbox?date={today}").status_code == 403
+
+
+def test_a_shops_finance_user_reads_only_their_shops_lines_of_a_statement(mallcore):
+    kernel, alice = shop(mallcore)
+    mallcore.product(kernel, shop="s2", skus=[("SKU-2", 500)])
+    mine = alice.post("/orders", json=order_body()).json()
+    theirs = alice.post("/orders", json=order_body(shop="s2", lines=[("SKU-2", 1)])).json()
+    paid = alice.post(f"/orders/{mine['id']}/payments", json={"method": "sandbox"}).json()
+    other = alice.post(f"/orders/{theirs['id']}/payments", json={"method": "sandbox"}).json()
+    alice.post(f"/orders/{theirs['id']}/cancel", json={"reason": "x"})
+    today = datetime.now(UTC).date().isoformat()
+
+    def references(client):
+        r = client.get(f"/payment/statements/sandbox?date={today}")
+        assert r.status_code == 200, r.text
+        return sorted(
+            (x["type"], x["original_reference"] or x["reference"])
+            for x in csv.DictReader(io.StringIO(r.text))
+        )
+
+    s1 = mallcore.client(kernel, "finance", "f1", shop="s1")
+    s2 = mallcore.client(kernel, "finance", "f2", shop="s2")
+    assert references(s1) == [("charge", paid["reference"])]
+    assert references(s2) == sorted([("charge", other["reference"]), ("refund", other["reference"])])
+    everything = sorted(
+        [("charge", paid["reference"]), ("charge", other["reference"]), ("refund", other["reference"])]
+    )
+    assert references(mallcore.client(kernel, "finance", "platform-f", platform=True)) == everything
+    assert references(mallcore.client(kernel, "admin", "root")) == everything
 
 
 def test_a_signature_header_of_any_text_is_refused_not_a_crash(mallcore):
@@ -156,7 +200,9 @@ def test_platform_staff_and_admins_see_every_shops_payments_and_shop_staff_their
         assert alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"}).status_code == 201
 
     def seen(roles, subject, shop=None):
-        listed = mallcore.client(kernel, roles, subject, shop=shop).get("/payment/payments").json()
+        staff = roles in ("merchant", "warehouse", "finance", "risk")
+        client = mallcore.client(kernel, roles, subject, shop=shop, platform=staff and shop is None)
+        listed = client.get("/payment/payments").json()
         return sorted(p["order_id"] for p in listed)
 
     both = sorted([mine["id"], theirs["id"]])
@@ -179,3 +225,85 @@ def test_only_an_admin_captures_a_sandbox_payment_by_hand(mallcore):
     assert alice.get(f"/orders/{order['id']}").json()["status"] == "awaiting_payment"
     assert mallcore.client(kernel, "admin", "root").post(path).json() == {"status": "applied"}
     assert alice.get(f"/orders/{order['id']}").json()["status"] == "paid"
+
+
+def test_a_second_payment_while_one_is_pending_is_refused_until_the_first_fails(mallcore):
+    kernel, alice = shop(mallcore)
+    order, pending = pending_payment(alice)
+    again = alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"})
+    assert (again.status_code, again.json()["code"]) == (409, "payment_pending")
+    assert again.json()["payment_id"] == pending["id"]
+    assert count(kernel, "payment_payments") == 1
+    provider = mallcore.client(kernel, None)
+    failed = webhook(provider, {"id": "evt-f", "type": "payment.failed", "reference": pending["reference"]})
+    assert failed.json() == {"status": "applied"}
+    paid = alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"})
+    assert paid.status_code == 201, paid.text
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "paid"
+    assert [p["status"] for p in alice.get(f"/payment/payments?order_id={order['id']}").json()] == [
+        "captured",
+        "failed",
+    ]
+
+
+def _returned(kernel, admin, alice, order, pending):
+    payments = alice.get(f"/payment/payments?order_id={order['id']}").json()
+    assert [(p["status"], p["refunded"]) for p in payments] == [("refunded", pending["amount"])]
+    assert count(kernel, "payment_refunds", payment_id=pending["id"]) == 1
+    kinds = [e["kind"] for e in alice.get(f"/orders/{order['id']}/timeline").json()]
+    assert kinds.count("payment.returned") == 1
+    today = datetime.now(UTC).date().isoformat()
+    lines = list(csv.DictReader(io.StringIO(admin.get(f"/payment/statements/sandbox?date={today}").text)))
+    assert [(x["type"], x["original_reference"] or x["reference"]) for x in lines][-2:] == [
+        ("charge", pending["reference"]),
+        ("refund", pending["reference"]),
+    ]
+
+
+def test_hook_order_payment_returned_a_capture_for_a_cancelled_order_is_refunded_and_booked(mallcore):
+    kernel = mallcore.kernel(
+        centers=["catalog", "payment", "finance"],
+        settings={"payment": {"webhook_secrets": {"sandbox": SECRET}}},
+    )
+    mallcore.product(kernel, skus=[("SKU-1", 1000)])
+    alice = mallcore.client(kernel, "customer", "alice")
+    order, pending = pending_payment(alice)
+    assert alice.post(f"/orders/{order['id']}/cancel", json={"reason": "changed my mind"}).status_code == 200
+    provider = mallcore.client(kernel, None)
+    event = {"id": "evt-late", "type": "payment.captured", "reference": pending["reference"]}
+    r = webhook(provider, event)
+    assert (r.status_code, r.json()) == (200, {"status": "applied"})
+    assert webhook(provider, event).json() == {"status": "duplicate"}
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "cancelled"
+    admin = mallcore.client(kernel, "admin", "root")
+    _returned(kernel, admin, alice, order, pending)
+    entries = [
+        e
+        for e in admin.get(f"/finance/entries?order_id={order['id']}").json()
+        if e["kind"] == "payment_returned"
+    ]
+    assert len(entries) == 1 and entries[0]["amount"] == pending["amount"]
+
+
+def test_a_capture_a_center_refuses_is_refunded_not_answered_4xx(mallcore):
+    from mallcore.kernel import Center, Conflict, hookimpl
+
+    class NoStockAtPayment(Center):
+        name = "nostock"
+
+        @hookimpl
+        def order_pay(self, ctx, payment):
+            if payment.status == "captured":
+                raise Conflict("sold out meanwhile", code="out_of_stock")
+
+    kernel = mallcore.kernel(
+        settings={"payment": {"webhook_secrets": {"sandbox": SECRET}}}, extra=[NoStockAtPayment]
+    )
+    mallcore.product(kernel, skus=[("SKU-1", 1000)])
+    alice = mallcore.client(kernel, "customer", "alice")
+    order, pending = pending_payment(alice)
+    provider = mallcore.client(kernel, None)
+    r = webhook(provider, {"id": "evt-1", "type": "payment.captured", "reference": pending["reference"]})
+    assert (r.status_code, r.json()) == (200, {"status": "applied"})
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "awaiting_payment"
+    _returned(kernel, mallcore.client(kernel, "admin", "root"), alice, order, pending)

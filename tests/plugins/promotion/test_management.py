@@ -116,7 +116,7 @@ def test_platform_campaigns_and_coupons_are_the_admins_alone(mallcore):
     body = {"shop": None, "name": "x", "type": "percent_off", "ends_at": later(), "rules": {"percent": 5}}
     r = shop.merchant.post("/promotion/campaigns", json=body)
     assert (r.status_code, r.json()["code"]) == (403, "platform_only")
-    platform_merchant = mallcore.client(shop.kernel, "merchant", "pm")
+    platform_merchant = mallcore.client(shop.kernel, "merchant", "pm", platform=True)
     assert platform_merchant.post("/promotion/campaigns", json=body).json()["code"] == "platform_only"
     r = shop.merchant.post(
         "/promotion/coupon-templates",

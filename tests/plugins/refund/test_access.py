@@ -51,7 +51,7 @@ def test_staff_take_steps_only_on_cases_of_their_shop(shop: Shop) -> None:
     elsewhere = shop.kit.client(shop.kernel, "merchant", "m2", shop="s2")
     r = elsewhere.post(f"/after-sales/{case_id}/approve")
     assert (r.status_code, r.json()["code"]) == (404, "case_not_found")
-    platform = shop.kit.client(shop.kernel, "merchant", "pm")
+    platform = shop.kit.client(shop.kernel, "merchant", "pm", platform=True)
     r = platform.post(f"/after-sales/{case_id}/approve")
     assert (r.status_code, r.json()["status"]) == (200, "awaiting_return")
 
@@ -87,7 +87,7 @@ def test_the_list_shows_exactly_the_cases_a_caller_may_open_one_by_one(shop: Sho
         "bob": shop.bob,
         "merchant of s1": shop.merchant,
         "merchant of s2": shop.kit.client(shop.kernel, "merchant", "m2", shop="s2"),
-        "platform finance": shop.kit.client(shop.kernel, "finance", "pf"),
+        "platform finance": shop.kit.client(shop.kernel, "finance", "pf", platform=True),
         "alice, also warehouse of s2": shop.kit.client(
             shop.kernel, ["customer", "warehouse"], "alice", shop="s2"
         ),

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -252,9 +253,12 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
         assert zh.text(f"{card} .fact.ship-back-by").startswith("请在此前寄出")
         assert zh.fits()
         zh.screenshot("1-approved-zh-420", 420)
-        en.open(url)
-        assert "Send to" in en.text(f"{card} .fact.return-address")
-        assert "Ship back by" in en.text(f"{card} .fact.ship-back-by")
+        for width in (420, 1280):
+            en.open(url, width)
+            assert "Send to" in en.text(f"{card} .fact.return-address")
+            assert "Ship back by" in en.text(f"{card} .fact.ship-back-by")
+            assert en.fits()
+            en.screenshot(f"1-approved-en-{width}", width)
 
         # 2. shipped back: the waybill with the carrier's name; no more address to send to
         r = stack.alice.post(
@@ -393,3 +397,22 @@ def test_the_return_waybill_is_expected_where_the_customer_was_told_to_send_it(m
     assert shipped["return_parcel"]["warehouse"] == "BJ"
     # the address stays on the case; the deadline goes once the goods are on their way
     assert shipped["return_address"]["street"] == "京南物流基地 7 号库" and shipped["return_by"] is None
+
+
+def test_a_pickup_window_reads_in_the_shops_time_zone(mallcore: Any) -> None:
+    shop = make_shop(mallcore, config={"shop": {"timezone": "Asia/Shanghai"}})
+    order = shop.delivered_order([("TEE-M", 1)])
+    case = shop.open(order, "return_refund", [(order["lines"][0]["id"], 1)]).json()
+    shop.merchant.post(f"/after-sales/{case['id']}/approve")
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=2, minute=0, second=0, microsecond=0)
+    r = shop.alice.post(
+        f"/after-sales/{case['id']}/pickup",
+        json={"window_start": start.isoformat(), "window_end": (start + timedelta(hours=2)).isoformat()},
+    )
+    assert r.status_code == 200, r.text
+    local = (start + timedelta(hours=8)).strftime("%Y-%m-%d")
+    assert any(e["message"] == f"Pickup requested for {local} 10:00-12:00" for e in r.json()["timeline"])
+    path, token = _url(shop.alice.get(f"/orders/{order['id']}").json())
+    html = shop.kit.client(shop.kernel, None).get(path, params={"token": token}).text
+    pickup = _text(_card(html, f"case-{case['id']}"))
+    assert f"Pickup {local} 10:00 - 12:00" in pickup and "UTC" not in pickup

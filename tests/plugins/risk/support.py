@@ -22,7 +22,7 @@ def risk_kernel(
 
 
 def stock(mallcore: Any, kernel: Any, skus: dict[str, int]) -> None:
-    wh = mallcore.client(kernel, "warehouse", "wh-admin")
+    wh = mallcore.client(kernel, "warehouse", "wh-admin", platform=True)
     r = wh.post("/wms/warehouses", json={"code": "WH1", "name": "Main", "region": "310000"})
     assert r.status_code in (201, 409), r.text
     for sku, qty in skus.items():
@@ -37,7 +37,8 @@ def order(
 
 
 def staff(mallcore: Any, kernel: Any, shop: str | None = None, subject: str = "risk-1") -> Any:
-    return mallcore.client(kernel, "risk", subject, shop=shop)
+    """Risk staff of ``shop``, or of the platform without one."""
+    return mallcore.client(kernel, "risk", subject, shop=shop, platform=shop is None)
 
 
 def rule(client: Any, condition: str, action: str = "review", **extra: Any) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def test_reject_cancels_the_order_refunds_it_releases_stock_and_lowers_credit(ma
     assert replay.headers.get("Idempotent-Replayed") == "true"
     view = alice.get(f"/orders/{order_id}").json()
     assert (view["status"], view["refunded"], view["paid"]) == ("cancelled", 2000, 2000)
-    wh = mallcore.client(kernel, "warehouse", "wh-admin")
+    wh = mallcore.client(kernel, "warehouse", "wh-admin", platform=True)
     stock = wh.get("/wms/stock", params={"sku": "SKU-1"}).json()
     assert stock and sum(s["reserved"] for s in stock) == 0, stock
     customer_timeline = alice.get(f"/orders/{order_id}/timeline").json()

@@ -174,7 +174,7 @@ def test_staff_post_events_by_hand(mallcore):
     assert order_status(kernel, oid) == "shipped"
     detail = alice.get(f"/tms/shipments/{shipment_id}").json()
     assert [(e["status"], e["source"], e["location"]) for e in detail["events"]] == [
-        ("picked_up", "staff", "Dock 3")
+        ("picked_up", "shop", "Dock 3")
     ]
     entry = next(
         e for e in warehouse.get(f"/orders/{oid}/timeline").json() if e["kind"] == "shipment.picked_up"
@@ -237,3 +237,38 @@ def test_dispatch_with_wms(mallcore):
     with kernel.db.transaction(write=False) as conn:
         freight = conn.execute(sa.select(kernel.metadatas["tms"].tables["tms_shipments"].c.freight)).scalar()
     assert freight == 1100  # 1.6 kg, ¥80 to Shanghai
+
+
+def test_a_shop_declaring_its_parcel_delivered_waits_for_the_customer(mallcore):
+    """The shop's own 'delivered' would release the customer's money to it: it is a claim."""
+    kernel = shop_kernel(mallcore)
+    order = paid_order(mallcore, kernel, [("A", 1)])
+    oid = order["id"]
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    alice = mallcore.client(kernel, "customer", "alice")
+    bob = mallcore.client(kernel, "customer", "bob")
+    shipment_id = merchant.post(f"/orders/{oid}/dispatch").json()["shipments"][0]["id"]
+    r = merchant.post(f"/tms/shipments/{shipment_id}/events", json={"status": "delivered"})
+    assert r.status_code == 201, r.text
+    assert r.json()["result"] == "awaiting_confirmation"
+    assert order_status(kernel, oid) == "dispatched"
+    timeline = [e["kind"] for e in alice.get(f"/orders/{oid}/timeline").json()]
+    assert "shipment.delivery_declared" in timeline and "order.delivered" not in timeline
+    # only the order's customer confirms
+    assert merchant.post(f"/tms/shipments/{shipment_id}/confirm").status_code == 403
+    assert bob.post(f"/tms/shipments/{shipment_id}/confirm").status_code == 404
+    r = alice.post(f"/tms/shipments/{shipment_id}/confirm", json={"note": "got it"})
+    assert (r.status_code, r.json()["result"]) == (200, "applied"), r.text
+    assert order_status(kernel, oid) == "delivered"
+    again = alice.post(f"/tms/shipments/{shipment_id}/confirm")
+    assert (again.status_code, again.json()["code"]) == (409, "shipment_not_open")
+
+
+def test_platform_staff_deliver_at_once(mallcore):
+    kernel = shop_kernel(mallcore)
+    order = paid_order(mallcore, kernel, [("A", 1)])
+    ops = mallcore.client(kernel, "warehouse", "ops", platform=True)
+    shipment_id = ops.post(f"/orders/{order['id']}/dispatch").json()["shipments"][0]["id"]
+    r = ops.post(f"/tms/shipments/{shipment_id}/events", json={"status": "delivered"})
+    assert (r.status_code, r.json()["result"]) == (201, "applied"), r.text
+    assert order_status(kernel, order["id"]) == "delivered"

@@ -98,9 +98,9 @@ def test_unknown_carrier_and_bad_bodies(shipped):
     r = signed(carrier, "nobody", event, secret="x")
     assert (r.status_code, r.json()["code"]) == (404, "carrier_unknown")
     r = signed(carrier, "sandbox", {}, body=b"{not json")
-    assert (r.status_code, r.json()["code"]) == (422, "malformed_json")
+    assert (r.status_code, r.json()["code"]) == (400, "malformed_json")
     r = signed(carrier, "sandbox", {**event, "status": "teleported"})
-    assert (r.status_code, r.json()["code"]) == (422, "invalid_request")
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_event")
     r = signed(carrier, "sandbox", {"tracking_no": no, "status": "picked_up"})
     assert r.status_code == 422
     assert snapshot(kernel) == before
@@ -154,7 +154,7 @@ def test_unknown_waybill_is_kept_for_review(mallcore, shipped):
     }
 
     admin = mallcore.client(kernel, "admin", "root")
-    platform = mallcore.client(kernel, "warehouse", "ops")  # staff of no shop
+    platform = mallcore.client(kernel, "warehouse", "ops", platform=True)
     shop_staff = mallcore.client(kernel, "merchant", "m1", shop="s1")
     [kept] = admin.get("/tms/unknown-events").json()
     assert (kept["tracking_no"], kept["status"], kept["location"]) == (
@@ -307,3 +307,16 @@ def test_an_event_that_failed_is_not_reported_as_a_duplicate(mallcore):
     r = signed(carrier, "sandbox", event)
     assert (r.status_code, r.json()["result"]) == (200, "applied")
     assert order_status(kernel, order["id"]) == "delivered"
+
+
+def test_the_sandbox_routes_are_off_unless_turned_on(mallcore):
+    from mallcore.plugins.tms import TmsSettings
+
+    assert TmsSettings().sandbox_routes is False
+    kernel = mallcore.kernel(
+        centers=["catalog", "payment", "tms"], settings={"tms": {"sandbox_routes": False}}
+    )
+    mallcore.product(kernel, skus=[("A", 1000, 100)])
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
+    r = merchant.post("/tms/sandbox/SBX00000001/advance", json={"status": "delivered"})
+    assert (r.status_code, r.json()["code"]) == (404, "not_found")

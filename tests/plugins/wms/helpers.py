@@ -38,7 +38,7 @@ class Shop:
         self.kernel: Kernel = kit.kernel(centers=list(centers), settings={"wms": settings or {}}, extra=extra)
         kit.product(self.kernel, shop="s1", skus=list(skus))
         self.admin = kit.client(self.kernel, "admin", "root")
-        self.warehouse = kit.client(self.kernel, "warehouse", "wh-platform")
+        self.warehouse = kit.client(self.kernel, "warehouse", "wh-platform", platform=True)
         for code, region in warehouses:
             r = self.admin.post(
                 "/wms/warehouses", json={"code": code, "name": f"{code} warehouse", "region": region}

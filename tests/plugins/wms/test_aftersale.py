@@ -200,7 +200,7 @@ def test_the_return_address_is_a_warehouses_that_has_one(mallcore):
     shop = Shop(mallcore)
     shop.inbound("SH", "TEE", 4)
     order = shipped_order(shop, {"TEE": 1})
-    platform = mallcore.client(shop.kernel, "warehouse", "platform")
+    platform = mallcore.client(shop.kernel, "warehouse", "platform", platform=True)
     # no warehouse has an address yet: nothing to tell
     assert _asked(shop, order).street == ""
     # one that the goods did not leave from still serves

@@ -91,7 +91,7 @@ def test_parcels_for_tms_and_a_split_over_the_fewest_warehouses(mallcore):
     assert (by_wh["SH"].region, by_wh["SH"].weight_grams) == ("310000", 2 * 200 + 400)
     entry = dispatch_entry(shop, order["id"])
     assert (entry["data"]["rule"], entry["data"]["freight"]) == ("split", 1700)
-    assert "cheapest of 2 ways (freight 17.00 CNY)" in entry["message"]
+    assert "cheapest of 2 ways (freight ¥17.00)" in entry["message"]
     check_invariants(shop.kernel)
 
 

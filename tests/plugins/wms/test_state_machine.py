@@ -30,7 +30,7 @@ from .helpers import Shop, check_invariants
 SKUS = ("A", "B")
 WAREHOUSES = (("SH", "310000"), ("GZ", "440100"))
 REGIONS = ("310115", "440105", "110105")
-DESK = Principal("desk", frozenset({"warehouse"}))
+DESK = Principal("desk", frozenset({"warehouse"}), platform=True)
 
 KIT: Any = None  # the test's ``mallcore`` kit, set by the test below
 

@@ -7,6 +7,8 @@
 - a route, ``GET /fee/charges``: what was charged, for merchants (their
   shop's charges; a platform merchant, of no one shop, every shop's) and
   admins (every shop's).
+- a page in the staff console, ``/console/fees`` (``console_pages``): the
+  same charges, a page at a time, with a figure on the console's home page.
 
 Enable it with ``[centers] enabled = [..., "fee"]`` and configure it under
 ``[centers.fee]``.
@@ -18,10 +20,13 @@ from typing import Any, TypeAlias
 
 import msgspec
 import sqlalchemy as sa
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from litestar.response import Template
 
-from mallcore.kernel import Caller, Center, Kernel, OrderContext, Phase, hookimpl, visible_to
+from mallcore.kernel import Caller, Center, Kernel, OrderContext, Phase, Principal, hookimpl, visible_to
+from mallcore.kernel.console import ConsolePage, Tile, keyset, render
 from mallcore.kernel.http import center_router, roles
 
 metadata = sa.MetaData()
@@ -78,6 +83,28 @@ class FeeCenter(Center):
         # Everything under /fee; handlers receive this center as the dependency ``fee``.
         return [center_router(self, [ChargeController])]
 
+    @hookimpl
+    def console_pages(self, kernel: Kernel) -> list[ConsolePage]:
+        # Mounted by the console center (when enabled) under /console, behind its session and CSRF check.
+        def tiles(principal: Principal, lang: str) -> list[Tile]:
+            c = charges.c
+            stmt = sa.select(sa.func.count()).select_from(charges).where(visible_to(principal, c.shop))
+            with kernel.db.transaction(write=False) as conn:
+                count = conn.execute(stmt).scalar_one()
+            return [Tile(label="Fees charged", label_zh="已收手续费", value=str(count), href="/fees")]
+
+        return [
+            ConsolePage(
+                path="/fees",
+                label="Fees",
+                label_zh="手续费",
+                handlers=[FeePages],
+                roles=("merchant",),
+                order=90,
+                tiles=tiles,
+            )
+        ]
+
 
 # Declare ``fee: Fee`` in a handler to receive the center (and ``fee.kernel``).
 Fee: TypeAlias = NamedDependency[FeeCenter]
@@ -96,3 +123,24 @@ class ChargeController(Controller):
         stmt = sa.select(c.order_id, c.shop, c.amount).where(visible_to(principal, c.shop)).order_by(c.id)
         with fee.kernel.db.transaction(write=False) as conn:
             return [Charge(*row) for row in conn.execute(stmt)]
+
+
+class FeePages(Controller):
+    """The console's page: the same rule and the same rows as ``GET /fee/charges``, paged by keyset."""
+
+    path = "/fees"
+    guards = [roles("merchant")]
+
+    @get("/", sync_to_thread=True)
+    def charges_page(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Caller,
+        fee: Fee,
+        before: FromQuery[int | None] = None,
+    ) -> Template:
+        c = charges.c
+        stmt = sa.select(c.id, c.order_id, c.shop, c.amount).where(visible_to(principal, c.shop))
+        with fee.kernel.db.transaction(write=False) as conn:
+            rows, more = keyset(conn, stmt, c.id, before)
+        return render(request, "fee/console/charges.html", rows=rows, more=more)

@@ -4,7 +4,7 @@ and what the carrier reports about them (TMS's ``after_sale_parcel`` events)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -19,14 +19,10 @@ from .lifecycle import Lifecycle
 from .records import Case, CaseRecords
 
 if TYPE_CHECKING:
-    from mallcore.kernel import OrderViews
+    from mallcore.kernel import Config, OrderViews
 
 # Carrier statuses that mean the parcel is moving (or has arrived).
 MOVING = ("picked_up", "in_transit", "out_for_delivery", "delivered")
-
-
-def _when(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 @dataclass(frozen=True)
@@ -35,6 +31,7 @@ class Returns:
     records: CaseRecords
     views: OrderViews
     settings: RefundSettings
+    config: Config  # the kernel's: times in texts are in the shop's time zone
 
     def expected_warehouse(self, ctx: OrderContext, case: Case) -> str | None:
         """Where the goods should go back: the warehouse whose address the customer was given,
@@ -98,12 +95,16 @@ class Returns:
         case.pickup = Pickup(
             window_start=start, window_end=end, address=address, carrier=body.carrier, attempts=attempts
         )
+        local = self.config.shop.local_time
+        window = f"{local(case.shop, start)}-{local(case.shop, end, '%H:%M')}"
+        if local(case.shop, start, "%Y-%m-%d") != local(case.shop, end, "%Y-%m-%d"):
+            window = f"{local(case.shop, start)} - {local(case.shop, end)}"
         self.lifecycle.move(
             ctx,
             case,
             S.PICKUP_REQUESTED,
-            f"Pickup requested between {_when(start)} and {_when(end)}",
-            f"已申请上门取件,时间 {_when(start)} 至 {_when(end)}",
+            f"Pickup requested for {window}",
+            f"已申请上门取件,时间 {window}",
             data={"attempt": attempts},
         )
         # The center that booked it (TMS) wrote the booking on the case timeline.

@@ -71,7 +71,7 @@ class Cases:
             kernel.hook,
             kernel.orders,
         )
-        self.returns = Returns(self.lifecycle, self.records, kernel.order_views, settings)
+        self.returns = Returns(self.lifecycle, self.records, kernel.order_views, settings, kernel.config)
         self.receipt = Receipt(self.lifecycle, self.settlement, self.records, settings)
         self.reading = Reading(self.records, self.settlement, kernel)
 

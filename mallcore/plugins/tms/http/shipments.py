@@ -2,7 +2,11 @@
 
 Staff see their shop's shipments (platform staff and admins: all),
 customers their own; any other answers 404. Merchant and warehouse staff of
-the shop (and admins) post events by hand.
+the shop (and admins) post events by hand; a ``delivered`` posted by a
+shop's own staff does not deliver (it would release the customer's money to
+the shop): it is recorded as a claim (``awaiting_confirmation``) until the
+customer confirms receipt (``POST /tms/shipments/{id}/confirm``) or the
+carrier's signed event arrives. Platform staff and admins deliver at once.
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ import sqlalchemy as sa
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from mallcore.kernel import Caller, Forbidden, NotFound, Principal, utcnow, visible_to
+from mallcore.kernel import Caller, Conflict, Forbidden, NotFound, Principal, utcnow, visible_to
 from mallcore.kernel.http import Idempotent, Reply, roles
 
 from .. import tables as t
-from ..schemas import EventResult, EventView, ShipmentDetail, StaffEventIn, view_of
-from ..tracking import Incoming
+from ..schemas import ConfirmIn, EventResult, EventView, ShipmentDetail, StaffEventIn, view_of
+from ..tracking import SHOP_CLAIM, Incoming
 from .deps import Limit, Tms
 
 
@@ -124,9 +128,47 @@ class ShipmentController(Controller):
                 shipment.tracking_no,
                 data,
                 data.occurred_at or utcnow(),
-                source="staff",
+                source="staff" if principal.is_platform else SHOP_CLAIM,
                 actor=principal.subject,
             )
             tms.tracker.receive(event, principal=principal, reply=reply, status=201)
+
+        return idempotent(data, work)
+
+    @post("/{shipment_id:int}/confirm", status_code=200, sync_to_thread=True, guards=[roles("customer")])
+    def confirm(
+        self,
+        shipment_id: FromPath[int],
+        principal: Caller,
+        tms: Tms,
+        idempotent: Idempotent,
+        data: JSONBody[ConfirmIn | None] = None,
+    ) -> Response[EventResult]:
+        """The customer confirms they received their parcel (确认收货): it is delivered."""
+
+        def work(reply: Reply) -> None:
+            with tms.kernel.db.transaction(write=False) as conn:
+                shipment = visible_shipment(conn, principal, t.shipments.c.id == shipment_id)
+            if shipment.customer != principal.subject and not principal.is_admin:
+                raise NotFound("shipment not found", code="shipment_not_found")
+            if shipment.kind != "outbound" or shipment.status in ("delivered", "cancelled"):
+                raise Conflict(
+                    f"shipment {shipment_id} is {shipment.status}; there is nothing to confirm",
+                    code="shipment_not_open",
+                    extra={"status": shipment.status},
+                )
+            report = StaffEventIn(
+                status="delivered",
+                description=(data or ConfirmIn()).note or "receipt confirmed by the customer",
+            )
+            event = Incoming.reported(
+                shipment.carrier,
+                shipment.tracking_no,
+                report,
+                utcnow(),
+                source="customer",
+                actor=principal.subject,
+            )
+            tms.tracker.receive(event, principal=principal, reply=reply, status=200)
 
         return idempotent(data, work)

@@ -1,7 +1,7 @@
 """Carrier events for waybills no shipment has, kept for review: ``/tms/unknown-events``.
 
 They belong to no known shop, so only admins and platform staff (merchant
-or warehouse staff of no one shop) list, retry or dismiss them (403
+or platform warehouse staff) list, retry or dismiss them (403
 ``platform_only`` for shop staff).
 """
 

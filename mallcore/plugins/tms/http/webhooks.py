@@ -18,8 +18,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, RawBody
 
 from mallcore.kernel import Caller, Conflict, InvalidInput, NotFound, Unauthenticated, utcnow
-from mallcore.kernel.http import Idempotent, Reply, resend_on_conflict, roles
-from mallcore.kernel.signing import HEADER, sign, verify
+from mallcore.kernel.http import Idempotent, Reply, decode_json_body, resend_on_conflict, roles
+from mallcore.kernel.signing import HEADER, sign, verify_any
 
 from .. import tables as t
 from ..carriers import SANDBOX
@@ -58,14 +58,12 @@ def receive_signed(
     if header is not None and not header.isascii():
         # kernel.signing.verify compares str digests, which fails (500) on non-ASCII text.
         raise Unauthenticated("malformed signature header", code="signature_invalid")
-    verify(carrier.secret, header, body, tolerance=tms.settings.webhook_tolerance_seconds)
+    verify_any(carrier.secrets, header, body, tolerance=tms.settings.webhook_tolerance_seconds)
+    payload = decode_json_body(body)
     try:
-        data = msgspec.json.decode(body, type=CarrierEventIn)
-        payload = msgspec.json.decode(body)
+        data = msgspec.convert(payload, CarrierEventIn, strict=True)
     except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc), code="invalid_request") from exc
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"malformed JSON: {exc}", code="malformed_json") from exc
+        raise InvalidInput(str(exc), code="invalid_event") from exc
     event = Incoming.reported(
         code,
         data.tracking_no,

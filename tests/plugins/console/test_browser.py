@@ -1,0 +1,212 @@
+"""The console in a real headless Chromium (Selenium with Debian's chromium-driver).
+
+A merchant signs in and approves a return; the warehouse finds it by its waybill,
+receives and inspects it unit by unit; a finance user approves the refund, and
+because it is above the threshold a second finance user must approve it too. Each
+step asserts what the page shows, saves a screenshot in the test's folder, and
+fails on any error in the browser's console. The pages are read once more with
+JavaScript switched off.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from mallcore.kernel import Kernel
+from mallcore.kernel.http import create_app
+
+from .story import Story
+
+DRIVER = shutil.which("chromedriver")
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="selenium is not installed (uv sync --group dev)"
+)
+pytestmark = pytest.mark.skipif(
+    DRIVER is None or CHROMIUM is None,
+    reason="no chromium / chromedriver (apt-get install -y chromium chromium-driver; .ci/run installs them)",
+)
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+
+def serve(kernel: Kernel) -> tuple[str, uvicorn.Server, threading.Thread]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(kernel, lifecycle=False), log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+class Person:
+    """One member of staff in their own browser."""
+
+    def __init__(
+        self, base: str, shots: Path, name: str, *, javascript: bool = True, width: int = 1280
+    ) -> None:
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for arg in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--disable-gpu",
+            "--lang=en-US",
+        ):
+            options.add_argument(arg)
+        options.add_argument(f"--window-size={width},900")
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        if not javascript:
+            options.add_experimental_option(
+                "prefs", {"profile.managed_default_content_settings.javascript": 2}
+            )
+        self.driver = webdriver.Chrome(
+            options=options, service=webdriver.ChromeService(executable_path=DRIVER)
+        )
+        self.base, self.shots, self.name, self.count = base, shots, name, 0
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.base + path)
+        self.check()
+
+    def sign_in(self, token: str) -> None:
+        self.open("/console/")
+        assert "/console/sign-in" in self.driver.current_url
+        self.driver.find_element(By.NAME, "token").send_keys(token)
+        self.click("form[action='/console/sign-in'] button")
+
+    def click(self, selector: str) -> None:
+        self.driver.find_element(By.CSS_SELECTOR, selector).click()
+        self.check()
+
+    def text(self) -> str:
+        return str(self.driver.find_element(By.TAG_NAME, "body").text)
+
+    def check(self) -> None:
+        """A screenshot of every page seen, and no error in the browser's console."""
+        self.count += 1
+        self.driver.save_screenshot(str(self.shots / f"{self.name}-{self.count:02d}.png"))
+        errors = [e for e in self.driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == [], errors
+
+    def close(self) -> None:
+        self.driver.quit()
+
+
+@pytest.fixture
+def running(mallcore: Any) -> Iterator[tuple[Story, str]]:
+    story = Story(mallcore)
+    base, server, thread = serve(story.kernel)
+    try:
+        yield story, base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_a_return_through_the_console_merchant_warehouse_two_finance_users(
+    running: tuple[Story, str], mallcore: Any, tmp_path: Path
+) -> None:
+    story, base = running
+    kernel = story.kernel
+    case = story.return_request(story.delivered_order())
+    people: list[Person] = []
+    try:
+        # the merchant approves the request from the workbench
+        merchant = Person(base, tmp_path, "merchant")
+        people.append(merchant)
+        merchant.sign_in(mallcore.token(kernel, "merchant", "m1", "s1"))
+        assert "Orders today" in merchant.text() and "Open after-sale cases" in merchant.text()
+        merchant.click("nav.menu a[href='/console/after-sales']")
+        assert f"#{case['id']}" in merchant.text() and "requested" in merchant.text()
+        merchant.click(f"a[href='/console/after-sales/{case['id']}']")
+        merchant.driver.find_element(By.CSS_SELECTOR, "form[action$='/approve'] input[name=note]").send_keys(
+            "ok"
+        )
+        merchant.click("#approve")
+        assert "Request approved." in merchant.text() and "awaiting_return" in merchant.driver.page_source
+        assert story.case(case["id"])["status"] == "awaiting_return"
+
+        # the customer sends the goods back; the carrier reports them delivered
+        story.ship_back(case, "SF20261203")
+
+        # the warehouse types the waybill, then inspects each unit
+        warehouse = Person(base, tmp_path, "warehouse")
+        people.append(warehouse)
+        warehouse.sign_in(mallcore.token(kernel, "warehouse", "w1", "s1"))
+        warehouse.click("nav.menu a[href='/console/receiving']")
+        warehouse.driver.find_element(By.NAME, "waybill").send_keys("SF20261203")
+        warehouse.click("form[action='/console/receiving'] button")
+        assert f"/console/after-sales/{case['id']}" in warehouse.driver.current_url
+        assert "SF20261203" in warehouse.text() and "Receive and inspect" in warehouse.text()
+        Select(warehouse.driver.find_element(By.NAME, "unit-1-grade")).select_by_visible_text("B")
+        Select(warehouse.driver.find_element(By.NAME, "unit-1-disposition")).select_by_visible_text("b_grade")
+        warehouse.click("#receive-submit")
+        assert "Receipt and inspection recorded." in warehouse.text()
+        assert "grade B" in warehouse.text() and "b_grade" in warehouse.text()
+        after = story.case(case["id"])
+        assert after["status"] == "refund_pending_review" and after["inspections"][0]["grade"] == "B"
+
+        # finance: 79.00 is above 50.00, so one approval is not enough
+        first = Person(base, tmp_path, "finance-1")
+        people.append(first)
+        first.sign_in(mallcore.token(kernel, "finance", "f1", "s1"))
+        first.click("nav.menu a[href='/console/finance']")
+        refund_id = after["refund_id"]
+        assert f"Refund {refund_id}" in first.text() and "0 / 2" in first.text()
+        first.click(f"#refund-{refund_id} button.approve")
+        assert (
+            f"First approval of refund {refund_id} recorded; a second finance user must approve it"
+            in first.text()
+        )
+        assert "You may not approve this refund: f1 already approved" in first.text()
+        assert first.driver.find_elements(By.CSS_SELECTOR, f"#refund-{refund_id} button.approve") == []
+
+        second = Person(base, tmp_path, "finance-2", width=420)
+        people.append(second)
+        second.sign_in(mallcore.token(kernel, "finance", "f2", "s1"))
+        second.open("/console/finance")
+        assert "1 / 2" in second.text()
+        second.click(f"#refund-{refund_id} button.approve")
+        assert f"Refund {refund_id} approved and paid out." in second.text()
+        assert story.case(case["id"])["status"] == "refunded"
+        second.open(f"/console/orders/{case['order_id']}")
+        assert "Finance approved the refund" in second.text() and "closed" in second.text()
+
+        # the same pages read with JavaScript switched off
+        plain = Person(base, tmp_path, "no-js", javascript=False)
+        people.append(plain)
+        plain.sign_in(mallcore.token(kernel, "merchant", "m1", "s1"))
+        for path, expected in (
+            ("/console/", "Orders and refunds per day"),
+            (f"/console/orders/{case['order_id']}", "Timeline"),
+            (f"/console/after-sales/{case['id']}", "refunded"),
+        ):
+            plain.open(path)
+            assert expected in plain.text(), path
+        plain.driver.find_element(By.LINK_TEXT, "中文").click()
+        plain.check()
+        assert "售后单" in plain.text() and "时间线" in plain.text()
+    finally:
+        for person in people:
+            person.close()
