@@ -271,6 +271,7 @@ def centers(state: State, as_json: bool) -> None:
             "installed": {name: ep.value for name, ep in sorted(installed.items())},
             "enabled": [c["name"] for c in info],
             "centers": info,
+            "combine": kernel.combining(),
         }
         import msgspec
 
@@ -280,6 +281,11 @@ def centers(state: State, as_json: bool) -> None:
     for name, ep in sorted(installed.items()):
         mark = "on " if name in kernel.centers else "off"
         click.echo(f"  [{mark}] {name:<12} {ep.value}")
+    combine = kernel.combining()
+    state_ = f"on (at most {combine['max_batch']} orders a batch)" if combine["enabled"] else "off"
+    click.echo(f"combined placements ([orders.combine]): {state_}")
+    if combine["enabled"]:
+        click.echo(f"  combined writes (order_reserve_batch): {', '.join(combine['batch_hook']) or '-'}")
     click.echo("enabled, in call order:")
     for i, c in enumerate(info, 1):
         click.echo(f"  {i}. {c['name']}  {c['description']}")

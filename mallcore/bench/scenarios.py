@@ -63,6 +63,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Server process by port, for cpu_seconds().
+PIDS: dict[int, int] = {}
+
+
+def cpu_seconds(port: int) -> float | None:
+    """CPU time (user + system) the server on ``port`` and its worker processes have used, from
+    /proc (Linux; None elsewhere). Unlike rates, it hardly moves when other programs load the machine."""
+    pid = PIDS.get(port)
+    if pid is None or not Path(f"/proc/{pid}").exists():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return total / tick
+
+
+def measured(port: int, requests: list[bytes], clients: int) -> tuple[load.Result, float | None]:
+    """Run ``requests`` and return the result with the server's CPU milliseconds per request."""
+    before = cpu_seconds(port)
+    result = load.run("127.0.0.1", port, requests, clients)
+    after = cpu_seconds(port)
+    cpu = None if before is None or after is None else round((after - before) * 1000 / len(requests), 3)
+    return result, cpu
+
+
 @contextmanager
 def server(factory: str, env: dict[str, str], workers: int, log: Path) -> Iterator[int]:
     port = free_port()
@@ -98,8 +131,10 @@ def server(factory: str, env: dict[str, str], workers: int, log: Path) -> Iterat
                 if proc.poll() is not None or time.time() > deadline:
                     raise RuntimeError(f"server {factory} did not start; see {log}") from None
                 time.sleep(0.1)
+        PIDS[port] = proc.pid
         yield port
     finally:
+        PIDS.pop(port, None)
         proc.terminate()
         try:
             proc.wait(timeout=20)
@@ -160,8 +195,10 @@ def order_request(lines: list[tuple[str, int]], auth: bool = True) -> bytes:
     return load.request_bytes("POST", "/orders", body, headers)
 
 
-def summarize(result: load.Result, ok: int) -> dict[str, Any]:
+def summarize(result: load.Result, ok: int, cpu_ms: float | None = None) -> dict[str, Any]:
     return {
+        # Server CPU per request (all of its processes): robust to a busy machine.
+        "cpu_ms_per_request": cpu_ms,
         "requests": result.requests,
         "seconds": round(result.seconds, 3),
         "statuses": result.statuses,
@@ -174,10 +211,13 @@ def summarize(result: load.Result, ok: int) -> dict[str, Any]:
 # -- scenarios -------------------------------------------------------------------
 
 
-def warm_then_run(port: int, warm_up: bytes, warm: int, request: bytes, n: int, clients: int) -> load.Result:
-    """``warm`` requests first (not measured), then ``n`` measured ones."""
+def warm_then_run(
+    port: int, warm_up: bytes, warm: int, request: bytes, n: int, clients: int
+) -> tuple[load.Result, float | None]:
+    """``warm`` requests first (not measured), then ``n`` measured ones; with the server's
+    CPU milliseconds per measured request."""
     load.run("127.0.0.1", port, [warm_up] * warm, clients)
-    return load.run("127.0.0.1", port, [request] * n, clients)
+    return measured(port, [request] * n, clients)
 
 
 @contextmanager
@@ -210,11 +250,18 @@ def compare(runs: dict[str, list[dict[str, Any]]], rate: str) -> dict[str, Any]:
     their ``rate`` and the ratio of the best runs."""
     mid = {side: sorted(r, key=lambda x: x[rate])[len(r) // 2] for side, r in runs.items()}
     best = {side: max(r, key=lambda x: x[rate]) for side, r in runs.items()}
+    cpu = {side: [x["cpu_ms_per_request"] for x in r] for side, r in runs.items()}
+    cpu_ratio = None
+    if all(v is not None for vs in cpu.values() for v in vs):
+        # Server CPU per request, baseline over mallcore (median of the runs): like ``ratio``,
+        # above 1.0 means mallcore is cheaper, but a loaded machine hardly moves it.
+        cpu_ratio = round(statistics.median(cpu["raw"]) / statistics.median(cpu["mallcore"]), 3)
     return {
         "raw": mid["raw"],
         "mallcore": mid["mallcore"],
         "ratio": round(mid["mallcore"][rate] / mid["raw"][rate], 3),
         "best_ratio": round(best["mallcore"][rate] / best["raw"][rate], 3),
+        "cpu_ratio": cpu_ratio,
     }
 
 
@@ -228,13 +275,13 @@ def scenario_place(
     for _ in range(rounds):
         with raw_server(target, SKUS, workers, log) as (port, _, _):
             request = order_request(lines, auth=False)
-            result = warm_then_run(port, request, warm, request, n, clients)
-        runs["raw"].append(summarize(result, 201))
+            result, cpu = warm_then_run(port, request, warm, request, n, clients)
+        runs["raw"].append(summarize(result, 201, cpu))
 
         with mallcore_server(target, folder, SKUS, workers, log) as (port, _):
             request = order_request(lines)
-            result = warm_then_run(port, request, warm, request, n, clients)
-        runs["mallcore"].append(summarize(result, 201))
+            result, cpu = warm_then_run(port, request, warm, request, n, clients)
+        runs["mallcore"].append(summarize(result, 201, cpu))
     return {
         "runs": runs,
         **compare(runs, "per_second"),
@@ -260,10 +307,11 @@ def scenario_hot(
         body = msgspec.json.encode({"sku": sku, "quantity": 1})
         return load.request_bytes("POST", "/hot", body, {"Content-Type": "application/json"})
 
-    def record(side: str, result: load.Result, on_hand: int, reserved: int) -> None:
+    def record(side: str, measured: tuple[load.Result, float | None], on_hand: int, reserved: int) -> None:
+        result, cpu = measured
         runs[side].append(
             {
-                **summarize(result, 201),
+                **summarize(result, 201, cpu),
                 "decrements_per_second": round(result.rate(201), 1),
                 "sold": result.statuses.get(201, 0),
                 "reserved": reserved,
@@ -316,6 +364,18 @@ def scenario_statements(target: Target, folder: Path) -> dict[str, Any]:
             )
         out["statements_1_line"] = [s.split("\n")[0][:120] for s in counter.statements]
         out["growth_1_to_10"] = round(out["10_lines"]["place"] / out["1_lines"]["place"] - 1, 3)
+        if kernel.combiner is not None:
+            # Round trips per order when 16 placements are combined (3 lines each), BEGIN and
+            # COMMIT of the batch included (the counter leaves them out).
+            req = PlaceOrder(shop="bench", lines=[LineIn(sku=f"BENCH-{i}", quantity=1) for i in (1, 2, 3)])
+            kernel.combiner.together([(principal, req)] * 16)
+            with kernel.db.count_statements() as counter:
+                answers = kernel.combiner.together([(principal, req)] * 16)
+            assert not any(isinstance(a, BaseException) for a in answers), answers
+            out["batch_of_16"] = {
+                "statements": counter.count + 2,
+                "per_order": round((counter.count + 2) / 16, 2),
+            }
         out["raw_baseline_place"] = 6
     finally:
         kernel.close()
@@ -517,17 +577,30 @@ def _line(kind: str, name: str, r: dict[str, Any]) -> str:
         return (
             f"  place  raw {r['raw']['per_second']}/s (p50 {r['raw']['p50_ms']} ms, p99 {r['raw']['p99_ms']} ms)  "
             f"mallcore {r['mallcore']['per_second']}/s (p50 {r['mallcore']['p50_ms']} ms, p99 {r['mallcore']['p99_ms']} ms)  "
-            f"ratio {r['ratio']} (median runs; best runs {r['best_ratio']})"
+            f"ratio {r['ratio']} (median runs; best runs {r['best_ratio']}){_cpu(r)}"
         )
     if name == "hot":
         return (
             f"  hot    raw {r['raw']['decrements_per_second']}/s  mallcore {r['mallcore']['decrements_per_second']}/s  "
             f"ratio {r['ratio']} (median runs; best runs {r['best_ratio']})  "
-            f"sold {r['raw']['sold']}/{r['mallcore']['sold']} of {r['stock']}  oversold {r['oversold']}"
+            f"sold {r['raw']['sold']}/{r['mallcore']['sold']} of {r['stock']}  oversold {r['oversold']}{_cpu(r)}"
         )
     if name == "statements":
         return (
             f"  statements per placement: 1 line {r['1_lines']['place']}, 3 lines {r['3_lines']['place']}, "
             f"10 lines {r['10_lines']['place']} (growth {r['growth_1_to_10']:.0%}); raw baseline {r['raw_baseline_place']}"
+            + (
+                f"; combined, a batch of 16: {r['batch_of_16']['statements']} "
+                f"({r['batch_of_16']['per_order']} per order, BEGIN/COMMIT included)"
+                if "batch_of_16" in r
+                else ""
+            )
         )
     return f"  plugins  none {r['us_per_order']['none']} µs/order, ten no-op centers {r['us_per_order']['ten_noop']} µs/order, overhead {r['overhead']:.1%}"
+
+
+def _cpu(r: dict[str, Any]) -> str:
+    if r.get("cpu_ratio") is None:
+        return ""
+    raw, mine = r["raw"]["cpu_ms_per_request"], r["mallcore"]["cpu_ms_per_request"]
+    return f"  server CPU/request raw {raw} ms, mallcore {mine} ms (cpu ratio {r['cpu_ratio']})"

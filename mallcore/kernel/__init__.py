@@ -30,7 +30,7 @@ from .auth import Caller
 from .center import Center
 from .commands import pass_kernel
 from .config import Config, load_config
-from .context import OrderContext
+from .context import OrderContext, PlacementIntent
 from .db import Database
 from .errors import (
     ConfigError,
@@ -112,6 +112,7 @@ __all__ = [
     "Payment",
     "PaymentFailed",
     "Phase",
+    "PlacementIntent",
     "PluginError",
     "Principal",
     "Refund",

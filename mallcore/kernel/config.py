@@ -147,11 +147,25 @@ class HttpConfig(_Section):
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     # The header a client app sends its device id in (risk counts orders per device).
     device_header: str = "X-Device-Id"
+    # Threads per worker running the (synchronous) route handlers; 0 keeps asyncio's
+    # default, min(32, CPUs + 4). Combined placements batch the requests waiting in them.
+    threads: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 64
     # One log line per request (method, path, status, duration, request id, caller).
     access_log: bool = True
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     overload: OverloadConfig = msgspec.field(default_factory=OverloadConfig)
+
+
+class CombineConfig(_Section):
+    # Group commit: placements waiting for the writer together run in one
+    # transaction (docs/architecture.md, "Combined placements").
+    enabled: bool = True
+    # The most orders in one batch; a lone request is always placed at once.
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=256)] = 32
+    # Who runs a batch: "caller", the first waiting request's own thread (no hand-off for
+    # a lone order), or "thread", one writer thread per process draining the queue.
+    writer: Literal["caller", "thread"] = "caller"
 
 
 class ShopConfig(_Section):
@@ -175,6 +189,7 @@ class OrdersConfig(_Section):
     currency: str = "CNY"
     max_lines: int = 100
     max_quantity: int = 9_999
+    combine: CombineConfig = msgspec.field(default_factory=CombineConfig)
 
 
 class JobsConfig(_Section):

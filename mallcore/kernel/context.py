@@ -272,3 +272,36 @@ class OrderContext:
     def after_commit(self, fn: Callable[[], Any]) -> None:
         """Run ``fn()`` once this stage has committed (not if it rolls back)."""
         self._after_commit.append(fn)
+
+
+class PlacementIntent:
+    """One order of a combined batch, as :func:`order_reserve_batch` sees it.
+
+    - ``ctx``: the order's :class:`OrderContext` (order and lines with ids,
+      priced; ``ctx.conn`` is the batch's transaction).
+    - ``order`` / ``lines``: shortcuts to ``ctx.order`` / ``ctx.lines``.
+    - ``arrival``: its place in the batch (0 is the earliest request).
+    - ``refuse(error)``: refuse this order alone with ``error`` (e.g.
+      :class:`~mallcore.kernel.OutOfStock`); its client gets that error as if
+      the order had been placed alone, and nothing of it is written.
+    """
+
+    __slots__ = ("arrival", "ctx", "error")
+
+    def __init__(self, ctx: OrderContext, arrival: int) -> None:
+        self.ctx = ctx
+        self.arrival = arrival
+        self.error: Exception | None = None
+
+    @property
+    def order(self) -> Order:
+        return self.ctx.order
+
+    @property
+    def lines(self) -> list[Line]:
+        return self.ctx.lines
+
+    def refuse(self, error: Exception) -> None:
+        """Refuse this order (the first refusal stands)."""
+        if self.error is None:
+            self.error = error

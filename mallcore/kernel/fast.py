@@ -20,6 +20,7 @@ Use it only where profiling says so; everything else stays plain Core.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, cast
@@ -170,29 +171,45 @@ class MultiRowInsert:
     """``INSERT ... VALUES (...), (...), ... RETURNING ...``: n rows, one statement.
 
     For rows whose generated ids are needed back (an executemany cannot
-    return rows on every driver). One compiled form per row count, cached.
+    return rows on every driver). SQLAlchemy compiles the one-row form once;
+    the n-row form repeats its ``VALUES`` tuple (a string join, kept per row
+    count), with every placeholder made positional, so a batch of any size
+    costs no compilation and no parameter names.
     """
 
     def __init__(self, table: sa.Table, keys: Sequence[str], db: Database, returning: Sequence[str]) -> None:
-        self.table = table
         self.keys = tuple(keys)
         self.db = db
-        self.returning = tuple(returning)
-        self._by_count: dict[int, Prepared] = {}
-
-    def _prepared(self, n: int) -> Prepared:
-        prepared = self._by_count.get(n)
-        if prepared is None:
-            c = self.table.c
-            values = [{k: sa.bindparam(f"{k}__{i}", type_=c[k].type) for k in self.keys} for i in range(n)]
-            stmt = self.table.insert().values(values).returning(*(c[r] for r in self.returning))
-            types = {f"{k}__{i}": c[k].type for i in range(n) for k in self.keys}
-            prepared = self._by_count[n] = Prepared(stmt, self.db, types, returns_rows=True)
-        return prepared
+        c = table.c
+        one = table.insert().values({k: sa.bindparam(k, type_=c[k].type) for k in keys})
+        prepared = Prepared(one.returning(*(c[r] for r in returning)), db, {k: c[k].type for k in keys})
+        head, _, rest = prepared.sql.partition(" VALUES ")
+        values, _, tail = rest.partition(" RETURNING ")
+        if prepared.order is None:  # named placeholders (psycopg's %(name)s): make them positional
+            names: Sequence[str] = re.findall(r"%\((\w+)\)s", values)
+            values = re.sub(r"%\(\w+\)s", "%s", values)
+        else:
+            names = prepared.order
+        self._plan = tuple((k, prepared.processors.get(k)) for k in names)
+        self._head, self._values, self._tail = f"{head} VALUES ", values, f" RETURNING {tail}"
+        self._sql: dict[int, str] = {}
 
     def execute(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> Result:
-        flat = {f"{k}__{i}": row[k] for i, row in enumerate(rows) for k in self.keys}
-        return self._prepared(len(rows)).execute(conn, flat)
+        n = len(rows)
+        sql = self._sql.get(n)
+        if sql is None:
+            sql = self._sql[n] = self._head + ", ".join([self._values] * n) + self._tail
+        params: list[Any] = []
+        for row in rows:
+            params.extend([row[k] if p is None else p(row[k]) for k, p in self._plan])
+        if self.db.counters:
+            self.db.note_statement(sql, False)
+        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, params)
+            return Result(list(cursor.fetchall()), cursor.rowcount)
+        finally:
+            cursor.close()
 
 
 class InSelect:

@@ -54,6 +54,13 @@ class Reply:
         self.status: int | None = None
         self.body: bytes | None = None
 
+    def encode(self, view: Any, status: int = 200) -> bytes:
+        """Encode the answer without storing it (the caller stores it, e.g. with
+        :meth:`Idempotency.record_many` for a batch)."""
+        body = view if isinstance(view, bytes) else msgspec.json.encode(view)
+        self.status, self.body = status, body
+        return body
+
     def __call__(self, conn: sa.Connection, view: Any, status: int = 200) -> bytes:
         """Encode ``view`` (a Struct, or bytes already encoded) and store it for the key."""
         body = view if isinstance(view, bytes) else msgspec.json.encode(view)
@@ -111,6 +118,35 @@ class Idempotency:
                 created_at=utcnow(),
             )
         )
+
+    def record_many(self, conn: sa.Connection, replies: list[Reply]) -> None:
+        """Store several answers (encoded with :meth:`Reply.encode`) in one statement."""
+        now = utcnow()
+        rows = [
+            {
+                "subject": r.claim.subject,
+                "key": r.claim.key,
+                "scope": r.claim.scope,
+                "request_hash": r.claim.request_hash,
+                "status_code": r.status,
+                "response": r.body,
+                "created_at": now,
+            }
+            for r in replies
+            if r.claim is not None
+        ]
+        if rows:
+            conn.execute(t.idempotency_keys.insert(), rows)
+
+    def stored_keys(self, conn: sa.Connection, claims: list[Claim]) -> set[tuple[str, str]]:
+        """Which of ``claims`` already have a stored answer, read in ``conn``."""
+        k = t.idempotency_keys.c
+        found: set[tuple[str, str]] = set()
+        for claim in claims:
+            row = conn.execute(sa.select(k.key).where(k.subject == claim.subject, k.key == claim.key)).first()
+            if row is not None:
+                found.add((claim.subject, claim.key))
+        return found
 
     def purge(self) -> int:
         """Forget keys older than ``http.idempotency_ttl_hours`` (a periodic job)."""

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import tables, tracing
 from .auth import Auth, DefaultIdentity
+from .combine import Combiner
 from .config import Config, load_config, validate_settings
 from .db import Database
 from .errors import ConfigError, PluginError
@@ -129,6 +130,13 @@ class Kernel:
             log=self.log,
             metrics=self.metrics,
         )
+        combine = config.orders.combine
+        self.combiner = (
+            Combiner(self.orders, max_batch=combine.max_batch, writer=combine.writer)
+            if combine.enabled
+            else None
+        )
+        self.orders.combined = self.combiner
         jobs = [
             Job(
                 "kernel.idempotency_purge",
@@ -285,7 +293,20 @@ class Kernel:
 
     def close(self) -> None:
         self.shutdown()
+        if self.combiner is not None:
+            self.combiner.close()
         self.db.dispose()
+
+    def combining(self) -> dict[str, Any]:
+        """Whether concurrent placements are combined (``[orders.combine]``), and who writes per batch."""
+        cfg = self.config.orders.combine
+        batch = [impl.plugin_name for impl in self.hook.order_reserve_batch.get_hookimpls()]
+        return {
+            "enabled": self.combiner is not None,
+            "max_batch": cfg.max_batch,
+            "writer": cfg.writer,
+            "batch_hook": batch,
+        }
 
     def describe(self) -> list[dict[str, Any]]:
         """What each enabled center contributes (``mallcore centers``)."""

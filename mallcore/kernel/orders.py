@@ -9,7 +9,7 @@ callbacks run. A raise anywhere rolls everything back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from .idempotency import Reply
 from .order_store import stored_adjustment
 from .schemas import HintView, OrderView, PaymentView, PlaceOrder
 from .states import OrderStatus as S
-from .types import SYSTEM, Adjustment, Line, Order, Payment, Phase, Principal, utcnow
+from .types import SYSTEM, Adjustment, Event, Line, Order, Payment, Phase, Principal, utcnow
 
 if TYPE_CHECKING:
     from .config import OrdersConfig
@@ -84,6 +84,10 @@ class OrderService:
         # RETURNING line_no too: a multi-row INSERT may return rows in any order.
         self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, db, ("id", "line_no"))
         self._insert_timeline = fast.insert(t.order_timeline, TIMELINE_KEYS, db)
+        # Set by the kernel when ``[orders.combine]`` is on: places through the combiner.
+        self.combined: (
+            Callable[[Principal, Order, list[Line], Reply], tuple[OrderContext, OrderView, bytes]] | None
+        ) = None
 
     def context(
         self,
@@ -122,40 +126,43 @@ class OrderService:
             raise
         self.committed(ctx)
 
-    def finish(self, ctx: OrderContext) -> None:
-        """Write what the stage buffered, in its transaction."""
+    def finish(self, ctx: OrderContext, *more: OrderContext) -> None:
+        """Write what the stage buffered, in its transaction (several orders' stages: one
+        statement for all their timeline entries, one for all their events)."""
         conn = ctx.conn
-        if ctx._session is not None:
-            ctx._session.flush()
-            ctx._session.close()
-        order_id = ctx.order.id
-        if ctx._changes:
-            conn.execute(
-                t.orders.update().where(t.orders.c.id == order_id).values(**_dump_changes(ctx._changes))
+        timeline: list[dict[str, Any]] = []
+        events: list[Event] = []
+        for each in (ctx, *more):
+            if each._session is not None:
+                each._session.flush()
+                each._session.close()
+            order_id = each.order.id
+            if each._changes:
+                conn.execute(
+                    t.orders.update().where(t.orders.c.id == order_id).values(**_dump_changes(each._changes))
+                )
+            timeline.extend(
+                {
+                    "order_id": e.order_id or order_id,
+                    "at": e.at,
+                    "kind": e.kind,
+                    "actor": e.actor,
+                    "message": e.message,
+                    "messages": e.messages,
+                    "public": e.public,
+                    "ref": e.ref,
+                    "data": e.data,
+                }
+                for e in each._timeline
             )
-        if ctx._timeline:
-            self._insert_timeline.execute(
-                conn,
-                [
-                    {
-                        "order_id": e.order_id or order_id,
-                        "at": e.at,
-                        "kind": e.kind,
-                        "actor": e.actor,
-                        "message": e.message,
-                        "messages": e.messages,
-                        "public": e.public,
-                        "ref": e.ref,
-                        "data": e.data,
-                    }
-                    for e in ctx._timeline
-                ],
-            )
-        if ctx._events:
-            for event in ctx._events:
+            for event in each._events:
                 if event.order_id is None:
                     event.order_id = order_id
-            self.events.write(conn, ctx._events)
+            events.extend(each._events)
+        if timeline:
+            self._insert_timeline.execute(conn, timeline)
+        if events:
+            self.events.write(conn, events)
 
     def committed(self, ctx: OrderContext) -> None:
         """Once the stage has committed: hand its events to subscribers, run its after-commit callbacks."""
@@ -227,14 +234,16 @@ class OrderService:
     def place(
         self, principal: Principal, req: PlaceOrder, *, reply: Reply | None = None
     ) -> tuple[OrderView, bytes]:
-        """Place an order; ``reply`` (an HTTP write's) gets the 201 answer in the transaction."""
+        """Place an order; ``reply`` (an HTTP write's) gets the 201 answer in the transaction.
+
+        With ``[orders.combine]`` on, the order may share its transaction with
+        placements that arrived at the same time (see :mod:`.combine`); its
+        answer is the same as if it had been placed alone.
+        """
         try:
             order, lines = self._new_order(principal, req)
-            with tracing.stage_span("place"), self.db.transaction() as conn:
-                ctx = self.context("place", order, conn, principal, lines)
-                view = self._place(ctx)
-                body = (reply or Reply())(conn, view, 201)
-                self.finish(ctx)
+            place = self.combined or self.place_alone
+            ctx, view, body = place(principal, order, lines, reply or Reply())
         except Exception as exc:
             self.metrics.stage_failed("place", exc)
             raise
@@ -242,6 +251,17 @@ class OrderService:
         self.metrics.orders_placed.inc()
         self.committed(ctx)
         return view, body
+
+    def place_alone(
+        self, principal: Principal, order: Order, lines: list[Line], reply: Reply
+    ) -> tuple[OrderContext, OrderView, bytes]:
+        """Place one order in its own transaction (not yet handed to subscribers)."""
+        with tracing.stage_span("place"), self.db.transaction() as conn:
+            ctx = self.context("place", order, conn, principal, lines)
+            view = self._place(ctx)
+            body = reply(conn, view, 201)
+            self.finish(ctx)
+        return ctx, view, body
 
     def place_in(
         self, outer: OrderContext, req: PlaceOrder, *, customer: str, no_charge: str | None = None
@@ -290,17 +310,7 @@ class OrderService:
             adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}
         # No timeline row for the placement itself: the order row says who
         # placed it and when, and timeline_entries() shows it as the first entry.
-        ctx.emit(
-            "order.placed",
-            {
-                "shop": order.shop,
-                "customer": order.customer,
-                "total": order.total,
-                "currency": order.currency,
-                "parent_id": order.parent_id,
-                "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
-            },
-        )
+        ctx.emit("order.placed", placed_payload(order, lines))
         return self.views.render(order, lines, applied, conn=conn)
 
     # -- payment -----------------------------------------------------------------
@@ -497,6 +507,18 @@ LINE_KEYS = (
     "total", "weight_grams", "attrs",
 )  # fmt: skip
 TIMELINE_KEYS = ("order_id", "at", "kind", "actor", "message", "messages", "public", "ref", "data")
+
+
+def placed_payload(order: Order, lines: list[Line]) -> dict[str, Any]:
+    """The payload of an ``order.placed`` event."""
+    return {
+        "shop": order.shop,
+        "customer": order.customer,
+        "total": order.total,
+        "currency": order.currency,
+        "parent_id": order.parent_id,
+        "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
+    }
 
 
 def _order_row(order: Order, applied: list[Adjustment]) -> dict[str, Any]:

@@ -236,6 +236,14 @@ class HookCalls:
         self._pm = pm
         self._plain = pm._inner_hookexec
 
+    def implementers(self, name: str) -> list[Any]:
+        """The center objects implementing hook ``name``."""
+        return [impl.plugin for impl in getattr(self._pm.hook, name).get_hookimpls()]
+
+    def excluding(self, name: str, plugins: list[Any]) -> Any:
+        """Hook ``name``'s caller without ``plugins`` (pluggy's subset caller)."""
+        return self._pm.subset_hook_caller(name, remove_plugins=plugins) if plugins else getattr(self, name)
+
     def __getattr__(self, name: str) -> Any:
         caller = getattr(self._pm.hook, name)
         impls = caller.get_hookimpls()

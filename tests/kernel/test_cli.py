@@ -195,3 +195,17 @@ def test_config_may_follow_a_centers_command(tmp_path, monkeypatch):
 
 def test_version():
     assert run("--version").output.strip() == f"mallcore {__version__}"
+
+
+def test_centers_says_whether_placements_are_combined_and_config_turns_it_off(tmp_path):
+    on = run("--config", write_config(tmp_path, ["catalog", "payment", "wms"]), "centers")
+    assert "combined placements ([orders.combine]): on (at most 32 orders a batch)" in on.output
+    assert "combined writes (order_reserve_batch): wms" in on.output
+    data = json.loads(
+        run("--config", write_config(tmp_path, ["catalog", "payment", "wms"]), "centers", "--json").output
+    )
+    assert data["combine"] == {"enabled": True, "max_batch": 32, "writer": "caller", "batch_hook": ["wms"]}
+    off_config = write_config(tmp_path, ["catalog", "payment"], "[orders.combine]\nenabled = false\n")
+    off = run("--config", off_config, "centers")
+    assert "combined placements ([orders.combine]): off" in off.output
+    assert json.loads(run("--config", off_config, "centers", "--json").output)["combine"]["enabled"] is False

@@ -19,13 +19,14 @@ __all__ = [
     "order_price",
     "order_release",
     "order_reserve",
+    "order_reserve_batch",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - names for annotations only
     import sqlalchemy as sa
 
     from ..aftersale import Parcel
-    from ..context import OrderContext
+    from ..context import OrderContext, PlacementIntent
     from ..kernel import Kernel
     from ..types import Line, Order, Payment
 
@@ -99,6 +100,44 @@ def order_reserve(ctx: OrderContext) -> None:
         @hookimpl
         def order_reserve(self, ctx):
             ctx.conn.execute(holds.insert(), [{"order_id": ctx.order.id, "sku": l.sku} for l in ctx.lines])
+    """
+
+
+@hookspec
+def order_reserve_batch(conn: sa.Connection, intents: Sequence[PlacementIntent]) -> None:
+    """Hold what a batch of combined placements needs, with multi-row statements (optional).
+
+    When ``[orders.combine]`` is on, placements that arrive together run in
+    one transaction (docs/writing-a-center.md, "Combined placements").
+    Called once per batch of two or more orders, in the batch's
+    transaction, after every order's :func:`order_pre_validate` and
+    :func:`order_price` and once the orders and lines have ids; a center
+    that implements it is **not** called with :func:`order_reserve` for the
+    orders of that batch (a lone order still gets :func:`order_reserve`).
+    Centers without it get :func:`order_reserve` per order, before this hook.
+    ``intents`` are in arrival order; give scarce units to the earliest.
+    The hook may be called again for the same orders, less those refused,
+    after what it wrote was rolled back (it refused some): write nothing
+    outside ``conn``.
+
+    :param conn: the batch's transaction.
+    :param intents: the batch's orders (:class:`~mallcore.kernel.PlacementIntent`),
+        earliest first; ``intent.refuse(OutOfStock(...))`` refuses one order
+        alone, and the kernel rolls back everything written for it.
+    :returns: nothing; every implementation is called.
+    :raises: any exception rolls back what was written for the batch; the
+        kernel then writes its orders one at a time (this hook sees one
+        intent per call), and an order whose own call raises is answered
+        with that error. Refuse single orders with ``refuse`` instead.
+
+    Example::
+
+        @hookimpl
+        def order_reserve_batch(self, conn, intents):
+            wanted = sum(i.lines[0].quantity for i in intents)
+            if not self.take(conn, wanted):
+                for intent in intents[self.left(conn):]:
+                    intent.refuse(OutOfStock("sold out"))
     """
 
 

@@ -13,7 +13,9 @@ auth; mallcore's routes get their own error handlers and body limit)::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from litestar import Controller, Litestar, Request, Router
@@ -140,6 +142,8 @@ class MallcorePlugin(InitPlugin):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.append(build_router(self.kernel, self.path))
+        if self.kernel.config.http.threads:
+            app_config.on_startup.append(self._threads)
         if self.lifecycle:
             app_config.on_startup.append(self._startup)
             app_config.on_shutdown.append(self._shutdown)
@@ -152,6 +156,14 @@ class MallcorePlugin(InitPlugin):
 
             app_config.template_config = TemplateConfig(directory=template_dirs, engine=JinjaTemplateEngine)
         return app_config
+
+    async def _threads(self) -> None:
+        # Sync handlers run on the loop's default executor: min(32, CPUs + 4) threads unless
+        # set, six on two cores, which would cap a batch of combined placements at five.
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=self.kernel.config.http.threads, thread_name_prefix="mallcore")
+        )
 
     def _startup(self) -> None:
         self.kernel.startup()

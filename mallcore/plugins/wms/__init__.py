@@ -7,6 +7,9 @@ Hooks:
   split over the fewest warehouses); one conditional UPDATE for all lines,
   so stock is never oversold; ``OutOfStock`` (409 ``out_of_stock``, naming
   the SKUs) otherwise.
+- ``order_reserve_batch``: the same for a batch of combined placements,
+  with one conditional UPDATE per SKU for the batch's total (earliest
+  arrivals first when it does not fit; see :mod:`.batch`).
 - ``order_pay``: with ``reserve_on = "pay"`` holds stock once the payment is
   captured (and checks availability before the provider is called); then,
   unless ``manual_dispatch``, dispatches the order right after the payment
@@ -30,6 +33,7 @@ wms expire``. Routes under ``/wms``; see ``docs/centers/wms.md``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +47,7 @@ from mallcore.kernel import (
     OrderContext,
     OutOfStock,
     Payment,
+    PlacementIntent,
     format_amount,
     hookimpl,
     pass_kernel,
@@ -53,6 +58,7 @@ from mallcore.kernel.http import center_router
 
 from . import console, jobs
 from . import tables as t
+from .batch import BatchReserve
 from .http import CONTROLLERS
 from .planning import Plan, plans
 from .restock import Returns
@@ -77,6 +83,7 @@ class WmsCenter(Center):
     warehouses: Warehouses
     stock: StockService
     returns: Returns
+    batch: BatchReserve
     settings: WmsSettings
 
     def bind(self, kernel: Kernel, settings: Any) -> None:
@@ -84,6 +91,7 @@ class WmsCenter(Center):
         self.warehouses = Warehouses(settings)
         self.stock = StockService(kernel, settings, self.warehouses)
         self.returns = Returns(self.stock, self.warehouses, settings)
+        self.batch = BatchReserve(self.stock, hold_minutes=settings.unpaid_hold_minutes)
 
     # -- placement ---------------------------------------------------------------
 
@@ -100,6 +108,12 @@ class WmsCenter(Center):
             reason="order placed",
             expires_at=placed + timedelta(minutes=self.settings.unpaid_hold_minutes),
         )
+
+    @hookimpl
+    def order_reserve_batch(self, conn: sa.Connection, intents: Sequence[PlacementIntent]) -> None:
+        """Combined placements: one conditional UPDATE per SKU for the batch (see :mod:`.batch`)."""
+        if self.settings.reserve_on == "place":
+            self.batch(conn, intents)
 
     # -- payment -------------------------------------------------------------------
 

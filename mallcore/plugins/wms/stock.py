@@ -83,6 +83,10 @@ RESERVATION_KEYS = (
 )
 
 
+# A reservation to write: order id, line id, sku, warehouse, units, expires at, actor, reason.
+Hold = tuple[int | None, int | None, str, str, int, datetime | None, str, str]
+
+
 def _int(name: str) -> Any:
     return sa.bindparam(name, type_=sa.Integer)
 
@@ -259,13 +263,20 @@ class StockService:
         expires_at: datetime | None,
     ) -> None:
         """The reservation rows and their movements (one statement each)."""
+        self.record_holds(
+            conn, [(order.id, line_of[sku], sku, wh, q, expires_at, actor, reason) for sku, wh, q in rows]
+        )
+
+    def record_holds(self, conn: sa.Connection, holds: Sequence[Hold]) -> None:
+        """Reservation rows and their movements for ``holds`` of any number of orders:
+        (order id, line id, sku, warehouse, units, expires at, actor, reason); one statement each."""
         now = utcnow()
         self._fast_reservations.execute(
             conn,
             [
                 {
-                    "order_id": order.id,
-                    "line_id": line_of[sku],
+                    "order_id": order_id,
+                    "line_id": line_id,
                     "sku": sku,
                     "warehouse": wh,
                     "quantity": q,
@@ -275,24 +286,16 @@ class StockService:
                     "created_at": now,
                     "updated_at": now,
                 }
-                for sku, wh, q in rows
+                for order_id, line_id, sku, wh, q, expires_at, _, _ in holds
             ],
         )
         self._fast_movements.execute(
             conn,
             [
                 movement(
-                    sku,
-                    wh,
-                    "reserve",
-                    actor,
-                    reason,
-                    now,
-                    reserved=q,
-                    order_id=order.id,
-                    line_id=line_of[sku],
+                    sku, wh, "reserve", actor, reason, now, reserved=q, order_id=order_id, line_id=line_id
                 )
-                for sku, wh, q in rows
+                for order_id, line_id, sku, wh, q, _, actor, reason in holds
             ],
         )
 

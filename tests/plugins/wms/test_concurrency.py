@@ -18,14 +18,16 @@ ATTEMPTS = 400
 UNITS = 100
 
 
-def hammer(mallcore: Any, layout: dict[str, int], threads: int) -> None:
+def hammer(
+    mallcore: Any, layout: dict[str, int], threads: int, attempts: int = ATTEMPTS, units: int = UNITS
+) -> Shop:
     shop = Shop(mallcore, skus=[("HOT", 999, 100)])
-    for code, units in layout.items():
-        shop.inbound(code, "HOT", units)
-    assert sum(layout.values()) == UNITS
+    for code, stocked in layout.items():
+        shop.inbound(code, "HOT", stocked)
+    assert sum(layout.values()) == units
     clients = [mallcore.client(shop.kernel, "customer", f"buyer-{i}") for i in range(threads)]
     regions = ["310115", "440105", "110105"]
-    todo = iter(range(ATTEMPTS))
+    todo = iter(range(attempts))
     take = threading.Lock()
     start = threading.Barrier(threads + 1)
     done = threading.Event()
@@ -66,17 +68,18 @@ def hammer(mallcore: Any, layout: dict[str, int], threads: int) -> None:
     done.set()
     watch.join()
 
-    assert len(replies) == ATTEMPTS
+    assert len(replies) == attempts
     tally = Counter(replies)
-    assert dict(tally) == {(201, ""): UNITS, (409, "out_of_stock"): ATTEMPTS - UNITS}, tally
+    assert dict(tally) == {(201, ""): units, (409, "out_of_stock"): attempts - units}, tally
     assert lowest and min(lowest) >= 0
     levels = shop.stock()
-    assert {code: (units, units, 0) for code, units in layout.items()} == {
+    assert {code: (stocked, stocked, 0) for code, stocked in layout.items()} == {
         wh: (v["on_hand"], v["reserved"], v["available"]) for (_, wh), v in levels.items()
     }
-    assert sum(live_by_order(shop.kernel).values()) == UNITS
-    assert len(live_by_order(shop.kernel)) == UNITS
+    assert sum(live_by_order(shop.kernel).values()) == units
+    assert len(live_by_order(shop.kernel)) == units
     check_invariants(shop.kernel)
+    return shop
 
 
 LAYOUTS = [
@@ -100,3 +103,11 @@ def test_no_oversell_on_postgresql(mallcore, layout):
 def test_no_oversell_on_sqlite_and_no_locked_database(mallcore, layout):
     # Every reply is 201 or 409 out_of_stock: a "database is locked" (500/503) fails the tally.
     hammer(mallcore, layout, threads=32)
+
+
+def test_a_flash_sale_of_1000_units_to_2000_attempts_from_64_clients_never_oversells(mallcore):
+    """With combining on (the default): batches form, each order is whole or refused
+    (409 out_of_stock), and exactly the stock is sold. SQLite, or PostgreSQL when set."""
+    shop = hammer(mallcore, {"SH": 1000}, threads=64, attempts=2000, units=1000)
+    combiner = shop.kernel.combiner
+    assert combiner is not None and combiner.batches > 0 and combiner.combined > combiner.batches

@@ -1,0 +1,460 @@
+"""Group commit: placements that arrive together run in one transaction.
+
+A hot SKU sells at the rate its row can be updated and committed. Placed one
+by one, every order pays a transaction of its own (BEGIN, seven statements,
+COMMIT: a WAL flush on PostgreSQL, a turn of the writer lock on SQLite) and
+each statement is a driver call. :class:`Combiner` lets placements that are
+*already waiting* for the writer share one transaction:
+
+- **No added latency when idle.** The first placement to find the writer
+  free becomes the leader and runs at once, alone, exactly as
+  :meth:`OrderService.place_alone` (no savepoint, no batch). Placements that
+  arrive while a batch runs queue; when it ends, the oldest waiting one
+  leads the next batch with everything queued behind it (at most
+  ``[orders.combine] max_batch``). No thread is added and nothing waits on a
+  timer: a batch is only what piled up during the previous one.
+- **Per-order hooks, as today.** Each order of a batch gets
+  ``order_pre_validate`` and ``order_price`` once, inside its own savepoint:
+  a raise there undoes that order alone. Then the batch's orders and lines
+  are inserted with one multi-row statement each, centers implementing
+  ``order_reserve_batch`` hold stock for the whole batch at once (WMS: one
+  conditional UPDATE per SKU), the other centers get ``order_reserve`` per
+  order, and the timeline entries, outbox events and stored
+  ``Idempotency-Key`` answers of the batch go out one statement each.
+- **Each order's own answer.** ``order_reserve`` of the centers without the
+  batch hook runs per order in a savepoint, before the batch hook: a raise
+  undoes that order's holds and its two rows are deleted; no one else's
+  work is redone. If ``order_reserve_batch`` refuses orders (out of stock),
+  everything written since the batch's savepoint is rolled back and the
+  writes are redone for the other orders (their pricing is kept; their
+  ``order_reserve`` runs again on a clean slate, its buffered timeline
+  entries and events dropped). So nothing of a refused
+  order is written, and every client gets what placing its order alone would
+  have answered: 201 with its order, or its own error and code.
+- **Idempotency.** Two requests with the same ``Idempotency-Key`` in one
+  batch: the second waits for the next batch, where it finds the first's
+  stored answer (or, if the first failed, is placed itself). A key stored by
+  a concurrent writer meanwhile rolls back that order alone, which then
+  answers with the stored reply as before.
+
+The savepoints are sent straight to the driver (``SAVEPOINT mc_order`` before
+each order, ``SAVEPOINT mc_batch`` before the batch's writes) and never
+released: ``ROLLBACK TO`` goes back to the most recent one of a name, and
+the commit ends them all, which saves a round trip per order.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from . import fast, pricing, tracing
+from . import tables as t
+from .context import OrderContext, PlacementIntent
+from .idempotency import Reply
+from .orders import LINE_KEYS, ORDER_KEYS, _line_row, _order_row, placed_payload
+
+if TYPE_CHECKING:
+    from .orders import OrderService
+    from .schemas import OrderView, PlaceOrder
+    from .types import Adjustment, Line, Order, Principal
+
+
+class _Job:
+    """One waiting placement: what to place, and (once done) its answer or error."""
+
+    __slots__ = (
+        "applied",
+        "body",
+        "context",
+        "ctx",
+        "done",
+        "error",
+        "lead",
+        "lines",
+        "mark",
+        "order",
+        "original",
+        "principal",
+        "reply",
+        "retry",
+        "view",
+    )
+
+    def __init__(self, principal: Principal, order: Order, lines: list[Line], reply: Reply) -> None:
+        self.principal = principal
+        self.order = order
+        self.lines = lines
+        self.reply = reply
+        # The caller's context variables (request facts, log bindings): its hooks run in them.
+        self.context = contextvars.copy_context()
+        self.done = threading.Event()
+        self.lead = False
+        self.retry = False
+        self.error: BaseException | None = None
+        self.ctx: OrderContext | None = None
+        self.view: OrderView | None = None
+        self.body = b""
+        self.applied: list[Adjustment] = []
+        self.original: list[Adjustment] = []
+        self.mark: tuple[Any, ...] = ()
+
+    # -- after pricing: what a re-run of the batch's writes must start from --------
+
+    def remember(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        self.original = [msgspec.structs.replace(a) for a in self.applied]
+        self.mark = (
+            len(ctx._events),
+            len(ctx._timeline),
+            len(ctx._after_commit),
+            dict(ctx._changes),
+            dict(ctx.stash),
+            self.order.hold,
+            dict(self.order.extra),
+        )
+
+    def restore(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        events, timeline, after, changes, stash, hold, extra = self.mark
+        del ctx._events[events:], ctx._timeline[timeline:], ctx._after_commit[after:]
+        ctx._changes, ctx.stash = dict(changes), dict(stash)
+        self.order.hold, self.order.extra = hold, dict(extra)
+        if ctx._session is not None:
+            ctx._session.close()
+            ctx._session = None
+        self.order.id = None
+        for line in self.lines:
+            line.id = None
+        self.applied = [msgspec.structs.replace(a) for a in self.original]
+        self.view = None
+
+
+class _Drop(Exception):
+    """Orders of the batch refused after the per-order stages: (job, error) pairs."""
+
+    def __init__(self, failed: list[tuple[_Job, Exception]]) -> None:
+        super().__init__(f"{len(failed)} order(s) refused")
+        self.failed = failed
+
+
+class Combiner:
+    """Places orders, combining those that wait for the writer together (see the module)."""
+
+    def __init__(self, orders: OrderService, *, max_batch: int, writer: str = "caller") -> None:
+        self.orders = orders
+        self.max_batch = max_batch
+        self.writer = writer
+        self._mutex = threading.Lock()
+        self._queue: deque[_Job] = deque()
+        self._busy = False
+        # writer = "thread": one thread per process drains the queue (measured, see docs/benchmarks.md).
+        self._wake = threading.Condition(self._mutex)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        calls = orders.calls
+        # Centers with the combined-writes hook are left out of the per-order order_reserve.
+        self._batch_centers = calls.implementers("order_reserve_batch")
+        self._reserve_each = calls.excluding("order_reserve", self._batch_centers)
+        self._per_order = [c for c in calls.implementers("order_reserve") if c not in self._batch_centers]
+        db = orders.db
+        self._insert_orders = fast.MultiRowInsert(t.orders, ORDER_KEYS, db, ("id",))
+        self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, db, ("id", "order_id", "line_no"))
+        # Figures for tests and the bench: batches run and orders in them.
+        self.batches = 0
+        self.combined = 0
+
+    # -- the queue -------------------------------------------------------------------
+
+    def __call__(
+        self, principal: Principal, order: Order, lines: list[Line], reply: Reply
+    ) -> tuple[OrderContext, OrderView, bytes]:
+        while True:
+            job = _Job(principal, order, lines, reply)
+            self._submit(job)
+            if not job.retry:
+                break
+        if job.error is not None:
+            raise job.error
+        assert job.ctx is not None and job.view is not None
+        return job.ctx, job.view, job.body
+
+    def together(
+        self, placements: Sequence[tuple[Principal, PlaceOrder]]
+    ) -> list[tuple[OrderView, bytes] | BaseException]:
+        """Place ``placements`` as one batch, in this order, as if they had arrived together.
+
+        For bulk imports, tests and the bench; it runs beside the queue, as
+        another worker process would. Each item's answer, or its error.
+        """
+        out: list[tuple[OrderView, bytes] | BaseException] = []
+        jobs: list[tuple[int, _Job]] = []
+        for i, (principal, req) in enumerate(placements):
+            try:
+                order, lines = self.orders._new_order(principal, req)
+            except Exception as exc:
+                out.append(exc)
+                continue
+            out.append(RuntimeError("not placed"))
+            jobs.append((i, _Job(principal, order, lines, Reply())))
+        batch = [job for _, job in jobs]
+        try:
+            self._run(batch)
+        except Exception as exc:
+            for job in batch:
+                job.error, job.view = job.error or exc, None
+        for i, job in jobs:
+            if job.error is not None or job.ctx is None or job.view is None:
+                out[i] = job.error or RuntimeError("not placed")
+            else:
+                self.orders.metrics.orders_placed.inc()
+                self.orders.committed(job.ctx)
+                out[i] = (job.view, job.body)
+        return out
+
+    def _submit(self, job: _Job) -> None:
+        if self.writer == "thread":
+            self._hand_to_writer(job)
+            return
+        with self._mutex:
+            if self._busy:
+                self._queue.append(job)
+            else:
+                self._busy = job.lead = True
+        if not job.lead:
+            job.done.wait()
+            if not job.lead:
+                return  # placed (or refused) in another thread's batch
+        batch = [job]
+        with self._mutex:
+            while self._queue and len(batch) < self.max_batch:
+                batch.append(self._queue.popleft())
+        try:
+            self._run(batch)
+        except BaseException as exc:
+            # The transaction itself failed (commit, connection, lock): nothing was written.
+            for each in batch:
+                if not each.retry:
+                    each.error = each.error or exc
+                    each.view = None
+        finally:
+            with self._mutex:
+                following = self._queue.popleft() if self._queue else None
+                if following is None:
+                    self._busy = False
+            for each in batch[1:]:
+                each.done.set()
+            if following is not None:
+                following.lead = True
+                following.done.set()
+
+    # -- writer = "thread" ----------------------------------------------------------------
+
+    def _hand_to_writer(self, job: _Job) -> None:
+        with self._wake:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._drain, name="mallcore-writer", daemon=True)
+                self._thread.start()
+            self._queue.append(job)
+            self._wake.notify()
+        job.done.wait()
+
+    def _drain(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if self._closed and not self._queue:
+                    return
+                batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+            try:
+                self._run(batch)
+            except BaseException as exc:
+                for each in batch:
+                    if not each.retry:
+                        each.error, each.view = each.error or exc, None
+            finally:
+                for each in batch:
+                    each.done.set()
+
+    def close(self) -> None:
+        """Stop the writer thread (writer = "thread") once its queue is empty."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self, batch: list[_Job]) -> None:
+        # Two requests with one Idempotency-Key: the later waits for the next batch.
+        seen: set[tuple[str, str]] = set()
+        jobs: list[_Job] = []
+        for job in batch:
+            claim = job.reply.claim
+            if claim is not None:
+                if (claim.subject, claim.key) in seen:
+                    job.retry = True
+                    continue
+                seen.add((claim.subject, claim.key))
+            jobs.append(job)
+        if len(jobs) == 1:
+            job = jobs[0]
+            try:
+                job.ctx, job.view, job.body = self.orders.place_alone(
+                    job.principal, job.order, job.lines, job.reply
+                )
+            except Exception as exc:
+                job.error = exc
+            return
+        self.batches += 1
+        self.combined += len(jobs)
+        with tracing.stage_span("place"), self.orders.db.transaction() as conn:
+            priced: list[_Job] = []
+            for job in jobs:
+                self._sql(conn, "SAVEPOINT mc_order")
+                try:
+                    job.context.run(self._price, conn, job)
+                except Exception as exc:
+                    self._sql(conn, "ROLLBACK TO SAVEPOINT mc_order")
+                    job.error = exc
+                else:
+                    job.remember()
+                    priced.append(job)
+            self._write(conn, priced)
+
+    # -- one order's per-order stages --------------------------------------------------
+
+    def _price(self, conn: sa.Connection, job: _Job) -> None:
+        orders = self.orders
+        ctx = job.ctx = orders.context("place", job.order, conn, job.principal, job.lines)
+        orders.calls.order_pre_validate(ctx=ctx)
+        orders.calls.order_price(ctx=ctx)
+        job.applied = pricing.price(job.order, job.lines, ctx.adjustments)
+
+    # -- the batch's writes ------------------------------------------------------------
+
+    def _write(self, conn: sa.Connection, jobs: list[_Job]) -> None:
+        """Write ``jobs``; refused orders are dropped and the rest written again."""
+        while jobs:
+            self._sql(conn, "SAVEPOINT mc_batch")
+            try:
+                self._write_once(conn, jobs)
+                return
+            except _Drop as drop:
+                self._sql(conn, "ROLLBACK TO SAVEPOINT mc_batch")
+                for job, error in drop.failed:
+                    job.error = error
+                jobs = [j for j in jobs if j.error is None]
+                for job in jobs:
+                    job.restore()
+            except Exception as exc:
+                # Not one order's fault that we can tell: write them one at a time.
+                self._sql(conn, "ROLLBACK TO SAVEPOINT mc_batch")
+                jobs = [j for j in jobs if j.error is None]
+                if len(jobs) == 1:
+                    jobs[0].error = exc
+                    return
+                for job in jobs:
+                    job.restore()
+                    self._write(conn, [job])
+                return
+
+    def _write_once(self, conn: sa.Connection, jobs: list[_Job]) -> None:
+        orders = self.orders
+        # Orders, then lines: one statement each. Ids come from a sequence (or
+        # SQLite's rowid) in VALUES order, whatever order RETURNING lists them in.
+        ids: list[int] = sorted(
+            row[0]
+            for row in self._insert_orders.execute(conn, [_order_row(j.order, j.applied) for j in jobs]).rows
+        )
+        for job, order_id in zip(jobs, ids, strict=True):
+            job.order.id = order_id
+        returned = self._insert_lines.execute(
+            conn,
+            [
+                _line_row(order_id, line)
+                for job, order_id in zip(jobs, ids, strict=True)
+                for line in job.lines
+            ],
+        )
+        line_ids = {(order_id, line_no): line_id for line_id, order_id, line_no in returned.rows}
+        for job in jobs:
+            for line in job.lines:
+                line.id = line_ids[(job.order.id, line.line_no)]
+
+        if self._per_order:
+            # order_reserve of the centers without the batch hook, each order in a savepoint:
+            # a raise undoes that order's holds and its two rows, and no one else's (their
+            # order_reserve is not called again: a center may count outside the database).
+            failed: list[_Job] = []
+            for job in jobs:
+                self._sql(conn, "SAVEPOINT mc_reserve")
+                try:
+                    job.context.run(self._reserve_each, ctx=job.ctx)
+                except Exception as exc:
+                    self._sql(conn, "ROLLBACK TO SAVEPOINT mc_reserve")
+                    job.error = exc
+                    failed.append(job)
+            if failed:
+                gone = [job.order.id for job in failed]
+                conn.execute(t.order_lines.delete().where(t.order_lines.c.order_id.in_(gone)))
+                conn.execute(t.orders.delete().where(t.orders.c.id.in_(gone)))
+                jobs = [job for job in jobs if job.error is None]
+                if not jobs:
+                    return
+        if self._batch_centers:
+            intents = [PlacementIntent(job.ctx, i) for i, job in enumerate(jobs)]  # type: ignore[arg-type]
+            orders.calls.order_reserve_batch(conn=conn, intents=intents)
+            refused = [(jobs[i.arrival], i.error) for i in intents if i.error is not None]
+            if refused:
+                raise _Drop(refused)
+        for job in jobs:
+            ctx = job.ctx
+            assert ctx is not None and job.order.id is not None
+            by_no = {line.line_no: line.id for line in job.lines}
+            for adj in job.applied:
+                adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
+                adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}  # type: ignore[misc]
+            job.context.run(self._announce, conn, job)
+        try:
+            orders.idempotency.record_many(conn, [j.reply for j in jobs])
+        except IntegrityError as exc:
+            # A concurrent request with the same key committed first: that order alone goes.
+            self._sql(conn, "ROLLBACK TO SAVEPOINT mc_batch")
+            self._sql(conn, "SAVEPOINT mc_batch")
+            claims = [j.reply.claim for j in jobs if j.reply.claim is not None]
+            stored = orders.idempotency.stored_keys(conn, claims)
+            lost = [j for j in jobs if j.reply.claim and (j.reply.claim.subject, j.reply.claim.key) in stored]
+            if not lost:
+                raise
+            raise _Drop([(j, exc) for j in lost]) from exc
+        first, *rest = (j.ctx for j in jobs)
+        orders.finish(first, *rest)  # type: ignore[arg-type]
+
+    def _announce(self, conn: sa.Connection, job: _Job) -> None:
+        """The order's placed event and its answer (encoded, stored with the batch's)."""
+        ctx, order, lines = job.ctx, job.order, job.lines
+        assert ctx is not None
+        ctx.emit("order.placed", placed_payload(order, lines))
+        job.view = self.orders.views.render(order, lines, job.applied, conn=conn)
+        job.body = job.reply.encode(job.view, 201)
+
+    def _sql(self, conn: sa.Connection, statement: str) -> None:
+        """A savepoint statement, straight to the driver (see the module docstring)."""
+        db = self.orders.db
+        if db.counters:
+            db.note_statement(statement, False)
+        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()

@@ -1,0 +1,367 @@
+"""Combined placements (group commit): each client gets its own answer, as if placed alone.
+
+A batch is made deterministic with a gate: the first order stops in its
+``order_pre_validate`` while it leads the writer, the others queue behind it
+(checked on the combiner's queue), and once the gate opens they are placed
+together as one batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mallcore.kernel import Center, Principal, Rejected, hookimpl
+from mallcore.kernel import tables as kt
+from mallcore.kernel.schemas import LineIn, PlaceOrder
+from tests.plugins.wms.helpers import Shop, address, check_invariants, live_by_order
+
+md = sa.MetaData()
+marks = sa.Table(
+    "tester_marks",
+    md,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("order_id", sa.Integer),
+    sa.Column("note", sa.String(40)),
+)
+
+
+class Gate(Center):
+    """Holds the order whose note is ``gate`` in order_pre_validate until opened."""
+
+    name = "gate"
+    after = ("catalog",)
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.open = threading.Event()
+
+    @hookimpl
+    def order_pre_validate(self, ctx: Any) -> None:
+        if ctx.order.extra.get("note") == "gate":
+            self.entered.set()
+            assert self.open.wait(20)
+
+
+class PerOrderCenter(Center):
+    """A third-party center written for per-order placement: writes a row for every
+    order in order_reserve, then refuses or raises by the order's note."""
+
+    name = "tester"
+    after = ("catalog", "payment")
+    tables = md
+
+    @hookimpl
+    def order_pre_validate(self, ctx: Any) -> None:
+        if ctx.order.extra.get("note") == "blocked":
+            raise Rejected("customer is blocked", code="customer_blocked")
+
+    @hookimpl
+    def order_reserve(self, ctx: Any) -> None:
+        note = ctx.order.extra.get("note", "")
+        ctx.conn.execute(marks.insert().values(order_id=ctx.order.id, note=note))
+        ctx.timeline("tester.reserved", "reserved", zh="已预留")
+        ctx.emit("tester.reserved", {})
+        if note == "no-coupon":
+            raise Rejected("the coupon is used up", code="coupon_unavailable")
+        if note == "boom":
+            raise RuntimeError("tester fails for this order")
+
+
+def gated_shop(mallcore: Any, units: int = 100, extra: tuple[Any, ...] = ()) -> tuple[Shop, Gate]:
+    gate = Gate()
+    shop = Shop(
+        mallcore,
+        skus=[("HOT", 500, 0), ("TEE", 1999, 0)],
+        warehouses=[("SH", "310000")],
+        extra=(gate, *extra),
+    )
+    shop.inbound("SH", "HOT", units)
+    shop.inbound("SH", "TEE", 1000)
+    return shop, gate
+
+
+def body(lines: dict[str, int], note: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "shop": "s1",
+        "lines": [{"sku": s, "quantity": q} for s, q in lines.items()],
+        "address": address(),
+    }
+    if note:
+        out["note"] = note
+    return out
+
+
+def in_one_batch(
+    shop: Shop, gate: Gate, requests: list[tuple[Any, dict[str, Any], dict[str, str]]]
+) -> list[Any]:
+    """Place ``requests`` (client, body, headers) as one batch, in this order of arrival."""
+    combiner = shop.kernel.combiner
+    assert combiner is not None
+    gate.entered.clear()
+    gate.open.clear()
+    first = threading.Thread(target=lambda: shop.alice.post("/orders", json=body({"TEE": 1}, "gate")))
+    first.start()
+    assert gate.entered.wait(20)
+    replies: list[Any] = [None] * len(requests)
+
+    def send(i: int, client: Any, data: dict[str, Any], headers: dict[str, str]) -> None:
+        replies[i] = client.post("/orders", json=data, headers=headers)
+
+    threads = []
+    for i, (client, data, headers) in enumerate(requests):
+        th = threading.Thread(target=send, args=(i, client, data, headers))
+        th.start()
+        threads.append(th)
+        deadline = time.monotonic() + 20
+        while len(combiner._queue) < i + 1:
+            assert time.monotonic() < deadline, "the request never reached the writer's queue"
+            time.sleep(0.002)
+    batches = combiner.batches
+    gate.open.set()
+    first.join()
+    for th in threads:
+        th.join()
+    assert combiner.batches == batches + 1, "the waiting requests were not placed as one batch"
+    return replies
+
+
+def statements(kernel: Any, fn: Any) -> list[str]:
+    with kernel.db.count_statements(keep=True) as counter:
+        fn()
+    return counter.statements
+
+
+def test_hook_order_reserve_batch_takes_a_batchs_stock_in_one_update_per_sku(mallcore):
+    shop, gate = gated_shop(mallcore)
+    buyers = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(6)]
+    seen: list[str] = []
+    replies = []
+    seen = statements(
+        shop.kernel,
+        lambda: replies.extend(
+            in_one_batch(shop, gate, [(c, body({"HOT": 2, "TEE": 1}), {}) for c in buyers])
+        ),
+    )
+    assert [r.status_code for r in replies] == [201] * 6
+    # The batch: one multi-row INSERT of orders, one of lines, one conditional UPDATE per SKU.
+    batch = seen[seen.index(next(s for s in seen if s.startswith("SAVEPOINT mc_batch"))) :]
+    assert sum(s.startswith("INSERT INTO orders") for s in batch) == 1
+    assert sum(s.startswith("INSERT INTO order_lines") for s in batch) == 1
+    assert sum(s.startswith("UPDATE wms_stock") for s in batch) == 1  # an executemany over the two SKUs
+    assert shop.stock()[("HOT", "SH")]["reserved"] == 12
+    for r in replies:
+        held = shop.wms_order(r.json()["id"])
+        assert held["reservations"] and {x["sku"] for x in held["reservations"]} == {"HOT", "TEE"}
+    check_invariants(shop.kernel)
+
+
+def test_a_batch_that_outgrows_the_stock_serves_the_earliest_arrivals(mallcore):
+    shop, gate = gated_shop(mallcore, units=5)
+    buyers = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(5)]
+    wants = [2, 2, 2, 1, 1]  # 5 units: 2 + 2 fit, the third (2) does not, then 1 fits, the last does not
+    replies = in_one_batch(
+        shop, gate, [(c, body({"HOT": q}), {}) for c, q in zip(buyers, wants, strict=True)]
+    )
+    assert [r.status_code for r in replies] == [201, 201, 409, 201, 409]
+    refused = replies[2].json()
+    assert refused["code"] == "out_of_stock" and "wanted 2, available 1" in refused["detail"]
+    assert replies[4].json()["code"] == "out_of_stock"
+    assert shop.stock()[("HOT", "SH")] == {
+        "on_hand": 5,
+        "reserved": 5,
+        "available": 0,
+        "b_grade": 0,
+        "quarantine": 0,
+    }
+    placed = {r.json()["id"] for r in replies if r.status_code == 201}
+    held = {order_id for order_id, _ in live_by_order(shop.kernel).items()}
+    assert placed <= held and len(held) == len(placed) + 1  # and the gate's order
+    check_invariants(shop.kernel)
+
+
+@pytest.mark.parametrize("writer", ["caller", "thread"])
+def test_a_mixed_batch_commits_exactly_the_orders_that_succeed(mallcore, writer):
+    """Success, a pre-validate refusal, out of stock, a coupon refusal in order_reserve and a
+    center that raises for one order mid-batch: each client gets its own answer, and
+    nothing of a refused order is written."""
+    shop, gate = gated_shop(mallcore, units=3, extra=(PerOrderCenter,))
+    shop.kernel.combiner.writer = writer  # the requests' own threads, or one writer thread
+    c = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(8)]
+    replies = in_one_batch(
+        shop,
+        gate,
+        [
+            (c[0], body({"HOT": 1}), {}),
+            (c[1], body({"HOT": 1}, "blocked"), {}),
+            (c[2], body({"NOPE": 1}), {}),
+            (c[3], body({"HOT": 1}, "no-coupon"), {}),
+            (c[4], body({"HOT": 1}, "boom"), {}),
+            (c[5], body({"HOT": 2}), {}),  # 2 left after c[0]: fits
+            (c[6], body({"HOT": 1}), {}),  # none left
+            (c[7], body({"TEE": 3}), {}),
+        ],
+    )
+    codes = [(r.status_code, r.json().get("code") if r.status_code != 201 else None) for r in replies]
+    assert codes == [
+        (201, None),
+        (422, "customer_blocked"),
+        (422, "sku_unknown"),
+        (422, "coupon_unavailable"),
+        (500, codes[4][1]),
+        (201, None),
+        (409, "out_of_stock"),
+        (201, None),
+    ]
+    placed = [r.json()["id"] for r in replies if r.status_code == 201]
+    with shop.kernel.db.transaction(write=False) as conn:
+        rows = conn.execute(sa.select(kt.orders.c.id, kt.orders.c.extra)).all()
+        batch_orders = {oid for oid, extra in rows if not extra}
+        assert set(placed) <= batch_orders
+        assert not any(extra and extra.get("note") in ("blocked", "no-coupon", "boom") for _, extra in rows)
+        marked = set(conn.execute(sa.select(marks.c.order_id).where(marks.c.note == "")).scalars())
+        assert set(placed) <= marked
+        assert not conn.execute(sa.select(marks.c.id).where(marks.c.note.in_(["no-coupon", "boom"]))).first()
+        events = conn.execute(sa.select(kt.outbox.c.order_id, kt.outbox.c.topic)).all()
+        placed_events = {oid for oid, topic in events if topic == "order.placed"}
+        assert set(placed) <= placed_events
+        known = set(conn.execute(sa.select(kt.orders.c.id)).scalars())
+        assert {oid for oid, _ in events} <= known
+        lines_of = conn.execute(sa.select(kt.order_lines.c.order_id)).scalars().all()
+        assert set(lines_of) == known
+        timeline = (
+            conn.execute(
+                sa.select(kt.order_timeline.c.order_id).where(kt.order_timeline.c.kind == "tester.reserved")
+            )
+            .scalars()
+            .all()
+        )
+        # One entry per placed order: the re-run after a refusal dropped the first round's.
+        assert sorted(t for t in timeline if t in placed) == sorted(placed)
+    for r in replies:
+        if r.status_code == 201:
+            order = shop.order(r.json()["id"])
+            assert order["total"] == r.json()["total"] and order["lines"] == r.json()["lines"]
+    assert shop.stock()[("HOT", "SH")]["reserved"] == 3
+    assert set(live_by_order(shop.kernel)) >= set(placed)
+    check_invariants(shop.kernel)
+
+
+def test_two_identical_idempotency_keys_in_one_batch_make_one_order(mallcore):
+    shop, gate = gated_shop(mallcore)
+    key = {"Idempotency-Key": "same-key"}
+    other = mallcore.client(shop.kernel, "customer", "bob")
+    replies = in_one_batch(
+        shop,
+        gate,
+        [
+            (shop.alice, body({"HOT": 1}), key),
+            (other, body({"HOT": 1}), {}),
+            (shop.alice, body({"HOT": 1}), key),
+        ],
+    )
+    assert [r.status_code for r in replies] == [201, 201, 201]
+    assert replies[0].json() == replies[2].json()
+    assert replies[2].headers.get("Idempotent-Replayed") == "true"
+    assert "Idempotent-Replayed" not in replies[0].headers
+    with shop.kernel.db.transaction(write=False) as conn:
+        extras = conn.execute(sa.select(kt.orders.c.extra).where(kt.orders.c.customer == "alice")).scalars()
+        alice = sum(1 for extra in extras if not extra)
+    assert alice == 1
+    assert shop.stock()[("HOT", "SH")]["reserved"] == 2
+
+
+def test_the_example_center_works_unchanged_with_combining(mallcore):
+    from mallcore_fee import FeeCenter, charges
+
+    shop, gate = gated_shop(mallcore, extra=(FeeCenter,))
+    buyers = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(4)]
+    replies = in_one_batch(shop, gate, [(c, body({"TEE": 1}), {}) for c in buyers])
+    assert [r.status_code for r in replies] == [201] * 4
+    fee = shop.kernel.centers["fee"].settings.amount
+    assert all(r.json()["total"] == 1999 + fee for r in replies)
+    with shop.kernel.db.transaction(write=False) as conn:
+        charged = set(conn.execute(sa.select(charges.c.order_id)).scalars())
+    assert {r.json()["id"] for r in replies} <= charged
+
+
+def test_combining_is_on_by_default_and_config_turns_it_off(mallcore):
+    on = mallcore.kernel()
+    assert on.combiner is not None and on.combining()["enabled"] is True
+    assert on.combining()["max_batch"] == 32
+    off = mallcore.kernel(config={"orders": {"combine": {"enabled": False}}})
+    assert off.combiner is None and off.orders.combined is None
+    assert off.combining()["enabled"] is False
+    shop = Shop(mallcore, skus=[("HOT", 500, 0)], warehouses=[("SH", "310000")])
+    assert shop.kernel.combining()["batch_hook"] == ["wms"]
+
+
+def test_a_lone_order_is_placed_at_once_without_a_savepoint(mallcore):
+    shop, _ = gated_shop(mallcore)
+    seen = statements(shop.kernel, lambda: shop.placed({"HOT": 1}))
+    assert not any(s.startswith("SAVEPOINT") for s in seen)
+    assert shop.kernel.combiner.batches == 0
+
+
+# -- combined and one by one give the same result ---------------------------------------
+
+STOCK = {"HOT": 6, "TEE": 9, "CAP": 3}
+order_lines = st.dictionaries(
+    st.sampled_from(["HOT", "TEE", "CAP", "NOPE"]), st.integers(1, 4), min_size=1, max_size=3
+)
+placements = st.lists(st.tuples(st.sampled_from(["ann", "bob", "cy"]), order_lines), min_size=1, max_size=12)
+
+
+def stocked(mallcore: Any) -> Shop:
+    from mallcore_fee import FeeCenter
+
+    shop = Shop(
+        mallcore,
+        skus=[("HOT", 500, 0), ("TEE", 1999, 0), ("CAP", 2500, 0)],
+        warehouses=[("SH", "310000")],
+        extra=(FeeCenter,),
+    )
+    for sku, units in STOCK.items():
+        shop.inbound("SH", sku, units)
+    return shop
+
+
+def outcome(answer: Any) -> Any:
+    if isinstance(answer, BaseException):
+        return (getattr(answer, "status", 500), getattr(answer, "code", type(answer).__name__))
+    view = answer[0]
+    lines = [(line.sku, line.quantity, line.unit_price, line.total) for line in view.lines]
+    adjustments = [(a.source, a.amount, a.code) for a in view.adjustments]
+    return (201, view.customer, view.total, lines, adjustments)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(placements)
+def test_placing_combined_or_one_by_one_gives_the_same_orders_totals_and_stock(mallcore, wanted):
+    requests = [
+        (
+            Principal(customer, frozenset({"customer"})),
+            PlaceOrder(shop="s1", lines=[LineIn(sku=s, quantity=q) for s, q in lines.items()]),
+        )
+        for customer, lines in wanted
+    ]
+    alone, combined = stocked(mallcore), stocked(mallcore)
+    one_by_one = []
+    for principal, req in requests:
+        try:
+            one_by_one.append(alone.kernel.orders.place(principal, req))
+        except Exception as exc:
+            one_by_one.append(exc)
+    assert combined.kernel.combiner is not None
+    together = combined.kernel.combiner.together(requests)
+    assert [outcome(a) for a in together] == [outcome(a) for a in one_by_one]
+    assert combined.stock() == alone.stock()
+    check_invariants(combined.kernel)
+    placed = [a[0].id for a in together if not isinstance(a, BaseException)]
+    assert set(live_by_order(combined.kernel)) == set(placed)
