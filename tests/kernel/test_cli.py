@@ -209,3 +209,18 @@ def test_centers_says_whether_placements_are_combined_and_config_turns_it_off(tm
     off = run("--config", off_config, "centers")
     assert "combined placements ([orders.combine]): off" in off.output
     assert json.loads(run("--config", off_config, "centers", "--json").output)["combine"]["enabled"] is False
+
+
+def test_the_demo_seeds_with_every_first_party_center_on(tmp_path, monkeypatch):
+    # what `scripts/demo` runs: every center's demo data, twice (a restart seeds nothing twice)
+    from mallcore.kernel.config import FIRST_PARTY_CENTERS
+
+    monkeypatch.delenv("MALLCORE_HTTP__BASE_URL", raising=False)
+    monkeypatch.delenv("MALLCORE_CENTERS__TMS__SANDBOX_ROUTES", raising=False)
+    config = write_config(tmp_path, list(FIRST_PARTY_CENTERS))
+    first = run("--config", config, "demo", "--no-serve")
+    assert first.exit_code == 0, first.output
+    for center in ("risk", "promotion", "membership", "console", "refund"):
+        assert f"  {center}: " in first.output
+    again = run("--config", config, "demo", "--no-serve")
+    assert again.exit_code == 0, again.output

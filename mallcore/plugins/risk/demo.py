@@ -77,7 +77,7 @@ def seed(center: RiskCenter, kernel: Kernel, demo: Any) -> None:
                 add_entry(conn, staff, ListIn(kind=kind, value=value, action=action, reason=reason))  # type: ignore[arg-type]
     center.changed("lists")
     center.changed("rules")
-    token = kernel.auth.issue_token(staff.subject, ["risk"], None, label="demo")
+    token = kernel.auth.issue_token(staff.subject, ["risk"], None, label="demo", platform=True)
     demo.notes.append(
         f"risk: {len(RULES)} rules (GET /risk/rules) and {len(LISTS)} list entries, e.g. customer 'mallory' "
         "and IP 203.0.113.66 blocked; orders from a new account of ¥1000 or more wait in GET /risk/reviews"
