@@ -26,8 +26,6 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import jwt
 import limits
-import limits.storage
-import limits.strategies
 import sqlalchemy as sa
 import structlog
 from litestar.di import NamedDependency
@@ -35,8 +33,10 @@ from litestar.di import NamedDependency
 from . import facts, signing
 from . import tables as t
 from .access import scope_problem
+from .config import LimitsConfig
 from .errors import ConfigError, TooManyAttempts, Unauthenticated
 from .hookspecs import hookimpl
+from .ratelimits import Limiter
 from .types import ROLES, Principal, utcnow
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Auth:
         keys: Callable[[str], signing.Keyring],
         link_days: int = 90,
         legacy_links: bool = True,
-        limits_storage: str = "memory://",
+        limiter: Callable[[], Limiter] | None = None,
     ) -> None:
         self.config = config
         self.db = db
@@ -98,8 +98,8 @@ class Auth:
             self._bad_token_rate = limits.parse(config.bad_token_limit)
         except ValueError as exc:
             raise ConfigError(f"{source}: config key 'auth.bad_token_limit': {exc}") from None
-        self._limits_storage = limits_storage
-        self._bad_tokens: limits.strategies.RateLimiter | None = None
+        # the kernel's limiter (made on first use: only failures are counted)
+        self._limiter = limiter or (lambda: Limiter(LimitsConfig()))
         # clients refused until (monotonic time), learnt from the shared counts
         self._blocked: dict[str, float] = {}
         self.static: dict[str, Principal] = {
@@ -124,13 +124,6 @@ class Auth:
 
     # -- tokens -------------------------------------------------------------
 
-    def _limiter(self) -> limits.strategies.RateLimiter:
-        if self._bad_tokens is None:
-            self._bad_tokens = limits.strategies.MovingWindowRateLimiter(
-                limits.storage.storage_from_string(self._limits_storage, key_prefix="mallcore-auth")
-            )
-        return self._bad_tokens
-
     def _client(self) -> str:
         current = facts.current()
         return current.ip if current is not None and current.ip else "unknown"
@@ -149,19 +142,15 @@ class Auth:
     def _count_failure(self, client: str) -> None:
         """Count a failed attempt in the shared storage (only failures talk to it); past the
         limit, the client is refused here until its window frees up."""
-        try:
-            limiter, rate = self._limiter(), self._bad_token_rate
-            if limiter.hit(rate, "bad-token", client):
-                return
-            reset = limiter.get_window_stats(rate, "bad-token", client).reset_time
-        except Exception as exc:  # the storage is down: fail open, as the request limits do
-            log.warning("auth.limit_storage_failed", error=str(exc))
+        # the storage being down lets the attempt through, as the request limits do
+        wait = self._limiter().hit("bad-token", client, [self._bad_token_rate])
+        if wait is None:
             return
         if len(self._blocked) >= 10_000:
             now = time.monotonic()
             for stale in [c for c, until in self._blocked.items() if until <= now]:
                 del self._blocked[stale]
-        self._blocked[client] = time.monotonic() + max(1.0, reset - time.time())
+        self._blocked[client] = time.monotonic() + wait
         self._refuse_if_blocked(client)
 
     def resolve(self, token: str, request: Request[Any, Any, Any] | None = None) -> Principal:

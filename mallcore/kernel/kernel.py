@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import pluggy
@@ -41,6 +42,7 @@ from .plugins import (
     make_plugin_manager,
     order_centers,
 )
+from .ratelimits import Limiter
 from .refunds import RefundService
 from .schemas import OrderView
 from .shops import ShopService
@@ -79,7 +81,7 @@ class Kernel:
             keys=self.keyring,
             link_days=config.secrets.tracking_link_days,
             legacy_links=not config.secrets.tracking,
-            limits_storage=config.http.limits.storage,
+            limiter=lambda: self.limiter,
         )
         self.pm: pluggy.PluginManager = make_plugin_manager(
             list(self.centers.values()), internal=[("mallcore.identity", DefaultIdentity(self.auth))]
@@ -263,6 +265,12 @@ class Kernel:
                         ).scalar_one()
             self._secret = value
         return self._secret
+
+    @cached_property
+    def limiter(self) -> Limiter:
+        """The rate-limit counters (``[http.limits]`` storage), made on first use and shared
+        by the request limits and the failed-token limit."""
+        return Limiter(self.config.http.limits)
 
     def tracking_url(self, order_id: int) -> str:
         base = self.config.http.base_url.rstrip("/")
