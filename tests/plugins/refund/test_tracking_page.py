@@ -386,15 +386,51 @@ def test_the_return_waybill_is_expected_where_the_customer_was_told_to_send_it(m
     )
     assert r.status_code == 201, r.text
     case = _open_case(stack, order, "return_refund", order["lines"][0])
+    assert case["return_parcel"] is None  # nothing is to come back before the merchant agrees
     approved = stack.merchant.post(f"/after-sales/{case['id']}/approve").json()
     assert approved["return_address"]["warehouse"] == "BJ"
+    # from approval on the return parcel is expected: where, by when, waiting for the waybill
+    expected = {
+        "status": "awaiting_waybill",
+        "warehouse": "BJ",
+        "carrier": None,
+        "tracking_no": None,
+        "phone": "",
+        "return_by": approved["return_by"],
+    }
+    assert approved["return_by"] is not None and approved["return_parcel"] == expected
+    assert stack.alice.get(f"/after-sales/{case['id']}").json()["return_parcel"] == expected
+    listed = stack.alice.get(f"/orders/{order['id']}").json()["extra"]["after_sales"]
+    assert [c["return_parcel"] for c in listed] == [expected]
+    path, token = _url(stack.alice.get(f"/orders/{order['id']}").json())
+    nobody = stack.kit.client(stack.kernel, None)
+    for lang, words in (("en", "Return parcel Waiting for you to ship it"), ("zh", "退货包裹 待寄出")):
+        html = nobody.get(path, params={"token": token}, headers={"Accept-Language": lang}).text
+        assert words in _text(_card(html, f"case-{case['id']}")), lang
     r = stack.alice.post(
         f"/after-sales/{case['id']}/return-shipment",
         json={"carrier": "sandbox", "tracking_no": "SFRET0002", "phone": "13800000000"},
     )
     assert r.status_code == 200, r.text
     shipped = r.json()
-    assert shipped["return_parcel"]["warehouse"] == "BJ"
+    assert shipped["return_parcel"] == {
+        "status": "filed",
+        "warehouse": "BJ",
+        "carrier": "sandbox",
+        "tracking_no": "SFRET0002",
+        "phone": "13800000000",
+        "return_by": None,
+    }
+    # then the carrier's events follow it, on the case and in the order
+    stack.carrier_event("SFRET0002", "picked_up")
+    stack.carrier_event("SFRET0002", "in_transit", description="Left the Daxing hub")
+    moving = stack.alice.get(f"/after-sales/{case['id']}").json()["return_parcel"]
+    assert (moving["status"], moving["tracking_no"]) == ("in_transit", "SFRET0002")
+    parcels = stack.alice.get(f"/orders/{order['id']}").json()["extra"]["after_sale_parcels"]
+    assert [e["status"] for e in parcels[0]["events"]] == ["picked_up", "in_transit"]
+    html = nobody.get(path, params={"token": token}).text
+    card = _text(_card(html, f"case-{case['id']}"))
+    assert "Return parcel Sandbox Express SFRET0002 · In transit" in card and "Left the Daxing hub" in card
     # the address stays on the case; the deadline goes once the goods are on their way
     assert shipped["return_address"]["street"] == "京南物流基地 7 号库" and shipped["return_by"] is None
 
@@ -416,3 +452,29 @@ def test_a_pickup_window_reads_in_the_shops_time_zone(mallcore: Any) -> None:
     html = shop.kit.client(shop.kernel, None).get(path, params={"token": token}).text
     pickup = _text(_card(html, f"case-{case['id']}"))
     assert f"Pickup {local} 10:00 - 12:00" in pickup and "UTC" not in pickup
+
+
+def test_a_carrier_scan_just_after_a_case_step_is_shown_and_its_echoes_are_not(mallcore: Any) -> None:
+    stack = Stack(mallcore)
+    order = stack.delivered_order([("TEE-M", 1)])
+    case = _open_case(stack, order, "return_refund", order["lines"][0])
+    stack.merchant.post(f"/after-sales/{case['id']}/approve")
+    r = stack.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SFRET0003", "phone": "13800000000"},
+    )
+    assert r.status_code == 200, r.text
+    # the pickup scan moves the case (one event); the next scan lands well within 2 s of that step
+    stack.carrier_event("SFRET0003", "picked_up", description="Collected by courier Li")
+    started = time.monotonic()
+    stack.carrier_event("SFRET0003", "in_transit", description="Left the Qingpu hub")
+    assert time.monotonic() - started < 2
+    path, token = _url(stack.alice.get(f"/orders/{order['id']}").json())
+    html = stack.kit.client(stack.kernel, None).get(path, params={"token": token}).text
+    steps = re.findall(r'<div class="text">([^<]*)</div>', _card(html, f"case-{case['id']}"))
+    # the genuine scan shows, newest first; the scan that moved the case and the waybill TMS
+    # registered when the customer filed it are echoes of the case's steps: folded
+    assert "Left the Qingpu hub" in steps[0], steps
+    assert "The return parcel is on its way to the warehouse" in steps[1], steps
+    assert not any("Collected by courier Li" in s or "is being tracked" in s for s in steps), steps
+    assert sum("SFRET0003" in s for s in steps) == 2, steps  # the waybill step and the scan

@@ -73,7 +73,7 @@ class Cases:
         )
         self.returns = Returns(self.lifecycle, self.records, kernel.order_views, settings, kernel.config)
         self.receipt = Receipt(self.lifecycle, self.settlement, self.records, settings)
-        self.reading = Reading(self.records, self.settlement, kernel)
+        self.reading = Reading(self.records, self.settlement, kernel, settings.return_warehouse)
 
     def open(self, principal: Principal, req: OpenCase, *, lang: str, reply: Reply | None = None) -> CaseView:
         """Open a case in its order's stage; ``reply`` gets the 201 answer in the stage."""
