@@ -62,7 +62,9 @@ def _label(pairs: dict[str, tuple[str, str]], code: str | None, page: TrackingPa
 
 
 def address_lines(address: ReturnAddress) -> list[str]:
-    place = " ".join(p for p in (address.province, address.city, address.district) if p)
+    # (a municipality is its own province and city: 上海市 青浦区, not 上海市 上海市 青浦区)
+    parts = [p for p in (address.province, address.city, address.district) if p]
+    place = " ".join(p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1])
     return [f"{address.contact} {address.phone}".strip(), place, address.street]
 
 

@@ -243,22 +243,30 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
     en = Browser(tmp_path, "en-US,en")
     url = base + order["tracking_url"]
     card = f"#case-{case['id']}"
+
+    def shoot(stage: str) -> None:
+        """The page at this stage in both languages, at a phone's and a desktop's width."""
+        for browser, lang in ((zh, "zh"), (en, "en")):
+            for width in (420, 1280):
+                browser.open(url, width)
+                assert browser.fits(), (stage, lang, width)
+                browser.screenshot(f"{stage}-{lang}-{width}", width)
+
     try:
         # 1. approved: where to send the goods, and the deadline
         zh.open(url)
         assert "请在 7 天内寄回商品" in zh.text(f"{card} .step.latest")
         address = zh.text(f"{card} .fact.return-address")
         assert "寄回地址" in address and "售后组 张三 021-60001234" in address
-        assert "上海市 上海市 青浦区" in address and "华新镇华腾路 1288 号 3 号库" in address
+        assert "上海市 青浦区" in address and "上海市 上海市" not in address
+        assert "华新镇华腾路 1288 号 3 号库" in address
         assert zh.text(f"{card} .fact.ship-back-by").startswith("请在此前寄出")
-        assert zh.fits()
-        zh.screenshot("1-approved-zh-420", 420)
-        for width in (420, 1280):
-            en.open(url, width)
-            assert "Send to" in en.text(f"{card} .fact.return-address")
-            assert "Ship back by" in en.text(f"{card} .fact.ship-back-by")
-            assert en.fits()
-            en.screenshot(f"1-approved-en-{width}", width)
+        # the return parcel is expected from now on: waiting for the waybill
+        assert "待寄出,寄出后请填写运单号" in zh.text(f"{card} .fact.return-parcel.expected")
+        shoot("1-approved")
+        assert "Send to" in en.text(f"{card} .fact.return-address")
+        assert "Ship back by" in en.text(f"{card} .fact.ship-back-by")
+        assert "Waiting for you to ship it" in en.text(f"{card} .fact.return-parcel")
 
         # 2. shipped back: the waybill with the carrier's name; no more address to send to
         r = stack.alice.post(
@@ -270,13 +278,22 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
         assert "买家已寄出,运单号 SFRET0001" in zh.text(f"{card} .step.latest")
         assert "沙盒快递 SFRET0001" in zh.text(f"{card} .fact.return-parcel")
         assert "return-address" not in zh.driver.find_element("css selector", card).get_attribute("innerHTML")
-        zh.screenshot("2-shipped-zh-420", 420)
+        shoot("2-shipped")
 
-        # 3. received at the warehouse (the sandbox carrier moves it; the warehouse inspects)
-        for status in ("picked_up", "in_transit", "delivered"):
-            body = {"status": status, "warehouse": "SH"} if status == "delivered" else {"status": status}
-            r = stack.warehouse.post("/tms/sandbox/SFRET0001/advance", json=body)
+        # 3. in transit: the carrier's scans follow the waybill
+        for status in ("picked_up", "in_transit"):
+            r = stack.warehouse.post("/tms/sandbox/SFRET0001/advance", json={"status": status})
             assert r.status_code == 200, r.text
+        zh.open(url)
+        assert "运输中" in zh.text(f"{card} .fact.return-parcel")
+        assert "SFRET0001" in zh.text(f"{card} .step.latest")  # the in-transit scan, newest
+        shoot("3-in-transit")
+
+        # 4. received at the warehouse (the carrier delivers it; the warehouse inspects)
+        r = stack.warehouse.post(
+            "/tms/sandbox/SFRET0001/advance", json={"status": "delivered", "warehouse": "SH"}
+        )
+        assert r.status_code == 200, r.text
         pending = stack.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True}).json()
         assert pending["status"] == "refund_pending_review"
         zh.open(url)
@@ -294,9 +311,10 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
             "商品已经收到且登记检测完毕",
         ):
             assert earlier.count(phrase) == 1, (phrase, earlier)
-        zh.screenshot("3-received-zh-420", 420)
+        zh.screenshot("4-received-zh-420-opened", 420)
+        shoot("4-received")
 
-        # 4. refunded
+        # 5. refunded
         r = stack.finance.post(f"/finance/refunds/{pending['refund_id']}/approve")
         assert r.status_code == 200, r.text
         zh.open(url)
@@ -305,6 +323,7 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
         # the sandbox carrier speaks the page's language only
         page = zh.driver.page_source
         assert "Sandbox" not in page and "Collected" not in page
+        shoot("5-refunded")
         # a second case: the page stays short (older steps folded, nothing repeated)
         _open_case(stack, order, "exchange", mug, replacement_skus={str(mug["id"]): "MUG"})
         for browser, lang in ((zh, "zh"), (en, "en")):
@@ -314,7 +333,7 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
                 assert html.count('<div class="card" id="case-') == 2
                 # about 1,200 px today at either width: folded steps, nothing repeated
                 assert browser.height() < (1800 if width == 420 else 1500), (lang, width, browser.height())
-                browser.screenshot(f"4-refunded-{lang}-{width}", width)
+                browser.screenshot(f"6-two-cases-{lang}-{width}", width)
         en_page = en.driver.page_source
         assert "¥79.00 · Refunded" in en.text(f"{card} .fact.refund")
         assert "沙盒" not in en_page and "CNY" not in en_page
