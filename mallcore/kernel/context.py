@@ -42,8 +42,8 @@ class OrderContext:
     - ``request``: the facts of the HTTP request behind the stage (client
       IP, device id, user agent; see :mod:`mallcore.kernel.facts`), or
       ``None`` for jobs and the CLI.
-    - ``emit()``, ``timeline()``, ``adjust()``, ``hint()``, ``put_on_hold()``,
-      ``transition()``, ``after_commit()``: see each.
+    - ``emit()``, ``timeline()``, ``because()``, ``adjust()``, ``hint()``,
+      ``put_on_hold()``, ``transition()``, ``after_commit()``: see each.
     """
 
     __slots__ = (
