@@ -102,6 +102,9 @@ def card(page: TrackingPage, case: Case) -> TrackingCard:
     rp = case.parcel_back()
     if rp is not None:
         status = _label(PARCEL_STATUS, rp.status, page)
+        if rp.warehouse and address is None and not rp.tracking_no:
+            # (no warehouse gave its address: at least say which one it goes to)
+            status = f"{status} · {t('to warehouse', '寄往仓库')} {rp.warehouse}"
         waybill = f"{page.carrier(rp.carrier)} {rp.tracking_no}" if rp.carrier and rp.tracking_no else ""
         facts.append(
             TrackingFact(

@@ -478,6 +478,11 @@ def test_a_carrier_scan_just_after_a_case_step_is_shown_and_its_echoes_are_not(m
     order = stack.delivered_order([("TEE-M", 1)])
     case = _open_case(stack, order, "return_refund", order["lines"][0])
     stack.merchant.post(f"/after-sales/{case['id']}/approve")
+    path, token = _url(stack.alice.get(f"/orders/{order['id']}").json())
+    nobody = stack.kit.client(stack.kernel, None)
+    # SH has no address yet: the expected parcel at least names the warehouse it goes to
+    card = _text(_card(nobody.get(path, params={"token": token}).text, f"case-{case['id']}"))
+    assert "Return parcel Waiting for you to ship it and enter the waybill · to warehouse SH" in card
     r = stack.alice.post(
         f"/after-sales/{case['id']}/return-shipment",
         json={"carrier": "sandbox", "tracking_no": "SFRET0003", "phone": "13800000000"},
@@ -488,8 +493,7 @@ def test_a_carrier_scan_just_after_a_case_step_is_shown_and_its_echoes_are_not(m
     started = time.monotonic()
     stack.carrier_event("SFRET0003", "in_transit", description="Left the Qingpu hub")
     assert time.monotonic() - started < 2
-    path, token = _url(stack.alice.get(f"/orders/{order['id']}").json())
-    html = stack.kit.client(stack.kernel, None).get(path, params={"token": token}).text
+    html = nobody.get(path, params={"token": token}).text
     steps = re.findall(r'<div class="text">([^<]*)</div>', _card(html, f"case-{case['id']}"))
     # the genuine scan shows, newest first; the scan that moved the case and the waybill TMS
     # registered when the customer filed it are echoes of the case's steps: folded

@@ -95,6 +95,9 @@ class Case(msgspec.Struct, kw_only=True):
         asked = self.data.get("return_address")
         if isinstance(asked, dict) and asked.get("warehouse"):
             warehouse = str(asked["warehouse"])
+        elif self.data.get("return_warehouse"):
+            # where the goods left from, kept at approval (no return address names one)
+            warehouse = str(self.data["return_warehouse"])
         return ReturnParcelView(
             status="awaiting_pickup" if self.status == S.PICKUP_REQUESTED else "awaiting_waybill",
             warehouse=warehouse,
