@@ -22,15 +22,39 @@ from mallcore.kernel.http import Idempotent, Reply, roles
 
 from .. import tables as t
 from ..schemas import ConfirmIn, EventResult, EventView, ShipmentDetail, StaffEventIn, view_of
-from ..tracking import SHOP_CLAIM, Incoming
+from ..tracking import RETURN_KINDS, SHOP_CLAIM, Incoming
 from .deps import Limit, Tms
 
 
-def shipment_rows(conn: sa.Connection, where: Any, limit: int) -> list[ShipmentDetail]:
+def landed_elsewhere() -> sa.ColumnElement[Any]:
+    """Where the carrier delivered a return or pickup parcel when that is another warehouse
+    than the one it was sent to (the case's return address); NULL otherwise: the "wrong
+    warehouse" flag (``ShipmentDetail.wrong_warehouse``)."""
+    s, e = t.shipments.c, t.events.c
+    landed = (
+        sa.select(e.warehouse)
+        .where(
+            e.shipment_id == s.id,
+            e.status == "delivered",
+            e.applied.is_(True),
+            e.warehouse.is_not(None),
+            e.warehouse != s.warehouse,
+        )
+        .order_by(e.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return sa.case((s.kind.in_(RETURN_KINDS), landed), else_=sa.null())
+
+
+def shipment_rows(
+    conn: sa.Connection, where: Any, limit: int, *, order_by: Any = None
+) -> list[ShipmentDetail]:
     s = t.shipments.c
+    stmt = sa.select(t.shipments, landed_elsewhere().label("wrong_warehouse")).where(where)
     return [
         view_of(ShipmentDetail, r, lines=[{"line_id": a, "quantity": b} for a, b in r.lines or []], events=[])
-        for r in conn.execute(sa.select(t.shipments).where(where).order_by(s.id.desc()).limit(limit))
+        for r in conn.execute(stmt.order_by(s.id.desc() if order_by is None else order_by).limit(limit))
     ]
 
 
