@@ -93,6 +93,9 @@ class PaymentController(Controller):
         order_id: FromQuery[int | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[PaymentRecord]:
+        """Payments, newest first: a customer's own, a shop's staff their shop's, platform staff all;
+        filter by order.
+        """
         p = t.payments.c
         stmt = (
             sa.select(t.payments)

@@ -83,6 +83,9 @@ class CarrierController(Controller):
 
     @get("/", sync_to_thread=False)
     def list_carriers(self, principal: Caller, tms: Tms) -> list[CarrierView]:
+        """The configured carriers: code, names, waybill prefix, whether they pick up and whether they send
+        signed webhooks.
+        """
         return [
             CarrierView(
                 code=c.code,
