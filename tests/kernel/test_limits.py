@@ -51,6 +51,38 @@ def test_per_principal_limit_counts_each_caller_apart(mallcore):
         assert stranger.get("/orders", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
+def test_webhooks_count_in_their_own_bucket_not_the_per_ip_limit(mallcore):
+    """A provider's burst of callbacks is neither refused because the address's clients used up
+    ``per_ip`` nor uses it up for them; past ``per_webhook`` it hears 429 with Retry-After."""
+    import msgspec
+
+    from mallcore.kernel.signing import sign
+
+    secret = "test-webhook-secret"
+    kernel = mallcore.kernel(
+        ("catalog", "payment", "wms", "tms"),
+        settings={"payment": {"webhook_secrets": {"sandbox": secret}}},
+        config=limits(per_ip="3/minute", per_principal="", per_webhook="5/minute"),
+    )
+    client = mallcore.client(kernel, None)
+
+    def callback(n, route="/payment/webhooks/sandbox"):
+        body = msgspec.json.encode({"id": f"evt-{n}", "type": "payment.refreshed", "reference": "r"})
+        headers = {"X-Mallcore-Signature": sign(secret, body), "Content-Type": "application/json"}
+        return client.post(route, content=body, headers=headers)
+
+    # the address's clients use up per_ip...
+    assert [client.get("/catalog/products").status_code for _ in range(4)] == [200, 200, 200, 429]
+    # ...the provider's callbacks still get through, up to their own bucket (carriers' too)
+    answers = [callback(n).status_code for n in range(4)] + [callback(9, "/tms/webhooks/sandbox").status_code]
+    assert 429 not in answers, answers
+    r = callback(10)
+    assert r.status_code == 429 and r.json()["code"] == "rate_limited"
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    # and the clients' count was not touched by the callbacks: still exactly refused, not more
+    assert client.get("/catalog/products").status_code == 429
+
+
 def test_a_rate_limited_write_writes_nothing(mallcore):
     kernel = mallcore.kernel(config=limits(per_ip="", per_principal="100/minute"))
     mallcore.product(kernel)

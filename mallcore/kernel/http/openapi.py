@@ -207,7 +207,9 @@ def _operation_class(handler: HTTPRouteHandler, documented: set[int]) -> type[Op
 def document(router: Router, kernel: Kernel) -> None:
     """Annotate every route of ``router`` (once, before an app registers it)."""
     limits = kernel.config.http.limits
-    limited = limits.enabled and bool(limits.per_ip.strip() or limits.per_principal.strip())
+    limited = limits.enabled and any(
+        r.strip() for r in (limits.per_ip, limits.per_principal, limits.per_webhook)
+    )
     for route in router.routes:
         for handler in getattr(route, "route_handlers", ()):
             if not isinstance(handler, HTTPRouteHandler):
