@@ -36,7 +36,7 @@ from .bodies import JSONGateRequest
 from .errors import HANDLERS
 from .guards import KERNEL_OPT, principal_of
 from .limits import principal_limit, traffic_middleware
-from .middleware import request_middleware
+from .middleware import request_middleware, unmatched_hook
 from .openapi import BEARER, document
 from .ops import ops_routes
 from .orders import order_routes
@@ -142,6 +142,11 @@ class MallcorePlugin(InitPlugin):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.append(build_router(self.kernel, self.path))
+        # requests that match no route never reach the router's middleware (middleware.py)
+        http = self.kernel.config.http
+        app_config.before_send.append(
+            unmatched_hook(self.kernel.metrics, access_log=http.access_log, mount_path=self.kernel.mount_path)
+        )
         if self.kernel.config.http.threads:
             app_config.on_startup.append(self._threads)
         if self.lifecycle:

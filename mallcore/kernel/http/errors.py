@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from ..db import lost_race
 from ..errors import MallcoreError, Overloaded
 
-_BY_STATUS = {
+BY_STATUS = {
     400: "invalid_request",
     401: "unauthenticated",
     403: "forbidden",
@@ -55,7 +55,7 @@ def mallcore_error(request: Request[Any, Any, Any], exc: MallcoreError) -> Respo
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
-    code = _BY_STATUS.get(status, "http_error")
+    code = BY_STATUS.get(status, "http_error")
     detail = exc.detail or code
     body: dict[str, Any] = {"code": code, "detail": detail}
     if status == 400 and any(word in str(detail).lower() for word in _UNREADABLE):
