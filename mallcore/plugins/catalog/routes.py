@@ -234,7 +234,7 @@ class ProductController(Controller):
         self, product_id: FromPath[int], data: JSONBody[ProductPatch], principal: Caller, catalog: Catalog
     ) -> ProductView:
         """Change a product's name, description, category or active flag (the shop's merchant, or platform
-        staff). Another shop's product answers 404.
+        staff). Another shop's product answers 403 `shop_forbidden` (products are public).
         """
         kernel = catalog.kernel
         with kernel.db.transaction() as conn:
@@ -255,8 +255,8 @@ class ProductController(Controller):
     def add_skus(
         self, product_id: FromPath[int], data: JSONBody[SkuList], principal: Caller, catalog: Catalog
     ) -> ProductView:
-        """Add SKUs to a product (the shop's merchant, or platform staff). A SKU code already taken answers
-        409.
+        """Add SKUs to a product (the shop's merchant, or platform staff; another shop's product: 403
+        `shop_forbidden`, products are public). A SKU code already taken answers 409.
         """
         if not data:
             raise InvalidInput("send at least one SKU", code="sku_missing")
@@ -290,7 +290,7 @@ class SkuController(Controller):
         self, code: FromPath[str], data: JSONBody[SkuPatch], principal: Caller, catalog: Catalog
     ) -> ProductView:
         """Change a SKU's price, name or active flag (the shop's merchant, or platform staff). Another
-        shop's SKU answers 404.
+        shop's SKU answers 403 `shop_forbidden` (SKUs are public).
         """
         with catalog.kernel.db.transaction() as conn:
             row = conn.execute(
