@@ -95,9 +95,15 @@ def limiter(kernel: Kernel) -> Limiter:
 
 
 class Admission:
-    """A bounded line in front of writes: ``max_writes_in_flight`` at once, ``max_wait_ms`` at most."""
+    """A bounded line in front of writes: ``max_writes_in_flight`` at once, ``max_wait_ms`` at most.
 
-    def __init__(self, config: OverloadConfig, observe: Callable[[float], None] | None = None) -> None:
+    The bound holds for every admitted write, also when the event loop runs late (a machine
+    short of CPU): a place that comes free only after the wait is over (the loop woke the
+    waiter late) is handed on, and the write is refused like one that found none.
+    ``observe(seconds, outcome)`` is told each wait, ``admitted`` or ``refused``.
+    """
+
+    def __init__(self, config: OverloadConfig, observe: Callable[[float, str], None] | None = None) -> None:
         self.size = config.max_writes_in_flight
         self.wait = config.max_wait_ms / 1000
         self.observe = observe
@@ -108,15 +114,21 @@ class Admission:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.size)
         started = time.perf_counter()
+        admitted = False
         try:
             async with asyncio.timeout(self.wait):
                 await self._semaphore.acquire()
+            admitted = True
+            if time.perf_counter() - started > self.wait:
+                # woken after the bound: the loop was late, not the line short
+                self._semaphore.release()
+                admitted = False
         except TimeoutError:
-            return False
+            pass
         finally:
             if self.observe is not None:
-                self.observe(time.perf_counter() - started)
-        return True
+                self.observe(time.perf_counter() - started, "admitted" if admitted else "refused")
+        return admitted
 
     def leave(self) -> None:
         assert self._semaphore is not None
@@ -162,7 +174,7 @@ def traffic_middleware(kernel: Kernel) -> DefineMiddleware | None:
         return None
     # Functions, not objects: Litestar deep-copies a middleware's arguments.
     own = limiter(kernel) if per_ip else None
-    admission = Admission(settings.overload, kernel.metrics.admission_wait.observe) if admit else None
+    admission = Admission(settings.overload, kernel.metrics.admission_waited) if admit else None
     return DefineMiddleware(_traffic, state=lambda: (own, admission))
 
 
