@@ -74,6 +74,7 @@ def scenario(
         after = scrape(port)
         waits = admission_waits(after)
         server = server_side(before, after)
+        lag = _shares(_delta(before, after, "mallcore_event_loop_lag_seconds"))
     other_5xx = sum(n for status, n in loaded.statuses.items() if status >= 500 and status != 503)
     p99_unloaded = unloaded.percentile(0.99)
     p99_admitted = loaded.percentile(0.99, 201)
@@ -94,6 +95,7 @@ def scenario(
         "other_5xx": other_5xx,
         "admission_waits": waits,
         "server_side": server,
+        "event_loop_lag": lag,
         "max_wait_ms": round(max(loaded.latencies, default=0.0) * 1000, 1),
         "max_503_ms": round(max(loaded.by_status.get(503, []), default=0.0) * 1000, 1),
         "p99_unloaded_ms": round(p99_unloaded * 1000, 2),
@@ -143,10 +145,14 @@ def server_side(before: str, after: str) -> dict[str, Any]:
     request's time in the app (from the kernel's middleware to the answer, the line included)
     against the clients' figures, which add the time outside the app (sockets, the server's
     and the load generator's own event loops waiting for a CPU)."""
-    label = 'method="POST",route="/orders"'
-    then = histogram(before, "mallcore_http_request_duration_seconds", label)
-    now = histogram(after, "mallcore_http_request_duration_seconds", label)
-    return _shares({bound: n - then.get(bound, 0.0) for bound, n in now.items()})
+    return _shares(
+        _delta(before, after, "mallcore_http_request_duration_seconds", 'method="POST",route="/orders"')
+    )
+
+
+def _delta(before: str, after: str, name: str, where: str = "") -> dict[str, float]:
+    then = histogram(before, name, where)
+    return {bound: n - then.get(bound, 0.0) for bound, n in histogram(after, name, where).items()}
 
 
 def line(r: dict[str, Any]) -> str:
@@ -155,7 +161,7 @@ def line(r: dict[str, Any]) -> str:
         f"  overload  saturating {r['unloaded']['per_second']}/s (p99 {r['p99_unloaded_ms']} ms); "
         f"2x offered {o['offered_per_second']}/s for {r['settings']['seconds']} s: statuses {o['statuses']}, "
         f"5xx other than 503: {r['other_5xx']}, max wait {r['max_wait_ms']} ms (503s {r['max_503_ms']} ms; "
-        f"in the line: {_within(r)}; in the app: {_app(r)}), "
+        f"in the line: {_within(r)}; in the app: {_app(r)}; event loop late: {_lag(r)}), "
         f"p99 admitted {r['p99_admitted_ms']} ms = {r['p99_ratio']}x unloaded, "
         f"placed {o['per_second']}/s ({r['goodput_ratio']}x saturating)"
     )
@@ -171,6 +177,16 @@ def _within(r: dict[str, Any]) -> str:
     admitted = waits.get("admitted", {})
     tail = f", admitted all <= {admitted.get('all_within_ms')} ms" if admitted.get("count") else ""
     return f"{waits['count']} waits, " + ", ".join(shares) + tail
+
+
+def _lag(r: dict[str, Any]) -> str:
+    lag = r.get("event_loop_lag") or {}
+    shares = [
+        f"<= {ms} ms {lag['within_ms'][ms]:.2%}"
+        for ms in ("10", "50", "250")
+        if ms in lag.get("within_ms", {})
+    ]
+    return ", ".join(shares) + f", all <= {lag.get('all_within_ms')} ms"
 
 
 def _app(r: dict[str, Any]) -> str:

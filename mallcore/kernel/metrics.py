@@ -11,6 +11,9 @@ their figures). What is counted:
   error's stable code (``out_of_stock``, ``write_conflict``...);
 - ``mallcore_admission_wait_seconds{outcome}``: how long writes waited in the
   admission line (``[http.overload]``), ``admitted`` or ``refused`` (503);
+- ``mallcore_event_loop_lag_seconds``: how late the HTTP event loop wakes a
+  timer (sampled every 50 ms): time every answer waits for, admitted or
+  refused, when the process is short of CPU;
 - ``mallcore_job_runs_total{job, outcome}``: periodic job runs, ``ok`` or ``failed``;
 - ``mallcore_outbox_lag_seconds{relay}``: the age of the oldest outbox event
   a relay has not delivered yet (0 when it is up to date), read from the
@@ -99,6 +102,12 @@ class Metrics:
             "mallcore_admission_wait_seconds",
             "Time writes waited for a place in the admission line (http.overload)",
             ["outcome"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "mallcore_event_loop_lag_seconds",
+            "How late the event loop woke a 50 ms timer (the process waiting for a CPU)",
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=r,
         )

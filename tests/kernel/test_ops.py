@@ -187,3 +187,14 @@ def test_unmatched_paths_and_methods_are_logged_and_counted_under_one_route_labe
     assert (
         sample(m, "mallcore_http_requests_total", {"method": "GET", "route": "unmatched", "status": 404}) == 5
     )
+
+
+def test_metrics_report_how_late_the_event_loop_runs(mallcore):
+    import time
+
+    kernel = mallcore.kernel()
+    client = mallcore.client(kernel, None)
+    client.get("/health")
+    time.sleep(0.3)
+    assert sample(kernel.metrics, "mallcore_event_loop_lag_seconds_count") >= 2
+    assert "mallcore_event_loop_lag_seconds_bucket" in client.get("/metrics").text

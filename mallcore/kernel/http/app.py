@@ -152,6 +152,8 @@ class MallcorePlugin(InitPlugin):
         if self.lifecycle:
             app_config.on_startup.append(self._startup)
             app_config.on_shutdown.append(self._shutdown)
+        app_config.on_startup.append(self._watch_loop)
+        app_config.on_shutdown.append(self._unwatch_loop)
         template_dirs = [
             d for d in (getattr(c, "template_dir", lambda: None)() for c in self.kernel.centers.values()) if d
         ]
@@ -169,6 +171,22 @@ class MallcorePlugin(InitPlugin):
         loop.set_default_executor(
             ThreadPoolExecutor(max_workers=self.kernel.config.http.threads, thread_name_prefix="mallcore")
         )
+
+    async def _watch_loop(self) -> None:
+        # How late the loop wakes a timer: the wait every answer has, whatever the route.
+        async def watch(metrics: Any, every: float = 0.05) -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                due = loop.time() + every
+                await asyncio.sleep(every)
+                metrics.loop_lag.observe(max(0.0, loop.time() - due))
+
+        self._lag_task = asyncio.get_running_loop().create_task(watch(self.kernel.metrics))
+
+    async def _unwatch_loop(self) -> None:
+        task = getattr(self, "_lag_task", None)
+        if task is not None:
+            task.cancel()
 
     def _startup(self) -> None:
         self.kernel.startup()
