@@ -73,7 +73,7 @@ def scenario(
         )
         after = scrape(port)
         waits = admission_waits(after)
-        server = server_side(before, after)
+        in_app = server_side(before, after)
         lag = _shares(_delta(before, after, "mallcore_event_loop_lag_seconds"))
     other_5xx = sum(n for status, n in loaded.statuses.items() if status >= 500 and status != 503)
     p99_unloaded = unloaded.percentile(0.99)
@@ -94,7 +94,7 @@ def scenario(
         },
         "other_5xx": other_5xx,
         "admission_waits": waits,
-        "server_side": server,
+        "server_side": in_app,
         "event_loop_lag": lag,
         "max_wait_ms": round(max(loaded.latencies, default=0.0) * 1000, 1),
         "max_503_ms": round(max(loaded.by_status.get(503, []), default=0.0) * 1000, 1),
