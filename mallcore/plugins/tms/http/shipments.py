@@ -91,6 +91,10 @@ class ShipmentController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 100,
     ) -> list[ShipmentDetail]:
+        """Shipments, newest first: a customer's own, a shop's staff their shop's, platform staff all;
+        filter by order, case, kind, status, carrier or waybill; `stale=true` for those with no carrier
+        event for too long.
+        """
         s = t.shipments.c
         where: list[Any] = [visible_to(principal, s.shop, s.customer)]
         for column, value in (
@@ -112,6 +116,7 @@ class ShipmentController(Controller):
 
     @get("/{shipment_id:int}", sync_to_thread=True)
     def get_shipment(self, shipment_id: FromPath[int], principal: Caller, tms: Tms) -> ShipmentDetail:
+        """One shipment with its carrier events in order. Not visible to the caller: 404."""
         e = t.events.c
         with tms.kernel.db.transaction(write=False) as conn:
             shipment = visible_shipment(conn, principal, t.shipments.c.id == shipment_id)
