@@ -451,29 +451,22 @@ class Tracker:
             self._move_order(ctx, sh, event.status)
         elif sh.kind in RETURN_KINDS:
             expected = sh.warehouse
-            # (what the case writes about this scan is its echo: the page shows it once)
-            with ctx.because(scan):
-                self.kernel.hook.after_sale_parcel(
-                    ctx=ctx,
-                    event=ParcelEvent(
-                        case_id=sh.case_id,
-                        order_id=sh.order_id,
-                        kind="pickup" if sh.kind == "pickup" else "return",
-                        status=event.status,
-                        carrier=sh.carrier,
-                        tracking_no=sh.tracking_no,
-                        occurred_at=aware(event.occurred_at),
-                        description=event.description,
-                        location=event.location,
-                        warehouse=event.warehouse or expected,
-                        wrong_warehouse=bool(
-                            event.status == "delivered"
-                            and event.warehouse
-                            and expected
-                            and event.warehouse != expected
-                        ),
-                    ),
-                )
+            self._report(
+                ctx,
+                sh,
+                scan,
+                status=event.status,
+                occurred_at=aware(event.occurred_at),
+                description=event.description,
+                location=event.location,
+                warehouse=event.warehouse or expected,
+                wrong_warehouse=bool(
+                    event.status == "delivered"
+                    and event.warehouse
+                    and expected
+                    and event.warehouse != expected
+                ),
+            )
         return EventResult(result="applied", shipment_id=shipment_id, status=event.status, event_id=event_id)
 
     @staticmethod
@@ -660,19 +653,26 @@ class Tracker:
                 ref=f"after_sale:{sh.case_id}",
                 data={"shipment_id": sh.id, "tracking_no": sh.tracking_no, "carrier": sh.carrier},
             )
-            with ctx.because(flag):
-                self.kernel.hook.after_sale_parcel(
-                    ctx=ctx,
-                    event=ParcelEvent(
-                        case_id=sh.case_id,
-                        order_id=sh.order_id,
-                        kind="pickup" if sh.kind == "pickup" else "return",
-                        status="stale",
-                        carrier=sh.carrier,
-                        tracking_no=sh.tracking_no,
-                        occurred_at=now,
-                        description=en,
-                        warehouse=sh.warehouse,
-                    ),
-                )
+            self._report(
+                ctx, sh, flag, status="stale", occurred_at=now, description=en, warehouse=sh.warehouse
+            )
         return 1
+
+    def _report(self, ctx: OrderContext, sh: Any, cause: TimelineEntry, **event: Any) -> None:
+        """Tell the after-sale center (``after_sale_parcel``) what happened to a case's parcel.
+
+        Inside ``ctx.because(cause)``: what the case writes about it is an echo of the
+        timeline entry that recorded it, and the tracking page shows the event once.
+        """
+        with ctx.because(cause):
+            self.kernel.hook.after_sale_parcel(
+                ctx=ctx,
+                event=ParcelEvent(
+                    case_id=sh.case_id,
+                    order_id=sh.order_id,
+                    kind="pickup" if sh.kind == "pickup" else "return",
+                    carrier=sh.carrier,
+                    tracking_no=sh.tracking_no,
+                    **event,
+                ),
+            )

@@ -43,14 +43,13 @@ def test_a_return_delivered_elsewhere_is_flagged_and_listed_first(mallcore: Any)
     assert "RET7000001" not in other and "Needs attention" not in other
 
 
-def test_pickups_have_their_own_list_with_status_paged_by_keyset(mallcore: Any, monkeypatch: Any) -> None:
-    from mallcore.plugins.tms import console
-
-    kernel, view, _ = delivered_order(mallcore, centers=CONSOLE)
+def book_pickups(mallcore: Any, kernel: Any, view: dict[str, Any], cases: tuple[int, ...]) -> list[str]:
+    """A door pickup booked for each case (to the return address's warehouse SH); the first
+    one fails. Their waybills, in that order."""
     start, end = window()
     address = {"name": "Alice", "phone": "13800000000", "region": "310000", "detail": "1 West Lake Rd"}
     numbers = []
-    for case_id in (7, 8, 9):
+    for case_id in cases:
         case = step(
             kernel,
             view,
@@ -64,6 +63,15 @@ def test_pickups_have_their_own_list_with_status_paged_by_keyset(mallcore: Any, 
     merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
     r = merchant.post(f"/tms/sandbox/{numbers[0]}/advance", json={"status": "pickup_failed"})
     assert r.json()["result"] == "applied"
+    return numbers
+
+
+def test_pickups_have_their_own_list_with_status_paged_by_keyset(mallcore: Any, monkeypatch: Any) -> None:
+    from mallcore.plugins.tms import console
+
+    kernel, view, _ = delivered_order(mallcore, centers=CONSOLE)
+    numbers = book_pickups(mallcore, kernel, view, (7, 8, 9))
+    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
     # the pickup is expected at the return address's warehouse
     assert {s["warehouse"] for s in merchant.get("/tms/shipments").json() if s["kind"] == "pickup"} == {"SH"}
 

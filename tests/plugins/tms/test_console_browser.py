@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from mallcore.kernel.aftersale import Pickup, ReturnAddress, ReturnParcel
+from mallcore.kernel.aftersale import ReturnParcel
 
 from .support import signed
-from .test_console import CONSOLE
-from .test_returns import at, delivered_order, step, window
+from .test_console import CONSOLE, book_pickups
+from .test_returns import at, delivered_order, step
 
 pytestmark = pytest.mark.skipif(
     shutil.which("chromedriver") is None
@@ -31,22 +31,7 @@ def test_the_tms_pages_as_staff_see_them(mallcore: Any, tmp_path: Path) -> None:
     step(kernel, view, "return_shipped", case_id=7, return_parcel=parcel)
     body = {"tracking_no": "RET7000001", "status": "delivered", "occurred_at": at(5), "warehouse": "BJ"}
     assert signed(mallcore.client(kernel, None), "sandbox", body).json()["result"] == "applied"
-    start, end = window()
-    address = {"name": "Alice", "phone": "13800000000", "region": "310000", "detail": "1 West Lake Rd"}
-    booked = []
-    for case_id in (8, 9):
-        case = step(
-            kernel,
-            view,
-            "pickup_requested",
-            case_id=case_id,
-            pickup=Pickup(window_start=start, window_end=end, address=address),
-            return_address=ReturnAddress(warehouse="SH", street="1 Depot Rd"),
-        )
-        assert case.pickup is not None
-        booked.append(case.pickup.tracking_no)
-    merchant = mallcore.client(kernel, "merchant", "m1", shop="s1")
-    merchant.post(f"/tms/sandbox/{booked[0]}/advance", json={"status": "pickup_failed"})
+    booked = book_pickups(mallcore, kernel, view, (8, 9))
 
     base, server, thread = serve(kernel)
     people = []
