@@ -56,7 +56,8 @@ def test_forged_signature_is_refused_and_changes_nothing(shipped):
     assert order_status(kernel, oid) == "dispatched"
 
 
-@pytest.mark.parametrize("skew", [-301, 301, -3600])
+# Past the 300 s window with room for a loaded machine to take a while to check it.
+@pytest.mark.parametrize("skew", [-330, 330, -3600])
 def test_stale_or_future_timestamp_is_refused(shipped, skew):
     kernel, _oid, no, carrier = shipped
     before = snapshot(kernel)
