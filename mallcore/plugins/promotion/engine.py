@@ -28,11 +28,12 @@ gives back exactly its share.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 
 from mallcore.kernel import Phase, allocate
 
-from .model import Coupon, Cut, Hint, Item, Offer, Outcome
-from .rules import BuyXGetY, FlashSale, FreeShipping, PercentOff, ThresholdOff, money, percent_of, tier_label
+from .model import Coupon, Cut, Hint, Item, Offer, Outcome, label_title
+from .rules import LEVEL, BuyXGetY, FlashSale, FreeShipping, PercentOff, ThresholdOff, money, percent_of
 from .rules import label as rule_label
 
 Parts = list[tuple[int | None, int]]
@@ -84,8 +85,31 @@ class Pricer:
         # What could still be unlocked is worded for previews only.
         self.hints = hints
         self.index = {item.line_no: i for i, item in enumerate(self.items)}
-        self.running = [item.unit_price * item.quantity for item in self.items]
+        # What each line stands at. Order-level cuts wait in ``_pending`` until something
+        # needs the lines (a scoped offer, a buy-X-get-Y): a cart whose discounts are all
+        # on the whole order never shares them out here (the kernel does, once).
+        self._running = [item.unit_price * item.quantity for item in self.items]
+        self._pending: list[int] = []
+        self.total = sum(self._running)
         self.every = list(range(len(self.items)))
+
+    @property
+    def running(self) -> list[int]:
+        """Each line's value now, order-level cuts shared out in the order they were taken."""
+        if self._pending:
+            running = self._running
+            for amount in self._pending:
+                running = [r - part for r, part in zip(running, allocate(amount, running), strict=True)]
+            self._running = running
+            self._pending.clear()
+        return self._running
+
+    def base(self, eligible: list[int]) -> int:
+        """What the ``eligible`` lines stand at together."""
+        if len(eligible) == len(self.items):
+            return self.total
+        running = self.running
+        return sum(running[i] for i in eligible)
 
     # -- the run ---------------------------------------------------------------------
 
@@ -102,23 +126,34 @@ class Pricer:
         prices), as ``(line_no or None, amount off)``, so coupons see what is left."""
         out = Outcome()
         granted = granted or {}
-        goods = [o for o in offers if o.type != "free_shipping"]
         groups: dict[tuple[str, str], list[Offer]] = {}
-        for offer in sorted(goods, key=lambda o: (o.level, -o.priority, o.id)):
-            groups.setdefault(offer.group_key, []).append(offer)
+        shipping: list[Offer] = []
+        for offer in sorted(offers, key=_RANK):
+            if offer.level == _SHIPPING_LEVEL:
+                shipping.append(offer)
+            else:
+                groups.setdefault(offer.group_key, []).append(offer)
+        no_units: Mapping[int, int] = {}
         for members in groups.values():
-            priced = []
-            for offer in members:
-                cut = self.price_offer(offer, granted.get(offer.id, {}), out.hints)
-                if cut is not None and cut.amount > 0:
-                    priced.append((cut.amount, offer.priority, -offer.id, cut))
-            if priced:
+            if len(members) == 1:  # the usual case: nothing to choose between
+                offer = members[0]
+                best = self.price_offer(offer, granted.get(offer.id, no_units), out.hints)
+                if best is None or best.amount <= 0:
+                    continue
+            else:
+                priced = []
+                for offer in members:
+                    cut = self.price_offer(offer, granted.get(offer.id, no_units), out.hints)
+                    if cut is not None and cut.amount > 0:
+                        priced.append((cut.amount, offer.priority, -offer.id, cut))
+                if not priced:
+                    continue
                 # the most off; of equals, the higher priority, then the older campaign
                 best = max(priced, key=lambda p: p[:3])[3]
-                self.take(best)
-                out.cuts.append(best)
-                if best.units:
-                    out.flash[best.campaign_id or 0] = best.units
+            self.take(best)
+            out.cuts.append(best)
+            if best.units:
+                out.flash[best.campaign_id or 0] = best.units
         for line_no, amount in others:
             self.take_clamped(line_no, amount)
         shop_coupons = [c for c in coupons if c.shop is not None]
@@ -134,33 +169,42 @@ class Pricer:
             cut = self.price_coupon(coupon)
             self.take(cut)
             out.cuts.append(cut)
-        self.waive_freight([o for o in offers if o.type == "free_shipping"], freight, out)
+        self.waive_freight(shipping, freight, out)
         return out
 
     def take(self, cut: Cut) -> None:
-        running = self.running
         for line_no, amount in cut.parts:
+            self.total -= amount
             if line_no is None:
-                for i, part in enumerate(allocate(amount, running)):
-                    running[i] -= part
+                self._pending.append(amount)
             else:
-                running[self.index[line_no]] -= amount
+                self.running[self.index[line_no]] -= amount
 
     def take_clamped(self, line_no: int | None, amount: int) -> None:
         if line_no is None:
-            amount = min(amount, sum(self.running))
-            for i, part in enumerate(allocate(amount, self.running)):
-                self.running[i] -= part
+            amount = min(amount, self.total)
+            self.total -= amount
+            self._pending.append(amount)
         elif line_no in self.index:
+            running = self.running
             i = self.index[line_no]
-            self.running[i] -= min(amount, self.running[i])
+            amount = min(amount, running[i])
+            running[i] -= amount
+            self.total -= amount
 
     # -- campaigns ---------------------------------------------------------------------
 
     def scope(self, scoped: Offer | Coupon) -> list[int]:
-        if scoped.whole:
+        skus, categories = scoped.skus, scoped.categories
+        if not skus and not categories:
             return self.every
-        return [i for i, item in enumerate(self.items) if scoped.covers(item)]
+        if not categories:
+            return [i for i, item in enumerate(self.items) if item.sku in skus]
+        return [
+            i
+            for i, item in enumerate(self.items)
+            if item.sku in skus or not categories.isdisjoint(item.categories)
+        ]
 
     def split(self, amount: int, eligible: list[int]) -> Parts:
         """One order-level part when every line is eligible, else a part per eligible line."""
@@ -174,7 +218,7 @@ class Pricer:
         eligible = self.scope(offer)
         if not eligible:
             return None
-        base = sum(self.running[i] for i in eligible)
+        base = self.base(eligible)
         cur = self.currency
         parts: Parts
         if isinstance(rules, FlashSale):
@@ -226,40 +270,41 @@ class Pricer:
         self, offer: Offer, rules: ThresholdOff, base: int, eligible: list[int], hints: list[Hint]
     ) -> Cut | None:
         cur = self.currency
-        reached = [t for t in rules.tiers if base >= t.threshold]
-        ahead = rules.tiers[len(reached) :]  # tiers rise
-        if ahead and not rules.repeat and self.hints:
-            nxt = ahead[0]
-            self._hint(hints, offer, nxt.threshold - base, tier_label(nxt, cur), nxt.threshold)
+        tiers = rules.tiers
+        reached = 0  # tiers rise
+        while reached < len(tiers) and base >= tiers[reached].threshold:
+            reached += 1
+        if reached < len(tiers) and not rules.repeat and self.hints:
+            nxt = tiers[reached]
+            self._hint(hints, offer, nxt.threshold - base, offer.tier_words[reached][0], nxt.threshold)
         if rules.repeat:
-            tier = rules.tiers[0]
+            tier = tiers[0]
             times = base // tier.threshold
             if times < 1:
                 if self.hints:
-                    label = tier_label(tier, cur, repeat=True)
-                    self._hint(hints, offer, tier.threshold - base, label, tier.threshold)
+                    self._hint(hints, offer, tier.threshold - base, offer.tier_words[0][0], tier.threshold)
                 return None
             amount = times * tier.off
             why = f"subtotal {money(base, cur)} ≥ {money(tier.threshold, cur)} {X} {times}"
             if rules.cap is not None and amount > rules.cap:
                 amount = rules.cap
                 why += f", capped at {money(rules.cap, cur)}"
-            label = tier_label(tier, cur, repeat=True)
+            head = offer.tier_words[0][1]
         else:
             if not reached:
                 return None
-            tier = reached[-1]
+            tier = tiers[reached - 1]
             amount = tier.off
             why = f"subtotal {money(base, cur)} ≥ {money(tier.threshold, cur)}"
-            label = tier_label(tier, cur)
+            head = offer.tier_words[reached - 1][1]
         amount = min(amount, base)
-        return self._cut(offer, why, self.split(amount, eligible), label=label)
+        return self._cut(offer, why, self.split(amount, eligible), head=head)
 
-    def _cut(self, offer: Offer, why: str, parts: Parts, *, units: int = 0, label: str | None = None) -> Cut:
+    def _cut(self, offer: Offer, why: str, parts: Parts, *, units: int = 0, head: str | None = None) -> Cut:
         return Cut(
             code=offer.code,
-            reason=_clip(f"{self._head(offer, label)}: {why}"),
-            amount=sum(p for _, p in parts),
+            reason=_clip(f"{head or self._head(offer)}: {why}"),
+            amount=parts[0][1] if len(parts) == 1 else sum(p for _, p in parts),
             phase=Phase.PROMOTION,
             funded_by=offer.funded_by,
             parts=parts,
@@ -267,11 +312,9 @@ class Pricer:
             units=units,
         )
 
-    def _head(self, offer: Offer, label: str | None = None) -> str:
-        """The campaign's name and the rule that fired: "Double 11 (满200减30)"."""
-        if label is None:
-            return offer.title or title(offer.name, rule_label(offer.rules, self.currency))
-        return title(offer.name, label)
+    def _head(self, offer: Offer) -> str:
+        """The campaign's name and its rule: "Double 11 (9折)"."""
+        return offer.title or title(offer.name, rule_label(offer.rules, self.currency))
 
     def _hint(self, hints: list[Hint], offer: Offer, short_by: int, label: str, threshold: int) -> None:
         if not self.hints:
@@ -291,7 +334,7 @@ class Pricer:
     def price_coupon(self, coupon: Coupon) -> Cut:
         cur = self.currency
         eligible = self.scope(coupon)
-        base = sum(self.running[i] for i in eligible)
+        base = self.base(eligible)
         if not eligible:
             raise CouponRefused(
                 coupon, "coupon_not_applicable", "no goods of this order are in the coupon's scope"
@@ -346,7 +389,7 @@ class Pricer:
             eligible = self.scope(offer)
             if not eligible:
                 continue
-            base = sum(self.running[i] for i in eligible)
+            base = self.base(eligible)
             if base >= rules.threshold:
                 why = f"goods {money(base, cur)} ≥ {money(rules.threshold, cur)}, freight {money(freight, cur)} waived"
                 out.cuts.append(
@@ -392,8 +435,9 @@ def _unit_values(amount: int, quantity: int) -> list[int]:
     return [each + 1] * extra + [each] * (quantity - extra)
 
 
-def title(name: str, label: str) -> str:
-    return name if label in name else f"{name} ({label})"
+title = label_title  # "name (rule)"
+_RANK = attrgetter("rank")
+_SHIPPING_LEVEL = LEVEL["free_shipping"]
 
 
 def _clip(reason: str) -> str:

@@ -1,4 +1,4 @@
-"""Plain data the promotion center works with: offers, coupons, lines, cuts. Calls nothing."""
+"""Plain data the promotion center works with: offers, coupons, lines, cuts. Touches no database."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ from typing import Any
 
 import msgspec
 
-from .rules import LEVEL, Rules
+from .rules import LEVEL, Rules, ThresholdOff, tier_label
+
+
+def label_title(name: str, label: str) -> str:
+    """A reason's head: the campaign's name and the rule that fired, "Double 11 (满200减30)"."""
+    return name if label in name else f"{name} ({label})"
 
 
 class Item(msgspec.Struct, kw_only=True):
@@ -37,7 +42,11 @@ class _Scoped(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Offer(_Scoped, frozen=True, kw_only=True):
-    """A campaign as cached per process."""
+    """A campaign as cached per process.
+
+    What pricing asks of it on every order (its code, funder, level, group,
+    the words of its tiers) is worked out once, when it is built.
+    """
 
     id: int
     shop: str | None  # None: the platform's
@@ -51,23 +60,35 @@ class Offer(_Scoped, frozen=True, kw_only=True):
     priority: int = 0
     # "name (rule)" as reasons start, worked out once when cached
     title: str = ""
+    # -- derived in __post_init__ (never given) --
+    code: str = ""
+    funded_by: str = ""
+    level: int = 0
+    # Groups are per owner: a platform campaign never shuts out a shop's of the same name.
+    group_key: tuple[str, str] = ("", "")
+    # the order pricing takes campaigns in: level, then higher priority, then older
+    rank: tuple[int, int, int] = (0, 0, 0)
+    # threshold_off: per tier, its label (满200减30) and the reason's head "name (label)"
+    tier_words: tuple[tuple[str, str], ...] = ()
 
-    @property
-    def code(self) -> str:
-        return f"campaign:{self.id}"
-
-    @property
-    def funded_by(self) -> str:
-        return "platform" if self.shop is None else "shop"
-
-    @property
-    def level(self) -> int:
-        return LEVEL[self.type]
-
-    @property
-    def group_key(self) -> tuple[str, str]:
-        """Groups are per owner: a platform campaign never shuts out a shop's of the same name."""
-        return (self.shop or "*", self.group)
+    def __post_init__(self) -> None:
+        level = LEVEL[self.type]
+        derived: dict[str, Any] = {
+            "code": f"campaign:{self.id}",
+            "funded_by": "platform" if self.shop is None else "shop",
+            "level": level,
+            "group_key": (self.shop or "*", self.group),
+            "rank": (level, -self.priority, self.id),
+        }
+        rules = self.rules
+        if isinstance(rules, ThresholdOff):
+            words = []
+            for tier in rules.tiers:
+                label = tier_label(tier, self.currency, repeat=rules.repeat)
+                words.append((label, label_title(self.name, label)))
+            derived["tier_words"] = tuple(words)
+        for key, value in derived.items():
+            msgspec.structs.force_setattr(self, key, value)
 
     def live(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at

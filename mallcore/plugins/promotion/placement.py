@@ -38,7 +38,7 @@ from . import tables as t
 from .cache import Book
 from .engine import CouponRefused, Pricer, flash_wanted
 from .flash import FlashUnits
-from .model import Coupon, Cut, Item, Terms
+from .model import Coupon, Cut, Item, Offer, Terms
 
 if TYPE_CHECKING:
     from . import PromotionCenter
@@ -132,9 +132,21 @@ class Placement:
         order = ctx.order
         if order.parent_id is not None:
             return
-        now = utcnow()
+        # Windows are judged at the moment the order was placed (a few microseconds ago).
+        now = order.placed_at or utcnow()
         mine, platform = self.center.offers.books(ctx.conn, order.shop)
-        offers = [o for o in (*mine.offers, *platform.offers) if o.currency == order.currency and o.live(now)]
+        currency = order.currency
+        offers: list[Offer] = []
+        flash: list[Offer] = []
+        categories = False
+        for offers_of in (mine.offers, platform.offers):
+            for o in offers_of:
+                if o.currency == currency and o.starts_at <= now < o.ends_at:
+                    offers.append(o)
+                    if o.categories:
+                        categories = True
+                    if o.type == "flash_sale":
+                        flash.append(o)
         codes = codes_of(order)
         coupons = self.load_coupons(ctx, codes, now, (mine, platform)) if codes else []
         if not offers and not coupons:
@@ -143,25 +155,24 @@ class Placement:
             Item(line_no=line.line_no, sku=line.sku, quantity=line.quantity, unit_price=line.unit_price or 0)
             for line in ctx.lines
         ]
-        if any(o.categories for o in offers) or any(c.categories for c in coupons):
+        if categories or any(c.categories for c in coupons):
             self.add_categories(ctx, items)
-        wanted = flash_wanted(items, [o for o in offers if o.type == "flash_sale"])
+        wanted = flash_wanted(items, flash) if flash else None
         write = ctx.stage != "preview"
         granted = (
             self.flash.grant(ctx.conn, order.customer, {o.id: o for o in offers}, wanted, write=write)
             if wanted
             else {}
         )
-        freight = sum(a.amount for a in ctx.adjustments if a.phase == Phase.FREIGHT and a.amount > 0)
-        others = [
-            (a.line_no, -a.amount)
-            for a in ctx.adjustments
-            if a.source != SOURCE and Phase.PROMOTION <= a.phase < Phase.COUPON and a.amount < 0
-        ]
+        freight = 0
+        others: list[tuple[int | None, int]] = []
+        for a in ctx.adjustments:  # other centers' so far (freight, member prices)
+            if a.phase == Phase.FREIGHT and a.amount > 0:
+                freight += a.amount
+            elif a.source != SOURCE and Phase.PROMOTION <= a.phase < Phase.COUPON and a.amount < 0:
+                others.append((a.line_no, -a.amount))
         try:
-            outcome = Pricer(items, order.currency, hints=not write).run(
-                offers, coupons, freight, granted, others
-            )
+            outcome = Pricer(items, currency, hints=not write).run(offers, coupons, freight, granted, others)
         except CouponRefused as refused:
             extra = {"coupon": refused.coupon.code, **refused.extra}
             raise Rejected(refused.detail, code=refused.code, extra=extra) from None
@@ -175,9 +186,10 @@ class Placement:
                 self.flash.give_back(ctx.conn, order.customer, unused)
         lines = {line.line_no: line for line in ctx.lines}
         cuts: list[tuple[Cut, list[Adjustment]]] = []
+        adjust = ctx.adjust
         for cut in outcome.cuts:
             made = [
-                ctx.adjust(
+                adjust(
                     SOURCE,
                     cut.reason,
                     -amount,
@@ -302,7 +314,7 @@ class Placement:
         if plan is None:
             return
         order = ctx.order
-        now = utcnow()
+        now = order.placed_at or utcnow()
         if plan.coupons:
             ids = [c.id for c in plan.coupons]
             params: dict[str, Any] = {f"v__{i}": coupon_id for i, coupon_id in enumerate(ids)}

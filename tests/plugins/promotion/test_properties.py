@@ -182,6 +182,47 @@ def test_of_a_stacking_group_the_campaign_best_for_the_customer_is_the_one_that_
         assert fired[0].campaign_id == min(best, key=lambda m: (-m.priority, m.id)).id
 
 
+class _SharingAtOnce(Pricer):
+    """The pricer as it was before order-level cuts waited: each shared over the lines as
+    soon as it is taken."""
+
+    def take(self, cut: Any) -> None:
+        super().take(cut)
+        self.running  # noqa: B018 (reading it shares out what waits)
+
+    def take_clamped(self, line_no: int | None, amount: int) -> None:
+        super().take_clamped(line_no, amount)
+        self.running  # noqa: B018
+
+
+@given(
+    items(),
+    offers(),
+    coupons(),
+    st.integers(0, 2_000),
+    st.lists(st.tuples(st.sampled_from([None, 1, 2, 3]), st.integers(1, 5_000)), max_size=2),
+)
+@settings(max_examples=300, deadline=None)
+def test_order_level_cuts_shared_late_give_exactly_what_sharing_each_at_once_gives(
+    cart, campaigns, tickets, freight, others
+):
+    # Whole-order cuts are shared over the lines only when a later offer needs the lines
+    # (a scoped offer, buy X get Y): every cut, reason and line must come out the same.
+    granted = {cid: dict(lines) for cid, lines in flash_wanted(cart, campaigns).items()}
+    outcomes = []
+    for kind in (Pricer, _SharingAtOnce):
+        pricer = kind([msgspec.structs.replace(i) for i in cart], "CNY")
+        try:
+            outcome = pricer.run(campaigns, tickets, freight, granted, others)
+        except CouponRefused as refused:
+            outcomes.append(("refused", refused.code, refused.detail))
+            continue
+        outcomes.append((msgspec.to_builtins(outcome), pricer.running, pricer.total))
+    assert outcomes[0] == outcomes[1]
+    if outcomes[0][0] != "refused":
+        assert outcomes[0][2] == sum(outcomes[0][1])
+
+
 def test_a_preview_prices_exactly_like_the_placement_that_follows(mallcore):
     shop = Shop(mallcore, skus=[(sku, 1000 + 2371 * i) for i, sku in enumerate(SKUS)])
     shop.campaign(
