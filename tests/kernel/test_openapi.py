@@ -195,6 +195,10 @@ def test_429_and_503_declare_retry_after_and_statuses_are_not_over_documented(ma
     # a JSON body can be too large or not JSON
     assert {"413", "415"} <= set(ops["POST /risk/rules"]["responses"])
     assert "415" not in ops["GET /orders"]["responses"]
+    # repeated bad tokens are refused whether rate limits are on or not
+    plain = {f"{m} {p}": op for m, p, op in operations(document(mallcore, mallcore.kernel(CENTERS)))}
+    assert "429" in plain["GET /orders"]["responses"]
+    assert "429" not in plain["GET /catalog/products"]["responses"]
 
 
 def test_every_503_answer_carries_retry_after(mallcore):

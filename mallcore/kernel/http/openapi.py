@@ -16,7 +16,8 @@ annotated once, when the router is built:
   - 409: writes;
   - 413 and 415: routes taking a JSON body (too large; not ``application/json``);
   - 422: routes taking input (a value out of range, a refused body);
-  - 429: every limited route, when rate limits are on;
+  - 429: every limited route, when rate limits are on, and every route that
+    needs a token (a client sending bad tokens again and again, ``too_many_attempts``);
   - 503: writes (the admission line), and reads that touch the database (an
     unreachable database); a read that needs no token and does not run in a
     thread (a handler of config values) never answers it.
@@ -154,8 +155,8 @@ def statuses(handler: HTTPRouteHandler, path: str, method: str, *, limited: bool
         out.add(404)
     if write:
         out |= {409, 422}
-    if limited:
-        out.add(429)
+    if limited or token:
+        out.add(429)  # rate limits; repeated bad tokens (too_many_attempts) whether limits are on or not
     # writes wait in the admission line; a read touches the database unless it needs no token and
     # runs on the event loop (the handlers that answer from config)
     if write or token or handler.sync_to_thread is not False:
