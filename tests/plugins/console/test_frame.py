@@ -11,7 +11,6 @@ from litestar.response import Template
 from mallcore.kernel import Caller, Center, hookimpl
 from mallcore.kernel.console import ConsolePage, Tile, keyset, render
 from mallcore.kernel.http import roles
-
 from mallcore.plugins.console.session import derive
 
 from .conftest import Browser
