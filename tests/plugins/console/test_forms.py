@@ -1,0 +1,211 @@
+"""The console's forms that create and change things: each the API's own service call, behind
+the API's guards, with the API's error code and a message in the page's language on the page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from .conftest import Browser
+from .story import Story
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from mallcore.testing import Kit
+
+    kit = Kit(tmp_path_factory.mktemp("console-forms"))
+    story = Story(kit, full=True)
+    yield kit, story
+    kit.close()
+
+
+def zh(browser: Browser) -> Browser:
+    browser.client.cookies.set("mallcore_lang", "zh", path="/")
+    return browser
+
+
+def test_platform_finance_creates_and_pays_a_settlement_and_a_shops_finance_may_not(world: Any) -> None:
+    kit, story = world
+    kernel = story.kernel
+    platform = Browser(kit, kernel).sign_in("finance", "pf1")
+    shop_finance = Browser(kit, kernel).sign_in("finance", "f1", "s1")
+    day = (datetime.now(UTC) - timedelta(days=3)).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
+
+    # a shop's finance user: the API's 403 platform_only, nothing made, no form offered
+    assert (
+        'action="/console/finance/settlements"' not in shop_finance.get("/console/finance/settlements").text
+    )
+    r = shop_finance.post("/console/finance/settlements", {"shop": "s1", "start": day, "end": day})
+    assert r.status_code == 403 and "platform_only" in r.text
+    assert story.kit.client(kernel, "finance", "pf", platform=True).get("/finance/settlements").json() == []
+
+    # a period not over yet: the API's 422 period_not_closed, on the form's page, in Chinese
+    r = zh(platform).post("/console/finance/settlements", {"shop": "s1", "start": today, "end": today})
+    assert r.status_code == 422 and "period_not_closed" in r.text and "只能结算已结束的周期" in r.text
+    assert f'value="{today}"' in r.text  # what was typed is kept
+    platform.client.cookies.set("mallcore_lang", "en", path="/")
+    r = platform.post("/console/finance/settlements", {"shop": "nope", "start": day, "end": day})
+    assert r.status_code == 422 and "shop_unknown" in r.text and "No such shop." in r.text
+
+    r = platform.post("/console/finance/settlements", {"shop": "s1", "start": day, "end": day})
+    assert r.status_code == 303, r.text
+    api = story.kit.client(kernel, "finance", "pf", platform=True)
+    (made,) = api.get("/finance/settlements").json()
+    assert (made["shop"], made["status"], made["created_by"]) == ("s1", "open", "pf1")
+    assert r.headers["location"] == f"/console/finance/settlements?done=created:{made['id']}"
+    assert f"Settlement {made['id']} created." in platform.get(r.headers["location"]).text
+    # the same period again: the API's 409
+    r = platform.post("/console/finance/settlements", {"shop": "s1", "start": day, "end": day})
+    assert r.status_code == 409 and "settlement_overlaps" in r.text
+
+    pay = f"/console/finance/settlements/{made['id']}/pay"
+    assert shop_finance.post(pay, {"reference": "B1"}).status_code == 403
+    assert api.get(f"/finance/settlements/{made['id']}").json()["status"] == "open"
+    assert platform.post(pay, {"reference": "BANK-7"}).status_code == 303
+    paid = api.get(f"/finance/settlements/{made['id']}").json()
+    assert (paid["status"], paid["paid_by"], paid["payout_reference"]) == ("paid", "pf1", "BANK-7")
+    r = platform.post(pay, {"reference": "again"})
+    assert (
+        r.status_code == 409 and "settlement_paid" in r.text and "This settlement is already paid." in r.text
+    )
+
+
+def test_a_mismatch_is_resolved_from_its_run_and_the_run_pages_its_mismatches(world: Any) -> None:
+    kit, story = world
+    kernel = story.kernel
+    api = kit.client(kernel, "finance", "pf", platform=True)
+    day = datetime.now(UTC).date().isoformat()
+    header = api.get("/payment/statements/sandbox", params={"date": day}).text.splitlines()[0]
+    rows = [f"{day}T01:00:00Z,charge,sbx_not_ours_{i},,{100 + i},CNY" for i in range(53)]
+    r = api.post(
+        "/finance/reconciliations", content="\n".join([header, *rows]), headers={"content-type": "text/csv"}
+    )
+    assert r.status_code == 201, r.text
+    run = r.json()
+    assert run["mismatches"] == 53
+    platform = Browser(kit, kernel).sign_in("finance", "pf1")
+    first = platform.get(f"/console/finance/reconciliations/{run['id']}")
+    ids = [m["id"] for m in run["items"]]
+    assert f'id="mismatch-{ids[49]}"' in first.text and f'id="mismatch-{ids[50]}"' not in first.text
+    assert f"after={ids[49]}" in first.text
+    second = platform.get(f"/console/finance/reconciliations/{run['id']}?after={ids[49]}")
+    assert f'id="mismatch-{ids[52]}"' in second.text and f'id="mismatch-{ids[0]}"' not in second.text
+
+    target = f"/console/finance/mismatches/{ids[0]}/resolve"
+    # another shop's finance user: 404, as the API (the mismatch is the platform's)
+    other = Browser(kit, kernel).sign_in("finance", "f2", "s2")
+    assert other.post(target, {"note": "x", "run": run["id"]}).status_code == 404
+    r = platform.post(target, {"note": "", "run": run["id"]})
+    assert r.status_code == 422 and "invalid_input" in r.text
+    r = platform.post(target, {"note": "not ours: test traffic", "run": run["id"]})
+    assert r.status_code == 303 and r.headers["location"].endswith(
+        f"/reconciliations/{run['id']}?done={ids[0]}"
+    )
+    (m,) = [m for m in api.get(f"/finance/reconciliations/{run['id']}").json()["items"] if m["id"] == ids[0]]
+    assert (m["status"], m["resolved_by"], m["note"]) == ("resolved", "pf1", "not ours: test traffic")
+    r = platform.post(target, {"note": "again", "run": run["id"]})
+    assert r.status_code == 409 and "mismatch_resolved" in r.text
+
+
+def test_risk_staff_manage_lists_and_rules_and_a_bad_condition_is_shown_on_the_form(mallcore: Any) -> None:
+    kernel = mallcore.kernel(centers=["catalog", "payment", "risk", "console"])
+    mallcore.product(kernel, shop="s1", skus=[("TEE", 7900)])
+    mallcore.product(kernel, shop="s2", skus=[("CUP", 1900)])
+    api = mallcore.client(kernel, "risk", "r0", platform=True)
+    platform = Browser(mallcore, kernel).sign_in("risk", "r1", platform=True)
+    shop_risk = Browser(mallcore, kernel).sign_in("risk", "r2", "s1")
+
+    # lists: the platform's list, a shop's list, removal
+    r = platform.post(
+        "/console/risk/lists",
+        {"kind": "phone", "value": "13800000001", "action": "block", "reason": "fraud ring"},
+    )
+    assert r.status_code == 303, r.text
+    (entry,) = api.get("/risk/lists").json()
+    assert (entry["kind"], entry["shop"], entry["created_by"]) == ("phone", None, "r1")
+    r = platform.post(
+        "/console/risk/lists", {"kind": "phone", "value": "13800000001", "action": "block", "reason": "again"}
+    )
+    assert r.status_code == 409 and "list_entry_exists" in r.text and "13800000001" in r.text
+    r = platform.post(
+        "/console/risk/lists", {"kind": "ip", "value": "not an ip", "action": "block", "reason": "x"}
+    )
+    assert r.status_code == 422 and "list_value_invalid" in r.text
+    # a shop's risk staff add to their shop's list only, and may not remove the platform's entry
+    r = shop_risk.post(
+        "/console/risk/lists",
+        {"kind": "customer", "value": "mallory", "action": "review", "reason": "x", "shop": ""},
+    )
+    assert r.status_code == 303, r.text
+    assert {e["shop"] for e in api.get("/risk/lists").json()} == {None, "s1"}
+    r = shop_risk.post(f"/console/risk/lists/{entry['id']}/remove")
+    assert r.status_code == 404  # the platform's list is not theirs to see, as in the API
+    assert api.get(f"/risk/lists/{entry['id']}").json()["active"] is True
+    assert platform.post(f"/console/risk/lists/{entry['id']}/remove").status_code == 303
+    assert api.get(f"/risk/lists/{entry['id']}").json()["active"] is False
+    other = Browser(mallcore, kernel).sign_in("risk", "r3", "s2")
+    (mine,) = [e for e in api.get("/risk/lists").json() if e["shop"] == "s1"]
+    assert other.post(f"/console/risk/lists/{mine['id']}/remove").status_code == 404
+    assert "mallory" not in other.get("/console/risk/lists").text
+
+    # rules: a bad condition is the API's 422 with its code, in Chinese, the text kept
+    zh(platform)
+    bad = {
+        "name": "typo",
+        "condition": "order.totl > 1",
+        "action": "review",
+        "stages": "place",
+        "score": "5",
+        "enabled": "1",
+    }
+    r = platform.post("/console/risk/rules", bad)
+    assert r.status_code == 422 and "rule_unknown_attribute" in r.text and "条件引用了不存在的字段" in r.text
+    assert "order.totl &gt; 1" in r.text and api.get("/risk/rules").json() == []
+    r = platform.post("/console/risk/rules", {**bad, "condition": "order.total >"})
+    assert r.status_code == 422 and "rule_syntax_error" in r.text
+    good = {**bad, "name": "big basket", "condition": "order.total > 500000", "stages": ["place", "pay"]}
+    assert platform.post("/console/risk/rules", good).status_code == 303
+    (rule,) = api.get("/risk/rules").json()
+    assert (rule["name"], rule["stages"], rule["score"], rule["enabled"]) == (
+        "big basket",
+        ["place", "pay"],
+        5,
+        True,
+    )
+    page = platform.get(f"/console/risk/rules/{rule['id']}")
+    assert page.status_code == 200 and "order.total &gt; 500000" in page.text
+    # edit: a bad change keeps the rule as it was; unticking "enabled" disables it
+    target = f"/console/risk/rules/{rule['id']}"
+    r = platform.post(
+        target, {"name": "big basket", "condition": "order.nope", "action": "block", "stages": "place"}
+    )
+    assert r.status_code == 422 and "rule_unknown_attribute" in r.text
+    assert api.get(f"/risk/rules/{rule['id']}").json()["condition"] == "order.total > 500000"
+    r = platform.post(
+        target,
+        {
+            "name": "big basket",
+            "condition": "order.total > 100000",
+            "action": "block",
+            "stages": "place",
+            "score": "9",
+        },
+    )
+    assert r.status_code == 303, r.text
+    changed = api.get(f"/risk/rules/{rule['id']}").json()
+    assert (changed["condition"], changed["action"], changed["enabled"], changed["updated_by"]) == (
+        "order.total > 100000",
+        "block",
+        False,
+        "r1",
+    )
+    assert other.get(target).status_code == 404
+    assert other.post(target, {"name": "x", "condition": "true", "stages": "place"}).status_code == 404
+    assert (
+        Browser(mallcore, kernel).sign_in("merchant", "m1", "s1").get("/console/risk/rules").status_code
+        == 403
+    )
