@@ -175,9 +175,11 @@ def base_path(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 
 def form_body(fields: Mapping[str, Any], kind: type[StructT]) -> StructT:
-    """A form's fields as the API's request body: the same validation, 422 ``invalid_input`` when bad."""
+    """A form's fields as the API's request body: the same validation, 422 ``invalid_input`` when
+    bad. Fields the body does not have (the CSRF token, a page cursor) are not part of it."""
+    known = set(kind.__struct_fields__)
     try:
-        return msgspec.convert(dict(fields), kind, strict=False)
+        return msgspec.convert({k: v for k, v in fields.items() if k in known}, kind, strict=False)
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc), code="invalid_input") from None
 

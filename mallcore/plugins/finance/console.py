@@ -230,7 +230,7 @@ class FinancePages(Controller):
         after = int(fields["after"]) if str(fields.get("after", "")).isdigit() else None
 
         def work() -> Response[Any]:
-            body = form_body({k: v for k, v in fields.items() if k == "note"}, ResolveIn)
+            body = form_body(fields, ResolveIn)
             view = resolve_mismatch(finance, principal, mismatch_id, body.note)
             back = f"{base_path(request)}/finance/reconciliations/{view.run_id}?done={mismatch_id}"
             return Redirect(back + (f"&after={after}" if after is not None else ""), status_code=303)

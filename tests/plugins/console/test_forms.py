@@ -209,3 +209,163 @@ def test_risk_staff_manage_lists_and_rules_and_a_bad_condition_is_shown_on_the_f
         Browser(mallcore, kernel).sign_in("merchant", "m1", "s1").get("/console/risk/rules").status_code
         == 403
     )
+
+
+def test_platform_warehouse_staff_create_and_edit_a_warehouse_with_its_return_address(world: Any) -> None:
+    kit, story = world
+    kernel = story.kernel
+    api = kit.client(kernel, "warehouse", "wp", platform=True)
+    platform = Browser(kit, kernel).sign_in("warehouse", "wp1")
+    shop_staff = Browser(kit, kernel).sign_in("warehouse", "w1", "s1")
+    new = {
+        "code": "GZ",
+        "name": "广州仓",
+        "region": "440100",
+        "priority": "2",
+        "active": "1",
+        "contact": "王五",
+        "phone": "020-12345678",
+        "province": "广东省",
+        "city": "广州市",
+        "district": "白云区",
+        "street": "机场路 1 号",
+    }
+    before = api.get("/wms/warehouses?include_inactive=true").json()
+    r = shop_staff.post("/console/wms/warehouses", new)
+    assert r.status_code == 403 and "platform_only" in r.text
+    assert 'action="/console/wms/warehouses"' not in shop_staff.get("/console/wms/warehouses").text
+    assert api.get("/wms/warehouses?include_inactive=true").json() == before
+    r = platform.post("/console/wms/warehouses", {**new, "code": "SH"})
+    assert (
+        r.status_code == 409
+        and "warehouse_exists" in r.text
+        and "A warehouse with this code exists." in r.text
+    )
+    assert 'value="机场路 1 号"' in r.text
+    assert platform.post("/console/wms/warehouses", new).status_code == 303
+    (made,) = [w for w in api.get("/wms/warehouses").json() if w["code"] == "GZ"]
+    assert (made["name"], made["priority"], made["city"], made["street"]) == (
+        "广州仓",
+        2,
+        "广州市",
+        "机场路 1 号",
+    )
+
+    page = platform.get("/console/wms/warehouses/GZ")
+    assert page.status_code == 200 and 'value="白云区"' in page.text
+    r = platform.post("/console/wms/warehouses/GZ", {**new, "street": "机场路 2 号", "priority": "x"})
+    assert r.status_code == 422 and "invalid_input" in r.text
+    r = platform.post("/console/wms/warehouses/GZ", {**new, "street": "机场路 2 号", "active": ""})
+    assert r.status_code == 303, r.text
+    (changed,) = [w for w in api.get("/wms/warehouses?include_inactive=true").json() if w["code"] == "GZ"]
+    assert (changed["street"], changed["active"]) == ("机场路 2 号", False)
+    assert shop_staff.post("/console/wms/warehouses/GZ", {"name": "mine"}).status_code == 403
+    merchant = Browser(kit, kernel).sign_in("merchant", "m1", "s1")
+    read = merchant.get("/console/wms/warehouses/GZ")
+    assert (
+        read.status_code == 200
+        and "机场路 2 号" in read.text
+        and '<form method="post" action="/console/wms/warehouses/GZ"' not in read.text
+    )
+    assert platform.get("/console/wms/warehouses/NOPE").status_code == 404
+
+
+def form_values(html: str) -> dict[str, Any]:
+    """What a browser would post from the page's form as it stands (inputs, selects, ticked boxes)."""
+    import html as htmllib
+    import re
+
+    out: dict[str, Any] = {}
+    for tag in re.findall(r"<input [^>]*>", html):
+        name = re.search(r'name="([^"]+)"', tag)
+        if not name or name.group(1) == "_csrf_token":
+            continue
+        value = re.search(r'value="([^"]*)"', tag)
+        if 'type="checkbox"' in tag and "checked" not in tag:
+            continue
+        out[name.group(1)] = htmllib.unescape(value.group(1)) if value else ""
+    for name, body in re.findall(r'<select name="([^"]+)">(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected', body)
+        out[name] = chosen.group(1) if chosen else re.search(r'<option value="([^"]*)"', body).group(1)
+    return out
+
+
+def test_a_merchant_edits_a_freight_template_and_the_list_pages(world: Any) -> None:
+    from tests.plugins.tms.support import WEIGHT_TEMPLATE
+
+    kit, story = world
+    kernel = story.kernel
+    api = story.merchant
+    r = api.post("/tms/templates", json={"shop": "s1", **WEIGHT_TEMPLATE})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    merchant = Browser(kit, kernel).sign_in("merchant", "m1", "s1")
+    page = merchant.get(f"/console/tms/templates/{made['id']}")
+    assert page.status_code == 200 and 'value="8.00"' in page.text
+    values = form_values(page.text)
+    assert values["rule-0-regions"] == "33" and values["free-2-regions"] == "54, 65"
+    # saved as shown: the template does not change (a round trip through the form is exact)
+    assert merchant.post(f"/console/tms/templates/{made['id']}", values).status_code == 303
+    again = api.get(f"/tms/templates/{made['id']}").json()
+    same = (
+        "name",
+        "mode",
+        "default_rule",
+        "rules",
+        "free",
+        "not_delivered",
+        "split",
+        "default",
+        "skus",
+        "active",
+    )
+    assert {k: again[k] for k in same} == {k: made[k] for k in same}
+    # a change: Zhejiang ¥6.50, Remote removed, a new Beijing row; free over ¥99 → ¥88
+    changed = {
+        **values,
+        "rule-0-first_fee": "6.50",
+        "rule-2-regions": "",
+        "rule-2-first_fee": "",
+        "rule-2-additional_fee": "",
+    }
+    changed.update(
+        {"rule-3-regions": "11", "rule-3-name": "Beijing", "rule-3-first_fee": "7", "free-0-min_amount": "88"}
+    )
+    r = merchant.post(f"/console/tms/templates/{made['id']}", changed)
+    assert r.status_code == 303 and r.headers["location"] == f"/console/tms/templates?done={made['id']}", (
+        __import__("re").findall(r"<div class=.error.*?</div>", r.text, __import__("re").S)
+    )
+    now = api.get(f"/tms/templates/{made['id']}").json()
+    assert [(x["name"], x["regions"], x["first_fee"]) for x in now["rules"]] == [
+        ("Zhejiang", ["33"], 650),
+        ("Hangzhou", ["3301"], 500),
+        ("Beijing", ["11"], 700),
+    ]
+    assert now["free"][0]["min_amount"] == 8800
+    # bad amounts and bad regions: the API's codes, on the page, nothing changed
+    r = merchant.post(f"/console/tms/templates/{made['id']}", {**changed, "default-first_fee": "abc"})
+    assert r.status_code == 422 and "invalid_amount" in r.text and 'value="abc"' in r.text
+    r = merchant.post(f"/console/tms/templates/{made['id']}", {**changed, "rule-0-regions": "浙江"})
+    assert r.status_code == 422 and "invalid_input" in r.text
+    assert api.get(f"/tms/templates/{made['id']}").json() == now
+    # another shop's merchant: 404; the shop's warehouse staff read it but may not save
+    stranger = Browser(kit, kernel).sign_in("merchant", "m2", "s2")
+    assert stranger.get(f"/console/tms/templates/{made['id']}").status_code == 404
+    assert stranger.post(f"/console/tms/templates/{made['id']}", changed).status_code == 404
+    warehouse = Browser(kit, kernel).sign_in("warehouse", "w1", "s1")
+    read = warehouse.get(f"/console/tms/templates/{made['id']}")
+    assert read.status_code == 200 and "<fieldset disabled" in read.text
+    assert warehouse.post(f"/console/tms/templates/{made['id']}", changed).status_code == 403
+    assert api.get(f"/tms/templates/{made['id']}").json() == now
+
+    # the list pages by id
+    for i in range(51):
+        body = {"shop": "s1", "name": f"T{i}", "mode": "piece", "default_rule": {"first_fee": 100 + i}}
+        assert api.post("/tms/templates", json=body).status_code == 201
+    first = merchant.get("/console/tms/templates")
+    ids = [int(x) for x in __import__("re").findall(r'id="template-(\d+)"', first.text)]
+    assert len(ids) == 50 and ids == sorted(ids) and f"after={ids[-1]}" in first.text
+    rest = merchant.get(f"/console/tms/templates?after={ids[-1]}")
+    more = [int(x) for x in __import__("re").findall(r'id="template-(\d+)"', rest.text)]
+    assert len(more) == 2 and min(more) > ids[-1] and "after=" not in rest.text
+    assert 'id="template-' not in stranger.get("/console/tms/templates").text
