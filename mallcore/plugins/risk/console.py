@@ -7,7 +7,6 @@ form."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -15,8 +14,18 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from mallcore.kernel import Caller, InvalidInput, NotFound, Principal
-from mallcore.kernel.console import ConsolePage, FormError, base_path, form_body, form_fields, render, submit
+from mallcore.kernel import Caller, NotFound, Principal
+from mallcore.kernel.console import (
+    STATE_KEY,
+    ConsolePage,
+    FormError,
+    base_path,
+    form_body,
+    form_fields,
+    local_time,
+    render,
+    submit,
+)
 from mallcore.kernel.http import Reply, roles
 
 from .admin import Admin
@@ -117,16 +126,6 @@ class RiskPages(Controller):
         return Redirect(f"{base_path(request)}/risk/{review_id}?done={VERDICTS[verdict]}", status_code=303)
 
 
-def _local(text: str | None, zone: Any) -> str | None:
-    """A ``datetime-local`` field (the staff's time zone) as an aware ISO time for the API body."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text).replace(tzinfo=zone).isoformat()
-    except ValueError:
-        raise InvalidInput(f"not a date and time: {text[:40]}", code="invalid_input") from None
-
-
 class RiskAdminPages(Controller):
     """Lists and rules, as ``/risk/lists`` and ``/risk/rules`` manage them (risk staff)."""
 
@@ -195,8 +194,8 @@ class RiskAdminPages(Controller):
             fields["shop"] = principal.shop  # a shop's risk staff keep their shop's list
 
         def work() -> Response[Any]:
-            zone = request.scope["state"]["mallcore.console"]["zone"]
-            body = form_body({**fields, "expires_at": _local(fields.get("expires_at"), zone)}, ListIn)
+            zone = request.scope["state"][STATE_KEY]["zone"]
+            body = form_body({**fields, "expires_at": local_time(fields.get("expires_at"), zone)}, ListIn)
             Admin(risk).add(principal, body, Reply())
             return Redirect(f"{base_path(request)}/risk/lists?done=added", status_code=303)
 

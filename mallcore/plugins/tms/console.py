@@ -5,7 +5,7 @@ carrier events, and the freight templates. Read through the API's own readers
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
@@ -14,8 +14,17 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from mallcore.kernel import Caller, InvalidInput, Principal, visible_to
-from mallcore.kernel.console import ConsolePage, FormError, base_path, form_body, form_fields, render, submit
+from mallcore.kernel import Caller, Principal, visible_to
+from mallcore.kernel.console import (
+    ConsolePage,
+    FormError,
+    base_path,
+    form_body,
+    form_fields,
+    minor_units,
+    render,
+    submit,
+)
 from mallcore.kernel.http import Reply, roles
 
 from . import tables as t
@@ -112,27 +121,14 @@ MESSAGES = {
 }
 
 
-def _minor(text: str | None, field: str) -> int | None:
-    """Yuan as typed (``12.5``) in minor units (``1250``); blank is ``None``."""
-    if not text:
-        return None
-    try:
-        value = Decimal(text.replace("¥", "").replace(",", "").strip())
-    except InvalidOperation:
-        raise InvalidInput(f"{field}: '{text[:20]}' is not an amount", code="invalid_amount") from None
-    if value != value.quantize(Decimal("0.01")) or value < 0:
-        raise InvalidInput(f"{field}: '{text[:20]}' is not an amount", code="invalid_amount")
-    return int(value * 100)
-
-
 def _words(text: str | None) -> list[str]:
     return [w for w in re.split(r"[\s,,、]+", text or "") if w]
 
 
 def _charge(fields: dict[str, Any], prefix: str) -> dict[str, Any]:
     out = {
-        "first_fee": _minor(fields.get(f"{prefix}first_fee"), f"{prefix}first_fee"),
-        "additional_fee": _minor(fields.get(f"{prefix}additional_fee"), f"{prefix}additional_fee"),
+        "first_fee": minor_units(fields.get(f"{prefix}first_fee"), f"{prefix}first_fee"),
+        "additional_fee": minor_units(fields.get(f"{prefix}additional_fee"), f"{prefix}additional_fee"),
         "first": fields.get(f"{prefix}first"),
         "additional": fields.get(f"{prefix}additional"),
     }
@@ -152,7 +148,7 @@ def template_body(fields: dict[str, Any]) -> TemplateSpec:
             )
     for i in range(50):
         prefix = f"free-{i}-"
-        amount = _minor(fields.get(prefix + "min_amount"), prefix + "min_amount")
+        amount = minor_units(fields.get(prefix + "min_amount"), prefix + "min_amount")
         quantity = fields.get(prefix + "min_quantity")
         if amount is not None or quantity is not None:
             free.append(

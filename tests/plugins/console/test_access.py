@@ -52,6 +52,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     assert risk.post("/risk/rules", json=rule).status_code == 201
     body = {"shop": "s1", "name": "T", "mode": "piece", "default_rule": {"first_fee": 1000}}
     assert story.merchant.post("/tms/templates", json=body).status_code == 201
+    ends = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    campaign = {"name": "c", "type": "percent_off", "ends_at": ends, "shop": "s1", "rules": {"percent": 10}}
+    assert story.merchant.post("/promotion/campaigns", json=campaign).status_code == 201
+    coupon = {"name": "k", "kind": "amount", "value": 500, "total": 10, "shop": "s1", "valid_days": 3}
+    assert story.merchant.post("/promotion/coupon-templates", json=coupon).status_code == 201
     yield kit, story, order, case
     kit.close()
 
@@ -70,6 +75,8 @@ def snapshot(kit: Any, story: Story) -> dict[str, Any]:
         "lists": risk.get("/risk/lists").json(),
         "rules": risk.get("/risk/rules").json(),
         "templates": story.merchant.get("/tms/templates").json(),
+        "campaigns": story.merchant.get("/promotion/campaigns").json(),
+        "coupons": story.merchant.get("/promotion/coupon-templates").json(),
         "warehouses": story.warehouse.get("/wms/warehouses?include_inactive=true").json(),
     }
 
@@ -115,10 +122,13 @@ def test_every_console_route_keeps_other_shops_and_customers_out(world: Any) -> 
         "mismatch_id": snapshot(kit, story)["runs"][0]["items"][0]["id"],
         "entry_id": snapshot(kit, story)["lists"][0]["id"],
         "rule_id": snapshot(kit, story)["rules"][0]["id"],
+        # one name for two objects: the freight template and the coupon template, both s1's
         "template_id": snapshot(kit, story)["templates"][0]["id"],
+        "campaign_id": snapshot(kit, story)["campaigns"][0]["id"],
         "code": "SH",
     }
     before = snapshot(kit, story)
+    assert before["coupons"][0]["id"] == ids["template_id"]
     routes = [r for r in console_routes(app) if not r[2]]
     assert len(routes) >= 10, routes
     assert ("GET", "/console/after-sales/{case_id:int}", False) in console_routes(app)

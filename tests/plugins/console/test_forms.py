@@ -369,3 +369,133 @@ def test_a_merchant_edits_a_freight_template_and_the_list_pages(world: Any) -> N
     more = [int(x) for x in __import__("re").findall(r'id="template-(\d+)"', rest.text)]
     assert len(more) == 2 and min(more) > ids[-1] and "after=" not in rest.text
     assert 'id="template-' not in stranger.get("/console/tms/templates").text
+
+
+def test_a_merchant_creates_and_ends_campaigns_and_coupons(world: Any) -> None:
+    kit, story = world
+    kernel = story.kernel
+    api = story.merchant
+    merchant = Browser(kit, kernel).sign_in("merchant", "m1", "s1")
+    stranger = Browser(kit, kernel).sign_in("merchant", "m2", "s2")
+    ends = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
+    before = api.get("/promotion/campaigns").json()
+    form = merchant.get("/console/promotion/campaigns/new?type=flash_sale")
+    assert form.status_code == 200 and '<option value="flash_sale" selected>' in form.text
+    # 满减 with two tiers; fields of other types are ignored
+    r = merchant.post(
+        "/console/promotion/campaigns",
+        {
+            "name": "Double 12",
+            "type": "threshold_off",
+            "ends_at": ends,
+            "tier-0-threshold": "200",
+            "tier-0-off": "30",
+            "tier-1-threshold": "300",
+            "tier-1-off": "50",
+            "percent": "10",
+        },
+    )
+    assert r.status_code == 303, r.text
+    (made,) = [c for c in api.get("/promotion/campaigns").json() if c not in before]
+    assert (made["type"], made["shop"], made["status"]) == ("threshold_off", "s1", "live")
+    assert made["rules"]["tiers"] == [{"threshold": 20000, "off": 3000}, {"threshold": 30000, "off": 5000}]
+    assert r.headers["location"] == f"/console/promotion?done=campaign:{made['id']}"
+    # the API's refusals on the form, what was typed kept
+    zh(merchant)
+    r = merchant.post(
+        "/console/promotion/campaigns",
+        {
+            "name": "Flash",
+            "type": "flash_sale",
+            "ends_at": ends,
+            "skus": "TEE-M",
+            "price": "99",
+            "quantity": "5",
+        },
+    )
+    assert r.status_code == 422 and "flash_price_not_below_list" in r.text and "秒杀价须低于原价" in r.text
+    assert 'value="Flash"' in r.text
+    r = merchant.post(
+        "/console/promotion/campaigns",
+        {
+            "name": "Bad",
+            "type": "threshold_off",
+            "ends_at": ends,
+            "tier-0-threshold": "abc",
+            "tier-0-off": "1",
+        },
+    )
+    assert r.status_code == 422 and "invalid_amount" in r.text
+    r = merchant.post(
+        "/console/promotion/campaigns",
+        {
+            "name": "Other",
+            "type": "flash_sale",
+            "ends_at": ends,
+            "skus": "CUP",
+            "price": "1",
+            "quantity": "5",
+        },
+    )
+    assert r.status_code == 422 and "sku_not_in_shop" in r.text
+    merchant.client.cookies.set("mallcore_lang", "en", path="/")
+    r = merchant.post(
+        "/console/promotion/campaigns",
+        {
+            "name": "Flash",
+            "type": "flash_sale",
+            "ends_at": ends,
+            "skus": "TEE-M",
+            "price": "59.90",
+            "quantity": "5",
+            "flash_per_customer": "1",
+        },
+    )
+    assert r.status_code == 303, r.text
+    flash = api.get("/promotion/campaigns?type=flash_sale").json()[0]
+    assert flash["rules"] == {"price": 5990, "quantity": 5, "per_customer": 1, "beyond": "list_price"}
+
+    # ending: another shop's merchant 404; the shop's merchant ends it; twice is the API's 409
+    end = f"/console/promotion/campaigns/{made['id']}/end"
+    assert stranger.post(end).status_code == 404
+    assert api.get(f"/promotion/campaigns/{made['id']}").json()["status"] == "live"
+    assert merchant.post(end).status_code == 303
+    assert api.get(f"/promotion/campaigns/{made['id']}").json()["status"] == "ended"
+    r = merchant.post(end)
+    assert r.status_code == 409 and "campaign_ended" in r.text
+
+    # a coupon template: 9折 up to ¥20 from ¥100, 100 of them
+    r = merchant.post(
+        "/console/promotion/coupon-templates",
+        {
+            "name": "9折券",
+            "kind": "percent",
+            "value": "10",
+            "cap": "20",
+            "min_spend": "100",
+            "total": "100",
+            "per_customer": "1",
+            "valid_days": "7",
+            "claimable": "1",
+        },
+    )
+    assert r.status_code == 303, r.text
+    coupon = api.get("/promotion/coupon-templates").json()[0]
+    assert (
+        coupon["kind"],
+        coupon["value"],
+        coupon["cap"],
+        coupon["min_spend"],
+        coupon["total"],
+        coupon["shop"],
+    ) == ("percent", 10, 2000, 10000, 100, "s1")
+    r = merchant.post(
+        "/console/promotion/coupon-templates", {"name": "x", "kind": "percent", "value": "150", "total": "1"}
+    )
+    assert r.status_code == 422 and "percent_invalid" in r.text
+    end = f"/console/promotion/coupon-templates/{coupon['id']}/end"
+    assert stranger.post(end).status_code == 404
+    assert merchant.post(end).status_code == 303
+    assert api.get(f"/promotion/coupon-templates/{coupon['id']}").json()["status"] == "ended"
+    page = merchant.get("/console/promotion")
+    assert "Double 12" in page.text and "9折券" in page.text
