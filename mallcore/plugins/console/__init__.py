@@ -70,7 +70,7 @@ class ConsoleCenter(Center):
 
     def __init__(self) -> None:
         super().__init__()
-        # Orders placed on a day that is over, per (viewer scope, time zone, day): see home.chart_data.
+        # Orders placed on a day that is over, per (viewer scope, time zone, day): see home.chart_days.
         self.day_counts: dict[tuple[str, str, date], int] = {}
 
     def remember_day(self, key: tuple[str, str, date], count: int) -> None:
