@@ -31,19 +31,23 @@ import secrets
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from mallcore.kernel import MallcoreError, Principal, Unauthenticated
-from mallcore.kernel.auth import Auth
-from mallcore.kernel.db import Database
+from mallcore.kernel import Database, MallcoreError, Principal, Unauthenticated
 
 from . import tables as t
 
 COOKIE = "mallcore_console"
 # A session row is kept this long after it ended or expired, then swept at a sign-in.
 KEEP_ENDED = timedelta(days=1)
+
+
+class Resolver(Protocol):
+    """What resolves a token to its principal: the kernel's ``Auth`` (``kernel.auth``)."""
+
+    def resolve(self, token: str, request: Any = None) -> Principal: ...
 
 
 def derive(secret: str, purpose: str) -> bytes:
@@ -81,7 +85,7 @@ class Sessions:
     """
 
     def __init__(
-        self, db: Database, auth: Auth, keys: list[bytes], hours: float, cache_seconds: float = 1.0
+        self, db: Database, auth: Resolver, keys: list[bytes], hours: float, cache_seconds: float = 1.0
     ) -> None:
         if not keys:
             raise ValueError("no session key")
