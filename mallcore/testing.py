@@ -39,6 +39,7 @@ import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
 
+from mallcore import testdb
 from mallcore.kernel import Kernel, Principal
 from mallcore.kernel.config import load_config
 from mallcore.kernel.http.app import create_app
@@ -97,24 +98,49 @@ class Kit:
         self._kernels: list[Kernel] = []
         self._apps: dict[int, TestClient[Any]] = {}
         self._clients: list[TestClient[Any]] = []
-        self._schemas: list[tuple[str, str]] = []
+        # (server url, schema, (tables key, metadatas) when the schema may be kept for the next test)
+        self._schemas: list[tuple[str, str, tuple[str, list[sa.MetaData]] | None]] = []
         self._seq = 0
 
     # -- kernels -------------------------------------------------------------
 
     def database(self) -> dict[str, Any]:
         """A fresh database: a SQLite file, or a new schema on the test PostgreSQL."""
+        database = self._unmade_database()
+        self._make(database)
+        return database
+
+    def _unmade_database(self) -> dict[str, Any]:
         self._seq += 1
         url = test_database_url()
         if not url:
             return {"url": f"sqlite:///{self.tmp_path / f'mallcore-{self._seq}.db'}"}
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
-        self._schemas.append((url, schema))
-        return {"url": url, "schema": schema}
+        return {"url": url, "schema": f"t_{uuid.uuid4().hex[:12]}"}
+
+    def _make(self, database: dict[str, Any]) -> None:
+        if "schema" in database:
+            testdb.pg_create(database["url"], database["schema"])
+            self._schemas.append((database["url"], database["schema"], None))
+
+    def _make_with_tables(self, kernel: Kernel, database: dict[str, Any]) -> None:
+        """Every enabled center's tables, from a template or a kept schema when an earlier test
+        had the same tables (:mod:`mallcore.testdb`), else created."""
+        metadatas = list(kernel.metadatas.values())
+        key = testdb.tables_key(kernel.db.engine.dialect, metadatas)
+        if "schema" in database:
+            url, schema = database["url"], database["schema"]
+            if not testdb.databases.pg_take(url, key, schema):
+                testdb.pg_create(url, schema)
+                kernel.create_schema()
+                testdb.databases.pg_created(url, schema)
+            self._schemas.append((url, schema, (key, metadatas)))
+        else:
+            path = Path(sa.make_url(database["url"]).database or "")
+            if not testdb.databases.sqlite_from_template(key, path):
+                for metadata in metadatas:
+                    metadata.create_all(kernel.db.engine)
+                testdb.databases.sqlite_keep_template(key, path)
+        kernel._ensure_secret()
 
     def kernel(
         self,
@@ -126,8 +152,10 @@ class Kit:
         migrate: bool = False,
     ) -> Kernel:
         """A kernel with ``centers`` enabled (plus ``extra`` center objects or classes)."""
+        database = self._unmade_database()
+        made = dict(database)
         overrides: dict[str, Any] = {
-            "database": self.database(),
+            "database": database,
             "jobs": {"enabled": False},
             # every test client comes from one address: limits only where a test turns them on
             "http": {"limits": {"enabled": False}},
@@ -141,8 +169,13 @@ class Kit:
         if config:
             _merge(overrides, config)
         kernel = Kernel(load_config(overrides=overrides, env={}), centers=extra)
+        own = overrides["database"] == made  # else the test named a database of its own
         if migrate:
+            if own:
+                self._make(database)
             kernel.upgrade()
+        elif own:
+            self._make_with_tables(kernel, database)
         else:
             kernel.create_schema()
         kernel.startup(jobs=False)
@@ -232,11 +265,11 @@ class Kit:
                 pass
         for kernel in self._kernels:
             kernel.close()
-        for url, schema in self._schemas:
-            admin = sa.create_engine(url, poolclass=sa.pool.NullPool)
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            admin.dispose()
+        for url, schema, kept in self._schemas:
+            if kept is None:
+                testdb.pg_drop(url, schema)
+            else:
+                testdb.databases.pg_give_back(url, kept[0], schema, kept[1])
 
 
 def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:

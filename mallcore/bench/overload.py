@@ -67,10 +67,14 @@ def scenario(
         unloaded = load.run("127.0.0.1", port, [request] * requests, clients)
         rate = unloaded.statuses.get(201, 0) / unloaded.seconds
         interval = clients / rate if rate else 0.0
+        before = scrape(port)
         loaded = load.run(
             "127.0.0.1", port, [request], 2 * clients, interval=interval, seconds=overload_seconds
         )
-        waits = admission_waits(port)
+        after = scrape(port)
+        waits = admission_waits(after)
+        in_app = server_side(before, after)
+        lag = _shares(_delta(before, after, "mallcore_event_loop_lag_seconds"))
     other_5xx = sum(n for status, n in loaded.statuses.items() if status >= 500 and status != 503)
     p99_unloaded = unloaded.percentile(0.99)
     p99_admitted = loaded.percentile(0.99, 201)
@@ -90,6 +94,8 @@ def scenario(
         },
         "other_5xx": other_5xx,
         "admission_waits": waits,
+        "server_side": in_app,
+        "event_loop_lag": lag,
         "max_wait_ms": round(max(loaded.latencies, default=0.0) * 1000, 1),
         "max_503_ms": round(max(loaded.by_status.get(503, []), default=0.0) * 1000, 1),
         "p99_unloaded_ms": round(p99_unloaded * 1000, 2),
@@ -99,26 +105,54 @@ def scenario(
     }
 
 
-def admission_waits(port: int) -> dict[str, Any]:
-    """The server's own account of the admission line (``mallcore_admission_wait_seconds``):
-    how many writes waited, and how many within each bound, read from ``/metrics``."""
+def scrape(port: int) -> str:
     import httpx
 
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+
+
+def histogram(text: str, name: str, where: str = "") -> dict[str, float]:
+    """Cumulative bucket counts (upper bound -> requests) of the series of ``name`` whose labels
+    contain ``where``, added up over those series (and every worker's)."""
     buckets: dict[str, float] = {}
     for row in text.splitlines():
-        if row.startswith("mallcore_admission_wait_seconds_bucket{"):
+        if row.startswith(name + "_bucket{") and where in row:
             bound = row.split('le="', 1)[1].split('"', 1)[0]
             buckets[bound] = buckets.get(bound, 0.0) + float(row.rsplit(" ", 1)[1])
+    return buckets
+
+
+def _shares(buckets: dict[str, float]) -> dict[str, Any]:
     total = buckets.get("+Inf", 0.0)
-    return {
-        "count": int(total),
-        "within_ms": {
-            str(round(float(b) * 1000)): round(n / total, 4)
-            for b, n in buckets.items()
-            if b != "+Inf" and total
-        },
+    within = {
+        str(round(float(b) * 1000)): round(n / total, 4) for b, n in buckets.items() if b != "+Inf" and total
     }
+    # the smallest bucket bound every observation is under: an upper bound of the longest
+    top = next((ms for ms, share in sorted(within.items(), key=lambda x: float(x[0])) if share >= 1.0), None)
+    return {"count": int(total), "within_ms": within, "all_within_ms": top}
+
+
+def admission_waits(text: str) -> dict[str, Any]:
+    """The server's own account of the admission line (``mallcore_admission_wait_seconds``):
+    how many writes waited, how many within each bound, and of the admitted ones alone."""
+    everything = _shares(histogram(text, "mallcore_admission_wait_seconds"))
+    admitted = _shares(histogram(text, "mallcore_admission_wait_seconds", 'outcome="admitted"'))
+    return {**everything, "admitted": admitted}
+
+
+def server_side(before: str, after: str) -> dict[str, Any]:
+    """Where the time goes, seen by the server, for the orders of the loaded phase alone: the
+    request's time in the app (from the kernel's middleware to the answer, the line included)
+    against the clients' figures, which add the time outside the app (sockets, the server's
+    and the load generator's own event loops waiting for a CPU)."""
+    return _shares(
+        _delta(before, after, "mallcore_http_request_duration_seconds", 'method="POST",route="/orders"')
+    )
+
+
+def _delta(before: str, after: str, name: str, where: str = "") -> dict[str, float]:
+    then = histogram(before, name, where)
+    return {bound: n - then.get(bound, 0.0) for bound, n in histogram(after, name, where).items()}
 
 
 def line(r: dict[str, Any]) -> str:
@@ -127,7 +161,7 @@ def line(r: dict[str, Any]) -> str:
         f"  overload  saturating {r['unloaded']['per_second']}/s (p99 {r['p99_unloaded_ms']} ms); "
         f"2x offered {o['offered_per_second']}/s for {r['settings']['seconds']} s: statuses {o['statuses']}, "
         f"5xx other than 503: {r['other_5xx']}, max wait {r['max_wait_ms']} ms (503s {r['max_503_ms']} ms; "
-        f"in the line: {_within(r)}), "
+        f"in the line: {_within(r)}; in the app: {_app(r)}; event loop late: {_lag(r)}), "
         f"p99 admitted {r['p99_admitted_ms']} ms = {r['p99_ratio']}x unloaded, "
         f"placed {o['per_second']}/s ({r['goodput_ratio']}x saturating)"
     )
@@ -140,4 +174,26 @@ def _within(r: dict[str, Any]) -> str:
         for ms in (bound, 2 * bound)
         if str(ms) in waits["within_ms"]
     ]
-    return f"{waits['count']} waits, " + ", ".join(shares)
+    admitted = waits.get("admitted", {})
+    tail = f", admitted all <= {admitted.get('all_within_ms')} ms" if admitted.get("count") else ""
+    return f"{waits['count']} waits, " + ", ".join(shares) + tail
+
+
+def _lag(r: dict[str, Any]) -> str:
+    lag = r.get("event_loop_lag") or {}
+    shares = [
+        f"<= {ms} ms {lag['within_ms'][ms]:.2%}"
+        for ms in ("10", "50", "250")
+        if ms in lag.get("within_ms", {})
+    ]
+    return ", ".join(shares) + f", all <= {lag.get('all_within_ms')} ms"
+
+
+def _app(r: dict[str, Any]) -> str:
+    app = r.get("server_side") or {}
+    shares = [
+        f"<= {ms} ms {app['within_ms'][ms]:.2%}"
+        for ms in ("100", "250", "500")
+        if ms in app.get("within_ms", {})
+    ]
+    return ", ".join(shares) + f", all <= {app.get('all_within_ms')} ms"

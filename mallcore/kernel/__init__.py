@@ -57,6 +57,7 @@ from .order_views import OrderViews
 from .orders import OrderService
 from .refunds import LIVE as LIVE_REFUND_STATUSES
 from .refunds import RefundService
+from .regions import region_name
 from .schemas import ShipmentView
 from .states import OrderStatus
 from .tracking import Card as TrackingCard
@@ -140,6 +141,7 @@ __all__ = [
     "mask_phone",
     "pass_kernel",
     "pick_language",
+    "region_name",
     "require",
     "require_platform",
     "share",

@@ -122,6 +122,9 @@ class LimitsConfig(_Section):
     per_principal: str = "3000/minute;100/second"
     # Per client IP (behind trusted proxies, the forwarded address), for every request.
     per_ip: str = "6000/minute;200/second"
+    # Per sending address, for webhook routes (payment providers, carriers) instead of ``per_ip``:
+    # a provider's burst of callbacks neither uses up nor is refused by the clients' limit.
+    per_webhook: str = "30000/minute;1000/second"
     # "memory://" counts in each process; "redis://host:6379/0" shares counts across processes
     # (these and the failed-token counts of ``auth.bad_token_limit``).
     storage: str = "memory://"

@@ -37,6 +37,7 @@ from litestar.response import Response, Template
 from .errors import InvalidInput, MallcoreError
 from .i18n import pick_language
 from .money import format_amount
+from .regions import region_name
 
 StructT = TypeVar("StructT", bound=msgspec.Struct)
 
@@ -135,11 +136,17 @@ def render(connection: ASGIConnection[Any, Any, Any, Any], template: str, **cont
     """A console page: ``template`` (which extends ``console/layout.html``) with ``context``.
 
     Adds what the console put in the request's state (``lang``, ``t``, ``me``,
-    ``menu``, ``base``) and ``money``; outside the console only ``lang``,
-    ``t`` and ``money``.
+    ``menu``, ``base``), ``money`` and ``region`` (an address's region code as
+    place names, :func:`~mallcore.kernel.regions.region_name`); outside the
+    console only ``lang``, ``t``, ``money`` and ``region``.
     """
     lang = language(connection)
-    base: dict[str, Any] = {"lang": lang, "t": tr(lang), "money": money}
+    base: dict[str, Any] = {
+        "lang": lang,
+        "t": tr(lang),
+        "money": money,
+        "region": lambda code: region_name(code, lang),
+    }
     base.update(connection.scope.get("state", {}).get(STATE_KEY, {}))
     base.update(context)
     return Template(template_name=template, context=base)

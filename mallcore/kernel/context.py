@@ -9,7 +9,9 @@ logger).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -40,13 +42,14 @@ class OrderContext:
     - ``request``: the facts of the HTTP request behind the stage (client
       IP, device id, user agent; see :mod:`mallcore.kernel.facts`), or
       ``None`` for jobs and the CLI.
-    - ``emit()``, ``timeline()``, ``adjust()``, ``hint()``, ``put_on_hold()``,
-      ``transition()``, ``after_commit()``: see each.
+    - ``emit()``, ``timeline()``, ``because()``, ``adjust()``, ``hint()``,
+      ``put_on_hold()``, ``transition()``, ``after_commit()``: see each.
     """
 
     __slots__ = (
         "_after_commit",
         "_base_log",
+        "_causes",
         "_changes",
         "_events",
         "_lines",
@@ -85,6 +88,7 @@ class OrderContext:
         self.hints: list[Hint] = []
         self._events: list[Event] = []
         self._timeline: list[TimelineEntry] = []
+        self._causes: list[str] = []
         self._after_commit: list[Callable[[], Any]] = []
         self._changes: dict[str, Any] = {}
         self.stash: dict[Any, Any] = {}
@@ -144,25 +148,47 @@ class OrderContext:
         ref: str | None = None,
         data: dict[str, Any] | None = None,
         actor: str | None = None,
-    ) -> None:
+    ) -> TimelineEntry:
         """Add an entry to the order's timeline (customer-visible when ``public``).
 
         ``message`` is English; ``zh`` its Chinese wording, shown when the
         client asks for Chinese (``Accept-Language: zh``). ``ref`` ties the
         entry to an object, e.g. ``"after_sale:12"`` or ``"shipment:3"``.
+        Inside :meth:`because`, the entry records what caused it. Returns the
+        entry (pending until the stage commits), e.g. to pass to :meth:`because`.
         """
-        self._timeline.append(
-            TimelineEntry(
-                kind=kind,
-                message=message,
-                messages={"zh": zh} if zh else None,
-                actor=actor or self.principal.subject,
-                public=public,
-                ref=ref,
-                data=data,
-                order_id=self.order.id,
-            )
+        entry = TimelineEntry(
+            kind=kind,
+            message=message,
+            messages={"zh": zh} if zh else None,
+            actor=actor or self.principal.subject,
+            public=public,
+            ref=ref,
+            data=data,
+            order_id=self.order.id,
+            cause=self._causes[-1] if self._causes else None,
         )
+        self._timeline.append(entry)
+        return entry
+
+    @contextmanager
+    def because(self, entry: TimelineEntry) -> Iterator[TimelineEntry]:
+        """Entries written inside are caused by ``entry``: one event told by several centers.
+
+        A center that calls a hook after writing its entry (TMS a carrier scan before
+        ``after_sale_parcel``; the after-sale center a case step before
+        ``order_after_sale``) wraps the call, so that what reacting centers write names
+        its cause (``data["cause"]`` = ``entry``'s ``data["entry"]``). The customer's
+        tracking page folds such echoes into the owner's entry by this link, never by
+        how close in time two entries are (:func:`mallcore.kernel.tracking.fold_echoes`).
+        """
+        if entry.key is None:
+            entry.key = secrets.token_hex(6)
+        self._causes.append(entry.key)
+        try:
+            yield entry
+        finally:
+            self._causes.pop()
 
     @property
     def pending_timeline(self) -> tuple[TimelineEntry, ...]:

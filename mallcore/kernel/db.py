@@ -27,8 +27,14 @@ from .errors import MallcoreError
 
 
 class Busy(MallcoreError):
+    """503 ``busy``: SQLite's writer lock stayed taken; nothing was written, try again."""
+
     status = 503
     default_code = "busy"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers["Retry-After"] = "1"
 
 
 def _json_dumps(value: Any) -> str:

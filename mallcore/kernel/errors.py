@@ -113,13 +113,14 @@ class TooManyAttempts(RateLimited):
 
 
 class Overloaded(MallcoreError):
-    """503: too many writes are waiting already; nothing was written, try again after ``retry_after`` s."""
+    """503: too many writes are waiting already (or, with another ``code``, the request could not
+    be done now); nothing was written, try again after ``retry_after`` s."""
 
     status = 503
     default_code = "overloaded"
 
-    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
-        super().__init__(detail)
+    def __init__(self, detail: str, *, retry_after: int = 1, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
         self.headers["Retry-After"] = str(retry_after)
 
 

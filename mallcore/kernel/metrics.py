@@ -9,8 +9,11 @@ their figures). What is counted:
 - ``mallcore_orders_placed_total``: orders committed;
 - ``mallcore_stage_failures_total{stage, code}``: stages rolled back, by the
   error's stable code (``out_of_stock``, ``write_conflict``...);
-- ``mallcore_admission_wait_seconds``: how long writes waited in the
-  admission line (``[http.overload]``);
+- ``mallcore_admission_wait_seconds{outcome}``: how long writes waited in the
+  admission line (``[http.overload]``), ``admitted`` or ``refused`` (503);
+- ``mallcore_event_loop_lag_seconds``: how late the HTTP event loop wakes a
+  timer (sampled every 50 ms): time every answer waits for, admitted or
+  refused, when the process is short of CPU;
 - ``mallcore_job_runs_total{job, outcome}``: periodic job runs, ``ok`` or ``failed``;
 - ``mallcore_outbox_lag_seconds{relay}``: the age of the oldest outbox event
   a relay has not delivered yet (0 when it is up to date), read from the
@@ -98,6 +101,13 @@ class Metrics:
         self.admission_wait = Histogram(
             "mallcore_admission_wait_seconds",
             "Time writes waited for a place in the admission line (http.overload)",
+            ["outcome"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "mallcore_event_loop_lag_seconds",
+            "How late the event loop woke a 50 ms timer (the process waiting for a CPU)",
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=r,
         )
@@ -106,6 +116,9 @@ class Metrics:
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+    def admission_waited(self, seconds: float, outcome: str) -> None:
+        self.admission_wait.labels(outcome).observe(seconds)
 
     def stage_failed(self, stage: str, exc: BaseException) -> None:
         self.stage_failures.labels(stage, failure_code(exc)).inc()

@@ -151,7 +151,7 @@ class OrderService:
                     "messages": e.messages,
                     "public": e.public,
                     "ref": e.ref,
-                    "data": e.data,
+                    "data": e.row_data(),
                 }
                 for e in each._timeline
             )

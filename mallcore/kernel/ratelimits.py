@@ -32,6 +32,7 @@ class Limiter:
         self.remote = not config.storage.startswith("memory://")
         self.per_ip = self.rules(config.per_ip)
         self.per_principal = self.rules(config.per_principal)
+        self.per_webhook = self.rules(config.per_webhook)
         self._failing_since: float | None = None
 
     @staticmethod

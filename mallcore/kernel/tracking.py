@@ -15,16 +15,19 @@ shop's time zone (``[shop] timezone``), amounts as ``¥158.00``, one language.
 One entry per event: a timeline entry a center shows in its own card is
 *claimed* (:meth:`TrackingPage.claim`) and left out of the order history; a
 refund made for an object (``Refund.ref``, e.g. an after-sale case) follows
-that object; and an entry another center wrote on the same object in the
-same moment as the owner's step (:data:`ECHO_SECONDS`) is an echo of it
-(``finance.refund_approved`` beside ``refund.refunded``; a carrier scan
-beside the case step it caused) and is folded into it.
+that object; and an entry another center wrote on the same object that
+caused the owner's step, or was caused by it, is an echo of it and is folded
+into it (``finance.refund_approved`` that paid ``refund.refunded``; the
+carrier scan that moved a case; the waybill TMS registered when the customer
+filed it). Causes are links the writing centers record
+(:meth:`~mallcore.kernel.context.OrderContext.because`), never closeness in
+time: a genuine carrier scan half a second after a case step is shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -34,13 +37,11 @@ import sqlalchemy as sa
 from . import tables as t
 from .i18n import text
 from .money import format_amount
+from .regions import region_name
 
 if TYPE_CHECKING:
     from .schemas import TimelineView
     from .types import Address, Adjustment, Line, Order, Shop
-
-# Two entries on one object this close together, by different centers, tell one event.
-ECHO_SECONDS = 2.0
 
 
 class Step(msgspec.Struct, kw_only=True):
@@ -99,20 +100,30 @@ def mask_phone(phone: str) -> str:
     return "*" * len(digits)
 
 
+def _link(entry: TimelineView, name: str) -> str | None:
+    value = (entry.data or {}).get(name)
+    return value if isinstance(value, str) else None
+
+
 def fold_echoes(entries: Sequence[TimelineView], ref: str | None) -> list[TimelineView]:
     """Entries of one object with the echoes folded away (see the module docstring).
 
     The object's owner is named by its ref (``"after_sale:3"`` -> kinds
-    ``after_sale.*``); an entry of another kind within :data:`ECHO_SECONDS`
-    of an owner's entry is dropped. Entries of no object are kept as they are.
+    ``after_sale.*``); an entry of another kind is dropped when it caused one
+    of the owner's entries or was caused by one (``data["entry"]`` and
+    ``data["cause"]``, written by :meth:`OrderContext.because`). The owner's
+    entries, unlinked entries and entries of no object are kept as they are.
     """
     if not ref or ":" not in ref:
         return list(entries)
     owner = ref.partition(":")[0] + "."
-    mine = [e.at for e in entries if e.kind.startswith(owner)]
-    window = timedelta(seconds=ECHO_SECONDS)
+    mine = [e for e in entries if e.kind.startswith(owner)]
+    keys = {k for e in mine if (k := _link(e, "entry"))}
+    causes = {c for e in mine if (c := _link(e, "cause"))}
     return [
-        e for e in entries if e.kind.startswith(owner) or not any(abs(e.at - at) <= window for at in mine)
+        e
+        for e in entries
+        if e.kind.startswith(owner) or not (_link(e, "cause") in keys or _link(e, "entry") in causes)
     ]
 
 
@@ -236,11 +247,17 @@ class TrackingPage:
         return f"{self.zone.key} (UTC{offset[:3]}:{offset[3:]})"
 
 
-def delivery_address(address: Address | None) -> dict[str, str] | None:
-    """The delivery address as the page shows it: the phone masked (``138****1234``)."""
+def delivery_address(address: Address | None, lang: str = "zh") -> dict[str, str] | None:
+    """The delivery address as the page shows it: the phone masked (``138****1234``), the
+    region code as place names (``440300`` -> 广东省 深圳市, :func:`.regions.region_name`)."""
     if address is None:
         return None
-    return {"name": address.name, "phone": mask_phone(address.phone), "detail": address.detail}
+    return {
+        "name": address.name,
+        "phone": mask_phone(address.phone),
+        "region": region_name(address.region, lang),
+        "detail": address.detail,
+    }
 
 
 def price_lines(page: TrackingPage, adjustments: Sequence[Adjustment]) -> list[Fact]:

@@ -186,6 +186,18 @@ class TimelineEntry(msgspec.Struct, kw_only=True):
     data: dict[str, Any] | None = None
     at: datetime = msgspec.field(default_factory=utcnow)
     order_id: int | None = None
+    # Identity for folding echoes (see ``OrderContext.because``): ``key`` is given to an
+    # entry once another is written because of it; ``cause`` is that entry's key. Both
+    # are written into ``data`` (``"entry"``, ``"cause"``).
+    key: str | None = None
+    cause: str | None = None
+
+    def row_data(self) -> dict[str, Any] | None:
+        """``data`` as written to ``order_timeline``: with the entry's key and cause, if any."""
+        if self.key is None and self.cause is None:
+            return self.data
+        links = {"entry": self.key, "cause": self.cause}
+        return {**(self.data or {}), **{k: v for k, v in links.items() if v is not None}}
 
 
 class Event(msgspec.Struct, kw_only=True):

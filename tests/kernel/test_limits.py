@@ -51,6 +51,38 @@ def test_per_principal_limit_counts_each_caller_apart(mallcore):
         assert stranger.get("/orders", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
+def test_webhooks_count_in_their_own_bucket_not_the_per_ip_limit(mallcore):
+    """A provider's burst of callbacks is neither refused because the address's clients used up
+    ``per_ip`` nor uses it up for them; past ``per_webhook`` it hears 429 with Retry-After."""
+    import msgspec
+
+    from mallcore.kernel.signing import sign
+
+    secret = "test-webhook-secret"
+    kernel = mallcore.kernel(
+        ("catalog", "payment", "wms", "tms"),
+        settings={"payment": {"webhook_secrets": {"sandbox": secret}}},
+        config=limits(per_ip="3/minute", per_principal="", per_webhook="5/minute"),
+    )
+    client = mallcore.client(kernel, None)
+
+    def callback(n, route="/payment/webhooks/sandbox"):
+        body = msgspec.json.encode({"id": f"evt-{n}", "type": "payment.refreshed", "reference": "r"})
+        headers = {"X-Mallcore-Signature": sign(secret, body), "Content-Type": "application/json"}
+        return client.post(route, content=body, headers=headers)
+
+    # the address's clients use up per_ip...
+    assert [client.get("/catalog/products").status_code for _ in range(4)] == [200, 200, 200, 429]
+    # ...the provider's callbacks still get through, up to their own bucket (carriers' too)
+    answers = [callback(n).status_code for n in range(4)] + [callback(9, "/tms/webhooks/sandbox").status_code]
+    assert 429 not in answers, answers
+    r = callback(10)
+    assert r.status_code == 429 and r.json()["code"] == "rate_limited"
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    # and the clients' count was not touched by the callbacks: still exactly refused, not more
+    assert client.get("/catalog/products").status_code == 429
+
+
 def test_a_rate_limited_write_writes_nothing(mallcore):
     kernel = mallcore.kernel(config=limits(per_ip="", per_principal="100/minute"))
     mallcore.product(kernel)
@@ -124,3 +156,34 @@ def test_writes_past_the_admission_line_get_503_overloaded_at_once(mallcore):
     assert held[0].status_code == 201
     assert alice.post("/orders", json=order_body()).status_code == 201
     assert kernel.metrics.admission_wait.collect()[0].samples  # waits are measured
+
+
+def test_a_write_woken_after_the_wait_bound_is_refused_not_admitted_late():
+    """On a machine short of CPU the event loop runs late: a place freed while the loop was
+    blocked wakes the waiter after ``max_wait_ms``. It is refused (and the place handed on),
+    so no admitted write has waited in the line longer than the bound."""
+    import asyncio
+    import time
+
+    from mallcore.kernel.config import OverloadConfig
+    from mallcore.kernel.http.limits import Admission
+
+    seen: list[tuple[float, str]] = []
+    line = Admission(OverloadConfig(max_writes_in_flight=1, max_wait_ms=50), lambda s, o: seen.append((s, o)))
+
+    async def run():
+        assert await line.enter()  # the one place
+        waiter = asyncio.create_task(line.enter())
+        await asyncio.sleep(0)  # the waiter is in line
+        time.sleep(0.12)  # the loop is starved past the bound...
+        line.leave()  # ...and the place comes free before its timer could fire
+        late = await waiter
+        # the place was handed on: the next write gets it at once
+        again = await line.enter()
+        return late, again
+
+    late, again = asyncio.run(run())
+    assert late is False and again is True
+    assert [o for _, o in seen] == ["admitted", "refused", "admitted"]
+    assert seen[1][0] > 0.05
+    assert all(s <= 0.05 for s, o in seen if o == "admitted")

@@ -1,5 +1,7 @@
 """Migrations and table definitions agree, per center, on SQLite and PostgreSQL."""
 
+import json
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -126,3 +128,68 @@ def test_adjustment_rows_of_earlier_orders_move_onto_their_orders_and_back(mallc
         ).all()
     assert [(r[0], r[1]) for r in rows] == [(None, -300), (42, -5)]
     alembic(command.upgrade, "heads")
+
+
+def test_shopless_staff_tokens_issued_before_the_platform_flag_are_marked_platform_and_back(mallcore):
+    """Revision e4b7c2a91d30 adds ``api_tokens.platform``: a staff token issued before it without a
+    shop was platform-wide by omission, and is marked ``platform`` (so it keeps working, now
+    explicitly); shop staff, admins and customers are not. A downgrade drops the column, keeps
+    the tokens."""
+    from alembic import command
+
+    from mallcore.kernel.auth import hash_token
+    from mallcore.kernel.migrate import alembic_config
+
+    kernel = mallcore.kernel(centers=["catalog"], migrate=True)
+
+    def alembic(step, target):
+        with kernel.db.engine.connect() as conn:
+            step(alembic_config(kernel, conn), target)
+            conn.commit()
+
+    def columns():
+        return {c["name"] for c in sa.inspect(kernel.db.engine).get_columns("api_tokens")}
+
+    alembic(command.downgrade, "5c0e2d9a7b41")
+    assert "platform" not in columns()
+    tokens = {
+        "old-merchant": (["merchant"], None),  # staff, no shop: platform-wide by omission
+        "old-finance-risk": (["finance", "risk"], None),
+        "old-shop-staff": (["warehouse"], "s1"),
+        "old-admin": (["admin"], None),
+        "old-admin-staff": (["admin", "merchant"], None),
+        "old-customer": (["customer"], None),
+    }
+    now = "2026-11-01 10:00:00.000000" if kernel.db.is_sqlite else "2026-11-01 10:00:00+00"
+    with kernel.db.engine.begin() as conn:
+        for token, (roles, shop) in tokens.items():
+            conn.execute(
+                sa.text(
+                    "INSERT INTO api_tokens (token_hash, subject, roles, shop, created_at)"
+                    " VALUES (:h, :s, :r, :shop, :now)"
+                ),
+                {"h": hash_token(token), "s": token, "r": json.dumps(roles), "shop": shop, "now": now},
+            )
+    alembic(command.upgrade, "heads")
+    assert "platform" in columns()
+    with kernel.db.engine.connect() as conn:
+        marked = dict(conn.execute(sa.text("SELECT subject, platform FROM api_tokens")).all())
+    assert {subject: bool(flag) for subject, flag in marked.items()} == {
+        "old-merchant": True,
+        "old-finance-risk": True,
+        "old-shop-staff": False,
+        "old-admin": False,
+        "old-admin-staff": False,
+        "old-customer": False,
+    }
+    # the converted token works, now explicitly platform-wide
+    me = mallcore.client(kernel, None).get("/me", headers={"Authorization": "Bearer old-merchant"})
+    assert me.status_code == 200, me.text
+    assert me.json()["platform"] is True
+
+    alembic(command.downgrade, "5c0e2d9a7b41")
+    assert "platform" not in columns()
+    with kernel.db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM api_tokens")).scalar() == len(tokens)
+    alembic(command.upgrade, "heads")
+    assert "platform" in columns()

@@ -116,3 +116,99 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(mallcore):
                 failures.append(f"{operation.label}: {str(exc).splitlines()[0:6]}")
     assert cases > 200, failures[:3]
     assert failures == [], f"{len(failures)} failing operations of {cases} cases:\n" + "\n".join(failures)
+
+
+def _schema_with_components(schema, doc):
+    """A body's schema as a standalone JSON schema: its ``$ref``s resolve into the document's components."""
+    return {**schema, "components": doc["components"]}
+
+
+def test_every_operation_is_described_and_every_body_has_an_example_that_fits_its_schema(mallcore):
+    import jsonschema_rs
+
+    doc = document(mallcore, mallcore.kernel(CENTERS))
+    undescribed, unexampled, invalid = [], [], []
+    bodies = 0
+    for method, path, op in operations(doc):
+        label = f"{method} {path}"
+        if not (op.get("description") or "").strip() or not (op.get("summary") or "").strip():
+            undescribed.append(label)
+        media = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if media is None:
+            continue
+        bodies += 1
+        schema = media["schema"]
+        examples = [e["value"] for e in (media.get("examples") or {}).values()]
+        examples += list(schema.get("examples") or [])
+        if not examples:
+            unexampled.append(label)
+        validator = jsonschema_rs.validator_for(_schema_with_components(schema, doc))
+        for example in examples:
+            errors = [e.message for e in validator.iter_errors(example)]
+            if errors:
+                invalid.append(f"{label}: {errors[:2]}")
+    assert bodies > 50
+    assert undescribed == []
+    assert unexampled == []
+    assert invalid == []
+
+
+def test_an_example_that_breaks_its_schema_is_caught(mallcore):
+    """The check above can fail: an example with a field of the wrong type does not validate."""
+    import jsonschema_rs
+
+    doc = document(mallcore, mallcore.kernel(CENTERS))
+    media = next(
+        op["requestBody"]["content"]["application/json"]
+        for m, p, op in operations(doc)
+        if (m, p) == ("POST", "/wms/inbound")
+    )
+    example = next(iter(media["examples"].values()))["value"]
+    validator = jsonschema_rs.validator_for(_schema_with_components(media["schema"], doc))
+    assert validator.is_valid(example)
+    assert not validator.is_valid({**example, "quantity": "1"})
+
+
+def test_429_and_503_declare_retry_after_and_statuses_are_not_over_documented(mallcore):
+    kernel = mallcore.kernel(CENTERS, config={"http": {"limits": {"enabled": True, "per_ip": "1000/second"}}})
+    doc = document(mallcore, kernel)
+    ops = {f"{m} {p}": op for m, p, op in operations(doc)}
+    retrying = 0
+    for label, op in ops.items():
+        for status in ("429", "503"):
+            if status in op["responses"]:
+                retrying += 1
+                header = op["responses"][status].get("headers", {}).get("Retry-After")
+                assert header and header["required"], (label, status)
+                assert header["schema"]["type"] == "integer"
+    assert retrying > 200
+    assert "429" in ops["GET /orders"]["responses"]
+    # a read without a role guard shows less, it never refuses: no 403
+    for route in ("GET /orders", "GET /orders/{order_id}", "GET /after-sales", "GET /payment/payments"):
+        assert "403" not in ops[route]["responses"], route
+    assert "403" in ops["GET /risk/rules"]["responses"]
+    # a path parameter that does not parse matches no route (404): no 400 without a query or body
+    assert "400" not in ops["GET /orders/{order_id}"]["responses"]
+    assert "400" in ops["GET /orders"]["responses"]
+    # a handler of config values with no token touches no database: no 503
+    assert "503" not in ops["GET /refund/reasons"]["responses"]
+    # a JSON body can be too large or not JSON
+    assert {"413", "415"} <= set(ops["POST /risk/rules"]["responses"])
+    assert "415" not in ops["GET /orders"]["responses"]
+
+
+def test_every_503_answer_carries_retry_after(mallcore):
+    """What the document declares is what the server sends: a database that cannot be reached."""
+    from sqlalchemy.exc import OperationalError
+
+    from mallcore.kernel.http.errors import database_error
+
+    class Request:
+        scope: dict = {}
+
+        class url:
+            path = "/orders"
+
+    response = database_error(Request(), OperationalError("SELECT 1", {}, Exception("connection refused")))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"

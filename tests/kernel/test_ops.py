@@ -153,3 +153,48 @@ def test_the_access_log_can_be_turned_off(mallcore):
     with structlog.testing.capture_logs() as logs:
         mallcore.client(kernel, None).get("/health")
     assert not [e for e in logs if e["event"] == "http.request"]
+
+
+def test_unmatched_paths_and_methods_are_logged_and_counted_under_one_route_label(mallcore):
+    kernel = mallcore.kernel()
+    client = mallcore.client(kernel, None)
+    with structlog.testing.capture_logs() as logs:
+        scanned = [client.get(f"/wp-admin/{n}.php", headers={"X-Request-ID": f"scan-{n}"}) for n in range(5)]
+        wrong_method = client.delete("/health")
+    assert {(r.status_code, r.json()["code"]) for r in scanned} == {(404, "not_found")}
+    assert (wrong_method.status_code, wrong_method.json()["code"]) == (405, "method_not_allowed")
+    assert scanned[0].headers["X-Request-ID"] == "scan-0" and wrong_method.headers["X-Request-ID"]
+    lines = [e for e in logs if e["event"] == "http.request"]
+    assert [(e["method"], e["path"], e["status"], e["code"]) for e in lines] == [
+        *(("GET", f"/wp-admin/{n}.php", 404, "not_found") for n in range(5)),
+        ("DELETE", "/health", 405, "method_not_allowed"),
+    ]
+    assert all(e["log_level"] == "info" and e["route"] == "unmatched" for e in lines)
+    assert lines[1]["request_id"] == "scan-1"
+    m = kernel.metrics
+    assert (
+        sample(m, "mallcore_http_requests_total", {"method": "GET", "route": "unmatched", "status": 404}) == 5
+    )
+    assert (
+        sample(m, "mallcore_http_requests_total", {"method": "DELETE", "route": "unmatched", "status": 405})
+        == 1
+    )
+    # the raw paths never become labels: one series, however many URLs are scanned
+    text = client.get("/metrics").text
+    assert "wp-admin" not in text
+    # a matched request is still counted once, under its route template, not as unmatched
+    client.get("/health")
+    assert (
+        sample(m, "mallcore_http_requests_total", {"method": "GET", "route": "unmatched", "status": 404}) == 5
+    )
+
+
+def test_metrics_report_how_late_the_event_loop_runs(mallcore):
+    import time
+
+    kernel = mallcore.kernel()
+    client = mallcore.client(kernel, None)
+    client.get("/health")
+    time.sleep(0.3)
+    assert sample(kernel.metrics, "mallcore_event_loop_lag_seconds_count") >= 2
+    assert "mallcore_event_loop_lag_seconds_bucket" in client.get("/metrics").text

@@ -20,6 +20,7 @@ from mallcore.kernel import (
     hookimpl,
     load_config,
     mask_phone,
+    region_name,
 )
 from mallcore.kernel.tracking import fold_echoes
 
@@ -62,6 +63,7 @@ def test_hook_tracking_page_adds_a_centers_section_and_the_page_works_without_th
     # the shop, the delivery address with its phone masked, the price breakdown in ¥
     assert re.search(r'<h2 id="shop-name">s1</h2>', html)
     assert "138****0000" in text and "13800000000" not in html
+    assert "Alice 138****0000 Shanghai 1 West Lake Rd" in text and "310000" not in text
     assert "Goods ¥158.00" in text and "Freight ¥0.00" in text and "Paid ¥158.00" in text
     assert "CNY" not in text
     # history newest first, in Shanghai time, with the zone said
@@ -77,7 +79,7 @@ def test_hook_tracking_page_adds_a_centers_section_and_the_page_works_without_th
     # one language per page
     zh = _text(_page(nobody, order, "zh-CN,zh;q=0.9"))
     assert "获得积分" in zh and "实付款 ¥158.00" in zh and "Points earned" not in zh
-    assert "时间为 Asia/Shanghai (UTC+08:00)" in zh
+    assert "时间为 Asia/Shanghai (UTC+08:00)" in zh and "上海市 1 West Lake Rd" in zh
 
 
 def test_a_wrong_token_finds_nothing(mallcore):
@@ -130,20 +132,72 @@ def test_amounts_and_phones_read_as_shoppers_expect():
     assert mask_phone("12") == "**"
 
 
-def test_an_echo_of_a_step_is_folded_into_it():
+def test_a_region_code_reads_as_place_names():
+    assert region_name("310000") == "上海市" and region_name("310000", "en") == "Shanghai"
+    # a district of a municipality reads as the municipality
+    assert region_name("310115", "en") == "Shanghai"
+    assert region_name("440300") == "广东省 深圳市" and region_name("440300", "en") == "Shenzhen, Guangdong"
+    # a county-level code reads as its city
+    assert region_name("440305") == "广东省 深圳市"
+    assert region_name("532900", "en") == "Dali Prefecture, Yunnan"
+    assert region_name("440000", "en") == "Guangdong"
+    # anything else is shown as given
+    for given in ("999999", "449900", "上海 浦东", "", "31000"):
+        assert region_name(given) == given
+    assert region_name(None) == ""
+
+
+def test_an_echo_of_a_step_is_folded_by_its_link_never_by_time():
     t0 = datetime(2026, 12, 1, tzinfo=UTC)
 
-    def entry(kind, seconds):
-        return SimpleNamespace(kind=kind, at=t0 + timedelta(seconds=seconds))
+    def entry(kind, seconds, **links):
+        return SimpleNamespace(kind=kind, at=t0 + timedelta(seconds=seconds), data=links or None)
 
-    step = entry("after_sale.return_in_transit", 0.01)
-    scan = entry("shipment.picked_up", 0)
-    later = entry("shipment.in_transit", 3600)
-    assert fold_echoes([scan, step, later], "after_sale:1") == [step, later]
-    refunded, approved = entry("refund.refunded", 0), entry("finance.refund_approved", 0.02)
-    assert fold_echoes([refunded, approved], "refund:4") == [refunded]
+    scan = entry("shipment.picked_up", 0, entry="k1")
+    step = entry("after_sale.return_in_transit", 0.01, cause="k1")
+    # a genuine scan half a second after the step: no link, shown
+    genuine = entry("shipment.in_transit", 0.5)
+    assert fold_echoes([scan, step, genuine], "after_sale:1") == [step, genuine]
+    # what a center wrote because of the owner's step is folded too, however late
+    filed = entry("after_sale.return_shipped", 0, entry="k2")
+    registered = entry("shipment.return_filed", 30, cause="k2")
+    assert fold_echoes([filed, registered], "after_sale:1") == [filed]
+    approved = entry("finance.refund_approved", 0, entry="k3")
+    refunded = entry("refund.refunded", 0.02, cause="k3")
+    assert fold_echoes([approved, refunded], "refund:4") == [refunded]
+    # the same moment without a link tells two events
+    assert fold_echoes([entry("finance.x", 0), entry("refund.y", 0)], "refund:4") == [
+        entry("finance.x", 0),
+        entry("refund.y", 0),
+    ]
     # entries of no object are never folded
-    assert fold_echoes([refunded, approved], None) == [refunded, approved]
+    assert fold_echoes([approved, refunded], None) == [approved, refunded]
+
+
+def test_because_links_what_reacting_centers_write_to_its_cause(mallcore):
+    class Echo(Center):
+        name = "echo"
+
+        @hookimpl
+        def order_pay(self, ctx, payment):
+            cause = ctx.timeline("echo.cause", "Owner-step", ref="echo:1")
+            with ctx.because(cause):
+                ctx.timeline("other.effect", "Echo-entry", ref="echo:1", data={"n": 1})
+            ctx.timeline("other.after", "Later-scan", ref="echo:1")
+
+    kernel = mallcore.kernel(["catalog", "payment"], extra=[Echo()])
+    mallcore.product(kernel)
+    alice = mallcore.client(kernel, "customer", "alice")
+    order = alice.post("/orders", json=order_body()).json()
+    alice.post(f"/orders/{order['id']}/payments", json={"method": "sandbox"})
+    entries = {e["kind"]: e for e in alice.get(f"/orders/{order['id']}/timeline").json()}
+    key = entries["echo.cause"]["data"]["entry"]
+    assert isinstance(key, str) and len(key) >= 8
+    assert entries["other.effect"]["data"] == {"n": 1, "cause": key}
+    assert entries["other.after"]["data"] is None
+    # the page: the owner's entry stays, its echo is folded, the later entry is shown
+    text = _text(_page(mallcore.client(kernel, None), order))
+    assert "Owner-step" in text and "Echo-entry" not in text and "Later-scan" in text
 
 
 def test_the_price_breakdown_names_each_discount_once(mallcore):

@@ -89,6 +89,10 @@ def order_after_sale(ctx: OrderContext, case: AfterSaleCase) -> None:
     :raises: any exception rolls the step back (risk refuses a request this
         way, 403 ``risk_blocked``).
 
+    The after-sale center calls it inside ``ctx.because(step)``: a timeline
+    entry written here on the case is linked to the step as its echo, and the
+    customer's tracking page shows the step once.
+
     Example::
 
         @hookimpl
@@ -148,6 +152,10 @@ def after_sale_parcel(ctx: OrderContext, event: ParcelEvent) -> None:
     :returns: nothing; every implementation is called.
     :raises: any exception rolls the carrier event back (the carrier
         retries).
+
+    TMS calls it inside ``ctx.because(scan)``: what is written here on the
+    case is linked to the carrier scan, which the tracking page then folds
+    into the case's step.
 
     Example::
 

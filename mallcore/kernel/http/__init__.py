@@ -7,10 +7,12 @@ from .app import MallcorePlugin, create_app
 from .bodies import decode_json_body
 from .errors import resend_on_conflict
 from .guards import platform, principal_of, roles, use_principal
+from .limits import WEBHOOK
 from .replies import IdempotencyKey, Idempotent, IdempotentWrite, raw_json
 from .routing import center_router
 
 __all__ = [
+    "WEBHOOK",
     "IdempotencyKey",
     "Idempotent",
     "IdempotentWrite",

@@ -36,7 +36,7 @@ from .bodies import JSONGateRequest
 from .errors import HANDLERS
 from .guards import KERNEL_OPT, principal_of
 from .limits import principal_limit, traffic_middleware
-from .middleware import request_middleware
+from .middleware import request_middleware, unmatched_hook
 from .openapi import BEARER, document
 from .ops import ops_routes
 from .orders import order_routes
@@ -142,11 +142,18 @@ class MallcorePlugin(InitPlugin):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.append(build_router(self.kernel, self.path))
+        # requests that match no route never reach the router's middleware (middleware.py)
+        http = self.kernel.config.http
+        app_config.before_send.append(
+            unmatched_hook(self.kernel.metrics, access_log=http.access_log, mount_path=self.kernel.mount_path)
+        )
         if self.kernel.config.http.threads:
             app_config.on_startup.append(self._threads)
         if self.lifecycle:
             app_config.on_startup.append(self._startup)
             app_config.on_shutdown.append(self._shutdown)
+        app_config.on_startup.append(self._watch_loop)
+        app_config.on_shutdown.append(self._unwatch_loop)
         template_dirs = [
             d for d in (getattr(c, "template_dir", lambda: None)() for c in self.kernel.centers.values()) if d
         ]
@@ -164,6 +171,22 @@ class MallcorePlugin(InitPlugin):
         loop.set_default_executor(
             ThreadPoolExecutor(max_workers=self.kernel.config.http.threads, thread_name_prefix="mallcore")
         )
+
+    async def _watch_loop(self) -> None:
+        # How late the loop wakes a timer: the wait every answer has, whatever the route.
+        async def watch(metrics: Any, every: float = 0.05) -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                due = loop.time() + every
+                await asyncio.sleep(every)
+                metrics.loop_lag.observe(max(0.0, loop.time() - due))
+
+        self._lag_task = asyncio.get_running_loop().create_task(watch(self.kernel.metrics))
+
+    async def _unwatch_loop(self) -> None:
+        task = getattr(self, "_lag_task", None)
+        if task is not None:
+            task.cancel()
 
     def _startup(self) -> None:
         self.kernel.startup()

@@ -13,9 +13,9 @@ from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from ..db import lost_race
-from ..errors import MallcoreError
+from ..errors import MallcoreError, Overloaded
 
-_BY_STATUS = {
+BY_STATUS = {
     400: "invalid_request",
     401: "unauthenticated",
     403: "forbidden",
@@ -31,6 +31,9 @@ _BY_STATUS = {
 _UNREADABLE = ("malformed", "truncated", "invalid utf-8", "trailing characters")
 
 log = structlog.get_logger("mallcore")
+
+# Seconds a client is told to wait when the database cannot be reached (every 503 says when).
+DATABASE_RETRY_AFTER = 5
 
 # Where a rendered error's code is left for the access log (middleware.py).
 CODE_SCOPE = "mallcore.code"
@@ -52,7 +55,7 @@ def mallcore_error(request: Request[Any, Any, Any], exc: MallcoreError) -> Respo
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
-    code = _BY_STATUS.get(status, "http_error")
+    code = BY_STATUS.get(status, "http_error")
     detail = exc.detail or code
     body: dict[str, Any] = {"code": code, "detail": detail}
     if status == 400 and any(word in str(detail).lower() for word in _UNREADABLE):
@@ -101,8 +104,8 @@ def resend_on_conflict() -> Iterator[None]:
         if not lost_race(exc):
             raise
         log.warning("webhook.write_conflict", error=str(getattr(exc, "orig", exc)))
-        raise MallcoreError(
-            "the event was not recorded (a concurrent write); send it again", code="retry_later", status=503
+        raise Overloaded(
+            "the event was not recorded (a concurrent write); send it again", code="retry_later"
         ) from None
 
 
@@ -113,6 +116,7 @@ def database_error(request: Request[Any, Any, Any], exc: OperationalError) -> Re
     return _json(
         503,
         {"code": "database_unavailable", "detail": "the database is unavailable; try again"},
+        {"Retry-After": str(DATABASE_RETRY_AFTER)},
         request=request,
     )
 

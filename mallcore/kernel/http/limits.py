@@ -19,6 +19,13 @@ client...) takes the kernel's limiter with :func:`limiter` and calls
     if wait is not None:
         raise RateLimited("too many bad tokens", retry_after=wait)
 
+**Webhooks** (routes marked ``opt={WEBHOOK: True}``: the payment
+providers' and the carriers' callbacks) count in a bucket of their own,
+``per_webhook`` per sending address, instead of ``per_ip``: a provider
+resending a burst of events is not refused because shoppers share its
+address's count, and does not use up theirs. Past it, 429 ``rate_limited``
+with ``Retry-After`` as for any limit (providers resend).
+
 **Back-pressure** (``[http.overload]``): at most ``max_writes_in_flight``
 writes (POST, PUT, PATCH, DELETE) run at once in a process; the next ones
 wait in line, and one that waited ``max_wait_ms`` without a place is answered
@@ -56,6 +63,8 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PRINCIPAL_LIMIT = "principal_limit"
 # Set in the ``opt`` of routes that are neither limited nor queued (/health, /ready, /metrics).
 UNLIMITED = "mallcore.unlimited"
+# Set in the ``opt`` of webhook routes: limited by ``per_webhook`` instead of ``per_ip``.
+WEBHOOK = "mallcore.webhook"
 
 
 def _unlimited(scope: Scope) -> bool:
@@ -86,9 +95,15 @@ def limiter(kernel: Kernel) -> Limiter:
 
 
 class Admission:
-    """A bounded line in front of writes: ``max_writes_in_flight`` at once, ``max_wait_ms`` at most."""
+    """A bounded line in front of writes: ``max_writes_in_flight`` at once, ``max_wait_ms`` at most.
 
-    def __init__(self, config: OverloadConfig, observe: Callable[[float], None] | None = None) -> None:
+    The bound holds for every admitted write, also when the event loop runs late (a machine
+    short of CPU): a place that comes free only after the wait is over (the loop woke the
+    waiter late) is handed on, and the write is refused like one that found none.
+    ``observe(seconds, outcome)`` is told each wait, ``admitted`` or ``refused``.
+    """
+
+    def __init__(self, config: OverloadConfig, observe: Callable[[float, str], None] | None = None) -> None:
         self.size = config.max_writes_in_flight
         self.wait = config.max_wait_ms / 1000
         self.observe = observe
@@ -99,15 +114,21 @@ class Admission:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.size)
         started = time.perf_counter()
+        admitted = False
         try:
             async with asyncio.timeout(self.wait):
                 await self._semaphore.acquire()
+            admitted = True
+            if time.perf_counter() - started > self.wait:
+                # woken after the bound: the loop was late, not the line short
+                self._semaphore.release()
+                admitted = False
         except TimeoutError:
-            return False
+            pass
         finally:
             if self.observe is not None:
-                self.observe(time.perf_counter() - started)
-        return True
+                self.observe(time.perf_counter() - started, "admitted" if admitted else "refused")
+        return admitted
 
     def leave(self) -> None:
         assert self._semaphore is not None
@@ -145,13 +166,15 @@ def principal_limit(kernel: Kernel) -> Any:
 def traffic_middleware(kernel: Kernel) -> DefineMiddleware | None:
     """The per-IP limit and the write admission line, or ``None`` when both are off."""
     settings = kernel.config.http
-    per_ip = settings.limits.enabled and bool(settings.limits.per_ip.strip())
+    per_ip = settings.limits.enabled and bool(
+        settings.limits.per_ip.strip() or settings.limits.per_webhook.strip()
+    )
     admit = settings.overload.max_writes_in_flight > 0
     if not per_ip and not admit:
         return None
     # Functions, not objects: Litestar deep-copies a middleware's arguments.
     own = limiter(kernel) if per_ip else None
-    admission = Admission(settings.overload, kernel.metrics.admission_wait.observe) if admit else None
+    admission = Admission(settings.overload, kernel.metrics.admission_waited) if admit else None
     return DefineMiddleware(_traffic, state=lambda: (own, admission))
 
 
@@ -165,7 +188,11 @@ def _traffic(app: ASGIApp, state: Callable[[], tuple[Limiter | None, Admission |
         if own is not None:
             found = facts.current()
             ip = found.ip if found is not None else (scope.get("client") or ("",))[0]
-            wait = await own.count("ip", ip, own.per_ip)
+            handler = scope.get("route_handler")
+            if handler is not None and handler.opt.get(WEBHOOK):
+                wait = await own.count("webhook", ip, own.per_webhook)
+            else:
+                wait = await own.count("ip", ip, own.per_ip)
             if wait is not None:
                 await _answer(
                     scope,

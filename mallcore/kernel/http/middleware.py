@@ -7,6 +7,14 @@ path, status, duration (``ms``), request id and the caller's subject (when
 the request carried a token that was resolved); an answer of 400 or more
 carries its error ``code``. Lines are at info up to 4xx (a client's mistake
 is not the server's warning) and at error for a 5xx.
+
+A request that matches no route (404 ``not_found`` for an unknown path, 405
+``method_not_allowed`` for a known path with another method) never reaches
+the kernel router's middleware: Litestar answers it while routing. The app's
+``before_send`` hook (:func:`unmatched_hook`, set by ``MallcorePlugin``)
+counts it under the route label ``unmatched`` (never the raw path, which
+would make one series per scanned URL) and writes its access log line
+(without ``ms``: routing gives no start time), with a request id.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from litestar.middleware import DefineMiddleware
@@ -22,8 +30,18 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import facts
 from ..metrics import Metrics
-from .errors import CODE_SCOPE
+from .errors import BY_STATUS, CODE_SCOPE
 from .guards import PRINCIPAL_SCOPE
+
+# The route label of requests that matched no route.
+UNMATCHED = "unmatched"
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode("latin-1")[:64] or uuid.uuid4().hex
+    return uuid.uuid4().hex
 
 
 def request_middleware(
@@ -51,12 +69,7 @@ def _request_middleware(
             await app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                request_id = value.decode("latin-1")[:64]
-                break
-        request_id = request_id or uuid.uuid4().hex
+        request_id = _request_id(scope)
         header = (b"x-request-id", request_id.encode("latin-1"))
         status = 500
 
@@ -76,12 +89,46 @@ def _request_middleware(
             seconds = time.perf_counter() - started
             method = str(scope.get("method", ""))
             if metrics is not None:
-                metrics.request(method, scope.get("path_template") or "<unmatched>", status, seconds)
+                metrics.request(method, scope.get("path_template") or UNMATCHED, status, seconds)
             if access_log:
                 _log(access, scope, method, status, seconds)
             structlog.contextvars.reset_contextvars(**tokens)
 
     return middleware
+
+
+def unmatched_hook(metrics: Metrics | None, *, access_log: bool, mount_path: str = "") -> Any:
+    """A ``before_send`` hook: count and log the answers of requests that matched no route
+    (under ``mount_path``, when mallcore is mounted into a host's app)."""
+    prefix = mount_path.rstrip("/")
+
+    async def hook(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or scope.get("route_handler") is not None:
+            return
+        if scope.get("type") != "http" or (prefix and not str(scope.get("path", "")).startswith(prefix)):
+            return
+        status = message["status"]
+        method = str(scope.get("method", ""))
+        request_id = _request_id(scope)
+        message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode("latin-1"))]
+        if metrics is not None:
+            metrics.requests.labels(method, UNMATCHED, str(status)).inc()
+        if access_log:
+            code = cast(dict[str, Any], scope).get(CODE_SCOPE) or BY_STATUS.get(status, "http_error")
+            # looked up per answer (rare): a logger cached at start-up would keep its first configuration
+            access = structlog.get_logger("mallcore.access")
+            log = access.error if status >= 500 else access.info
+            log(
+                "http.request",
+                method=method,
+                path=scope["path"],
+                status=status,
+                request_id=request_id,
+                route=UNMATCHED,
+                code=code,
+            )
+
+    return hook
 
 
 def _log(access: Any, scope: Scope, method: str, status: int, seconds: float) -> None:

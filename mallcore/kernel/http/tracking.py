@@ -101,7 +101,7 @@ def render_page(kernel: Kernel, order_id: int, lang: str) -> str:
         "shop_name": shop.name,
         "status": page.t(*status) if status else order.status,
         "placed_at": page.time(order.placed_at),
-        "address": delivery_address(order.address),
+        "address": delivery_address(order.address, lang),
         "goods": [
             {
                 "name": line.name or line.sku,

@@ -156,6 +156,9 @@ class ProductController(Controller):
 
     @post("/", status_code=201, sync_to_thread=True, guards=MERCHANT)
     def create_product(self, data: JSONBody[ProductIn], principal: Caller, catalog: Catalog) -> ProductView:
+        """Create a product with its SKUs in the caller's shop (merchant; platform staff for any shop). A
+        SKU code already taken answers 409.
+        """
         _may_manage(principal, data.shop)
         kernel = catalog.kernel
         now = utcnow()
@@ -195,6 +198,10 @@ class ProductController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
         include_inactive: FromQuery[bool] = False,
     ) -> list[ProductView]:
+        """Active products, newest first, filtered by shop, name (`q`, wildcards taken literally) or
+        category. Public. `include_inactive=true` needs a staff token and adds the inactive products of
+        the caller's shop only.
+        """
         p = t.products.c
         where: list[sa.ColumnElement[bool]] = [sa.true()]
         if shop:
@@ -218,6 +225,7 @@ class ProductController(Controller):
 
     @get("/{product_id:int}", sync_to_thread=True)
     def get_product(self, product_id: FromPath[int], catalog: Catalog) -> ProductView:
+        """A product with its SKUs and prices. Public; an unknown id answers 404 `product_not_found`."""
         with catalog.kernel.db.transaction(write=False) as conn:
             return product_or_404(catalog.kernel, conn, product_id)
 
@@ -225,6 +233,9 @@ class ProductController(Controller):
     def update_product(
         self, product_id: FromPath[int], data: JSONBody[ProductPatch], principal: Caller, catalog: Catalog
     ) -> ProductView:
+        """Change a product's name, description, category or active flag (the shop's merchant, or platform
+        staff). Another shop's product answers 403 `shop_forbidden` (products are public).
+        """
         kernel = catalog.kernel
         with kernel.db.transaction() as conn:
             product = product_or_404(kernel, conn, product_id)
@@ -244,6 +255,9 @@ class ProductController(Controller):
     def add_skus(
         self, product_id: FromPath[int], data: JSONBody[SkuList], principal: Caller, catalog: Catalog
     ) -> ProductView:
+        """Add SKUs to a product (the shop's merchant, or platform staff; another shop's product: 403
+        `shop_forbidden`, products are public). A SKU code already taken answers 409.
+        """
         if not data:
             raise InvalidInput("send at least one SKU", code="sku_missing")
         kernel = catalog.kernel
@@ -264,6 +278,7 @@ class SkuController(Controller):
 
     @get("/{code:str}", sync_to_thread=True)
     def get_sku(self, code: FromPath[str], catalog: Catalog) -> ProductView:
+        """The product a SKU code belongs to. Public; an unknown code answers 404 `sku_not_found`."""
         with catalog.kernel.db.transaction(write=False) as conn:
             product_id = conn.execute(sa.select(t.skus.c.product_id).where(t.skus.c.code == code)).scalar()
             if product_id is None:
@@ -274,6 +289,9 @@ class SkuController(Controller):
     def update_sku(
         self, code: FromPath[str], data: JSONBody[SkuPatch], principal: Caller, catalog: Catalog
     ) -> ProductView:
+        """Change a SKU's price, name or active flag (the shop's merchant, or platform staff). Another
+        shop's SKU answers 403 `shop_forbidden` (SKUs are public).
+        """
         with catalog.kernel.db.transaction() as conn:
             row = conn.execute(
                 sa.select(t.skus.c.shop, t.skus.c.product_id).where(t.skus.c.code == code)
@@ -295,6 +313,9 @@ class CategoryController(Controller):
 
     @post("/", status_code=201, sync_to_thread=True, guards=[roles("admin")])
     def create_category(self, data: JSONBody[CategoryIn], catalog: Catalog) -> CategoryView:
+        """Create a category (admin): front categories (what shoppers browse) or back categories (what
+        products are filed under); a parent must be of the same kind.
+        """
         c = t.categories.c
         with catalog.kernel.db.transaction() as conn:
             if data.parent_id is not None:
@@ -332,6 +353,7 @@ class CategoryController(Controller):
 
     @get("/", sync_to_thread=True)
     def list_categories(self, catalog: Catalog, kind: FromQuery[str | None] = None) -> list[CategoryView]:
+        """The category tree, with the back categories each front category shows. Public."""
         c = t.categories.c
         stmt = sa.select(t.categories).order_by(c.id)
         if kind:

@@ -246,18 +246,20 @@ class Reviews:
                     data={"refund_id": refund_id, "approvals": len(given) + 1},
                 )
             else:
-                kernel.refunds.approve(ctx, refund_id, principal.subject)
-                ctx.conn.execute(
-                    t.reviews.update()
-                    .where(t.reviews.c.refund_id == refund_id)
-                    .values(status="approved", decided_by=principal.subject, decided_at=now, note=note)
-                )
-                ctx.timeline(
+                approval = ctx.timeline(
                     "finance.refund_approved",
                     f"Finance approved the refund ({format_amount(row.amount, row.currency)})",
                     zh=f"财务审核通过,退款 {format_amount(row.amount, row.currency)}",
                     ref=f"refund:{refund_id}",
                     data={"refund_id": refund_id, "approvals": len(given) + 1},
+                )
+                # (the refund this approval pays out is one event with it: shown once)
+                with ctx.because(approval):
+                    kernel.refunds.approve(ctx, refund_id, principal.subject)
+                ctx.conn.execute(
+                    t.reviews.update()
+                    .where(t.reviews.c.refund_id == refund_id)
+                    .values(status="approved", decided_by=principal.subject, decided_at=now, note=note)
                 )
             view = self._reply(ctx, principal, refund_id, reply)
         return view

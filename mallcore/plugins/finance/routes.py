@@ -100,12 +100,18 @@ class ReviewController(Controller):
         after: FromQuery[int | None] = None,
         limit: Limit = 100,
     ) -> list[ReviewView]:
+        """Refunds waiting for (or past) finance review, in the caller's shop (platform finance: every
+        shop), filtered by status, shop or order.
+        """
         return finance.reviews.find(
             principal, status=status, shop=shop, order_id=order_id, limit=limit, after=after
         )
 
     @get("/{refund_id:int}", sync_to_thread=True)
     def get_review(self, refund_id: FromPath[int], principal: Caller, finance: Finance) -> ReviewView:
+        """One refund under finance review, with its approvals and why the caller may or may not approve
+        it. Outside the caller's shop: 404.
+        """
         return finance.reviews.get(principal, refund_id)
 
     @post("/{refund_id:int}/approve", status_code=200, sync_to_thread=True)
@@ -182,6 +188,9 @@ class EntryController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 100,
     ) -> list[EntryView]:
+        """Journal entries with their postings, newest first, of the caller's shop (platform finance: every
+        shop), filtered by order, refund, kind or shop.
+        """
         e = t.entries.c
         stmt = sa.select(t.entries).where(visible_to(principal, e.shop)).order_by(e.id.desc()).limit(limit)
         for column, value in (
@@ -199,6 +208,7 @@ class EntryController(Controller):
 
     @get("/{entry_id:int}", sync_to_thread=True)
     def get_entry(self, entry_id: FromPath[int], principal: Caller, finance: Finance) -> EntryView:
+        """One journal entry with its postings. Outside the caller's shop: 404 `entry_not_found`."""
         e = t.entries.c
         with finance.kernel.db.transaction(write=False) as conn:
             rows = conn.execute(
@@ -212,6 +222,9 @@ class EntryController(Controller):
     def post_entry(
         self, principal: Caller, finance: Finance, idempotent: Idempotent, data: JSONBody[EntryIn]
     ) -> Response[EntryView]:
+        """Post a manual correction (platform finance or admin): balanced postings in one currency, booked
+        as one entry. Honours `Idempotency-Key`.
+        """
         kernel = finance.kernel
         lines = [
             Line(account=p.account, amount=p.amount, role="adjustment", currency=p.currency)
@@ -277,6 +290,9 @@ class AccountController(Controller):
     def list_accounts(
         self, principal: Caller, finance: Finance, shop: FromQuery[str | None] = None
     ) -> list[AccountView]:
+        """Account balances (debits, credits, balance per currency) summed from the postings the caller may
+        see.
+        """
         p = t.postings.c
         stmt = (
             sa.select(
@@ -394,6 +410,7 @@ class ReconciliationController(Controller):
     def list_runs(
         self, finance: Finance, provider: FromQuery[str | None] = None, limit: Limit = 50
     ) -> list[RunView]:
+        """Reconciliation runs against the providers' statements, newest first (platform finance or admin)."""
         r = t.recon_runs.c
         stmt = sa.select(t.recon_runs).order_by(r.id.desc()).limit(limit)
         if provider:
@@ -426,6 +443,7 @@ class MismatchController(Controller):
         kind: FromQuery[str | None] = None,
         limit: Limit = 200,
     ) -> list[MismatchView]:
+        """Mismatches found by reconciliation, in the caller's shop (platform finance: every shop)."""
         m = t.mismatches.c
         stmt = sa.select(t.mismatches).where(visible_to(principal, m.shop)).order_by(m.id).limit(limit)
         if status != "all":
@@ -441,6 +459,7 @@ class MismatchController(Controller):
     def resolve_mismatch(
         self, mismatch_id: FromPath[int], principal: Caller, finance: Finance, data: JSONBody[ResolveIn]
     ) -> MismatchView:
+        """Mark a mismatch resolved, with a note. Outside the caller's shop: 404; already resolved: 409."""
         return resolve_mismatch(finance, principal, mismatch_id, data.note)
 
 
@@ -476,6 +495,9 @@ class StatementController(Controller):
     def statement(
         self, principal: Caller, finance: Finance, shop: FromQuery[str], start: From, end: To
     ) -> Statement:
+        """A shop's statement for a period: sales, refunds, fees and net, without settling it. Another
+        shop: 404.
+        """
         return finance.settlements.preview(principal, shop, start, end)
 
 
@@ -488,6 +510,9 @@ class SettlementController(Controller):
     def create_settlement(
         self, principal: Caller, finance: Finance, idempotent: Idempotent, data: JSONBody[SettlementIn]
     ) -> Response[SettlementView]:
+        """Settle a shop for a period (platform finance or admin): the period's statement is frozen as a
+        settlement to pay. Honours `Idempotency-Key`.
+        """
         return idempotent(
             data,
             lambda reply: finance.settlements.create(principal, data.shop, data.start, data.end, reply),
@@ -503,18 +528,21 @@ class SettlementController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 100,
     ) -> list[SettlementView]:
+        """Settlements, newest first, of the caller's shop (platform finance: every shop)."""
         return finance.settlements.find(principal, shop=shop, status=status, limit=limit, before=before)
 
     @get("/{settlement_id:int}", sync_to_thread=True)
     def get_settlement(
         self, settlement_id: FromPath[int], principal: Caller, finance: Finance
     ) -> SettlementView:
+        """One settlement with its lines. Outside the caller's shop: 404."""
         return finance.settlements.get(principal, settlement_id)
 
     @get("/{settlement_id:int}/csv", sync_to_thread=True, media_type="text/csv")
     def settlement_csv(
         self, settlement_id: FromPath[int], principal: Caller, finance: Finance
     ) -> Response[str]:
+        """One settlement as a CSV file (one line per order or refund). Outside the caller's shop: 404."""
         return Response(
             finance.settlements.csv(principal, settlement_id),
             media_type="text/csv",
@@ -546,4 +574,5 @@ class ReportController(Controller):
     def daily(
         self, principal: Caller, finance: Finance, start: From, end: To, shop: FromQuery[str | None] = None
     ) -> list[DailyRow]:
+        """Sales, refunds and net per day and shop over a period, for the shops the caller may see."""
         return finance.settlements.daily(principal, start, end, shop)

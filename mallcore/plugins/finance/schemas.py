@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from msgspec import Meta
@@ -101,6 +101,13 @@ class PostingIn(_In):
 
 class EntryIn(_In):
     """A manual correction: balanced postings (debit +, credit -)."""
+
+    # The request body example of the OpenAPI document (kernel/http/examples.py).
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "memo": "bank fee booked twice",
+        "currency": "CNY",
+        "postings": [{"account": "bank", "amount": 500}, {"account": "suspense", "amount": -500}],
+    }
 
     memo: Reason
     currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]

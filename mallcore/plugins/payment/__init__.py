@@ -22,7 +22,7 @@ sandbox, capturing a pending payment by hand.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import sqlalchemy as sa
@@ -50,6 +50,13 @@ class PaymentSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Webhook secrets by provider; a provider with no secret accepts no webhook.
     webhook_secrets: dict[str, str] = msgspec.field(default_factory=dict)
     webhook_tolerance_seconds: int = 300
+    # A signed event for a reference we do not know (yet): the payment's row may not be committed
+    # yet (the provider called back during our own transaction), so the event is answered 503
+    # ``payment_not_recorded`` and the provider resends it; an event older than this (by its
+    # ``occurred_at``) is answered 404 ``payment_not_found`` and no longer waited for.
+    unknown_reference_wait_seconds: Annotated[int, msgspec.Meta(ge=0)] = 86_400
+    # Retry-After of that 503.
+    unknown_reference_retry_seconds: Annotated[int, msgspec.Meta(ge=1)] = 30
 
 
 class PaymentCenter(Center):

@@ -18,7 +18,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter, RawBody
 
 from mallcore.kernel import Caller, NotFound, visible_to
-from mallcore.kernel.http import center_router, roles
+from mallcore.kernel.http import WEBHOOK, center_router, roles
 from mallcore.kernel.signing import HEADER
 
 from . import tables as t
@@ -61,7 +61,7 @@ class WebhookController(Controller):
     path = "/webhooks"
     tags = TAGS
 
-    @post("/{provider:str}", status_code=200, sync_to_thread=True)
+    @post("/{provider:str}", status_code=200, sync_to_thread=True, opt={WEBHOOK: True})
     def webhook(
         self, provider: FromPath[str], request: Request[Any, Any, Any], body: RawBody, payment: Payments
     ) -> WebhookResult:
@@ -93,6 +93,9 @@ class PaymentController(Controller):
         order_id: FromQuery[int | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[PaymentRecord]:
+        """Payments, newest first: a customer's own, a shop's staff their shop's, platform staff all;
+        filter by order.
+        """
         p = t.payments.c
         stmt = (
             sa.select(t.payments)

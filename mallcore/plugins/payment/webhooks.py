@@ -8,18 +8,35 @@ applies it; the id's unique key makes a resent event answer ``duplicate``
 and change nothing. A write that lost a race with another (any other unique
 key) recorded nothing either, and answers 503 ``retry_later`` so the
 provider sends it again.
+
+An event for a reference no payment has (yet) answers 503
+``payment_not_recorded`` with ``Retry-After`` and records nothing: the
+provider may call back while the transaction that records the payment has
+not committed, and providers resend on a 5xx but drop an event on a 4xx,
+which would lose a capture. Once the event is older than
+``unknown_reference_wait_seconds`` (by its ``occurred_at``; a day by
+default) it answers 404 ``payment_not_found``: nothing will come to match it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.exc import IntegrityError
 
-from mallcore.kernel import SYSTEM, InvalidInput, MallcoreError, NotFound, OrderStatus, Payment, utcnow
+from mallcore.kernel import (
+    SYSTEM,
+    InvalidInput,
+    MallcoreError,
+    NotFound,
+    OrderStatus,
+    Payment,
+    utcnow,
+)
 from mallcore.kernel.http import decode_json_body, resend_on_conflict
 from mallcore.kernel.signing import verify
 
@@ -27,6 +44,8 @@ from . import tables as t
 
 if TYPE_CHECKING:
     from . import PaymentCenter
+
+log = structlog.get_logger("mallcore.payment")
 
 
 class WebhookEvent(msgspec.Struct, kw_only=True):
@@ -52,7 +71,12 @@ def receive(center: PaymentCenter, provider: str, signature: str | None, body: b
     except msgspec.ValidationError as exc:
         raise InvalidInput(f"not an event this endpoint reads: {exc}", code="invalid_event") from None
     with resend_on_conflict():
-        return apply(center, provider, event, payload)
+        try:
+            return apply(center, provider, event, payload)
+        except NotFound as exc:
+            if exc.code != "payment_not_found":
+                raise
+            raise _unknown_reference(center, provider, event) from None
 
 
 def apply(
@@ -95,6 +119,27 @@ def apply(
         if seen is None:
             raise
         return WebhookResult("duplicate")
+
+
+def _unknown_reference(center: PaymentCenter, provider: str, event: WebhookEvent) -> MallcoreError:
+    """503 (resend) while the payment may still be on its way to the database, 404 after."""
+    settings = center.settings
+    wait = timedelta(seconds=settings.unknown_reference_wait_seconds)
+    occurred = event.occurred_at
+    if occurred is not None and occurred.tzinfo is None:
+        occurred = occurred.replace(tzinfo=utcnow().tzinfo)
+    log.warning(
+        "payment.webhook_unknown_reference", provider=provider, reference=event.reference, id=event.id
+    )
+    if occurred is not None and utcnow() - occurred > wait:
+        return NotFound(f"no payment with reference {event.reference}", code="payment_not_found")
+    later = MallcoreError(
+        f"no payment with reference {event.reference} yet; send the event again",
+        code="payment_not_recorded",
+        status=503,
+    )
+    later.headers["Retry-After"] = str(settings.unknown_reference_retry_seconds)
+    return later
 
 
 def _apply(

@@ -97,6 +97,9 @@ class CampaignController(Controller):
     def create(
         self, data: JSONBody[CampaignIn], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[CampaignView]:
+        """Create a campaign (merchant for their shop; platform staff for a platform campaign): full
+        reduction, discount or gift rules over a period. Honours `Idempotency-Key`.
+        """
         return write(
             promotion, idempotent, data, lambda conn, _: promotion.campaigns.create(conn, principal, data),
             changes_offers=True,
@@ -114,18 +117,23 @@ class CampaignController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[CampaignView]:
+        """Campaigns of the caller's shop (platform staff: every shop's and the platform's), newest first."""
         return promotion.campaigns.search(
             principal, shop=shop, platform=platform, status=status, type=type, before=before, limit=limit
         )
 
     @get("/{campaign_id:int}", sync_to_thread=True)
     def read(self, campaign_id: FromPath[int], principal: Caller, promotion: Promotion) -> CampaignView:
+        """One campaign. Another shop's: 404."""
         return promotion.campaigns.get(principal, campaign_id)
 
     @post("/{campaign_id:int}/end", status_code=200, sync_to_thread=True, summary="Stop a campaign early")
     def end(
         self, campaign_id: FromPath[int], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[CampaignView]:
+        """End a campaign now; orders placed after it get no discount. Another shop's: 404; already ended:
+        409. Honours `Idempotency-Key`.
+        """
         return write(
             promotion, idempotent, None, lambda conn, _: promotion.campaigns.end(conn, principal, campaign_id),
             status=200, changes_offers=True,
@@ -133,6 +141,7 @@ class CampaignController(Controller):
 
     @get("/{campaign_id:int}/stats", sync_to_thread=True, summary="Orders, discount given, GMV")
     def stats(self, campaign_id: FromPath[int], principal: Caller, promotion: Promotion) -> CampaignStats:
+        """A campaign's orders, discount given and GMV. Another shop's: 404."""
         with promotion.kernel.db.transaction(write=False) as conn:
             return campaign_stats(conn, promotion.campaigns.visible_row(conn, principal, campaign_id))
 
@@ -152,6 +161,9 @@ class TemplateController(Controller):
     def create(
         self, data: JSONBody[TemplateIn], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[TemplateView]:
+        """Create a coupon template (merchant for their shop; platform staff for the platform): value,
+        threshold, stock and validity of the coupons it issues. Honours `Idempotency-Key`.
+        """
         return write(
             promotion, idempotent, data, lambda conn, _: promotion.coupon_templates.create(conn, principal, data),
             changes_offers=True,
@@ -168,18 +180,23 @@ class TemplateController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[TemplateView]:
+        """Coupon templates of the caller's shop (platform staff: all), newest first."""
         return promotion.coupon_templates.search(
             principal, shop=shop, platform=platform, status=status, before=before, limit=limit
         )
 
     @get("/{template_id:int}", sync_to_thread=True, guards=[roles("merchant")])
     def read(self, template_id: FromPath[int], principal: Caller, promotion: Promotion) -> TemplateView:
+        """One coupon template. Another shop's: 404."""
         return promotion.coupon_templates.get(principal, template_id)
 
     @post("/{template_id:int}/end", status_code=200, sync_to_thread=True, guards=[roles("merchant")])
     def end(
         self, template_id: FromPath[int], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[TemplateView]:
+        """Stop issuing coupons from a template; coupons already held stay usable. Another shop's: 404.
+        Honours `Idempotency-Key`.
+        """
         return write(
             promotion, idempotent, None, lambda conn, _: promotion.coupon_templates.end(conn, principal, template_id),
             status=200, changes_offers=True,
@@ -187,6 +204,7 @@ class TemplateController(Controller):
 
     @get("/{template_id:int}/stats", sync_to_thread=True, guards=[roles("merchant")])
     def stats(self, template_id: FromPath[int], principal: Caller, promotion: Promotion) -> TemplateStats:
+        """A template's coupons issued, used and discount given. Another shop's: 404."""
         with promotion.kernel.db.transaction(write=False) as conn:
             return template_stats(conn, promotion.coupon_templates.visible_row(conn, principal, template_id))
 
@@ -205,6 +223,10 @@ class TemplateController(Controller):
         promotion: Promotion,
         idempotent: Idempotent,
     ) -> Response[CodesView]:
+        """Issue a batch of codes customers redeem for a coupon of this template. Another shop's: 404.
+        Honours `Idempotency-Key`.
+        """
+
         def make(conn: sa.Connection, events: list[Event]) -> CodesView:
             template = promotion.coupon_templates.visible_row(conn, principal, template_id)
             may_manage(principal, template.shop, "coupon templates")
@@ -224,6 +246,7 @@ class TemplateController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[CouponView]:
+        """The coupons issued from a template, newest first. Another shop's: 404."""
         promotion.coupon_templates.get(principal, template_id)  # 404 unless visible
         return promotion.coupons.search(
             principal, template_id=template_id, status=status, before=before, limit=limit
@@ -239,6 +262,9 @@ class TemplateController(Controller):
     def claim(
         self, template_id: FromPath[int], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[CouponView]:
+        """Claim a coupon from a template (customer): 409 when none are left or the caller's limit is
+        reached. Honours `Idempotency-Key`.
+        """
         return write(
             promotion,
             idempotent,
@@ -262,12 +288,14 @@ class CouponController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[CouponView]:
+        """Coupons: a customer's own wallet; a shop's staff the coupons of their shop's templates."""
         return promotion.coupons.search(
             principal, status=status, customer=customer, before=before, limit=limit
         )
 
     @get("/{code:str}", sync_to_thread=True)
     def read(self, code: FromPath[str], principal: Caller, promotion: Promotion) -> CouponView:
+        """One coupon by code: a customer's own, or one of the staff's shop. Anything else: 404."""
         with promotion.kernel.db.transaction(write=False) as conn:
             return promotion.coupons.coupon(conn, principal, code)
 
@@ -277,6 +305,9 @@ class CouponController(Controller):
     def redeem(
         self, data: JSONBody[RedeemIn], principal: Caller, promotion: Promotion, idempotent: Idempotent
     ) -> Response[CouponView]:
+        """Redeem a code (customer) for a coupon in the caller's wallet; an unknown or used code answers
+        404 or 409. Honours `Idempotency-Key`.
+        """
         code = data.code.strip().upper()
         return write(
             promotion,
@@ -292,6 +323,7 @@ class OfferController(Controller):
 
     @get("/", sync_to_thread=True, summary="Live campaigns and coupons to claim in a shop")
     def offers(self, shop: FromQuery[str], principal: Caller, promotion: Promotion) -> OffersView:
+        """The live campaigns and claimable coupon templates of a shop, for its storefront."""
         with promotion.kernel.db.transaction(write=False) as conn:
             return OffersView(
                 shop=shop,

@@ -8,7 +8,7 @@ Field names are the contract: adding fields is fine, renaming is not.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from msgspec import Meta
@@ -28,6 +28,15 @@ class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class CampaignIn(_In):
     """``shop`` null: a platform campaign (admins only). ``type`` and ``rules`` are
     checked by the center (422 with a code) rather than by the body parser."""
+
+    # The request body example of the OpenAPI document (kernel/http/examples.py).
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "name": "满200减20",
+        "type": "threshold_off",
+        "shop": "s1",
+        "ends_at": "2026-12-31T16:00:00Z",
+        "rules": {"tiers": [{"threshold": 20000, "off": 2000}]},
+    }
 
     name: Name
     type: Annotated[str, Meta(max_length=32)]
@@ -72,6 +81,17 @@ class CampaignView(msgspec.Struct, kw_only=True):
 class TemplateIn(_In):
     """``shop`` null: a platform coupon (admins only). Validity: ``valid_from`` /
     ``valid_to`` dates, or ``valid_days`` from the claim (claims close at ``valid_to``)."""
+
+    # The request body example of the OpenAPI document (kernel/http/examples.py).
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "name": "10 off 100",
+        "kind": "amount",
+        "value": 1000,
+        "total": 500,
+        "shop": "s1",
+        "min_spend": 10000,
+        "valid_days": 30,
+    }
 
     name: Name
     kind: Annotated[str, Meta(max_length=16)]  # amount | percent

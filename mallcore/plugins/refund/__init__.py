@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 import click
+import msgspec
 import sqlalchemy as sa
 
 from mallcore.kernel import Center, Job, Kernel, OrderContext, Refund, TrackingPage, hookimpl, utcnow
@@ -45,6 +46,7 @@ from mallcore.kernel.aftersale import ParcelEvent
 from . import console, sla
 from . import tables as t
 from .cases import Cases
+from .cases.records import case_from_row
 from .routes import routes
 from .schemas import RefundSettings
 from .tracking import add_cases
@@ -100,21 +102,27 @@ class RefundCenter(Center):
             return
         c = t.cases.c
         rows = conn.execute(
-            sa.select(c.id, c.order_id, c.type, c.status, c.refund_amount, c.replacement_order_id)
+            sa.select(t.cases)
             .where(sa.or_(c.order_id == order.id, c.replacement_order_id == order.id))
             .order_by(c.id)
         ).all()
-        mine = [r for r in rows if r.order_id == order.id]
+        mine = [case_from_row(r) for r in rows if r.order_id == order.id]
         if mine:
+            back = self.settings.return_warehouse
             view.extra["after_sales"] = [
                 {
-                    "id": r.id,
-                    "type": r.type,
-                    "status": r.status,
-                    "refund_amount": r.refund_amount,
-                    "replacement_order_id": r.replacement_order_id,
+                    "id": case.id,
+                    "type": case.type,
+                    "status": case.status,
+                    "refund_amount": case.refund_amount,
+                    "replacement_order_id": case.replacement_order_id,
+                    # where the goods go and by when from approval on, then the waybill
+                    # (a held case's deadline is not promised: the reader may be its customer)
+                    "return_parcel": msgspec.to_builtins(
+                        case.parcel_back(promised=case.hold is None, warehouse=back)
+                    ),
                 }
-                for r in mine
+                for case in mine
             ]
         for r in rows:
             if r.replacement_order_id == order.id:

@@ -107,6 +107,10 @@ class CaseController(Controller):
         idempotent: Idempotent,
         request: Request[Any, Any, Any],
     ) -> Response[CaseView]:
+        """Open an after-sale case on one of the caller's orders (customer): refund only, return and
+        refund, exchange or repair, with a reason and the lines. Another customer's order: 404. Honours
+        `Idempotency-Key`.
+        """
         lang = _lang(request)
         return idempotent(data, lambda reply: refund.cases.open(principal, data, lang=lang, reply=reply))
 
@@ -120,6 +124,9 @@ class CaseController(Controller):
         before: FromQuery[int | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> list[CaseSummary]:
+        """After-sale cases, newest first: a customer's own, a shop's staff their shop's, platform staff
+        all.
+        """
         return refund.cases.reading.summaries(
             principal, status=status, order_id=order_id, before=before, limit=limit
         )
@@ -128,6 +135,7 @@ class CaseController(Controller):
     def get_case(
         self, case_id: FromPath[int], principal: Caller, refund: RefundDep, request: Request[Any, Any, Any]
     ) -> CaseView:
+        """One after-sale case with its timeline, shipments and refund. Not the caller's: 404."""
         return refund.cases.reading.get(principal, case_id, _lang(request))
 
     @step("approve")
@@ -177,6 +185,9 @@ class ReasonController(Controller):
 
     @get("/", sync_to_thread=False, summary="Reasons a customer can pick")
     def reasons(self, refund: RefundDep, request: Request[Any, Any, Any]) -> list[ReasonView]:
+        """The reasons a customer can give for an after-sale case, in the request's language, and whether
+        each is the merchant's fault.
+        """
         lang = _lang(request)
         return [
             ReasonView(code=r.code, text=r.zh if lang == "zh" else r.en, merchant_fault=r.merchant_fault)

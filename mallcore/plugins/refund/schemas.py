@@ -9,7 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from mallcore.kernel import Address
-from mallcore.kernel.aftersale import CaseType, Disposition, Grade, Pickup, ReturnAddress, ReturnParcel
+from mallcore.kernel.aftersale import CaseType, Disposition, Grade, Pickup, ReturnAddress
 from mallcore.kernel.schemas import TimelineView
 
 ShippingMode = Literal["none", "proportional", "remaining"]
@@ -184,6 +184,22 @@ class CaseLineView(msgspec.Struct, kw_only=True):
     replacement_sku: str | None = None
 
 
+class ReturnParcelView(msgspec.Struct, kw_only=True):
+    """The goods' way back as a case shows it: expected from the moment the return is
+    approved (``awaiting_waybill``, or ``awaiting_pickup`` while a pickup is being booked),
+    then the customer's waybill (or the one a pickup produced) with the carrier's status."""
+
+    # awaiting_waybill | awaiting_pickup | filed | picked_up | in_transit | delivered | exception | stale
+    status: str
+    # the warehouse it is to reach (the return address's)
+    warehouse: str | None = None
+    carrier: str | None = None
+    tracking_no: str | None = None
+    phone: str = ""
+    # while it is still expected: the deadline to ship it (the case's ``return_by``)
+    return_by: datetime | None = None
+
+
 class CaseView(msgspec.Struct, kw_only=True):
     id: int
     order_id: int
@@ -203,7 +219,8 @@ class CaseView(msgspec.Struct, kw_only=True):
     refundable_amount: int
     currency: str
     replacement_order_id: int | None
-    return_parcel: ReturnParcel | None
+    # from ``awaiting_return`` on: expected, then filed and followed (ReturnParcelView)
+    return_parcel: ReturnParcelView | None
     pickup: Pickup | None
     inspections: list[dict[str, Any]]
     # Where to send the goods (from ``awaiting_return`` on, once a warehouse gave its

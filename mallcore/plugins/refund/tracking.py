@@ -2,7 +2,8 @@
 
 One card per case, newest case first: its type and status, the goods, the
 refund while money is on its way, **where to send the goods and by when**
-(``awaiting_return``), the return waybill, the pickup, the replacement order,
+(``awaiting_return``), the return parcel (expected from approval, "waiting for
+your waybill"; then the waybill and its status), the pickup, the replacement order,
 and the case's own steps (``after_sale.*`` entries, newest first; a carrier
 scan or a finance entry written with a step is an echo of it, see
 :func:`mallcore.kernel.tracking.fold_echoes`). The case's entries and those
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from .cases.records import Case, CaseRecords
 
 PARCEL_STATUS: dict[str, tuple[str, str]] = {
+    # expected, before there is a waybill (ReturnParcelView)
+    "awaiting_waybill": ("Waiting for you to ship it and enter the waybill", "待寄出,寄出后请填写运单号"),
+    "awaiting_pickup": ("Waiting for the courier to be booked", "正在预约快递员上门"),
     "created": ("Waiting for pickup", "待揽收"),
     "filed": ("Waybill filed", "已填写运单"),
     "booked": ("Pickup booked", "已预约"),
@@ -58,7 +62,9 @@ def _label(pairs: dict[str, tuple[str, str]], code: str | None, page: TrackingPa
 
 
 def address_lines(address: ReturnAddress) -> list[str]:
-    place = " ".join(p for p in (address.province, address.city, address.district) if p)
+    # (a municipality is its own province and city: 上海市 青浦区, not 上海市 上海市 青浦区)
+    parts = [p for p in (address.province, address.city, address.district) if p]
+    place = " ".join(p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1])
     return [f"{address.contact} {address.phone}".strip(), place, address.street]
 
 
@@ -93,13 +99,18 @@ def card(page: TrackingPage, case: Case) -> TrackingCard:
                 label=t("Ship back by", "请在此前寄出"), value=page.time(deadline), kind="ship-back-by"
             )
         )
-    rp = case.return_parcel
+    rp = case.parcel_back()
     if rp is not None:
+        status = _label(PARCEL_STATUS, rp.status, page)
+        if rp.warehouse and address is None and not rp.tracking_no:
+            # (no warehouse gave its address: at least say which one it goes to)
+            status = f"{status} · {t('to warehouse', '寄往仓库')} {rp.warehouse}"
+        waybill = f"{page.carrier(rp.carrier)} {rp.tracking_no}" if rp.carrier and rp.tracking_no else ""
         facts.append(
             TrackingFact(
                 label=t("Return parcel", "退货包裹"),
-                value=f"{page.carrier(rp.carrier)} {rp.tracking_no} · {_label(PARCEL_STATUS, rp.status, page)}",
-                kind="return-parcel",
+                value=f"{waybill} · {status}" if waybill else status,
+                kind=f"return-parcel {'filed' if waybill else 'expected'}",
             )
         )
     pickup = case.pickup

@@ -69,6 +69,9 @@ class ListController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[ListEntryView]:
+        """Black, white and watch list entries, newest first: a shop's risk staff and merchants see their
+        shop's and the platform's, platform risk staff all.
+        """
         return Admin(risk).entries(
             principal,
             kind=kind,
@@ -82,18 +85,23 @@ class ListController(Controller):
 
     @get("/{entry_id:int}", sync_to_thread=True)
     def entry(self, entry_id: FromPath[int], principal: Caller, risk: Risk) -> ListEntryView:
+        """One list entry. Another shop's: 404."""
         return Admin(risk).entry(principal, entry_id)
 
     @post("/", status_code=201, sync_to_thread=True, guards=[roles("risk")], summary="Add a list entry")
     def add(
         self, data: JSONBody[ListIn], principal: Caller, risk: Risk, idempotent: Idempotent
     ) -> Response[ListEntryView]:
+        """Add a list entry (risk staff): a customer, device, IP, phone or address to block, review or
+        allow, for the caller's shop or the platform. Honours `Idempotency-Key`.
+        """
         return idempotent(data, lambda reply: Admin(risk).add(principal, data, reply))
 
     @delete("/{entry_id:int}", status_code=200, sync_to_thread=True, guards=[roles("risk")])
     def remove(
         self, entry_id: FromPath[int], principal: Caller, risk: Risk, idempotent: Idempotent
     ) -> Response[ListEntryView]:
+        """Deactivate a list entry (risk staff). Another shop's: 404. Honours `Idempotency-Key`."""
         return idempotent(None, lambda reply: Admin(risk).remove(principal, entry_id, reply))
 
 
@@ -104,16 +112,21 @@ class RuleController(Controller):
 
     @get("/", sync_to_thread=True, summary="Rules: from config (read-only) and the API")
     def rules(self, principal: Caller, risk: Risk) -> list[RuleView]:
+        """The risk rules: those from config (read-only) and those added through the API."""
         return Admin(risk).rules(principal)
 
     @get("/{rule_id:int}", sync_to_thread=True)
     def rule(self, rule_id: FromPath[int], principal: Caller, risk: Risk) -> RuleView:
+        """One rule added through the API. Another shop's: 404."""
         return Admin(risk).rule(principal, rule_id)
 
     @post("/", status_code=201, sync_to_thread=True, summary="Add a rule (a CEL condition, checked)")
     def add(
         self, data: JSONBody[RuleIn], principal: Caller, risk: Risk, idempotent: Idempotent
     ) -> Response[RuleView]:
+        """Add a rule: a CEL condition over an order's facts and an action (block, review, allow); the
+        condition is compiled and checked first (422 when it does not). Honours `Idempotency-Key`.
+        """
         return idempotent(data, lambda reply: Admin(risk).add_rule(principal, data, reply))
 
     @patch("/{rule_id:int}", sync_to_thread=True)
@@ -125,18 +138,25 @@ class RuleController(Controller):
         risk: Risk,
         idempotent: Idempotent,
     ) -> Response[RuleView]:
+        """Change a rule's condition, action or active flag; the condition is checked as when adding.
+        Another shop's: 404. Honours `Idempotency-Key`.
+        """
         return idempotent(data, lambda reply: Admin(risk).change_rule(principal, rule_id, data, reply))
 
     @delete("/{rule_id:int}", status_code=200, sync_to_thread=True)
     def remove(
         self, rule_id: FromPath[int], principal: Caller, risk: Risk, idempotent: Idempotent
     ) -> Response[RuleView]:
+        """Remove a rule added through the API. Another shop's: 404. Honours `Idempotency-Key`."""
         return idempotent(None, lambda reply: Admin(risk).remove_rule(principal, rule_id, reply))
 
     @post(
         "/dry-run", status_code=200, sync_to_thread=True, summary="Which past orders a condition would catch"
     )
     def dry_run(self, data: JSONBody[DryRunIn], principal: Caller, risk: Risk) -> DryRunView:
+        """Which recent orders a condition would have caught, without saving it; an invalid condition
+        answers 422.
+        """
         return Admin(risk).dry_run(principal, data)
 
 
@@ -157,6 +177,9 @@ class ReviewController(Controller):
         after: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[ReviewView]:
+        """The review queue (orders, refunds) oldest first: a shop's risk staff their shop's, platform risk
+        staff all.
+        """
         if status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", code="status_unknown")
         return Reviews(risk).queue(
@@ -165,6 +188,7 @@ class ReviewController(Controller):
 
     @get("/{review_id:int}", sync_to_thread=True)
     def review(self, review_id: FromPath[int], principal: Caller, risk: Risk) -> ReviewView:
+        """One review with the order's facts and the rules that fired. Another shop's: 404."""
         return Reviews(risk).get(principal, review_id)
 
     @post("/{review_id:int}/release", status_code=200, sync_to_thread=True)
@@ -176,6 +200,9 @@ class ReviewController(Controller):
         risk: Risk,
         idempotent: Idempotent,
     ) -> Response[ReviewView]:
+        """Release a held order or refund (risk staff), with a note; it goes on as if the rule had not
+        fired. Already decided: 409. Honours `Idempotency-Key`.
+        """
         return idempotent(
             data, lambda reply: Reviews(risk).decide(principal, review_id, "released", data.note, reply)
         )
@@ -189,6 +216,9 @@ class ReviewController(Controller):
         risk: Risk,
         idempotent: Idempotent,
     ) -> Response[ReviewView]:
+        """Reject a held order or refund (risk staff), with a note; the order is cancelled. Already
+        decided: 409. Honours `Idempotency-Key`.
+        """
         return idempotent(
             data, lambda reply: Reviews(risk).decide(principal, review_id, "rejected", data.note, reply)
         )
@@ -212,6 +242,9 @@ class DecisionController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[DecisionView]:
+        """Risk decisions (allow, review, block) with the rules that fired, newest first, for the orders
+        the caller may see.
+        """
         d = t.decisions.c
         stmt = sa.select(t.decisions).where(visible_to(principal, d.shop))
         for column, value in (
@@ -231,6 +264,7 @@ class DecisionController(Controller):
 
     @get("/{decision_id:int}", sync_to_thread=True)
     def decision(self, decision_id: FromPath[int], principal: Caller, risk: Risk) -> DecisionView:
+        """One risk decision with its facts and fired rules. Another shop's: 404 `decision_not_found`."""
         d = t.decisions.c
         risk.decisions.flush()
         with risk.kernel.db.transaction(write=False) as conn:
@@ -257,10 +291,12 @@ class ReportController(Controller):
         after: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[ReportView]:
+        """Merchants' reports of customers, oldest first: a shop sees its own, platform risk staff all."""
         return Reports(risk).find(principal, status=status, shop=shop, after=after, limit=limit)
 
     @get("/{report_id:int}", sync_to_thread=True)
     def report(self, report_id: FromPath[int], principal: Caller, risk: Risk) -> ReportView:
+        """One report of a customer. Another shop's: 404."""
         return Reports(risk).get(principal, report_id)
 
     @post(
@@ -273,6 +309,9 @@ class ReportController(Controller):
     def file(
         self, data: JSONBody[ReportIn], principal: Caller, risk: Risk, idempotent: Idempotent
     ) -> Response[ReportView]:
+        """Report a customer for an order of the caller's shop (merchant): abuse, fraud, malicious returns.
+        Honours `Idempotency-Key`.
+        """
         return idempotent(data, lambda reply: Reports(risk).file(principal, data, reply))
 
     @post("/{report_id:int}/confirm", status_code=200, sync_to_thread=True, guards=[roles("risk")])
@@ -284,6 +323,9 @@ class ReportController(Controller):
         risk: Risk,
         idempotent: Idempotent,
     ) -> Response[ReportView]:
+        """Confirm a report (risk staff): the customer's credit score drops and a list entry may be added.
+        Already decided: 409. Honours `Idempotency-Key`.
+        """
         return idempotent(
             data, lambda reply: Reports(risk).decide(principal, report_id, data, confirm=True, reply=reply)
         )
@@ -297,6 +339,7 @@ class ReportController(Controller):
         risk: Risk,
         idempotent: Idempotent,
     ) -> Response[ReportView]:
+        """Dismiss a report (risk staff), with a note. Already decided: 409. Honours `Idempotency-Key`."""
         decision = ReportDecision(note=data.note)
         return idempotent(
             data,
@@ -311,6 +354,7 @@ class CustomerController(Controller):
 
     @get("/{customer:str}", sync_to_thread=True, summary="A customer's credit score and its history")
     def customer(self, customer: FromPath[str], principal: Caller, risk: Risk) -> ProfileView:
+        """A customer's credit score and its history (risk staff)."""
         return Customers(risk).get(principal, customer)
 
     @post("/{customer:str}/chargebacks", status_code=201, sync_to_thread=True)
@@ -322,6 +366,9 @@ class CustomerController(Controller):
         risk: Risk,
         idempotent: Idempotent,
     ) -> Response[ProfileView]:
+        """Record a chargeback against a customer (risk staff); it lowers their credit score. Honours
+        `Idempotency-Key`.
+        """
         return idempotent(data, lambda reply: Customers(risk).chargeback(principal, customer, data, reply))
 
 
@@ -336,6 +383,9 @@ class StatsController(Controller):
         summary="Open reviews and reports, decisions of the last 24 hours, list sizes",
     )
     def stats(self, principal: Caller, risk: Risk) -> StatsView:
+        """Open reviews and reports, the last 24 hours' decisions by action, and list sizes, for the
+        caller's scope.
+        """
         return Customers(risk).stats(principal)
 
 

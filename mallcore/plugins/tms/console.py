@@ -1,10 +1,12 @@
-"""The TMS pages of the staff console: shipments with exceptions first, one shipment with its
-carrier events, and the freight templates. Read through the API's own readers
+"""The TMS pages of the staff console: shipments with exceptions first (stuck, wrong warehouse,
+failed pickup, carrier problems), door pickups (上门取件) with their status, one shipment with
+its carrier events, and the freight templates. Read through the API's own readers
 (``shipment_rows``, ``visible_shipment``, ``load_templates``) and rules (404 elsewhere)."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,7 +32,7 @@ from mallcore.kernel.http import Reply, roles
 from . import tables as t
 from .freight import load_templates
 from .http.deps import Tms
-from .http.shipments import shipment_rows, visible_shipment
+from .http.shipments import landed_elsewhere, shipment_rows, visible_shipment
 from .http.templates import replace_template, template_or_404
 from .schemas import EventView, TemplateSpec, TemplateView, view_of
 
@@ -39,8 +41,10 @@ if TYPE_CHECKING:
 
 PAGE = 50
 # What needs someone's attention: problems the carrier reported, failed pickups, parcels
-# with no movement for too long (``stale_at``).
+# with no movement for too long (``stale_at``), returns delivered to the wrong warehouse.
 TROUBLE = ("exception", "pickup_failed")
+# A pickup's states, for the pickups list's filter.
+PICKUP_STATES = ("booked", "picked_up", "in_transit", "delivered", "pickup_failed", "cancelled", "superseded")
 
 
 def pages() -> list[ConsolePage]:
@@ -72,7 +76,7 @@ class ShipmentPages(Controller):
         """Exceptions first (stuck, failed pickups, carrier problems), then every shipment, newest first."""
         s = t.shipments.c
         seen = visible_to(principal, s.shop, s.customer)
-        trouble = sa.or_(s.status.in_(TROUBLE), s.stale_at.is_not(None))
+        trouble = sa.or_(s.status.in_(TROUBLE), s.stale_at.is_not(None), landed_elsewhere().is_not(None))
         where = [seen]
         if tracking_no:
             where.append(s.tracking_no == tracking_no.strip())
@@ -89,6 +93,34 @@ class ShipmentPages(Controller):
             rows=rows[:PAGE],
             more=more,
             tracking_no=tracking_no or "",
+        )
+
+    @get("/pickups", sync_to_thread=True)
+    def pickups(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Caller,
+        tms: Tms,
+        status: FromQuery[str | None] = None,
+        before: FromQuery[int | None] = None,
+    ) -> Template:
+        """Door pickups (上门取件), newest first, paged by keyset, with their status and window."""
+        s = t.shipments.c
+        where = [visible_to(principal, s.shop, s.customer), s.kind == "pickup"]
+        if status in PICKUP_STATES:
+            where.append(s.status == status)
+        if before:
+            where.append(s.id < before)
+        with tms.kernel.db.transaction(write=False) as conn:
+            rows = shipment_rows(conn, sa.and_(*where), PAGE + 1)
+        more = rows[PAGE - 1].id if len(rows) > PAGE else None
+        return render(
+            request,
+            "tms/console/pickups.html",
+            rows=[(r, _window(r.pickup)) for r in rows[:PAGE]],
+            more=more,
+            chosen=status if status in PICKUP_STATES else "",
+            states=PICKUP_STATES,
         )
 
     @get("/shipments/{shipment_id:int}", sync_to_thread=True)
@@ -300,3 +332,13 @@ class TemplatePages(Controller):
             lambda e: self._edit_page(request, principal, tms, template_id, e, fields),
             MESSAGES,
         )
+
+
+def _window(pickup: dict[str, Any] | None) -> tuple[datetime | None, datetime | None]:
+    """A pickup's booked window (start, end), as stored with its shipment."""
+    found = pickup or {}
+    start, end = found.get("window_start"), found.get("window_end")
+    return (
+        datetime.fromisoformat(start) if isinstance(start, str) else None,
+        datetime.fromisoformat(end) if isinstance(end, str) else None,
+    )

@@ -196,7 +196,10 @@ class Returns:
             )
         attempt = len(earlier) + 1
         booking = carrier.book_pickup(pickup.window_start, pickup.window_end, pickup.address)
-        expected = case.return_parcel.warehouse if case.return_parcel is not None else None
+        # where the goods should arrive: the return address the customer was given
+        expected = (case.return_parcel.warehouse if case.return_parcel is not None else None) or (
+            case.return_address.warehouse if case.return_address is not None else None
+        )
         details = {
             "window_start": pickup.window_start.isoformat(),
             "window_end": pickup.window_end.isoformat(),

@@ -156,6 +156,9 @@ class ShipmentDetail(msgspec.Struct, kw_only=True):
     picked_up_at: datetime | None
     delivered_at: datetime | None
     stale_at: datetime | None
+    # a return or pickup the carrier delivered to another warehouse than the return address's:
+    # where it landed ("wrong warehouse"); None otherwise
+    wrong_warehouse: str | None = None
     events: list[EventView] = msgspec.field(default_factory=list)
 
 

@@ -35,7 +35,16 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from mallcore.kernel import SYSTEM, Conflict, InvalidInput, OrderContext, Principal, Rejected, utcnow
+from mallcore.kernel import (
+    SYSTEM,
+    Conflict,
+    InvalidInput,
+    OrderContext,
+    Principal,
+    Rejected,
+    TimelineEntry,
+    utcnow,
+)
 from mallcore.kernel.aftersale import Parcel, ParcelEvent
 
 from . import tables as t
@@ -429,7 +438,7 @@ class Tracker:
         conn.execute(t.shipments.update().where(s.id == shipment_id).values(**values))
         if unknown_id is not None:
             self._resolve_unknown(conn, unknown_id, "applied", event.actor, now)
-        self._tell(ctx, sh, event, applied, event_id, claim=claim)
+        scan = self._tell(ctx, sh, event, applied, event_id, claim=claim)
         if claim:
             return EventResult(
                 result="awaiting_confirmation", shipment_id=shipment_id, status=sh.status, event_id=event_id
@@ -442,27 +451,29 @@ class Tracker:
             self._move_order(ctx, sh, event.status)
         elif sh.kind in RETURN_KINDS:
             expected = sh.warehouse
-            self.kernel.hook.after_sale_parcel(
-                ctx=ctx,
-                event=ParcelEvent(
-                    case_id=sh.case_id,
-                    order_id=sh.order_id,
-                    kind="pickup" if sh.kind == "pickup" else "return",
-                    status=event.status,
-                    carrier=sh.carrier,
-                    tracking_no=sh.tracking_no,
-                    occurred_at=aware(event.occurred_at),
-                    description=event.description,
-                    location=event.location,
-                    warehouse=event.warehouse or expected,
-                    wrong_warehouse=bool(
-                        event.status == "delivered"
-                        and event.warehouse
-                        and expected
-                        and event.warehouse != expected
+            # (what the case writes about this scan is its echo: the page shows it once)
+            with ctx.because(scan):
+                self.kernel.hook.after_sale_parcel(
+                    ctx=ctx,
+                    event=ParcelEvent(
+                        case_id=sh.case_id,
+                        order_id=sh.order_id,
+                        kind="pickup" if sh.kind == "pickup" else "return",
+                        status=event.status,
+                        carrier=sh.carrier,
+                        tracking_no=sh.tracking_no,
+                        occurred_at=aware(event.occurred_at),
+                        description=event.description,
+                        location=event.location,
+                        warehouse=event.warehouse or expected,
+                        wrong_warehouse=bool(
+                            event.status == "delivered"
+                            and event.warehouse
+                            and expected
+                            and event.warehouse != expected
+                        ),
                     ),
-                ),
-            )
+                )
         return EventResult(result="applied", shipment_id=shipment_id, status=event.status, event_id=event_id)
 
     @staticmethod
@@ -497,7 +508,7 @@ class Tracker:
         event_id: int,
         *,
         claim: bool = False,
-    ) -> None:
+    ) -> TimelineEntry:
         en, zh = message(sh.kind, event.status, sh.tracking_no, self.carrier_name(sh.carrier))
         if event.description:
             en, zh = f"{en}: {event.description}", f"{zh}:{event.description}"
@@ -522,7 +533,7 @@ class Tracker:
         if event.warehouse:
             data["warehouse"] = event.warehouse
         ref = f"shipment:{sh.id}" if sh.kind == "outbound" else f"after_sale:{sh.case_id}"
-        ctx.timeline(
+        entry = ctx.timeline(
             f"shipment.{event.status}" if not claim else "shipment.delivery_declared",
             en,
             zh=zh,
@@ -535,6 +546,7 @@ class Tracker:
             f"shipment.{event.status}",
             {**data, "kind": sh.kind, "case_id": sh.case_id},
         )
+        return entry
 
     def _move_order(self, ctx: OrderContext, sh: Any, status: str) -> None:
         orders = self.kernel.orders
@@ -640,7 +652,7 @@ class Tracker:
             en, zh = message(
                 sh.kind, "stale", sh.tracking_no, self.carrier_name(sh.carrier), hours=f"{hours:g}"
             )
-            ctx.timeline(
+            flag = ctx.timeline(
                 "shipment.stale",
                 en,
                 zh=zh,
@@ -648,18 +660,19 @@ class Tracker:
                 ref=f"after_sale:{sh.case_id}",
                 data={"shipment_id": sh.id, "tracking_no": sh.tracking_no, "carrier": sh.carrier},
             )
-            self.kernel.hook.after_sale_parcel(
-                ctx=ctx,
-                event=ParcelEvent(
-                    case_id=sh.case_id,
-                    order_id=sh.order_id,
-                    kind="pickup" if sh.kind == "pickup" else "return",
-                    status="stale",
-                    carrier=sh.carrier,
-                    tracking_no=sh.tracking_no,
-                    occurred_at=now,
-                    description=en,
-                    warehouse=sh.warehouse,
-                ),
-            )
+            with ctx.because(flag):
+                self.kernel.hook.after_sale_parcel(
+                    ctx=ctx,
+                    event=ParcelEvent(
+                        case_id=sh.case_id,
+                        order_id=sh.order_id,
+                        kind="pickup" if sh.kind == "pickup" else "return",
+                        status="stale",
+                        carrier=sh.carrier,
+                        tracking_no=sh.tracking_no,
+                        occurred_at=now,
+                        description=en,
+                        warehouse=sh.warehouse,
+                    ),
+                )
         return 1

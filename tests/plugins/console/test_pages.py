@@ -54,6 +54,8 @@ def test_an_order_page_explains_it_and_offers_the_steps_the_role_may_take(world:
     page = merchant.get(f"/console/orders/{order['id']}").text
     assert "TEE-M" in page and "¥79.00" in page and "Parcels" in page and "Payments" in page
     assert f'action="/console/orders/{order["id"]}/complete"' in page  # delivered: complete
+    # the delivery address's region code reads as place names (310000: Shanghai)
+    assert "Shanghai 1 West Lake Rd" in page or "上海市 1 West Lake Rd" in page, page
     finance = Browser(kit, story.kernel).sign_in("finance", "f1", "s1")
     assert "/complete" not in finance.get(f"/console/orders/{order['id']}").text  # not finance's step
     r = finance.post(f"/console/orders/{order['id']}/complete", {"note": ""})

@@ -1,7 +1,7 @@
 import csv
 import io
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -102,10 +102,41 @@ def test_unknown_provider_or_reference(mallcore):
         "/payment/webhooks/paypal", content=body, headers={"X-Mallcore-Signature": sign(SECRET, body)}
     )
     assert r.json()["code"] == "provider_unknown"
-    assert (
-        webhook(carrier, {"id": "e", "type": "payment.captured", "reference": "nope"}).json()["code"]
-        == "payment_not_found"
-    )
+    # an event older than the wait (a day by default) for a reference nobody has: 404, never resent
+    old = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    event = {"id": "e", "type": "payment.captured", "reference": "nope", "occurred_at": old.isoformat()}
+    r = webhook(carrier, event)
+    assert (r.status_code, r.json()["code"]) == (404, "payment_not_found")
+    assert count(kernel, "payment_webhook_events") == 0
+
+
+def test_a_capture_for_a_payment_not_committed_yet_is_resent_then_applied(mallcore):
+    """The provider may call back before the transaction recording the payment commits: the
+    event answers 503 with Retry-After (providers resend on 5xx, drop on 4xx) and records
+    nothing; the resend, once the payment is there, is applied."""
+    kernel, alice = shop(mallcore)
+    order, pending = pending_payment(alice)
+    provider = mallcore.client(kernel, None)
+    payments = kernel.metadatas["payment"].tables["payment_payments"]
+    hidden = "not-committed-yet"
+    # the payment's row is not visible yet: its reference is not in the table
+    with kernel.db.transaction() as conn:
+        conn.execute(
+            payments.update().values(reference=hidden).where(payments.c.reference == pending["reference"])
+        )
+    event = {"id": "evt-early", "type": "payment.captured", "reference": pending["reference"]}
+    for at in (None, datetime.now(UTC).isoformat()):
+        r = webhook(provider, {**event, **({"occurred_at": at} if at else {})})
+        assert (r.status_code, r.json()["code"]) == (503, "payment_not_recorded"), r.text
+        assert r.headers["Retry-After"] == "30"
+    assert count(kernel, "payment_webhook_events") == 0
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "awaiting_payment"
+    with kernel.db.transaction() as conn:
+        conn.execute(
+            payments.update().values(reference=pending["reference"]).where(payments.c.reference == hidden)
+        )
+    assert webhook(provider, event).json() == {"status": "applied"}
+    assert alice.get(f"/orders/{order['id']}").json()["status"] == "paid"
 
 
 def test_a_webhook_body_that_is_json_but_no_event_is_invalid_event_not_malformed_json(mallcore):

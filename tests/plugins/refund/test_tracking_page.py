@@ -243,22 +243,30 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
     en = Browser(tmp_path, "en-US,en")
     url = base + order["tracking_url"]
     card = f"#case-{case['id']}"
+
+    def shoot(stage: str) -> None:
+        """The page at this stage in both languages, at a phone's and a desktop's width."""
+        for browser, lang in ((zh, "zh"), (en, "en")):
+            for width in (420, 1280):
+                browser.open(url, width)
+                assert browser.fits(), (stage, lang, width)
+                browser.screenshot(f"{stage}-{lang}-{width}", width)
+
     try:
         # 1. approved: where to send the goods, and the deadline
         zh.open(url)
         assert "请在 7 天内寄回商品" in zh.text(f"{card} .step.latest")
         address = zh.text(f"{card} .fact.return-address")
         assert "寄回地址" in address and "售后组 张三 021-60001234" in address
-        assert "上海市 上海市 青浦区" in address and "华新镇华腾路 1288 号 3 号库" in address
+        assert "上海市 青浦区" in address and "上海市 上海市" not in address
+        assert "华新镇华腾路 1288 号 3 号库" in address
         assert zh.text(f"{card} .fact.ship-back-by").startswith("请在此前寄出")
-        assert zh.fits()
-        zh.screenshot("1-approved-zh-420", 420)
-        for width in (420, 1280):
-            en.open(url, width)
-            assert "Send to" in en.text(f"{card} .fact.return-address")
-            assert "Ship back by" in en.text(f"{card} .fact.ship-back-by")
-            assert en.fits()
-            en.screenshot(f"1-approved-en-{width}", width)
+        # the return parcel is expected from now on: waiting for the waybill
+        assert "待寄出,寄出后请填写运单号" in zh.text(f"{card} .fact.return-parcel.expected")
+        shoot("1-approved")
+        assert "Send to" in en.text(f"{card} .fact.return-address")
+        assert "Ship back by" in en.text(f"{card} .fact.ship-back-by")
+        assert "Waiting for you to ship it" in en.text(f"{card} .fact.return-parcel")
 
         # 2. shipped back: the waybill with the carrier's name; no more address to send to
         r = stack.alice.post(
@@ -270,13 +278,22 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
         assert "买家已寄出,运单号 SFRET0001" in zh.text(f"{card} .step.latest")
         assert "沙盒快递 SFRET0001" in zh.text(f"{card} .fact.return-parcel")
         assert "return-address" not in zh.driver.find_element("css selector", card).get_attribute("innerHTML")
-        zh.screenshot("2-shipped-zh-420", 420)
+        shoot("2-shipped")
 
-        # 3. received at the warehouse (the sandbox carrier moves it; the warehouse inspects)
-        for status in ("picked_up", "in_transit", "delivered"):
-            body = {"status": status, "warehouse": "SH"} if status == "delivered" else {"status": status}
-            r = stack.warehouse.post("/tms/sandbox/SFRET0001/advance", json=body)
+        # 3. in transit: the carrier's scans follow the waybill
+        for status in ("picked_up", "in_transit"):
+            r = stack.warehouse.post("/tms/sandbox/SFRET0001/advance", json={"status": status})
             assert r.status_code == 200, r.text
+        zh.open(url)
+        assert "运输中" in zh.text(f"{card} .fact.return-parcel")
+        assert "SFRET0001" in zh.text(f"{card} .step.latest")  # the in-transit scan, newest
+        shoot("3-in-transit")
+
+        # 4. received at the warehouse (the carrier delivers it; the warehouse inspects)
+        r = stack.warehouse.post(
+            "/tms/sandbox/SFRET0001/advance", json={"status": "delivered", "warehouse": "SH"}
+        )
+        assert r.status_code == 200, r.text
         pending = stack.warehouse.post(f"/after-sales/{case['id']}/receive", json={"passed": True}).json()
         assert pending["status"] == "refund_pending_review"
         zh.open(url)
@@ -294,9 +311,10 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
             "商品已经收到且登记检测完毕",
         ):
             assert earlier.count(phrase) == 1, (phrase, earlier)
-        zh.screenshot("3-received-zh-420", 420)
+        zh.screenshot("4-received-zh-420-opened", 420)
+        shoot("4-received")
 
-        # 4. refunded
+        # 5. refunded
         r = stack.finance.post(f"/finance/refunds/{pending['refund_id']}/approve")
         assert r.status_code == 200, r.text
         zh.open(url)
@@ -305,6 +323,7 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
         # the sandbox carrier speaks the page's language only
         page = zh.driver.page_source
         assert "Sandbox" not in page and "Collected" not in page
+        shoot("5-refunded")
         # a second case: the page stays short (older steps folded, nothing repeated)
         _open_case(stack, order, "exchange", mug, replacement_skus={str(mug["id"]): "MUG"})
         for browser, lang in ((zh, "zh"), (en, "en")):
@@ -314,7 +333,7 @@ def test_a_return_step_by_step_in_headless_chromium(mallcore: Any, tmp_path: Pat
                 assert html.count('<div class="card" id="case-') == 2
                 # about 1,200 px today at either width: folded steps, nothing repeated
                 assert browser.height() < (1800 if width == 420 else 1500), (lang, width, browser.height())
-                browser.screenshot(f"4-refunded-{lang}-{width}", width)
+                browser.screenshot(f"6-two-cases-{lang}-{width}", width)
         en_page = en.driver.page_source
         assert "¥79.00 · Refunded" in en.text(f"{card} .fact.refund")
         assert "沙盒" not in en_page and "CNY" not in en_page
@@ -386,15 +405,51 @@ def test_the_return_waybill_is_expected_where_the_customer_was_told_to_send_it(m
     )
     assert r.status_code == 201, r.text
     case = _open_case(stack, order, "return_refund", order["lines"][0])
+    assert case["return_parcel"] is None  # nothing is to come back before the merchant agrees
     approved = stack.merchant.post(f"/after-sales/{case['id']}/approve").json()
     assert approved["return_address"]["warehouse"] == "BJ"
+    # from approval on the return parcel is expected: where, by when, waiting for the waybill
+    expected = {
+        "status": "awaiting_waybill",
+        "warehouse": "BJ",
+        "carrier": None,
+        "tracking_no": None,
+        "phone": "",
+        "return_by": approved["return_by"],
+    }
+    assert approved["return_by"] is not None and approved["return_parcel"] == expected
+    assert stack.alice.get(f"/after-sales/{case['id']}").json()["return_parcel"] == expected
+    listed = stack.alice.get(f"/orders/{order['id']}").json()["extra"]["after_sales"]
+    assert [c["return_parcel"] for c in listed] == [expected]
+    path, token = _url(stack.alice.get(f"/orders/{order['id']}").json())
+    nobody = stack.kit.client(stack.kernel, None)
+    for lang, words in (("en", "Return parcel Waiting for you to ship it"), ("zh", "退货包裹 待寄出")):
+        html = nobody.get(path, params={"token": token}, headers={"Accept-Language": lang}).text
+        assert words in _text(_card(html, f"case-{case['id']}")), lang
     r = stack.alice.post(
         f"/after-sales/{case['id']}/return-shipment",
         json={"carrier": "sandbox", "tracking_no": "SFRET0002", "phone": "13800000000"},
     )
     assert r.status_code == 200, r.text
     shipped = r.json()
-    assert shipped["return_parcel"]["warehouse"] == "BJ"
+    assert shipped["return_parcel"] == {
+        "status": "filed",
+        "warehouse": "BJ",
+        "carrier": "sandbox",
+        "tracking_no": "SFRET0002",
+        "phone": "13800000000",
+        "return_by": None,
+    }
+    # then the carrier's events follow it, on the case and in the order
+    stack.carrier_event("SFRET0002", "picked_up")
+    stack.carrier_event("SFRET0002", "in_transit", description="Left the Daxing hub")
+    moving = stack.alice.get(f"/after-sales/{case['id']}").json()["return_parcel"]
+    assert (moving["status"], moving["tracking_no"]) == ("in_transit", "SFRET0002")
+    parcels = stack.alice.get(f"/orders/{order['id']}").json()["extra"]["after_sale_parcels"]
+    assert [e["status"] for e in parcels[0]["events"]] == ["picked_up", "in_transit"]
+    html = nobody.get(path, params={"token": token}).text
+    card = _text(_card(html, f"case-{case['id']}"))
+    assert "Return parcel Sandbox Express SFRET0002 · In transit" in card and "Left the Daxing hub" in card
     # the address stays on the case; the deadline goes once the goods are on their way
     assert shipped["return_address"]["street"] == "京南物流基地 7 号库" and shipped["return_by"] is None
 
@@ -416,3 +471,33 @@ def test_a_pickup_window_reads_in_the_shops_time_zone(mallcore: Any) -> None:
     html = shop.kit.client(shop.kernel, None).get(path, params={"token": token}).text
     pickup = _text(_card(html, f"case-{case['id']}"))
     assert f"Pickup {local} 10:00 - 12:00" in pickup and "UTC" not in pickup
+
+
+def test_a_carrier_scan_just_after_a_case_step_is_shown_and_its_echoes_are_not(mallcore: Any) -> None:
+    stack = Stack(mallcore)
+    order = stack.delivered_order([("TEE-M", 1)])
+    case = _open_case(stack, order, "return_refund", order["lines"][0])
+    stack.merchant.post(f"/after-sales/{case['id']}/approve")
+    path, token = _url(stack.alice.get(f"/orders/{order['id']}").json())
+    nobody = stack.kit.client(stack.kernel, None)
+    # SH has no address yet: the expected parcel at least names the warehouse it goes to
+    card = _text(_card(nobody.get(path, params={"token": token}).text, f"case-{case['id']}"))
+    assert "Return parcel Waiting for you to ship it and enter the waybill · to warehouse SH" in card
+    r = stack.alice.post(
+        f"/after-sales/{case['id']}/return-shipment",
+        json={"carrier": "sandbox", "tracking_no": "SFRET0003", "phone": "13800000000"},
+    )
+    assert r.status_code == 200, r.text
+    # the pickup scan moves the case (one event); the next scan lands well within 2 s of that step
+    stack.carrier_event("SFRET0003", "picked_up", description="Collected by courier Li")
+    started = time.monotonic()
+    stack.carrier_event("SFRET0003", "in_transit", description="Left the Qingpu hub")
+    assert time.monotonic() - started < 2
+    html = nobody.get(path, params={"token": token}).text
+    steps = re.findall(r'<div class="text">([^<]*)</div>', _card(html, f"case-{case['id']}"))
+    # the genuine scan shows, newest first; the scan that moved the case and the waybill TMS
+    # registered when the customer filed it are echoes of the case's steps: folded
+    assert "Left the Qingpu hub" in steps[0], steps
+    assert "The return parcel is on its way to the warehouse" in steps[1], steps
+    assert not any("Collected by courier Li" in s or "is being tracked" in s for s in steps), steps
+    assert sum("SFRET0003" in s for s in steps) == 2, steps  # the waybill step and the scan

@@ -21,6 +21,9 @@ class MeController(Controller):
 
     @get("/", sync_to_thread=True, summary="My member page: level, growth, points, benefits")
     def me(self, request: Request[Any, Any, Any], principal: Caller, membership: Membership) -> MemberView:
+        """The caller's member page (customer): level, growth towards the next level, points balance and
+        the benefits of the level.
+        """
         with membership.kernel.db.transaction(write=False) as conn:
             return membership.members.view(conn, principal.subject, lang(request))
 
@@ -33,6 +36,10 @@ class MeController(Controller):
         membership: Membership,
         idempotent: Idempotent,
     ) -> Response[MemberView]:
+        """Set the caller's birthday (customer), once; a second change answers 409. Honours `Idempotency-
+        Key`.
+        """
+
         def work(reply: Reply) -> None:
             with membership.kernel.db.transaction() as conn:
                 membership.levels.set_birthday(conn, principal.subject, data.birthday, principal.subject)
@@ -48,6 +55,7 @@ class MeController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[PointsRow]:
+        """The caller's points ledger (customer), newest first."""
         with membership.kernel.db.transaction(write=False) as conn:
             return membership.members.points(conn, principal.subject, before=before, limit=limit)
 
@@ -59,6 +67,7 @@ class MeController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[HistoryRow]:
+        """The caller's level changes, growth and coupons received (customer), newest first."""
         with membership.kernel.db.transaction(write=False) as conn:
             return membership.members.history(conn, principal.subject, before=before, limit=limit)
 
@@ -66,5 +75,6 @@ class MeController(Controller):
     def my_wallet(
         self, request: Request[Any, Any, Any], principal: Caller, membership: Membership
     ) -> WalletView:
+        """The caller's card wallet (customer): coupons, vouchers and points, ready to use."""
         with membership.kernel.db.transaction(write=False) as conn:
             return membership.members.wallet(conn, principal.subject, lang(request))

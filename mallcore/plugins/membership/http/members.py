@@ -37,6 +37,9 @@ class MemberController(Controller):
         after: FromQuery[str | None] = None,
         limit: Limit = 50,
     ) -> MemberPage:
+        """Search members by level or name (staff). A shop's staff see the members who ordered from their
+        shop.
+        """
         with membership.kernel.db.transaction(write=False) as conn:
             return membership.members.search(
                 conn, principal, level=level, q=q, after=after, limit=limit, lang=lang(request)
@@ -50,6 +53,9 @@ class MemberController(Controller):
         principal: Caller,
         membership: Membership,
     ) -> MemberView:
+        """A member's page (staff; a customer may read their own). A member the caller may not see answers
+        404.
+        """
         with membership.kernel.db.transaction(write=False) as conn:
             membership.members.check_visible(conn, principal, customer)
             return membership.members.view(conn, customer, lang(request))
@@ -63,6 +69,7 @@ class MemberController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[PointsRow]:
+        """A member's points ledger, newest first (staff; a customer their own). Not visible: 404."""
         with membership.kernel.db.transaction(write=False) as conn:
             membership.members.check_visible(conn, principal, customer)
             return membership.members.points(conn, customer, before=before, limit=limit)
@@ -76,6 +83,9 @@ class MemberController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 50,
     ) -> list[HistoryRow]:
+        """A member's level changes and coupons, newest first (staff; a customer their own). Not visible:
+        404.
+        """
         with membership.kernel.db.transaction(write=False) as conn:
             membership.members.check_visible(conn, principal, customer)
             return membership.members.history(conn, customer, before=before, limit=limit)
@@ -95,6 +105,10 @@ class MemberController(Controller):
         membership: Membership,
         idempotent: Idempotent,
     ) -> Response[PointsRow]:
+        """Add or take points from a member, with a reason (admin); a balance may not go below zero.
+        Honours `Idempotency-Key`.
+        """
+
         def work(reply: Reply) -> None:
             with membership.kernel.db.transaction() as conn:
                 row = membership.ledger.adjust(conn, customer, data.delta, data.reason, principal.subject)
@@ -114,6 +128,8 @@ class MemberController(Controller):
         membership: Membership,
         idempotent: Idempotent,
     ) -> Response[MemberView]:
+        """Set a member's level by hand, with a reason (admin). Honours `Idempotency-Key`."""
+
         def work(reply: Reply) -> None:
             with membership.kernel.db.transaction() as conn:
                 membership.levels.set_level(conn, customer, data.level, data.reason, principal.subject)

@@ -50,6 +50,7 @@ class LevelController(Controller):
     def levels(
         self, request: Request[Any, Any, Any], principal: Caller, membership: Membership
     ) -> list[LevelView]:
+        """The member levels, the growth each needs and their benefits. Any caller."""
         return membership.members.levels(lang(request))
 
 
@@ -60,6 +61,9 @@ class ProgramController(Controller):
 
     @get("/", sync_to_thread=True, summary="Shops that set their own program")
     def programs(self, principal: Caller, membership: Membership) -> list[ProgramView]:
+        """The shops that set their own part in the member program, as the caller's shop staff (platform
+        staff: all).
+        """
         p = t.programs.c
         with membership.kernel.db.transaction(write=False) as conn:
             rows = conn.execute(
@@ -69,6 +73,7 @@ class ProgramController(Controller):
 
     @get("/{shop:str}", sync_to_thread=True, summary="A shop's part in the program")
     def program(self, shop: FromPath[str], principal: Caller, membership: Membership) -> ProgramView:
+        """A shop's part in the member program (points rate, member prices). Another shop: 404."""
         _visible_shop(principal, shop)
         with membership.kernel.db.transaction(write=False) as conn:
             # Read through, not from the cache: staff see what they saved a moment ago.
@@ -88,6 +93,10 @@ class ProgramController(Controller):
         membership: Membership,
         idempotent: Idempotent,
     ) -> Response[ProgramView]:
+        """Set the caller's shop's part in the member program (merchant). Another shop: 404. Honours
+        `Idempotency-Key`.
+        """
+
         def work(reply: Reply) -> None:
             if not principal.can_act_for_shop(shop, "merchant"):
                 raise NotFound(f"shop {shop} not found", code="shop_not_found")
@@ -115,5 +124,6 @@ class StatsController(Controller):
 
     @get("/", sync_to_thread=True, summary="Members per level, points outstanding")
     def stats(self, request: Request[Any, Any, Any], membership: Membership) -> Stats:
+        """Members per level and points outstanding (platform staff)."""
         with membership.kernel.db.transaction(write=False) as conn:
             return membership.members.stats(conn, lang(request))

@@ -3,6 +3,7 @@ withdraws it, and a cancelled order closes it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mallcore.kernel import LIVE_REFUND_STATUSES, Conflict, OrderContext, RefundItem
@@ -21,6 +22,9 @@ class Decisions:
     settlement: Settlement
     records: CaseRecords
     settings: RefundSettings
+    # where the goods are expected back (``Returns.expected_warehouse``): kept on the case
+    # from approval, so the return parcel can be shown as expected before any waybill
+    expected_warehouse: Callable[[OrderContext, Case], str | None] | None = None
 
     def approve(
         self,
@@ -80,6 +84,9 @@ class Decisions:
             f"请在 {days} 天内寄回商品,或预约上门取件",
             actor=actor,
         )
+        if self.expected_warehouse is not None:
+            case.data["return_warehouse"] = self.expected_warehouse(ctx, case)
+            life.save(ctx, case)
         if case.type == "return_refund" and self.settings.refund_before_return:
             money.refund(ctx, case, everything, actor=actor, early=True)
 

@@ -76,7 +76,7 @@ class Lifecycle:
         self.records.write(ctx.conn, case, previous)
         if en is None:
             en, zh = st.LABELS[target]
-        ctx.timeline(
+        step = ctx.timeline(
             f"after_sale.{target.value}",
             en,
             zh=zh,
@@ -94,7 +94,9 @@ class Lifecycle:
         )
         ctx.log.info("after_sale.step", case_id=case.id, previous=previous, status=target.value)
         if hook:
-            self.tell(ctx, case, previous)
+            # (what reacting centers write about this step is its echo: the page shows it once)
+            with ctx.because(step):
+                self.tell(ctx, case, previous)
 
     def save(self, ctx: OrderContext, case: Case) -> None:
         """Write fields of a case that did not change state."""

@@ -42,6 +42,8 @@ class Reading:
     settlement: Settlement
     # (the kernel: its orders give the OrderContext a refund quote runs in, its views the timeline)
     kernel: Kernel
+    # where returns go when no return address names a warehouse (``return_warehouse``)
+    return_warehouse: str | None = None
 
     def get(self, principal: Principal, case_id: int, lang: str) -> CaseView:
         self.records.locate(principal, case_id)
@@ -105,7 +107,7 @@ class Reading:
             refundable_amount=self.refundable(conn, order, case, principal),
             currency=order.currency,
             replacement_order_id=case.replacement_order_id,
-            return_parcel=case.return_parcel,
+            return_parcel=case.parcel_back(promised=promised, warehouse=self.return_warehouse),
             pickup=case.pickup,
             inspections=[_inspection(i, staff) for i in case.inspections],
             return_address=case.return_address(),
@@ -189,7 +191,7 @@ def _pending(ctx: OrderContext, ref: str, lang: str, staff: bool) -> Iterable[Ti
             message=(e.messages or {}).get(lang) or e.message,
             public=e.public,
             ref=e.ref,
-            data=e.data,
+            data=e.row_data(),
         )
 
 

@@ -18,6 +18,9 @@ from mallcore.kernel import Conflict, NotFound, Principal
 from mallcore.kernel.aftersale import CaseLine, Inspection, Pickup, ReturnAddress, ReturnParcel
 
 from .. import tables as t
+from ..schemas import ReturnParcelView
+from ..states import GOODS_BACK
+from ..states import CaseStatus as S
 
 if TYPE_CHECKING:
     from mallcore.kernel import Database
@@ -73,6 +76,34 @@ class Case(msgspec.Struct, kw_only=True):
             return self.due_at
         return None
 
+    def parcel_back(self, *, promised: bool = True, warehouse: str | None = None) -> ReturnParcelView | None:
+        """The return parcel as the case shows it (:class:`ReturnParcelView`): the waybill once
+        there is one, else expected while the case waits for the goods; ``None`` when no goods
+        come back. ``promised``: say the deadline; ``warehouse``: where returns go when no
+        return address names one (the configured return warehouse)."""
+        rp = self.return_parcel
+        if rp is not None:
+            return ReturnParcelView(
+                status=rp.status,
+                warehouse=rp.warehouse,
+                carrier=rp.carrier,
+                tracking_no=rp.tracking_no,
+                phone=rp.phone,
+            )
+        if self.type not in GOODS_BACK or self.status not in (S.AWAITING_RETURN, S.PICKUP_REQUESTED):
+            return None
+        asked = self.data.get("return_address")
+        if isinstance(asked, dict) and asked.get("warehouse"):
+            warehouse = str(asked["warehouse"])
+        elif self.data.get("return_warehouse"):
+            # where the goods left from, kept at approval (no return address names one)
+            warehouse = str(self.data["return_warehouse"])
+        return ReturnParcelView(
+            status="awaiting_pickup" if self.status == S.PICKUP_REQUESTED else "awaiting_waybill",
+            warehouse=warehouse,
+            return_by=self.return_by() if promised else None,
+        )
+
     def passed(self) -> dict[int, int]:
         """Units per line that passed inspection."""
         out: dict[int, int] = {}
@@ -104,7 +135,7 @@ class CaseRecords:
         if row is None:
             return None
         lines = [_line(r) for r in conn.execute(self._select_lines, {"case_id": case_id})]
-        return _case_from_row(row, lines)
+        return case_from_row(row, lines)
 
     def load_for_order(self, conn: sa.Connection, order_id: int) -> list[Case]:
         rows = conn.execute(sa.select(t.cases).where(t.cases.c.order_id == order_id).order_by(t.cases.c.id))
@@ -113,7 +144,7 @@ class CaseRecords:
             sa.select(t.case_lines).where(t.case_lines.c.order_id == order_id).order_by(t.case_lines.c.id)
         ):
             by_case.setdefault(r.case_id, []).append(_line(r))
-        return [_case_from_row(row, by_case.get(row.id, [])) for row in rows]
+        return [case_from_row(row, by_case.get(row.id, [])) for row in rows]
 
     def locate(self, principal: Principal, case_id: int) -> int:
         """The order of a case the principal may see (404 otherwise)."""
@@ -189,7 +220,8 @@ def _line(row: Any) -> CaseLine:
     return CaseLine(line_id=row.line_id, sku=row.sku, quantity=row.quantity, received=row.received)
 
 
-def _case_from_row(row: Any, lines: list[CaseLine]) -> Case:
+def case_from_row(row: Any, lines: list[CaseLine] | None = None) -> Case:
+    """A case from its ``refund_cases`` row (``lines``: its lines, when they are needed)."""
     return Case(
         id=row.id,
         order_id=row.order_id,
@@ -200,7 +232,7 @@ def _case_from_row(row: Any, lines: list[CaseLine]) -> Case:
         reason=row.reason,
         reason_text=row.reason_text or "",
         shipped=row.shipped,
-        lines=lines,
+        lines=lines or [],
         refund_id=row.refund_id,
         refund_status=row.refund_status,
         refund_amount=row.refund_amount,

@@ -60,7 +60,10 @@ class Cases:
         self.lifecycle = Lifecycle(self.records, settings, clock, kernel.hook)
         self.eligibility = Eligibility(self.records, kernel.refunds, settings, self.lifecycle.now)
         self.settlement = Settlement(self.lifecycle, self.records, kernel.refunds, kernel.orders, settings)
-        self.decisions = Decisions(self.lifecycle, self.settlement, self.records, settings)
+        self.returns = Returns(self.lifecycle, self.records, kernel.order_views, settings, kernel.config)
+        self.decisions = Decisions(
+            self.lifecycle, self.settlement, self.records, settings, self.returns.expected_warehouse
+        )
         self.holds = Holds(self.lifecycle, self.decisions, self.records, settings)
         self.opening = Opening(
             self.lifecycle,
@@ -71,9 +74,8 @@ class Cases:
             kernel.hook,
             kernel.orders,
         )
-        self.returns = Returns(self.lifecycle, self.records, kernel.order_views, settings, kernel.config)
         self.receipt = Receipt(self.lifecycle, self.settlement, self.records, settings)
-        self.reading = Reading(self.records, self.settlement, kernel)
+        self.reading = Reading(self.records, self.settlement, kernel, settings.return_warehouse)
 
     def open(self, principal: Principal, req: OpenCase, *, lang: str, reply: Reply | None = None) -> CaseView:
         """Open a case in its order's stage; ``reply`` gets the 201 answer in the stage."""

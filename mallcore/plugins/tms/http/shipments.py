@@ -22,15 +22,39 @@ from mallcore.kernel.http import Idempotent, Reply, roles
 
 from .. import tables as t
 from ..schemas import ConfirmIn, EventResult, EventView, ShipmentDetail, StaffEventIn, view_of
-from ..tracking import SHOP_CLAIM, Incoming
+from ..tracking import RETURN_KINDS, SHOP_CLAIM, Incoming
 from .deps import Limit, Tms
 
 
-def shipment_rows(conn: sa.Connection, where: Any, limit: int) -> list[ShipmentDetail]:
+def landed_elsewhere() -> sa.ColumnElement[Any]:
+    """Where the carrier delivered a return or pickup parcel when that is another warehouse
+    than the one it was sent to (the case's return address); NULL otherwise: the "wrong
+    warehouse" flag (``ShipmentDetail.wrong_warehouse``)."""
+    s, e = t.shipments.c, t.events.c
+    landed = (
+        sa.select(e.warehouse)
+        .where(
+            e.shipment_id == s.id,
+            e.status == "delivered",
+            e.applied.is_(True),
+            e.warehouse.is_not(None),
+            e.warehouse != s.warehouse,
+        )
+        .order_by(e.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return sa.case((s.kind.in_(RETURN_KINDS), landed), else_=sa.null())
+
+
+def shipment_rows(
+    conn: sa.Connection, where: Any, limit: int, *, order_by: Any = None
+) -> list[ShipmentDetail]:
     s = t.shipments.c
+    stmt = sa.select(t.shipments, landed_elsewhere().label("wrong_warehouse")).where(where)
     return [
         view_of(ShipmentDetail, r, lines=[{"line_id": a, "quantity": b} for a, b in r.lines or []], events=[])
-        for r in conn.execute(sa.select(t.shipments).where(where).order_by(s.id.desc()).limit(limit))
+        for r in conn.execute(stmt.order_by(s.id.desc() if order_by is None else order_by).limit(limit))
     ]
 
 
@@ -67,6 +91,10 @@ class ShipmentController(Controller):
         before: FromQuery[int | None] = None,
         limit: Limit = 100,
     ) -> list[ShipmentDetail]:
+        """Shipments, newest first: a customer's own, a shop's staff their shop's, platform staff all;
+        filter by order, case, kind, status, carrier or waybill; `stale=true` for those with no carrier
+        event for too long.
+        """
         s = t.shipments.c
         where: list[Any] = [visible_to(principal, s.shop, s.customer)]
         for column, value in (
@@ -88,6 +116,7 @@ class ShipmentController(Controller):
 
     @get("/{shipment_id:int}", sync_to_thread=True)
     def get_shipment(self, shipment_id: FromPath[int], principal: Caller, tms: Tms) -> ShipmentDetail:
+        """One shipment with its carrier events in order. Not visible to the caller: 404."""
         e = t.events.c
         with tms.kernel.db.transaction(write=False) as conn:
             shipment = visible_shipment(conn, principal, t.shipments.c.id == shipment_id)

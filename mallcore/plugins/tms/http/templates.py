@@ -78,6 +78,7 @@ class TemplateController(Controller):
     def list_templates(
         self, principal: Caller, tms: Tms, shop: FromQuery[str | None] = None
     ) -> list[TemplateView]:
+        """Freight templates of the caller's shop (platform staff: all)."""
         tp = t.templates.c
         where: list[Any] = [visible_to(principal, tp.shop)]
         if shop:
@@ -87,6 +88,7 @@ class TemplateController(Controller):
 
     @get("/{template_id:int}", sync_to_thread=True)
     def get_template(self, template_id: FromPath[int], principal: Caller, tms: Tms) -> TemplateView:
+        """One freight template with its regional rules. Another shop's: 404."""
         with tms.kernel.db.transaction(write=False) as conn:
             return template_or_404(conn, principal, template_id)
 
@@ -105,6 +107,7 @@ class TemplateController(Controller):
 
     @delete("/{template_id:int}", status_code=204, sync_to_thread=True, guards=[roles("merchant")])
     def delete_template(self, template_id: FromPath[int], principal: Caller, tms: Tms) -> None:
+        """Delete a freight template and its product bindings (the shop's merchant). Another shop's: 404."""
         with tms.kernel.db.transaction() as conn:
             current = template_or_404(conn, principal, template_id)
             _manage(principal, current.shop)

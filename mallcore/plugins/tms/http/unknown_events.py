@@ -85,6 +85,9 @@ class UnknownEventController(Controller):
         idempotent: Idempotent,
         data: JSONBody[DismissIn | None] = None,
     ) -> Response[UnknownEventView]:
+        """Dismiss a carrier event that matched no shipment (platform staff), with a note. Already
+        resolved: 409. Honours `Idempotency-Key`.
+        """
         asked = data or DismissIn()
 
         def work(reply: Reply) -> None:

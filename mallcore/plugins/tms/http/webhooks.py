@@ -18,7 +18,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, RawBody
 
 from mallcore.kernel import Caller, Conflict, InvalidInput, NotFound, Unauthenticated, utcnow
-from mallcore.kernel.http import Idempotent, Reply, decode_json_body, resend_on_conflict, roles
+from mallcore.kernel.http import WEBHOOK, Idempotent, Reply, decode_json_body, resend_on_conflict, roles
 from mallcore.kernel.signing import HEADER, sign, verify_any
 
 from .. import tables as t
@@ -83,6 +83,9 @@ class CarrierController(Controller):
 
     @get("/", sync_to_thread=False)
     def list_carriers(self, principal: Caller, tms: Tms) -> list[CarrierView]:
+        """The configured carriers: code, names, waybill prefix, whether they pick up and whether they send
+        signed webhooks.
+        """
         return [
             CarrierView(
                 code=c.code,
@@ -100,7 +103,7 @@ class WebhookController(Controller):
     path = "/webhooks"
     tags = ["tms"]
 
-    @post("/{carrier:str}", status_code=200, sync_to_thread=True)
+    @post("/{carrier:str}", status_code=200, sync_to_thread=True, opt={WEBHOOK: True})
     def webhook(
         self, carrier: FromPath[str], request: Request[Any, Any, Any], body: RawBody, tms: Tms
     ) -> EventResult:

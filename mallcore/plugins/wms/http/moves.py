@@ -44,6 +44,9 @@ class StockMoveController(Controller):
     def inbound(
         self, data: JSONBody[InboundIn], principal: Caller, wms: Wms, idempotent: Idempotent
     ) -> Response[InboundOut]:
+        """Receive stock into a warehouse (warehouse staff for their shop's SKUs): each line adds units on
+        hand, booked as a movement. Honours `Idempotency-Key`.
+        """
         return idempotent(data, lambda reply: inbound(wms, principal, data, reply))
 
     @post("/stocktakes", status_code=201, sync_to_thread=True)

@@ -98,6 +98,10 @@ class StockController(Controller):
 
     @get("/{sku:str}", sync_to_thread=True)
     def sku_stock(self, sku: FromPath[str], principal: Caller, wms: Wms) -> StockSummary:
+        """A SKU's stock per warehouse: on hand, reserved, available, B-grade and quarantined (warehouse
+        staff and merchants of the SKU's shop). Another shop's SKU: 403 (its existence is public in the
+        catalog).
+        """
         s = t.stock.c
         with wms.kernel.db.transaction(write=False) as conn:
             may_move(conn, principal, [sku])

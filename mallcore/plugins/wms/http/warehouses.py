@@ -40,10 +40,14 @@ class WarehouseController(Controller):
 
     @post("/", status_code=201, sync_to_thread=True, guards=[platform("warehouse")])
     def create_warehouse(self, data: JSONBody[WarehouseIn], wms: Wms) -> WarehouseView:
+        """Create a warehouse (platform warehouse staff): code, region, priority and address. A code
+        already taken answers 409.
+        """
         return create_warehouse(wms, data)
 
     @get("/", sync_to_thread=True)
     def list_warehouses(self, wms: Wms, include_inactive: FromQuery[bool] = False) -> list[WarehouseView]:
+        """The active warehouses, by code (`include_inactive=true` for all)."""
         w = t.warehouses.c
         stmt = sa.select(t.warehouses).order_by(w.code)
         if not include_inactive:
@@ -55,6 +59,9 @@ class WarehouseController(Controller):
     def update_warehouse(
         self, code: FromPath[str], data: JSONBody[WarehousePatch], wms: Wms
     ) -> WarehouseView:
+        """Change a warehouse's name, region, priority, address or active flag (platform warehouse staff).
+        Unknown code: 404.
+        """
         return update_warehouse(wms, code, data)
 
 
