@@ -26,14 +26,15 @@ layout needs (language, menu, who is signed in), reads the language with
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
-from litestar.response import Template
+from litestar.response import Response, Template
 
-from .errors import InvalidInput
+from .errors import InvalidInput, MallcoreError
 from .i18n import pick_language
 from .money import format_amount
 from .regions import region_name
@@ -49,14 +50,20 @@ __all__ = [
     "LANG_COOKIE",
     "STATE_KEY",
     "ConsolePage",
+    "FormError",
     "Tile",
     "base_path",
     "form_body",
+    "form_error",
+    "form_fields",
     "keyset",
     "language",
+    "local_time",
+    "minor_units",
     "money",
     "read_cursor",
     "render",
+    "submit",
     "tr",
     "write_cursor",
 ]
@@ -178,9 +185,11 @@ def base_path(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 
 def form_body(fields: Mapping[str, Any], kind: type[StructT]) -> StructT:
-    """A form's fields as the API's request body: the same validation, 422 ``invalid_input`` when bad."""
+    """A form's fields as the API's request body: the same validation, 422 ``invalid_input`` when
+    bad. Fields the body does not have (the CSRF token, a page cursor) are not part of it."""
+    known = set(kind.__struct_fields__)
     try:
-        return msgspec.convert(dict(fields), kind, strict=False)
+        return msgspec.convert({k: v for k, v in fields.items() if k in known}, kind, strict=False)
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc), code="invalid_input") from None
 
@@ -199,3 +208,114 @@ def read_cursor(text: str | None) -> tuple[datetime, int] | None:
         return datetime.fromisoformat(at), int(key)
     except ValueError:
         raise InvalidInput("not a page cursor", code="invalid_cursor") from None
+
+
+# -- forms: the API's errors on the form's own page ----------------------------------------
+
+# What a person reads for an error code, when a center gives no text of its own: by status.
+_BY_STATUS = {
+    400: ("The form was not understood.", "表单无法识别。"),
+    403: ("You may not do this.", "无权执行此操作。"),
+    409: ("Not possible in the current state.", "当前状态不允许此操作。"),
+    422: ("Some fields are not valid.", "部分字段填写有误。"),
+    429: ("Too many attempts; wait a moment.", "操作过于频繁,请稍后再试。"),
+}
+
+
+class FormError(msgspec.Struct, kw_only=True, frozen=True):
+    """An API error as a form shows it: ``status`` and ``code`` as the API answers, ``message``
+    in the page's language, ``detail`` the API's own text (which field, which value)."""
+
+    status: int
+    code: str
+    message: str
+    detail: str
+
+
+def form_error(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    exc: MallcoreError,
+    messages: Mapping[str, tuple[str, str]] | None = None,
+) -> FormError:
+    """``exc`` for the page: the center's text for its code (``{code: (en, zh)}``), else by status."""
+    en, zh = (messages or {}).get(exc.code) or _BY_STATUS.get(
+        exc.status, ("Could not do that.", "操作未完成。")
+    )
+    return FormError(
+        status=exc.status, code=exc.code, message=tr(language(connection))(en, zh), detail=exc.detail
+    )
+
+
+def form_fields(
+    data: Mapping[str, Any], *, lists: Sequence[str] = (), flags: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A posted form as the API's JSON body would have it: blank fields left out (the body's
+    default applies), ``lists`` always lists (checkboxes, repeated fields), ``flags`` booleans
+    (a checkbox is sent only when ticked). The CSRF token is not a field."""
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        if name == "_csrf_token":
+            continue
+        if name in lists:
+            items = value if isinstance(value, list) else [value]
+            out[name] = [v.strip() for v in items if isinstance(v, str) and v.strip()]
+        elif isinstance(value, str):
+            if value.strip():
+                out[name] = value.strip()
+        elif value is not None:
+            out[name] = value
+    for name in lists:
+        out.setdefault(name, [])
+    for name in flags:
+        out[name] = name in out and out[name] not in ("0", "false", "off")
+    return out
+
+
+def submit(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    work: Callable[[], Response[Any]],
+    again: Callable[[FormError], Template],
+    messages: Mapping[str, tuple[str, str]] | None = None,
+    *,
+    not_found_on_page: bool = False,
+) -> Response[Any]:
+    """Run a form's ``work`` (the API's own service call, then a redirect); when the API refuses
+    it (400, 403, 409, 422, 429), the form's page again (``again``) with the error on it and the
+    API's status. Not-found and signed-out errors go to the console's error handling: another
+    shop's object is a 404 page, as in the API (``not_found_on_page``: a form that creates
+    something shows a 404 for a code typed into it, e.g. an unknown shop, on its page too)."""
+    try:
+        return work()
+    except MallcoreError as exc:
+        if exc.status == 401 or exc.status >= 500 or (exc.status == 404 and not not_found_on_page):
+            raise
+        page = again(form_error(connection, exc, messages))
+        page.status_code = exc.status
+        return page
+
+
+def minor_units(text: str | None, field: str) -> int | None:
+    """An amount as staff type it (``12.5``, ``¥1,200``) in minor units (``1250``); blank is
+    ``None``; anything else 422 ``invalid_amount`` naming ``field``. Two decimals (yuan, dollars)."""
+    if text is None or not str(text).strip():
+        return None
+    raw = str(text).replace("¥", "").replace(",", "").replace(",", "").strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")) or value > 10**12:
+        raise InvalidInput(f"{field}: '{str(text)[:20]}' is not an amount", code="invalid_amount")
+    return int(value * 100)
+
+
+def local_time(text: str | None, zone: tzinfo) -> str | None:
+    """A ``datetime-local`` field, read in the staff's time zone, as the API's ISO time with its
+    offset; blank is ``None``; anything else 422 ``invalid_input``."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"not a date and time: {text[:40]}", code="invalid_input") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).isoformat()

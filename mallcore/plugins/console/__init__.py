@@ -32,6 +32,7 @@ from mallcore.kernel.console import ConsolePage
 from mallcore.kernel.http import center_router
 
 from . import home, orders
+from . import tables as console_tables
 from .home import HomePage
 from .orders import OrderPages
 from .session import Sessions, derive, random_secret
@@ -43,9 +44,9 @@ STATIC = Path(__file__).parent / "static"
 class ConsoleSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Where the console is served.
     path: str = "/console"
-    # Signs session cookies and CSRF tokens; else the first ``[secrets] sessions`` key;
-    # else ``[auth] secret``; else a
-    # random key per process (sessions end when it restarts; set one when
+    # Signs session cookies and CSRF tokens, before the ``[secrets] sessions`` keys
+    # (the first key signs, every one verifies); with neither, ``[auth] secret``;
+    # else a random key per process (sessions end when it restarts; set one when
     # several workers serve the console).
     secret: str | None = None
     session_hours: float = 8.0
@@ -62,13 +63,14 @@ class ConsoleCenter(Center):
     # Last in call order: it serves the others' pages and changes no order.
     after = ("catalog", "payment", "wms", "tms", "refund", "finance", "risk", "promotion", "membership")
     Settings = ConsoleSettings
+    tables = console_tables.metadata
 
     pages: list[ConsolePage]
     sessions: Sessions
 
     def __init__(self) -> None:
         super().__init__()
-        # Orders placed on a day that is over, per (viewer scope, time zone, day): see home.chart_data.
+        # Orders placed on a day that is over, per (viewer scope, time zone, day): see home.chart_days.
         self.day_counts: dict[tuple[str, str, date], int] = {}
 
     def remember_day(self, key: tuple[str, str, date], count: int) -> None:
@@ -89,18 +91,20 @@ class ConsoleCenter(Center):
             return bool(self.settings.secure_cookies)
         return request.url.scheme == "https"
 
-    def _secret(self) -> str:
-        configured = self.kernel.config.secrets.sessions
-        secret = (
-            self.settings.secret or (configured[0] if configured else None) or self.kernel.config.auth.secret
-        )
-        if secret is None:
+    def _secrets(self) -> list[str]:
+        """The session keys: the first signs, every one verifies (rotation)."""
+        keys = [self.settings.secret] if self.settings.secret else []
+        keys += [k for k in self.kernel.config.secrets.sessions if k not in keys]
+        if not keys and self.kernel.config.auth.secret:
+            keys = [self.kernel.config.auth.secret]
+        if not keys:
             self.log.warning(
                 "console.ephemeral_secret",
-                detail="no [centers.console] secret nor [auth] secret: sessions end when this process stops",
+                detail="no [centers.console] secret, [secrets] sessions nor [auth] secret: "
+                "sessions end when this process stops",
             )
-            secret = random_secret()
-        return secret
+            keys = [random_secret()]
+        return keys
 
     @hookimpl
     def center_demo(self, kernel: Kernel, demo: Any) -> None:
@@ -111,13 +115,19 @@ class ConsoleCenter(Center):
 
     @hookimpl
     def center_routes(self, kernel: Kernel) -> list[Any]:
-        secret = self._secret()
-        self.sessions = Sessions(derive(secret, "session"), self.settings.session_hours)
+        secrets = self._secrets()
+        self.sessions = Sessions(
+            kernel.db,
+            kernel.auth,
+            [derive(key, "session") for key in secrets],
+            self.settings.session_hours,
+            kernel.config.auth.token_cache_seconds,
+        )
         contributed = kernel.call_each("console_pages", kernel=kernel)
         self.pages = menu_of([(self.name, [home.page(), orders.page()]), *contributed])
         path = "/" + self.settings.path.strip("/")
         csrf = CSRFConfig(
-            secret=derive(secret, "csrf").hex(),
+            secret=derive(secrets[0], "csrf").hex(),
             cookie_name="mallcore_csrf",
             cookie_path=self.base,
             cookie_httponly=True,

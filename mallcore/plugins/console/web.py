@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
+import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -58,7 +59,11 @@ def _session_middleware(app: ASGIApp, get_center: Callable[[], ConsoleCenter]) -
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
-            principal = center.sessions.read(connection.cookies.get(COOKIE))
+            cookie = connection.cookies.get(COOKIE)
+            # The session's row and its token are read from the database: off the event loop.
+            principal = (
+                await anyio.to_thread.run_sync(center.sessions.read, cookie, connection) if cookie else None
+            )
             if principal is not None and is_staff(principal):
                 use_principal(connection, principal)
                 menu = [p for p in center.pages if p.shown_to(principal)]
@@ -153,7 +158,7 @@ class SignInController(Controller):
             response: Response[Any] = Redirect(path=target, status_code=303)
             response.set_cookie(
                 COOKIE,
-                console.sessions.issue(principal),
+                console.sessions.issue(token, principal),
                 path=console.base,
                 max_age=console.sessions.seconds,
                 httponly=True,
@@ -165,8 +170,10 @@ class SignInController(Controller):
         page.status_code = status
         return page
 
-    @post("/sign-out", sync_to_thread=False, status_code=303)
-    def sign_out(self, console: Console) -> Response[Any]:
+    @post("/sign-out", sync_to_thread=True, status_code=303)
+    def sign_out(self, request: Request[Any, Any, Any], console: Console) -> Response[Any]:
+        """Ends the session on the server (every copy of the cookie), then clears the cookie."""
+        console.sessions.end(request.cookies.get(COOKIE))
         response: Response[Any] = Redirect(path=f"{console.base}/sign-in", status_code=303)
         response.delete_cookie(COOKIE, path=console.base)
         return response

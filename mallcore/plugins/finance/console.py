@@ -19,17 +19,41 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from mallcore.kernel import Caller, InvalidInput, Principal, visible_to
-from mallcore.kernel.console import ConsolePage, Tile, base_path, keyset, render
-from mallcore.kernel.http import roles
+from mallcore.kernel.console import (
+    ConsolePage,
+    FormError,
+    Tile,
+    base_path,
+    form_body,
+    form_fields,
+    keyset,
+    render,
+    submit,
+)
+from mallcore.kernel.http import Reply, platform, roles
 
 from . import tables as t
 from .review import OPEN, why_not
-from .routes import Finance, entry_views, run_or_404, run_view
+from .routes import Finance, entry_views, resolve_mismatch, run_or_404, run_view
+from .schemas import PayIn, ResolveIn, SettlementIn
 
 if TYPE_CHECKING:
     from . import FinanceCenter
 
 PAGE = 50
+# What a person reads for the API's codes on these forms (English, Chinese).
+MESSAGES = {
+    "period_not_closed": ("Only a period that is over can be settled.", "只能结算已结束的周期。"),
+    "settlement_overlaps": (
+        "Another settlement already covers part of this period.",
+        "该周期与已有结算单重叠。",
+    ),
+    "settlement_paid": ("This settlement is already paid.", "该结算单已付款。"),
+    "shop_unknown": ("No such shop.", "店铺不存在。"),
+    "mismatch_resolved": ("This mismatch is already resolved.", "该差异已处理。"),
+    "platform_only": ("Only platform finance may do this.", "仅平台财务可执行此操作。"),
+    "invalid_input": ("Some fields are missing or not valid.", "有字段缺失或填写有误。"),
+}
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
@@ -156,11 +180,67 @@ class FinancePages(Controller):
 
     @get("/reconciliations/{run_id:int}", sync_to_thread=True)
     def run(
-        self, request: Request[Any, Any, Any], run_id: FromPath[int], principal: Caller, finance: Finance
+        self,
+        request: Request[Any, Any, Any],
+        run_id: FromPath[int],
+        principal: Caller,
+        finance: Finance,
+        after: FromQuery[int | None] = None,
     ) -> Template:
+        return self._run_page(request, principal, finance, run_id, after)
+
+    def _run_page(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        finance: FinanceCenter,
+        run_id: int,
+        after: int | None,
+        error: FormError | None = None,
+        failed: int | None = None,
+    ) -> Template:
+        """A run and a page of its mismatches (by id, oldest first), each open one with a resolve form."""
         with finance.kernel.db.transaction(write=False) as conn:
-            run = run_view(conn, run_or_404(conn, run_id, principal), principal)
-        return render(request, "finance/console/run.html", run=run)
+            run = run_view(conn, run_or_404(conn, run_id, principal), principal, after=after, limit=PAGE + 1)
+        more = run.items[PAGE - 1].id if len(run.items) > PAGE else None
+        run.items = run.items[:PAGE]
+        return render(
+            request,
+            "finance/console/run.html",
+            run=run,
+            more=more,
+            after=after,
+            error=error,
+            failed=failed,
+            done=request.query_params.get("done"),
+        )
+
+    @post("/mismatches/{mismatch_id:int}/resolve", sync_to_thread=True)
+    def resolve(
+        self,
+        request: Request[Any, Any, Any],
+        mismatch_id: FromPath[int],
+        principal: Caller,
+        finance: Finance,
+        data: Form,
+    ) -> Response[Any]:
+        """``resolve_mismatch``, the work of ``POST /finance/mismatches/{id}/resolve``; back to its run."""
+        fields = form_fields(data)
+        run_id = int(fields.get("run", 0) or 0) if str(fields.get("run", "")).isdigit() else 0
+        after = int(fields["after"]) if str(fields.get("after", "")).isdigit() else None
+
+        def work() -> Response[Any]:
+            body = form_body(fields, ResolveIn)
+            view = resolve_mismatch(finance, principal, mismatch_id, body.note)
+            back = f"{base_path(request)}/finance/reconciliations/{view.run_id}?done={mismatch_id}"
+            return Redirect(back + (f"&after={after}" if after is not None else ""), status_code=303)
+
+        return submit(
+            request,
+            work,
+            lambda e: self._run_page(request, principal, finance, run_id, after, e, mismatch_id),
+            MESSAGES,
+        )
 
     @get("/settlements", sync_to_thread=True)
     def settlements(
@@ -170,6 +250,75 @@ class FinancePages(Controller):
         finance: Finance,
         before: FromQuery[int | None] = None,
     ) -> Template:
+        return self._settlements_page(request, principal, finance, before)
+
+    def _settlements_page(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        finance: FinanceCenter,
+        before: int | None,
+        error: FormError | None = None,
+        form: dict[str, Any] | None = None,
+        failed: int | None = None,
+    ) -> Template:
         views = finance.settlements.find(principal, shop=None, status=None, limit=PAGE + 1, before=before)
         more = views[PAGE - 1].id if len(views) > PAGE else None
-        return render(request, "finance/console/settlements.html", settlements=views[:PAGE], more=more)
+        return render(
+            request,
+            "finance/console/settlements.html",
+            settlements=views[:PAGE],
+            more=more,
+            error=error,
+            form=form or {},
+            failed=failed,
+            done=request.query_params.get("done"),
+        )
+
+    @post("/settlements", sync_to_thread=True, guards=[platform("finance")])
+    def create_settlement(
+        self, request: Request[Any, Any, Any], principal: Caller, finance: Finance, data: Form
+    ) -> Response[Any]:
+        """``settlements.create``, the work of ``POST /finance/settlements`` (platform finance)."""
+        fields = form_fields(data)
+
+        def work() -> Response[Any]:
+            body = form_body(fields, SettlementIn)
+            view = finance.settlements.create(principal, body.shop, body.start, body.end, Reply())
+            return Redirect(
+                f"{base_path(request)}/finance/settlements?done=created:{view.id}", status_code=303
+            )
+
+        return submit(
+            request,
+            work,
+            lambda e: self._settlements_page(request, principal, finance, None, e, fields),
+            MESSAGES,
+            not_found_on_page=True,
+        )
+
+    @post("/settlements/{settlement_id:int}/pay", sync_to_thread=True, guards=[platform("finance")])
+    def pay_settlement(
+        self,
+        request: Request[Any, Any, Any],
+        settlement_id: FromPath[int],
+        principal: Caller,
+        finance: Finance,
+        data: Form,
+    ) -> Response[Any]:
+        """``settlements.pay``, the work of ``POST /finance/settlements/{id}/pay`` (platform finance)."""
+        fields = form_fields(data)
+
+        def work() -> Response[Any]:
+            body = form_body(fields, PayIn)
+            finance.settlements.pay(principal, settlement_id, body.reference, Reply())
+            return Redirect(
+                f"{base_path(request)}/finance/settlements?done=paid:{settlement_id}", status_code=303
+            )
+
+        return submit(
+            request,
+            work,
+            lambda e: self._settlements_page(request, principal, finance, None, e, failed=settlement_id),
+            MESSAGES,
+        )

@@ -331,23 +331,30 @@ def mismatch_view(r: Any) -> MismatchView:
     return MismatchView(**{f: getattr(r, f) for f in MismatchView.__struct_fields__})
 
 
-def run_view(conn: sa.Connection, row: Any, principal: Principal) -> RunView:
+def run_view(
+    conn: sa.Connection, row: Any, principal: Principal, *, after: int | None = None, limit: int | None = None
+) -> RunView:
     """A run as the caller may see it: platform finance the whole of it; a shop's finance user
-    only its shop's lines (rows, matched, mismatches), without the platform's file name."""
+    only its shop's lines (rows, matched, mismatches), without the platform's file name.
+    ``after`` / ``limit`` page its mismatches by id (the console; the API gives them all)."""
     m = t.mismatches.c
     view = RunView(**{f: getattr(row, f) for f in RunView.__struct_fields__ if f != "items"})
-    view.items = [
-        mismatch_view(r)
-        for r in conn.execute(
-            sa.select(t.mismatches).where(m.run_id == row.id, visible_to(principal, m.shop)).order_by(m.id)
-        )
-    ]
+    seen = sa.and_(m.run_id == row.id, visible_to(principal, m.shop))
+    stmt = sa.select(t.mismatches).where(seen).order_by(m.id)
+    if after is not None:
+        stmt = stmt.where(m.id > after)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    view.items = [mismatch_view(r) for r in conn.execute(stmt)]
     if not principal.is_platform:
         mine = (row.by_shop or {}).get(principal.shop, {})
         view.filename = None
         view.rows = int(mine.get("rows", 0))
         view.matched = int(mine.get("matched", 0))
-        view.mismatches = len(view.items)
+        paged = after is not None or limit is not None
+        view.mismatches = (
+            conn.execute(sa.select(sa.func.count()).where(seen)).scalar_one() if paged else len(view.items)
+        )
     return view
 
 
@@ -453,26 +460,27 @@ class MismatchController(Controller):
         self, mismatch_id: FromPath[int], principal: Caller, finance: Finance, data: JSONBody[ResolveIn]
     ) -> MismatchView:
         """Mark a mismatch resolved, with a note. Outside the caller's shop: 404; already resolved: 409."""
-        m = t.mismatches.c
-        with finance.kernel.db.transaction() as conn:
-            seen = conn.execute(
-                sa.select(m.id).where(m.id == mismatch_id, visible_to(principal, m.shop))
-            ).first()
-            if seen is None:
-                raise NotFound(f"mismatch {mismatch_id} not found", code="mismatch_not_found")
-            done = conn.execute(
-                t.mismatches.update()
-                .where(m.id == mismatch_id, m.status == "open")
-                .values(
-                    status="resolved",
-                    resolved_by=principal.subject,
-                    resolved_at=finance.now(),
-                    note=data.note,
-                )
-            ).rowcount
-            if not done:
-                raise Conflict(f"mismatch {mismatch_id} is already resolved", code="mismatch_resolved")
-            return mismatch_view(conn.execute(sa.select(t.mismatches).where(m.id == mismatch_id)).one())
+        return resolve_mismatch(finance, principal, mismatch_id, data.note)
+
+
+def resolve_mismatch(
+    finance: FinanceCenter, principal: Principal, mismatch_id: int, note: str
+) -> MismatchView:
+    """Close a mismatch with a note (``POST /finance/mismatches/{id}/resolve`` and the console):
+    404 outside the caller's shop, 409 ``mismatch_resolved`` when it is already closed."""
+    m = t.mismatches.c
+    with finance.kernel.db.transaction() as conn:
+        seen = conn.execute(sa.select(m.id).where(m.id == mismatch_id, visible_to(principal, m.shop))).first()
+        if seen is None:
+            raise NotFound(f"mismatch {mismatch_id} not found", code="mismatch_not_found")
+        done = conn.execute(
+            t.mismatches.update()
+            .where(m.id == mismatch_id, m.status == "open")
+            .values(status="resolved", resolved_by=principal.subject, resolved_at=finance.now(), note=note)
+        ).rowcount
+        if not done:
+            raise Conflict(f"mismatch {mismatch_id} is already resolved", code="mismatch_resolved")
+        return mismatch_view(conn.execute(sa.select(t.mismatches).where(m.id == mismatch_id)).one())
 
 
 # -- settlement and reports ------------------------------------------------------------------

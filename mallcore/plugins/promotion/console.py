@@ -1,23 +1,73 @@
-"""The promotion page of the staff console: campaigns and coupon templates with their figures
+"""The promotion pages of the staff console: campaigns and coupon templates with their figures
 (orders, discount given, GMV; coupons issued, claimed, used), read through the API's services
-(``campaigns.search``, ``coupon_templates.search``, ``campaign_stats``, ``template_stats``)."""
+(``campaigns.search``, ``coupon_templates.search``, ``campaign_stats``, ``template_stats``);
+forms to create and end a campaign (with its type's own fields) and a coupon template, through
+``campaigns.create`` / ``end`` and ``coupon_templates.create`` / ``end`` run by :func:`.routes.apply`,
+the work of ``POST /promotion/campaigns`` and ``/promotion/coupon-templates`` (and their ``end``).
+
+The API has no way to change a campaign or a coupon template once made (end it and make a new
+one), so neither has the console.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from litestar import Controller, Request, get
-from litestar.params import FromQuery
-from litestar.response import Template
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
 
-from mallcore.kernel import Caller
-from mallcore.kernel.console import ConsolePage, render
+from mallcore.kernel import Caller, InvalidInput, Principal
+from mallcore.kernel.console import (
+    STATE_KEY,
+    ConsolePage,
+    FormError,
+    base_path,
+    form_body,
+    form_fields,
+    local_time,
+    minor_units,
+    render,
+    submit,
+)
 from mallcore.kernel.http import roles
 
-from .routes import Promotion
+from .routes import Promotion, apply
+from .rules import TYPES
+from .schemas import CampaignIn, TemplateIn
 from .stats import campaign_stats, template_stats
 
+if TYPE_CHECKING:
+    from . import PromotionCenter
+
 PAGE = 20
+TIERS = 3  # threshold rows the campaign form offers
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+# What a person reads for the API's codes on these forms (English, Chinese).
+MESSAGES = {
+    "campaign_type_unknown": ("Pick a campaign type.", "请选择活动类型。"),
+    "rules_invalid": ("The campaign's rule is incomplete or not valid.", "活动规则不完整或有误。"),
+    "tiers_invalid": (
+        "The tiers are not valid (each higher threshold gives more off).",
+        "满减档位有误(门槛越高优惠越多)。",
+    ),
+    "threshold_below_discount": ("A discount is larger than its threshold.", "优惠金额大于门槛金额。"),
+    "percent_invalid": ("A percent must be a whole number in range.", "折扣百分比须为范围内的整数。"),
+    "amount_invalid": ("An amount must be positive.", "金额须大于零。"),
+    "invalid_amount": ("An amount is not a number of yuan (e.g. 12.50).", "金额格式有误(例如 12.50)。"),
+    "window_invalid": ("The start and end times do not make a valid period.", "开始和结束时间有误。"),
+    "scope_invalid": ("The SKUs or categories are not valid for this type.", "商品范围不适用于该类型。"),
+    "sku_unknown": ("A SKU does not exist.", "有 SKU 不存在。"),
+    "sku_not_in_shop": ("A SKU is not your shop's.", "有 SKU 不属于本店。"),
+    "category_unknown": ("A category does not exist.", "有类目不存在。"),
+    "flash_price_not_below_list": ("The flash price must be below the list price.", "秒杀价须低于原价。"),
+    "coupon_kind_unknown": ("Pick amount off or percent off.", "请选择满减券或折扣券。"),
+    "campaign_ended": ("The campaign has already ended.", "活动已结束。"),
+    "template_ended": ("The coupon has already ended.", "优惠券已停止发放。"),
+    "platform_only": ("Only the platform may do this.", "仅平台可执行此操作。"),
+    "invalid_input": ("Some fields are missing or not valid.", "有字段缺失或填写有误。"),
+}
 
 
 def pages() -> list[ConsolePage]:
@@ -33,6 +83,59 @@ def pages() -> list[ConsolePage]:
     ]
 
 
+def _int(fields: dict[str, Any], name: str) -> int | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"{name}: '{str(value)[:20]}' is not a whole number", code="invalid_input"
+        ) from None
+
+
+def _list(text: Any) -> list[str]:
+    return [w for w in str(text or "").replace(",", " ").replace(",", " ").split() if w]
+
+
+def campaign_rules(kind: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """The type's own fields of the campaign form as the API's ``rules`` (amounts in minor units)."""
+    money = minor_units
+    if kind == "threshold_off":
+        tiers = []
+        for i in range(TIERS):
+            threshold = money(fields.get(f"tier-{i}-threshold"), f"tier {i + 1} threshold")
+            off = money(fields.get(f"tier-{i}-off"), f"tier {i + 1} off")
+            if threshold is not None or off is not None:
+                tiers.append({"threshold": threshold, "off": off})
+        out: dict[str, Any] = {
+            "tiers": tiers,
+            "repeat": bool(fields.get("repeat")),
+            "cap": money(fields.get("cap"), "cap"),
+        }
+    elif kind == "percent_off":
+        out = {"percent": _int(fields, "percent"), "cap": money(fields.get("percent_cap"), "cap")}
+    elif kind == "flash_sale":
+        out = {
+            "price": money(fields.get("price"), "price"),
+            "quantity": _int(fields, "quantity"),
+            "per_customer": _int(fields, "flash_per_customer"),
+            "beyond": fields.get("beyond", "list_price"),
+        }
+    elif kind == "buy_x_get_y":
+        out = {
+            "buy": _int(fields, "buy"),
+            "get": _int(fields, "get"),
+            "percent_off_get": _int(fields, "percent_off_get"),
+        }
+    elif kind == "free_shipping":
+        out = {"threshold": money(fields.get("shipping_threshold"), "threshold")}
+    else:
+        out = {}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 class PromotionPages(Controller):
     path = "/promotion"
     guards = [roles("merchant")]
@@ -45,6 +148,18 @@ class PromotionPages(Controller):
         promotion: Promotion,
         before: FromQuery[int | None] = None,
         coupons_before: FromQuery[int | None] = None,
+    ) -> Template:
+        return self._overview(request, principal, promotion, before, coupons_before)
+
+    def _overview(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        promotion: PromotionCenter,
+        before: int | None = None,
+        coupons_before: int | None = None,
+        error: FormError | None = None,
+        failed: str | None = None,
     ) -> Template:
         campaigns = promotion.campaigns.search(
             principal, shop=None, platform=False, status=None, type=None, before=before, limit=PAGE + 1
@@ -68,4 +183,156 @@ class PromotionPages(Controller):
             templates=template_rows,
             more_campaigns=campaigns[PAGE - 1].id if len(campaigns) > PAGE else None,
             more_templates=templates[PAGE - 1].id if len(templates) > PAGE else None,
+            error=error,
+            failed=failed,
+            done=request.query_params.get("done"),
+        )
+
+    # -- campaigns ------------------------------------------------------------------------
+
+    @get("/campaigns/new", sync_to_thread=True)
+    def new_campaign(self, request: Request[Any, Any, Any], type: FromQuery[str | None] = None) -> Template:
+        return self._campaign_form(request, {"type": type if type in TYPES else "threshold_off"})
+
+    def _campaign_form(
+        self, request: Request[Any, Any, Any], form: dict[str, Any], error: FormError | None = None
+    ) -> Template:
+        return render(
+            request, "promotion/console/campaign.html", form=form, types=TYPES, tiers=TIERS, error=error
+        )
+
+    @post("/campaigns", sync_to_thread=True)
+    def create_campaign(
+        self, request: Request[Any, Any, Any], principal: Caller, promotion: Promotion, data: Form
+    ) -> Response[Any]:
+        """``campaigns.create``, the work of ``POST /promotion/campaigns``, for the user's shop."""
+        fields = form_fields(data, flags=["repeat"])
+
+        def work() -> Response[Any]:
+            zone = request.scope["state"][STATE_KEY]["zone"]
+            body = form_body(
+                {
+                    "name": fields.get("name"),
+                    "type": fields.get("type", ""),
+                    "shop": principal.shop,
+                    "starts_at": local_time(fields.get("starts_at"), zone),
+                    "ends_at": local_time(fields.get("ends_at"), zone),
+                    "skus": _list(fields.get("skus")),
+                    "priority": _int(fields, "priority") or 0,
+                    "rules": campaign_rules(fields.get("type"), fields),
+                },
+                CampaignIn,
+            )
+            view = apply(
+                promotion,
+                lambda conn, _: promotion.campaigns.create(conn, principal, body),
+                changes_offers=True,
+            )
+            return Redirect(f"{base_path(request)}/promotion?done=campaign:{view.id}", status_code=303)
+
+        return submit(request, work, lambda e: self._campaign_form(request, fields, e), MESSAGES)
+
+    @post("/campaigns/{campaign_id:int}/end", sync_to_thread=True)
+    def end_campaign(
+        self,
+        request: Request[Any, Any, Any],
+        campaign_id: FromPath[int],
+        principal: Caller,
+        promotion: Promotion,
+    ) -> Response[Any]:
+        """``campaigns.end``, the work of ``POST /promotion/campaigns/{id}/end``."""
+
+        def work() -> Response[Any]:
+            apply(
+                promotion,
+                lambda conn, _: promotion.campaigns.end(conn, principal, campaign_id),
+                status=200,
+                changes_offers=True,
+            )
+            return Redirect(f"{base_path(request)}/promotion?done=ended:{campaign_id}", status_code=303)
+
+        return submit(
+            request,
+            work,
+            lambda e: self._overview(
+                request, principal, promotion, error=e, failed=f"campaign-{campaign_id}"
+            ),
+            MESSAGES,
+        )
+
+    # -- coupon templates -------------------------------------------------------------------
+
+    @get("/coupons/new", sync_to_thread=True)
+    def new_coupon(self, request: Request[Any, Any, Any]) -> Template:
+        return self._coupon_form(request, {"kind": "amount", "per_customer": 1, "claimable": True})
+
+    def _coupon_form(
+        self, request: Request[Any, Any, Any], form: dict[str, Any], error: FormError | None = None
+    ) -> Template:
+        return render(request, "promotion/console/coupon.html", form=form, error=error)
+
+    @post("/coupon-templates", sync_to_thread=True)
+    def create_coupon(
+        self, request: Request[Any, Any, Any], principal: Caller, promotion: Promotion, data: Form
+    ) -> Response[Any]:
+        """``coupon_templates.create``, the work of ``POST /promotion/coupon-templates``."""
+        fields = form_fields(data, flags=["claimable"])
+
+        def work() -> Response[Any]:
+            zone = request.scope["state"][STATE_KEY]["zone"]
+            kind = fields.get("kind", "")
+            value = minor_units(fields.get("value"), "value") if kind == "amount" else _int(fields, "value")
+            body = form_body(
+                {
+                    "name": fields.get("name"),
+                    "kind": kind,
+                    "value": value,
+                    "total": _int(fields, "total"),
+                    "shop": principal.shop,
+                    "cap": minor_units(fields.get("cap"), "cap") if kind == "percent" else None,
+                    "min_spend": minor_units(fields.get("min_spend"), "min_spend") or 0,
+                    "per_customer": _int(fields, "per_customer") or 1,
+                    "valid_from": local_time(fields.get("valid_from"), zone),
+                    "valid_to": local_time(fields.get("valid_to"), zone),
+                    "valid_days": _int(fields, "valid_days"),
+                    "skus": _list(fields.get("skus")),
+                    "claimable": fields.get("claimable", False),
+                },
+                TemplateIn,
+            )
+            view = apply(
+                promotion,
+                lambda conn, _: promotion.coupon_templates.create(conn, principal, body),
+                changes_offers=True,
+            )
+            return Redirect(f"{base_path(request)}/promotion?done=coupon:{view.id}", status_code=303)
+
+        return submit(request, work, lambda e: self._coupon_form(request, fields, e), MESSAGES)
+
+    @post("/coupon-templates/{template_id:int}/end", sync_to_thread=True)
+    def end_coupon(
+        self,
+        request: Request[Any, Any, Any],
+        template_id: FromPath[int],
+        principal: Caller,
+        promotion: Promotion,
+    ) -> Response[Any]:
+        """``coupon_templates.end``, the work of ``POST /promotion/coupon-templates/{id}/end``."""
+
+        def work() -> Response[Any]:
+            apply(
+                promotion,
+                lambda conn, _: promotion.coupon_templates.end(conn, principal, template_id),
+                status=200,
+                changes_offers=True,
+            )
+            return Redirect(
+                f"{base_path(request)}/promotion?done=coupon_ended:{template_id}", status_code=303
+            )
+
+        return submit(
+            request,
+            work,
+            lambda e: self._overview(request, principal, promotion, error=e, failed=f"coupon-{template_id}"),
+            MESSAGES,
         )

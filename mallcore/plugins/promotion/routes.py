@@ -60,16 +60,32 @@ def write(
     outbox ``events`` it wrote are delivered in process."""
 
     def work(reply: Reply) -> None:
-        events: list[Event] = []
-        with promotion.kernel.db.transaction() as conn:
-            view = make(conn, events)
-            reply(conn, view, status)
-        if changes_offers:
-            promotion.changed(view.shop)
-        if events:
-            promotion.kernel.events.deliver(events)
+        apply(promotion, make, reply, status=status, changes_offers=changes_offers)
 
     return idempotent(data, work)
+
+
+def apply(
+    promotion: PromotionCenter,
+    make: Callable[[sa.Connection, list[Event]], Any],
+    reply: Reply | None = None,
+    *,
+    status: int = 201,
+    changes_offers: bool = False,
+) -> Any:
+    """The work of every write (the routes through :func:`write`, the console's forms directly):
+    ``make(conn, events)`` in one transaction (its view given to ``reply`` there), then the
+    shop's cached offers dropped and the events delivered. Returns the view."""
+    events: list[Event] = []
+    with promotion.kernel.db.transaction() as conn:
+        view = make(conn, events)
+        if reply is not None:
+            reply(conn, view, status)
+    if changes_offers:
+        promotion.changed(view.shop)
+    if events:
+        promotion.kernel.events.deliver(events)
+    return view
 
 
 class CampaignController(Controller):

@@ -94,21 +94,17 @@ def case_tiles(center: RefundCenter, principal: Principal, lang: str) -> list[Ti
     """Open cases by state, and the SLA timers due within the next hours."""
     c = t.cases.c
     soon = center.clock() + DUE_SOON
+    due_soon = sa.func.coalesce(sa.func.sum(sa.case((c.due_at <= soon, 1), else_=0)), 0)
     with center.kernel.db.transaction(write=False) as conn:
-        by_state = conn.execute(
-            sa.select(c.status, sa.func.count())
+        # one statement: the open cases by state, and how many of each are due soon
+        rows = conn.execute(
+            sa.select(c.status, sa.func.count(), due_soon)
             .where(visible_to(principal, c.shop), c.status.not_in(TERMINAL))
             .group_by(c.status)
             .order_by(c.status)
         ).all()
-        due = conn.execute(
-            sa.select(sa.func.count()).where(
-                visible_to(principal, c.shop),
-                c.status.not_in(TERMINAL),
-                c.due_at.is_not(None),
-                c.due_at <= soon,
-            )
-        ).scalar_one()
+    by_state = [(status, n) for status, n, _ in rows]
+    due = sum(int(d) for _, _, d in rows)
     return [
         Tile(
             label="Open after-sale cases",

@@ -8,7 +8,7 @@ checks answer (a SKU of another shop: 404; units held by orders: 409).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 from litestar import Controller, Request, Response, get, post
@@ -16,17 +16,37 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from mallcore.kernel import Caller, NotFound, visible_to
-from mallcore.kernel.console import ConsolePage, base_path, form_body, keyset, render
-from mallcore.kernel.http import Reply, roles
+from mallcore.kernel import Caller, NotFound, Principal, visible_to
+from mallcore.kernel.console import (
+    ConsolePage,
+    FormError,
+    base_path,
+    form_body,
+    form_fields,
+    keyset,
+    render,
+    submit,
+)
+from mallcore.kernel.http import Reply, platform, roles
 
 from . import tables as t
 from .http import moves
 from .http.deps import Wms
 from .http.stock import stock_view
-from .schemas import InboundIn, StocktakeIn, TransferIn
+from .http.warehouses import create_warehouse, update_warehouse, warehouse_view
+from .schemas import InboundIn, StocktakeIn, TransferIn, WarehouseIn, WarehousePatch, WarehouseView, view_of
+
+if TYPE_CHECKING:
+    from . import WmsCenter
 
 PAGE = 50
+# What a person reads for the API's codes on the warehouse forms (English, Chinese).
+MESSAGES = {
+    "warehouse_exists": ("A warehouse with this code exists.", "已有相同编码的仓库。"),
+    "platform_only": ("Only platform warehouse staff may change warehouses.", "仅平台仓储人员可修改仓库。"),
+    "invalid_input": ("Some fields are missing or not valid.", "有字段缺失或填写有误。"),
+}
+ADDRESS = ("contact", "phone", "province", "city", "district", "street")
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
@@ -36,7 +56,7 @@ def pages() -> list[ConsolePage]:
             path="/wms",
             label="Stock",
             label_zh="库存",
-            handlers=[StockPages],
+            handlers=[StockPages, WarehousePages],
             roles=("warehouse", "merchant"),
             order=40,
         )
@@ -128,3 +148,96 @@ class StockPages(Controller):
         else:
             raise NotFound(f"no form '{form[:20]}'", code="form_unknown")
         return Redirect(f"{base_path(request)}/wms?done={form}&sku={data.get('sku', '')}", status_code=303)
+
+
+class WarehousePages(Controller):
+    """Warehouses and their return address: every warehouse and merchant user reads them; platform
+    warehouse staff create and change them, through the work of ``POST /wms/warehouses`` and
+    ``PATCH /wms/warehouses/{code}`` (403 ``platform_only`` for a shop's staff, as there)."""
+
+    path = "/wms/warehouses"
+    guards = [roles("warehouse", "merchant")]
+
+    @get("/", sync_to_thread=True)
+    def warehouses(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Caller,
+        wms: Wms,
+        after: FromQuery[str | None] = None,
+    ) -> Template:
+        return self._list_page(request, wms, after)
+
+    def _list_page(
+        self,
+        request: Request[Any, Any, Any],
+        wms: WmsCenter,
+        after: str | None = None,
+        error: FormError | None = None,
+        form: dict[str, Any] | None = None,
+    ) -> Template:
+        """Warehouses by code (keyset: ``after`` a code)."""
+        w = t.warehouses.c
+        with wms.kernel.db.transaction(write=False) as conn:
+            rows, more = keyset(conn, sa.select(t.warehouses), w.code, after, ascending=True)
+        return render(
+            request,
+            "wms/console/warehouses.html",
+            warehouses=[view_of(WarehouseView, r) for r in rows],
+            more=more,
+            error=error,
+            form=form or {"active": True, "priority": 0},
+            done=request.query_params.get("done"),
+        )
+
+    @post("/", sync_to_thread=True, guards=[platform("warehouse")])
+    def create(self, request: Request[Any, Any, Any], wms: Wms, data: Form) -> Response[Any]:
+        fields = form_fields(data, flags=["active"])
+
+        def work() -> Response[Any]:
+            view = create_warehouse(wms, form_body(fields, WarehouseIn))
+            return Redirect(f"{base_path(request)}/wms/warehouses?done={view.code}", status_code=303)
+
+        return submit(request, work, lambda e: self._list_page(request, wms, None, e, fields), MESSAGES)
+
+    @get("/{code:str}", sync_to_thread=True)
+    def warehouse(
+        self, request: Request[Any, Any, Any], code: FromPath[str], principal: Caller, wms: Wms
+    ) -> Template:
+        return self._edit_page(request, principal, wms, code)
+
+    def _edit_page(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        wms: WmsCenter,
+        code: str,
+        error: FormError | None = None,
+        form: dict[str, Any] | None = None,
+    ) -> Template:
+        with wms.kernel.db.transaction(write=False) as conn:
+            view = warehouse_view(conn, code)
+        return render(
+            request,
+            "wms/console/warehouse.html",
+            warehouse=view,
+            editable=principal.is_platform and principal.has("warehouse"),
+            error=error,
+            form=form or {f: getattr(view, f) for f in view.__struct_fields__},
+            done=request.query_params.get("done"),
+        )
+
+    @post("/{code:str}", sync_to_thread=True, guards=[platform("warehouse")])
+    def update(
+        self, request: Request[Any, Any, Any], code: FromPath[str], principal: Caller, wms: Wms, data: Form
+    ) -> Response[Any]:
+        fields = form_fields(data, flags=["active"])
+        fields.pop("code", None)
+
+        def work() -> Response[Any]:
+            update_warehouse(wms, code, form_body(fields, WarehousePatch))
+            return Redirect(f"{base_path(request)}/wms/warehouses/{code}?done=saved", status_code=303)
+
+        return submit(
+            request, work, lambda e: self._edit_page(request, principal, wms, code, e, fields), MESSAGES
+        )

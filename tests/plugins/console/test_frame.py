@@ -11,6 +11,7 @@ from litestar.response import Template
 from mallcore.kernel import Caller, Center, hookimpl
 from mallcore.kernel.console import ConsolePage, Tile, keyset, render
 from mallcore.kernel.http import roles
+from mallcore.plugins.console.session import derive
 
 from .conftest import Browser
 
@@ -70,14 +71,82 @@ def test_a_session_cookie_altered_by_one_byte_or_expired_is_refused(mallcore: An
         browser.client.cookies.set("mallcore_console", forged, path="/console")
         assert browser.get("/console/").status_code == 303, i
     sessions = kernel.centers["console"].sessions
+    token = mallcore.token(kernel, "merchant", "m1", "s1")
     browser.client.cookies.set(
         "mallcore_console",
-        sessions.issue(
-            kernel.auth.resolve(mallcore.token(kernel, "merchant", "m1", "s1")), time.time() - 28801
-        ),
+        sessions.issue(token, kernel.auth.resolve(token), time.time() - 28801),
         path="/console",
     )
     assert browser.get("/console/").status_code == 303
+
+
+def test_signing_out_ends_the_session_on_the_server_and_a_replayed_cookie_is_refused(mallcore: Any) -> None:
+    kernel = mallcore.kernel(centers=CENTERS)
+    browser = Browser(mallcore, kernel).sign_in("merchant", "m1", "s1")
+    stolen = browser.client.cookies["mallcore_console"]
+    other = Browser(mallcore, kernel)  # a copy of the cookie in another browser
+    other.client.cookies.set("mallcore_console", stolen, path="/console")
+    assert other.get("/console/").status_code == 200
+    assert browser.post("/console/sign-out").status_code == 303
+    assert browser.get("/console/").status_code == 303
+    assert other.get("/console/").status_code == 303  # at once in this worker (its cache is dropped)
+    browser.client.cookies.set("mallcore_console", stolen, path="/console")
+    assert browser.get("/console/").status_code == 303
+
+
+def test_revoking_the_token_ends_its_console_sessions_within_a_second(mallcore: Any) -> None:
+    import sqlalchemy as sa
+
+    from mallcore.kernel import tables
+
+    kernel = mallcore.kernel(centers=CENTERS)
+    token = kernel.auth.issue_token("m1", ["merchant"], "s1")
+    browser = Browser(mallcore, kernel)
+    assert browser.post("/console/sign-in", {"token": token}).status_code == 303
+    assert browser.get("/console/").status_code == 200
+    with kernel.db.transaction() as conn:
+        conn.execute(
+            tables.api_tokens.update()
+            .where(tables.api_tokens.c.subject == "m1")
+            .values(revoked_at=sa.func.current_timestamp())
+        )
+    time.sleep(kernel.config.auth.token_cache_seconds + 0.1)  # the API's own bound: the token cache
+    assert browser.get("/console/").status_code == 303
+    # and the session stays over, even if the token came back
+    with kernel.db.transaction() as conn:
+        conn.execute(tables.api_tokens.update().values(revoked_at=None))
+    assert browser.get("/console/").status_code == 303
+
+
+def test_the_host_identity_saying_no_ends_the_session_and_roles_follow_the_token(mallcore: Any) -> None:
+    kernel = mallcore.kernel(centers=CENTERS)
+    token = mallcore.token(kernel, "merchant", "m1", "s1")
+    browser = Browser(mallcore, kernel)
+    assert browser.post("/console/sign-in", {"token": token}).status_code == 303
+    assert "m1 · s1" in browser.get("/console/").text
+    # the identity now answers with the customer role only: no console
+    kernel.auth.static[token] = kernel.auth.static[token].__class__("m1", frozenset({"customer"}), None)
+    assert browser.get("/console/").status_code == 303
+    kernel.auth.static.pop(token)  # and then not at all
+    assert browser.get("/console/").status_code == 303
+
+
+def test_session_keys_rotate_the_first_signs_every_one_verifies(mallcore: Any) -> None:
+    old, new = "old" * 12, "new" * 12
+    before = mallcore.kernel(centers=CENTERS, config={"secrets": {"sessions": [old]}})
+    browser = Browser(mallcore, before).sign_in("merchant", "m1", "s1")
+    cookie = browser.client.cookies["mallcore_console"]
+    sessions = before.centers["console"].sessions
+    # the same sessions, read by a worker configured with the new key first and the old one after
+    rotated = before.centers["console"].sessions.__class__(
+        before.db, before.auth, [derive(new, "session"), derive(old, "session")], 8
+    )
+    assert rotated.read(cookie) is not None and rotated.read(cookie).subject == "m1"  # type: ignore[union-attr]
+    token = mallcore.token(before, "merchant", "m2", "s1")
+    fresh = rotated.issue(token, before.auth.resolve(token))
+    assert sessions.read(fresh) is None  # signed with the new key: the old-only worker refuses it
+    dropped = sessions.__class__(before.db, before.auth, [derive(new, "session")], 8)
+    assert dropped.read(cookie) is None and dropped.read(fresh) is not None
 
 
 def test_a_cookie_signed_under_another_secret_is_refused(mallcore: Any) -> None:

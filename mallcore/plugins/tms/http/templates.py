@@ -8,7 +8,7 @@ shop's version row, see :mod:`..freight`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from litestar import Controller, Response, delete, get, post, put
@@ -22,6 +22,9 @@ from ..freight import bump_version, load_templates, save_template
 from ..schemas import TemplateIn, TemplateSpec, TemplateView
 from .deps import Tms
 
+if TYPE_CHECKING:
+    from .. import TmsCenter
+
 
 def template_or_404(conn: sa.Connection, principal: Principal, template_id: int) -> TemplateView:
     found = load_templates(conn, t.templates.c.id == template_id, 1)
@@ -33,6 +36,20 @@ def template_or_404(conn: sa.Connection, principal: Principal, template_id: int)
 def _manage(principal: Principal, shop: str) -> None:
     if not principal.can_act_for_shop(shop, "merchant"):
         raise Forbidden(f"you do not manage shop {shop}", code="shop_forbidden")
+
+
+def replace_template(
+    tms: TmsCenter, principal: Principal, template_id: int, data: TemplateSpec, reply: Reply
+) -> None:
+    """Replace a template's rules and bindings (``PUT /tms/templates/{id}`` and the console):
+    404 outside the caller's shops, 403 ``shop_forbidden`` unless they manage its shop."""
+    with tms.kernel.db.transaction() as conn:
+        current = template_or_404(conn, principal, template_id)
+        _manage(principal, current.shop)
+        save_template(conn, data, principal.subject, template_id, current.shop)
+        bump_version(conn, current.shop)
+        reply(conn, template_or_404(conn, principal, template_id), 200)
+    tms.freight.invalidate(current.shop)
 
 
 class TemplateController(Controller):
@@ -86,16 +103,7 @@ class TemplateController(Controller):
     ) -> Response[TemplateView]:
         """Replace a template's rules and bindings (the shop cannot change)."""
 
-        def work(reply: Reply) -> None:
-            with tms.kernel.db.transaction() as conn:
-                current = template_or_404(conn, principal, template_id)
-                _manage(principal, current.shop)
-                save_template(conn, data, principal.subject, template_id, current.shop)
-                bump_version(conn, current.shop)
-                reply(conn, template_or_404(conn, principal, template_id), 200)
-            tms.freight.invalidate(current.shop)
-
-        return idempotent(data, work)
+        return idempotent(data, lambda reply: replace_template(tms, principal, template_id, data, reply))
 
     @delete("/{template_id:int}", status_code=204, sync_to_thread=True, guards=[roles("merchant")])
     def delete_template(self, template_id: FromPath[int], principal: Caller, tms: Tms) -> None:

@@ -8,6 +8,8 @@ warehouse list at once (:mod:`..warehouses`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from litestar import Controller, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -19,6 +21,9 @@ from mallcore.kernel.http import platform, roles
 from .. import tables as t
 from ..schemas import WarehouseIn, WarehousePatch, WarehouseView, view_of
 from .deps import Wms
+
+if TYPE_CHECKING:
+    from .. import WmsCenter
 
 
 def warehouse_view(conn: sa.Connection, code: str) -> WarehouseView:
@@ -38,31 +43,7 @@ class WarehouseController(Controller):
         """Create a warehouse (platform warehouse staff): code, region, priority and address. A code
         already taken answers 409.
         """
-        now = utcnow()
-        try:
-            with wms.kernel.db.transaction() as conn:
-                conn.execute(
-                    t.warehouses.insert().values(
-                        code=data.code,
-                        name=data.name,
-                        region=data.region,
-                        active=data.active,
-                        priority=data.priority,
-                        contact=data.contact,
-                        phone=data.phone,
-                        province=data.province,
-                        city=data.city,
-                        district=data.district,
-                        street=data.street,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                view = warehouse_view(conn, data.code)
-        except IntegrityError as exc:
-            raise Conflict(f"warehouse {data.code} exists", code="warehouse_exists") from exc
-        wms.warehouses.invalidate()
-        return view
+        return create_warehouse(wms, data)
 
     @get("/", sync_to_thread=True)
     def list_warehouses(self, wms: Wms, include_inactive: FromQuery[bool] = False) -> list[WarehouseView]:
@@ -81,15 +62,50 @@ class WarehouseController(Controller):
         """Change a warehouse's name, region, priority, address or active flag (platform warehouse staff).
         Unknown code: 404.
         """
-        values = {f: getattr(data, f) for f in data.__struct_fields__ if getattr(data, f) is not None}
+        return update_warehouse(wms, code, data)
+
+
+# The work of the routes, shared with the console's warehouse forms (platform warehouse staff).
+
+
+def create_warehouse(wms: WmsCenter, data: WarehouseIn) -> WarehouseView:
+    """A new warehouse; 409 ``warehouse_exists`` for a code in use."""
+    now = utcnow()
+    try:
         with wms.kernel.db.transaction() as conn:
-            warehouse_view(conn, code)
-            if values:
-                conn.execute(
-                    t.warehouses.update()
-                    .where(t.warehouses.c.code == code)
-                    .values(**values, updated_at=utcnow())
+            conn.execute(
+                t.warehouses.insert().values(
+                    code=data.code,
+                    name=data.name,
+                    region=data.region,
+                    active=data.active,
+                    priority=data.priority,
+                    contact=data.contact,
+                    phone=data.phone,
+                    province=data.province,
+                    city=data.city,
+                    district=data.district,
+                    street=data.street,
+                    created_at=now,
+                    updated_at=now,
                 )
-            view = warehouse_view(conn, code)
-        wms.warehouses.invalidate()
-        return view
+            )
+            view = warehouse_view(conn, data.code)
+    except IntegrityError as exc:
+        raise Conflict(f"warehouse {data.code} exists", code="warehouse_exists") from exc
+    wms.warehouses.invalidate()
+    return view
+
+
+def update_warehouse(wms: WmsCenter, code: str, data: WarehousePatch) -> WarehouseView:
+    """Change the fields given (``None``: unchanged); 404 ``warehouse_not_found``."""
+    values = {f: getattr(data, f) for f in data.__struct_fields__ if getattr(data, f) is not None}
+    with wms.kernel.db.transaction() as conn:
+        warehouse_view(conn, code)
+        if values:
+            conn.execute(
+                t.warehouses.update().where(t.warehouses.c.code == code).values(**values, updated_at=utcnow())
+            )
+        view = warehouse_view(conn, code)
+    wms.warehouses.invalidate()
+    return view
