@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -72,6 +73,23 @@ class PerOrderCenter(Center):
             raise Rejected("the coupon is used up", code="coupon_unavailable")
         if note == "boom":
             raise RuntimeError("tester fails for this order")
+
+
+class Counting(Center):
+    """Counts its order_reserve calls per customer outside the database, as a counter in
+    Redis would: a call that is rolled back and made again counts twice."""
+
+    name = "counting"
+    after = ("catalog",)
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    @hookimpl
+    def order_reserve(self, ctx: Any) -> None:
+        with self.lock:
+            self.calls[ctx.order.customer] += 1
 
 
 def gated_shop(mallcore: Any, units: int = 100, extra: tuple[Any, ...] = ()) -> tuple[Shop, Gate]:
@@ -250,6 +268,105 @@ def test_a_mixed_batch_commits_exactly_the_orders_that_succeed(mallcore, writer)
             assert order["total"] == r.json()["total"] and order["lines"] == r.json()["lines"]
     assert shop.stock()[("HOT", "SH")]["reserved"] == 3
     assert set(live_by_order(shop.kernel)) >= set(placed)
+    check_invariants(shop.kernel)
+
+
+def test_order_reserve_runs_once_for_each_order_the_batch_hook_lets_through(mallcore):
+    """WMS refuses some orders of a batch (out of stock): the others' order_reserve is not
+    called again (a center counting outside the database counts each order once)."""
+    counting = Counting()
+    shop, gate = gated_shop(mallcore, units=5, extra=(counting, PerOrderCenter))
+    buyers = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(7)]
+    wants = [{"HOT": 2}, {"HOT": 2}, {"HOT": 2}, {"HOT": 1}, {"HOT": 1}, {"TEE": 1}, {"HOT": 1, "TEE": 1}]
+    replies = in_one_batch(shop, gate, [(c, body(w), {}) for c, w in zip(buyers, wants, strict=True)])
+    assert [r.status_code for r in replies] == [201, 201, 409, 201, 409, 201, 409]
+    placed = {f"b{i}" for i, r in enumerate(replies) if r.status_code == 201}
+    assert {who: counting.calls[who] for who in placed} == dict.fromkeys(placed, 1)
+    assert all(counting.calls[f"b{i}"] <= 1 for i in range(7))
+    assert shop.kernel.combiner.redone == 0
+    with shop.kernel.db.transaction(write=False) as conn:
+        marked = Counter(conn.execute(sa.select(marks.c.order_id)).scalars())
+        customers = dict(conn.execute(sa.select(kt.orders.c.id, kt.orders.c.customer)).all())
+    ids = {r.json()["id"] for r in replies if r.status_code == 201}
+    assert {oid: marked[oid] for oid in ids} == dict.fromkeys(ids, 1)
+    assert not {customers.get(oid) for oid in marked} & {"b2", "b4", "b6"}
+    assert shop.stock()[("HOT", "SH")]["reserved"] == 5
+    check_invariants(shop.kernel)
+
+
+def test_an_order_failing_in_order_reserve_leaves_its_stock_to_the_refused(mallcore):
+    """An order that fails in order_reserve takes no stock: an order the batch hook first
+    refused is tried again and gets it; every order_reserve still runs at most once."""
+    counting = Counting()
+    shop, gate = gated_shop(mallcore, units=3, extra=(counting, PerOrderCenter))
+    buyers = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(4)]
+    replies = in_one_batch(
+        shop,
+        gate,
+        [
+            (buyers[0], body({"HOT": 1}), {}),
+            (buyers[1], body({"HOT": 2}, "no-coupon"), {}),  # fails in order_reserve
+            (buyers[2], body({"HOT": 2}), {}),  # refused by the trial, fits once b1 failed
+            (buyers[3], body({"TEE": 1}), {}),
+        ],
+    )
+    assert [r.status_code for r in replies] == [201, 422, 201, 201]
+    assert replies[1].json()["code"] == "coupon_unavailable"
+    assert counting.calls == Counter({"alice": 1, "b0": 1, "b1": 1, "b2": 1, "b3": 1})  # alice: the gate's
+    assert shop.stock()[("HOT", "SH")]["reserved"] == 3
+    check_invariants(shop.kernel)
+
+
+def test_a_key_stored_by_another_request_meanwhile_takes_out_its_order_alone(mallcore):
+    """Two requests with one Idempotency-Key both pass the look-up; the first commits in one
+    batch, the second's clash is seen only at the INSERT in the next batch: one order,
+    both answer it, and the other order of that batch is placed, its hooks run once."""
+    counting = Counting()
+    shop, gate = gated_shop(mallcore, extra=(counting,))
+    combiner = shop.kernel.combiner
+    combiner.max_batch = 2  # the queue below: [alice, bob] then [alice again, carol]
+    key = {"Idempotency-Key": "flash-1"}
+    bob = mallcore.client(shop.kernel, "customer", "bob")
+    carol = mallcore.client(shop.kernel, "customer", "carol")
+    gate.entered.clear()
+    gate.open.clear()
+    first = threading.Thread(target=lambda: shop.alice.post("/orders", json=body({"TEE": 1}, "gate")))
+    first.start()
+    assert gate.entered.wait(20)
+    requests = [(shop.alice, key), (bob, {}), (shop.alice, key), (carol, {})]
+    replies: list[Any] = [None] * len(requests)
+
+    def send(i: int, client: Any, headers: dict[str, str]) -> None:
+        replies[i] = client.post("/orders", json=body({"HOT": 1}), headers=headers)
+
+    threads = []
+    for i, (client, headers) in enumerate(requests):
+        th = threading.Thread(target=send, args=(i, client, headers))
+        th.start()
+        threads.append(th)
+        deadline = time.monotonic() + 20
+        while len(combiner._queue) < i + 1:
+            assert time.monotonic() < deadline, "the request never reached the writer's queue"
+            time.sleep(0.002)
+    gate.open.set()
+    first.join()
+    for th in threads:
+        th.join()
+    assert combiner.batches == 2 and combiner.redone == 0
+    assert [r.status_code for r in replies] == [201, 201, 201, 201]
+    assert replies[2].json() == replies[0].json()
+    assert replies[2].headers.get("Idempotent-Replayed") == "true"
+    assert "Idempotent-Replayed" not in replies[0].headers
+    assert replies[3].json()["customer"] == "carol"
+    assert counting.calls == Counter({"alice": 2, "bob": 1, "carol": 1})  # alice: the gate's order and hers
+    with shop.kernel.db.transaction(write=False) as conn:
+        customers = conn.execute(sa.select(kt.orders.c.customer)).scalars()
+        assert sorted(customers) == ["alice", "alice", "bob", "carol"]  # the gate's, one of alice's
+        stored = conn.execute(
+            sa.select(kt.idempotency_keys.c.status_code, kt.idempotency_keys.c.response)
+        ).all()
+    assert len(stored) == 1 and stored[0][0] == 201 and stored[0][1] == replies[0].content
+    assert shop.stock()[("HOT", "SH")]["reserved"] == 3
     check_invariants(shop.kernel)
 
 
