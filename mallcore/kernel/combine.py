@@ -52,6 +52,7 @@ the commit ends them all, which saves a round trip per order.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
 from collections import deque
@@ -84,6 +85,7 @@ class _Job:
         "ctx",
         "done",
         "error",
+        "future",
         "lead",
         "lines",
         "mark",
@@ -95,14 +97,23 @@ class _Job:
         "view",
     )
 
-    def __init__(self, principal: Principal, order: Order, lines: list[Line], reply: Reply) -> None:
+    def __init__(
+        self,
+        principal: Principal,
+        order: Order,
+        lines: list[Line],
+        reply: Reply,
+        future: asyncio.Future[None] | None = None,
+    ) -> None:
         self.principal = principal
         self.order = order
         self.lines = lines
         self.reply = reply
         # The caller's context variables (request facts, log bindings): its hooks run in them.
         self.context = contextvars.copy_context()
-        self.done = threading.Event()
+        # How the caller waits: a thread on ``done``, a coroutine (writer = "async") on ``future``.
+        self.future = future
+        self.done = threading.Event() if future is None else None
         self.lead = False
         self.retry = False
         self.error: BaseException | None = None
@@ -153,6 +164,12 @@ class _Job:
             line.id = None
         self.applied = [msgspec.structs.replace(a) for a in self.original]
         self.view = None
+
+
+def _wake_all(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():  # a request cancelled meanwhile (client gone)
+            future.set_result(None)
 
 
 class _Redo(Exception):
@@ -239,7 +256,7 @@ class Combiner:
         return out
 
     def _submit(self, job: _Job) -> None:
-        if self.writer == "thread":
+        if self.writer != "caller":
             self._hand_to_writer(job)
             return
         with self._mutex:
@@ -247,6 +264,7 @@ class Combiner:
                 self._queue.append(job)
             else:
                 self._busy = job.lead = True
+        assert job.done is not None
         if not job.lead:
             job.done.wait()
             if not job.lead:
@@ -269,21 +287,25 @@ class Combiner:
                 if following is None:
                     self._busy = False
             for each in batch[1:]:
-                each.done.set()
+                each.done.set()  # type: ignore[union-attr]
             if following is not None:
                 following.lead = True
-                following.done.set()
+                following.done.set()  # type: ignore[union-attr]
 
     # -- writer = "thread" ----------------------------------------------------------------
 
     def _hand_to_writer(self, job: _Job) -> None:
+        self._enqueue(job)
+        assert job.done is not None
+        job.done.wait()
+
+    def _enqueue(self, job: _Job) -> None:
         with self._wake:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._drain, name="mallcore-writer", daemon=True)
                 self._thread.start()
             self._queue.append(job)
             self._wake.notify()
-        job.done.wait()
 
     def _drain(self) -> None:
         while True:
@@ -300,8 +322,51 @@ class Combiner:
                     if not each.retry:
                         each.error, each.view = each.error or exc, None
             finally:
+                waiting: list[_Job] = []
                 for each in batch:
-                    each.done.set()
+                    if each.future is None:
+                        each.done.set()  # type: ignore[union-attr]
+                    else:
+                        waiting.append(each)
+                if waiting:
+                    self._settle(waiting)
+
+    # -- writer = "async": the place route awaits, the writer thread places -------------
+
+    async def place_async(
+        self, principal: Principal, order: Order, lines: list[Line], reply: Reply
+    ) -> tuple[OrderContext, OrderView, bytes]:
+        """Hand the order to the writer thread and await its answer (see :meth:`_settle`)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            job = _Job(principal, order, lines, reply, loop.create_future())
+            self._enqueue(job)
+            await job.future  # type: ignore[misc]
+            if not job.retry:
+                break
+        if job.error is not None:
+            raise job.error
+        assert job.ctx is not None and job.view is not None
+        return job.ctx, job.view, job.body
+
+    def _settle(self, jobs: list[_Job]) -> None:
+        """After a batch: its placed orders' events and after-commit callbacks run here, in
+        the writer thread (as the request's own thread runs them otherwise), then every
+        waiting coroutine is woken with one call into its event loop per batch."""
+        orders = self.orders
+        for job in jobs:
+            if job.error is None and job.ctx is not None and not job.retry:
+                job.context.run(orders.committed, job.ctx)
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for job in jobs:
+            future = job.future
+            assert future is not None
+            by_loop.setdefault(future.get_loop(), []).append(future)
+        for loop, futures in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_wake_all, futures)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
 
     def close(self) -> None:
         """Stop the writer thread (writer = "thread") once its queue is empty."""

@@ -164,8 +164,10 @@ class CombineConfig(_Section):
     # The most orders in one batch; a lone request is always placed at once.
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=256)] = 32
     # Who runs a batch: "caller", the first waiting request's own thread (no hand-off for
-    # a lone order), or "thread", one writer thread per process draining the queue.
-    writer: Literal["caller", "thread"] = "caller"
+    # a lone order); "thread", one writer thread per process draining the queue; or
+    # "async", that writer thread with POST /orders handled on the event loop (no worker
+    # thread per request; the loop is woken once per batch).
+    writer: Literal["caller", "thread", "async"] = "caller"
 
 
 class ShopConfig(_Section):

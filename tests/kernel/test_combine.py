@@ -92,13 +92,16 @@ class Counting(Center):
             self.calls[ctx.order.customer] += 1
 
 
-def gated_shop(mallcore: Any, units: int = 100, extra: tuple[Any, ...] = ()) -> tuple[Shop, Gate]:
+def gated_shop(
+    mallcore: Any, units: int = 100, extra: tuple[Any, ...] = (), writer: str = "caller"
+) -> tuple[Shop, Gate]:
     gate = Gate()
     shop = Shop(
         mallcore,
         skus=[("HOT", 500, 0), ("TEE", 1999, 0)],
         warehouses=[("SH", "310000")],
         extra=(gate, *extra),
+        config={"orders": {"combine": {"writer": writer}}},
     )
     shop.inbound("SH", "HOT", units)
     shop.inbound("SH", "TEE", 1000)
@@ -204,13 +207,13 @@ def test_a_batch_that_outgrows_the_stock_serves_the_earliest_arrivals(mallcore):
     check_invariants(shop.kernel)
 
 
-@pytest.mark.parametrize("writer", ["caller", "thread"])
+@pytest.mark.parametrize("writer", ["caller", "thread", "async"])
 def test_a_mixed_batch_commits_exactly_the_orders_that_succeed(mallcore, writer):
     """Success, a pre-validate refusal, out of stock, a coupon refusal in order_reserve and a
     center that raises for one order mid-batch: each client gets its own answer, and
     nothing of a refused order is written."""
-    shop, gate = gated_shop(mallcore, units=3, extra=(PerOrderCenter,))
-    shop.kernel.combiner.writer = writer  # the requests' own threads, or one writer thread
+    # The requests' own threads, one writer thread, or that thread with POST /orders on the event loop.
+    shop, gate = gated_shop(mallcore, units=3, extra=(PerOrderCenter,), writer=writer)
     c = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(8)]
     replies = in_one_batch(
         shop,
@@ -317,12 +320,13 @@ def test_an_order_failing_in_order_reserve_leaves_its_stock_to_the_refused(mallc
     check_invariants(shop.kernel)
 
 
-def test_a_key_stored_by_another_request_meanwhile_takes_out_its_order_alone(mallcore):
+@pytest.mark.parametrize("writer", ["caller", "async"])
+def test_a_key_stored_by_another_request_meanwhile_takes_out_its_order_alone(mallcore, writer):
     """Two requests with one Idempotency-Key both pass the look-up; the first commits in one
     batch, the second's clash is seen only at the INSERT in the next batch: one order,
     both answer it, and the other order of that batch is placed, its hooks run once."""
     counting = Counting()
-    shop, gate = gated_shop(mallcore, extra=(counting,))
+    shop, gate = gated_shop(mallcore, extra=(counting,), writer=writer)
     combiner = shop.kernel.combiner
     combiner.max_batch = 2  # the queue below: [alice, bob] then [alice again, carol]
     key = {"Idempotency-Key": "flash-1"}
@@ -370,8 +374,9 @@ def test_a_key_stored_by_another_request_meanwhile_takes_out_its_order_alone(mal
     check_invariants(shop.kernel)
 
 
-def test_two_identical_idempotency_keys_in_one_batch_make_one_order(mallcore):
-    shop, gate = gated_shop(mallcore)
+@pytest.mark.parametrize("writer", ["caller", "async"])
+def test_two_identical_idempotency_keys_in_one_batch_make_one_order(mallcore, writer):
+    shop, gate = gated_shop(mallcore, writer=writer)
     key = {"Idempotency-Key": "same-key"}
     other = mallcore.client(shop.kernel, "customer", "bob")
     replies = in_one_batch(
