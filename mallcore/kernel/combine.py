@@ -183,13 +183,18 @@ class _Redo(Exception):
 class Combiner:
     """Places orders, combining those that wait for the writer together (see the module)."""
 
-    def __init__(self, orders: OrderService, *, max_batch: int, writer: str = "caller") -> None:
+    def __init__(
+        self, orders: OrderService, *, max_batch: int, writer: str = "caller", batches_at_once: int = 1
+    ) -> None:
         self.orders = orders
         self.max_batch = max_batch
         self.writer = writer
+        # writer = "caller": how many batches may run at once in this process (their own
+        # transactions; more than one only where writers run side by side, PostgreSQL).
+        self.batches_at_once = batches_at_once
+        self._leading = 0
         self._mutex = threading.Lock()
         self._queue: deque[_Job] = deque()
-        self._busy = False
         # writer = "thread": one thread per process drains the queue (measured, see docs/benchmarks.md).
         self._wake = threading.Condition(self._mutex)
         self._thread: threading.Thread | None = None
@@ -260,10 +265,11 @@ class Combiner:
             self._hand_to_writer(job)
             return
         with self._mutex:
-            if self._busy:
+            if self._leading >= self.batches_at_once:
                 self._queue.append(job)
             else:
-                self._busy = job.lead = True
+                self._leading += 1
+                job.lead = True
         assert job.done is not None
         if not job.lead:
             job.done.wait()
@@ -285,7 +291,7 @@ class Combiner:
             with self._mutex:
                 following = self._queue.popleft() if self._queue else None
                 if following is None:
-                    self._busy = False
+                    self._leading -= 1
             for each in batch[1:]:
                 each.done.set()  # type: ignore[union-attr]
             if following is not None:

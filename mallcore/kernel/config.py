@@ -168,6 +168,9 @@ class CombineConfig(_Section):
     # "async", that writer thread with POST /orders handled on the event loop (no worker
     # thread per request; the loop is woken once per batch).
     writer: Literal["caller", "thread", "async"] = "caller"
+    # writer = "caller": batches running at once per process, each its own transaction
+    # (1 on SQLite, which has one writer; more may help PostgreSQL's latency).
+    batches_at_once: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
 
 
 class ShopConfig(_Section):

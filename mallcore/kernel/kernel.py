@@ -134,7 +134,12 @@ class Kernel:
         )
         combine = config.orders.combine
         self.combiner = (
-            Combiner(self.orders, max_batch=combine.max_batch, writer=combine.writer)
+            Combiner(
+                self.orders,
+                max_batch=combine.max_batch,
+                writer=combine.writer,
+                batches_at_once=combine.batches_at_once,
+            )
             if combine.enabled
             else None
         )
@@ -313,6 +318,7 @@ class Kernel:
             "enabled": self.combiner is not None,
             "max_batch": cfg.max_batch,
             "writer": cfg.writer,
+            "batches_at_once": cfg.batches_at_once,
             "batch_hook": batch,
         }
 
