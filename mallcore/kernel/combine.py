@@ -397,8 +397,10 @@ class Combiner:
         if len(jobs) == 1:
             job = jobs[0]
             try:
-                job.ctx, job.view, job.body = self.orders.place_alone(
-                    job.principal, job.order, job.lines, job.reply
+                # In the caller's context variables (request id, log bindings, trace),
+                # whichever thread places it.
+                job.ctx, job.view, job.body = job.context.run(
+                    self.orders.place_alone, job.principal, job.order, job.lines, job.reply
                 )
             except Exception as exc:
                 job.error = exc

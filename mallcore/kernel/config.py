@@ -164,10 +164,11 @@ class CombineConfig(_Section):
     # The most orders in one batch; a lone request is always placed at once.
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=256)] = 32
     # Who runs a batch: "caller", the first waiting request's own thread (no hand-off for
-    # a lone order); "thread", one writer thread per process draining the queue; or
+    # a lone order); "thread", one writer thread per process draining the queue;
     # "async", that writer thread with POST /orders handled on the event loop (no worker
-    # thread per request; the loop is woken once per batch).
-    writer: Literal["caller", "thread", "async"] = "caller"
+    # thread per request; the loop is woken once per batch); "auto" (the default):
+    # "async" on SQLite, "caller" on PostgreSQL, as measured (docs/benchmarks.md).
+    writer: Literal["auto", "caller", "thread", "async"] = "auto"
     # writer = "caller": batches running at once per process, each its own transaction
     # (1 on SQLite, which has one writer; more may help PostgreSQL's latency).
     batches_at_once: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
