@@ -362,7 +362,10 @@ class Combiner:
         orders = self.orders
         for job in jobs:
             if job.error is None and job.ctx is not None and not job.retry:
-                job.context.run(orders.committed, job.ctx)
+                try:
+                    job.context.run(orders.committed, job.ctx)
+                except Exception:  # never leave the others waiting
+                    orders.log.exception("combine.committed_failed", order_id=job.order.id)
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for job in jobs:
             future = job.future

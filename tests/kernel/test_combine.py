@@ -487,3 +487,32 @@ def test_placing_combined_or_one_by_one_gives_the_same_orders_totals_and_stock(m
     check_invariants(combined.kernel)
     placed = [a[0].id for a in together if not isinstance(a, BaseException)]
     assert set(live_by_order(combined.kernel)) == set(placed)
+
+
+def test_the_async_place_route_keeps_auth_errors_request_ids_and_the_order_view(mallcore):
+    """writer = "async" (the default on SQLite): POST /orders runs on the event loop and
+    the writer thread places; auth, validation, request ids and the answer are as before."""
+    shop = Shop(
+        mallcore,
+        skus=[("HOT", 500, 0)],
+        warehouses=[("SH", "310000")],
+        config={"orders": {"combine": {"writer": "async"}}},
+    )
+    assert shop.kernel.combining()["writer"] == "async"
+    shop.inbound("SH", "HOT", 1)
+    anonymous = mallcore.client(shop.kernel, None)
+    r = anonymous.post("/orders", json=body({"HOT": 1}))
+    assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
+    r = shop.alice.post("/orders", json={"shop": "s1", "lines": []})
+    assert r.status_code in (400, 422) and r.json()["code"]
+    r = shop.alice.post("/orders", json=body({"HOT": 1}), headers={"X-Request-ID": "req-async-1"})
+    assert r.status_code == 201 and r.headers["x-request-id"] == "req-async-1"
+    assert shop.order(r.json()["id"])["total"] == r.json()["total"] == 500
+    again = shop.alice.post("/orders", json=body({"HOT": 1}))
+    assert again.status_code == 409 and again.json()["code"] == "out_of_stock"
+    with shop.kernel.db.transaction(write=False) as conn:
+        placed = conn.execute(
+            sa.select(kt.outbox.c.order_id).where(kt.outbox.c.topic == "order.placed")
+        ).all()
+    assert [oid for (oid,) in placed] == [r.json()["id"]]
+    check_invariants(shop.kernel)
