@@ -525,6 +525,7 @@ class Combiner:
                 job.context.run(self._reserve_each, ctx=job.ctx)
             except Exception as exc:
                 self._sql(conn, "ROLLBACK TO SAVEPOINT mc_reserve")
+                job.error = exc  # at once: a redo of the batch must not run it again
                 failed.append((job, exc))
         return failed
 
