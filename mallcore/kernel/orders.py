@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
@@ -28,7 +28,6 @@ from .states import OrderStatus as S
 from .types import SYSTEM, Adjustment, Event, Line, Order, Payment, Phase, Principal, utcnow
 
 if TYPE_CHECKING:
-    from .combine import Combiner
     from .config import OrdersConfig
     from .db import Database
     from .events import EventBus
@@ -39,6 +38,18 @@ if TYPE_CHECKING:
     from .plugins import HookCalls
     from .refunds import RefundService
     from .shops import ShopService
+
+
+class Combined(Protocol):
+    """What places orders when ``[orders.combine]`` is on (``kernel/combine.py``'s Combiner)."""
+
+    def __call__(
+        self, principal: Principal, order: Order, lines: list[Line], reply: Reply
+    ) -> tuple[OrderContext, OrderView, bytes]: ...
+
+    async def place_async(
+        self, principal: Principal, order: Order, lines: list[Line], reply: Reply
+    ) -> tuple[OrderContext, OrderView, bytes]: ...
 
 
 class OrderService:
@@ -86,7 +97,7 @@ class OrderService:
         self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, db, ("id", "line_no"))
         self._insert_timeline = fast.insert(t.order_timeline, TIMELINE_KEYS, db)
         # Set by the kernel when ``[orders.combine]`` is on: places through the combiner.
-        self.combined: Combiner | None = None
+        self.combined: Combined | None = None
 
     def context(
         self,
