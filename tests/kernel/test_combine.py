@@ -516,3 +516,49 @@ def test_the_async_place_route_keeps_auth_errors_request_ids_and_the_order_view(
         ).all()
     assert [oid for (oid,) in placed] == [r.json()["id"]]
     check_invariants(shop.kernel)
+
+
+class ChangingStock(Center):
+    """A batch hook whose answer changes between the trial and the hold, as when another
+    transaction takes the stock in between: from its second call on, it refuses the
+    order whose note is ``late``."""
+
+    name = "changing"
+    after = ("catalog",)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def order_reserve_batch(self, conn: Any, intents: Any) -> None:
+        if not any(i.order.extra.get("note") == "gate" for i in intents):
+            self.calls += 1
+        for intent in intents:
+            if self.calls > 1 and intent.order.extra.get("note") == "late":
+                intent.refuse(Rejected("sold meanwhile", code="sold_meanwhile"))
+
+
+def test_a_hold_refusing_what_the_trial_accepted_redoes_the_batch_for_the_others(mallcore):
+    """The one case where order_reserve runs twice (documented): the others are placed,
+    the refused order answers its error and nothing of it is written."""
+    counting, changing = Counting(), ChangingStock()
+    shop, gate = gated_shop(mallcore, extra=(counting, changing))
+    buyers = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(3)]
+    replies = in_one_batch(
+        shop,
+        gate,
+        [
+            (buyers[0], body({"HOT": 1}), {}),
+            (buyers[1], body({"HOT": 1}, "late"), {}),
+            (buyers[2], body({"TEE": 1}), {}),
+        ],
+    )
+    assert [r.status_code for r in replies] == [201, 422, 201]
+    assert replies[1].json()["code"] == "sold_meanwhile"
+    assert shop.kernel.combiner.redone == 1
+    assert counting.calls["b0"] == counting.calls["b2"] == 2 and counting.calls["b1"] == 1
+    with shop.kernel.db.transaction(write=False) as conn:
+        customers = sorted(conn.execute(sa.select(kt.orders.c.customer)).scalars())
+    assert customers == ["alice", "b0", "b2"]
+    assert shop.stock()[("HOT", "SH")]["reserved"] == 1
+    check_invariants(shop.kernel)
