@@ -11,8 +11,11 @@ each statement is a driver call. :class:`Combiner` lets placements that are
   :meth:`OrderService.place_alone` (no savepoint, no batch). Placements that
   arrive while a batch runs queue; when it ends, the oldest waiting one
   leads the next batch with everything queued behind it (at most
-  ``[orders.combine] max_batch``). No thread is added and nothing waits on a
-  timer: a batch is only what piled up during the previous one.
+  ``[orders.combine] max_batch``). Nothing waits on a timer: a batch is only
+  what piled up during the previous one. That is the ``caller`` writer; the
+  ``thread`` and ``async`` writers hand every order to one writer thread per
+  process, and with ``async`` the place route awaits it on the event loop
+  (:meth:`Combiner.place_async`; the loop is woken once per batch).
 - **Per-order hooks, as today.** Each order of a batch gets
   ``order_pre_validate`` and ``order_price`` once, inside its own savepoint:
   a raise there undoes that order alone. Then the batch's orders and lines
