@@ -166,9 +166,9 @@ class CombineConfig(_Section):
     # Who runs a batch: "caller", the first waiting request's own thread (no hand-off for
     # a lone order); "thread", one writer thread per process draining the queue;
     # "async", that writer thread with POST /orders handled on the event loop (no worker
-    # thread per request; the loop is woken once per batch); "auto" (the default):
-    # "async" on SQLite, "caller" on PostgreSQL, as measured (docs/benchmarks.md).
-    writer: Literal["auto", "caller", "thread", "async"] = "auto"
+    # thread per request; the loop is woken once per batch): the default, as measured
+    # (docs/benchmarks.md); "auto" is "async" on SQLite, "caller" on PostgreSQL.
+    writer: Literal["auto", "caller", "thread", "async"] = "async"
     # writer = "caller": batches running at once per process, each its own transaction
     # (1 on SQLite, which has one writer; more may help PostgreSQL's latency).
     batches_at_once: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1

@@ -207,7 +207,7 @@ def test_centers_says_whether_placements_are_combined_and_config_turns_it_off(tm
     assert data["combine"] == {
         "enabled": True,
         "max_batch": 32,
-        "writer": "async",  # "auto" on SQLite
+        "writer": "async",
         "batches_at_once": 1,
         "batch_hook": ["wms"],
     }
