@@ -286,6 +286,7 @@ def centers(state: State, as_json: bool) -> None:
     click.echo(f"combined placements ([orders.combine]): {state_}")
     if combine["enabled"]:
         click.echo(f"  combined writes (order_reserve_batch): {', '.join(combine['batch_hook']) or '-'}")
+        click.echo(f"  writer: {combine['writer']}, batches at once: {combine['batches_at_once']}")
     click.echo("enabled, in call order:")
     for i, c in enumerate(info, 1):
         click.echo(f"  {i}. {c['name']}  {c['description']}")

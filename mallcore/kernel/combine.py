@@ -11,8 +11,11 @@ each statement is a driver call. :class:`Combiner` lets placements that are
   :meth:`OrderService.place_alone` (no savepoint, no batch). Placements that
   arrive while a batch runs queue; when it ends, the oldest waiting one
   leads the next batch with everything queued behind it (at most
-  ``[orders.combine] max_batch``). No thread is added and nothing waits on a
-  timer: a batch is only what piled up during the previous one.
+  ``[orders.combine] max_batch``). Nothing waits on a timer: a batch is only
+  what piled up during the previous one. That is the ``caller`` writer; the
+  ``thread`` and ``async`` writers hand every order to one writer thread per
+  process, and with ``async`` the place route awaits it on the event loop
+  (:meth:`Combiner.place_async`; the loop is woken once per batch).
 - **Per-order hooks, as today.** Each order of a batch gets
   ``order_pre_validate`` and ``order_price`` once, inside its own savepoint:
   a raise there undoes that order alone. Then the batch's orders and lines
@@ -21,21 +24,28 @@ each statement is a driver call. :class:`Combiner` lets placements that are
   conditional UPDATE per SKU), the other centers get ``order_reserve`` per
   order, and the timeline entries, outbox events and stored
   ``Idempotency-Key`` answers of the batch go out one statement each.
-- **Each order's own answer.** ``order_reserve`` of the centers without the
-  batch hook runs per order in a savepoint, before the batch hook: a raise
-  undoes that order's holds and its two rows are deleted; no one else's
-  work is redone. If ``order_reserve_batch`` refuses orders (out of stock),
-  everything written since the batch's savepoint is rolled back and the
-  writes are redone for the other orders (their pricing is kept; their
-  ``order_reserve`` runs again on a clean slate, its buffered timeline
-  entries and events dropped). So nothing of a refused
-  order is written, and every client gets what placing its order alone would
-  have answered: 201 with its order, or its own error and code.
+- **Each order's own answer, each hook once.** Every order's
+  ``order_reserve`` (centers without the batch hook) runs exactly once, in a
+  savepoint: a raise undoes that order's holds and its rows are deleted. The
+  batch hook may refuse orders (out of stock); so that a refused order is
+  known before any ``order_reserve`` runs for it, the batch hook first runs
+  as a *trial* that is rolled back when centers of both kinds are on, then
+  ``order_reserve`` runs for the orders it accepted, then the batch hook
+  holds for real. Without per-order centers there is no trial: a refusal
+  rolls back the batch hook alone and it runs again for the others. So
+  nothing of a refused order is written, and every client gets what placing
+  its order alone would have answered: 201 with its order, or its own error
+  and code. One exception, logged as ``combine.redone``: if the hold refuses
+  an order the trial accepted (another transaction took the stock in
+  between, PostgreSQL with several processes), or the batch's own writes
+  fail, the others are written again and their ``order_reserve`` runs a
+  second time.
 - **Idempotency.** Two requests with the same ``Idempotency-Key`` in one
   batch: the second waits for the next batch, where it finds the first's
-  stored answer (or, if the first failed, is placed itself). A key stored by
-  a concurrent writer meanwhile rolls back that order alone, which then
-  answers with the stored reply as before.
+  stored answer (or, if the first failed, is placed itself). The batch
+  claims its keys before writing any order; a key that another transaction
+  stored meanwhile (seen at that INSERT) takes its order out alone, before
+  any hook has run for it, and that request answers with the stored reply.
 
 The savepoints are sent straight to the driver (``SAVEPOINT mc_order`` before
 each order, ``SAVEPOINT mc_batch`` before the batch's writes) and never
@@ -45,6 +55,7 @@ the commit ends them all, which saves a round trip per order.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
 from collections import deque
@@ -77,6 +88,7 @@ class _Job:
         "ctx",
         "done",
         "error",
+        "future",
         "lead",
         "lines",
         "mark",
@@ -88,14 +100,23 @@ class _Job:
         "view",
     )
 
-    def __init__(self, principal: Principal, order: Order, lines: list[Line], reply: Reply) -> None:
+    def __init__(
+        self,
+        principal: Principal,
+        order: Order,
+        lines: list[Line],
+        reply: Reply,
+        future: asyncio.Future[None] | None = None,
+    ) -> None:
         self.principal = principal
         self.order = order
         self.lines = lines
         self.reply = reply
         # The caller's context variables (request facts, log bindings): its hooks run in them.
         self.context = contextvars.copy_context()
-        self.done = threading.Event()
+        # How the caller waits: a thread on ``done``, a coroutine (writer = "async") on ``future``.
+        self.future = future
+        self.done = threading.Event() if future is None else None
         self.lead = False
         self.retry = False
         self.error: BaseException | None = None
@@ -108,11 +129,11 @@ class _Job:
 
     # -- after pricing: what a re-run of the batch's writes must start from --------
 
-    def remember(self) -> None:
+    def checkpoint(self) -> tuple[Any, ...]:
+        """What the order's context holds now (buffered entries, changes, stash)."""
         ctx = self.ctx
         assert ctx is not None
-        self.original = [msgspec.structs.replace(a) for a in self.applied]
-        self.mark = (
+        return (
             len(ctx._events),
             len(ctx._timeline),
             len(ctx._after_commit),
@@ -122,16 +143,25 @@ class _Job:
             dict(self.order.extra),
         )
 
-    def restore(self) -> None:
+    def rewind(self, mark: tuple[Any, ...]) -> None:
+        """Back to :meth:`checkpoint`'s ``mark`` (what was written since was rolled back)."""
         ctx = self.ctx
         assert ctx is not None
-        events, timeline, after, changes, stash, hold, extra = self.mark
+        events, timeline, after, changes, stash, hold, extra = mark
         del ctx._events[events:], ctx._timeline[timeline:], ctx._after_commit[after:]
         ctx._changes, ctx.stash = dict(changes), dict(stash)
         self.order.hold, self.order.extra = hold, dict(extra)
         if ctx._session is not None:
             ctx._session.close()
             ctx._session = None
+
+    def remember(self) -> None:
+        self.original = [msgspec.structs.replace(a) for a in self.applied]
+        self.mark = self.checkpoint()
+
+    def restore(self) -> None:
+        """Back to just after pricing: the batch's writes are redone from there."""
+        self.rewind(self.mark)
         self.order.id = None
         for line in self.lines:
             line.id = None
@@ -139,24 +169,35 @@ class _Job:
         self.view = None
 
 
-class _Drop(Exception):
-    """Orders of the batch refused after the per-order stages: (job, error) pairs."""
+def _wake_all(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():  # a request cancelled meanwhile (client gone)
+            future.set_result(None)
+
+
+class _Redo(Exception):
+    """The batch hook refused orders whose ``order_reserve`` already ran: (job, error) pairs."""
 
     def __init__(self, failed: list[tuple[_Job, Exception]]) -> None:
-        super().__init__(f"{len(failed)} order(s) refused")
+        super().__init__(f"{len(failed)} order(s) refused after order_reserve")
         self.failed = failed
 
 
 class Combiner:
     """Places orders, combining those that wait for the writer together (see the module)."""
 
-    def __init__(self, orders: OrderService, *, max_batch: int, writer: str = "caller") -> None:
+    def __init__(
+        self, orders: OrderService, *, max_batch: int, writer: str = "caller", batches_at_once: int = 1
+    ) -> None:
         self.orders = orders
         self.max_batch = max_batch
         self.writer = writer
+        # writer = "caller": how many batches may run at once in this process (their own
+        # transactions; more than one only where writers run side by side, PostgreSQL).
+        self.batches_at_once = batches_at_once
+        self._leading = 0
         self._mutex = threading.Lock()
         self._queue: deque[_Job] = deque()
-        self._busy = False
         # writer = "thread": one thread per process drains the queue (measured, see docs/benchmarks.md).
         self._wake = threading.Condition(self._mutex)
         self._thread: threading.Thread | None = None
@@ -169,9 +210,10 @@ class Combiner:
         db = orders.db
         self._insert_orders = fast.MultiRowInsert(t.orders, ORDER_KEYS, db, ("id",))
         self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, db, ("id", "order_id", "line_no"))
-        # Figures for tests and the bench: batches run and orders in them.
+        # Figures for tests and the bench: batches run, orders in them, batches written again.
         self.batches = 0
         self.combined = 0
+        self.redone = 0
 
     # -- the queue -------------------------------------------------------------------
 
@@ -222,14 +264,16 @@ class Combiner:
         return out
 
     def _submit(self, job: _Job) -> None:
-        if self.writer == "thread":
+        if self.writer != "caller":
             self._hand_to_writer(job)
             return
         with self._mutex:
-            if self._busy:
+            if self._leading >= self.batches_at_once:
                 self._queue.append(job)
             else:
-                self._busy = job.lead = True
+                self._leading += 1
+                job.lead = True
+        assert job.done is not None
         if not job.lead:
             job.done.wait()
             if not job.lead:
@@ -250,23 +294,27 @@ class Combiner:
             with self._mutex:
                 following = self._queue.popleft() if self._queue else None
                 if following is None:
-                    self._busy = False
+                    self._leading -= 1
             for each in batch[1:]:
-                each.done.set()
+                each.done.set()  # type: ignore[union-attr]
             if following is not None:
                 following.lead = True
-                following.done.set()
+                following.done.set()  # type: ignore[union-attr]
 
     # -- writer = "thread" ----------------------------------------------------------------
 
     def _hand_to_writer(self, job: _Job) -> None:
+        self._enqueue(job)
+        assert job.done is not None
+        job.done.wait()
+
+    def _enqueue(self, job: _Job) -> None:
         with self._wake:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._drain, name="mallcore-writer", daemon=True)
                 self._thread.start()
             self._queue.append(job)
             self._wake.notify()
-        job.done.wait()
 
     def _drain(self) -> None:
         while True:
@@ -283,8 +331,54 @@ class Combiner:
                     if not each.retry:
                         each.error, each.view = each.error or exc, None
             finally:
+                waiting: list[_Job] = []
                 for each in batch:
-                    each.done.set()
+                    if each.future is None:
+                        each.done.set()  # type: ignore[union-attr]
+                    else:
+                        waiting.append(each)
+                if waiting:
+                    self._settle(waiting)
+
+    # -- writer = "async": the place route awaits, the writer thread places -------------
+
+    async def place_async(
+        self, principal: Principal, order: Order, lines: list[Line], reply: Reply
+    ) -> tuple[OrderContext, OrderView, bytes]:
+        """Hand the order to the writer thread and await its answer (see :meth:`_settle`)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            job = _Job(principal, order, lines, reply, loop.create_future())
+            self._enqueue(job)
+            await job.future  # type: ignore[misc]
+            if not job.retry:
+                break
+        if job.error is not None:
+            raise job.error
+        assert job.ctx is not None and job.view is not None
+        return job.ctx, job.view, job.body
+
+    def _settle(self, jobs: list[_Job]) -> None:
+        """After a batch: its placed orders' events and after-commit callbacks run here, in
+        the writer thread (as the request's own thread runs them otherwise), then every
+        waiting coroutine is woken with one call into its event loop per batch."""
+        orders = self.orders
+        for job in jobs:
+            if job.error is None and job.ctx is not None and not job.retry:
+                try:
+                    job.context.run(orders.committed, job.ctx)
+                except Exception:  # never leave the others waiting
+                    orders.log.exception("combine.committed_failed", order_id=job.order.id)
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for job in jobs:
+            future = job.future
+            assert future is not None
+            by_loop.setdefault(future.get_loop(), []).append(future)
+        for loop, futures in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_wake_all, futures)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
 
     def close(self) -> None:
         """Stop the writer thread (writer = "thread") once its queue is empty."""
@@ -309,8 +403,10 @@ class Combiner:
         if len(jobs) == 1:
             job = jobs[0]
             try:
-                job.ctx, job.view, job.body = self.orders.place_alone(
-                    job.principal, job.order, job.lines, job.reply
+                # In the caller's context variables (request id, log bindings, trace),
+                # whichever thread places it.
+                job.ctx, job.view, job.body = job.context.run(
+                    self.orders.place_alone, job.principal, job.order, job.lines, job.reply
                 )
             except Exception as exc:
                 job.error = exc
@@ -343,35 +439,164 @@ class Combiner:
     # -- the batch's writes ------------------------------------------------------------
 
     def _write(self, conn: sa.Connection, jobs: list[_Job]) -> None:
-        """Write ``jobs``; refused orders are dropped and the rest written again."""
+        """Write ``jobs`` (priced); each order's ``order_reserve`` runs once, but see :class:`_Redo`."""
         while jobs:
             self._sql(conn, "SAVEPOINT mc_batch")
             try:
                 self._write_once(conn, jobs)
                 return
-            except _Drop as drop:
+            except _Redo as redo:
+                # The stock changed between the batch hook's trial and its hold (another
+                # transaction took it, PostgreSQL only): the rest are written again.
                 self._sql(conn, "ROLLBACK TO SAVEPOINT mc_batch")
-                for job, error in drop.failed:
+                for job, error in redo.failed:
                     job.error = error
                 jobs = [j for j in jobs if j.error is None]
+                self.redone += 1
+                self.orders.log.warning("combine.redone", refused=len(redo.failed), again=len(jobs))
                 for job in jobs:
                     job.restore()
             except Exception as exc:
-                # Not one order's fault that we can tell: write them one at a time.
+                # Not one order's fault that we can tell (a batch hook or an order view
+                # raising): write them one at a time.
                 self._sql(conn, "ROLLBACK TO SAVEPOINT mc_batch")
                 jobs = [j for j in jobs if j.error is None]
                 if len(jobs) == 1:
                     jobs[0].error = exc
                     return
+                self.redone += 1
+                self.orders.log.warning("combine.one_by_one", orders=len(jobs), error=repr(exc))
                 for job in jobs:
                     job.restore()
                     self._write(conn, [job])
                 return
 
     def _write_once(self, conn: sa.Connection, jobs: list[_Job]) -> None:
+        """One attempt at the batch's writes, inside the savepoint ``mc_batch``.
+
+        The steps: Idempotency-Keys claimed (a key another transaction stored
+        takes its order out before anything else is written), orders and lines
+        inserted, then the holds. With centers of both kinds, the batch hook
+        runs first as a trial that is rolled back, so the orders it refuses
+        leave before any ``order_reserve``; then ``order_reserve`` once per
+        order (a raise takes that order out), then the batch hook for the
+        orders left. A refused order's rows are deleted; what a hook wrote for
+        it was rolled back in its own savepoint.
+        """
         orders = self.orders
-        # Orders, then lines: one statement each. Ids come from a sequence (or
-        # SQLite's rowid) in VALUES order, whatever order RETURNING lists them in.
+        jobs = self._claim(conn, jobs)
+        if not jobs:
+            return
+        self._insert(conn, jobs)
+        batch_hook, each = bool(self._batch_centers), bool(self._per_order)
+        if batch_hook and each:
+            jobs = self._reserve_tried(conn, jobs)
+        elif each:
+            jobs = self._drop(conn, jobs, self._reserve(conn, jobs))
+        while batch_hook and jobs:
+            self._sql(conn, "SAVEPOINT mc_hold")
+            marks = [job.checkpoint() for job in jobs]
+            refused = self._hold(conn, jobs)
+            if not refused:
+                break
+            if each:
+                raise _Redo(refused)  # their order_reserve ran: they cannot leave alone
+            # Only the batch hook ran for them: it runs again for the others.
+            self._sql(conn, "ROLLBACK TO SAVEPOINT mc_hold")
+            for job, mark in zip(jobs, marks, strict=True):
+                job.rewind(mark)
+            jobs = self._drop(conn, jobs, refused)
+        if not jobs:
+            return
+        for job in jobs:
+            assert job.ctx is not None and job.order.id is not None
+            by_no = {line.line_no: line.id for line in job.lines}
+            for adj in job.applied:
+                adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
+                adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}  # type: ignore[misc]
+            job.context.run(self._announce, conn, job)
+        orders.idempotency.answer_many(conn, [j.reply for j in jobs])
+        first, *rest = (j.ctx for j in jobs)
+        orders.finish(first, *rest)  # type: ignore[arg-type]
+
+    def _reserve(self, conn: sa.Connection, jobs: list[_Job]) -> list[tuple[_Job, Exception]]:
+        """``order_reserve`` once per order, each in a savepoint: the orders that raised."""
+        failed: list[tuple[_Job, Exception]] = []
+        for job in jobs:
+            self._sql(conn, "SAVEPOINT mc_reserve")
+            try:
+                job.context.run(self._reserve_each, ctx=job.ctx)
+            except Exception as exc:
+                self._sql(conn, "ROLLBACK TO SAVEPOINT mc_reserve")
+                job.error = exc  # at once: a redo of the batch must not run it again
+                failed.append((job, exc))
+        return failed
+
+    def _reserve_tried(self, conn: sa.Connection, jobs: list[_Job]) -> list[_Job]:
+        """``order_reserve`` for the orders a trial of the batch hook accepts.
+
+        The trial is rolled back. If an order then fails in ``order_reserve``,
+        the stock it would have taken may fit orders the trial refused: they
+        are tried again, after the orders already reserved (whose stock the
+        trial already granted), until no order fails. The orders left refused
+        are dropped with those that failed.
+        """
+        reserved: list[_Job] = []
+        waiting = jobs
+        refused: list[tuple[_Job, Exception]] = []
+        failed: list[tuple[_Job, Exception]] = []
+        while waiting:
+            candidates = reserved + waiting
+            self._sql(conn, "SAVEPOINT mc_trial")
+            marks = [job.checkpoint() for job in candidates]
+            refused = self._hold(conn, candidates)
+            self._sql(conn, "ROLLBACK TO SAVEPOINT mc_trial")
+            for job, mark in zip(candidates, marks, strict=True):
+                job.rewind(mark)
+            out = {id(job) for job, _ in refused}
+            if any(id(job) in out for job in reserved):
+                # The stock changed since the last trial (another transaction took it).
+                raise _Redo([(j, e) for j, e in refused if any(j is r for r in reserved)])
+            accepted = [j for j in waiting if id(j) not in out]
+            now = self._reserve(conn, accepted)
+            failed += now
+            bad = {id(job) for job, _ in now}
+            reserved += [j for j in accepted if id(j) not in bad]
+            if not now or not refused:
+                break
+            waiting = [job for job, _ in refused]  # what the failed orders left may fit them now
+        self._drop(conn, jobs, failed + refused)
+        return reserved  # in the order of the last trial, which the hold keeps
+
+    def _claim(self, conn: sa.Connection, jobs: list[_Job]) -> list[_Job]:
+        """Claim the batch's Idempotency-Keys (answers filled in at the end); the jobs left."""
+        store = self.orders.idempotency
+        while True:
+            claims = [j.reply.claim for j in jobs if j.reply.claim is not None]
+            if not claims:
+                return jobs
+            self._sql(conn, "SAVEPOINT mc_keys")
+            try:
+                store.claim_many(conn, claims)
+                return jobs
+            except IntegrityError as exc:
+                # Another request with the same key committed first (seen only now, at
+                # the INSERT): its order alone leaves; it will answer with the stored reply.
+                self._sql(conn, "ROLLBACK TO SAVEPOINT mc_keys")
+                stored = store.stored_keys(conn, claims)
+                lost = [
+                    j for j in jobs if j.reply.claim and (j.reply.claim.subject, j.reply.claim.key) in stored
+                ]
+                if not lost:
+                    raise
+                for job in lost:
+                    job.error = exc
+                jobs = [j for j in jobs if j.error is None]
+
+    def _insert(self, conn: sa.Connection, jobs: list[_Job]) -> None:
+        """The orders, then their lines: one statement each."""
+        # Ids come from a sequence (or SQLite's rowid) in VALUES order, whatever
+        # order RETURNING lists them in.
         ids: list[int] = sorted(
             row[0]
             for row in self._insert_orders.execute(conn, [_order_row(j.order, j.applied) for j in jobs]).rows
@@ -391,54 +616,32 @@ class Combiner:
             for line in job.lines:
                 line.id = line_ids[(job.order.id, line.line_no)]
 
-        if self._per_order:
-            # order_reserve of the centers without the batch hook, each order in a savepoint:
-            # a raise undoes that order's holds and its two rows, and no one else's (their
-            # order_reserve is not called again: a center may count outside the database).
-            failed: list[_Job] = []
-            for job in jobs:
-                self._sql(conn, "SAVEPOINT mc_reserve")
-                try:
-                    job.context.run(self._reserve_each, ctx=job.ctx)
-                except Exception as exc:
-                    self._sql(conn, "ROLLBACK TO SAVEPOINT mc_reserve")
-                    job.error = exc
-                    failed.append(job)
-            if failed:
-                gone = [job.order.id for job in failed]
-                conn.execute(t.order_lines.delete().where(t.order_lines.c.order_id.in_(gone)))
-                conn.execute(t.orders.delete().where(t.orders.c.id.in_(gone)))
-                jobs = [job for job in jobs if job.error is None]
-                if not jobs:
-                    return
-        if self._batch_centers:
-            intents = [PlacementIntent(job.ctx, i) for i, job in enumerate(jobs)]  # type: ignore[arg-type]
-            orders.calls.order_reserve_batch(conn=conn, intents=intents)
-            refused = [(jobs[i.arrival], i.error) for i in intents if i.error is not None]
-            if refused:
-                raise _Drop(refused)
-        for job in jobs:
-            ctx = job.ctx
-            assert ctx is not None and job.order.id is not None
-            by_no = {line.line_no: line.id for line in job.lines}
-            for adj in job.applied:
-                adj.line_id = by_no[adj.line_no] if adj.line_no is not None else None
-                adj.allocation = {by_no[no]: amount for no, amount in (adj.allocation or {}).items()}  # type: ignore[misc]
-            job.context.run(self._announce, conn, job)
-        try:
-            orders.idempotency.record_many(conn, [j.reply for j in jobs])
-        except IntegrityError as exc:
-            # A concurrent request with the same key committed first: that order alone goes.
+    def _hold(self, conn: sa.Connection, jobs: list[_Job]) -> list[tuple[_Job, Exception]]:
+        """The batch hook for ``jobs``: the orders it refused, with their errors."""
+        intents = [PlacementIntent(job.ctx, i) for i, job in enumerate(jobs)]  # type: ignore[arg-type]
+        self.orders.calls.order_reserve_batch(conn=conn, intents=intents)
+        return [(jobs[i.arrival], i.error) for i in intents if i.error is not None]
+
+    def _drop(
+        self, conn: sa.Connection, jobs: list[_Job], failed: list[tuple[_Job, Exception]]
+    ) -> list[_Job]:
+        """Take ``failed`` out of the batch (``jobs``, all its orders still in): their rows and
+        claimed keys are deleted, or the batch's savepoint rolled back if none is left."""
+        if not failed:
+            return jobs
+        for job, error in failed:
+            job.error = error
+        left = [j for j in jobs if j.error is None]
+        if not left:
             self._sql(conn, "ROLLBACK TO SAVEPOINT mc_batch")
-            self._sql(conn, "SAVEPOINT mc_batch")
-            claims = [j.reply.claim for j in jobs if j.reply.claim is not None]
-            stored = orders.idempotency.stored_keys(conn, claims)
-            lost = [j for j in jobs if j.reply.claim and (j.reply.claim.subject, j.reply.claim.key) in stored]
-            if not lost:
-                raise
-            raise _Drop([(j, exc) for j in lost]) from exc
-        first, *rest = (j.ctx for j in jobs)
-        orders.finish(first, *rest)  # type: ignore[arg-type]
+            return left
+        gone = [job.order.id for job, _ in failed]
+        conn.execute(t.order_lines.delete().where(t.order_lines.c.order_id.in_(gone)))
+        conn.execute(t.orders.delete().where(t.orders.c.id.in_(gone)))
+        claims = [job.reply.claim for job, _ in failed if job.reply.claim is not None]
+        if claims:
+            self.orders.idempotency.forget(conn, claims)
+        return left
 
     def _announce(self, conn: sa.Connection, job: _Job) -> None:
         """The order's placed event and its answer (encoded, stored with the batch's)."""

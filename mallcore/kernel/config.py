@@ -167,8 +167,14 @@ class CombineConfig(_Section):
     # The most orders in one batch; a lone request is always placed at once.
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=256)] = 32
     # Who runs a batch: "caller", the first waiting request's own thread (no hand-off for
-    # a lone order), or "thread", one writer thread per process draining the queue.
-    writer: Literal["caller", "thread"] = "caller"
+    # a lone order); "thread", one writer thread per process draining the queue;
+    # "async", that writer thread with POST /orders handled on the event loop (no worker
+    # thread per request; the loop is woken once per batch): the default, as measured
+    # (docs/benchmarks.md); "auto" is "async" on SQLite, "caller" on PostgreSQL.
+    writer: Literal["auto", "caller", "thread", "async"] = "async"
+    # writer = "caller": batches running at once per process, each its own transaction
+    # (1 on SQLite, which has one writer; more may help PostgreSQL's latency).
+    batches_at_once: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
 
 
 class ShopConfig(_Section):

@@ -56,7 +56,7 @@ class Reply:
 
     def encode(self, view: Any, status: int = 200) -> bytes:
         """Encode the answer without storing it (the caller stores it, e.g. with
-        :meth:`Idempotency.record_many` for a batch)."""
+        :meth:`Idempotency.answer_many` for a batch)."""
         body = view if isinstance(view, bytes) else msgspec.json.encode(view)
         self.status, self.body = status, body
         return body
@@ -119,24 +119,56 @@ class Idempotency:
             )
         )
 
-    def record_many(self, conn: sa.Connection, replies: list[Reply]) -> None:
-        """Store several answers (encoded with :meth:`Reply.encode`) in one statement."""
+    # -- a batch of placements (kernel/combine.py) ------------------------------------
+    #
+    # A batch claims its keys first, before any order is written: a key that
+    # another transaction stored meanwhile shows up here, at the INSERT, and
+    # takes out its order alone before a hook has run for it. The answers are
+    # filled in at the end, in the same transaction.
+
+    def claim_many(self, conn: sa.Connection, claims: list[Claim]) -> None:
+        """Insert ``claims`` with no answer yet (one statement); IntegrityError if one is stored."""
         now = utcnow()
+        conn.execute(
+            t.idempotency_keys.insert(),
+            [
+                {
+                    "subject": c.subject,
+                    "key": c.key,
+                    "scope": c.scope,
+                    "request_hash": c.request_hash,
+                    "status_code": 0,
+                    "response": b"",
+                    "created_at": now,
+                }
+                for c in claims
+            ],
+        )
+
+    def answer_many(self, conn: sa.Connection, replies: list[Reply]) -> None:
+        """The answers (encoded with :meth:`Reply.encode`) of claimed keys (one executemany)."""
+        k = t.idempotency_keys.c
         rows = [
-            {
-                "subject": r.claim.subject,
-                "key": r.claim.key,
-                "scope": r.claim.scope,
-                "request_hash": r.claim.request_hash,
-                "status_code": r.status,
-                "response": r.body,
-                "created_at": now,
-            }
+            {"k_subject": r.claim.subject, "k_key": r.claim.key, "status_code": r.status, "response": r.body}
             for r in replies
             if r.claim is not None
         ]
         if rows:
-            conn.execute(t.idempotency_keys.insert(), rows)
+            conn.execute(
+                t.idempotency_keys.update()
+                .where(k.subject == sa.bindparam("k_subject"), k.key == sa.bindparam("k_key"))
+                .values(status_code=sa.bindparam("status_code"), response=sa.bindparam("response")),
+                rows,
+            )
+
+    def forget(self, conn: sa.Connection, claims: list[Claim]) -> None:
+        """Delete claimed keys whose order was refused (nothing is stored for a refusal)."""
+        k = t.idempotency_keys.c
+        conn.execute(
+            t.idempotency_keys.delete().where(
+                sa.tuple_(k.subject, k.key).in_([(c.subject, c.key) for c in claims])
+            )
+        )
 
     def stored_keys(self, conn: sa.Connection, claims: list[Claim]) -> set[tuple[str, str]]:
         """Which of ``claims`` already have a stored answer, read in ``conn``."""

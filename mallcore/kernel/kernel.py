@@ -134,7 +134,12 @@ class Kernel:
         )
         combine = config.orders.combine
         self.combiner = (
-            Combiner(self.orders, max_batch=combine.max_batch, writer=combine.writer)
+            Combiner(
+                self.orders,
+                max_batch=combine.max_batch,
+                writer=self.writer(),
+                batches_at_once=combine.batches_at_once,
+            )
             if combine.enabled
             else None
         )
@@ -305,6 +310,13 @@ class Kernel:
             self.combiner.close()
         self.db.dispose()
 
+    def writer(self) -> str:
+        """Who runs a batch of combined placements (``[orders.combine] writer``, "auto" resolved)."""
+        writer = self.config.orders.combine.writer
+        if writer == "auto":
+            return "async" if self.db.is_sqlite else "caller"
+        return writer
+
     def combining(self) -> dict[str, Any]:
         """Whether concurrent placements are combined (``[orders.combine]``), and who writes per batch."""
         cfg = self.config.orders.combine
@@ -312,7 +324,8 @@ class Kernel:
         return {
             "enabled": self.combiner is not None,
             "max_batch": cfg.max_batch,
-            "writer": cfg.writer,
+            "writer": self.writer(),
+            "batches_at_once": cfg.batches_at_once,
             "batch_hook": batch,
         }
 

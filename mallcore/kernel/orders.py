@@ -9,9 +9,9 @@ callbacks run. A raise anywhere rolls everything back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
@@ -38,6 +38,18 @@ if TYPE_CHECKING:
     from .plugins import HookCalls
     from .refunds import RefundService
     from .shops import ShopService
+
+
+class Combined(Protocol):
+    """What places orders when ``[orders.combine]`` is on (``kernel/combine.py``'s Combiner)."""
+
+    def __call__(
+        self, principal: Principal, order: Order, lines: list[Line], reply: Reply
+    ) -> tuple[OrderContext, OrderView, bytes]: ...
+
+    async def place_async(
+        self, principal: Principal, order: Order, lines: list[Line], reply: Reply
+    ) -> tuple[OrderContext, OrderView, bytes]: ...
 
 
 class OrderService:
@@ -85,9 +97,7 @@ class OrderService:
         self._insert_lines = fast.MultiRowInsert(t.order_lines, LINE_KEYS, db, ("id", "line_no"))
         self._insert_timeline = fast.insert(t.order_timeline, TIMELINE_KEYS, db)
         # Set by the kernel when ``[orders.combine]`` is on: places through the combiner.
-        self.combined: (
-            Callable[[Principal, Order, list[Line], Reply], tuple[OrderContext, OrderView, bytes]] | None
-        ) = None
+        self.combined: Combined | None = None
 
     def context(
         self,
@@ -250,6 +260,24 @@ class OrderService:
         ctx.log.info("order.placed", total=order.total, lines=len(lines))
         self.metrics.orders_placed.inc()
         self.committed(ctx)
+        return view, body
+
+    async def place_async(
+        self, principal: Principal, req: PlaceOrder, reply: Reply
+    ) -> tuple[OrderView, bytes]:
+        """:meth:`place` for a coroutine (``[orders.combine] writer = "async"``): the order is
+        checked here and placed by the combiner's writer thread, which also hands its
+        events to subscribers and runs its after-commit callbacks."""
+        combiner = self.combined
+        assert combiner is not None
+        try:
+            order, lines = self._new_order(principal, req)
+            ctx, view, body = await combiner.place_async(principal, order, lines, reply)
+        except Exception as exc:
+            self.metrics.stage_failed("place", exc)
+            raise
+        ctx.log.info("order.placed", total=order.total, lines=len(lines))
+        self.metrics.orders_placed.inc()
         return view, body
 
     def place_alone(

@@ -204,7 +204,14 @@ def test_centers_says_whether_placements_are_combined_and_config_turns_it_off(tm
     data = json.loads(
         run("--config", write_config(tmp_path, ["catalog", "payment", "wms"]), "centers", "--json").output
     )
-    assert data["combine"] == {"enabled": True, "max_batch": 32, "writer": "caller", "batch_hook": ["wms"]}
+    assert data["combine"] == {
+        "enabled": True,
+        "max_batch": 32,
+        "writer": "async",
+        "batches_at_once": 1,
+        "batch_hook": ["wms"],
+    }
+    assert "writer: async, batches at once: 1" in on.output
     off_config = write_config(tmp_path, ["catalog", "payment"], "[orders.combine]\nenabled = false\n")
     off = run("--config", off_config, "centers")
     assert "combined placements ([orders.combine]): off" in off.output

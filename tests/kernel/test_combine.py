@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -74,13 +75,33 @@ class PerOrderCenter(Center):
             raise RuntimeError("tester fails for this order")
 
 
-def gated_shop(mallcore: Any, units: int = 100, extra: tuple[Any, ...] = ()) -> tuple[Shop, Gate]:
+class Counting(Center):
+    """Counts its order_reserve calls per customer outside the database, as a counter in
+    Redis would: a call that is rolled back and made again counts twice."""
+
+    name = "counting"
+    after = ("catalog",)
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    @hookimpl
+    def order_reserve(self, ctx: Any) -> None:
+        with self.lock:
+            self.calls[ctx.order.customer] += 1
+
+
+def gated_shop(
+    mallcore: Any, units: int = 100, extra: tuple[Any, ...] = (), writer: str = "caller"
+) -> tuple[Shop, Gate]:
     gate = Gate()
     shop = Shop(
         mallcore,
         skus=[("HOT", 500, 0), ("TEE", 1999, 0)],
         warehouses=[("SH", "310000")],
         extra=(gate, *extra),
+        config={"orders": {"combine": {"writer": writer}}},
     )
     shop.inbound("SH", "HOT", units)
     shop.inbound("SH", "TEE", 1000)
@@ -186,13 +207,13 @@ def test_a_batch_that_outgrows_the_stock_serves_the_earliest_arrivals(mallcore):
     check_invariants(shop.kernel)
 
 
-@pytest.mark.parametrize("writer", ["caller", "thread"])
+@pytest.mark.parametrize("writer", ["caller", "thread", "async"])
 def test_a_mixed_batch_commits_exactly_the_orders_that_succeed(mallcore, writer):
     """Success, a pre-validate refusal, out of stock, a coupon refusal in order_reserve and a
     center that raises for one order mid-batch: each client gets its own answer, and
     nothing of a refused order is written."""
-    shop, gate = gated_shop(mallcore, units=3, extra=(PerOrderCenter,))
-    shop.kernel.combiner.writer = writer  # the requests' own threads, or one writer thread
+    # The requests' own threads, one writer thread, or that thread with POST /orders on the event loop.
+    shop, gate = gated_shop(mallcore, units=3, extra=(PerOrderCenter,), writer=writer)
     c = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(8)]
     replies = in_one_batch(
         shop,
@@ -253,8 +274,109 @@ def test_a_mixed_batch_commits_exactly_the_orders_that_succeed(mallcore, writer)
     check_invariants(shop.kernel)
 
 
-def test_two_identical_idempotency_keys_in_one_batch_make_one_order(mallcore):
-    shop, gate = gated_shop(mallcore)
+def test_order_reserve_runs_once_for_each_order_the_batch_hook_lets_through(mallcore):
+    """WMS refuses some orders of a batch (out of stock): the others' order_reserve is not
+    called again (a center counting outside the database counts each order once)."""
+    counting = Counting()
+    shop, gate = gated_shop(mallcore, units=5, extra=(counting, PerOrderCenter))
+    buyers = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(7)]
+    wants = [{"HOT": 2}, {"HOT": 2}, {"HOT": 2}, {"HOT": 1}, {"HOT": 1}, {"TEE": 1}, {"HOT": 1, "TEE": 1}]
+    replies = in_one_batch(shop, gate, [(c, body(w), {}) for c, w in zip(buyers, wants, strict=True)])
+    assert [r.status_code for r in replies] == [201, 201, 409, 201, 409, 201, 409]
+    placed = {f"b{i}" for i, r in enumerate(replies) if r.status_code == 201}
+    assert {who: counting.calls[who] for who in placed} == dict.fromkeys(placed, 1)
+    assert all(counting.calls[f"b{i}"] <= 1 for i in range(7))
+    assert shop.kernel.combiner.redone == 0
+    with shop.kernel.db.transaction(write=False) as conn:
+        marked = Counter(conn.execute(sa.select(marks.c.order_id)).scalars())
+        customers = dict(conn.execute(sa.select(kt.orders.c.id, kt.orders.c.customer)).all())
+    ids = {r.json()["id"] for r in replies if r.status_code == 201}
+    assert {oid: marked[oid] for oid in ids} == dict.fromkeys(ids, 1)
+    assert not {customers.get(oid) for oid in marked} & {"b2", "b4", "b6"}
+    assert shop.stock()[("HOT", "SH")]["reserved"] == 5
+    check_invariants(shop.kernel)
+
+
+def test_an_order_failing_in_order_reserve_leaves_its_stock_to_the_refused(mallcore):
+    """An order that fails in order_reserve takes no stock: an order the batch hook first
+    refused is tried again and gets it; every order_reserve still runs at most once."""
+    counting = Counting()
+    shop, gate = gated_shop(mallcore, units=3, extra=(counting, PerOrderCenter))
+    buyers = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(4)]
+    replies = in_one_batch(
+        shop,
+        gate,
+        [
+            (buyers[0], body({"HOT": 1}), {}),
+            (buyers[1], body({"HOT": 2}, "no-coupon"), {}),  # fails in order_reserve
+            (buyers[2], body({"HOT": 2}), {}),  # refused by the trial, fits once b1 failed
+            (buyers[3], body({"TEE": 1}), {}),
+        ],
+    )
+    assert [r.status_code for r in replies] == [201, 422, 201, 201]
+    assert replies[1].json()["code"] == "coupon_unavailable"
+    assert counting.calls == Counter({"alice": 1, "b0": 1, "b1": 1, "b2": 1, "b3": 1})  # alice: the gate's
+    assert shop.stock()[("HOT", "SH")]["reserved"] == 3
+    check_invariants(shop.kernel)
+
+
+@pytest.mark.parametrize("writer", ["caller", "async"])
+def test_a_key_stored_by_another_request_meanwhile_takes_out_its_order_alone(mallcore, writer):
+    """Two requests with one Idempotency-Key both pass the look-up; the first commits in one
+    batch, the second's clash is seen only at the INSERT in the next batch: one order,
+    both answer it, and the other order of that batch is placed, its hooks run once."""
+    counting = Counting()
+    shop, gate = gated_shop(mallcore, extra=(counting,), writer=writer)
+    combiner = shop.kernel.combiner
+    combiner.max_batch = 2  # the queue below: [alice, bob] then [alice again, carol]
+    key = {"Idempotency-Key": "flash-1"}
+    bob = mallcore.client(shop.kernel, "customer", "bob")
+    carol = mallcore.client(shop.kernel, "customer", "carol")
+    gate.entered.clear()
+    gate.open.clear()
+    first = threading.Thread(target=lambda: shop.alice.post("/orders", json=body({"TEE": 1}, "gate")))
+    first.start()
+    assert gate.entered.wait(20)
+    requests = [(shop.alice, key), (bob, {}), (shop.alice, key), (carol, {})]
+    replies: list[Any] = [None] * len(requests)
+
+    def send(i: int, client: Any, headers: dict[str, str]) -> None:
+        replies[i] = client.post("/orders", json=body({"HOT": 1}), headers=headers)
+
+    threads = []
+    for i, (client, headers) in enumerate(requests):
+        th = threading.Thread(target=send, args=(i, client, headers))
+        th.start()
+        threads.append(th)
+        deadline = time.monotonic() + 20
+        while len(combiner._queue) < i + 1:
+            assert time.monotonic() < deadline, "the request never reached the writer's queue"
+            time.sleep(0.002)
+    gate.open.set()
+    first.join()
+    for th in threads:
+        th.join()
+    assert combiner.batches == 2 and combiner.redone == 0
+    assert [r.status_code for r in replies] == [201, 201, 201, 201]
+    assert replies[2].json() == replies[0].json()
+    assert replies[2].headers.get("Idempotent-Replayed") == "true"
+    assert "Idempotent-Replayed" not in replies[0].headers
+    assert replies[3].json()["customer"] == "carol"
+    assert counting.calls == Counter({"alice": 2, "bob": 1, "carol": 1})  # alice: the gate's order and hers
+    with shop.kernel.db.transaction(write=False) as conn:
+        customers = conn.execute(sa.select(kt.orders.c.customer)).scalars()
+        assert sorted(customers) == ["alice", "alice", "bob", "carol"]  # the gate's, one of alice's
+        stored = conn.execute(
+            sa.select(kt.idempotency_keys.c.status_code, kt.idempotency_keys.c.response)
+        ).all()
+    assert len(stored) == 1 and stored[0][0] == 201 and stored[0][1] == replies[0].content
+    assert shop.stock()[("HOT", "SH")]["reserved"] == 3
+    check_invariants(shop.kernel)
+
+
+@pytest.mark.parametrize("writer", ["caller", "async"])
+def test_two_identical_idempotency_keys_in_one_batch_make_one_order(mallcore, writer):
+    shop, gate = gated_shop(mallcore, writer=writer)
     key = {"Idempotency-Key": "same-key"}
     other = mallcore.client(shop.kernel, "customer", "bob")
     replies = in_one_batch(
@@ -365,3 +487,78 @@ def test_placing_combined_or_one_by_one_gives_the_same_orders_totals_and_stock(m
     check_invariants(combined.kernel)
     placed = [a[0].id for a in together if not isinstance(a, BaseException)]
     assert set(live_by_order(combined.kernel)) == set(placed)
+
+
+def test_the_async_place_route_keeps_auth_errors_request_ids_and_the_order_view(mallcore):
+    """writer = "async" (the default on SQLite): POST /orders runs on the event loop and
+    the writer thread places; auth, validation, request ids and the answer are as before."""
+    shop = Shop(
+        mallcore,
+        skus=[("HOT", 500, 0)],
+        warehouses=[("SH", "310000")],
+        config={"orders": {"combine": {"writer": "async"}}},
+    )
+    assert shop.kernel.combining()["writer"] == "async"
+    shop.inbound("SH", "HOT", 1)
+    anonymous = mallcore.client(shop.kernel, None)
+    r = anonymous.post("/orders", json=body({"HOT": 1}))
+    assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
+    r = shop.alice.post("/orders", json={"shop": "s1", "lines": []})
+    assert r.status_code in (400, 422) and r.json()["code"]
+    r = shop.alice.post("/orders", json=body({"HOT": 1}), headers={"X-Request-ID": "req-async-1"})
+    assert r.status_code == 201 and r.headers["x-request-id"] == "req-async-1"
+    assert shop.order(r.json()["id"])["total"] == r.json()["total"] == 500
+    again = shop.alice.post("/orders", json=body({"HOT": 1}))
+    assert again.status_code == 409 and again.json()["code"] == "out_of_stock"
+    with shop.kernel.db.transaction(write=False) as conn:
+        placed = conn.execute(
+            sa.select(kt.outbox.c.order_id).where(kt.outbox.c.topic == "order.placed")
+        ).all()
+    assert [oid for (oid,) in placed] == [r.json()["id"]]
+    check_invariants(shop.kernel)
+
+
+class ChangingStock(Center):
+    """A batch hook whose answer changes between the trial and the hold, as when another
+    transaction takes the stock in between: from its second call on, it refuses the
+    order whose note is ``late``."""
+
+    name = "changing"
+    after = ("catalog",)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def order_reserve_batch(self, conn: Any, intents: Any) -> None:
+        if not any(i.order.extra.get("note") == "gate" for i in intents):
+            self.calls += 1
+        for intent in intents:
+            if self.calls > 1 and intent.order.extra.get("note") == "late":
+                intent.refuse(Rejected("sold meanwhile", code="sold_meanwhile"))
+
+
+def test_a_hold_refusing_what_the_trial_accepted_redoes_the_batch_for_the_others(mallcore):
+    """The one case where order_reserve runs twice (documented): the others are placed,
+    the refused order answers its error and nothing of it is written."""
+    counting, changing = Counting(), ChangingStock()
+    shop, gate = gated_shop(mallcore, extra=(counting, changing))
+    buyers = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(3)]
+    replies = in_one_batch(
+        shop,
+        gate,
+        [
+            (buyers[0], body({"HOT": 1}), {}),
+            (buyers[1], body({"HOT": 1}, "late"), {}),
+            (buyers[2], body({"TEE": 1}), {}),
+        ],
+    )
+    assert [r.status_code for r in replies] == [201, 422, 201]
+    assert replies[1].json()["code"] == "sold_meanwhile"
+    assert shop.kernel.combiner.redone == 1
+    assert counting.calls["b0"] == counting.calls["b2"] == 2 and counting.calls["b1"] == 1
+    with shop.kernel.db.transaction(write=False) as conn:
+        customers = sorted(conn.execute(sa.select(kt.orders.c.customer)).scalars())
+    assert customers == ["alice", "b0", "b2"]
+    assert shop.stock()[("HOT", "SH")]["reserved"] == 1
+    check_invariants(shop.kernel)

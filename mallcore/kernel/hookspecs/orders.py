@@ -114,11 +114,14 @@ def order_reserve_batch(conn: sa.Connection, intents: Sequence[PlacementIntent])
     :func:`order_price` and once the orders and lines have ids; a center
     that implements it is **not** called with :func:`order_reserve` for the
     orders of that batch (a lone order still gets :func:`order_reserve`).
-    Centers without it get :func:`order_reserve` per order, before this hook.
-    ``intents`` are in arrival order; give scarce units to the earliest.
-    The hook may be called again for the same orders, less those refused,
-    after what it wrote was rolled back (it refused some): write nothing
-    outside ``conn``.
+    Centers without it get :func:`order_reserve` once per order, after a
+    *trial* call of this hook that is rolled back (so an order it refuses
+    never reaches :func:`order_reserve`), and before the call that holds.
+    ``intents`` are in arrival order (orders tried again after another
+    failed in :func:`order_reserve` come after those already reserved); give
+    scarce units to the earliest. The hook may be called again for the same
+    orders, less those refused, after what it wrote was rolled back: write
+    nothing outside ``conn``.
 
     :param conn: the batch's transaction.
     :param intents: the batch's orders (:class:`~mallcore.kernel.PlacementIntent`),

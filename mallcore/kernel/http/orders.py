@@ -66,16 +66,35 @@ PLACE_EXAMPLE = Example(
 def order_routes(kernel: Kernel) -> list[Any]:
     orders, views = kernel.orders, kernel.order_views
 
-    @post("/orders", status_code=201, sync_to_thread=True, tags=["orders"], summary="Place an order")
-    def place_order(
-        data: Annotated[PlaceOrder, Body(examples=[PLACE_EXAMPLE])], principal: Caller, idempotent: Idempotent
-    ) -> Response[OrderView]:
-        """Place an order for the caller (a customer): pre-validate, price, reserve, in one transaction.
+    if kernel.combiner is not None and kernel.combiner.writer == "async":
+        # On the event loop: the body is checked here and the order handed to the
+        # combiner's writer thread (docs/architecture.md, "Combined placements").
+        async def place_order(
+            data: Annotated[PlaceOrder, Body(examples=[PLACE_EXAMPLE])],
+            principal: Caller,
+            idempotent: Idempotent,
+        ) -> Response[OrderView]:
+            return await idempotent.run_async(data, lambda reply: orders.place_async(principal, data, reply))
 
-        Honours ``Idempotency-Key``. 201 with totals, lines, adjustments and a
-        signed ``tracking_url``; 409 ``out_of_stock``, 422 ``sku_unknown``... write nothing.
-        """
-        return idempotent(data, lambda reply: orders.place(principal, data, reply=reply))
+        threaded: dict[str, Any] = {}
+    else:
+
+        def place_order(  # type: ignore[misc]
+            data: Annotated[PlaceOrder, Body(examples=[PLACE_EXAMPLE])],
+            principal: Caller,
+            idempotent: Idempotent,
+        ) -> Response[OrderView]:
+            return idempotent(data, lambda reply: orders.place(principal, data, reply=reply))
+
+        threaded = {"sync_to_thread": True}
+    place_order.__doc__ = """Place an order for the caller (a customer): pre-validate, price, reserve, in one transaction.
+
+    Honours ``Idempotency-Key``. 201 with totals, lines, adjustments and a
+    signed ``tracking_url``; 409 ``out_of_stock``, 422 ``sku_unknown``... write nothing.
+    """
+    placing = post("/orders", status_code=201, tags=["orders"], summary="Place an order", **threaded)(
+        place_order
+    )
 
     @post(
         "/orders/preview",
@@ -208,7 +227,7 @@ def order_routes(kernel: Kernel) -> list[Any]:
         return Me(principal.subject, sorted(principal.roles), principal.shop, principal.platform)
 
     return [
-        place_order,
+        placing,
         preview_order,
         list_orders,
         get_order,

@@ -24,7 +24,8 @@ answers as the winner did.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import msgspec
@@ -35,7 +36,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ..auth import Caller
 from ..errors import MallcoreError
-from ..idempotency import Idempotency, Reply
+from ..idempotency import Idempotency, Reply, Stored
+from ..types import Claim
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -70,30 +72,59 @@ class IdempotentWrite:
 
     def __call__(self, data: Any, work: Callable[[Reply], object]) -> Response[Any]:
         """Run ``work(reply)`` unless the key was answered already; ``data`` is the parsed body."""
-        store = self.store
-        claim = None
-        if self.key is not None:
-            canonical = b"" if data is None else msgspec.json.encode(data)
-            claim = store.claim(self.subject, self.key, self.scope, canonical)
+        claim = self._claim(data)
         if claim is not None:
-            stored = store.lookup(claim)
+            stored = self.store.lookup(claim)
             if stored is not None:
-                status, body = store.replay(claim, stored)
-                return raw_json(body, status, REPLAYED)
-        reply = Reply(store, claim)
+                return self._replay(claim, stored)
+        reply = Reply(self.store, claim)
         try:
             work(reply)
         except (IntegrityError, MallcoreError):
             # A concurrent request with the same key may have won, or this one's
             # answer was an error stored on purpose (a declined payment): answer as stored.
-            stored = store.lookup(claim) if claim is not None else None
+            stored = self.store.lookup(claim) if claim is not None else None
             if stored is None:
                 raise
-            status, body = store.replay(claim, stored)  # type: ignore[arg-type]
-            return raw_json(body, status, REPLAYED)
+            return self._replay(claim, stored)  # type: ignore[arg-type]
+        return self._answer(reply)
+
+    async def run_async(self, data: Any, work: Callable[[Reply], Awaitable[object]]) -> Response[Any]:
+        """:meth:`__call__` for a coroutine handler: ``await work(reply)``; the key's
+        look-ups (only with a key) run on the loop's executor."""
+        claim = self._claim(data)
+        if claim is not None:
+            stored = await _in_thread(self.store.lookup, claim)
+            if stored is not None:
+                return self._replay(claim, stored)
+        reply = Reply(self.store, claim)
+        try:
+            await work(reply)
+        except (IntegrityError, MallcoreError):
+            stored = await _in_thread(self.store.lookup, claim) if claim is not None else None
+            if stored is None:
+                raise
+            return self._replay(claim, stored)  # type: ignore[arg-type]
+        return self._answer(reply)
+
+    def _claim(self, data: Any) -> Claim | None:
+        if self.key is None:
+            return None
+        canonical = b"" if data is None else msgspec.json.encode(data)
+        return self.store.claim(self.subject, self.key, self.scope, canonical)
+
+    def _replay(self, claim: Claim, stored: Stored) -> Response[Any]:
+        status, body = self.store.replay(claim, stored)
+        return raw_json(body, status, REPLAYED)
+
+    def _answer(self, reply: Reply) -> Response[Any]:
         if reply.body is None or reply.status is None:
             raise RuntimeError(f"{self.scope}: the route's work returned without calling reply()")
         return raw_json(reply.body, reply.status)
+
+
+async def _in_thread(fn: Callable[[Claim], Stored | None], claim: Claim) -> Stored | None:
+    return await asyncio.get_running_loop().run_in_executor(None, fn, claim)
 
 
 # Declare ``idempotent: Idempotent`` in a route handler to receive it.

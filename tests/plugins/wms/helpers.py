@@ -33,9 +33,12 @@ class Shop:
         warehouses: Iterable[tuple[str, str]] = WAREHOUSES,
         extra: Sequence[Any] = (),
         centers: Sequence[str] = CENTERS,
+        config: dict[str, Any] | None = None,
     ) -> None:
         self.kit = kit
-        self.kernel: Kernel = kit.kernel(centers=list(centers), settings={"wms": settings or {}}, extra=extra)
+        self.kernel: Kernel = kit.kernel(
+            centers=list(centers), settings={"wms": settings or {}}, extra=extra, config=config
+        )
         kit.product(self.kernel, shop="s1", skus=list(skus))
         self.admin = kit.client(self.kernel, "admin", "root")
         self.warehouse = kit.client(self.kernel, "warehouse", "wh-platform", platform=True)
