@@ -58,6 +58,15 @@ if (!window.mallcoreErrors) {
   window.addEventListener('error', (e) => window.mallcoreErrors.push(String(e.message)));
 }
 """
+# elements sticking out past the right edge of the window (a page must not scroll sideways;
+# wide tables scroll inside their own box)
+STICKING_OUT = """
+const width = document.documentElement.clientWidth;
+if (document.documentElement.scrollWidth <= width) return [];
+return [...document.querySelectorAll('body *')]
+  .filter((e) => e.getBoundingClientRect().right > width + 0.5 && !e.closest('.scroll'))
+  .map((e) => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().right)}px`);
+"""
 # errors Firefox's console service recorded for pages of this origin
 SCRIPT_ERRORS = """
 const base = arguments[0];
@@ -135,6 +144,7 @@ class Firefox:
             errors = list(self.m.execute_script(SCRIPT_ERRORS, script_args=[self.base]))
         errors += self.js("return window.mallcoreErrors || []")
         assert errors == [], errors
+        assert self.js(STICKING_OUT) == [], f"wider than the {width} px window: {self.m.get_url()}"
         self.js(KEEP_ERRORS)
 
     def both_widths(self) -> None:
@@ -174,7 +184,9 @@ def test_a_merchant_approves_a_return_and_the_customer_tracks_it_in_firefox(
         # sign in as the merchant
         browser.open("/console/")
         assert "/console/sign-in" in browser.m.get_url()
-        browser.m.find_element(By.NAME, "token").send_keys(mallcore.token(story.kernel, "merchant", "m1", "s1"))
+        browser.m.find_element(By.NAME, "token").send_keys(
+            mallcore.token(story.kernel, "merchant", "m1", "s1")
+        )
         browser.click("form[action='/console/sign-in'] button")
         assert "Orders today" in browser.text() and "Open after-sale cases" in browser.text(), version
         browser.both_widths()
