@@ -526,6 +526,10 @@ def test_a_merchant_edits_a_campaign_and_a_coupon_and_outsiders_get_404(world: A
     assert (shown["name"], shown["tier-0-threshold"], shown["tier-0-off"]) == ("Edit me", "200.00", "20.00")
     assert "type" not in shown and "percent" not in shown  # the type is fixed, its own fields only
 
+    # without the form's CSRF token: refused, nothing changed
+    r = merchant.post(f"/console/promotion/campaigns/{made['id']}", {**shown, "name": "x"}, csrf=False)
+    assert r.status_code == 403
+    assert api.get(f"/promotion/campaigns/{made['id']}").json() == made
     # posted unchanged: nothing changes, nothing on the audit trail
     assert merchant.post(f"/console/promotion/campaigns/{made['id']}", shown).status_code == 303
     assert api.get(f"/promotion/campaigns/{made['id']}").json() == made
