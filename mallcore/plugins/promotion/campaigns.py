@@ -154,7 +154,7 @@ class Campaigns:
         c = t.campaigns.c
         conn.execute(
             t.campaigns.update()
-            .where(c.id == campaign_id, c.status == "active")
+            .where(c.id == campaign_id, c.status != "ended")
             .values(status="ended", ended_by=principal.subject, updated_at=now)
         )
         bump_version(conn, row.shop or t.PLATFORM)

@@ -79,6 +79,10 @@ def test_pausing_stops_the_discount_and_resuming_brings_it_back(mallcore):
     assert shop.merchant.get("/promotion/campaigns", params={"status": "live"}).json() == []
     assert patch(shop.merchant, path, {"paused": False})[1]["status"] == "live"
     assert [a[1] for a in promo(shop.place([("A", 1)]).json())] == [-1000]
+    # a paused campaign can still be ended, and then is ended for good
+    assert patch(shop.merchant, path, {"paused": True})[1]["status"] == "paused"
+    assert shop.merchant.post(f"{path}/end").json()["status"] == "ended"
+    assert patch(shop.merchant, path, {"paused": False})[1]["code"] == "campaign_ended"
 
 
 REFUSALS = [
