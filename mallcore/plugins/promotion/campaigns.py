@@ -1,10 +1,18 @@
-"""Campaigns (营销活动): create, end, list, read; each change seen by every process's cache.
+"""Campaigns (营销活动): create, change, end, list, read; each change seen by every process's cache.
 
 Checks on creation, each a 422 with its code before anything is written:
 the type and its rules (:mod:`.rules`), the window (``window_invalid``),
 the scope (:mod:`.owners`), and for a flash sale a listed SKU scope
 (``scope_invalid``) and a flash price below every listed SKU's list price
 (``flash_price_not_below_list``); buy X get Y needs SKUs or categories.
+
+A change (:meth:`Campaigns.edit`, ``PATCH /promotion/campaigns/{id}``) runs the
+same checks on what it changes, and refuses with 409 a campaign that has ended
+(``campaign_ended``) and a flash sale's quantity below the units already sold
+(``quantity_below_sold``). Orders already placed keep their adjustments: only
+orders priced after the commit see the new values. Each change is an outbox
+event ``promotion.campaign_changed`` (who, when, each field's old and new
+value) written in the changing transaction, and a structured log line.
 """
 
 from __future__ import annotations
@@ -14,17 +22,20 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
+import structlog
 
-from mallcore.kernel import Conflict, InvalidInput, Principal, utcnow, visible_to
+from mallcore.kernel import Conflict, Event, InvalidInput, Principal, utcnow, visible_to
 
 from . import tables as t
 from .cache import bump_version, offer_from_row
 from .owners import check_scope, currency_of, may_manage, owned_row, window
 from .rules import FlashSale, label, parse_rules
-from .schemas import CampaignIn, CampaignView
+from .schemas import CampaignIn, CampaignPatch, CampaignView
 
 if TYPE_CHECKING:
     from . import PromotionCenter
+
+log = structlog.get_logger("mallcore").bind(center="promotion")
 
 DEFAULT_GROUP = {"threshold_off": "order", "percent_off": "order", "free_shipping": "shipping"}
 
@@ -32,6 +43,8 @@ DEFAULT_GROUP = {"threshold_off": "order", "percent_off": "order", "free_shippin
 def status_of(row: Any, now: datetime) -> str:
     if row.status == "ended" or row.ends_at <= now:
         return "ended"
+    if row.status == "paused":
+        return "paused"
     return "scheduled" if row.starts_at > now else "live"
 
 
@@ -141,10 +154,72 @@ class Campaigns:
         c = t.campaigns.c
         conn.execute(
             t.campaigns.update()
-            .where(c.id == campaign_id, c.status == "active")
+            .where(c.id == campaign_id, c.status != "ended")
             .values(status="ended", ended_by=principal.subject, updated_at=now)
         )
         bump_version(conn, row.shop or t.PLATFORM)
+        return view(self.row(conn, campaign_id), now)
+
+    def edit(
+        self,
+        conn: sa.Connection,
+        principal: Principal,
+        campaign_id: int,
+        data: CampaignPatch,
+        events: list[Event],
+    ) -> CampaignView:
+        """Change a campaign in ``conn`` (drop ``view.shop``'s cache entry after the commit,
+        deliver ``events``). Only the fields ``data`` gives change; nothing is written on a refusal."""
+        row = self.visible_row(conn, principal, campaign_id, lock=True)
+        may_manage(principal, row.shop, "campaigns")
+        now = utcnow()
+        if status_of(row, now) == "ended":
+            raise Conflict(f"campaign {campaign_id} has ended; it cannot be changed", code="campaign_ended")
+        values: dict[str, Any] = {}
+        if data.name is not None:
+            values["name"] = data.name
+        if data.priority is not None:
+            values["priority"] = data.priority
+        if data.starts_at is not None or data.ends_at is not None:
+            starts = data.starts_at or row.starts_at
+            ends = data.ends_at or row.ends_at
+            window(starts, ends, now)
+            values["starts_at"], values["ends_at"] = starts, ends
+        if data.rules is not None:
+            rules = parse_rules(row.type, data.rules)
+            if isinstance(rules, FlashSale):
+                prices = check_scope(conn, row.shop, list(row.skus or ()), [])
+                above = [sku for sku, price in prices.items() if price <= rules.price]
+                if above:
+                    raise InvalidInput(
+                        f"the flash price must be below the list price of {', '.join(above)}",
+                        code="flash_price_not_below_list",
+                        extra={"skus": above, "list_prices": {sku: prices[sku] for sku in above}},
+                    )
+                if rules.quantity < row.sold:
+                    raise Conflict(
+                        f"{row.sold} promotional units are sold already; the quantity cannot go below",
+                        code="quantity_below_sold",
+                        extra={"sold": row.sold, "quantity": rules.quantity},
+                    )
+                values["quantity"] = rules.quantity
+            values["rules"] = msgspec.to_builtins(rules)
+        if data.paused is not None:
+            values["status"] = "paused" if data.paused else "active"
+        changes = changes_of(row, values)
+        if not changes:
+            return view(row, now)
+        c = t.campaigns.c
+        stmt = t.campaigns.update().where(c.id == campaign_id, c.status != "ended")
+        if "quantity" in values:  # the sold counter moves without this row's lock
+            stmt = stmt.where(c.sold <= values["quantity"])
+        if not conn.execute(stmt.values(**values, updated_at=now)).rowcount:
+            raise Conflict(
+                f"campaign {campaign_id} changed meanwhile (ended, or sold past the quantity)",
+                code="quantity_below_sold" if "quantity" in values else "campaign_ended",
+            )
+        bump_version(conn, row.shop or t.PLATFORM)
+        audit(self.kernel, conn, events, "campaign", campaign_id, row.shop, principal, changes, now)
         return view(self.row(conn, campaign_id), now)
 
     def get(self, principal: Principal, campaign_id: int) -> CampaignView:
@@ -199,8 +274,49 @@ def _status_clause(status: str, now: datetime) -> Any:
     ended = sa.or_(c.status == "ended", c.ends_at <= now)
     if status == "ended":
         return ended
+    if status == "paused":
+        return sa.and_(sa.not_(ended), c.status == "paused")
+    running = sa.and_(sa.not_(ended), c.status == "active")
     if status == "live":
-        return sa.and_(sa.not_(ended), c.starts_at <= now)
+        return sa.and_(running, c.starts_at <= now)
     if status == "scheduled":
-        return sa.and_(sa.not_(ended), c.starts_at > now)
-    raise InvalidInput("status is scheduled, live or ended", code="status_unknown")
+        return sa.and_(running, c.starts_at > now)
+    raise InvalidInput("status is scheduled, live, paused or ended", code="status_unknown")
+
+
+def changes_of(row: Any, values: dict[str, Any]) -> dict[str, list[Any]]:
+    """Each field ``values`` really changes: ``[old, new]``, as JSON values."""
+    out: dict[str, list[Any]] = {}
+    for field, new in values.items():
+        old = getattr(row, field)
+        if old != new:
+            out[field] = msgspec.to_builtins([old, new])
+    return out
+
+
+def audit(
+    kernel: Any,
+    conn: sa.Connection,
+    events: list[Event],
+    what: str,
+    row_id: int,
+    shop: str | None,
+    principal: Principal,
+    changes: dict[str, list[Any]],
+    now: datetime,
+) -> None:
+    """The audit trail of a change: an outbox event ``promotion.<what>_changed`` written in
+    ``conn`` (delivered after the commit through ``events``), and a structured log line."""
+    event = Event(
+        topic=f"promotion.{what}_changed",
+        payload={
+            "id": row_id,
+            "shop": shop,
+            "by": principal.subject,
+            "at": now.isoformat(),
+            "changes": changes,
+        },
+    )
+    kernel.events.write(conn, [event])
+    events.append(event)
+    log.info(f"promotion.{what}_changed", id=row_id, shop=shop, by=principal.subject, changes=changes)

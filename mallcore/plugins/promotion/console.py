@@ -1,16 +1,19 @@
 """The promotion pages of the staff console: campaigns and coupon templates with their figures
 (orders, discount given, GMV; coupons issued, claimed, used), read through the API's services
 (``campaigns.search``, ``coupon_templates.search``, ``campaign_stats``, ``template_stats``);
-forms to create and end a campaign (with its type's own fields) and a coupon template, through
-``campaigns.create`` / ``end`` and ``coupon_templates.create`` / ``end`` run by :func:`.routes.apply`,
-the work of ``POST /promotion/campaigns`` and ``/promotion/coupon-templates`` (and their ``end``).
+forms to create, change and end a campaign (with its type's own fields) and a coupon template,
+through ``campaigns.create`` / ``edit`` / ``end`` and ``coupon_templates.create`` / ``edit`` /
+``end`` run by :func:`.routes.apply`, the work of ``POST /promotion/campaigns`` and
+``/promotion/coupon-templates``, their ``PATCH /{id}`` and their ``end``.
 
-The API has no way to change a campaign or a coupon template once made (end it and make a new
-one), so neither has the console.
+An edit form shows the campaign's (template's) current values; a time left as shown is not
+sent (the form shows minutes, the campaign keeps its seconds), and a value unchanged is no
+change (nothing on the audit trail).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -35,7 +38,7 @@ from mallcore.kernel.http import roles
 
 from .routes import Promotion, apply
 from .rules import TYPES
-from .schemas import CampaignIn, TemplateIn
+from .schemas import CampaignIn, CampaignPatch, CampaignView, TemplateIn, TemplatePatch, TemplateView
 from .stats import campaign_stats, template_stats
 
 if TYPE_CHECKING:
@@ -65,6 +68,14 @@ MESSAGES = {
     "coupon_kind_unknown": ("Pick amount off or percent off.", "请选择满减券或折扣券。"),
     "campaign_ended": ("The campaign has already ended.", "活动已结束。"),
     "template_ended": ("The coupon has already ended.", "优惠券已停止发放。"),
+    "quantity_below_sold": (
+        "The units for sale cannot go below the units already sold.",
+        "秒杀库存不能低于已售数量。",
+    ),
+    "total_below_issued": (
+        "The total cannot go below the coupons already issued.",
+        "发放总量不能低于已发放数量。",
+    ),
     "platform_only": ("Only the platform may do this.", "仅平台可执行此操作。"),
     "invalid_input": ("Some fields are missing or not valid.", "有字段缺失或填写有误。"),
 }
@@ -134,6 +145,67 @@ def campaign_rules(kind: str | None, fields: dict[str, Any]) -> dict[str, Any]:
     else:
         out = {}
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _yuan(amount: int | None) -> str:
+    """Minor units as staff type them back into a form: ``1250`` -> ``"12.50"``."""
+    return "" if amount is None else f"{amount // 100}.{amount % 100:02d}"
+
+
+def _local(moment: datetime | None, zone: tzinfo) -> str:
+    """A time as a ``datetime-local`` field shows it, in the staff's zone, to the minute."""
+    return "" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+
+def campaign_fields(campaign: CampaignView, zone: tzinfo) -> dict[str, Any]:
+    """A campaign as its edit form's fields (the inverse of :func:`campaign_rules`)."""
+    rules = campaign.rules
+    form: dict[str, Any] = {
+        "name": campaign.name,
+        "type": campaign.type,
+        "priority": campaign.priority,
+        "starts_at": _local(campaign.starts_at, zone),
+        "ends_at": _local(campaign.ends_at, zone),
+        "paused": campaign.status == "paused",
+    }
+    if campaign.type == "threshold_off":
+        for i, tier in enumerate(rules.get("tiers", [])[:TIERS]):
+            form[f"tier-{i}-threshold"] = _yuan(tier["threshold"])
+            form[f"tier-{i}-off"] = _yuan(tier["off"])
+        form["repeat"] = bool(rules.get("repeat"))
+        form["cap"] = _yuan(rules.get("cap"))
+    elif campaign.type == "percent_off":
+        form["percent"] = rules.get("percent")
+        form["percent_cap"] = _yuan(rules.get("cap"))
+    elif campaign.type == "flash_sale":
+        form["price"] = _yuan(rules.get("price"))
+        form["quantity"] = rules.get("quantity")
+        form["flash_per_customer"] = rules.get("per_customer")
+        form["beyond"] = rules.get("beyond", "list_price")
+    elif campaign.type == "buy_x_get_y":
+        form.update({k: rules.get(k) for k in ("buy", "get", "percent_off_get")})
+    elif campaign.type == "free_shipping":
+        form["shipping_threshold"] = _yuan(rules.get("threshold"))
+    return form
+
+
+def template_fields(template: TemplateView, zone: tzinfo) -> dict[str, Any]:
+    """A coupon template as its edit form's fields."""
+    return {
+        "name": template.name,
+        "total": template.total,
+        "per_customer": template.per_customer,
+        "valid_from": _local(template.valid_from, zone),
+        "valid_to": _local(template.valid_to, zone),
+        "claimable": template.claimable,
+        "paused": template.status == "paused",
+    }
+
+
+def _changed_time(fields: dict[str, Any], shown: dict[str, Any], name: str, zone: tzinfo) -> str | None:
+    """The field's time when the user changed it from what the form showed, else None (unchanged)."""
+    value = fields.get(name)
+    return None if value == shown.get(name) else local_time(value, zone)
 
 
 class PromotionPages(Controller):
@@ -232,6 +304,72 @@ class PromotionPages(Controller):
 
         return submit(request, work, lambda e: self._campaign_form(request, fields, e), MESSAGES)
 
+    @get("/campaigns/{campaign_id:int}/edit", sync_to_thread=True)
+    def edit_campaign_form(
+        self,
+        request: Request[Any, Any, Any],
+        campaign_id: FromPath[int],
+        principal: Caller,
+        promotion: Promotion,
+    ) -> Template:
+        campaign = promotion.campaigns.get(principal, campaign_id)  # another shop's: 404
+        zone = request.scope["state"][STATE_KEY]["zone"]
+        return self._campaign_edit(request, campaign, campaign_fields(campaign, zone))
+
+    def _campaign_edit(
+        self,
+        request: Request[Any, Any, Any],
+        campaign: CampaignView,
+        form: dict[str, Any],
+        error: FormError | None = None,
+    ) -> Template:
+        return render(
+            request,
+            "promotion/console/campaign.html",
+            form={**form, "type": campaign.type},
+            types=TYPES,
+            tiers=TIERS,
+            error=error,
+            campaign=campaign,
+        )
+
+    @post("/campaigns/{campaign_id:int}", sync_to_thread=True)
+    def edit_campaign(
+        self,
+        request: Request[Any, Any, Any],
+        campaign_id: FromPath[int],
+        principal: Caller,
+        promotion: Promotion,
+        data: Form,
+    ) -> Response[Any]:
+        """``campaigns.edit``, the work of ``PATCH /promotion/campaigns/{id}``."""
+        campaign = promotion.campaigns.get(principal, campaign_id)  # another shop's: 404
+        fields = form_fields(data, flags=["repeat", "paused"])
+        zone = request.scope["state"][STATE_KEY]["zone"]
+        shown = campaign_fields(campaign, zone)
+
+        def work() -> Response[Any]:
+            body = form_body(
+                {
+                    "name": fields.get("name"),
+                    "priority": _int(fields, "priority"),
+                    "starts_at": _changed_time(fields, shown, "starts_at", zone),
+                    "ends_at": _changed_time(fields, shown, "ends_at", zone),
+                    "rules": campaign_rules(campaign.type, fields),
+                    "paused": fields.get("paused", False),
+                },
+                CampaignPatch,
+            )
+            apply(
+                promotion,
+                lambda conn, events: promotion.campaigns.edit(conn, principal, campaign_id, body, events),
+                status=200,
+                changes_offers=True,
+            )
+            return Redirect(f"{base_path(request)}/promotion?done=edited:{campaign_id}", status_code=303)
+
+        return submit(request, work, lambda e: self._campaign_edit(request, campaign, fields, e), MESSAGES)
+
     @post("/campaigns/{campaign_id:int}/end", sync_to_thread=True)
     def end_campaign(
         self,
@@ -308,6 +446,69 @@ class PromotionPages(Controller):
             return Redirect(f"{base_path(request)}/promotion?done=coupon:{view.id}", status_code=303)
 
         return submit(request, work, lambda e: self._coupon_form(request, fields, e), MESSAGES)
+
+    @get("/coupon-templates/{template_id:int}/edit", sync_to_thread=True)
+    def edit_coupon_form(
+        self,
+        request: Request[Any, Any, Any],
+        template_id: FromPath[int],
+        principal: Caller,
+        promotion: Promotion,
+    ) -> Template:
+        template = promotion.coupon_templates.get(principal, template_id)  # another shop's: 404
+        zone = request.scope["state"][STATE_KEY]["zone"]
+        return self._coupon_edit(request, template, template_fields(template, zone))
+
+    def _coupon_edit(
+        self,
+        request: Request[Any, Any, Any],
+        template: TemplateView,
+        form: dict[str, Any],
+        error: FormError | None = None,
+    ) -> Template:
+        return render(request, "promotion/console/coupon.html", form=form, error=error, coupon=template)
+
+    @post("/coupon-templates/{template_id:int}", sync_to_thread=True)
+    def edit_coupon(
+        self,
+        request: Request[Any, Any, Any],
+        template_id: FromPath[int],
+        principal: Caller,
+        promotion: Promotion,
+        data: Form,
+    ) -> Response[Any]:
+        """``coupon_templates.edit``, the work of ``PATCH /promotion/coupon-templates/{id}``."""
+        template = promotion.coupon_templates.get(principal, template_id)  # another shop's: 404
+        fields = form_fields(data, flags=["claimable", "paused"])
+        zone = request.scope["state"][STATE_KEY]["zone"]
+        shown = template_fields(template, zone)
+
+        def work() -> Response[Any]:
+            body = form_body(
+                {
+                    "name": fields.get("name"),
+                    "total": _int(fields, "total"),
+                    "per_customer": _int(fields, "per_customer"),
+                    "valid_from": _changed_time(fields, shown, "valid_from", zone),
+                    "valid_to": _changed_time(fields, shown, "valid_to", zone),
+                    "claimable": fields.get("claimable", False),
+                    "paused": fields.get("paused", False),
+                },
+                TemplatePatch,
+            )
+            apply(
+                promotion,
+                lambda conn, events: promotion.coupon_templates.edit(
+                    conn, principal, template_id, body, events
+                ),
+                status=200,
+                changes_offers=True,
+            )
+            return Redirect(
+                f"{base_path(request)}/promotion?done=coupon_edited:{template_id}", status_code=303
+            )
+
+        return submit(request, work, lambda e: self._coupon_edit(request, template, fields, e), MESSAGES)
 
     @post("/coupon-templates/{template_id:int}/end", sync_to_thread=True)
     def end_coupon(

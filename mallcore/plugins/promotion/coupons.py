@@ -106,8 +106,7 @@ class Coupons:
         return row
 
     def _take(self, conn: sa.Connection, template: Any, n: int, now: datetime) -> None:
-        if template.status != "active" or (template.valid_to is not None and template.valid_to <= now):
-            raise Conflict(f"coupon template {template.id} has ended", code="template_ended")
+        _issuing(template, now)
         if not conn.execute(self._issue, {"tid": template.id, "n": n, "now": now}).rowcount:
             raise Conflict(
                 f"coupon template {template.id} has no coupons left",
@@ -177,8 +176,7 @@ class Coupons:
             # Not offered to customers: as if it did not exist.
             raise NotFound(f"coupon template {template_id} not found", code="template_not_found")
         now = utcnow()
-        if template.status != "active" or (template.valid_to is not None and template.valid_to <= now):
-            raise Conflict(f"coupon template {template_id} has ended", code="template_ended")
+        _issuing(template, now)
         self._count_claim(conn, template, principal.subject)
         self._take(conn, template, 1, now)
         row = self._insert(conn, template, principal.subject, "claim", "", now)[0]
@@ -320,6 +318,14 @@ class Coupons:
             stmt = stmt.where(c.id < before)
         with self.kernel.db.transaction(write=False) as conn:
             return [_view(r, now) for r in conn.execute(stmt.order_by(c.id.desc()).limit(limit))]
+
+
+def _issuing(template: Any, now: datetime) -> None:
+    """409 unless ``template`` issues coupons now: ``template_paused``, ``template_ended``."""
+    if template.status == "paused":
+        raise Conflict(f"coupon template {template.id} is paused", code="template_paused")
+    if template.status != "active" or (template.valid_to is not None and template.valid_to <= now):
+        raise Conflict(f"coupon template {template.id} has ended", code="template_ended")
 
 
 def _status_clause(status: str, now: datetime) -> Any:

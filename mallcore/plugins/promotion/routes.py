@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import sqlalchemy as sa
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -24,6 +24,7 @@ from mallcore.kernel.http import Idempotent, Reply, roles
 from .owners import may_manage
 from .schemas import (
     CampaignIn,
+    CampaignPatch,
     CampaignStats,
     CampaignView,
     CodesIn,
@@ -32,6 +33,7 @@ from .schemas import (
     OffersView,
     RedeemIn,
     TemplateIn,
+    TemplatePatch,
     TemplateStats,
     TemplateView,
 )
@@ -127,6 +129,27 @@ class CampaignController(Controller):
         """One campaign. Another shop's: 404."""
         return promotion.campaigns.get(principal, campaign_id)
 
+    @patch("/{campaign_id:int}", status_code=200, sync_to_thread=True, summary="Change a campaign")
+    def edit(
+        self,
+        campaign_id: FromPath[int],
+        data: JSONBody[CampaignPatch],
+        principal: Caller,
+        promotion: Promotion,
+        idempotent: Idempotent,
+    ) -> Response[CampaignView]:
+        """Change a campaign: name, window, priority, rules (same type), pause or resume. Only the fields
+        given change. Orders placed before keep their discounts; later ones are priced by the new values.
+        Another shop's: 404; ended: 409 `campaign_ended`; a flash sale's quantity below the units sold:
+        409 `quantity_below_sold`; bad values: 422 with the create route's codes. Honours
+        `Idempotency-Key`.
+        """
+        return write(
+            promotion, idempotent, data,
+            lambda conn, events: promotion.campaigns.edit(conn, principal, campaign_id, data, events),
+            status=200, changes_offers=True,
+        )  # fmt: skip
+
     @post("/{campaign_id:int}/end", status_code=200, sync_to_thread=True, summary="Stop a campaign early")
     def end(
         self, campaign_id: FromPath[int], principal: Caller, promotion: Promotion, idempotent: Idempotent
@@ -189,6 +212,32 @@ class TemplateController(Controller):
     def read(self, template_id: FromPath[int], principal: Caller, promotion: Promotion) -> TemplateView:
         """One coupon template. Another shop's: 404."""
         return promotion.coupon_templates.get(principal, template_id)
+
+    @patch(
+        "/{template_id:int}",
+        status_code=200,
+        sync_to_thread=True,
+        guards=[roles("merchant")],
+        summary="Change a coupon template",
+    )
+    def edit(
+        self,
+        template_id: FromPath[int],
+        data: JSONBody[TemplatePatch],
+        principal: Caller,
+        promotion: Promotion,
+        idempotent: Idempotent,
+    ) -> Response[TemplateView]:
+        """Change a coupon template: name, total, per-customer limit, validity, claimable, pause or resume.
+        Coupons already issued keep their value and window. Another shop's: 404; ended: 409
+        `template_ended`; a total below the coupons issued: 409 `total_below_issued`. Honours
+        `Idempotency-Key`.
+        """
+        return write(
+            promotion, idempotent, data,
+            lambda conn, events: promotion.coupon_templates.edit(conn, principal, template_id, data, events),
+            status=200, changes_offers=True,
+        )  # fmt: skip
 
     @post("/{template_id:int}/end", status_code=200, sync_to_thread=True, guards=[roles("merchant")])
     def end(

@@ -54,12 +54,31 @@ class CampaignIn(_In):
     )
 
 
+class CampaignPatch(_In):
+    """A change to a campaign (``PATCH /promotion/campaigns/{id}``): only the fields given
+    change (null or absent: unchanged). ``rules`` replaces the rules whole, for the same
+    type; ``paused`` true stops the campaign pricing orders until set false again."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "ends_at": "2027-01-15T16:00:00Z",
+        "priority": 20,
+        "rules": {"tiers": [{"threshold": 20000, "off": 3000}]},
+    }
+
+    name: Name | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
+    priority: Annotated[int, Meta(ge=-1000, le=1000)] | None = None
+    rules: Annotated[dict[Annotated[str, Meta(max_length=64)], Any], Meta(max_length=50)] | None = None
+    paused: bool | None = None
+
+
 class CampaignView(msgspec.Struct, kw_only=True):
     id: int
     shop: str | None
     name: str
     type: str
-    status: str  # scheduled | live | ended
+    status: str  # scheduled | live | paused | ended
     label: str  # the rule as shoppers read it: 满200减30, 9折, 秒杀价 9.99...
     currency: str
     starts_at: datetime
@@ -109,6 +128,23 @@ class TemplateIn(_In):
     claimable: bool = True  # False: issued only by batch codes or grants
 
 
+class TemplatePatch(_In):
+    """A change to a coupon template (``PATCH /promotion/coupon-templates/{id}``): only
+    the fields given change. What a coupon is worth (kind, value, cap, minimum spend,
+    scope) is not editable: coupons already issued read it from their template.
+    ``paused`` true stops issuing (claims, codes, grants) until set false again."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"total": 1000, "valid_to": "2027-01-31T16:00:00Z"}
+
+    name: Name | None = None
+    total: Annotated[int, Meta(ge=1, le=10_000_000)] | None = None
+    per_customer: Annotated[int, Meta(ge=1, le=1000)] | None = None
+    valid_from: Moment | None = None
+    valid_to: Moment | None = None
+    claimable: bool | None = None
+    paused: bool | None = None
+
+
 class TemplateView(msgspec.Struct, kw_only=True):
     id: int
     shop: str | None
@@ -129,7 +165,7 @@ class TemplateView(msgspec.Struct, kw_only=True):
     valid_to: datetime | None
     valid_days: int | None
     claimable: bool
-    status: str  # active | ended
+    status: str  # active | paused | ended
     funded_by: str
     created_by: str
     created_at: datetime

@@ -31,7 +31,7 @@ campaigns = sa.Table(
     sa.Column("name", sa.String(100), nullable=False),
     # threshold_off | percent_off | flash_sale | buy_x_get_y | free_shipping
     sa.Column("type", sa.String(16), nullable=False),
-    sa.Column("status", sa.String(8), nullable=False),  # active | ended
+    sa.Column("status", sa.String(8), nullable=False),  # active | paused | ended
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("starts_at", Time(), nullable=False),
     sa.Column("ends_at", Time(), nullable=False),
@@ -85,7 +85,7 @@ templates = sa.Table(
     sa.Column("valid_to", Time(), nullable=True),
     sa.Column("valid_days", sa.Integer, nullable=True),
     sa.Column("claimable", sa.Boolean, nullable=False),  # customers may claim it themselves
-    sa.Column("status", sa.String(8), nullable=False),  # active | ended (no more issued)
+    sa.Column("status", sa.String(8), nullable=False),  # active | paused | ended (no more issued)
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("created_at", Time(), nullable=False),
     sa.Column("updated_at", Time(), nullable=False),

@@ -1,4 +1,4 @@
-"""Coupon templates (优惠券模板): create, end, list, read.
+"""Coupon templates (优惠券模板): create, change, end, list, read.
 
 Checks on creation, each a 422 with its code before anything is written:
 ``coupon_kind_unknown`` (kind not ``amount`` or ``percent``),
@@ -8,6 +8,14 @@ minimum spend), ``percent_invalid`` (outside 1..99), ``rules_invalid`` (a
 cap on an amount coupon), ``window_invalid`` (no validity, a window ending
 before it starts or already over, ``valid_days`` outside 1..3650), and the
 scope (:mod:`.owners`).
+
+A change (:meth:`Templates.edit`, ``PATCH /promotion/coupon-templates/{id}``)
+may rename, resize (``total``, never below what is issued: 409
+``total_below_issued``), change the per-customer limit, the validity window
+(coupons issued keep the window they were issued with), whether customers
+may claim, and pause or resume issuing; an ended template: 409
+``template_ended``. What a coupon is worth is not editable. Audited like
+campaigns (``promotion.template_changed``).
 """
 
 from __future__ import annotations
@@ -17,13 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from mallcore.kernel import Conflict, InvalidInput, Principal, utcnow, visible_to
+from mallcore.kernel import Conflict, Event, InvalidInput, Principal, utcnow, visible_to
 
 from . import tables as t
 from .cache import bump_version
+from .campaigns import audit, changes_of
 from .owners import check_scope, currency_of, may_manage, owned_row, window
 from .rules import short
-from .schemas import TemplateIn, TemplateView
+from .schemas import TemplateIn, TemplatePatch, TemplateView
 
 if TYPE_CHECKING:
     from . import PromotionCenter
@@ -169,6 +178,57 @@ class Templates:
             .values(status="ended", ended_by=principal.subject, updated_at=utcnow())
         )
         bump_version(conn, row.shop or t.PLATFORM)
+        return template_view(self.row(conn, template_id))
+
+    def edit(
+        self,
+        conn: sa.Connection,
+        principal: Principal,
+        template_id: int,
+        data: TemplatePatch,
+        events: list[Event],
+    ) -> TemplateView:
+        """Change a template in ``conn``; only the fields ``data`` gives change."""
+        row = self.visible_row(conn, principal, template_id, lock=True)
+        may_manage(principal, row.shop, "coupon templates")
+        now = utcnow()
+        if row.status == "ended":
+            raise Conflict(
+                f"coupon template {template_id} has ended; it cannot be changed", code="template_ended"
+            )
+        values: dict[str, Any] = {}
+        for field in ("name", "per_customer", "claimable"):
+            if getattr(data, field) is not None:
+                values[field] = getattr(data, field)
+        if data.total is not None:
+            if data.total < row.issued:
+                raise Conflict(
+                    f"{row.issued} coupons are issued already; the total cannot go below",
+                    code="total_below_issued",
+                    extra={"issued": row.issued, "total": data.total},
+                )
+            values["total"] = data.total
+        if data.valid_from is not None or data.valid_to is not None:
+            starts = data.valid_from or row.valid_from
+            ends = data.valid_to or row.valid_to
+            window(starts, ends, now)
+            values["valid_from"], values["valid_to"] = starts, ends
+        if data.paused is not None:
+            values["status"] = "paused" if data.paused else "active"
+        changes = changes_of(row, values)
+        if not changes:
+            return template_view(row)
+        tp = t.templates.c
+        stmt = t.templates.update().where(tp.id == template_id, tp.status != "ended")
+        if "total" in values:  # claims move the issued counter without this row's lock
+            stmt = stmt.where(tp.issued <= values["total"])
+        if not conn.execute(stmt.values(**values, updated_at=now)).rowcount:
+            raise Conflict(
+                f"coupon template {template_id} changed meanwhile",
+                code="total_below_issued" if "total" in values else "template_ended",
+            )
+        bump_version(conn, row.shop or t.PLATFORM)
+        audit(self.kernel, conn, events, "template", template_id, row.shop, principal, changes, now)
         return template_view(self.row(conn, template_id))
 
     def get(self, principal: Principal, template_id: int) -> TemplateView:

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -265,5 +266,38 @@ def test_risk_staff_use_the_new_forms_in_a_browser(mallcore: Any, tmp_path: Path
         assert api.get(f"/risk/lists/{listed['id']}").json()["active"] is False
     finally:
         analyst.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.mark.parametrize(("width", "lang"), [(1280, "en"), (420, "zh")])
+def test_a_merchant_edits_a_campaign_in_a_browser(
+    mallcore: Any, tmp_path: Path, width: int, lang: str
+) -> None:
+    """The edit page from the promotion list: the campaign's values in its form, a price
+    change saved, the list and the API say so."""
+    kernel = mallcore.kernel(centers=["catalog", "payment", "promotion", "console"])
+    mallcore.product(kernel, shop="s1", skus=[("TEE", 30000)])
+    api = mallcore.client(kernel, "merchant", "m0", shop="s1")
+    ends = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    tiers = {"tiers": [{"threshold": 20000, "off": 2000}]}
+    body = dict(shop="s1", name="双12", type="threshold_off", ends_at=ends, rules=tiers)
+    made = api.post("/promotion/campaigns", json=body).json()
+    base, server, thread = serve(kernel)
+    merchant = Person(base, tmp_path, f"promotion-{width}-{lang}", width=width)
+    try:
+        merchant.sign_in(mallcore.token(kernel, "merchant", "m1", "s1"))
+        merchant.open(f"/console/lang/{lang}?next=/console/promotion")
+        merchant.click(f"a[href='/console/promotion/campaigns/{made['id']}/edit']")
+        off = merchant.driver.find_element(By.NAME, "tier-0-off")
+        assert off.get_attribute("value") == "20.00"
+        off.clear()
+        off.send_keys("45")
+        merchant.click(f"form[action='/console/promotion/campaigns/{made['id']}'] button[type=submit]")
+        notice = "已修改" if lang == "zh" else "changed."
+        assert notice in merchant.text() and "满200减45" in merchant.text()
+        assert api.get(f"/promotion/campaigns/{made['id']}").json()["rules"]["tiers"][0]["off"] == 4500
+    finally:
+        merchant.close()
         server.should_exit = True
         thread.join(timeout=10)

@@ -499,3 +499,92 @@ def test_a_merchant_creates_and_ends_campaigns_and_coupons(world: Any) -> None:
     assert api.get(f"/promotion/coupon-templates/{coupon['id']}").json()["status"] == "ended"
     page = merchant.get("/console/promotion")
     assert "Double 12" in page.text and "9折券" in page.text
+
+
+def test_a_merchant_edits_a_campaign_and_a_coupon_and_outsiders_get_404(world: Any) -> None:
+    kit, story = world
+    kernel = story.kernel
+    api = story.merchant
+    merchant = Browser(kit, kernel).sign_in("merchant", "m1", "s1")
+    stranger = Browser(kit, kernel).sign_in("merchant", "m2", "s2")
+    ends = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    made = api.post(
+        "/promotion/campaigns",
+        json={
+            "shop": "s1",
+            "name": "Edit me",
+            "type": "threshold_off",
+            "ends_at": ends,
+            "rules": {"tiers": [{"threshold": 20000, "off": 2000}]},
+        },
+    ).json()
+    edit = f"/console/promotion/campaigns/{made['id']}/edit"
+    assert f'href="{edit}"' in merchant.get("/console/promotion").text
+    page = merchant.get(edit)
+    assert page.status_code == 200
+    shown = form_values(page.text)
+    assert (shown["name"], shown["tier-0-threshold"], shown["tier-0-off"]) == ("Edit me", "200.00", "20.00")
+    assert "type" not in shown and "percent" not in shown  # the type is fixed, its own fields only
+
+    # without the form's CSRF token: refused, nothing changed
+    r = merchant.post(f"/console/promotion/campaigns/{made['id']}", {**shown, "name": "x"}, csrf=False)
+    assert r.status_code == 403
+    assert api.get(f"/promotion/campaigns/{made['id']}").json() == made
+    # posted unchanged: nothing changes, nothing on the audit trail
+    assert merchant.post(f"/console/promotion/campaigns/{made['id']}", shown).status_code == 303
+    assert api.get(f"/promotion/campaigns/{made['id']}").json() == made
+
+    # another shop's merchant: 404 for the page and the post; nothing changed
+    assert stranger.get(edit).status_code == 404
+    assert (
+        stranger.post(f"/console/promotion/campaigns/{made['id']}", {**shown, "name": "x"}).status_code == 404
+    )
+    assert api.get(f"/promotion/campaigns/{made['id']}").json()["name"] == "Edit me"
+
+    later = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    r = merchant.post(
+        f"/console/promotion/campaigns/{made['id']}",
+        {**shown, "name": "Edited", "ends_at": later, "tier-0-off": "35", "priority": "4", "paused": "1"},
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"/console/promotion?done=edited:{made['id']}"
+    now = api.get(f"/promotion/campaigns/{made['id']}").json()
+    assert (now["name"], now["priority"], now["status"]) == ("Edited", 4, "paused")
+    assert now["rules"]["tiers"] == [{"threshold": 20000, "off": 3500}]
+    assert now["ends_at"] != made["ends_at"] and now["starts_at"] == made["starts_at"]
+    # a refusal of the API on the form, what was typed kept
+    zh(merchant)
+    r = merchant.post(
+        f"/console/promotion/campaigns/{made['id']}", {**shown, "name": "Typed", "tier-0-off": "300"}
+    )
+    assert r.status_code == 422 and "threshold_below_discount" in r.text and 'value="Typed"' in r.text
+    merchant.client.cookies.set("mallcore_lang", "en", path="/")
+
+    # a coupon template: total not below what is issued
+    coupon = api.post(
+        "/promotion/coupon-templates",
+        json={
+            "shop": "s1",
+            "name": "Edit coupon",
+            "kind": "amount",
+            "value": 500,
+            "total": 3,
+            "valid_days": 7,
+        },
+    ).json()
+    claim = kit.client(kernel, "customer", "edit-buyer").post(
+        f"/promotion/coupon-templates/{coupon['id']}/claim"
+    )
+    assert claim.status_code == 201
+    edit = f"/console/promotion/coupon-templates/{coupon['id']}/edit"
+    page = merchant.get(edit)
+    shown = form_values(page.text)
+    assert (shown["name"], shown["total"], shown["per_customer"]) == ("Edit coupon", "3", "1")
+    assert stranger.get(edit).status_code == 404
+    r = merchant.post(f"/console/promotion/coupon-templates/{coupon['id']}", {**shown, "total": "0"})
+    assert r.status_code == 422
+    r = merchant.post(
+        f"/console/promotion/coupon-templates/{coupon['id']}", {**shown, "total": "5", "paused": "1"}
+    )
+    assert r.status_code == 303, r.text
+    now = api.get(f"/promotion/coupon-templates/{coupon['id']}").json()
+    assert (now["total"], now["status"], now["issued"]) == (5, "paused", 1)
