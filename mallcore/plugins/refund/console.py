@@ -44,6 +44,7 @@ from .cases.steps import STEPS
 from .routes import RefundDep
 from .schemas import Decision, Receive, Rejection
 from .states import TERMINAL, CaseStatus
+from .tracking import PARCEL_STATUS
 
 if TYPE_CHECKING:
     from . import RefundCenter
@@ -211,6 +212,7 @@ class CasePages(Controller):
             dispositions=DISPOSITIONS,
             done=request.query_params.get("done"),
             timeline=list(reversed(view.timeline)),
+            parcel_status=_parcel_status(view, language(request)),
         )
 
     @post("/{case_id:int}/{step:str}", sync_to_thread=True)
@@ -293,3 +295,10 @@ class ReceivingPage(Controller):
             if len(found) == 1:
                 return Redirect(f"{base_path(request)}/after-sales/{found[0].id}#receive", status_code=303)
         return render(request, "refund/console/receiving.html", waybill=waybill, found=found)
+
+
+def _parcel_status(view: Any, lang: str) -> str | None:
+    """The return parcel's status in the page's language, as the customer's tracking page says it."""
+    parcel = view.return_parcel
+    names = PARCEL_STATUS.get(parcel.status) if parcel is not None else None
+    return None if names is None else names[1 if lang == "zh" else 0]

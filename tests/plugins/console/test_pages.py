@@ -147,3 +147,13 @@ def test_promotion_and_membership_pages(world: Any) -> None:
     warehouse = Browser(kit, story.kernel).sign_in("warehouse", "w1", "s1")
     assert warehouse.get("/console/promotion").status_code == 403
     assert '<a href="/console/promotion"' not in warehouse.get("/console/").text
+
+
+def test_an_approved_returns_parcel_reads_as_words_not_a_status_code(world: Any) -> None:
+    kit, story, _orders = world
+    case = story.return_request(story.delivered_order())
+    assert story.merchant.post(f"/after-sales/{case['id']}/approve").status_code == 200
+    merchant = Browser(kit, story.kernel).sign_in("merchant", "m1", "s1")
+    page = merchant.get(f"/console/after-sales/{case['id']}").text
+    assert "Waiting for you to ship it and enter the waybill" in page, page
+    assert ">awaiting_waybill<" not in page
