@@ -43,7 +43,7 @@ from . import tables as t
 from .cases.steps import STEPS
 from .routes import RefundDep
 from .schemas import Decision, Receive, Rejection
-from .states import TERMINAL, CaseStatus
+from .states import LABELS, TERMINAL, TYPE_LABELS, CaseStatus
 from .tracking import PARCEL_STATUS
 
 if TYPE_CHECKING:
@@ -186,6 +186,7 @@ class CasePages(Controller):
             types=TYPES,
             states=[s.value for s in CaseStatus],
             now=refund.clock(),
+            labels=_labels(language(request)),
         )
 
     @get("/{case_id:int}", sync_to_thread=True)
@@ -213,6 +214,7 @@ class CasePages(Controller):
             done=request.query_params.get("done"),
             timeline=list(reversed(view.timeline)),
             parcel_status=_parcel_status(view, language(request)),
+            labels=_labels(language(request)),
         )
 
     @post("/{case_id:int}/{step:str}", sync_to_thread=True)
@@ -294,7 +296,13 @@ class ReceivingPage(Controller):
                 found = list(conn.execute(stmt))
             if len(found) == 1:
                 return Redirect(f"{base_path(request)}/after-sales/{found[0].id}#receive", status_code=303)
-        return render(request, "refund/console/receiving.html", waybill=waybill, found=found)
+        return render(
+            request,
+            "refund/console/receiving.html",
+            waybill=waybill,
+            found=found,
+            labels=_labels(language(request)),
+        )
 
 
 def _parcel_status(view: Any, lang: str) -> str | None:
@@ -302,3 +310,12 @@ def _parcel_status(view: Any, lang: str) -> str | None:
     parcel = view.return_parcel
     names = PARCEL_STATUS.get(parcel.status) if parcel is not None else None
     return None if names is None else names[1 if lang == "zh" else 0]
+
+
+def _labels(lang: str) -> dict[str, dict[str, str]]:
+    """A case's type and state in words, in the page's language (the customer's wording)."""
+    pick = 1 if lang == "zh" else 0
+    return {
+        "types": {code: names[pick] for code, names in TYPE_LABELS.items()},
+        "states": {str(state.value): names[pick] for state, names in LABELS.items()},
+    }

@@ -157,3 +157,16 @@ def test_an_approved_returns_parcel_reads_as_words_not_a_status_code(world: Any)
     page = merchant.get(f"/console/after-sales/{case['id']}").text
     assert "Waiting for you to ship it and enter the waybill" in page, page
     assert ">awaiting_waybill<" not in page
+
+
+def test_the_workbench_names_case_types_and_states_in_the_pages_language(world: Any) -> None:
+    kit, story, _orders = world
+    case = story.return_request(story.delivered_order())
+    merchant = Browser(kit, story.kernel).sign_in("merchant", "m1", "s1")
+    page = merchant.get("/console/after-sales").text
+    assert "Return and refund" in page and "Waiting for the merchant" in page, page
+    assert "<td>return_refund</td>" not in page
+    assert 'option value="return_refund"' in page  # the filter still sends the code
+    merchant.client.cookies.set("mallcore_lang", "zh")
+    page = merchant.get(f"/console/after-sales/{case['id']}").text
+    assert "退货退款" in page, page
