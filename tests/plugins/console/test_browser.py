@@ -148,7 +148,7 @@ def test_a_return_through_the_console_merchant_warehouse_two_finance_users(
         merchant.sign_in(mallcore.token(kernel, "merchant", "m1", "s1"))
         assert "Orders today" in merchant.text() and "Open after-sale cases" in merchant.text()
         merchant.click("nav.menu a[href='/console/after-sales']")
-        assert f"#{case['id']}" in merchant.text() and "requested" in merchant.text()
+        assert f"#{case['id']}" in merchant.text() and "Waiting for the merchant" in merchant.text()
         merchant.click(f"a[href='/console/after-sales/{case['id']}']")
         merchant.driver.find_element(By.CSS_SELECTOR, "form[action$='/approve'] input[name=note]").send_keys(
             "ok"

@@ -193,7 +193,7 @@ def test_a_merchant_approves_a_return_and_the_customer_tracks_it_in_firefox(
 
         # the after-sale workbench lists the request
         browser.click("nav.menu a[href='/console/after-sales']")
-        assert f"#{case['id']}" in browser.text() and "requested" in browser.text()
+        assert f"#{case['id']}" in browser.text() and "Waiting for the merchant" in browser.text()
         browser.both_widths()
 
         # approve it on its page: htmx swaps the answer in place
