@@ -1,13 +1,23 @@
-"""Signing in to the console as a browser does: a cookie jar, the CSRF token of each form."""
+"""Signing in to the console as a browser does (a cookie jar, the CSRF token of each form), and
+the console served on a free port for the browser tests."""
 
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+import uvicorn
 from litestar.testing import TestClient
 
 from mallcore.kernel import Kernel
+from mallcore.kernel.http import create_app
+
+from .story import Story
 
 CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
@@ -45,3 +55,32 @@ class Browser:
         if csrf:
             body["_csrf_token"] = self.csrf()
         return self.client.post(path, data=body, follow_redirects=False, **kw)
+
+
+def serve(kernel: Kernel) -> tuple[str, uvicorn.Server, threading.Thread]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(kernel, lifecycle=False), log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+@pytest.fixture
+def running(mallcore: Any) -> Iterator[tuple[Story, str]]:
+    story = Story(mallcore)
+    base, server, thread = serve(story.kernel)
+    try:
+        yield story, base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

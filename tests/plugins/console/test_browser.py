@@ -11,20 +11,13 @@ JavaScript switched off.
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from mallcore.kernel import Kernel
-from mallcore.kernel.http import create_app
-
+from .conftest import serve
 from .story import Story
 
 DRIVER = shutil.which("chromedriver")
@@ -39,24 +32,6 @@ pytestmark = pytest.mark.skipif(
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-
-def serve(kernel: Kernel) -> tuple[str, uvicorn.Server, threading.Thread]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(kernel, lifecycle=False), log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server, thread
 
 
 class Person:
@@ -121,17 +96,6 @@ class Person:
 
     def close(self) -> None:
         self.driver.quit()
-
-
-@pytest.fixture
-def running(mallcore: Any) -> Iterator[tuple[Story, str]]:
-    story = Story(mallcore)
-    base, server, thread = serve(story.kernel)
-    try:
-        yield story, base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_a_return_through_the_console_merchant_warehouse_two_finance_users(

@@ -17,7 +17,6 @@ the page loaded, which is when htmx reports its failures).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +24,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from .story import Story
-from .test_browser import serve
 
 FIREFOX = next((shutil.which(n) for n in ("firefox-esr", "firefox") if shutil.which(n)), None)
 marionette = pytest.importorskip(
@@ -158,17 +156,6 @@ class Firefox:
             self.m.quit()
         finally:
             self.m.cleanup()
-
-
-@pytest.fixture
-def running(mallcore: Any) -> Iterator[tuple[Story, str]]:
-    story = Story(mallcore)
-    base, server, thread = serve(story.kernel)
-    try:
-        yield story, base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_a_merchant_approves_a_return_and_the_customer_tracks_it_in_firefox(
