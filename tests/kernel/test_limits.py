@@ -187,3 +187,25 @@ def test_a_write_woken_after_the_wait_bound_is_refused_not_admitted_late():
     assert [o for _, o in seen] == ["admitted", "refused", "admitted"]
     assert seen[1][0] > 0.05
     assert all(s <= 0.05 for s, o in seen if o == "admitted")
+
+
+def test_a_write_that_finds_a_place_free_is_admitted_even_if_the_process_pauses(monkeypatch):
+    """A whole-process pause (a long garbage collection, a CPU-starved host) between reading
+    the clock twice is not a wait in the line: a write that found a place free takes it and is
+    never refused as "woken late" (CI saw a lone payment answered 503 that way)."""
+    import asyncio
+    import itertools
+
+    from mallcore.kernel.config import OverloadConfig
+    from mallcore.kernel.http import limits
+
+    clock = itertools.count(0.0, 2.0)  # every reading of the clock is 2 s after the one before
+    monkeypatch.setattr(limits.time, "perf_counter", lambda: next(clock))
+    seen: list[tuple[float, str]] = []
+    line = limits.Admission(OverloadConfig(max_writes_in_flight=2, max_wait_ms=50), lambda s, o: seen.append((s, o)))
+
+    async def run():
+        return [await line.enter(), await line.enter()]
+
+    assert asyncio.run(run()) == [True, True]
+    assert [o for _, o in seen] == ["admitted", "admitted"]
