@@ -202,7 +202,9 @@ def test_a_write_that_finds_a_place_free_is_admitted_even_if_the_process_pauses(
     clock = itertools.count(0.0, 2.0)  # every reading of the clock is 2 s after the one before
     monkeypatch.setattr(limits.time, "perf_counter", lambda: next(clock))
     seen: list[tuple[float, str]] = []
-    line = limits.Admission(OverloadConfig(max_writes_in_flight=2, max_wait_ms=50), lambda s, o: seen.append((s, o)))
+    line = limits.Admission(
+        OverloadConfig(max_writes_in_flight=2, max_wait_ms=50), lambda s, o: seen.append((s, o))
+    )
 
     async def run():
         return [await line.enter(), await line.enter()]
