@@ -200,3 +200,30 @@ def test_the_openapi_schema_documents_the_idempotency_header_on_write_routes(mal
     for path in ("/memo/notes", "/orders"):
         names = [p["name"] for p in schema["paths"][path]["post"].get("parameters", [])]
         assert "Idempotency-Key" in names, path
+
+
+def test_a_center_router_registered_twice_serves_in_both_apps():
+    """A center router is registered without a copy the first time (app start-up cost); a second
+    registration, in another app, gets its own copy: each app answers with its own layers
+    (here an app-level dependency), not the first app's."""
+    from litestar import Litestar
+    from litestar.di import Provide
+    from litestar.testing import TestClient
+
+    class Thing:
+        name = "thing"
+
+    @get("/ping", sync_to_thread=False)
+    def ping(thing: NamedDependency[Thing], where: NamedDependency[str]) -> dict[str, str]:
+        return {"from": thing.name, "where": where}
+
+    def app(where: str) -> Litestar:
+        return Litestar(
+            route_handlers=[router], dependencies={"where": Provide(lambda: where, sync_to_thread=False)}
+        )
+
+    router = center_router(Thing(), [ping])
+    first, second = app("first"), app("second")
+    with TestClient(first) as a, TestClient(second) as b:
+        assert a.get("/thing/ping").json() == {"from": "thing", "where": "first"}
+        assert b.get("/thing/ping").json() == {"from": "thing", "where": "second"}

@@ -9,10 +9,11 @@ from .errors import resend_on_conflict
 from .guards import platform, principal_of, roles, use_principal
 from .limits import WEBHOOK
 from .replies import IdempotencyKey, Idempotent, IdempotentWrite, raw_json
-from .routing import center_router
+from .routing import BuiltRouter, center_router
 
 __all__ = [
     "WEBHOOK",
+    "BuiltRouter",
     "IdempotencyKey",
     "Idempotent",
     "IdempotentWrite",

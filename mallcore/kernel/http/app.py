@@ -41,6 +41,7 @@ from .openapi import BEARER, document
 from .ops import ops_routes
 from .orders import order_routes
 from .replies import IdempotentWrite, idempotent_provider
+from .routing import BuiltRouter
 from .tracking import tracking_route
 
 
@@ -98,11 +99,11 @@ def collect_routes(kernel: Kernel) -> list[Any]:
     return handlers
 
 
-def build_router(kernel: Kernel, path: str = "/") -> Router:
+def build_router(kernel: Kernel, path: str = "/") -> BuiltRouter:
     kernel.mount_path = "" if path.strip("/") == "" else "/" + path.strip("/")
     traffic = traffic_middleware(kernel)
     limit = principal_limit(kernel)
-    router = Router(
+    router = BuiltRouter(
         path=path,
         route_handlers=collect_routes(kernel),
         dependencies={
@@ -123,8 +124,8 @@ def build_router(kernel: Kernel, path: str = "/") -> Router:
         # A function, not the kernel: Litestar deep-copies a router's opt when it registers it.
         opt={KERNEL_OPT: _kernel_provider(kernel).dependency},
         signature_namespace={"Principal": Principal, "Kernel": Kernel, "IdempotentWrite": IdempotentWrite},
+        prepare=lambda made: document(made, kernel),
     )
-    document(router, kernel)
     return router
 
 

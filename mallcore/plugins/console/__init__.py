@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from litestar import Request, Router
+from litestar import Request
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -29,7 +29,7 @@ from litestar.static_files import create_static_files_router
 
 from mallcore.kernel import Center, Kernel, hookimpl
 from mallcore.kernel.console import ConsolePage
-from mallcore.kernel.http import center_router
+from mallcore.kernel.http import BuiltRouter, center_router
 
 from . import home, orders
 from . import tables as console_tables
@@ -142,14 +142,14 @@ class ConsoleCenter(Center):
             if owned:
                 handlers.append(center_router(kernel.centers[center], owned, path="/"))
         return [
-            Router(
+            BuiltRouter(
                 path=path,
                 route_handlers=handlers,
                 dependencies={"console": Provide(lambda: self, sync_to_thread=False)},
                 signature_namespace={"ConsoleCenter": ConsoleCenter},
                 middleware=[session_middleware(self), DefineMiddleware(CSRFMiddleware, config=csrf)],
                 guards=[signed_in],
-                exception_handlers=ERROR_PAGES,  # type: ignore[arg-type]
+                exception_handlers=ERROR_PAGES,
                 include_in_schema=False,
             )
         ]
