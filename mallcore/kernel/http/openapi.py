@@ -34,6 +34,7 @@ annotated once, when the router is built:
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -115,8 +116,14 @@ def error_response(status: int) -> ResponseSpec:
     )
 
 
-def _parameters(handler: HTTPRouteHandler) -> set[str]:
-    return set(inspect.signature(handler.fn).parameters) - {"self"}
+def _parameters(handler: HTTPRouteHandler) -> frozenset[str]:
+    return _names(handler.fn)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names(fn: Any) -> frozenset[str]:
+    # one signature per handler function, whatever the number of apps built with it
+    return frozenset(inspect.signature(fn).parameters) - {"self"}
 
 
 def needs_token(handler: HTTPRouteHandler) -> bool:
