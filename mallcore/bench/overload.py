@@ -38,6 +38,7 @@ def scenario(
     overload_seconds: float = 30.0,
     overload_wait_ms: int = 50,
     overload_in_flight: int = 0,
+    overload_line: str = "adaptive",
     **_: Any,
 ) -> dict[str, Any]:
     from mallcore.kernel import Kernel, load_config
@@ -50,7 +51,10 @@ def scenario(
         url,
         schema,
         folder,
-        http=f"[http.overload]\nmax_writes_in_flight = {per_worker}\nmax_wait_ms = {overload_wait_ms}\n",
+        http=(
+            f"[http.overload]\nmax_writes_in_flight = {per_worker}\nmax_wait_ms = {overload_wait_ms}\n"
+            f'line = "{overload_line}"\n'
+        ),
     )
     kernel = Kernel(load_config(config, env={}))
     kernel.upgrade()
@@ -84,6 +88,7 @@ def scenario(
             "workers": workers,
             "max_writes_in_flight": per_worker,
             "max_wait_ms": overload_wait_ms,
+            "line": overload_line,
             "seconds": overload_seconds,
         },
         "unloaded": summarize(unloaded, 201),
@@ -158,7 +163,7 @@ def _delta(before: str, after: str, name: str, where: str = "") -> dict[str, flo
 def line(r: dict[str, Any]) -> str:
     o = r["overloaded"]
     return (
-        f"  overload  saturating {r['unloaded']['per_second']}/s (p99 {r['p99_unloaded_ms']} ms); "
+        f"  overload  line {r['settings'].get('line', 'fixed')}; saturating {r['unloaded']['per_second']}/s (p99 {r['p99_unloaded_ms']} ms); "
         f"2x offered {o['offered_per_second']}/s for {r['settings']['seconds']} s: statuses {o['statuses']}, "
         f"5xx other than 503: {r['other_5xx']}, max wait {r['max_wait_ms']} ms (503s {r['max_503_ms']} ms; "
         f"in the line: {_within(r)}; in the app: {_app(r)}; event loop late: {_lag(r)}), "
@@ -171,7 +176,7 @@ def _within(r: dict[str, Any]) -> str:
     waits, bound = r["admission_waits"], r["settings"]["max_wait_ms"]
     shares = [
         f"<= {ms} ms {waits['within_ms'][str(ms)]:.2%}"
-        for ms in (bound, 2 * bound)
+        for ms in sorted({5, bound, 2 * bound})
         if str(ms) in waits["within_ms"]
     ]
     admitted = waits.get("admitted", {})
