@@ -144,7 +144,7 @@ class OverloadConfig(_Section):
     # ``max_wait_ms`` (the line before 2026-12).
     line: Literal["adaptive", "fixed"] = "adaptive"
     target_wait_ms: Annotated[int, msgspec.Meta(ge=0)] = 5
-    interval_ms: Annotated[int, msgspec.Meta(ge=1)] = 100
+    interval_ms: Annotated[int, msgspec.Meta(ge=1)] = 500
 
 
 class HttpConfig(_Section):
