@@ -25,6 +25,7 @@ waits, the time in the app, the event loop's lateness).
 from __future__ import annotations
 
 import math
+import statistics
 import uuid
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,10 @@ def scenario(
         "p99_ratio": round(p99_admitted / p99_unloaded, 2) if p99_unloaded else None,
         "goodput_ratio": round(loaded.statuses.get(201, 0) / loaded.seconds / rate, 2) if rate else None,
         "slices": per_slice,
+        # robust to one slice that other programs' load spoilt
+        "slices_median": {
+            key: _median([x[key] for x in per_slice]) for key in ("p99_ratio", "goodput_ratio")
+        },
     }
 
 
@@ -150,6 +155,11 @@ def ratios(unloaded: load.Result, loaded: load.Result) -> dict[str, float | None
         "p99_ratio": round(loaded.percentile(0.99, 201) / p99, 2) if p99 else None,
         "goodput_ratio": round(loaded.statuses.get(201, 0) / loaded.seconds / rate, 2) if rate else None,
     }
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 2) if known else None
 
 
 def scrape(port: int) -> str:
@@ -205,8 +215,9 @@ def line(r: dict[str, Any]) -> str:
         f"5xx other than 503: {r['other_5xx']}, max wait {r['max_wait_ms']} ms (503s {r['max_503_ms']} ms; "
         f"in the line: {_within(r)}; in the app: {_app(r)}; event loop late: {_lag(r)}), "
         f"p99 admitted {r['p99_admitted_ms']} ms = {r['p99_ratio']}x unloaded, "
-        f"placed {o['per_second']}/s ({r['goodput_ratio']}x saturating); by slice: "
+        f"placed {o['per_second']}/s ({r['goodput_ratio']}x saturating); by slice (p99 / placed): "
         + ", ".join(f"{s['p99_ratio']}x / {s['goodput_ratio']}x" for s in r.get("slices", []))
+        + f", median {r['slices_median']['p99_ratio']}x / {r['slices_median']['goodput_ratio']}x"
     )
 
 
