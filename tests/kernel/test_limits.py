@@ -258,9 +258,10 @@ def test_the_fixed_line_always_waits_max_wait_ms():
 
 
 def test_the_admission_line_waits_the_controllers_bound(monkeypatch):
-    """Wired up: after a refusal the next write waits ``target_wait_ms``, not ``max_wait_ms``; a
-    write that got its place after the target once the line began shedding is refused and the
-    place handed on. The clock is made up; no test timing."""
+    """Wired up: after a refusal the next writes wait ``target_wait_ms``, not ``max_wait_ms``; one
+    the loop wakes with a place after the target but within ``max_wait_ms`` takes it (refusing
+    it would leave the place empty), one woken after ``max_wait_ms`` does not. The clock is made
+    up; no test timing."""
     import asyncio
 
     from mallcore.kernel.config import OverloadConfig
@@ -297,10 +298,15 @@ def test_the_admission_line_waits_the_controllers_bound(monkeypatch):
         assert await second is True
         third = asyncio.create_task(line.enter())
         await asyncio.sleep(0)
-        now[0] = 1.54  # past the target: refused though a place came free
+        now[0] = 1.54  # woken late, past the target but within max_wait_ms: admitted
         line.leave()
-        return await third
+        assert await third is True
+        fourth = asyncio.create_task(line.enter())
+        await asyncio.sleep(0)
+        now[0] = 2.6  # woken after max_wait_ms: refused though a place came free
+        line.leave()
+        return await fourth
 
     assert asyncio.run(run()) is False
-    assert bounds == [1.0, 0.005, 0.005]
-    assert [o for _, o in seen] == ["admitted", "refused", "admitted", "admitted", "refused"]
+    assert bounds == [1.0, 0.005, 0.005, 0.005]
+    assert [o for _, o in seen] == ["admitted", "refused", "admitted", "admitted", "admitted", "refused"]

@@ -142,12 +142,11 @@ class Shedding:
 class Admission:
     """A bounded line in front of writes: ``max_writes_in_flight`` at once, ``max_wait_ms`` at most.
 
-    How long a write may wait is :class:`Shedding`'s (``max_wait_ms``, or ``target_wait_ms``
-    under sustained overload). The bound holds for every admitted write, also when the event
-    loop runs late (a machine short of CPU): a place that comes free only after the wait is over
-    (the loop woke the waiter late, or the line began shedding meanwhile) is handed on, and the
-    write is refused like one that found none. A write that finds a place free takes it at once
-    and is never refused.
+    How long a write waits for a place is :class:`Shedding`'s (``max_wait_ms``, or
+    ``target_wait_ms`` under sustained overload). ``max_wait_ms`` holds for every admitted
+    write, also when the event loop runs late (a machine short of CPU): a place that comes free
+    only after it (the loop woke the waiter late) is handed on, and the write is refused like
+    one that found none. A write that finds a place free takes it at once and is never refused.
     ``observe(seconds, outcome)`` is told each wait, ``admitted`` or ``refused``.
     """
 
@@ -181,9 +180,11 @@ class Admission:
             now = time.perf_counter()
             return self._left(now - started, False, now)
         now = time.perf_counter()
-        if now - started > min(bound, self.shedding.bound(now)):
-            # woken after the bound (the loop was late, not the line short), or waited longer
-            # than the target once the line began shedding: the place goes to the next in line
+        if now - started > self.shedding.longest:
+            # woken after max_wait_ms (the loop was late, not the line short): the place goes
+            # to the next in line. One woken past the target but within max_wait_ms takes it:
+            # refusing it would leave the place empty until the next write comes (and on a
+            # machine short of CPU the loop wakes most waiters a little late).
             self._semaphore.release()
             return self._left(now - started, False, now)
         return self._left(now - started, True, now)
