@@ -143,7 +143,9 @@ class OverloadConfig(_Section):
     # admitted writes do not each spend ``max_wait_ms`` in the line. "fixed": always up to
     # ``max_wait_ms`` (the line before 2026-12).
     line: Literal["adaptive", "fixed"] = "adaptive"
-    target_wait_ms: Annotated[int, msgspec.Meta(ge=0)] = 5
+    # About one placement's time: long enough for waiters to refill places as they come free
+    # (5 ms left the line half empty between bursts: docs/benchmarks.md), short beside 1 s.
+    target_wait_ms: Annotated[int, msgspec.Meta(ge=0)] = 50
     interval_ms: Annotated[int, msgspec.Meta(ge=1)] = 500
 
 
