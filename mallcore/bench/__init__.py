@@ -95,6 +95,13 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     help="overload: http.overload.max_writes_in_flight per worker [default 0: clients / workers].",
 )
 @click.option(
+    "--overload-line",
+    type=click.Choice(["adaptive", "fixed"]),
+    default="adaptive",
+    show_default=True,
+    help="overload: http.overload.line (adaptive: waits cut to target_wait_ms under sustained overload).",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False), default="bench-results/latest.json", show_default=True
 )
 def bench(**options: Any) -> None:

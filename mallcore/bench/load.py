@@ -41,6 +41,27 @@ class Result(msgspec.Struct, kw_only=True):
         return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
+def merge(results: list[Result]) -> Result:
+    """Several runs' results as one (their seconds added up; completion times kept per run)."""
+    statuses: Counter[int] = Counter()
+    by_status: dict[int, list[float]] = {}
+    done_at: dict[int, list[float]] = {}
+    for r in results:
+        statuses.update(r.statuses)
+        for status, values in r.by_status.items():
+            by_status.setdefault(status, []).extend(values)
+        for status, values in r.done_at.items():
+            done_at.setdefault(status, []).extend(values)
+    return Result(
+        requests=sum(r.requests for r in results),
+        seconds=sum(r.seconds for r in results),
+        statuses=dict(statuses),
+        latencies=[x for r in results for x in r.latencies],
+        done_at=done_at,
+        by_status=by_status,
+    )
+
+
 def request_bytes(method: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
     head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
     head += [f"{k}: {v}" for k, v in headers.items()]

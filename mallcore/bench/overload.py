@@ -2,25 +2,30 @@
 
 One mallcore server (catalog, payment, wms) with the admission line
 (``[http.overload]``) set to ``max_writes_in_flight`` = the saturating
-clients per worker (or ``--overload-in-flight``) and ``max_wait_ms`` =
-``--overload-wait-ms``:
+clients per worker (or ``--overload-in-flight``), ``max_wait_ms`` =
+``--overload-wait-ms`` and ``line`` = ``--overload-line``. After a warm-up,
+``--rounds`` times in turn (so that a shared machine whose other load
+changes weighs on both phases alike; the figures pool the slices):
 
-1. **Saturating load**: ``clients`` connections place orders as fast as
-   answers come (the place scenario's load), after a warm-up. This gives the
-   saturating rate R and the unloaded p99.
+1. **Saturating load**: ``clients`` connections place ``requests / rounds``
+   orders as fast as answers come (the place scenario's load). This gives
+   the saturating rate R and the unloaded p99.
 2. **Twice that**: ``2 * clients`` connections, each sending at most one
    order per ``clients / R`` seconds, so that 2R orders a second are offered,
-   for ``--overload-seconds``.
+   for ``--overload-seconds / rounds``.
 
 Reported: every status seen, the 5xx other than 503 (must be 0), the longest
 any request waited for its answer (and the longest 503), the p99 of the
 admitted orders (201) against the unloaded p99 (the goal: within 2x), and
-the rate of orders placed under overload against R.
+the rate of orders placed under overload against R; each slice's two ratios
+too; and the server's own histograms for the overloaded phases (the line's
+waits, the time in the app, the event loop's lateness).
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import uuid
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,8 @@ def scenario(
     overload_seconds: float = 30.0,
     overload_wait_ms: int = 50,
     overload_in_flight: int = 0,
+    overload_line: str = "adaptive",
+    rounds: int = 1,
     **_: Any,
 ) -> dict[str, Any]:
     from mallcore.kernel import Kernel, load_config
@@ -50,7 +57,10 @@ def scenario(
         url,
         schema,
         folder,
-        http=f"[http.overload]\nmax_writes_in_flight = {per_worker}\nmax_wait_ms = {overload_wait_ms}\n",
+        http=(
+            f"[http.overload]\nmax_writes_in_flight = {per_worker}\nmax_wait_ms = {overload_wait_ms}\n"
+            f'line = "{overload_line}"\n'
+        ),
     )
     kernel = Kernel(load_config(config, env={}))
     kernel.upgrade()
@@ -61,30 +71,57 @@ def scenario(
     metrics_dir = folder / f"metrics-{uuid.uuid4().hex[:8]}"
     metrics_dir.mkdir()
     env = {"MALLCORE_CONFIG": str(config), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    unloaded_parts: list[load.Result] = []
+    loaded_parts: list[load.Result] = []
+    deltas: dict[str, dict[str, float]] = {}
+    slices = max(1, rounds)
     with server("mallcore.kernel.http.app:app_from_environment", env, workers, log) as port:
         seed_kernel_http(port, SKUS)
         load.run("127.0.0.1", port, [request] * max(100, requests // 10), clients)
-        unloaded = load.run("127.0.0.1", port, [request] * requests, clients)
-        rate = unloaded.statuses.get(201, 0) / unloaded.seconds
-        interval = clients / rate if rate else 0.0
-        before = scrape(port)
-        loaded = load.run(
-            "127.0.0.1", port, [request], 2 * clients, interval=interval, seconds=overload_seconds
-        )
-        after = scrape(port)
-        waits = admission_waits(after)
-        in_app = server_side(before, after)
-        lag = _shares(_delta(before, after, "mallcore_event_loop_lag_seconds"))
+        # the two phases alternate, each time paced on the rate just measured, so that a
+        # machine whose other load changes meanwhile weighs on both alike
+        for _slice in range(slices):
+            unloaded_parts.append(
+                load.run("127.0.0.1", port, [request] * max(1, requests // slices), clients)
+            )
+            part = unloaded_parts[-1]
+            interval = clients / (part.statuses.get(201, 0) / part.seconds) if part.statuses.get(201) else 0.0
+            before = scrape(port)
+            loaded_parts.append(
+                load.run(
+                    "127.0.0.1",
+                    port,
+                    [request],
+                    2 * clients,
+                    interval=interval,
+                    seconds=overload_seconds / slices,
+                )
+            )
+            after = scrape(port)
+            for key, name, where in SERIES:
+                for bound, n in _delta(before, after, name, where).items():
+                    deltas.setdefault(key, {})[bound] = deltas.get(key, {}).get(bound, 0.0) + n
+    unloaded, loaded = load.merge(unloaded_parts), load.merge(loaded_parts)
+    rate = unloaded.statuses.get(201, 0) / unloaded.seconds if unloaded.seconds else 0.0
+    waits = {
+        **_shares(deltas.get("waits", {})),
+        "admitted": _shares(deltas.get("admitted", {})),
+    }
+    in_app = _shares(deltas.get("app", {}))
+    lag = _shares(deltas.get("lag", {}))
     other_5xx = sum(n for status, n in loaded.statuses.items() if status >= 500 and status != 503)
     p99_unloaded = unloaded.percentile(0.99)
     p99_admitted = loaded.percentile(0.99, 201)
+    per_slice = [ratios(u, o) for u, o in zip(unloaded_parts, loaded_parts, strict=True)]
     return {
         "settings": {
             "clients": clients,
             "workers": workers,
             "max_writes_in_flight": per_worker,
             "max_wait_ms": overload_wait_ms,
+            "line": overload_line,
             "seconds": overload_seconds,
+            "slices": slices,
         },
         "unloaded": summarize(unloaded, 201),
         "overloaded": {
@@ -102,7 +139,27 @@ def scenario(
         "p99_admitted_ms": round(p99_admitted * 1000, 2),
         "p99_ratio": round(p99_admitted / p99_unloaded, 2) if p99_unloaded else None,
         "goodput_ratio": round(loaded.statuses.get(201, 0) / loaded.seconds / rate, 2) if rate else None,
+        "slices": per_slice,
+        # robust to one slice that other programs' load spoilt
+        "slices_median": {
+            key: _median([x[key] for x in per_slice]) for key in ("p99_ratio", "goodput_ratio")
+        },
     }
+
+
+def ratios(unloaded: load.Result, loaded: load.Result) -> dict[str, float | None]:
+    """One slice's admitted p99 and rate of orders placed, against its own unloaded phase."""
+    p99 = unloaded.percentile(0.99)
+    rate = unloaded.statuses.get(201, 0) / unloaded.seconds if unloaded.seconds else 0.0
+    return {
+        "p99_ratio": round(loaded.percentile(0.99, 201) / p99, 2) if p99 else None,
+        "goodput_ratio": round(loaded.statuses.get(201, 0) / loaded.seconds / rate, 2) if rate else None,
+    }
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 2) if known else None
 
 
 def scrape(port: int) -> str:
@@ -132,22 +189,17 @@ def _shares(buckets: dict[str, float]) -> dict[str, Any]:
     return {"count": int(total), "within_ms": within, "all_within_ms": top}
 
 
-def admission_waits(text: str) -> dict[str, Any]:
-    """The server's own account of the admission line (``mallcore_admission_wait_seconds``):
-    how many writes waited, how many within each bound, and of the admitted ones alone."""
-    everything = _shares(histogram(text, "mallcore_admission_wait_seconds"))
-    admitted = _shares(histogram(text, "mallcore_admission_wait_seconds", 'outcome="admitted"'))
-    return {**everything, "admitted": admitted}
-
-
-def server_side(before: str, after: str) -> dict[str, Any]:
-    """Where the time goes, seen by the server, for the orders of the loaded phase alone: the
-    request's time in the app (from the kernel's middleware to the answer, the line included)
-    against the clients' figures, which add the time outside the app (sockets, the server's
-    and the load generator's own event loops waiting for a CPU)."""
-    return _shares(
-        _delta(before, after, "mallcore_http_request_duration_seconds", 'method="POST",route="/orders"')
-    )
+# (key, metric, label filter) of the server's histograms read around each overloaded slice: the
+# admission line's waits (all, and the admitted ones alone); the time each order spent in the
+# app (from the kernel's middleware to the answer, line included) against the clients' figures,
+# which add the time outside the app (sockets, the server's and the load generator's own event
+# loops waiting for a CPU); how late the event loop woke its timers.
+SERIES = (
+    ("waits", "mallcore_admission_wait_seconds", ""),
+    ("admitted", "mallcore_admission_wait_seconds", 'outcome="admitted"'),
+    ("app", "mallcore_http_request_duration_seconds", 'method="POST",route="/orders"'),
+    ("lag", "mallcore_event_loop_lag_seconds", ""),
+)
 
 
 def _delta(before: str, after: str, name: str, where: str = "") -> dict[str, float]:
@@ -158,12 +210,14 @@ def _delta(before: str, after: str, name: str, where: str = "") -> dict[str, flo
 def line(r: dict[str, Any]) -> str:
     o = r["overloaded"]
     return (
-        f"  overload  saturating {r['unloaded']['per_second']}/s (p99 {r['p99_unloaded_ms']} ms); "
+        f"  overload  line {r['settings'].get('line', 'fixed')}; saturating {r['unloaded']['per_second']}/s (p99 {r['p99_unloaded_ms']} ms); "
         f"2x offered {o['offered_per_second']}/s for {r['settings']['seconds']} s: statuses {o['statuses']}, "
         f"5xx other than 503: {r['other_5xx']}, max wait {r['max_wait_ms']} ms (503s {r['max_503_ms']} ms; "
         f"in the line: {_within(r)}; in the app: {_app(r)}; event loop late: {_lag(r)}), "
         f"p99 admitted {r['p99_admitted_ms']} ms = {r['p99_ratio']}x unloaded, "
-        f"placed {o['per_second']}/s ({r['goodput_ratio']}x saturating)"
+        f"placed {o['per_second']}/s ({r['goodput_ratio']}x saturating); by slice (p99 / placed): "
+        + ", ".join(f"{s['p99_ratio']}x / {s['goodput_ratio']}x" for s in r.get("slices", []))
+        + f", median {r['slices_median']['p99_ratio']}x / {r['slices_median']['goodput_ratio']}x"
     )
 
 
@@ -171,7 +225,7 @@ def _within(r: dict[str, Any]) -> str:
     waits, bound = r["admission_waits"], r["settings"]["max_wait_ms"]
     shares = [
         f"<= {ms} ms {waits['within_ms'][str(ms)]:.2%}"
-        for ms in (bound, 2 * bound)
+        for ms in sorted({5, bound, 2 * bound})
         if str(ms) in waits["within_ms"]
     ]
     admitted = waits.get("admitted", {})

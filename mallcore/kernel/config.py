@@ -137,6 +137,16 @@ class OverloadConfig(_Section):
     max_writes_in_flight: int = 64
     # How long a write waits for a place before it is answered 503 ``overloaded``.
     max_wait_ms: int = 1000
+    # "adaptive": a line that stands (writes refused, or every write waiting longer than
+    # ``target_wait_ms`` for ``interval_ms``) is overload, not a burst: waits are cut to
+    # ``target_wait_ms`` until no write has been refused for ``interval_ms`` (CoDel-style), so
+    # admitted writes do not each spend ``max_wait_ms`` in the line. "fixed": always up to
+    # ``max_wait_ms`` (the line before 2026-12).
+    line: Literal["adaptive", "fixed"] = "adaptive"
+    # About one placement's time: long enough for waiters to refill places as they come free
+    # (5 ms left the line half empty between bursts: docs/benchmarks.md), short beside 1 s.
+    target_wait_ms: Annotated[int, msgspec.Meta(ge=0)] = 50
+    interval_ms: Annotated[int, msgspec.Meta(ge=1)] = 500
 
 
 class HttpConfig(_Section):

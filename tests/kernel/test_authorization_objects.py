@@ -175,6 +175,8 @@ def seed(mallcore: Any) -> Any:
     }
     for shop in SIDES:
         _ok(admin.post("/finance/settlements", json={"shop": shop, **period}), 201)
+    # the risk center writes its decisions in the background: all of them before any snapshot
+    kernel.centers["risk"].decisions.flush()
     return kernel
 
 

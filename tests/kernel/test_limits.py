@@ -211,3 +211,102 @@ def test_a_write_that_finds_a_place_free_is_admitted_even_if_the_process_pauses(
 
     assert asyncio.run(run()) == [True, True]
     assert [o for _, o in seen] == ["admitted", "admitted"]
+
+
+def test_the_adaptive_line_lets_a_burst_wait_but_cuts_waits_under_sustained_overload():
+    """The controller, driven with made-up times (seconds): ``max_wait_ms`` while the line
+    drains, ``target_wait_ms`` once it stands (a write refused, or every admitted write waiting
+    past the target for an interval), and back to ``max_wait_ms`` an interval after the last
+    refusal."""
+    from mallcore.kernel.config import OverloadConfig
+    from mallcore.kernel.http.limits import Shedding
+
+    line = Shedding(OverloadConfig(max_wait_ms=1000, target_wait_ms=5, interval_ms=100))
+    assert line.bound(0.0) == 1.0
+    # a burst: long waits, but the line drains (a short wait) within every interval
+    for t in (0.00, 0.05, 0.09):
+        line.waited(0.3, True, t)
+    line.waited(0.001, True, 0.12)
+    for t in (0.15, 0.20):
+        line.waited(0.3, True, t)
+    assert not line.shedding(0.21) and line.bound(0.21) == 1.0
+    # the line stands: every admitted write waited past the target for a whole interval
+    line.waited(0.3, True, 0.26)
+    assert line.shedding(0.26) and line.bound(0.26) == 0.005
+    # writes refused at the target keep it shedding...
+    line.waited(0.005, False, 0.30)
+    line.waited(0.005, False, 0.38)
+    assert line.bound(0.47) == 0.005
+    # ...and an interval without a refusal ends it
+    assert not line.shedding(0.48) and line.bound(0.48) == 1.0
+    # one refusal (a write that waited max_wait_ms in vain) is overload at once
+    line.waited(1.0, False, 2.0)
+    assert line.bound(2.0) == 0.005 and line.bound(2.1) == 1.0
+
+
+def test_the_fixed_line_always_waits_max_wait_ms():
+    from mallcore.kernel.config import OverloadConfig
+    from mallcore.kernel.http.limits import Shedding
+
+    line = Shedding(OverloadConfig(max_wait_ms=50, line="fixed"))
+    line.waited(0.05, False, 1.0)
+    for t in (1.0, 1.1, 1.2):
+        line.waited(0.04, True, t)
+    assert not line.shedding(1.2) and line.bound(1.2) == 0.05
+    # a target above the wait is the wait
+    assert Shedding(OverloadConfig(max_wait_ms=3, target_wait_ms=5)).target == 0.003
+
+
+def test_the_admission_line_waits_the_controllers_bound(monkeypatch):
+    """Wired up: after a refusal the next writes wait ``target_wait_ms``, not ``max_wait_ms``; one
+    the loop wakes with a place after the target but within ``max_wait_ms`` takes it (refusing
+    it would leave the place empty), one woken after ``max_wait_ms`` does not. The clock is made
+    up; no test timing."""
+    import asyncio
+
+    from mallcore.kernel.config import OverloadConfig
+    from mallcore.kernel.http import limits
+
+    now = [0.0]
+    monkeypatch.setattr(limits.time, "perf_counter", lambda: now[0])
+    bounds: list[float] = []
+    real_timeout = asyncio.timeout
+
+    def timeout(delay):
+        bounds.append(delay)
+        return real_timeout(None)  # never fires: the test decides who waits how long
+
+    monkeypatch.setattr(limits.asyncio, "timeout", timeout)
+    seen: list[tuple[float, str]] = []
+    line = limits.Admission(
+        OverloadConfig(max_writes_in_flight=1, max_wait_ms=1000, target_wait_ms=5, interval_ms=100),
+        lambda s, o: seen.append((s, o)),
+    )
+
+    async def run():
+        assert await line.enter()  # the one place
+        first = asyncio.create_task(line.enter())
+        await asyncio.sleep(0)  # waiting, bound max_wait_ms
+        now[0] = 1.5  # the place comes free after the bound: refused, handed on
+        line.leave()
+        assert await first is False
+        assert await line.enter()  # the place handed on is free: taken
+        second = asyncio.create_task(line.enter())
+        await asyncio.sleep(0)  # waiting, bound target_wait_ms (the line sheds)
+        now[0] = 1.504  # within the target: admitted
+        line.leave()
+        assert await second is True
+        third = asyncio.create_task(line.enter())
+        await asyncio.sleep(0)
+        now[0] = 1.54  # woken late, past the target but within max_wait_ms: admitted
+        line.leave()
+        assert await third is True
+        fourth = asyncio.create_task(line.enter())
+        await asyncio.sleep(0)
+        now[0] = 2.6  # woken after max_wait_ms: refused though a place came free
+        line.leave()
+        return await fourth
+
+    assert asyncio.run(run()) is False
+    assert bounds == [1.0, 0.005, 0.005, 0.005]
+    assert [o for _, o in seen] == ["admitted", "refused", "admitted", "admitted", "admitted", "refused"]

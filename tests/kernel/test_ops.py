@@ -179,6 +179,11 @@ def test_unmatched_paths_and_methods_are_logged_and_counted_under_one_route_labe
         sample(m, "mallcore_http_requests_total", {"method": "DELETE", "route": "unmatched", "status": 405})
         == 1
     )
+    # with their latency, under the same label
+    assert all(e["ms"] >= 0 for e in lines)
+    latency = {"method": "GET", "route": "unmatched"}
+    assert sample(m, "mallcore_http_request_duration_seconds_count", latency) == 5
+    assert sample(m, "mallcore_http_request_duration_seconds_count", {**latency, "method": "DELETE"}) == 1
     # the raw paths never become labels: one series, however many URLs are scanned
     text = client.get("/metrics").text
     assert "wp-admin" not in text

@@ -36,7 +36,7 @@ from .bodies import JSONGateRequest
 from .errors import HANDLERS
 from .guards import KERNEL_OPT, principal_of
 from .limits import principal_limit, traffic_middleware
-from .middleware import request_middleware, unmatched_hook
+from .middleware import request_middleware, stamp_arrival, unmatched_hook
 from .openapi import BEARER, document
 from .ops import ops_routes
 from .orders import order_routes
@@ -148,6 +148,7 @@ class MallcorePlugin(InitPlugin):
         app_config.before_send.append(
             unmatched_hook(self.kernel.metrics, access_log=http.access_log, mount_path=self.kernel.mount_path)
         )
+        app_config.on_startup.append(stamp_arrival)
         if self.kernel.config.http.threads:
             app_config.on_startup.append(self._threads)
         if self.lifecycle:

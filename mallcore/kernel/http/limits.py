@@ -32,11 +32,15 @@ wait in line, and one that waited ``max_wait_ms`` without a place is answered
 503 ``overloaded`` with ``Retry-After`` at once, before its body is read,
 instead of queueing until the client times out. Reads are not queued.
 ``/health``, ``/ready`` and ``/metrics`` are neither limited nor queued.
+The line is adaptive by default (``line = "adaptive"``, :class:`Shedding`):
+``max_wait_ms`` is for bursts; under sustained overload the wait is cut to
+``target_wait_ms``, so admitted writes are not each slowed by a long wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -94,49 +98,96 @@ def limiter(kernel: Kernel) -> Limiter:
     return kernel.limiter
 
 
+class Shedding:
+    """When the admission line cuts waits short: its controller, CoDel-style (``line = "adaptive"``).
+
+    A line that drains is a burst: a write may wait up to ``max_wait_ms`` for a place. A line
+    that stands is overload: a write was refused, or every admitted write waited longer than
+    ``target_wait_ms`` for ``interval_ms``. Then waiting longer only adds to every admitted
+    write's time and changes nothing of how many are placed (the writes in flight keep the
+    writer busy), so the wait is cut to ``target_wait_ms`` until no write has been refused for
+    ``interval_ms``. With ``line = "fixed"`` the wait is always ``max_wait_ms``.
+
+    It reads no clock: ``now`` is the caller's (seconds), so tests drive it with made-up times.
+    """
+
+    def __init__(self, config: OverloadConfig) -> None:
+        self.adaptive = config.line == "adaptive"
+        self.longest = config.max_wait_ms / 1000
+        self.target = min(config.target_wait_ms, config.max_wait_ms) / 1000
+        self.interval = config.interval_ms / 1000
+        self._above_since: float | None = None
+        self._until = -math.inf
+
+    def shedding(self, now: float) -> bool:
+        """Whether waits are cut to the target at ``now``."""
+        return self.adaptive and now < self._until
+
+    def bound(self, now: float) -> float:
+        """The longest a write that starts waiting at ``now`` may wait."""
+        return self.target if self.shedding(now) else self.longest
+
+    def waited(self, seconds: float, admitted: bool, now: float) -> None:
+        """A write left the line at ``now`` after ``seconds``, admitted or refused."""
+        if not admitted:
+            self._until = now + self.interval
+        elif seconds <= self.target:
+            self._above_since = None
+        elif self._above_since is None:
+            self._above_since = now
+        elif now - self._above_since >= self.interval:
+            self._until = now + self.interval
+
+
 class Admission:
     """A bounded line in front of writes: ``max_writes_in_flight`` at once, ``max_wait_ms`` at most.
 
-    The bound holds for every admitted write, also when the event loop runs late (a machine
-    short of CPU): a place that comes free only after the wait is over (the loop woke the
-    waiter late) is handed on, and the write is refused like one that found none. A write that
-    finds a place free takes it at once and is never refused.
+    How long a write waits for a place is :class:`Shedding`'s (``max_wait_ms``, or
+    ``target_wait_ms`` under sustained overload). ``max_wait_ms`` holds for every admitted
+    write, also when the event loop runs late (a machine short of CPU): a place that comes free
+    only after it (the loop woke the waiter late) is handed on, and the write is refused like
+    one that found none. A write that finds a place free takes it at once and is never refused.
     ``observe(seconds, outcome)`` is told each wait, ``admitted`` or ``refused``.
     """
 
     def __init__(self, config: OverloadConfig, observe: Callable[[float, str], None] | None = None) -> None:
         self.size = config.max_writes_in_flight
-        self.wait = config.max_wait_ms / 1000
+        self.shedding = Shedding(config)
         self.observe = observe
         self._semaphore: asyncio.Semaphore | None = None
+
+    def _left(self, waited: float, admitted: bool, now: float) -> bool:
+        self.shedding.waited(waited, admitted, now)
+        if self.observe is not None:
+            self.observe(waited, "admitted" if admitted else "refused")
+        return admitted
 
     async def enter(self) -> bool:
         """Take a place; ``False`` if none came free within the wait."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.size)
-        started = time.perf_counter()
         if not self._semaphore.locked():
             # a free place: taken without waiting (acquire does not yield here), so never "late";
             # a pause of the whole process (GC, CPU) between two lines is not a wait in the line
             await self._semaphore.acquire()
-            if self.observe is not None:
-                self.observe(0.0, "admitted")
-            return True
-        admitted = False
+            return self._left(0.0, True, time.perf_counter())
+        started = time.perf_counter()
+        bound = self.shedding.bound(started)
         try:
-            async with asyncio.timeout(self.wait):
+            async with asyncio.timeout(bound):
                 await self._semaphore.acquire()
-            admitted = True
-            if time.perf_counter() - started > self.wait:
-                # woken after the bound: the loop was late, not the line short
-                self._semaphore.release()
-                admitted = False
         except TimeoutError:
-            pass
-        finally:
-            if self.observe is not None:
-                self.observe(time.perf_counter() - started, "admitted" if admitted else "refused")
-        return admitted
+            now = time.perf_counter()
+            return self._left(now - started, False, now)
+        now = time.perf_counter()
+        if now - started > self.shedding.longest:
+            # woken after max_wait_ms (the loop was late, not the line short): the place goes
+            # to the next in line. One woken past the target but within max_wait_ms takes it:
+            # refusing it would leave the place empty until the next write comes (and on a
+            # machine short of CPU the loop wakes most waiters a little late).
+            self._semaphore.release()
+            return self._left(now - started, False, now)
+        return self._left(now - started, True, now)
 
     def leave(self) -> None:
         assert self._semaphore is not None

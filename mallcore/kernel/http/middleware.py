@@ -13,8 +13,9 @@ A request that matches no route (404 ``not_found`` for an unknown path, 405
 the kernel router's middleware: Litestar answers it while routing. The app's
 ``before_send`` hook (:func:`unmatched_hook`, set by ``MallcorePlugin``)
 counts it under the route label ``unmatched`` (never the raw path, which
-would make one series per scanned URL) and writes its access log line
-(without ``ms``: routing gives no start time), with a request id.
+would make one series per scanned URL), with its latency (from the time
+:func:`stamp_arrival` put in the scope at the app's entry), and writes its
+access log line, with a request id.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import structlog
+from litestar import Litestar
 from litestar.middleware import DefineMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +37,24 @@ from .guards import PRINCIPAL_SCOPE
 
 # The route label of requests that matched no route.
 UNMATCHED = "unmatched"
+# The scope key of a request's arrival time (``time.perf_counter()``), set at the app's entry.
+ARRIVED = "mallcore.arrived"
+
+
+class _Stamped:
+    def __init__(self, handler: ASGIApp) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[ARRIVED] = time.perf_counter()  # type: ignore[literal-required]
+        await self.handler(scope, receive, send)
+
+
+def stamp_arrival(app: Litestar) -> None:
+    """A start-up hook: the app's entry notes each request's arrival in its scope, so that a request
+    no route matched (answered while routing, before any middleware) has a latency too."""
+    if not isinstance(app.asgi_handler, _Stamped):
+        app.asgi_handler = _Stamped(app.asgi_handler)
 
 
 def _request_id(scope: Scope) -> str:
@@ -111,8 +131,13 @@ def unmatched_hook(metrics: Metrics | None, *, access_log: bool, mount_path: str
         method = str(scope.get("method", ""))
         request_id = _request_id(scope)
         message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode("latin-1"))]
+        arrived = cast(dict[str, Any], scope).get(ARRIVED)
+        seconds = None if arrived is None else time.perf_counter() - arrived
         if metrics is not None:
-            metrics.requests.labels(method, UNMATCHED, str(status)).inc()
+            if seconds is None:
+                metrics.requests.labels(method, UNMATCHED, str(status)).inc()
+            else:
+                metrics.request(method, UNMATCHED, status, seconds)
         if access_log:
             code = cast(dict[str, Any], scope).get(CODE_SCOPE) or BY_STATUS.get(status, "http_error")
             # looked up per answer (rare): a logger cached at start-up would keep its first configuration
@@ -126,6 +151,7 @@ def unmatched_hook(metrics: Metrics | None, *, access_log: bool, mount_path: str
                 request_id=request_id,
                 route=UNMATCHED,
                 code=code,
+                **({} if seconds is None else {"ms": round(seconds * 1000, 2)}),
             )
 
     return hook
