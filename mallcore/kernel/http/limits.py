@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -102,45 +103,64 @@ class Admission:
     waiter late) is handed on, and the write is refused like one that found none. A write that
     finds a place free takes it at once and is never refused.
     ``observe(seconds, outcome)`` is told each wait, ``admitted`` or ``refused``.
+
+    A count and a queue of waiters rather than an ``asyncio.Semaphore``: a write that finds a
+    place free (nearly every one) costs an addition, and a place that comes free is handed
+    straight to the oldest waiter.
     """
 
     def __init__(self, config: OverloadConfig, observe: Callable[[float, str], None] | None = None) -> None:
         self.size = config.max_writes_in_flight
         self.wait = config.max_wait_ms / 1000
         self.observe = observe
-        self._semaphore: asyncio.Semaphore | None = None
+        self._taken = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def enter(self) -> bool:
         """Take a place; ``False`` if none came free within the wait."""
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.size)
-        started = time.perf_counter()
-        if not self._semaphore.locked():
-            # a free place: taken without waiting (acquire does not yield here), so never "late";
-            # a pause of the whole process (GC, CPU) between two lines is not a wait in the line
-            await self._semaphore.acquire()
+        if self._taken < self.size and not self._waiters:
+            # a free place: taken without waiting, so never "late"; a pause of the whole
+            # process (GC, CPU) between two lines is not a wait in the line
+            self._taken += 1
             if self.observe is not None:
                 self.observe(0.0, "admitted")
             return True
+        started = time.perf_counter()
+        handed = asyncio.get_running_loop().create_future()
+        self._waiters.append(handed)
         admitted = False
         try:
-            async with asyncio.timeout(self.wait):
-                await self._semaphore.acquire()
-            admitted = True
-            if time.perf_counter() - started > self.wait:
-                # woken after the bound: the loop was late, not the line short
-                self._semaphore.release()
-                admitted = False
-        except TimeoutError:
-            pass
+            try:
+                async with asyncio.timeout(self.wait):
+                    await handed
+            except TimeoutError:
+                pass
+            if handed.done() and not handed.cancelled():
+                # given a place (perhaps at the moment the wait ran out)
+                admitted = time.perf_counter() - started <= self.wait
+                if not admitted:
+                    self.leave()  # woken after the bound: the loop was late, not the line short
+        except BaseException:
+            if handed.done() and not handed.cancelled():
+                self.leave()  # given a place, then cancelled (the client left): hand it on
+            raise
         finally:
+            if not handed.done():
+                handed.cancel()
+            if handed in self._waiters:
+                self._waiters.remove(handed)
             if self.observe is not None:
                 self.observe(time.perf_counter() - started, "admitted" if admitted else "refused")
         return admitted
 
     def leave(self) -> None:
-        assert self._semaphore is not None
-        self._semaphore.release()
+        """Free a place: to the oldest write still waiting, if any."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._taken -= 1
 
 
 def principal_limit(kernel: Kernel) -> Any:
