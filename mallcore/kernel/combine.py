@@ -359,14 +359,16 @@ class Combiner:
         return job.ctx, job.view, job.body
 
     def _settle(self, jobs: list[_Job]) -> None:
-        """After a batch: its placed orders' events and after-commit callbacks run here, in
-        the writer thread (as the request's own thread runs them otherwise), then every
-        waiting coroutine is woken with one call into its event loop per batch."""
+        """After a batch: its placed orders' log lines, counts, events and after-commit
+        callbacks run here, in the writer thread (as the request's own thread runs them
+        otherwise), in each request's context (its request id), then every waiting
+        coroutine is woken with one call into its event loop per batch: the loop, which
+        serves every connection, does none of it."""
         orders = self.orders
         for job in jobs:
             if job.error is None and job.ctx is not None and not job.retry:
                 try:
-                    job.context.run(orders.committed, job.ctx)
+                    job.context.run(orders.placed, job.ctx)
                 except Exception:  # never leave the others waiting
                     orders.log.exception("combine.committed_failed", order_id=job.order.id)
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}

@@ -180,7 +180,7 @@ class Kernel:
         return call_each(self.pm, hook_name, **kwargs)
 
     def _resolve_principal(self, token: str, request: Any) -> Any:
-        return self.hook.resolve_principal(kernel=self, token=token, request=request)
+        return self.calls.resolve_principal(kernel=self, token=token, request=request)
 
     def _order_view(self, conn: sa.Connection, order: Order, view: OrderView) -> None:
         self.calls.order_view(kernel=self, conn=conn, order=order, view=view)

@@ -112,13 +112,27 @@ class Metrics:
             registry=r,
         )
         self.job_runs = Counter("mallcore_job_runs", "Periodic job runs", ["job", "outcome"], registry=r)
+        # The labelled series every request updates, looked up once per label set: ``labels()``
+        # takes a lock and builds a key each time (a few per cent of a request's event loop).
+        self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._admission_series: dict[str, Any] = {}
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        series = self._request_series.get(key)
+        if series is None:
+            series = self._request_series[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def admission_waited(self, seconds: float, outcome: str) -> None:
-        self.admission_wait.labels(outcome).observe(seconds)
+        series = self._admission_series.get(outcome)
+        if series is None:
+            series = self._admission_series[outcome] = self.admission_wait.labels(outcome)
+        series.observe(seconds)
 
     def stage_failed(self, stage: str, exc: BaseException) -> None:
         self.stage_failures.labels(stage, failure_code(exc)).inc()

@@ -174,6 +174,12 @@ class OrderService:
         if events:
             self.events.write(conn, events)
 
+    def placed(self, ctx: OrderContext) -> None:
+        """Once a placement has committed: its log line and count, then :meth:`committed`."""
+        ctx.log.info("order.placed", total=ctx.order.total, lines=len(ctx.lines))
+        self.metrics.orders_placed.inc()
+        self.committed(ctx)
+
     def committed(self, ctx: OrderContext) -> None:
         """Once the stage has committed: hand its events to subscribers, run its after-commit callbacks."""
         if ctx._events:
@@ -257,27 +263,24 @@ class OrderService:
         except Exception as exc:
             self.metrics.stage_failed("place", exc)
             raise
-        ctx.log.info("order.placed", total=order.total, lines=len(lines))
-        self.metrics.orders_placed.inc()
-        self.committed(ctx)
+        self.placed(ctx)
         return view, body
 
     async def place_async(
         self, principal: Principal, req: PlaceOrder, reply: Reply
     ) -> tuple[OrderView, bytes]:
         """:meth:`place` for a coroutine (``[orders.combine] writer = "async"``): the order is
-        checked here and placed by the combiner's writer thread, which also hands its
-        events to subscribers and runs its after-commit callbacks."""
+        checked here and placed by the combiner's writer thread, which also logs it
+        (``order.placed``), counts it, hands its events to subscribers and runs its
+        after-commit callbacks (:meth:`placed`)."""
         combiner = self.combined
         assert combiner is not None
         try:
             order, lines = self._new_order(principal, req)
-            ctx, view, body = await combiner.place_async(principal, order, lines, reply)
+            _, view, body = await combiner.place_async(principal, order, lines, reply)
         except Exception as exc:
             self.metrics.stage_failed("place", exc)
             raise
-        ctx.log.info("order.placed", total=order.total, lines=len(lines))
-        self.metrics.orders_placed.inc()
         return view, body
 
     def place_alone(

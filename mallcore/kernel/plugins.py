@@ -219,10 +219,13 @@ class HookCalls:
     results on every call; the lifecycle hooks on the placement path use none
     of these, and that generality (about half a microsecond per
     implementation) was the whole measurable cost of the plugin machinery:
-    ten no-op centers added 6% to a placement. For a hook without wrappers
-    or ``firstresult``, the implementations are therefore called directly, in
-    exactly the order pluggy would call them (center order, ``tryfirst`` /
-    ``trylast`` respected); otherwise the call goes through pluggy. The list
+    ten no-op centers added 6% to a placement. For a hook without wrappers,
+    the implementations are therefore called directly, in exactly the order
+    pluggy would call them (center order, ``tryfirst`` / ``trylast``
+    respected); for a ``firstresult`` hook (``resolve_principal``, on every
+    request) the first answer that is not ``None`` is returned and the rest
+    are not called, as pluggy does. A hook with wrappers, or a historic one,
+    goes through pluggy. The list
     is computed once per kernel, whose centers never change after start-up.
     ``kernel.hook`` remains pluggy's own caller.
 
@@ -248,7 +251,7 @@ class HookCalls:
         caller = getattr(self._pm.hook, name)
         impls = caller.get_hookimpls()
         opts = caller.spec.opts if caller.spec is not None else {}
-        if opts.get("firstresult") or opts.get("historic") or any(i.hookwrapper or i.wrapper for i in impls):
+        if opts.get("historic") or any(i.hookwrapper or i.wrapper for i in impls):
             call: Any = caller
         else:
             # pluggy calls the last registered first: its _multicall walks the list reversed.
@@ -262,17 +265,35 @@ class HookCalls:
 
             pm, plain, pluggy_call = self._pm, self._plain, caller
 
-            def call(**kwargs: Any) -> None:
-                if pm._inner_hookexec is not plain:
-                    pluggy_call(**kwargs)
-                    return
-                for function, one, several in plan:
-                    if one is not None:
-                        function(kwargs[one])
-                    elif several is not None:
-                        function(*several(kwargs))
-                    else:
-                        function()
+            if opts.get("firstresult"):
+                # As pluggy: the first answer that is not None wins, the others are not called.
+                def call(**kwargs: Any) -> Any:
+                    if pm._inner_hookexec is not plain:
+                        return pluggy_call(**kwargs)
+                    for function, one, several in plan:
+                        if one is not None:
+                            result = function(kwargs[one])
+                        elif several is not None:
+                            result = function(*several(kwargs))
+                        else:
+                            result = function()
+                        if result is not None:
+                            return result
+                    return None
+
+            else:
+
+                def call(**kwargs: Any) -> None:
+                    if pm._inner_hookexec is not plain:
+                        pluggy_call(**kwargs)
+                        return
+                    for function, one, several in plan:
+                        if one is not None:
+                            function(kwargs[one])
+                        elif several is not None:
+                            function(*several(kwargs))
+                        else:
+                            function()
 
         setattr(self, name, call)
         return call

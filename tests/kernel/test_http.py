@@ -36,6 +36,34 @@ def test_every_response_carries_a_request_id_and_logs_bind_it_with_the_order(mal
     assert alice.get("/me").headers["x-request-id"]
 
 
+def test_request_ids_made_by_the_server_are_unique_also_across_forked_workers(mallcore):
+    """A request without ``X-Request-ID`` gets 32 hex digits, never the same twice, and a
+    worker forked from a process that already served requests does not repeat its ids."""
+    import os
+    import re
+
+    kernel = mallcore.kernel()
+    alice = mallcore.client(kernel, "customer", "alice")
+    ids = [alice.get("/me").headers["x-request-id"] for _ in range(3)]
+    assert len(set(ids)) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+    from mallcore.kernel.http import middleware
+
+    parent = [middleware._new_request_id() for _ in range(3)]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first ids, to the parent
+        try:
+            os.write(write, " ".join(middleware._new_request_id() for _ in range(3)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = os.read(read, 1000).decode().split()
+    os.waitpid(pid, 0)
+    assert len(child) == 3 and not set(child) & set(parent)
+    assert {c[:16] for c in child}.isdisjoint({p[:16] for p in parent})  # another random half
+
+
 def test_the_kernel_mounts_into_a_host_app_beside_its_own_routes(mallcore):
     kernel = mallcore.kernel()
 

@@ -212,7 +212,43 @@ def test_the_kernels_hook_calls_pass_each_implementation_the_arguments_it_names(
     ]
 
 
-def test_hooks_with_wrappers_or_firstresult_go_through_pluggy(mallcore):
+def test_the_kernels_firstresult_hook_calls_stop_at_the_first_answer_as_pluggy_does(mallcore):
+    from mallcore.kernel.types import Principal
+
+    calls = []
+
+    def center(name, answer, **opts):
+        def resolve_principal(self, token):
+            calls.append(name)
+            return answer if token == "t" else None
+
+        return type(
+            name.title(), (Center,), {"name": name, "resolve_principal": hookimpl(**opts)(resolve_principal)}
+        )
+
+    host = Principal("from-host", frozenset({"customer"}))
+    kernel = mallcore.kernel(
+        centers=[],
+        extra=[
+            center("zz_silent", None, tryfirst=True),
+            center("mm_host", host),
+            center("aa_never", Principal("x", frozenset()), trylast=True),
+        ],
+    )
+    assert kernel.calls.resolve_principal is not kernel.hook.resolve_principal  # the fast path
+    fast = kernel.calls.resolve_principal(kernel=kernel, token="t", request=None)
+    fast_calls = list(calls)
+    calls.clear()
+    slow = kernel.hook.resolve_principal(kernel=kernel, token="t", request=None)
+    assert fast == slow == host
+    assert fast_calls == calls == ["zz_silent", "mm_host"]  # the ones after the answer never run
+    calls.clear()
+    # no answer at all: every implementation asked (the kernel's own last), None
+    assert kernel.calls.resolve_principal(kernel=kernel, token="unknown", request=None) is None
+    assert calls == ["zz_silent", "mm_host", "aa_never"]
+
+
+def test_hooks_with_wrappers_go_through_pluggy(mallcore):
     seen = []
 
     class Wrapper(Center):
@@ -227,7 +263,6 @@ def test_hooks_with_wrappers_or_firstresult_go_through_pluggy(mallcore):
 
     kernel = mallcore.kernel(extra=[Wrapper])
     assert kernel.calls.order_price is kernel.hook.order_price
-    assert kernel.calls.resolve_principal is kernel.hook.resolve_principal
     mallcore.product(kernel)
     mallcore.client(kernel, "customer", "a").post(
         "/orders", json={"shop": "s1", "lines": [{"sku": "SKU-1", "quantity": 1}]}

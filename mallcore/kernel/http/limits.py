@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -148,13 +149,18 @@ class Admission:
     only after it (the loop woke the waiter late) is handed on, and the write is refused like
     one that found none. A write that finds a place free takes it at once and is never refused.
     ``observe(seconds, outcome)`` is told each wait, ``admitted`` or ``refused``.
+
+    A count and a queue of waiters rather than an ``asyncio.Semaphore``: a write that finds a
+    place free (nearly every one) costs an addition, and a place that comes free is handed
+    straight to the oldest waiter.
     """
 
     def __init__(self, config: OverloadConfig, observe: Callable[[float, str], None] | None = None) -> None:
         self.size = config.max_writes_in_flight
         self.shedding = Shedding(config)
         self.observe = observe
-        self._semaphore: asyncio.Semaphore | None = None
+        self._taken = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     def _left(self, waited: float, admitted: bool, now: float) -> bool:
         self.shedding.waited(waited, admitted, now)
@@ -164,34 +170,52 @@ class Admission:
 
     async def enter(self) -> bool:
         """Take a place; ``False`` if none came free within the wait."""
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.size)
-        if not self._semaphore.locked():
-            # a free place: taken without waiting (acquire does not yield here), so never "late";
-            # a pause of the whole process (GC, CPU) between two lines is not a wait in the line
-            await self._semaphore.acquire()
+        if self._taken < self.size and not self._waiters:
+            # a free place: taken without waiting, so never "late"; a pause of the whole
+            # process (GC, CPU) between two lines is not a wait in the line
+            self._taken += 1
             return self._left(0.0, True, time.perf_counter())
         started = time.perf_counter()
         bound = self.shedding.bound(started)
+        handed = asyncio.get_running_loop().create_future()
+        self._waiters.append(handed)
+        admitted = False
         try:
-            async with asyncio.timeout(bound):
-                await self._semaphore.acquire()
-        except TimeoutError:
+            try:
+                async with asyncio.timeout(bound):
+                    await handed
+            except TimeoutError:
+                pass
+            if handed.done() and not handed.cancelled():
+                # Given a place (perhaps at the moment the wait ran out). Woken after
+                # max_wait_ms (the loop was late, not the line short): the place goes to the next
+                # in line. One woken past the target but within max_wait_ms takes it: refusing
+                # it would leave the place empty until the next write comes (and on a machine
+                # short of CPU the loop wakes most waiters a little late).
+                admitted = time.perf_counter() - started <= self.shedding.longest
+                if not admitted:
+                    self.leave()
+        except BaseException:
+            if handed.done() and not handed.cancelled():
+                self.leave()  # given a place, then cancelled (the client left): hand it on
+            raise
+        finally:
+            if not handed.done():
+                handed.cancel()
+            if handed in self._waiters:
+                self._waiters.remove(handed)
             now = time.perf_counter()
-            return self._left(now - started, False, now)
-        now = time.perf_counter()
-        if now - started > self.shedding.longest:
-            # woken after max_wait_ms (the loop was late, not the line short): the place goes
-            # to the next in line. One woken past the target but within max_wait_ms takes it:
-            # refusing it would leave the place empty until the next write comes (and on a
-            # machine short of CPU the loop wakes most waiters a little late).
-            self._semaphore.release()
-            return self._left(now - started, False, now)
-        return self._left(now - started, True, now)
+            self._left(now - started, admitted, now)
+        return admitted
 
     def leave(self) -> None:
-        assert self._semaphore is not None
-        self._semaphore.release()
+        """Free a place: to the oldest write still waiting, if any."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._taken -= 1
 
 
 def principal_limit(kernel: Kernel) -> Any:

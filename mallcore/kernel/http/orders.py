@@ -70,10 +70,10 @@ def order_routes(kernel: Kernel) -> list[Any]:
         # On the event loop: the body is checked here and the order handed to the
         # combiner's writer thread (docs/architecture.md, "Combined placements").
         async def place_order(
-            data: Annotated[PlaceOrder, Body(examples=[PLACE_EXAMPLE])],
-            principal: Caller,
-            idempotent: Idempotent,
+            data: Annotated[PlaceOrder, Body(examples=[PLACE_EXAMPLE])], idempotent: Idempotent
         ) -> Response[OrderView]:
+            # The caller comes with ``idempotent``: one dependency to resolve, not two.
+            principal = idempotent.principal
             return await idempotent.run_async(data, lambda reply: orders.place_async(principal, data, reply))
 
         threaded: dict[str, Any] = {}

@@ -34,10 +34,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import HeaderParameter
 from sqlalchemy.exc import IntegrityError
 
-from ..auth import Caller
 from ..errors import MallcoreError
 from ..idempotency import Idempotency, Reply, Stored
-from ..types import Claim
+from ..types import Claim, Principal
+from .guards import principal_of
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -62,11 +62,13 @@ def raw_json(body: bytes, status: int = 200, headers: dict[str, str] | None = No
 class IdempotentWrite:
     """Run a write once per ``Idempotency-Key``; see the module docstring."""
 
-    __slots__ = ("key", "scope", "store", "subject")
+    __slots__ = ("key", "principal", "scope", "store", "subject")
 
-    def __init__(self, store: Idempotency, subject: str, key: str | None, scope: str) -> None:
+    def __init__(self, store: Idempotency, principal: Principal, key: str | None, scope: str) -> None:
         self.store = store
-        self.subject = subject
+        # The caller (a route declaring ``idempotent`` needs no ``principal`` of its own).
+        self.principal = principal
+        self.subject = principal.subject
         self.key = key
         self.scope = scope
 
@@ -135,13 +137,14 @@ def idempotent_provider(kernel: Kernel) -> Provide:
     """The ``idempotent`` dependency of a kernel's routes."""
     store = kernel.idempotency
 
-    def provide(
-        request: Request[Any, Any, Any], principal: Caller, idempotency_key: IdempotencyKey = None
-    ) -> IdempotentWrite:
+    def provide(request: Request[Any, Any, Any], idempotency_key: IdempotencyKey = None) -> IdempotentWrite:
+        # The caller as the ``principal`` dependency gives it (401 without a valid token),
+        # resolved once per request, without another dependency to resolve per request.
+        principal = principal_of(request)
         path = request.scope["path"]
         mount = kernel.mount_path
         if mount and path.startswith(mount):
             path = path[len(mount) :] or "/"
-        return IdempotentWrite(store, principal.subject, idempotency_key, f"{request.method} {path}")
+        return IdempotentWrite(store, principal, idempotency_key, f"{request.method} {path}")
 
     return Provide(provide, sync_to_thread=False)
