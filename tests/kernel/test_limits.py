@@ -6,6 +6,7 @@ import threading
 import uuid
 
 import pytest
+import structlog
 
 from mallcore.kernel import Center, hookimpl
 from mallcore.kernel.http.limits import limiter
@@ -144,9 +145,13 @@ def test_writes_past_the_admission_line_get_503_overloaded_at_once(mallcore):
     try:
         assert gate.entered.wait(10)
         before = snapshot(kernel)
-        r = alice.post("/orders", json=order_body())
+        with structlog.testing.capture_logs() as logs:
+            r = alice.post("/orders", json=order_body())
         assert r.status_code == 503
         assert r.json()["code"] == "overloaded" and r.headers["retry-after"] == "1"
+        # shedding load is the line working, not an error: its access log line is a warning
+        (line,) = [e for e in logs if e["event"] == "http.request"]
+        assert (line["code"], line["log_level"]) == ("overloaded", "warning")
         assert snapshot(kernel) == before
         # reads are not queued
         assert alice.get("/orders").status_code == 200

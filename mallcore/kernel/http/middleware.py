@@ -6,7 +6,10 @@ The access log writes one line per request, ``http.request``, with method,
 path, status, duration (``ms``), request id and the caller's subject (when
 the request carried a token that was resolved); an answer of 400 or more
 carries its error ``code``. Lines are at info up to 4xx (a client's mistake
-is not the server's warning) and at error for a 5xx.
+is not the server's warning), at warning for a 503 ``overloaded`` (the
+admission line shedding load, as designed: under overload there are
+thousands a second, and they are not errors to page anyone about) and at
+error for any other 5xx.
 
 A request that matches no route (404 ``not_found`` for an unknown path, 405
 ``method_not_allowed`` for a known path with another method) never reaches
@@ -164,7 +167,7 @@ def unmatched_hook(metrics: Metrics | None, *, access_log: bool, mount_path: str
             code = cast(dict[str, Any], scope).get(CODE_SCOPE) or BY_STATUS.get(status, "http_error")
             # looked up per answer (rare): a logger cached at start-up would keep its first configuration
             access = structlog.get_logger("mallcore.access")
-            log = access.error if status >= 500 else access.info
+            log = _level(access, status, code)
             log(
                 "http.request",
                 method=method,
@@ -179,6 +182,13 @@ def unmatched_hook(metrics: Metrics | None, *, access_log: bool, mount_path: str
     return hook
 
 
+def _level(access: Any, status: int, code: str | None) -> Any:
+    """The access logger's method for an answer (see the module's docstring)."""
+    if status < 500:
+        return access.info
+    return access.warning if code == "overloaded" else access.error
+
+
 def _log(access: Any, scope: Scope, method: str, status: int, seconds: float) -> None:
     extra: dict[str, Any] = {}
     principal: Any = scope.get(PRINCIPAL_SCOPE)
@@ -186,7 +196,7 @@ def _log(access: Any, scope: Scope, method: str, status: int, seconds: float) ->
         extra["subject"] = principal.subject
     if status >= 400:
         extra["code"] = scope.get(CODE_SCOPE)
-    log = access.error if status >= 500 else access.info
+    log = _level(access, status, extra.get("code"))
     log(
         "http.request",
         method=method,
