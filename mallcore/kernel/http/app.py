@@ -103,7 +103,7 @@ def build_router(kernel: Kernel, path: str = "/") -> BuiltRouter:
     kernel.mount_path = "" if path.strip("/") == "" else "/" + path.strip("/")
     traffic = traffic_middleware(kernel)
     limit = principal_limit(kernel)
-    router = BuiltRouter(
+    return BuiltRouter(
         path=path,
         route_handlers=collect_routes(kernel),
         dependencies={
@@ -121,12 +121,12 @@ def build_router(kernel: Kernel, path: str = "/") -> BuiltRouter:
         guards=[limit] if limit is not None else [],
         request_max_body_size=kernel.config.http.max_body_bytes,
         request_class=JSONGateRequest,
-        # A function, not the kernel: Litestar deep-copies a router's opt when it registers it.
+        # A function, not the kernel: opt must stay copyable (Litestar deep-copies a plain router
+        # it registers, and a host app may hold this one in a router of its own).
         opt={KERNEL_OPT: _kernel_provider(kernel).dependency},
         signature_namespace={"Principal": Principal, "Kernel": Kernel, "IdempotentWrite": IdempotentWrite},
         prepare=lambda made: document(made, kernel),
     )
-    return router
 
 
 class MallcorePlugin(InitPlugin):
