@@ -402,6 +402,7 @@ class Combiner:
                     continue
                 seen.add((claim.subject, claim.key))
             jobs.append(job)
+        self.orders.metrics.placement_batch.observe(len(jobs))
         if len(jobs) == 1:
             job = jobs[0]
             try:
@@ -417,10 +418,11 @@ class Combiner:
         self.combined += len(jobs)
         with tracing.stage_span("place"), self.orders.db.transaction() as conn:
             priced: list[_Job] = []
+            shared: dict[Any, Any] = {}  # ctx.shared: the batch's reads, made once
             for job in jobs:
                 self._sql(conn, "SAVEPOINT mc_order")
                 try:
-                    job.context.run(self._price, conn, job)
+                    job.context.run(self._price, conn, job, shared)
                 except Exception as exc:
                     self._sql(conn, "ROLLBACK TO SAVEPOINT mc_order")
                     job.error = exc
@@ -431,9 +433,9 @@ class Combiner:
 
     # -- one order's per-order stages --------------------------------------------------
 
-    def _price(self, conn: sa.Connection, job: _Job) -> None:
+    def _price(self, conn: sa.Connection, job: _Job, shared: dict[Any, Any]) -> None:
         orders = self.orders
-        ctx = job.ctx = orders.context("place", job.order, conn, job.principal, job.lines)
+        ctx = job.ctx = orders.context("place", job.order, conn, job.principal, job.lines, shared=shared)
         orders.calls.order_pre_validate(ctx=ctx)
         orders.calls.order_price(ctx=ctx)
         job.applied = pricing.price(job.order, job.lines, ctx.adjustments)

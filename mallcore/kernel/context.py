@@ -38,6 +38,11 @@ class OrderContext:
     - ``principal``: who asked; ``stage``: which stage runs.
     - ``log``: a structlog logger bound with the order id.
     - ``stash``: scratch space shared by the hooks of this stage.
+    - ``shared``: scratch space shared by every order placed in the same
+      transaction (a combined batch; an order placed alone has its own). For
+      reads that hold for the whole transaction, so that the batch's orders
+      make them once (catalog: the SKU rows); never for anything one order's
+      savepoint could undo.
     - ``parcels``: during dispatch, the warehouse plan (``Parcel`` list).
     - ``request``: the facts of the HTTP request behind the stage (client
       IP, device id, user agent; see :mod:`mallcore.kernel.facts`), or
@@ -63,6 +68,7 @@ class OrderContext:
         "order",
         "parcels",
         "principal",
+        "shared",
         "stage",
         "stash",
     )
@@ -77,6 +83,7 @@ class OrderContext:
         *,
         load_lines: LineLoader,
         log: Any,
+        shared: dict[Any, Any] | None = None,
     ) -> None:
         self.stage = stage
         self.order = order
@@ -92,6 +99,7 @@ class OrderContext:
         self._after_commit: list[Callable[[], Any]] = []
         self._changes: dict[str, Any] = {}
         self.stash: dict[Any, Any] = {}
+        self.shared: dict[Any, Any] = {} if shared is None else shared
         # Set by WMS in order_dispatch; TMS ships each (see aftersale.Parcel).
         self.parcels: list[Any] = []
         self._load_lines = load_lines

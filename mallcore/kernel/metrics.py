@@ -111,6 +111,12 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=r,
         )
+        self.placement_batch = Histogram(
+            "mallcore_placement_batch_orders",
+            "Orders placed in one transaction ([orders.combine]; 1 = placed alone)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
         self.job_runs = Counter("mallcore_job_runs", "Periodic job runs", ["job", "outcome"], registry=r)
         # The labelled series every request updates, looked up once per label set: ``labels()``
         # takes a lock and builds a key each time (a few per cent of a request's event loop).

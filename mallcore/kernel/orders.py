@@ -106,13 +106,23 @@ class OrderService:
         conn: sa.Connection,
         principal: Principal,
         lines: list[Line] | None = None,
+        *,
+        shared: dict[Any, Any] | None = None,
     ) -> OrderContext:
         """An :class:`OrderContext` on ``conn``, e.g. to price a probe order or quote a refund.
 
-        Nothing it buffers is written unless it is the context of a stage.
+        Nothing it buffers is written unless it is the context of a stage. ``shared``: the
+        ``ctx.shared`` of the other orders placed in the same transaction.
         """
         return OrderContext(
-            stage, order, conn, principal, lines, load_lines=self.store.load_lines, log=self.log
+            stage,
+            order,
+            conn,
+            principal,
+            lines,
+            load_lines=self.store.load_lines,
+            log=self.log,
+            shared=shared,
         )
 
     # -- the stage runner ------------------------------------------------------

@@ -413,6 +413,54 @@ def test_the_example_center_works_unchanged_with_combining(mallcore):
     assert {r.json()["id"] for r in replies} <= charged
 
 
+class Sharing(Center):
+    """Notes, per order (by note), which ``ctx.shared`` dict its placement saw."""
+
+    name = "sharing"
+    after = ("catalog",)
+
+    def __init__(self) -> None:
+        self.seen: dict[str, dict[Any, Any]] = {}
+
+    @hookimpl
+    def order_price(self, ctx: Any) -> None:
+        self.seen[ctx.order.extra.get("note", "")] = ctx.shared
+
+
+def test_a_batchs_orders_share_their_reads_and_make_each_sku_lookup_once(mallcore):
+    sharing = Sharing()
+    shop, gate = gated_shop(mallcore, extra=(sharing,))
+    buyers = [mallcore.client(shop.kernel, "customer", f"b{i}") for i in range(4)]
+    wants = [{"HOT": 1}, {"HOT": 1, "TEE": 1}, {"TEE": 2}, {"HOT": 1, "NOPE": 1}]
+    replies: list[Any] = []
+    seen = statements(
+        shop.kernel,
+        lambda: replies.extend(
+            in_one_batch(
+                shop,
+                gate,
+                [(c, body(w, f"o{i}"), {}) for i, (c, w) in enumerate(zip(buyers, wants, strict=True))],
+            )
+        ),
+    )
+    assert [r.status_code for r in replies] == [201, 201, 201, 422]
+    assert replies[3].json()["code"] == "sku_unknown"
+    assert [r.json()["total"] for r in replies[:3]] == [500, 2499, 3998]
+    # The gate's order alone (one lookup), then the batch: HOT, then TEE (HOT is known),
+    # nothing for the third order, NOPE for the fourth (unknown SKUs are never taken as known).
+    lookups = [s for s in seen if "FROM catalog_skus" in s]
+    assert len(lookups) == 4
+    batch = sharing.seen["o0"]
+    assert all(sharing.seen[f"o{i}"] is batch for i in range(3))  # o3 is refused before pricing
+    assert sharing.seen["gate"] is not batch
+    # Placed alone later: a ctx.shared of its own.
+    shop.placed({"TEE": 1})
+    assert sharing.seen[""] is not batch and sharing.seen[""] is not sharing.seen["gate"]
+    text = shop.kernel.metrics.render().decode()
+    assert 'mallcore_placement_batch_orders_bucket{le="4.0"} 3.0' in text  # two alone, one of four
+    assert "mallcore_placement_batch_orders_count 3.0" in text
+
+
 def test_combining_is_on_by_default_and_config_turns_it_off(mallcore):
     on = mallcore.kernel()
     assert on.combiner is not None and on.combining()["enabled"] is True

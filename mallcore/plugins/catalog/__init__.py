@@ -2,7 +2,8 @@
 
 Hooks:
 
-- ``order_pre_validate``: one query loads every SKU of the order; unknown
+- ``order_pre_validate``: one query loads every SKU of the order (the SKUs
+  another order of the same combined batch loaded are reused: ``ctx.shared``); unknown
   (``sku_unknown``), inactive (``sku_inactive``) or another shop's
   (``sku_not_in_shop``) SKUs refuse the order with 422. Lines get their
   name and weight; the prices wait in ``ctx.stash`` for pricing.
@@ -25,6 +26,7 @@ from . import tables as t
 from .routes import router
 
 _PRICES = object()  # stash key: {sku code: list price}
+_SKUS = object()  # ctx.shared key: {sku code: _Sku} read in this transaction
 
 
 class _Sku(NamedTuple):
@@ -70,7 +72,12 @@ class CatalogCenter(Center):
     @hookimpl
     def order_pre_validate(self, ctx: OrderContext) -> None:
         codes = [line.sku for line in ctx.lines]
-        found = {row[0]: _Sku(*row) for row in self._lookup.execute(ctx.conn, codes).rows}
+        found: dict[str, _Sku] | None = ctx.shared.get(_SKUS)
+        if found is None:
+            found = ctx.shared[_SKUS] = {}
+        missing = [c for c in codes if c not in found]
+        if missing:
+            found.update((row[0], _Sku(*row)) for row in self._lookup.execute(ctx.conn, missing).rows)
         unknown = [c for c in codes if c not in found]
         if unknown:
             raise Rejected(f"unknown SKU: {', '.join(unknown)}", code="sku_unknown", extra={"skus": unknown})
