@@ -102,6 +102,20 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     help="overload: http.overload.line (adaptive: waits cut to target_wait_ms under sustained overload).",
 )
 @click.option(
+    "--overload-load",
+    type=click.Choice(["open", "closed"]),
+    default="open",
+    show_default=True,
+    help="overload: open (orders arrive at 2x the saturating rate whatever the answers) or closed "
+    "(2x the connections, each waiting for its answer).",
+)
+@click.option(
+    "--overload-retries",
+    default=0,
+    show_default=True,
+    help="overload, open load: times an order answered 503 or 429 is sent again after its Retry-After.",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False), default="bench-results/latest.json", show_default=True
 )
 def bench(**options: Any) -> None:

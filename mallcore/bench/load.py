@@ -153,3 +153,124 @@ def run(
         )
 
     return asyncio.run(main())
+
+
+class OpenResult(msgspec.Struct, kw_only=True):
+    """An open load's figures: every attempt's answer (a retry is an attempt of its own)."""
+
+    result: Result
+    # arrivals offered (new orders, not counting retries) and per second
+    offered: int
+    offered_per_second: float
+    # attempts sent again after a 503 or 429 with Retry-After; orders that were still refused
+    # after ``retries`` of them; arrivals the generator could not send (every connection busy)
+    retried: int
+    gave_up: int
+    not_sent: int
+
+
+def run_open(
+    host: str,
+    port: int,
+    request: bytes,
+    rate: float,
+    seconds: float,
+    *,
+    connections: int = 512,
+    retries: int = 2,
+) -> OpenResult:
+    """An open load: new requests arrive at ``rate`` a second for ``seconds``, whatever the
+    server answers, as shoppers do (a closed load, where each connection waits for its answer
+    before the next, offers no more than the server takes). Each arrival is sent on an idle
+    keep-alive connection (up to ``connections`` of them). A 503 or 429 with ``Retry-After``
+    is sent again that many seconds later, at most ``retries`` times (after the load's end
+    too, until answered), as a polite client does."""
+
+    async def main() -> OpenResult:
+        loop = asyncio.get_running_loop()
+        idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        opened = 0
+        statuses: Counter[int] = Counter()
+        latencies: list[float] = []
+        done_at: dict[int, list[float]] = {}
+        by_status: dict[int, list[float]] = {}
+        counts = {"retried": 0, "gave_up": 0, "not_sent": 0, "due": 0}
+        pending: set[asyncio.Task[None]] = set()
+        start = time.perf_counter()
+
+        async def attempt(left: int) -> None:
+            nonlocal opened
+            if idle:
+                reader, writer = idle.pop()
+            elif opened < connections:
+                opened += 1
+                reader, writer = await asyncio.open_connection(host, port)
+            else:
+                counts["not_sent"] += 1
+                return
+            sent = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length, retry_after = 0, None
+            for line in head.split(b"\r\n"):
+                name = line[:15].lower()
+                if name == b"content-length:":
+                    length = int(line[15:])
+                elif line[:12].lower() == b"retry-after:":
+                    retry_after = float(line[12:])
+            if length:
+                await reader.readexactly(length)
+            now = time.perf_counter()
+            idle.append((reader, writer))
+            latencies.append(now - sent)
+            statuses[status] += 1
+            done_at.setdefault(status, []).append(now - start)
+            by_status.setdefault(status, []).append(now - sent)
+            if status in (429, 503) and retry_after is not None:
+                if left > 0:
+                    counts["retried"] += 1
+                    counts["due"] += 1
+                    loop.call_later(retry_after, retry, left - 1)
+                else:
+                    counts["gave_up"] += 1
+
+        def retry(left: int) -> None:
+            counts["due"] -= 1
+            spawn(left)
+
+        def spawn(left: int) -> None:
+            task = loop.create_task(attempt(left))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        offered = 0
+        while (elapsed := time.perf_counter() - start) < seconds:
+            due = int(elapsed * rate) + 1
+            while offered < due:
+                offered += 1
+                spawn(retries)
+            await asyncio.sleep(max(0.0, offered / rate - (time.perf_counter() - start)))
+        # the retries scheduled last, and every answer still on its way
+        while pending or counts["due"]:
+            await asyncio.sleep(0.05)
+        for _, writer in idle:
+            writer.close()
+        result = Result(
+            requests=len(latencies),
+            seconds=time.perf_counter() - start,
+            statuses=dict(statuses),
+            latencies=latencies,
+            done_at=done_at,
+            by_status=by_status,
+        )
+        return OpenResult(
+            result=result,
+            offered=offered,
+            offered_per_second=round(offered / seconds, 1),
+            retried=counts["retried"],
+            gave_up=counts["gave_up"],
+            not_sent=counts["not_sent"],
+        )
+
+    return asyncio.run(main())

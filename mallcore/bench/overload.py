@@ -10,9 +10,14 @@ changes weighs on both phases alike; the figures pool the slices):
 1. **Saturating load**: ``clients`` connections place ``requests / rounds``
    orders as fast as answers come (the place scenario's load). This gives
    the saturating rate R and the unloaded p99.
-2. **Twice that**: ``2 * clients`` connections, each sending at most one
-   order per ``clients / R`` seconds, so that 2R orders a second are offered,
-   for ``--overload-seconds / rounds``.
+2. **Twice that**, for ``--overload-seconds / rounds``. ``--overload-load
+   open`` (the default): new orders arrive at 2R a second whatever the
+   server answers (:func:`load.run_open`), as shoppers do; with
+   ``--overload-retries N`` one answered 503 or 429 is sent again after its
+   ``Retry-After``, at most N times, as a polite client does. ``closed``: ``2 * clients`` connections, each sending
+   at most one order per ``clients / R`` seconds and waiting for its answer
+   first; that offers no more than the server takes once answers slow down
+   (the line then sees little to shed), so it is kept for comparison only.
 
 Reported: every status seen, the 5xx other than 503 (must be 0), the longest
 any request waited for its answer (and the longest 503), the p99 of the
@@ -44,12 +49,22 @@ def scenario(
     overload_wait_ms: int = 50,
     overload_in_flight: int = 0,
     overload_line: str = "adaptive",
+    overload_load: str = "open",
+    overload_retries: int = 0,
     rounds: int = 1,
     **_: Any,
 ) -> dict[str, Any]:
     from mallcore.kernel import Kernel, load_config
 
-    from .scenarios import SKUS, kernel_config, order_request, seed_kernel_http, server, summarize
+    from .scenarios import (
+        SKUS,
+        cpu_seconds,
+        kernel_config,
+        order_request,
+        seed_kernel_http,
+        server,
+        summarize,
+    )
 
     per_worker = overload_in_flight or max(1, math.ceil(clients / workers))
     url, schema = target.fresh()
@@ -73,7 +88,9 @@ def scenario(
     env = {"MALLCORE_CONFIG": str(config), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     unloaded_parts: list[load.Result] = []
     loaded_parts: list[load.Result] = []
+    opened: list[load.OpenResult] = []
     deltas: dict[str, dict[str, float]] = {}
+    cpu: dict[str, float] = {"unloaded": 0.0, "overloaded": 0.0}
     slices = max(1, rounds)
     with server("mallcore.kernel.http.app:app_from_environment", env, workers, log) as port:
         seed_kernel_http(port, SKUS)
@@ -81,22 +98,39 @@ def scenario(
         # the two phases alternate, each time paced on the rate just measured, so that a
         # machine whose other load changes meanwhile weighs on both alike
         for _slice in range(slices):
+            started = cpu_seconds(port) or 0.0
             unloaded_parts.append(
                 load.run("127.0.0.1", port, [request] * max(1, requests // slices), clients)
             )
+            cpu["unloaded"] += (cpu_seconds(port) or 0.0) - started
             part = unloaded_parts[-1]
-            interval = clients / (part.statuses.get(201, 0) / part.seconds) if part.statuses.get(201) else 0.0
+            saturating = part.statuses.get(201, 0) / part.seconds if part.seconds else 0.0
             before = scrape(port)
-            loaded_parts.append(
-                load.run(
-                    "127.0.0.1",
-                    port,
-                    [request],
-                    2 * clients,
-                    interval=interval,
-                    seconds=overload_seconds / slices,
+            started = cpu_seconds(port) or 0.0
+            if overload_load == "open":
+                opened.append(
+                    load.run_open(
+                        "127.0.0.1",
+                        port,
+                        request,
+                        2 * saturating,
+                        overload_seconds / slices,
+                        retries=overload_retries,
+                    )
                 )
-            )
+                loaded_parts.append(opened[-1].result)
+            else:
+                loaded_parts.append(
+                    load.run(
+                        "127.0.0.1",
+                        port,
+                        [request],
+                        2 * clients,
+                        interval=clients / saturating if saturating else 0.0,
+                        seconds=overload_seconds / slices,
+                    )
+                )
+            cpu["overloaded"] += (cpu_seconds(port) or 0.0) - started
             after = scrape(port)
             for key, name, where in SERIES:
                 for bound, n in _delta(before, after, name, where).items():
@@ -120,19 +154,43 @@ def scenario(
             "max_writes_in_flight": per_worker,
             "max_wait_ms": overload_wait_ms,
             "line": overload_line,
+            "load": overload_load,
+            "retries": overload_retries,
             "seconds": overload_seconds,
             "slices": slices,
         },
         "unloaded": summarize(unloaded, 201),
         "overloaded": {
             **summarize(loaded, 201),
-            "offered_per_second": round(loaded.requests / loaded.seconds, 1) if loaded.seconds else 0.0,
+            # new orders offered a second (open load: retries not counted; closed: every request)
+            "offered_per_second": (
+                round(sum(o.offered for o in opened) / overload_seconds, 1)
+                if opened
+                else round(loaded.requests / loaded.seconds, 1)
+                if loaded.seconds
+                else 0.0
+            ),
             "target_per_second": round(2 * rate, 1),
+            **(
+                {
+                    "offered": sum(o.offered for o in opened),
+                    "retried": sum(o.retried for o in opened),
+                    "gave_up": sum(o.gave_up for o in opened),
+                    "not_sent": sum(o.not_sent for o in opened),
+                }
+                if opened
+                else {}
+            ),
         },
         "other_5xx": other_5xx,
         "admission_waits": waits,
         "server_side": in_app,
         "event_loop_lag": lag,
+        # the server's CPU (user + system, /proc) per answer: what a refusal costs beside an order
+        "cpu_ms_per_answer": {
+            "unloaded": round(cpu["unloaded"] * 1000 / unloaded.requests, 3) if unloaded.requests else None,
+            "overloaded": round(cpu["overloaded"] * 1000 / loaded.requests, 3) if loaded.requests else None,
+        },
         "max_wait_ms": round(max(loaded.latencies, default=0.0) * 1000, 1),
         "max_503_ms": round(max(loaded.by_status.get(503, []), default=0.0) * 1000, 1),
         "p99_unloaded_ms": round(p99_unloaded * 1000, 2),
@@ -211,11 +269,19 @@ def line(r: dict[str, Any]) -> str:
     o = r["overloaded"]
     return (
         f"  overload  line {r['settings'].get('line', 'fixed')}; saturating {r['unloaded']['per_second']}/s (p99 {r['p99_unloaded_ms']} ms); "
-        f"2x offered {o['offered_per_second']}/s for {r['settings']['seconds']} s: statuses {o['statuses']}, "
+        f"2x offered ({r['settings'].get('load', 'closed')} load) {o['offered_per_second']}/s for {r['settings']['seconds']} s"
+        + (
+            f" ({o['offered']} orders, {o['retried']} retries after Retry-After, {o['gave_up']} gave up, "
+            f"{o['not_sent']} not sent)"
+            if "offered" in o
+            else ""
+        )
+        + f": statuses {o['statuses']}, "
         f"5xx other than 503: {r['other_5xx']}, max wait {r['max_wait_ms']} ms (503s {r['max_503_ms']} ms; "
         f"in the line: {_within(r)}; in the app: {_app(r)}; event loop late: {_lag(r)}), "
         f"p99 admitted {r['p99_admitted_ms']} ms = {r['p99_ratio']}x unloaded, "
-        f"placed {o['per_second']}/s ({r['goodput_ratio']}x saturating); by slice (p99 / placed): "
+        f"placed {o['per_second']}/s ({r['goodput_ratio']}x saturating); server CPU per answer "
+        f"{r['cpu_ms_per_answer']['unloaded']} ms unloaded, {r['cpu_ms_per_answer']['overloaded']} ms overloaded; by slice (p99 / placed): "
         + ", ".join(f"{s['p99_ratio']}x / {s['goodput_ratio']}x" for s in r.get("slices", []))
         + f", median {r['slices_median']['p99_ratio']}x / {r['slices_median']['goodput_ratio']}x"
     )

@@ -306,6 +306,7 @@ def test_the_admission_line_waits_the_controllers_bound(monkeypatch):
         now[0] = 1.54  # woken late, past the target but within max_wait_ms: admitted
         line.leave()
         assert await third is True
+        now[0] = 1.575  # (the last place came free 36 ms after the one before: the next is due now)
         fourth = asyncio.create_task(line.enter())
         await asyncio.sleep(0)
         now[0] = 2.6  # woken after max_wait_ms: refused though a place came free
@@ -315,3 +316,65 @@ def test_the_admission_line_waits_the_controllers_bound(monkeypatch):
     assert asyncio.run(run()) is False
     assert bounds == [1.0, 0.005, 0.005, 0.005]
     assert [o for _, o in seen] == ["admitted", "refused", "admitted", "admitted", "admitted", "refused"]
+
+
+def test_a_write_that_could_not_get_a_place_within_the_wait_is_refused_at_once(monkeypatch):
+    """Under overload the line knows how fast places come free to waiting writes: a write that
+    joins so far back that it could not get one within the wait is refused at once, without a
+    timer or a wait (each costs the busy event loop, and the client learns sooner). Once the
+    line has drained, nothing is assumed of it. The clock is made up; no test timing."""
+    import asyncio
+
+    from mallcore.kernel.config import OverloadConfig
+    from mallcore.kernel.http import limits
+
+    now = [0.0]
+    monkeypatch.setattr(limits.time, "perf_counter", lambda: now[0])
+    timers: list[float] = []
+    real_timeout = asyncio.timeout
+
+    def timeout(delay):
+        timers.append(delay)
+        return real_timeout(None)
+
+    monkeypatch.setattr(limits.asyncio, "timeout", timeout)
+    seen: list[tuple[float, str]] = []
+    line = limits.Admission(
+        OverloadConfig(max_writes_in_flight=1, max_wait_ms=100, line="fixed"),
+        lambda s, o: seen.append((s, o)),
+    )
+
+    async def run():
+        assert await line.enter()  # the one place
+        waiting = [asyncio.create_task(line.enter()) for _ in range(3)]
+        await asyncio.sleep(0)
+        assert len(timers) == 3  # nothing is known of the line yet: all three wait
+        now[0] = 0.03
+        line.leave()  # to the first waiter
+        now[0] = 0.06
+        line.leave()  # to the second: a place every 30 ms
+        assert [await w for w in waiting[:2]] == [True, True]
+        # one write waits (the third); a new one would be second in line: 60 ms, it waits
+        fourth = asyncio.create_task(line.enter())
+        await asyncio.sleep(0)
+        assert len(timers) == 4
+        # third in line (90 ms) still waits; fourth in line (120 ms > 100) is refused at once
+        fifth = asyncio.create_task(line.enter())
+        await asyncio.sleep(0)
+        assert len(timers) == 5
+        assert await line.enter() is False
+        assert len(timers) == 5 and seen[-1] == (0.0, "refused")
+        for _ in range(3):  # the line drains: each waiter in turn, then the place is free
+            line.leave()
+        assert [await waiting[2], await fourth, await fifth] == [True, True, True]
+        line.leave()
+        # drained: a burst starts unknown again, whatever the last estimate was
+        assert await line.enter()
+        burst = [asyncio.create_task(line.enter()) for _ in range(5)]
+        await asyncio.sleep(0)
+        assert len(timers) == 10
+        for _ in range(5):
+            line.leave()
+        return [await b for b in burst]
+
+    assert asyncio.run(run()) == [True] * 5
