@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
-from litestar.response import Response, Template
+from litestar.response import Redirect, Response, Template
 
 from .errors import InvalidInput, MallcoreError
 from .i18n import pick_language
@@ -273,25 +273,28 @@ def form_fields(
 
 def submit(
     connection: ASGIConnection[Any, Any, Any, Any],
-    work: Callable[[], Response[Any]],
+    work: Callable[[], str | Response[Any]],
     again: Callable[[FormError], Template],
     messages: Mapping[str, tuple[str, str]] | None = None,
     *,
     not_found_on_page: bool = False,
 ) -> Response[Any]:
-    """Run a form's ``work`` (the API's own service call, then a redirect); when the API refuses
-    it (400, 403, 409, 422, 429), the form's page again (``again``) with the error on it and the
-    API's status. Not-found and signed-out errors go to the console's error handling: another
-    shop's object is a 404 page, as in the API (``not_found_on_page``: a form that creates
-    something shows a 404 for a code typed into it, e.g. an unknown shop, on its page too)."""
+    """Run a form's ``work`` (the API's own service call), then send the browser on: ``work``
+    returns the console page to go to (``"/risk/rules?done=added"``, under the console's path:
+    a 303 there) or a response of its own. When the API refuses it (400, 403, 409, 422, 429),
+    the form's page again (``again``) with the error on it and the API's status. Not-found and
+    signed-out errors go to the console's error handling: another shop's object is a 404 page,
+    as in the API (``not_found_on_page``: a form that creates something shows a 404 for a code
+    typed into it, e.g. an unknown shop, on its page too)."""
     try:
-        return work()
+        done = work()
     except MallcoreError as exc:
         if exc.status == 401 or exc.status >= 500 or (exc.status == 404 and not not_found_on_page):
             raise
         page = again(form_error(connection, exc, messages))
         page.status_code = exc.status
         return page
+    return Redirect(f"{base_path(connection)}{done}", status_code=303) if isinstance(done, str) else done
 
 
 def minor_units(text: str | None, field: str) -> int | None:

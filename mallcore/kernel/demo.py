@@ -69,7 +69,7 @@ def seed(kernel: Kernel, base_url: str = "http://127.0.0.1:8000") -> list[str]:
         f'-H \'Content-Type: application/json\' -d \'{{"shop": "{DEMO_SHOP}", "lines": [{{"sku": "{sku}", '
         f'"quantity": 1}}], "address": {{"name": "Alice", "phone": "13800000000", '
         f'"region": "310000", "detail": "1 West Lake Rd"}}}}\'',
-        f"  OpenAPI: {base_url}/schema",
+        f"  OpenAPI: {base_url}/schema (its request body examples are written for this demo)",
     ]
     with kernel.db.transaction(write=False) as conn:
         orders = conn.execute(sa.select(sa.func.count()).select_from(t.orders)).scalar_one()

@@ -6,15 +6,24 @@ to build. Here an example is made once per body type, walking its msgspec
 type (:func:`msgspec.inspect.type_info`): every required field (every field
 of a type without required ones), values that keep each constraint (length,
 range, pattern, literal), with realistic values for the fields the API
-names alike everywhere (``shop``, ``sku``, ``currency``, ``phone``...). A
-body type whose fields depend on each other (balanced postings, a campaign's
-rules for its type) gives its own as a class constant, ``EXAMPLE:
-ClassVar[dict[str, Any]]``; a route that gives its own
-(``Body(examples=[...])``) keeps it.
+names alike everywhere (``shop``, ``sku``, ``warehouse``, ``currency``,
+``phone``...). A body type whose fields depend on each other (balanced
+postings, a campaign's rules for its type) or whose ``code`` names something
+new (a shop, a SKU, a warehouse) gives its own as a class constant,
+``EXAMPLE: ClassVar[dict[str, Any]]`` (or a function returning one, for an
+example that depends on the day: a pickup window in the coming days); a
+route that gives its own (``Body(examples=[...])``) keeps it.
 
-The example is valid against the body's schema (a test walks the document
-and checks each one); it is not a promise that the request succeeds against
-any database (an order id must exist, a rule must not be taken already).
+Every example is valid against the body's schema (a test walks the document
+and checks each one), and it works against the demo shop: the values name what
+``mallcore demo`` seeds (the shop ``demo``, SKU ``TEE-WHITE-M``, warehouses ``SH``
+and ``GZ``, the sandbox carrier, the customers alice and bob, the ``gold``
+level), and a body that names an object by id names the first of its kind on a
+fresh demo (``order_id`` 1, ``line_id`` 1: the first order, once paid and
+delivered). ``tests/kernel/test_examples_run.py`` seeds the demo and sends
+every example unchanged, as someone the route lets in: all succeed but two,
+whose body carries a random secret no fixed example can know (a tracking
+link's token, a coupon code); the test lists them with the 404 they answer.
 """
 
 from __future__ import annotations
@@ -26,12 +35,19 @@ from typing import Any
 
 import msgspec.inspect as mi
 
+from ..demo import DEMO_SHOP
+
 # Candidate values by field name, tried in order; the first that keeps the field's
-# constraints wins, else a generic value of the type.
+# constraints wins, else a generic value of the type. Where a field names something
+# ``mallcore demo`` seeds, the value is the demo's (its shop, the catalog's
+# ``DEMO_PRODUCTS``, the WMS ``DEMO_WAREHOUSES``, the sandbox carrier, the customers
+# alice and bob, the membership ladder): tests/kernel/test_examples_run.py sends every
+# example to a seeded demo and fails when one of these drifts from what it seeds.
 _STR_HINTS: dict[str, tuple[str, ...]] = {
-    "shop": ("s1",),
-    "sku": ("SKU-1",),
-    "skus": ("SKU-1",),
+    "shop": (DEMO_SHOP,),
+    "sku": ("TEE-WHITE-M",),
+    "skus": ("TEE-WHITE-M",),
+    "excluded_skus": ("MUG-350",),
     "code": ("EAST-1",),
     "currency": ("CNY",),
     "name": ("Alice",),
@@ -42,17 +58,18 @@ _STR_HINTS: dict[str, tuple[str, ...]] = {
     "district": ("Xihu",),
     "street": ("1 West Lake Rd",),
     "detail": ("1 West Lake Rd",),
+    "contact": ("After-sales desk",),
     "carrier": ("sandbox",),
     "tracking_no": ("SB1234567890",),
-    "warehouse": ("main",),
-    "from_warehouse": ("main",),
-    "to_warehouse": ("east",),
-    "origin": ("main",),
+    "warehouse": ("SH",),
+    "from_warehouse": ("SH",),
+    "to_warehouse": ("GZ",),
+    "origin": ("SH",),
     "customer": ("alice",),
     "level": ("gold",),
     "account": ("cash",),
     "condition": ("order.total >= 100000",),
-    "reason": ("damaged",),
+    "reason": ("changed my mind",),
     "note": ("checked with the customer",),
     "memo": ("checked with the customer",),
     "reason_text": ("the box arrived crushed",),
@@ -62,6 +79,7 @@ _STR_HINTS: dict[str, tuple[str, ...]] = {
     "stacking_group": ("store",),
     "token": ("tok_123",),
     "method": ("sandbox",),
+    "reference": ("BANK-20260105-001",),
 }
 _INT_HINTS: dict[str, int] = {
     "amount": 1000,
@@ -137,6 +155,8 @@ def _example(t: mi.Type, name: str, depth: int) -> Any:
         return _example(kinds[0], name, depth) if kinds else None
     if isinstance(t, mi.StructType | mi.DataclassType | mi.TypedDictType):
         given = getattr(t.cls, "EXAMPLE", None)
+        if callable(given):  # an example that depends on the day (a window in the coming days)
+            given = given()
         if isinstance(given, dict):
             return dict(given)
         if depth >= _MAX_DEPTH:

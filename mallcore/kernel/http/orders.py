@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 
 class ShopIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): a shop the demo does not have
+    EXAMPLE: ClassVar[dict[str, Any]] = {"code": "east", "name": "East shop 东区店"}
+
     code: ShopCode
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] = "CNY"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
@@ -23,6 +23,14 @@ class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class SkuIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): another variant of the demo's T-shirt
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "code": "TEE-BLACK-L",
+        "name": "black L",
+        "price": 8900,
+        "weight_grams": 240,
+    }
+
     code: SkuCode
     price: Price
     weight_grams: Weight = 0
@@ -36,6 +44,14 @@ SkuList = Annotated[list[SkuIn], Meta(min_length=1, max_length=200)]
 
 
 class ProductIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): a product of the demo shop, with its own SKU code
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "name": "Canvas tote 帆布袋",
+        "shop": "demo",
+        "description": "Cotton canvas, 38 x 42 cm",
+        "skus": [{"code": "TOTE-1", "price": 2900, "weight_grams": 180}],
+    }
+
     name: Name
     shop: ShopCode
     skus: Annotated[list[SkuIn], Meta(min_length=1, max_length=200)]
@@ -46,6 +62,12 @@ class ProductIn(_In):
 
 
 class ProductPatch(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): no category (the demo has none)
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "description": "Heavy cotton, three colours, pre-shrunk",
+        "active": True,
+    }
+
     name: Name | None = None
     description: Annotated[str, Meta(max_length=20_000)] | None = None
     category_id: int | None = None
@@ -54,6 +76,9 @@ class ProductPatch(_In):
 
 
 class SkuPatch(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): a new price
+    EXAMPLE: ClassVar[dict[str, Any]] = {"price": 6900}
+
     price: Price | None = None
     weight_grams: Weight | None = None
     name: Annotated[str, Meta(max_length=200)] | None = None
@@ -62,6 +87,9 @@ class SkuPatch(_In):
 
 
 class CategoryIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): a back category
+    EXAMPLE: ClassVar[dict[str, Any]] = {"name": "Apparel 服装"}
+
     name: Name
     kind: Literal["back", "front"] = "back"
     parent_id: int | None = None

@@ -229,11 +229,11 @@ class FinancePages(Controller):
         run_id = int(fields.get("run", 0) or 0) if str(fields.get("run", "")).isdigit() else 0
         after = int(fields["after"]) if str(fields.get("after", "")).isdigit() else None
 
-        def work() -> Response[Any]:
+        def work() -> str:
             body = form_body(fields, ResolveIn)
             view = resolve_mismatch(finance, principal, mismatch_id, body.note)
-            back = f"{base_path(request)}/finance/reconciliations/{view.run_id}?done={mismatch_id}"
-            return Redirect(back + (f"&after={after}" if after is not None else ""), status_code=303)
+            back = f"/finance/reconciliations/{view.run_id}?done={mismatch_id}"
+            return back + (f"&after={after}" if after is not None else "")
 
         return submit(
             request,
@@ -282,12 +282,10 @@ class FinancePages(Controller):
         """``settlements.create``, the work of ``POST /finance/settlements`` (platform finance)."""
         fields = form_fields(data)
 
-        def work() -> Response[Any]:
+        def work() -> str:
             body = form_body(fields, SettlementIn)
             view = finance.settlements.create(principal, body.shop, body.start, body.end, Reply())
-            return Redirect(
-                f"{base_path(request)}/finance/settlements?done=created:{view.id}", status_code=303
-            )
+            return f"/finance/settlements?done=created:{view.id}"
 
         return submit(
             request,
@@ -309,12 +307,10 @@ class FinancePages(Controller):
         """``settlements.pay``, the work of ``POST /finance/settlements/{id}/pay`` (platform finance)."""
         fields = form_fields(data)
 
-        def work() -> Response[Any]:
+        def work() -> str:
             body = form_body(fields, PayIn)
             finance.settlements.pay(principal, settlement_id, body.reference, Reply())
-            return Redirect(
-                f"{base_path(request)}/finance/settlements?done=paid:{settlement_id}", status_code=303
-            )
+            return f"/finance/settlements?done=paid:{settlement_id}"
 
         return submit(
             request,

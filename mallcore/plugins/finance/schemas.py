@@ -28,6 +28,9 @@ class ApproveIn(_In):
 
 
 class RejectIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): what the merchant reads
+    EXAMPLE: ClassVar[dict[str, Any]] = {"reason": "the refund is larger than the goods returned"}
+
     reason: Reason
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
@@ -21,16 +21,25 @@ class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class AdjustIn(_In):
     """A manual adjustment of a member's points: never zero, and always with a reason."""
 
+    # The request body example of the OpenAPI document (kernel/http/examples.py): a goodwill gesture, with its reason
+    EXAMPLE: ClassVar[dict[str, Any]] = {"delta": 100, "reason": "sorry for the late parcel"}
+
     delta: Annotated[int, Meta(ge=-MAX_POINTS, le=MAX_POINTS)]
     reason: Annotated[str, Meta(max_length=200)] = ""
 
 
 class LevelIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): a level of the default ladder
+    EXAMPLE: ClassVar[dict[str, Any]] = {"level": "gold", "reason": "VIP by the shop owner's decision"}
+
     level: Annotated[str, Meta(min_length=1, max_length=32)]
     reason: Reason
 
 
 class MeIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): a grown-up's birthday
+    EXAMPLE: ClassVar[dict[str, Any]] = {"birthday": "1990-05-20"}
+
     birthday: date
 
 

@@ -13,20 +13,20 @@ change (nothing on the audit trail).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
-from mallcore.kernel import Caller, InvalidInput, Principal
+from mallcore.kernel import Caller, Event, InvalidInput, Principal
 from mallcore.kernel.console import (
     STATE_KEY,
     ConsolePage,
     FormError,
-    base_path,
     form_body,
     form_fields,
     local_time,
@@ -42,6 +42,8 @@ from .schemas import CampaignIn, CampaignPatch, CampaignView, TemplateIn, Templa
 from .stats import campaign_stats, template_stats
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from . import PromotionCenter
 
 PAGE = 20
@@ -202,6 +204,12 @@ def template_fields(template: TemplateView, zone: tzinfo) -> dict[str, Any]:
     }
 
 
+def _write(promotion: PromotionCenter, make: Callable[[sa.Connection, list[Event]], Any]) -> Any:
+    """A form's write: the API's own work (:func:`apply`: ``make`` in one transaction, then its
+    events), and the shop's cached offers dropped, as every form here changes them."""
+    return apply(promotion, make, changes_offers=True)
+
+
 def _changed_time(fields: dict[str, Any], shown: dict[str, Any], name: str, zone: tzinfo) -> str | None:
     """The field's time when the user changed it from what the form showed, else None (unchanged)."""
     value = fields.get(name)
@@ -280,7 +288,7 @@ class PromotionPages(Controller):
         """``campaigns.create``, the work of ``POST /promotion/campaigns``, for the user's shop."""
         fields = form_fields(data, flags=["repeat"])
 
-        def work() -> Response[Any]:
+        def work() -> str:
             zone = request.scope["state"][STATE_KEY]["zone"]
             body = form_body(
                 {
@@ -295,12 +303,8 @@ class PromotionPages(Controller):
                 },
                 CampaignIn,
             )
-            view = apply(
-                promotion,
-                lambda conn, _: promotion.campaigns.create(conn, principal, body),
-                changes_offers=True,
-            )
-            return Redirect(f"{base_path(request)}/promotion?done=campaign:{view.id}", status_code=303)
+            view = _write(promotion, lambda conn, _: promotion.campaigns.create(conn, principal, body))
+            return f"/promotion?done=campaign:{view.id}"
 
         return submit(request, work, lambda e: self._campaign_form(request, fields, e), MESSAGES)
 
@@ -348,7 +352,7 @@ class PromotionPages(Controller):
         zone = request.scope["state"][STATE_KEY]["zone"]
         shown = campaign_fields(campaign, zone)
 
-        def work() -> Response[Any]:
+        def work() -> str:
             body = form_body(
                 {
                     "name": fields.get("name"),
@@ -360,13 +364,11 @@ class PromotionPages(Controller):
                 },
                 CampaignPatch,
             )
-            apply(
+            _write(
                 promotion,
                 lambda conn, events: promotion.campaigns.edit(conn, principal, campaign_id, body, events),
-                status=200,
-                changes_offers=True,
             )
-            return Redirect(f"{base_path(request)}/promotion?done=edited:{campaign_id}", status_code=303)
+            return f"/promotion?done=edited:{campaign_id}"
 
         return submit(request, work, lambda e: self._campaign_edit(request, campaign, fields, e), MESSAGES)
 
@@ -380,14 +382,9 @@ class PromotionPages(Controller):
     ) -> Response[Any]:
         """``campaigns.end``, the work of ``POST /promotion/campaigns/{id}/end``."""
 
-        def work() -> Response[Any]:
-            apply(
-                promotion,
-                lambda conn, _: promotion.campaigns.end(conn, principal, campaign_id),
-                status=200,
-                changes_offers=True,
-            )
-            return Redirect(f"{base_path(request)}/promotion?done=ended:{campaign_id}", status_code=303)
+        def work() -> str:
+            _write(promotion, lambda conn, _: promotion.campaigns.end(conn, principal, campaign_id))
+            return f"/promotion?done=ended:{campaign_id}"
 
         return submit(
             request,
@@ -416,7 +413,7 @@ class PromotionPages(Controller):
         """``coupon_templates.create``, the work of ``POST /promotion/coupon-templates``."""
         fields = form_fields(data, flags=["claimable"])
 
-        def work() -> Response[Any]:
+        def work() -> str:
             zone = request.scope["state"][STATE_KEY]["zone"]
             kind = fields.get("kind", "")
             value = minor_units(fields.get("value"), "value") if kind == "amount" else _int(fields, "value")
@@ -438,12 +435,8 @@ class PromotionPages(Controller):
                 },
                 TemplateIn,
             )
-            view = apply(
-                promotion,
-                lambda conn, _: promotion.coupon_templates.create(conn, principal, body),
-                changes_offers=True,
-            )
-            return Redirect(f"{base_path(request)}/promotion?done=coupon:{view.id}", status_code=303)
+            view = _write(promotion, lambda conn, _: promotion.coupon_templates.create(conn, principal, body))
+            return f"/promotion?done=coupon:{view.id}"
 
         return submit(request, work, lambda e: self._coupon_form(request, fields, e), MESSAGES)
 
@@ -483,7 +476,7 @@ class PromotionPages(Controller):
         zone = request.scope["state"][STATE_KEY]["zone"]
         shown = template_fields(template, zone)
 
-        def work() -> Response[Any]:
+        def work() -> str:
             body = form_body(
                 {
                     "name": fields.get("name"),
@@ -496,17 +489,13 @@ class PromotionPages(Controller):
                 },
                 TemplatePatch,
             )
-            apply(
+            _write(
                 promotion,
                 lambda conn, events: promotion.coupon_templates.edit(
                     conn, principal, template_id, body, events
                 ),
-                status=200,
-                changes_offers=True,
             )
-            return Redirect(
-                f"{base_path(request)}/promotion?done=coupon_edited:{template_id}", status_code=303
-            )
+            return f"/promotion?done=coupon_edited:{template_id}"
 
         return submit(request, work, lambda e: self._coupon_edit(request, template, fields, e), MESSAGES)
 
@@ -520,16 +509,9 @@ class PromotionPages(Controller):
     ) -> Response[Any]:
         """``coupon_templates.end``, the work of ``POST /promotion/coupon-templates/{id}/end``."""
 
-        def work() -> Response[Any]:
-            apply(
-                promotion,
-                lambda conn, _: promotion.coupon_templates.end(conn, principal, template_id),
-                status=200,
-                changes_offers=True,
-            )
-            return Redirect(
-                f"{base_path(request)}/promotion?done=coupon_ended:{template_id}", status_code=303
-            )
+        def work() -> str:
+            _write(promotion, lambda conn, _: promotion.coupon_templates.end(conn, principal, template_id))
+            return f"/promotion?done=coupon_ended:{template_id}"
 
         return submit(
             request,

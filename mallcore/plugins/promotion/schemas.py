@@ -33,8 +33,8 @@ class CampaignIn(_In):
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "name": "满200减20",
         "type": "threshold_off",
-        "shop": "s1",
-        "ends_at": "2026-12-31T16:00:00Z",
+        "shop": "demo",
+        "ends_at": "2030-12-31T16:00:00Z",
         "rules": {"tiers": [{"threshold": 20000, "off": 2000}]},
     }
 
@@ -60,7 +60,7 @@ class CampaignPatch(_In):
     type; ``paused`` true stops the campaign pricing orders until set false again."""
 
     EXAMPLE: ClassVar[dict[str, Any]] = {
-        "ends_at": "2027-01-15T16:00:00Z",
+        "ends_at": "2031-01-15T16:00:00Z",
         "priority": 20,
         "rules": {"tiers": [{"threshold": 20000, "off": 3000}]},
     }
@@ -107,7 +107,7 @@ class TemplateIn(_In):
         "kind": "amount",
         "value": 1000,
         "total": 500,
-        "shop": "s1",
+        "shop": "demo",
         "min_spend": 10000,
         "valid_days": 30,
     }
@@ -134,7 +134,7 @@ class TemplatePatch(_In):
     scope) is not editable: coupons already issued read it from their template.
     ``paused`` true stops issuing (claims, codes, grants) until set false again."""
 
-    EXAMPLE: ClassVar[dict[str, Any]] = {"total": 1000, "valid_to": "2027-01-31T16:00:00Z"}
+    EXAMPLE: ClassVar[dict[str, Any]] = {"total": 1000, "valid_to": "2031-01-31T16:00:00Z"}
 
     name: Name | None = None
     total: Annotated[int, Meta(ge=1, le=10_000_000)] | None = None
@@ -206,6 +206,9 @@ class CodesView(msgspec.Struct, kw_only=True):
 
 
 class RedeemIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): the shape of a code (codes are random)
+    EXAMPLE: ClassVar[dict[str, Any]] = {"code": "WM94UA9ASD6CFYZE"}
+
     code: Annotated[str, Meta(min_length=1, max_length=32)]
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
 
-from mallcore.kernel import Address
+from mallcore.kernel import Address, utcnow
 from mallcore.kernel.aftersale import CaseType, Disposition, Grade, Pickup, ReturnAddress
 from mallcore.kernel.schemas import TimelineView
 
@@ -106,6 +107,15 @@ class CaseLineIn(_In):
 
 
 class OpenCase(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): the first order a fresh demo takes (order 1, its line 1), once delivered
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "order_id": 1,
+        "type": "refund_only",
+        "lines": [{"line_id": 1, "quantity": 1}],
+        "reason": "damaged",
+        "reason_text": "the box arrived crushed",
+    }
+
     order_id: int
     type: CaseType
     lines: Annotated[list[CaseLineIn], Meta(min_length=1, max_length=100)]
@@ -124,6 +134,9 @@ class Decision(_In):
 
 
 class Rejection(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): what the customer reads
+    EXAMPLE: ClassVar[dict[str, Any]] = {"reason": "the photos show the item used, not damaged"}
+
     reason: Annotated[str, Meta(min_length=1, max_length=500)]
 
 
@@ -137,7 +150,20 @@ class ReturnShipment(_In):
     phone: Phone
 
 
+def _pickup_example() -> dict[str, Any]:
+    """Tomorrow 09:00 to 12:00 UTC: a pickup window must end in the coming days."""
+    start = datetime.combine(utcnow().date() + timedelta(days=1), time(9), tzinfo=UTC)
+    return {
+        "window_start": start.isoformat().replace("+00:00", "Z"),
+        "window_end": (start + timedelta(hours=3)).isoformat().replace("+00:00", "Z"),
+    }
+
+
 class PickupIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py), made when
+    # the document is: a window in the past or weeks away is refused.
+    EXAMPLE: ClassVar[Callable[[], dict[str, Any]]] = staticmethod(_pickup_example)
+
     window_start: datetime
     window_end: datetime
     # where the courier calls; default: the order's delivery address
@@ -155,6 +181,9 @@ class InspectionIn(_In):
 
 
 class Receive(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): every unit passes, received at a demo warehouse
+    EXAMPLE: ClassVar[dict[str, Any]] = {"passed": True, "note": "sealed, as sent", "warehouse": "SH"}
+
     passed: bool = True
     note: Text = ""
     # per unit (or several alike); default: every unit of the case, as ``passed`` says

@@ -193,11 +193,11 @@ class RiskAdminPages(Controller):
         if not principal.is_platform:
             fields["shop"] = principal.shop  # a shop's risk staff keep their shop's list
 
-        def work() -> Response[Any]:
+        def work() -> str:
             zone = request.scope["state"][STATE_KEY]["zone"]
             body = form_body({**fields, "expires_at": local_time(fields.get("expires_at"), zone)}, ListIn)
             Admin(risk).add(principal, body, Reply())
-            return Redirect(f"{base_path(request)}/risk/lists?done=added", status_code=303)
+            return "/risk/lists?done=added"
 
         return submit(
             request,
@@ -213,9 +213,9 @@ class RiskAdminPages(Controller):
     ) -> Response[Any]:
         """``Admin.remove``, the work of ``DELETE /risk/lists/{id}``."""
 
-        def work() -> Response[Any]:
+        def work() -> str:
             Admin(risk).remove(principal, entry_id, Reply())
-            return Redirect(f"{base_path(request)}/risk/lists?done=removed", status_code=303)
+            return "/risk/lists?done=removed"
 
         return submit(
             request,
@@ -258,9 +258,9 @@ class RiskAdminPages(Controller):
         if not principal.is_platform:
             fields["shop"] = principal.shop
 
-        def work() -> Response[Any]:
+        def work() -> str:
             Admin(risk).add_rule(principal, form_body(fields, RuleIn), Reply())
-            return Redirect(f"{base_path(request)}/risk/rules?done=added", status_code=303)
+            return "/risk/rules?done=added"
 
         return submit(
             request,
@@ -310,9 +310,9 @@ class RiskAdminPages(Controller):
         """``Admin.change_rule``, the work of ``PATCH /risk/rules/{id}`` (untick "enabled" to disable)."""
         fields = form_fields(data, lists=["stages"], flags=["enabled"])
 
-        def work() -> Response[Any]:
+        def work() -> str:
             Admin(risk).change_rule(principal, rule_id, form_body(fields, RulePatch), Reply())
-            return Redirect(f"{base_path(request)}/risk/rules/{rule_id}?done=saved", status_code=303)
+            return f"/risk/rules/{rule_id}?done=saved"
 
         return submit(
             request, work, lambda e: self._rule_page(request, principal, risk, rule_id, e, fields), MESSAGES

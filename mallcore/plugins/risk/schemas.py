@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -21,6 +21,14 @@ class _In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ListIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): an address the demo's customers do not use
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "kind": "ip",
+        "value": "203.0.113.7",
+        "action": "block",
+        "reason": "card testing from this address",
+    }
+
     kind: Kind
     value: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
     action: Action
@@ -48,6 +56,13 @@ class ListEntryView(msgspec.Struct, kw_only=True):
 
 
 class RuleIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): large orders wait for a person
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "name": "Large order 大额订单",
+        "condition": "order.total >= 100000",
+        "action": "review",
+    }
+
     name: Name
     condition: Condition
     action: Action = "review"
@@ -60,6 +75,9 @@ class RuleIn(_In):
 
 
 class RulePatch(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): a heavier score
+    EXAMPLE: ClassVar[dict[str, Any]] = {"score": 60, "enabled": True}
+
     name: Name | None = None
     condition: Condition | None = None
     action: Action | None = None
@@ -155,6 +173,13 @@ class ReviewNote(_In):
 
 
 class ReportIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): a customer who is not one of the demo's buyers
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "shop": "demo",
+        "customer": "mallory",
+        "reason": "ordered ten phones with three cards in an hour",
+    }
+
     shop: ShopCode
     customer: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     reason: Note

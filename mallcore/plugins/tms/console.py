@@ -14,13 +14,12 @@ import sqlalchemy as sa
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from mallcore.kernel import Caller, Principal, visible_to
 from mallcore.kernel.console import (
     ConsolePage,
     FormError,
-    base_path,
     form_body,
     form_fields,
     minor_units,
@@ -320,11 +319,11 @@ class TemplatePages(Controller):
     ) -> Response[Any]:
         fields = form_fields(data, flags=["default", "active"])
 
-        def work() -> Response[Any]:
+        def work() -> str:
             with tms.kernel.db.transaction(write=False) as conn:
                 template_or_404(conn, principal, template_id)  # another shop's: 404 before the form is read
             replace_template(tms, principal, template_id, template_body(fields), Reply())
-            return Redirect(f"{base_path(request)}/tms/templates?done={template_id}", status_code=303)
+            return f"/tms/templates?done={template_id}"
 
         return submit(
             request,

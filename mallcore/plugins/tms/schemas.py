@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -76,6 +76,16 @@ class FreeRule(_In, kw_only=True):
 
 
 class TemplateSpec(_In, kw_only=True):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): the demo's
+    # template by weight, as PUT replaces it (every field; the regional rules dropped here).
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "name": "Standard 标准快递",
+        "mode": "weight",
+        "default": True,
+        "default_rule": {"first": 1000, "first_fee": 800, "additional": 1000, "additional_fee": 300},
+        "free": [{"name": "free over ¥99", "min_amount": 9900}],
+    }
+
     name: Name
     mode: Literal["piece", "weight"]
     default_rule: Charge
@@ -93,6 +103,14 @@ class TemplateSpec(_In, kw_only=True):
 
 
 class TemplateIn(TemplateSpec, kw_only=True):
+    # A second template of the demo shop, for the SKUs bound to it.
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "shop": "demo",
+        "name": "Bulky 大件",
+        "mode": "piece",
+        "default_rule": {"first_fee": 2000, "additional_fee": 1000},
+    }
+
     shop: ShopCode
 
 
@@ -189,6 +207,12 @@ class ConfirmIn(_In):
 
 
 class AdvanceIn(_In):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): the parcel's next step
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "description": "Arrived at the Hangzhou hub",
+        "location": "Hangzhou hub",
+    }
+
     # Omitted: the next step (picked up, in transit, out for delivery, delivered).
     status: EventStatus | None = None
     description: Text = ""

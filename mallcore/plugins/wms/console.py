@@ -194,9 +194,9 @@ class WarehousePages(Controller):
     def create(self, request: Request[Any, Any, Any], wms: Wms, data: Form) -> Response[Any]:
         fields = form_fields(data, flags=["active"])
 
-        def work() -> Response[Any]:
+        def work() -> str:
             view = create_warehouse(wms, form_body(fields, WarehouseIn))
-            return Redirect(f"{base_path(request)}/wms/warehouses?done={view.code}", status_code=303)
+            return f"/wms/warehouses?done={view.code}"
 
         return submit(request, work, lambda e: self._list_page(request, wms, None, e, fields), MESSAGES)
 
@@ -234,9 +234,9 @@ class WarehousePages(Controller):
         fields = form_fields(data, flags=["active"])
         fields.pop("code", None)
 
-        def work() -> Response[Any]:
+        def work() -> str:
             update_warehouse(wms, code, form_body(fields, WarehousePatch))
-            return Redirect(f"{base_path(request)}/wms/warehouses/{code}?done=saved", status_code=303)
+            return f"/wms/warehouses/{code}?done=saved"
 
         return submit(
             request, work, lambda e: self._edit_page(request, principal, wms, code, e, fields), MESSAGES

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -73,6 +73,9 @@ class _ReturnAddressIn(_In):
 
 
 class WarehouseIn(_ReturnAddressIn, kw_only=True):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): a warehouse the demo does not have
+    EXAMPLE: ClassVar[dict[str, Any]] = {"code": "HZ", "name": "杭州仓", "region": "330100"}
+
     code: Code
     name: Annotated[str, Meta(min_length=1, max_length=200)]
     region: Region
@@ -81,6 +84,9 @@ class WarehouseIn(_ReturnAddressIn, kw_only=True):
 
 
 class WarehousePatch(_ReturnAddressIn, kw_only=True):
+    # The request body example of the OpenAPI document (kernel/http/examples.py): a demo warehouse's return desk
+    EXAMPLE: ClassVar[dict[str, Any]] = {"contact": "售后组 张三", "phone": "021-60001234", "priority": 10}
+
     name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     region: Region | None = None
     active: bool | None = None

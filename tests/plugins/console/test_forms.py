@@ -588,3 +588,31 @@ def test_a_merchant_edits_a_campaign_and_a_coupon_and_outsiders_get_404(world: A
     assert r.status_code == 303, r.text
     now = api.get(f"/promotion/coupon-templates/{coupon['id']}").json()
     assert (now["total"], now["status"], now["issued"]) == (5, "paused", 1)
+
+
+def test_submit_redirects_to_the_page_the_work_names_or_returns_its_own_response() -> None:
+    """A form's work names the console page to go to (a 303 under the console's path), or answers
+    itself (a center written before, a download); a refusal re-renders the form with its status."""
+    from litestar.response import Response, Template
+
+    from mallcore.kernel import Conflict
+    from mallcore.kernel.console import STATE_KEY, submit
+
+    class Connection:
+        scope = {"state": {STATE_KEY: {"base": "/staff"}}}
+        headers: dict[str, str] = {}
+        cookies: dict[str, str] = {}
+
+    def again(error: Any) -> Template:
+        return Template(template_name="x.html", context={"error": error})
+
+    done = submit(Connection(), lambda: "/risk/rules?done=added", again)  # type: ignore[arg-type]
+    assert (done.status_code, done.url) == (303, "/staff/risk/rules?done=added")
+    own = Response(content=b"csv", status_code=200)
+    assert submit(Connection(), lambda: own, again) is own  # type: ignore[arg-type]
+
+    def refused() -> str:
+        raise Conflict("taken", code="rule_name_taken")
+
+    page = submit(Connection(), refused, again, {"rule_name_taken": ("Taken.", "已占用。")})  # type: ignore[arg-type]
+    assert page.status_code == 409 and page.context["error"].code == "rule_name_taken"
