@@ -68,16 +68,53 @@ def request_bytes(method: str, path: str, body: bytes, headers: dict[str, str]) 
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
+class _Tally:
+    """The answers of one load as they come: statuses, latencies, completion times."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.statuses: Counter[int] = Counter()
+        self.latencies: list[float] = []
+        self.done_at: dict[int, list[float]] = {}
+        self.by_status: dict[int, list[float]] = {}
+
+    def answered(self, status: int, sent: float) -> float:
+        """Note an answer to a request sent at ``sent``; the time now."""
+        now = time.perf_counter()
+        self.latencies.append(now - sent)
+        self.statuses[status] += 1
+        self.done_at.setdefault(status, []).append(now - self.start)
+        self.by_status.setdefault(status, []).append(now - sent)
+        return now
+
+    def result(self) -> Result:
+        return Result(
+            requests=len(self.latencies),
+            seconds=time.perf_counter() - self.start,
+            statuses=dict(self.statuses),
+            latencies=self.latencies,
+            done_at=self.done_at,
+            by_status=self.by_status,
+        )
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, float | None]:
+    """Read one answer: its status and its ``Retry-After`` (seconds), if any."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length, retry_after = 0, None
+    for line in head.split(b"\r\n"):
+        name = line[:15].lower()
+        if name == b"content-length:":
+            length = int(line[15:])
+        elif name[:12] == b"retry-after:":
+            retry_after = float(line[12:])
+    if length:
+        await reader.readexactly(length)
+    return int(head[9:12]), retry_after
+
+
 async def _worker(
-    host: str,
-    port: int,
-    next_request: Callable[[], bytes | None],
-    statuses: Counter[int],
-    latencies: list[float],
-    done_at: dict[int, list[float]],
-    by_status: dict[int, list[float]],
-    start: float,
-    interval: float,
+    host: str, port: int, next_request: Callable[[], bytes | None], tally: _Tally, interval: float
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -87,20 +124,8 @@ async def _worker(
                 return
             sent = time.perf_counter()
             writer.write(raw)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-                    break
-            if length:
-                await reader.readexactly(length)
-            now = time.perf_counter()
-            latencies.append(now - sent)
-            statuses[status] += 1
-            done_at.setdefault(status, []).append(now - start)
-            by_status.setdefault(status, []).append(now - sent)
+            status, _ = await _answer(reader)
+            now = tally.answered(status, sent)
             if interval and now - sent < interval:
                 await asyncio.sleep(interval - (now - sent))
     finally:
@@ -125,32 +150,18 @@ def run(
 
     async def main() -> Result:
         queue = iter(requests) if seconds is None else itertools.cycle(requests)
-        start = time.perf_counter()
-        deadline = None if seconds is None else start + seconds
+        deadline = None if seconds is None else time.perf_counter() + seconds
 
         def next_request() -> bytes | None:
             if deadline is not None and time.perf_counter() >= deadline:
                 return None
             return next(queue, None)
 
-        statuses: Counter[int] = Counter()
-        latencies: list[float] = []
-        done_at: dict[int, list[float]] = {}
-        by_status: dict[int, list[float]] = {}
+        tally = _Tally()
         await asyncio.gather(
-            *(
-                _worker(host, port, next_request, statuses, latencies, done_at, by_status, start, interval)
-                for _ in range(concurrency)
-            )
+            *(_worker(host, port, next_request, tally, interval) for _ in range(concurrency))
         )
-        return Result(
-            requests=len(latencies),
-            seconds=time.perf_counter() - start,
-            statuses=dict(statuses),
-            latencies=latencies,
-            done_at=done_at,
-            by_status=by_status,
-        )
+        return tally.result()
 
     return asyncio.run(main())
 
@@ -190,13 +201,9 @@ def run_open(
         loop = asyncio.get_running_loop()
         idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         opened = 0
-        statuses: Counter[int] = Counter()
-        latencies: list[float] = []
-        done_at: dict[int, list[float]] = {}
-        by_status: dict[int, list[float]] = {}
+        tally = _Tally()
         counts = {"retried": 0, "gave_up": 0, "not_sent": 0, "due": 0}
         pending: set[asyncio.Task[None]] = set()
-        start = time.perf_counter()
 
         async def attempt(left: int) -> None:
             nonlocal opened
@@ -210,23 +217,9 @@ def run_open(
                 return
             sent = time.perf_counter()
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length, retry_after = 0, None
-            for line in head.split(b"\r\n"):
-                name = line[:15].lower()
-                if name == b"content-length:":
-                    length = int(line[15:])
-                elif line[:12].lower() == b"retry-after:":
-                    retry_after = float(line[12:])
-            if length:
-                await reader.readexactly(length)
-            now = time.perf_counter()
+            status, retry_after = await _answer(reader)
+            tally.answered(status, sent)
             idle.append((reader, writer))
-            latencies.append(now - sent)
-            statuses[status] += 1
-            done_at.setdefault(status, []).append(now - start)
-            by_status.setdefault(status, []).append(now - sent)
             if status in (429, 503) and retry_after is not None:
                 if left > 0:
                     counts["retried"] += 1
@@ -245,27 +238,19 @@ def run_open(
             task.add_done_callback(pending.discard)
 
         offered = 0
-        while (elapsed := time.perf_counter() - start) < seconds:
+        while (elapsed := time.perf_counter() - tally.start) < seconds:
             due = int(elapsed * rate) + 1
             while offered < due:
                 offered += 1
                 spawn(retries)
-            await asyncio.sleep(max(0.0, offered / rate - (time.perf_counter() - start)))
+            await asyncio.sleep(max(0.0, offered / rate - (time.perf_counter() - tally.start)))
         # the retries scheduled last, and every answer still on its way
         while pending or counts["due"]:
             await asyncio.sleep(0.05)
         for _, writer in idle:
             writer.close()
-        result = Result(
-            requests=len(latencies),
-            seconds=time.perf_counter() - start,
-            statuses=dict(statuses),
-            latencies=latencies,
-            done_at=done_at,
-            by_status=by_status,
-        )
         return OpenResult(
-            result=result,
+            result=tally.result(),
             offered=offered,
             offered_per_second=round(offered / seconds, 1),
             retried=counts["retried"],
