@@ -313,7 +313,9 @@ def sample(signals: Iterable[str]) -> dict[str, Any]:
     """Facts of every name with a value of its type, for trying a condition."""
     out: dict[str, Any] = {root: dict(attrs) for root, attrs in FACTS.items()}
     out.update(SCALARS)
-    out["signals"] = {**SIGNALS, **{name: 0 for name in signals}}
+    # the counters (configured windows) are numbers; the others keep their own type (a
+    # condition that is one of the yes/no signals alone must try as true or false)
+    out["signals"] = {**{name: 0 for name in signals}, **SIGNALS}
     return out
 
 

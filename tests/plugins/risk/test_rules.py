@@ -131,6 +131,30 @@ def test_rules_apply_at_their_stages_and_to_their_shop_only(mallcore):
     assert sorted(r["source"] for r in staff(mallcore, kernel).get("/risk/rules").json()) == ["api", "config"]
 
 
+@pytest.mark.parametrize("signal", ["new_account_large_order", "region_mismatch"])
+def test_a_yes_no_signal_alone_is_a_rule(refusing, signal):
+    """A condition that is one of the yes/no signals alone is true or false, not refused as
+    giving a number (the demo's "new account, large order" rule was unusable that way)."""
+    saved = refusing.post(
+        "/risk/rules",
+        json={
+            "name": f"only {signal}",
+            "condition": f"signals.{signal}",
+            "action": "review",
+            "stages": ["place"],
+        },
+    )
+    assert saved.status_code == 201, saved.text
+    assert refusing.delete(f"/risk/rules/{saved.json()['id']}").status_code in (200, 204)
+
+
+def test_the_new_account_large_order_signal_alone_holds_a_large_first_order(mallcore):
+    kernel = risk_kernel(mallcore, centers=BASIC, risk={"large_order_amount": 1000})
+    rule(staff(mallcore, kernel), "signals.new_account_large_order", "review", name="new and large")
+    held = mallcore.client(kernel, "customer", "newcomer").post("/orders", json=order()).json()
+    assert held["hold"] == "risk_review"
+
+
 def test_an_allow_rule_wins_over_block_and_review_rules(mallcore, kernel):
     risk = staff(mallcore, kernel)
     rule(risk, "order.total > 0", "block", name="everything")
