@@ -38,8 +38,10 @@ each statement is a driver call. :class:`Combiner` lets placements that are
   and code. One exception, logged as ``combine.redone``: if the hold refuses
   an order the trial accepted (another transaction took the stock in
   between, PostgreSQL with several processes), or the batch's own writes
-  fail, the others are written again and their ``order_reserve`` runs a
-  second time.
+  fail, or an order failing in ``order_reserve`` leaves stock that, first
+  come first served, belongs to a refused order that arrived before one
+  already reserved of the same SKU, the others are written again and their
+  ``order_reserve`` runs a second time.
 - **Idempotency.** Two requests with the same ``Idempotency-Key`` in one
   batch: the second waits for the next batch, where it finds the first's
   stored answer (or, if the first failed, is placed itself). The batch
@@ -181,6 +183,18 @@ class _Redo(Exception):
     def __init__(self, failed: list[tuple[_Job, Exception]]) -> None:
         super().__init__(f"{len(failed)} order(s) refused after order_reserve")
         self.failed = failed
+
+
+def _overtaken(refused: list[_Job], reserved: list[_Job], arrival: dict[int, int]) -> bool:
+    """Whether a refused order arrived before a reserved order wanting one of its SKUs."""
+    for job in refused:
+        skus = {line.sku for line in job.lines}
+        came = arrival[id(job)]
+        if any(
+            arrival[id(other)] > came and any(line.sku in skus for line in other.lines) for other in reserved
+        ):
+            return True
+    return False
 
 
 class Combiner:
@@ -451,7 +465,9 @@ class Combiner:
                 return
             except _Redo as redo:
                 # The stock changed between the batch hook's trial and its hold (another
-                # transaction took it, PostgreSQL only): the rest are written again.
+                # transaction took it, PostgreSQL only), or an order failing in order_reserve
+                # left stock to a refused order that arrived before a reserved one: the rest
+                # are written again.
                 self._sql(conn, "ROLLBACK TO SAVEPOINT mc_batch")
                 for job, error in redo.failed:
                     job.error = error
@@ -543,12 +559,16 @@ class Combiner:
         the stock it would have taken may fit orders the trial refused: they
         are tried again, after the orders already reserved (whose stock the
         trial already granted), until no order fails. The orders left refused
-        are dropped with those that failed.
+        are dropped with those that failed. Stock goes first come, first served,
+        as one by one: when a refused order arrived before one already reserved
+        that wants one of its SKUs, the batch is written again without the
+        failed orders (:class:`_Redo`).
         """
         reserved: list[_Job] = []
         waiting = jobs
         refused: list[tuple[_Job, Exception]] = []
         failed: list[tuple[_Job, Exception]] = []
+        arrival = {id(job): i for i, job in enumerate(jobs)}
         while waiting:
             candidates = reserved + waiting
             self._sql(conn, "SAVEPOINT mc_trial")
@@ -568,6 +588,11 @@ class Combiner:
             reserved += [j for j in accepted if id(j) not in bad]
             if not now or not refused:
                 break
+            if _overtaken([j for j, _ in refused], reserved, arrival):
+                # What the failed orders leave belongs first to a refused order that arrived
+                # before one already reserved of the same SKU (as one by one): the batch is
+                # written again without them.
+                raise _Redo(now)
             waiting = [job for job, _ in refused]  # what the failed orders left may fit them now
         self._drop(conn, jobs, failed + refused)
         return reserved  # in the order of the last trial, which the hold keeps
