@@ -178,6 +178,8 @@ class OpenResult(msgspec.Struct, kw_only=True):
     retried: int
     gave_up: int
     not_sent: int
+    # requests sent on a new connection that closed without an answer
+    lost: int
 
 
 def run_open(
@@ -202,12 +204,13 @@ def run_open(
         idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         opened = 0
         tally = _Tally()
-        counts = {"retried": 0, "gave_up": 0, "not_sent": 0, "due": 0}
+        counts = {"retried": 0, "gave_up": 0, "not_sent": 0, "lost": 0, "due": 0}
         pending: set[asyncio.Task[None]] = set()
 
         async def attempt(left: int) -> None:
             nonlocal opened
-            if idle:
+            reused = bool(idle)
+            if reused:
                 reader, writer = idle.pop()
             elif opened < connections:
                 opened += 1
@@ -215,9 +218,22 @@ def run_open(
             else:
                 counts["not_sent"] += 1
                 return
-            sent = time.perf_counter()
-            writer.write(request)
-            status, retry_after = await _answer(reader)
+            while True:
+                sent = time.perf_counter()
+                try:
+                    writer.write(request)
+                    status, retry_after = await _answer(reader)
+                    break
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    writer.close()
+                    if not reused:
+                        counts["lost"] += 1  # a new connection closed without an answer
+                        opened -= 1
+                        return
+                    # the server closed a connection idle past its keep-alive: a client opens
+                    # another and sends again
+                    reused = False
+                    reader, writer = await asyncio.open_connection(host, port)
             tally.answered(status, sent)
             idle.append((reader, writer))
             if status in (429, 503) and retry_after is not None:
@@ -256,6 +272,7 @@ def run_open(
             retried=counts["retried"],
             gave_up=counts["gave_up"],
             not_sent=counts["not_sent"],
+            lost=counts["lost"],
         )
 
     return asyncio.run(main())

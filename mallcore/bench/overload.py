@@ -177,6 +177,7 @@ def scenario(
                     "retried": sum(o.retried for o in opened),
                     "gave_up": sum(o.gave_up for o in opened),
                     "not_sent": sum(o.not_sent for o in opened),
+                    "lost": sum(o.lost for o in opened),
                 }
                 if opened
                 else {}
@@ -272,7 +273,7 @@ def line(r: dict[str, Any]) -> str:
         f"2x offered ({r['settings'].get('load', 'closed')} load) {o['offered_per_second']}/s for {r['settings']['seconds']} s"
         + (
             f" ({o['offered']} orders, {o['retried']} retries after Retry-After, {o['gave_up']} gave up, "
-            f"{o['not_sent']} not sent)"
+            f"{o['not_sent']} not sent, {o['lost']} lost)"
             if "offered" in o
             else ""
         )
