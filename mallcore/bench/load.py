@@ -254,7 +254,7 @@ def run_open(
             task.add_done_callback(pending.discard)
 
         offered = 0
-        while (elapsed := time.perf_counter() - tally.start) < seconds:
+        while rate > 0 and (elapsed := time.perf_counter() - tally.start) < seconds:
             due = int(elapsed * rate) + 1
             while offered < due:
                 offered += 1

@@ -47,3 +47,10 @@ def test_overload_scenario_answers_503_not_other_5xx_and_reports_its_figures(tmp
     assert r["settings"]["max_writes_in_flight"] == 4 and r["p99_unloaded_ms"] > 0
     # the server's own count of writes through the admission line (from /metrics)
     assert r["admission_waits"]["count"] >= sum(r["overloaded"]["statuses"].values())
+    # an open load: orders arrived on schedule (2R a second for 3 s), every one answered or
+    # counted as not sent (every connection busy); the server's CPU per answer is reported
+    o = r["overloaded"]
+    assert r["settings"]["load"] == "open" and o["offered"] > 0
+    assert o["offered"] >= 0.5 * o["target_per_second"] * 3
+    assert sum(o["statuses"].values()) + o["not_sent"] + o["lost"] == o["offered"] + o["retried"]
+    assert r["cpu_ms_per_answer"]["overloaded"] > 0
