@@ -147,6 +147,10 @@ class OverloadConfig(_Section):
     # (5 ms left the line half empty between bursts: docs/benchmarks.md), short beside 1 s.
     target_wait_ms: Annotated[int, msgspec.Meta(ge=0)] = 50
     interval_ms: Annotated[int, msgspec.Meta(ge=1)] = 500
+    # The Retry-After of a 503 overloaded: 1 s for a burst; while the line keeps shedding it
+    # grows by a second for every ``interval_ms`` * 4 of it, up to this, and is spread over
+    # [n, 2n) so that refused clients do not all come back in the same second.
+    max_retry_after_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 30
 
 
 class HttpConfig(_Section):

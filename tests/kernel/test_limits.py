@@ -378,3 +378,30 @@ def test_a_write_that_could_not_get_a_place_within_the_wait_is_refused_at_once(m
         return [await b for b in burst]
 
     assert asyncio.run(run()) == [True] * 5
+
+
+def test_retry_after_grows_while_the_line_keeps_refusing_and_is_spread():
+    """A burst's refusals say 1 s. While writes keep being refused (no interval without one),
+    Retry-After grows by a second every four intervals, up to ``max_retry_after_s``, spread
+    over [n, 2n) so that refused clients do not all come back in the same second; once an
+    interval passes without a refusal it is 1 s again. Made-up times (seconds)."""
+    from mallcore.kernel.config import OverloadConfig
+    from mallcore.kernel.http.limits import Shedding
+
+    line = Shedding(OverloadConfig(interval_ms=500, max_retry_after_s=5))
+    assert line.retry_after(0.0) == 1  # nothing refused yet
+    t = 0.0
+    line.waited(0.05, False, t)
+    assert line.retry_after(t) == 1  # a burst's first refusal
+    while t < 4.0:  # refused every 100 ms for 4 s: 2 s now, n = 1 + 4 // 2 = 3
+        t += 0.1
+        line.waited(0.05, False, t)
+    assert sorted({line.retry_after(t) for _ in range(6)}) == [3, 4, 5]
+    while t < 30.0:
+        t += 0.1
+        line.waited(0.05, False, t)
+    assert {line.retry_after(t) for _ in range(6)} == {5}  # capped
+    # an interval without a refusal: the flood is over, a burst starts from 1 s again
+    assert line.retry_after(t + 0.6) == 1
+    line.waited(0.05, False, t + 0.6)
+    assert line.retry_after(t + 0.6) == 1

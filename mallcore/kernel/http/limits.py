@@ -37,6 +37,8 @@ The line is adaptive by default (``line = "adaptive"``, :class:`Shedding`):
 ``target_wait_ms``, so admitted writes are not each slowed by a long wait. A
 write joining the line so far back that, at the rate places come free, it
 could not get one within the wait is refused at once (:class:`Admission`).
+The 503's ``Retry-After`` grows while refusals last, up to
+``max_retry_after_s``, spread out (:meth:`Shedding.retry_after`).
 """
 
 from __future__ import annotations
@@ -119,8 +121,13 @@ class Shedding:
         self.longest = config.max_wait_ms / 1000
         self.target = min(config.target_wait_ms, config.max_wait_ms) / 1000
         self.interval = config.interval_ms / 1000
+        self.max_retry_after = config.max_retry_after_s
         self._above_since: float | None = None
         self._until = -math.inf
+        # when the line started refusing without a pause of an interval (None: it never has)
+        self._refusing_since: float | None = None
+        self._refused_until = -math.inf
+        self._spread = 0
 
     def shedding(self, now: float) -> bool:
         """Whether waits are cut to the target at ``now``."""
@@ -130,9 +137,24 @@ class Shedding:
         """The longest a write that starts waiting at ``now`` may wait."""
         return self.target if self.shedding(now) else self.longest
 
+    def retry_after(self, now: float) -> int:
+        """The ``Retry-After`` (seconds) of a write refused at ``now``: 1 for a burst; while
+        writes keep being refused (no interval without one), a second more for every four
+        intervals of it, up to ``max_retry_after_s``, spread over [n, 2n) in turn, so that a
+        flood of refused clients comes back spread out and later, not all in the next second."""
+        since = self._refusing_since
+        if since is None or now >= self._refused_until:
+            return 1
+        n = min(self.max_retry_after, 1 + int((now - since) / (4 * self.interval)))
+        self._spread += 1
+        return min(self.max_retry_after, n + self._spread % n)
+
     def waited(self, seconds: float, admitted: bool, now: float) -> None:
         """A write left the line at ``now`` after ``seconds``, admitted or refused."""
         if not admitted:
+            if self._refusing_since is None or now >= self._refused_until:
+                self._refusing_since = now
+            self._refused_until = now + self.interval
             self._until = now + self.interval
         elif seconds <= self.target:
             self._above_since = None
@@ -319,7 +341,14 @@ def _traffic(app: ASGIApp, state: Callable[[], tuple[Limiter | None, Admission |
             await app(scope, receive, send)
             return
         if not await admission.enter():
-            await _answer(scope, send, Overloaded("the server is busy; nothing was written, try again"))
+            wait = admission.shedding.retry_after(time.perf_counter())
+            await _answer(
+                scope,
+                send,
+                Overloaded(
+                    f"the server is busy; nothing was written, try again in {wait} s", retry_after=wait
+                ),
+            )
             return
         try:
             await app(scope, receive, send)
