@@ -265,35 +265,24 @@ class HookCalls:
 
             pm, plain, pluggy_call = self._pm, self._plain, caller
 
-            if opts.get("firstresult"):
-                # As pluggy: the first answer that is not None wins, the others are not called.
-                def call(**kwargs: Any) -> Any:
-                    if pm._inner_hookexec is not plain:
-                        return pluggy_call(**kwargs)
-                    for function, one, several in plan:
-                        if one is not None:
-                            result = function(kwargs[one])
-                        elif several is not None:
-                            result = function(*several(kwargs))
-                        else:
-                            result = function()
-                        if result is not None:
-                            return result
-                    return None
+            # firstresult (``resolve_principal``): as pluggy, the first answer that is not
+            # None wins and the others are not called; other hooks' results are not used.
+            first = bool(opts.get("firstresult"))
 
-            else:
-
-                def call(**kwargs: Any) -> None:
-                    if pm._inner_hookexec is not plain:
-                        pluggy_call(**kwargs)
-                        return
-                    for function, one, several in plan:
-                        if one is not None:
-                            function(kwargs[one])
-                        elif several is not None:
-                            function(*several(kwargs))
-                        else:
-                            function()
+            def call(**kwargs: Any) -> Any:
+                if pm._inner_hookexec is not plain:
+                    result = pluggy_call(**kwargs)
+                    return result if first else None
+                for function, one, several in plan:
+                    if one is not None:
+                        result = function(kwargs[one])
+                    elif several is not None:
+                        result = function(*several(kwargs))
+                    else:
+                        result = function()
+                    if first and result is not None:
+                        return result
+                return None
 
         setattr(self, name, call)
         return call
