@@ -272,8 +272,7 @@ class Combiner:
             if job.error is not None or job.ctx is None or job.view is None:
                 out[i] = job.error or RuntimeError("not placed")
             else:
-                self.orders.metrics.orders_placed.inc()
-                self.orders.committed(job.ctx)
+                self.orders.placed(job.ctx)
                 out[i] = (job.view, job.body)
         return out
 
