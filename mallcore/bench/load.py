@@ -170,9 +170,8 @@ class OpenResult(msgspec.Struct, kw_only=True):
     """An open load's figures: every attempt's answer (a retry is an attempt of its own)."""
 
     result: Result
-    # arrivals offered (new orders, not counting retries) and per second
+    # arrivals offered (new orders, not counting retries)
     offered: int
-    offered_per_second: float
     # attempts sent again after a 503 or 429 with Retry-After; orders that were still refused
     # after ``retries`` of them; arrivals the generator could not send (every connection busy)
     retried: int
@@ -268,7 +267,6 @@ def run_open(
         return OpenResult(
             result=tally.result(),
             offered=offered,
-            offered_per_second=round(offered / seconds, 1),
             retried=counts["retried"],
             gave_up=counts["gave_up"],
             not_sent=counts["not_sent"],

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import statistics
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ def scenario(
 
     from .scenarios import (
         SKUS,
-        cpu_seconds,
+        cpu_during,
         kernel_config,
         order_request,
         seed_kernel_http,
@@ -90,7 +91,8 @@ def scenario(
     loaded_parts: list[load.Result] = []
     opened: list[load.OpenResult] = []
     deltas: dict[str, dict[str, float]] = {}
-    cpu: dict[str, float] = {"unloaded": 0.0, "overloaded": 0.0}
+    # the server's CPU seconds in each slice of each phase (None where /proc cannot tell)
+    cpu: dict[str, list[float | None]] = {"unloaded": [], "overloaded": []}
     slices = max(1, rounds)
     with server("mallcore.kernel.http.app:app_from_environment", env, workers, log) as port:
         seed_kernel_http(port, SKUS)
@@ -98,39 +100,43 @@ def scenario(
         # the two phases alternate, each time paced on the rate just measured, so that a
         # machine whose other load changes meanwhile weighs on both alike
         for _slice in range(slices):
-            started = cpu_seconds(port) or 0.0
-            unloaded_parts.append(
-                load.run("127.0.0.1", port, [request] * max(1, requests // slices), clients)
+            part, seconds = cpu_during(
+                port, partial(load.run, "127.0.0.1", port, [request] * max(1, requests // slices), clients)
             )
-            cpu["unloaded"] += (cpu_seconds(port) or 0.0) - started
-            part = unloaded_parts[-1]
+            unloaded_parts.append(part)
+            cpu["unloaded"].append(seconds)
             saturating = part.statuses.get(201, 0) / part.seconds if part.seconds else 0.0
             before = scrape(port)
-            started = cpu_seconds(port) or 0.0
             if overload_load == "open":
-                opened.append(
-                    load.run_open(
+                opening, seconds = cpu_during(
+                    port,
+                    partial(
+                        load.run_open,
                         "127.0.0.1",
                         port,
                         request,
                         2 * saturating,
                         overload_seconds / slices,
                         retries=overload_retries,
-                    )
+                    ),
                 )
-                loaded_parts.append(opened[-1].result)
+                opened.append(opening)
+                loaded_parts.append(opening.result)
             else:
-                loaded_parts.append(
-                    load.run(
+                closed, seconds = cpu_during(
+                    port,
+                    partial(
+                        load.run,
                         "127.0.0.1",
                         port,
                         [request],
                         2 * clients,
                         interval=clients / saturating if saturating else 0.0,
                         seconds=overload_seconds / slices,
-                    )
+                    ),
                 )
-            cpu["overloaded"] += (cpu_seconds(port) or 0.0) - started
+                loaded_parts.append(closed)
+            cpu["overloaded"].append(seconds)
             after = scrape(port)
             for key, name, where in SERIES:
                 for bound, n in _delta(before, after, name, where).items():
@@ -159,9 +165,10 @@ def scenario(
             "seconds": overload_seconds,
             "slices": slices,
         },
-        "unloaded": summarize(unloaded, 201),
+        # with the server's CPU per answer: what a refusal costs beside an order
+        "unloaded": summarize(unloaded, 201, _per_answer(cpu["unloaded"], unloaded)),
         "overloaded": {
-            **summarize(loaded, 201),
+            **summarize(loaded, 201, _per_answer(cpu["overloaded"], loaded)),
             # new orders offered a second (open load: retries not counted; closed: every request)
             "offered_per_second": (
                 round(sum(o.offered for o in opened) / overload_seconds, 1)
@@ -187,11 +194,6 @@ def scenario(
         "admission_waits": waits,
         "server_side": in_app,
         "event_loop_lag": lag,
-        # the server's CPU (user + system, /proc) per answer: what a refusal costs beside an order
-        "cpu_ms_per_answer": {
-            "unloaded": round(cpu["unloaded"] * 1000 / unloaded.requests, 3) if unloaded.requests else None,
-            "overloaded": round(cpu["overloaded"] * 1000 / loaded.requests, 3) if loaded.requests else None,
-        },
         "max_wait_ms": round(max(loaded.latencies, default=0.0) * 1000, 1),
         "max_503_ms": round(max(loaded.by_status.get(503, []), default=0.0) * 1000, 1),
         "p99_unloaded_ms": round(p99_unloaded * 1000, 2),
@@ -204,6 +206,13 @@ def scenario(
             key: _median([x[key] for x in per_slice]) for key in ("p99_ratio", "goodput_ratio")
         },
     }
+
+
+def _per_answer(seconds: list[float | None], result: load.Result) -> float | None:
+    """Milliseconds of server CPU per answer, from each slice's CPU seconds."""
+    if None in seconds or not result.requests:
+        return None
+    return round(sum(s for s in seconds if s is not None) * 1000 / result.requests, 3)
 
 
 def ratios(unloaded: load.Result, loaded: load.Result) -> dict[str, float | None]:
@@ -282,7 +291,7 @@ def line(r: dict[str, Any]) -> str:
         f"in the line: {_within(r)}; in the app: {_app(r)}; event loop late: {_lag(r)}), "
         f"p99 admitted {r['p99_admitted_ms']} ms = {r['p99_ratio']}x unloaded, "
         f"placed {o['per_second']}/s ({r['goodput_ratio']}x saturating); server CPU per answer "
-        f"{r['cpu_ms_per_answer']['unloaded']} ms unloaded, {r['cpu_ms_per_answer']['overloaded']} ms overloaded; by slice (p99 / placed): "
+        f"{r['unloaded']['cpu_ms_per_request']} ms unloaded, {o['cpu_ms_per_request']} ms overloaded; by slice (p99 / placed): "
         + ", ".join(f"{s['p99_ratio']}x / {s['goodput_ratio']}x" for s in r.get("slices", []))
         + f", median {r['slices_median']['p99_ratio']}x / {r['slices_median']['goodput_ratio']}x"
     )

@@ -11,15 +11,17 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
 
 from . import MODULE_SCENARIOS, SCENARIOS, load, raw
+
+T = TypeVar("T")
 
 ADMIN, CUSTOMER = "bench-admin-token", "bench-customer-token"
 SKUS = {f"BENCH-{i}": (1000 + 100 * i, 10**8) for i in range(1, 11)}
@@ -87,13 +89,19 @@ def cpu_seconds(port: int) -> float | None:
     return total / tick
 
 
+def cpu_during(port: int, work: Callable[[], T]) -> tuple[T, float | None]:
+    """``work()``'s result and the CPU seconds the server on ``port`` used meanwhile (None
+    where /proc cannot tell)."""
+    before = cpu_seconds(port)
+    result = work()
+    after = cpu_seconds(port)
+    return result, None if before is None or after is None else after - before
+
+
 def measured(port: int, requests: list[bytes], clients: int) -> tuple[load.Result, float | None]:
     """Run ``requests`` and return the result with the server's CPU milliseconds per request."""
-    before = cpu_seconds(port)
-    result = load.run("127.0.0.1", port, requests, clients)
-    after = cpu_seconds(port)
-    cpu = None if before is None or after is None else round((after - before) * 1000 / len(requests), 3)
-    return result, cpu
+    result, cpu = cpu_during(port, lambda: load.run("127.0.0.1", port, requests, clients))
+    return result, None if cpu is None else round(cpu * 1000 / len(requests), 3)
 
 
 @contextmanager

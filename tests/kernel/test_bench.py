@@ -53,4 +53,4 @@ def test_overload_scenario_answers_503_not_other_5xx_and_reports_its_figures(tmp
     assert r["settings"]["load"] == "open" and o["offered"] > 0
     assert o["offered"] >= 0.5 * o["target_per_second"] * 3
     assert sum(o["statuses"].values()) + o["not_sent"] + o["lost"] == o["offered"] + o["retried"]
-    assert r["cpu_ms_per_answer"]["overloaded"] > 0
+    assert r["overloaded"]["cpu_ms_per_request"] > 0
