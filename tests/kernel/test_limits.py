@@ -4,6 +4,7 @@ write admission line (503 overloaded instead of a timeout)."""
 import socket
 import threading
 import uuid
+from typing import Any
 
 import pytest
 import structlog
@@ -262,14 +263,12 @@ def test_the_fixed_line_always_waits_max_wait_ms():
     assert Shedding(OverloadConfig(max_wait_ms=3, target_wait_ms=5)).target == 0.003
 
 
-def test_the_admission_line_waits_the_controllers_bound(monkeypatch):
-    """Wired up: after a refusal the next writes wait ``target_wait_ms``, not ``max_wait_ms``; one
-    the loop wakes with a place after the target but within ``max_wait_ms`` takes it (refusing
-    it would leave the place empty), one woken after ``max_wait_ms`` does not. The clock is made
-    up; no test timing."""
+def made_up_line(monkeypatch: Any, config: Any) -> tuple[list[float], list[float], list[Any], Any]:
+    """An admission line on a made-up clock (``now[0]``, seconds) whose waits never time out
+    by themselves (the test decides who waits how long): (now, the bound of every wait
+    started, every (wait, outcome) observed, the line)."""
     import asyncio
 
-    from mallcore.kernel.config import OverloadConfig
     from mallcore.kernel.http import limits
 
     now = [0.0]
@@ -279,13 +278,25 @@ def test_the_admission_line_waits_the_controllers_bound(monkeypatch):
 
     def timeout(delay):
         bounds.append(delay)
-        return real_timeout(None)  # never fires: the test decides who waits how long
+        return real_timeout(None)
 
     monkeypatch.setattr(limits.asyncio, "timeout", timeout)
     seen: list[tuple[float, str]] = []
-    line = limits.Admission(
+    return now, bounds, seen, limits.Admission(config, lambda s, o: seen.append((s, o)))
+
+
+def test_the_admission_line_waits_the_controllers_bound(monkeypatch):
+    """Wired up: after a refusal the next writes wait ``target_wait_ms``, not ``max_wait_ms``; one
+    the loop wakes with a place after the target but within ``max_wait_ms`` takes it (refusing
+    it would leave the place empty), one woken after ``max_wait_ms`` does not. The clock is made
+    up; no test timing."""
+    import asyncio
+
+    from mallcore.kernel.config import OverloadConfig
+
+    now, bounds, seen, line = made_up_line(
+        monkeypatch,
         OverloadConfig(max_writes_in_flight=1, max_wait_ms=1000, target_wait_ms=5, interval_ms=100),
-        lambda s, o: seen.append((s, o)),
     )
 
     async def run():
@@ -326,22 +337,9 @@ def test_a_write_that_could_not_get_a_place_within_the_wait_is_refused_at_once(m
     import asyncio
 
     from mallcore.kernel.config import OverloadConfig
-    from mallcore.kernel.http import limits
 
-    now = [0.0]
-    monkeypatch.setattr(limits.time, "perf_counter", lambda: now[0])
-    timers: list[float] = []
-    real_timeout = asyncio.timeout
-
-    def timeout(delay):
-        timers.append(delay)
-        return real_timeout(None)
-
-    monkeypatch.setattr(limits.asyncio, "timeout", timeout)
-    seen: list[tuple[float, str]] = []
-    line = limits.Admission(
-        OverloadConfig(max_writes_in_flight=1, max_wait_ms=100, line="fixed"),
-        lambda s, o: seen.append((s, o)),
+    now, timers, seen, line = made_up_line(
+        monkeypatch, OverloadConfig(max_writes_in_flight=1, max_wait_ms=100, line="fixed")
     )
 
     async def run():
