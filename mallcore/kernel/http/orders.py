@@ -87,8 +87,9 @@ def order_routes(kernel: Kernel) -> list[Any]:
             except MallcoreError as exc:
                 # The answer the router's handler gives (errors.py), without the trip through
                 # Litestar's exception middleware: a sold-out flash sale answers thousands of
-                # 409s a second, and that trip was a sixth of the event loop's work for each.
-                return mallcore_error(request, exc)
+                # 409s a second, and the trip cost a hot SKU about 5% of its rate on SQLite
+                # (docs/benchmarks.md). The annotation is the 201's body, for the OpenAPI document.
+                return mallcore_error(request, exc)  # type: ignore[return-value]
 
         threaded: dict[str, Any] = {}
     else:
