@@ -19,6 +19,7 @@ The app is built by :func:`app_from_environment` in each uvicorn worker.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sqlite3
@@ -190,7 +191,14 @@ def app_from_environment() -> Litestar:
         status = raw.hot(data)
         return Response(content=b"{}", status_code=status, media_type="application/json")
 
-    return Litestar([place, hot], logging_config=None, openapi_config=None)
+    # As mallcore's own server does (kernel/http/app.py): its start-up heap out of the
+    # collector's sight, so neither side pays full collections over long-lived objects.
+    return Litestar([place, hot], logging_config=None, openapi_config=None, on_startup=[_freeze_heap])
+
+
+def _freeze_heap() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 def prepare(url: str, schema: str | None, skus: dict[str, tuple[int, int]]) -> None:

@@ -2,7 +2,7 @@ import structlog
 from litestar import Litestar, get
 from litestar.testing import TestClient
 
-from mallcore.kernel.http.app import MallcorePlugin
+from mallcore.kernel.http.app import MallcorePlugin, create_app
 from tests.helpers import order_body
 
 
@@ -92,3 +92,34 @@ def test_the_kernel_mounts_into_a_host_app_beside_its_own_routes(mallcore):
             == "order_not_found"
         )
         assert client.get("/orders").status_code == 404
+
+
+def test_the_served_app_freezes_its_start_up_heap_and_a_mounted_one_does_not(mallcore, tmp_path, monkeypatch):
+    """``mallcore serve`` (``app_from_environment``) puts what start-up made out of the
+    collector's sight: a full collection no longer walks the app and kernel (a 60 ms
+    pause per pass); an app built with ``create_app`` or mounted leaves the host's alone."""
+    import gc
+
+    from mallcore.kernel import Kernel, load_config
+    from mallcore.kernel.http.app import app_from_environment
+
+    config = tmp_path / "mallcore.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "shop.db"}"\n[jobs]\nenabled = false\n')
+    monkeypatch.setenv("MALLCORE_CONFIG", str(config))
+    schema = Kernel(load_config(config, env={}))
+    schema.upgrade()
+    schema.close()
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(mallcore.kernel(), lifecycle=False)) as client:
+            assert client.get("/health").status_code == 200
+            assert gc.get_freeze_count() == 0
+        app = app_from_environment()
+        with TestClient(app) as client:
+            assert client.get("/health").status_code == 200
+            frozen = gc.get_freeze_count()
+        assert frozen > 10_000
+        tracked = {id(o) for o in gc.get_objects()}  # the collector's generations, not the frozen
+        assert id(app) not in tracked and id(app.state["mallcore"]) not in tracked
+    finally:
+        gc.unfreeze()

@@ -14,6 +14,7 @@ auth; mallcore's routes get their own error handlers and body limit)::
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -231,4 +232,20 @@ def app_from_environment() -> Litestar:
 
     config = load_config()
     configure_logging(config.logging)
-    return create_app(Kernel(config))
+    app = create_app(Kernel(config))
+    app.on_startup.append(_freeze_heap)
+    return app
+
+
+def _freeze_heap() -> None:
+    """Move everything alive once the app has started (the app, its routes, the kernel, its
+    tables and caches: about 135,000 objects) out of the garbage collector's sight.
+
+    They live as long as the process, and each full collection walked every one of them:
+    about 60 ms with every request in flight waiting, which set the p99 of a hot SKU's
+    orders and took a quarter of the server's CPU under that load (docs/benchmarks.md).
+    Objects made later are collected as before. Only this factory does it: an app built
+    with :func:`create_app` or mounted into a host's process leaves the host's collector alone.
+    """
+    gc.collect()
+    gc.freeze()
