@@ -106,6 +106,8 @@ def test_the_served_app_freezes_its_start_up_heap_and_a_mounted_one_does_not(mal
     config = tmp_path / "mallcore.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "shop.db"}"\n[jobs]\nenabled = false\n')
     monkeypatch.setenv("MALLCORE_CONFIG", str(config))
+    # The factory configures logging for its process: not for the rest of this test run's.
+    monkeypatch.setattr("mallcore.kernel.logs.configure_logging", lambda config: None)
     schema = Kernel(load_config(config, env={}))
     schema.upgrade()
     schema.close()
